@@ -1,0 +1,537 @@
+"""The :class:`Economy`: products, their use matrix and their resource coefficients.
+
+The model (see ``docs/MATH.md`` §1)
+-----------------------------------
+An economy has m **products** and r **resources** that are not produced.
+
+* ``A`` (m × m, sparse, ≥ 0) is the **use matrix**: ``A[i, j]`` units of product i
+  are used up to make one unit of product j.
+* ``R`` (r × m, dense, ≥ 0) holds the **resource coefficients**: ``R[q, j]`` units of
+  resource q per unit of product j. Row 0 is labour (hours by convention), so the
+  direct labour vector is ``l = R[0]`` (:attr:`Economy.labour`).
+
+Labour values solve ``v = l + Aᵀ v``; the value kernels gather over the columns of
+A (``v[j] = l[j] + Σ_i A[i, j] v[i]``), i.e. over the *rows of Aᵀ*.
+
+Storage
+-------
+``A`` is stored as a canonical :class:`scipy.sparse.csc_array`: float64 data, sorted
+row indices, duplicates summed. CSC is deliberate: the CSC arrays
+``(indptr, indices, data)`` of A *are* the CSR arrays of Aᵀ, so the kernels of
+``lab`` read them directly with no transpose and no second copy (at 10⁷ products,
+about 10⁸ non-zeros, one copy is 1.2–1.6 GB). Indices are int32 when they fit and
+the input was not int64, int64 otherwise (and always when nnz ≥ 2³¹). A canonical
+float64 CSC input is **not copied**. Every other input (CSR, COO, float32, dense
+for m > 2000, unsorted indices) is converted with an
+:class:`~lab.exceptions.EfficiencyWarning` saying what the conversion costs.
+
+``R`` is stored as a dense, C-contiguous float64 array of shape (r, m).
+
+Immutability and caching
+------------------------
+An :class:`Economy` is immutable: attributes are read-only properties and the
+stored arrays are read-only (``flags.writeable`` is cleared on lab's own copies or
+views; the caller's arrays and their flags are never touched — so a caller who
+keeps writing into an array they passed in without a copy is on their own).
+Solvers may therefore cache derived structure (strongly connected components,
+orderings, preconditioners, ...) in the private dict ``economy._cache``; an entry
+stays valid for the Economy's lifetime.
+
+Codes
+-----
+Each product has a unique string code. When ``codes=None`` the default codes are
+``"P0", "P1", ..., "P{m-1}"`` (no zero padding). They are *not* materialised for a
+generated economy of 10⁷ products unless :attr:`Economy.codes` is read;
+:meth:`Economy.codes_at` and :meth:`Economy.index_of` work without materialising them.
+
+Plan for planning (MATH.md §3): techniques ≠ products
+-----------------------------------------------------
+The square case has k = m techniques, one per product, with make matrix B = I.
+The general case will be added **without changing the meaning of anything here**:
+
+* ``Economy(A, R, *, B=None, technique_codes=None, ...)``: new keyword-only
+  constructor arguments. With ``B`` given, A is m × k (product i used by technique
+  j), B is m × k (product i made by technique j; several non-zeros in a column =
+  joint production), R is r × k. :attr:`B` is ``None`` in the square case, meaning
+  B = I, and :attr:`n_techniques` is k (= m when B is None). Validation reuses
+  :func:`lab._validation.check_sparse_matrix` with ``shape=(m, k)``. ``labour`` stays
+  ``R[0]`` (per technique). ``codes`` stay product codes; techniques get their own
+  ``technique_codes`` (lazily ``"T0", "T1", ...``).
+* Everything that describes a *planning problem* rather than the technology lives
+  in a separate frozen ``PlanningProblem(economy, targets, *, weights=None,
+  resource_availability=None, capacities=None, initial_stocks=None)``: targets t
+  (m,), harmony weights w (m,), resource availabilities ρ (r,), technique
+  capacities c (k,, ``inf`` = unbounded), initial stocks s⁰ (m,). One economy is
+  then shared by many scenarios (setup once, solve many), and its ``_cache``
+  (e.g. V = R(I − A)⁻¹) is reused across them.
+* Multi-period plans (§4) build a larger Economy (products indexed by year) with
+  the same class.
+
+Examples
+--------
+>>> import numpy as np
+>>> from lab.economy import Economy
+>>> e = Economy(np.array([[0.1, 0.2], [0.3, 0.0]]), [1.0, 2.0], codes=["corn", "iron"])
+>>> e
+Economy(2 products, 1 resource, 3 non-zeros)
+>>> e.index_of(["iron"])
+array([1])
+>>> e.labour
+array([1., 2.])
+"""
+
+from __future__ import annotations
+
+import re
+import types
+from collections.abc import Iterable, Mapping
+
+import numpy as np
+import scipy.sparse as sp
+
+from lab._validation import (
+    check_choice,
+    check_labels,
+    check_resource_matrix,
+    check_sparse_matrix,
+    check_vector,
+    readonly,
+)
+from lab.exceptions import InvalidEconomyError
+
+__all__ = ["Economy"]
+
+_DEFAULT_CODE = re.compile(r"P(0|[1-9][0-9]*)\Z")
+
+
+class UnknownCodeError(InvalidEconomyError, KeyError):
+    """A product code that the economy does not have (both ValueError and KeyError)."""
+
+    def __str__(self) -> str:  # KeyError would otherwise repr() the message
+        return str(self.args[0]) if self.args else ""
+
+
+class Economy:
+    """An economy of m products, its use matrix A and resource coefficients R.
+
+    Parameters
+    ----------
+    A : scipy.sparse array or matrix (any format), or dense array_like, shape (m, m)
+        Use matrix, ``A[i, j]`` ≥ 0 units of product i per unit of product j.
+        Stored as a canonical read-only ``csc_array`` (see module docstring); a
+        canonical float64 CSC input is not copied.
+    R : array_like or sparse, shape (m,) or (r, m)
+        Resource coefficients, ≥ 0; row 0 is labour. 1-D means labour only.
+    codes : sequence of str, optional
+        m unique product codes. Default: lazy ``"P0" ... "P{m-1}"``.
+    names : sequence of str, optional
+        m product names (need not be unique). Default: None.
+    resource_names : sequence of str, optional
+        r unique resource names. Default: ``("labour", "R1", "R2", ...)``.
+
+    Raises
+    ------
+    InvalidEconomyError
+        A not square, R with the wrong number of columns or no rows, NaN or
+        infinite values, negative coefficients (count and first offending
+        (row code, column code)), indices out of range, duplicate codes or
+        resource names, names/codes/resource_names of the wrong length.
+
+    Warns
+    -----
+    EfficiencyWarning
+        When A has to be converted or copied (see module docstring).
+    """
+
+    __slots__ = (
+        "_A",
+        "_R",
+        "_m",
+        "_codes",
+        "_names",
+        "_resource_names",
+        "_dropped",
+        "_code_index",
+        "_cache",
+        "__weakref__",
+    )
+
+    def __init__(self, A, R, *, codes=None, names=None, resource_names=None):
+        m = _square_size(A)
+        codes_arr = None if codes is None else check_labels("codes", codes, m)
+        object.__setattr__(self, "_m", m)
+        object.__setattr__(self, "_codes", codes_arr)
+        label = self._label
+        A = check_sparse_matrix("A", A, "square", label=label)
+        R = check_resource_matrix("R", R, m, col_label=label, row_label=lambda q: f"row {q}")
+        r = R.shape[0]
+        if resource_names is None:
+            rn = ("labour",) + tuple(f"R{q}" for q in range(1, r))
+        else:
+            if isinstance(resource_names, str):
+                resource_names = (resource_names,)
+            rn_arr = np.asarray(list(resource_names), dtype=object)
+            if rn_arr.shape[0] != r:
+                raise InvalidEconomyError(
+                    f"resource_names has length {rn_arr.shape[0]} but R has {r} rows "
+                    f"(R has shape {R.shape})"
+                )
+            rn = tuple(check_labels("resource_names", rn_arr, r).tolist())
+        if names is not None:
+            names_arr = np.asarray(names, dtype=object) if not isinstance(names, np.ndarray) else names
+            if names_arr.ndim != 1 or names_arr.shape[0] != m:
+                raise InvalidEconomyError(
+                    f"names has length {names_arr.shape[0] if names_arr.ndim else 0} "
+                    f"but A has shape {A.shape}"
+                )
+            names = check_labels("names", names_arr, m, unique=False)
+        object.__setattr__(self, "_A", A)
+        object.__setattr__(self, "_R", R)
+        object.__setattr__(self, "_names", names)
+        object.__setattr__(self, "_resource_names", rn)
+        object.__setattr__(self, "_dropped", types.MappingProxyType({}))
+        object.__setattr__(self, "_code_index", None)
+        object.__setattr__(self, "_cache", {})
+
+    def __setattr__(self, name, value):
+        raise AttributeError(f"Economy is immutable; cannot set {name!r}")
+
+    def __delattr__(self, name):
+        raise AttributeError(f"Economy is immutable; cannot delete {name!r}")
+
+    # ------------------------------------------------------------------ constructors
+
+    @classmethod
+    def from_flows(
+        cls,
+        Z,
+        total_output,
+        resource_totals=None,
+        *,
+        codes=None,
+        names=None,
+        resource_names=None,
+        zero_output="drop",
+    ) -> Economy:
+        """Build an economy from money flows: ``A = Z·diag(1/x)``, ``R = totals·diag(1/x)``.
+
+        Parameters
+        ----------
+        Z : sparse or dense, shape (m, m)
+            ``Z[i, j]`` ≥ 0: money value of product i used to make product j.
+        total_output : array_like, shape (m,)
+            Total output x ≥ 0 of each product, in the same money unit.
+        resource_totals : array_like, shape (m,) or (r, m), optional
+            Resource totals per product (hours worked, employment, compensation...);
+            row 0 is labour. If None, R is one row of zeros named ``"none"`` (no
+            labour data: labour values are then zero).
+        codes, names, resource_names
+            As for :class:`Economy`; given for the m products *before* dropping.
+        zero_output : {"drop", "error"}
+            Products with x = 0. ``"drop"``: a product with no flows in or out and no
+            resources is left out (its code is listed in :attr:`dropped`, the reason
+            in :attr:`dropped_reasons`); one that has inputs, is used as an input or
+            uses resources raises. ``"error"``: any zero-output product raises.
+
+        Raises
+        ------
+        InvalidEconomyError
+            Shapes, NaN/inf, negative flows/outputs/resources, or zero-output
+            products as described above (the message names their codes).
+        """
+        check_choice("zero_output", zero_output, ("drop", "error"))
+        m = _square_size(Z)
+        codes_arr = None if codes is None else check_labels("codes", codes, m)
+
+        def label(i: int) -> str:
+            return str(codes_arr[i]) if codes_arr is not None else f"P{int(i)}"
+
+        Z = check_sparse_matrix("Z", Z, "square", label=label)
+        x = check_vector("total_output", total_output, m, nonnegative=True, label=label)
+        if resource_totals is None:
+            T = np.zeros((1, m))
+            if resource_names is None:
+                resource_names = ("none",)
+        else:
+            T = check_resource_matrix(
+                "resource_totals", resource_totals, m, other="Z", col_label=label
+            )
+
+        zero = x == 0
+        dropped: dict[str, str] = {}
+        keep = None
+        if zero.any():
+            zidx = np.flatnonzero(zero)
+            if zero_output == "error":
+                raise InvalidEconomyError(
+                    f"{zidx.size} product(s) have zero total output: {_list_codes(zidx, label)}"
+                )
+            has_in, used, has_res = _zero_output_links(Z, T, zero)
+            for what, mask in (
+                ("has inputs", has_in),
+                ("is used as an input", used),
+                ("uses resources", has_res),
+            ):
+                if mask.any():
+                    bad = np.flatnonzero(mask)
+                    first = label(int(bad[0]))
+                    more = f" ({bad.size} such products: {_list_codes(bad, label)})" if bad.size > 1 else ""
+                    raise InvalidEconomyError(
+                        f"product {first!r} {what} but zero total output{more}"
+                    )
+            for i in zidx:
+                dropped[label(int(i))] = "zero total output and no flows or resources"
+            keep = np.flatnonzero(~zero)
+            Z = _drop_empty(Z, keep)
+            x = x[keep]
+            T = T[:, keep]
+            if codes_arr is not None:
+                codes_arr = codes_arr[keep]
+            elif m:
+                # keep the original default codes of the remaining products
+                codes_arr = np.array([f"P{i}" for i in keep], dtype=object)
+            if names is not None:
+                names = np.asarray(names, dtype=object)
+                if names.shape[0] != m:
+                    raise InvalidEconomyError(f"names has length {names.shape[0]} but Z has shape ({m}, {m})")
+                names = names[keep]
+
+        # A = Z diag(1/x): scale each column's data; the index arrays are shared.
+        counts = np.diff(Z.indptr)
+        data = Z.data / np.repeat(x, counts)
+        A = sp.csc_array(Z.shape, dtype=np.float64)
+        A.data, A.indices, A.indptr = data, Z.indices, Z.indptr
+        A.has_canonical_format = True
+        R = np.ascontiguousarray(T / x) if x.size else np.zeros_like(T)
+        econ = cls(A, R, codes=codes_arr, names=names, resource_names=resource_names)
+        object.__setattr__(econ, "_dropped", types.MappingProxyType(dropped))
+        return econ
+
+    @classmethod
+    def from_csv(cls, directory, *, labour=None, negative="error") -> Economy:
+        """Read ``products.csv`` and ``flows.csv`` from ``directory``.
+
+        See :func:`lab._io_csv.read_csv_economy` for the layout, the choice of
+        ``labour`` (``None`` = first present of hours_worked, employment,
+        compensation; a column name; or ``"none"`` for tables without labour data)
+        and ``negative`` (``"error"`` or ``"clip"``). Errors are
+        :class:`~lab.exceptions.DataFormatError` naming the file and line or code.
+        """
+        from lab._io_csv import read_csv_economy
+
+        return read_csv_economy(cls, directory, labour=labour, negative=negative)
+
+    # ------------------------------------------------------------------ properties
+
+    @property
+    def A(self) -> sp.csc_array:
+        """Use matrix, canonical read-only ``csc_array`` (m × m)."""
+        return self._A
+
+    @property
+    def B(self):
+        """Make matrix; ``None`` in the square case (B = I)."""
+        return None
+
+    @property
+    def R(self) -> np.ndarray:
+        """Resource coefficients, read-only float64 (r, m); row 0 is labour."""
+        return self._R
+
+    @property
+    def labour(self) -> np.ndarray:
+        """Direct labour per unit of each product, ``R[0]`` (read-only view)."""
+        return self._R[0]
+
+    @property
+    def n_products(self) -> int:
+        """m, the number of products."""
+        return self._m
+
+    @property
+    def n_techniques(self) -> int:
+        """k, the number of techniques (= m in the square case)."""
+        return self._m
+
+    @property
+    def n_resources(self) -> int:
+        """r, the number of resources (rows of R)."""
+        return self._R.shape[0]
+
+    @property
+    def nnz(self) -> int:
+        """Number of stored entries of A."""
+        return int(self._A.nnz)
+
+    @property
+    def codes(self) -> np.ndarray:
+        """Product codes as a read-only object ndarray of str (materialised on access)."""
+        if self._codes is None:
+            arr = np.array([f"P{i}" for i in range(self._m)], dtype=object)
+            arr.flags.writeable = False
+            object.__setattr__(self, "_codes", arr)
+        return self._codes
+
+    @property
+    def names(self) -> np.ndarray | None:
+        """Product names (read-only object ndarray of str), or None if not given."""
+        return self._names
+
+    @property
+    def resource_names(self) -> tuple[str, ...]:
+        """Names of the r resources; ``resource_names[0]`` is labour."""
+        return self._resource_names
+
+    @property
+    def dropped(self) -> tuple[str, ...]:
+        """Codes of products the constructor left out (see :meth:`from_flows`)."""
+        return tuple(self._dropped)
+
+    @property
+    def dropped_reasons(self) -> Mapping[str, str]:
+        """Read-only mapping code → why that product was dropped."""
+        return self._dropped
+
+    # ------------------------------------------------------------------ codes
+
+    def _label(self, i: int) -> str:
+        if self._codes is not None:
+            return str(self._codes[i])
+        return f"P{int(i)}"
+
+    def codes_at(self, indices) -> list[str]:
+        """Codes of the products at ``indices`` (int or array_like of int)."""
+        idx = np.asarray(indices)
+        if idx.dtype.kind not in "iu":
+            if idx.size == 0:
+                idx = idx.astype(np.intp)
+            else:
+                raise InvalidEconomyError(f"indices must be integers, got dtype {idx.dtype}")
+        flat = idx.reshape(-1)
+        if flat.size and (flat.min() < -self._m or flat.max() >= self._m):
+            bad = flat[(flat < -self._m) | (flat >= self._m)][0]
+            raise InvalidEconomyError(
+                f"index {int(bad)} is out of range for {self._m} products"
+            )
+        flat = np.where(flat < 0, flat + self._m, flat)
+        if self._codes is not None:
+            return self._codes[flat].tolist()
+        return [f"P{int(i)}" for i in flat]
+
+    def index_of(self, codes) -> np.ndarray:
+        """Positions of ``codes`` (a str or iterable of str) as an int ndarray.
+
+        Raises
+        ------
+        UnknownCodeError (an InvalidEconomyError and a KeyError)
+            naming the first unknown code(s).
+        """
+        if isinstance(codes, str):
+            codes = [codes]
+        codes = list(codes) if not isinstance(codes, np.ndarray) else codes.tolist()
+        if self._codes is None:
+            out = np.empty(len(codes), dtype=np.intp)
+            unknown = []
+            for t, c in enumerate(codes):
+                mt = _DEFAULT_CODE.match(c) if isinstance(c, str) else None
+                i = int(c[1:]) if mt else -1
+                if i < 0 or i >= self._m:
+                    unknown.append(c)
+                out[t] = i
+        else:
+            if self._code_index is None:
+                import pandas as pd
+
+                object.__setattr__(self, "_code_index", pd.Index(self._codes))
+            out = self._code_index.get_indexer(codes)
+            unknown = [codes[t] for t in np.flatnonzero(out < 0)]
+        if unknown:
+            shown = ", ".join(repr(c) for c in unknown[:5]) + (", ..." if len(unknown) > 5 else "")
+            raise UnknownCodeError(f"unknown product code(s): {shown}")
+        return np.asarray(out, dtype=np.intp)
+
+    # ------------------------------------------------------------------ misc
+
+    def __repr__(self) -> str:
+        r = self.n_resources
+        return (
+            f"Economy({self._m} product{'s' if self._m != 1 else ''}, "
+            f"{r} resource{'s' if r != 1 else ''}, {self.nnz} non-zeros)"
+        )
+
+    def __reduce__(self):
+        return (
+            _rebuild,
+            (self._A, self._R, self._codes, self._names, self._resource_names, dict(self._dropped)),
+        )
+
+
+def _rebuild(A, R, codes, names, resource_names, dropped):
+    e = Economy(A, R, codes=codes, names=names, resource_names=resource_names)
+    object.__setattr__(e, "_dropped", types.MappingProxyType(dropped))
+    return e
+
+
+# ---------------------------------------------------------------------- helpers
+
+
+def _square_size(A) -> int:
+    shape = getattr(A, "shape", None)
+    if shape is None:
+        shape = np.shape(A)
+    if len(shape) != 2:
+        raise InvalidEconomyError(f"A must be 2-D, got shape {tuple(shape)}")
+    if shape[0] != shape[1]:
+        raise InvalidEconomyError(f"A must be square, got shape {tuple(shape)}")
+    return int(shape[0])
+
+
+def _list_codes(idx: Iterable[int], label, limit: int = 5) -> str:
+    idx = list(idx)
+    shown = ", ".join(repr(label(int(i))) for i in idx[:limit])
+    return shown + (f", ... ({len(idx)} in all)" if len(idx) > limit else "")
+
+
+def _zero_output_links(Z: sp.csc_array, T: np.ndarray, zero: np.ndarray):
+    """For zero-output products: masks (has inputs, used as input, uses resources).
+
+    Only non-zero stored values count as flows. O(nnz).
+    """
+    m = zero.shape[0]
+    nz = Z.data != 0
+    col_nnz = np.add.reduceat(nz, Z.indptr[:-1]) if Z.nnz else np.zeros(m, dtype=int)
+    # reduceat gives the entry itself for empty columns; fix those
+    col_nnz = np.where(np.diff(Z.indptr) > 0, col_nnz, 0)
+    row_nnz = np.bincount(Z.indices[nz], minlength=m)
+    has_in = zero & (col_nnz > 0)
+    used = zero & (row_nnz > 0)
+    has_res = zero & (T != 0).any(axis=0)
+    return has_in, used, has_res
+
+
+def _drop_empty(Z: sp.csc_array, keep: np.ndarray) -> sp.csc_array:
+    """Remove rows/columns not in ``keep``, which hold no non-zero values."""
+    m = Z.shape[0]
+    # drop explicit zeros that may sit in removed rows/columns, then renumber
+    mask = np.ones(Z.nnz, dtype=bool)
+    if Z.nnz:
+        kept_row = np.zeros(m, dtype=bool)
+        kept_row[keep] = True
+        mask = kept_row[Z.indices]
+    col_of = np.repeat(np.arange(m), np.diff(Z.indptr))
+    kept_col = np.zeros(m, dtype=bool)
+    kept_col[keep] = True
+    mask &= kept_col[col_of]
+    new = np.full(m, -1, dtype=Z.indices.dtype)
+    new[keep] = np.arange(keep.size, dtype=Z.indices.dtype)
+    indices = new[Z.indices[mask]]
+    data = Z.data[mask]
+    counts = np.bincount(new[col_of[mask]], minlength=keep.size) if mask.any() else np.zeros(
+        keep.size, dtype=np.int64
+    )
+    indptr = np.zeros(keep.size + 1, dtype=Z.indptr.dtype)
+    np.cumsum(counts, out=indptr[1:])
+    out = sp.csc_array((keep.size, keep.size), dtype=np.float64)
+    out.data, out.indices, out.indptr = readonly(data), readonly(indices), readonly(indptr)
+    out.has_canonical_format = True
+    return out
