@@ -499,9 +499,9 @@ def _zero_output_links(Z: sp.csc_array, T: np.ndarray, zero: np.ndarray):
     """
     m = zero.shape[0]
     nz = Z.data != 0
-    col_nnz = np.add.reduceat(nz, Z.indptr[:-1]) if Z.nnz else np.zeros(m, dtype=int)
-    # reduceat gives the entry itself for empty columns; fix those
-    col_nnz = np.where(np.diff(Z.indptr) > 0, col_nnz, 0)
+    cum = np.zeros(nz.size + 1, dtype=np.int64)
+    np.cumsum(nz, out=cum[1:])
+    col_nnz = cum[Z.indptr[1:]] - cum[Z.indptr[:-1]]
     row_nnz = np.bincount(Z.indices[nz], minlength=m)
     has_in = zero & (col_nnz > 0)
     used = zero & (row_nnz > 0)

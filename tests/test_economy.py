@@ -1,0 +1,501 @@
+"""Tests of lab.economy.Economy, lab._validation and lab._io_csv."""
+
+from __future__ import annotations
+
+import pickle
+import warnings
+from pathlib import Path
+
+import numpy as np
+import pandas as pd
+import pytest
+import scipy.sparse as sp
+
+from lab._validation import (
+    check_choice,
+    check_positive_float,
+    check_positive_int_or_none,
+    check_resource_matrix,
+    check_sparse_matrix,
+)
+from lab.economy import Economy
+from lab.exceptions import DataFormatError, EfficiencyWarning, InvalidEconomyError
+
+DATA = (Path(__file__).resolve().parents[1] / ".." / "shared" / "data" / "io").resolve()
+if not DATA.is_dir():  # the shared checkout layout
+    DATA = Path("/work/shared/data/io")
+TABLES = sorted(p.name for p in DATA.iterdir() if p.is_dir()) if DATA.is_dir() else []
+INDEX_DTYPES = [np.int32, np.int64]
+
+
+def small_dense():
+    return np.array(
+        [
+            [0.1, 0.0, 0.2, 0.0],
+            [0.0, 0.3, 0.0, 0.1],
+            [0.2, 0.0, 0.0, 0.0],
+            [0.0, 0.4, 0.1, 0.2],
+        ]
+    )
+
+
+def csc_with(dtype, dense=None):
+    A = sp.csc_array(small_dense() if dense is None else dense)
+    return sp.csc_array(
+        (A.data.copy(), A.indices.astype(dtype), A.indptr.astype(dtype)), shape=A.shape
+    )
+
+
+L = np.array([1.0, 2.0, 0.5, 1.5])
+
+
+def snapshot(M):
+    """Copies and flags of every array of M, to check it was not mutated."""
+    if sp.issparse(M):
+        arrs = (
+            [M.data, M.indices, M.indptr]
+            if M.format in ("csc", "csr")
+            else [M.data, *M.coords]
+        )
+    else:
+        arrs = [M]
+    return [(a, a.copy(), a.flags.writeable, a.dtype) for a in arrs]
+
+
+def assert_unchanged(snap):
+    for a, copy, writeable, dtype in snap:
+        assert a.dtype == dtype
+        assert a.flags.writeable == writeable
+        np.testing.assert_array_equal(a, copy)
+
+
+# ----------------------------------------------------------------------- construction
+
+
+@pytest.mark.parametrize("idx", INDEX_DTYPES)
+@pytest.mark.parametrize("fmt", ["csc", "csr", "coo", "dense", "csc_matrix", "csr_matrix"])
+def test_construction_formats(fmt, idx):
+    base = csc_with(idx)
+    A = {
+        "csc": base,
+        "csr": base.tocsr(),
+        "coo": base.tocoo(),
+        "dense": small_dense(),
+        "csc_matrix": sp.csc_matrix(base),
+        "csr_matrix": sp.csr_matrix(base),
+    }[fmt]
+    if fmt in ("csr", "coo", "csr_matrix"):  # keep the index dtype we asked for
+        if fmt == "coo":
+            A = sp.coo_array((A.data, (A.coords[0].astype(idx), A.coords[1].astype(idx))), A.shape)
+        else:
+            A.indices, A.indptr = A.indices.astype(idx), A.indptr.astype(idx)
+    snap = snapshot(A)
+    costly = fmt in ("csr", "coo", "csr_matrix")
+    with warnings.catch_warnings(record=True) as w:
+        warnings.simplefilter("always")
+        e = Economy(A, L)
+    eff = [x for x in w if issubclass(x.category, EfficiencyWarning)]
+    assert bool(eff) == costly, [str(x.message) for x in w]
+    assert isinstance(e.A, sp.csc_array)
+    assert e.A.dtype == np.float64
+    assert e.A.has_canonical_format
+    np.testing.assert_array_equal(e.A.toarray(), small_dense())
+    if fmt != "dense":
+        assert e.A.indices.dtype == np.dtype(idx)
+        assert e.A.indptr.dtype == np.dtype(idx)
+    else:
+        assert e.A.indices.dtype == np.int32
+    for a in (e.A.data, e.A.indices, e.A.indptr, e.R):
+        assert not a.flags.writeable
+    assert_unchanged(snap)
+    assert e.n_products == e.n_techniques == 4
+    assert e.n_resources == 1 and e.nnz == 8
+    assert e.B is None
+    np.testing.assert_array_equal(e.labour, L)
+    assert e.R.shape == (1, 4) and e.R.flags.c_contiguous
+
+
+@pytest.mark.parametrize("idx", INDEX_DTYPES)
+def test_canonical_csc_not_copied(idx):
+    A = csc_with(idx)
+    R = np.vstack([L, 2 * L])
+    snap = snapshot(A) + snapshot(R)
+    with warnings.catch_warnings():
+        warnings.simplefilter("error")
+        e = Economy(A, R)
+    assert np.shares_memory(e.A.data, A.data)
+    assert np.shares_memory(e.A.indices, A.indices)
+    assert np.shares_memory(e.A.indptr, A.indptr)
+    assert np.shares_memory(e.R, R)
+    assert A.data.flags.writeable and R.flags.writeable  # caller's flags untouched
+    assert not e.A.data.flags.writeable and not e.R.flags.writeable
+    with pytest.raises(ValueError):
+        e.A.data[0] = 5.0
+    assert_unchanged(snap)
+
+
+def test_duplicates_summed():
+    rows = np.array([0, 0, 1, 1, 1])
+    cols = np.array([0, 0, 1, 0, 0])
+    vals = np.array([0.1, 0.2, 0.3, 0.05, 0.05])
+    coo = sp.coo_array((vals, (rows, cols)), shape=(2, 2))
+    with pytest.warns(EfficiencyWarning, match="COO"):
+        e = Economy(coo, [1.0, 1.0])
+    np.testing.assert_allclose(e.A.toarray(), [[0.3, 0.0], [0.1, 0.3]])
+    assert e.nnz == 3
+    # a hand-built csc with duplicates and unsorted indices
+    csc = sp.csc_array(
+        (np.array([0.2, 0.1, 0.1]), np.array([1, 0, 1]), np.array([0, 3, 3])), shape=(2, 2)
+    )
+    snap = snapshot(csc)
+    with pytest.warns(EfficiencyWarning, match="duplicate"):
+        e = Economy(csc, [1.0, 1.0])
+    np.testing.assert_allclose(e.A.toarray(), [[0.1, 0.0], [0.3, 0.0]])
+    assert e.A.has_canonical_format
+    assert_unchanged(snap)
+
+
+def test_float32_warns_and_converts():
+    A = csc_with(np.int32)
+    A32 = sp.csc_array((A.data.astype(np.float32), A.indices, A.indptr), shape=A.shape)
+    with pytest.warns(EfficiencyWarning, match="float32"):
+        e = Economy(A32, L)
+    assert e.A.dtype == np.float64
+    np.testing.assert_allclose(e.A.toarray(), small_dense(), rtol=1e-6)
+
+
+def test_large_dense_warns():
+    m = 2001
+    with pytest.warns(EfficiencyWarning, match="dense"):
+        e = Economy(np.zeros((m, m)), np.ones(m))
+    assert e.nnz == 0
+
+
+def test_float32_dense_small_is_silent():
+    with warnings.catch_warnings():
+        warnings.simplefilter("error")
+        e = Economy(small_dense().astype(np.float32), L.astype(np.float32))
+    assert e.R.dtype == np.float64
+
+
+def test_resources_2d_sparse_and_names():
+    R = sp.csr_array(np.vstack([L, np.zeros(4), L]))
+    e = Economy(small_dense(), R, resource_names=["hours", "land", "co2"], names=list("abcd"))
+    assert e.resource_names == ("hours", "land", "co2")
+    assert e.R.shape == (3, 4)
+    assert list(e.names) == list("abcd")
+    e2 = Economy(small_dense(), np.vstack([L, L]))
+    assert e2.resource_names == ("labour", "R1")
+
+
+def test_immutable_and_cache():
+    e = Economy(small_dense(), L)
+    with pytest.raises(AttributeError):
+        e.A = None
+    with pytest.raises(AttributeError):
+        e.foo = 1
+    assert e._cache == {}
+    e._cache["x"] = 1
+    assert repr(e) == "Economy(4 products, 1 resource, 8 non-zeros)"
+    e2 = pickle.loads(pickle.dumps(e))
+    np.testing.assert_array_equal(e2.A.toarray(), e.A.toarray())
+
+
+# ----------------------------------------------------------------------- codes
+
+
+def test_default_codes_lazy():
+    m = 100_000
+    A = sp.csc_array((m, m))
+    e = Economy(A, np.ones(m))
+    assert e._codes is None
+    assert e.codes_at([0, 5, m - 1]) == ["P0", "P5", f"P{m - 1}"]
+    np.testing.assert_array_equal(e.index_of(["P7", "P0", f"P{m - 1}"]), [7, 0, m - 1])
+    assert e._codes is None  # still not materialised
+    for bad in ("P100000", "P-1", "P01", "Q1", "p3"):
+        with pytest.raises(InvalidEconomyError, match="unknown product code") as ei:
+            e.index_of([bad])
+        assert isinstance(ei.value, KeyError)
+    assert e.codes[3] == "P3" and len(e.codes) == m
+    assert not e.codes.flags.writeable
+
+
+def test_explicit_codes():
+    e = Economy(small_dense(), L, codes=["a", "b", "c", "d"])
+    np.testing.assert_array_equal(e.index_of(["d", "a"]), [3, 0])
+    assert e.index_of("c").tolist() == [2]
+    assert e.codes_at([1, -1]) == ["b", "d"]
+    with pytest.raises(KeyError, match="'zz'"):
+        e.index_of(["a", "zz"])
+    with pytest.raises(InvalidEconomyError, match="out of range"):
+        e.codes_at([4])
+
+
+# ----------------------------------------------------------------------- bad input
+
+
+def _nan_at(value):
+    D = small_dense()
+    D[2, 1] = value
+    return D
+
+
+BAD = [
+    (lambda: Economy(np.zeros((3, 4)), np.ones(3)), "square.*\\(3, 4\\)"),
+    (lambda: Economy(np.zeros(3), np.ones(3)), "2-D"),
+    (lambda: Economy(small_dense(), np.ones(3)), "A has shape \\(4, 4\\) but R has 3 columns"),
+    (lambda: Economy(small_dense(), np.ones((2, 5))), "R has 5 columns"),
+    (lambda: Economy(small_dense(), np.ones((0, 4))), "at least one row"),
+    (lambda: Economy(_nan_at(np.nan), L, codes=list("abcd")), "1 NaN.*\\['c', 'b'\\]"),
+    (lambda: Economy(_nan_at(np.inf), L), "infinite.*\\['P2', 'P1'\\]"),
+    (lambda: Economy(_nan_at(-0.5), L), "1 negative entries.*\\['P2', 'P1'\\] = -0.5"),
+    (lambda: Economy(small_dense(), [1, np.nan, 1, 1]), "R has 1 NaN"),
+    (lambda: Economy(small_dense(), [1, -1.0, 1, 1]), "R has 1 negative.*'P1'"),
+    (
+        lambda: Economy(
+            sp.csc_array((np.ones(2), np.array([0, 9]), np.array([0, 1, 2])), shape=(2, 2)),
+            [1, 1],
+        ),
+        "out of range.*9",
+    ),
+    (
+        lambda: Economy(
+            sp.csc_array(
+                (np.ones(2), np.array([0, -1], dtype=np.int64), np.array([0, 1, 2])),
+                shape=(2, 2),
+            ),
+            [1, 1],
+        ),
+        "out of range",
+    ),
+    (lambda: Economy(small_dense(), L, codes=["a", "b", "a", "c"]), "duplicated.*'a'"),
+    (lambda: Economy(small_dense(), L, codes=["a", "b", "c"]), "codes has length 3"),
+    (lambda: Economy(small_dense(), L, codes=["a", "b", "c", 4]), "only strings"),
+    (lambda: Economy(small_dense(), L, names=["a", "b"]), "names has length 2"),
+    (lambda: Economy(small_dense(), L, resource_names=["x", "y"]), "resource_names has length 2"),
+    (
+        lambda: Economy(small_dense(), np.vstack([L, L]), resource_names=["x", "x"]),
+        "resource_names must be unique",
+    ),
+    (lambda: Economy(small_dense().astype(complex), L), "real numeric dtype"),
+]
+
+
+@pytest.mark.parametrize("make, match", BAD, ids=[b[1][:30] for b in BAD])
+def test_bad_input(make, match):
+    with pytest.raises(InvalidEconomyError, match=match):
+        make()
+
+
+def test_bad_coo_index():
+    coo = sp.coo_array((np.ones(1), (np.array([0]), np.array([1]))), shape=(2, 2))
+    coo.coords = (np.array([0]), np.array([5]))
+    with pytest.raises(InvalidEconomyError, match="out of range"):
+        Economy(coo, [1, 1])
+
+
+def test_validation_scalars():
+    assert check_positive_float("rtol", 1e-3) == 1e-3
+    with pytest.raises(InvalidEconomyError, match="rtol"):
+        check_positive_float("rtol", 0)
+    assert check_positive_int_or_none("maxiter", None) is None
+    with pytest.raises(InvalidEconomyError, match="maxiter"):
+        check_positive_int_or_none("maxiter", 0)
+    with pytest.raises(InvalidEconomyError, match="'a', 'b'"):
+        check_choice("method", "c", ("a", "b"))
+    with pytest.raises(InvalidEconomyError, match="shape \\(3, 3\\) but shape \\(2, any\\)"):
+        check_sparse_matrix("B", np.eye(3), shape=(2, None))
+    with pytest.raises(InvalidEconomyError, match="B has shape \\(3, 3\\) but l has 2 columns"):
+        check_resource_matrix("l", np.ones(2), 3, other="B")
+
+
+# ----------------------------------------------------------------------- from_flows
+
+
+def test_from_flows_hand_computation():
+    Z = np.array([[10.0, 0.0, 5.0], [20.0, 4.0, 0.0], [0.0, 8.0, 0.0]])
+    x = np.array([100.0, 40.0, 50.0])
+    hours = np.array([30.0, 8.0, 25.0])
+    e = Economy.from_flows(Z, x, hours, codes=["a", "b", "c"])
+    np.testing.assert_allclose(e.A.toarray(), Z / x[None, :])
+    np.testing.assert_allclose(e.labour, hours / x)
+    assert e.dropped == ()
+    # 2-D totals, sparse Z in CSC
+    T = np.vstack([hours, 2 * hours])
+    e2 = Economy.from_flows(sp.csc_array(Z), x, T, resource_names=["h", "comp"])
+    np.testing.assert_allclose(e2.R, T / x)
+    assert e2.resource_names == ("h", "comp")
+    e3 = Economy.from_flows(Z, x)
+    assert e3.resource_names == ("none",) and not e3.labour.any()
+
+
+def test_from_flows_zero_output():
+    Z = np.array([[10.0, 0.0, 5.0], [0.0, 0.0, 0.0], [2.0, 0.0, 0.0]])
+    x = np.array([100.0, 0.0, 50.0])
+    hours = np.array([30.0, 0.0, 25.0])
+    e = Economy.from_flows(Z, x, hours, codes=["a", "b", "c"], names=["A", "B", "C"])
+    assert e.dropped == ("b",)
+    assert "zero total output" in e.dropped_reasons["b"]
+    assert list(e.codes) == ["a", "c"] and list(e.names) == ["A", "C"]
+    keep = [0, 2]
+    np.testing.assert_allclose(e.A.toarray(), Z[np.ix_(keep, keep)] / x[keep])
+    np.testing.assert_allclose(e.labour, hours[keep] / x[keep])
+    # default codes keep their original numbers
+    assert list(Economy.from_flows(Z, x, hours).codes) == ["P0", "P2"]
+    with pytest.raises(InvalidEconomyError, match="zero total output: 'b'"):
+        Economy.from_flows(Z, x, hours, codes=["a", "b", "c"], zero_output="error")
+    Zi = Z.copy()
+    Zi[0, 1] = 3.0
+    with pytest.raises(InvalidEconomyError, match="product 'b' has inputs but zero total output"):
+        Economy.from_flows(Zi, x, hours, codes=["a", "b", "c"])
+    Zu = Z.copy()
+    Zu[1, 2] = 3.0
+    with pytest.raises(InvalidEconomyError, match="'b' is used as an input"):
+        Economy.from_flows(Zu, x, hours, codes=["a", "b", "c"])
+    with pytest.raises(InvalidEconomyError, match="'P1' uses resources"):
+        Economy.from_flows(Z, x, [30.0, 1.0, 25.0])
+    with pytest.raises(InvalidEconomyError, match="total_output has 1 negative"):
+        Economy.from_flows(Z, [100.0, -1.0, 50.0], hours)
+    with pytest.raises(InvalidEconomyError, match="zero_output must be one of"):
+        Economy.from_flows(Z, x, hours, zero_output="keep")
+
+
+# ----------------------------------------------------------------------- from_csv
+
+
+def readme_A(d: Path, clip: bool = False):
+    """The README's pandas snippet."""
+    S = {"code": str, "input_code": str, "output_code": str}
+    p, f = (pd.read_csv(d / n, dtype=S, keep_default_na=False) for n in ("products.csv", "flows.csv"))
+    ix, x = pd.Index(p.code), p.total_output.to_numpy(float)
+    i, j = ix.get_indexer(f.input_code), ix.get_indexer(f.output_code)
+    v = f.value.to_numpy(float)
+    if clip:
+        v = np.maximum(v, 0)
+    A = sp.csc_matrix((v / x[j], (i, j)), shape=(len(p), len(p)))
+    return A, p
+
+
+@pytest.mark.skipif(not TABLES, reason="shared data not available")
+@pytest.mark.parametrize("table", TABLES)
+def test_from_csv_real_tables(table):
+    d = DATA / table
+    kw = {}
+    if table == "usa-2017-bea-detail":
+        with pytest.raises(DataFormatError, match=r"flows\.csv, line \d+: negative flow.*30 negative"):
+            Economy.from_csv(d)
+        kw["negative"] = "clip"
+    if table == "world-2011-wiod":
+        with pytest.raises(DataFormatError, match="no labour column.*code, name, total_output"):
+            Economy.from_csv(d)
+        kw["labour"] = "none"
+    with warnings.catch_warnings(record=True) as w:
+        warnings.simplefilter("always")
+        e = Economy.from_csv(d, **kw)
+    assert not [x for x in w if issubclass(x.category, EfficiencyWarning)]
+    if kw.get("negative") == "clip":
+        assert any("30 negative flows" in str(x.message) for x in w)
+    A, p = readme_A(d, clip=bool(kw))
+    assert e.n_products == len(p)
+    assert list(e.codes) == list(p.code)
+    assert list(e.names) == list(p.name)
+    np.testing.assert_allclose(e.A.toarray(), A.toarray(), rtol=1e-14, atol=0)
+    x = p.total_output.to_numpy(float)
+    cols = [c for c in ("hours_worked", "employment", "compensation") if c in p.columns]
+    if cols:
+        assert e.resource_names == tuple(cols)
+        np.testing.assert_allclose(e.labour, p[cols[0]].to_numpy(float) / x)
+        with warnings.catch_warnings():
+            warnings.simplefilter("ignore", UserWarning)
+            e2 = Economy.from_csv(d, labour=cols[-1], **kw)
+        assert e2.resource_names[0] == cols[-1]
+        np.testing.assert_allclose(e2.labour, p[cols[-1]].to_numpy(float) / x)
+    else:
+        assert e.resource_names == ("none",)
+
+
+PRODUCTS = "code,name,total_output,hours_worked\n01,first,100,10\n02,second,50,5\nNA,third,20,2\n"
+FLOWS = "input_code,output_code,value\n01,01,10\n01,02,5\n02,01,20\nNA,02,4\n"
+
+
+def write(tmp_path, products=PRODUCTS, flows=FLOWS):
+    (tmp_path / "products.csv").write_text(products)
+    if flows is not None:
+        (tmp_path / "flows.csv").write_text(flows)
+    return tmp_path
+
+
+def test_from_csv_small(tmp_path):
+    e = Economy.from_csv(write(tmp_path))
+    assert list(e.codes) == ["01", "02", "NA"]  # strings, leading zeros, NA not missing
+    Z = np.array([[10, 5, 0], [20, 0, 0], [0, 4, 0]], dtype=float)
+    np.testing.assert_allclose(e.A.toarray(), Z / np.array([100, 50, 20.0]))
+    np.testing.assert_allclose(e.labour, [0.1, 0.1, 0.1])
+    assert e.resource_names == ("hours_worked",)
+
+
+def test_from_csv_zero_output_dropped(tmp_path):
+    e = Economy.from_csv(write(tmp_path, PRODUCTS + "04,idle,0,0\n"))
+    assert e.dropped == ("04",) and e.n_products == 3
+
+
+def test_from_csv_clip(tmp_path):
+    d = write(tmp_path, flows=FLOWS + "02,02,-3\n02,NA,-1\n")
+    with pytest.warns(UserWarning, match="2 negative flows \\(total -4"):
+        e = Economy.from_csv(d, negative="clip")
+    assert e.A.toarray()[1, 1] == 0 and e.A.toarray()[1, 2] == 0
+
+
+BAD_CSV = [
+    # (products, flows, file, match)
+    (PRODUCTS, "input_code,output_code,value\n01,01,10\n01,02,5\n02,01", "flows.csv", "line 4"),
+    (PRODUCTS, "input_code,output_code,value\n01,01,10\n01,02,", "flows.csv", "line 3.*empty"),
+    (PRODUCTS, 'input_code,output_code,value\n01,01,10\n"01,02,5\n', "flows.csv", "line 3"),
+    (PRODUCTS, FLOWS + "01,02,3,7\n", "flows.csv", "line 6"),
+    (PRODUCTS, FLOWS + "01,99,3\n", "flows.csv", "line 6.*'99'"),
+    (PRODUCTS, FLOWS + "77,01,3\n", "flows.csv", "line 6.*input_code '77'"),
+    (PRODUCTS + "02,again,5,1\n", FLOWS, "products.csv", "line 5.*duplicated.*'02'"),
+    (PRODUCTS, FLOWS.replace("20", "2o"), "flows.csv", "line 4.*'2o'"),
+    (PRODUCTS.replace("50,5", "50,five"), FLOWS, "products.csv", "line 3.*hours_worked"),
+    (PRODUCTS.replace("50,5", "nan,5"), FLOWS, "products.csv", "line 3.*total_output"),
+    (PRODUCTS, FLOWS + "02,02,-3\n", "flows.csv", "line 6.*negative flow -3.0 from '02' to '02'"),
+    (PRODUCTS.replace(",total_output", ",output"), FLOWS, "products.csv", "line 1.*'total_output'"),
+    (PRODUCTS, FLOWS.replace("value", "amount"), "flows.csv", "line 1.*missing.*'value'"),
+    (PRODUCTS.replace("NA,third,20,2", "NA,third,0,0"), FLOWS, "products.csv",
+     "line 4.*'NA'.*is used as an input but zero total output"),
+    (PRODUCTS.replace("02,second,50,5", "02,second,0,0"), FLOWS.replace("02,01,20\n", ""),
+     "products.csv", "line 3.*'02'.*has inputs but zero total output"),
+    (PRODUCTS + "05,idle,0,0\n", FLOWS + "05,01,1\n", "products.csv",
+     "line 5.*'05'.*used as an input"),
+    (PRODUCTS.replace("50,5", "-50,5"), FLOWS, "products.csv", "line 3.*negative"),
+    (PRODUCTS, FLOWS.replace("01,02,5\n", "01,02,5\n\n"), "flows.csv", "line 4.*blank"),
+    ("", FLOWS, "products.csv", "empty"),
+    (PRODUCTS, None, "flows.csv", "not found"),
+    (PRODUCTS.replace("\n02,", "\n,"), FLOWS, "products.csv", "line 3.*empty 'code'"),
+]
+
+
+@pytest.mark.parametrize("products, flows, file, match", BAD_CSV, ids=[b[3][:40] for b in BAD_CSV])
+def test_from_csv_bad(tmp_path, products, flows, file, match):
+    d = write(tmp_path, products, flows)
+    with pytest.raises(DataFormatError, match=match) as ei:
+        Economy.from_csv(d)
+    assert file in str(ei.value)
+    assert ei.value.path is not None and Path(ei.value.path).name == file
+
+
+def test_from_csv_options(tmp_path):
+    d = write(tmp_path)
+    with pytest.raises(DataFormatError, match="labour='compensation'.*hours_worked"):
+        Economy.from_csv(d, labour="compensation")
+    with pytest.raises(InvalidEconomyError, match="negative must be one of"):
+        Economy.from_csv(d, negative="ignore")
+    with pytest.raises(DataFormatError, match="not a directory"):
+        Economy.from_csv(tmp_path / "nope")
+    e = Economy.from_csv(d, labour="none")
+    assert e.resource_names == ("none",)
+
+
+def test_trailing_blank_lines_ok(tmp_path):
+    e = Economy.from_csv(write(tmp_path, PRODUCTS + "\n\n", FLOWS + "\n"))
+    assert e.n_products == 3
