@@ -442,7 +442,9 @@ def check_resource_matrix(
             f"({name} has shape {R.shape})"
         )
     if R.shape[0] < 1:
-        raise InvalidEconomyError(f"{name} must have at least one row (labour), got shape {R.shape}")
+        raise InvalidEconomyError(
+            f"{name} must have at least one row (labour), got shape {R.shape}"
+        )
     R = np.ascontiguousarray(R, dtype=np.float64)
 
     def locate(k: int) -> str:

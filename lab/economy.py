@@ -178,7 +178,7 @@ class Economy:
                 )
             rn = tuple(check_labels("resource_names", rn_arr, r).tolist())
         if names is not None:
-            names_arr = np.asarray(names, dtype=object) if not isinstance(names, np.ndarray) else names
+            names_arr = names if isinstance(names, np.ndarray) else np.asarray(names, dtype=object)
             if names_arr.ndim != 1 or names_arr.shape[0] != m:
                 raise InvalidEconomyError(
                     f"names has length {names_arr.shape[0] if names_arr.ndim else 0} "
@@ -275,7 +275,9 @@ class Economy:
                 if mask.any():
                     bad = np.flatnonzero(mask)
                     first = label(int(bad[0]))
-                    more = f" ({bad.size} such products: {_list_codes(bad, label)})" if bad.size > 1 else ""
+                    more = ""
+                    if bad.size > 1:
+                        more = f" ({bad.size} such products: {_list_codes(bad, label)})"
                     raise InvalidEconomyError(
                         f"product {first!r} {what} but zero total output{more}"
                     )
@@ -293,7 +295,9 @@ class Economy:
             if names is not None:
                 names = np.asarray(names, dtype=object)
                 if names.shape[0] != m:
-                    raise InvalidEconomyError(f"names has length {names.shape[0]} but Z has shape ({m}, {m})")
+                    raise InvalidEconomyError(
+                        f"names has length {names.shape[0]} but Z has shape ({m}, {m})"
+                    )
                 names = names[keep]
 
         # A = Z diag(1/x): scale each column's data; the index arrays are shared.

@@ -366,7 +366,9 @@ def test_from_flows_zero_output():
 def readme_A(d: Path, clip: bool = False):
     """The README's pandas snippet."""
     S = {"code": str, "input_code": str, "output_code": str}
-    p, f = (pd.read_csv(d / n, dtype=S, keep_default_na=False) for n in ("products.csv", "flows.csv"))
+    p, f = (
+        pd.read_csv(d / n, dtype=S, keep_default_na=False) for n in ("products.csv", "flows.csv")
+    )
     ix, x = pd.Index(p.code), p.total_output.to_numpy(float)
     i, j = ix.get_indexer(f.input_code), ix.get_indexer(f.output_code)
     v = f.value.to_numpy(float)
@@ -382,7 +384,8 @@ def test_from_csv_real_tables(table):
     d = DATA / table
     kw = {}
     if table == "usa-2017-bea-detail":
-        with pytest.raises(DataFormatError, match=r"flows\.csv, line \d+: negative flow.*30 negative"):
+        match = r"flows\.csv, line \d+: negative flow.*30 negative"
+        with pytest.raises(DataFormatError, match=match):
             Economy.from_csv(d)
         kw["negative"] = "clip"
     if table == "world-2011-wiod":
