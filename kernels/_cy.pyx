@@ -1,0 +1,868 @@
+# cython: language_level=3
+"""Cython (OpenMP) kernels of lab on raw CSR arrays.
+
+Compiled by ``setup.py`` into ``lab._kernels._cy``; ``lab._kernels.numba_kernels``
+exposes the same functions with the same signatures and semantics.
+
+Conventions (see ``docs/STYLE.md``)
+-----------------------------------
+* A sparse matrix ``M`` (n_rows x n_cols) is passed as CSR arrays ``indptr``
+  (n_rows + 1), ``indices`` and ``data``. ``indptr`` and ``indices`` share one
+  integer dtype, int32 or int64; ``data`` is float64 or float32 (accumulation is
+  always in float64). Permutations and labels may use either integer dtype.
+* Vectors are float64 and C-contiguous; multi right-hand-side blocks are float64
+  C-contiguous arrays of shape (n, r).
+* Kernels write into preallocated outputs (which must not alias inputs) and return
+  only scalars. Shapes are checked in O(1); index *values* are not checked (the
+  backend layer ``lab._ops`` validates them).
+* Maxima propagate NaN: a NaN anywhere makes the returned norm NaN, so a stopping
+  test ``norm <= tol`` fails instead of passing silently.
+
+Bounds checking is switched off by the build (``LAB_BOUNDSCHECK=1`` turns it on).
+"""
+
+cimport cython
+from cython.parallel cimport prange
+from libc.stdint cimport int32_t, int64_t
+from libc.stdlib cimport malloc, free
+from libc.math cimport fabs, INFINITY
+
+import numpy as np
+
+cdef extern from *:
+    """
+    #ifdef _OPENMP
+    #include <omp.h>
+    #define LAB_HAVE_OPENMP 1
+    #else
+    #define LAB_HAVE_OPENMP 0
+    static int omp_get_max_threads(void) { return 1; }
+    static void omp_set_num_threads(int n) { (void)n; }
+    #endif
+    """
+    int omp_get_max_threads() noexcept nogil
+    void omp_set_num_threads(int n) noexcept nogil
+    int LAB_HAVE_OPENMP
+
+ctypedef fused idx_t:
+    int32_t
+    int64_t
+
+ctypedef fused idx2_t:
+    int32_t
+    int64_t
+
+ctypedef fused real_t:
+    float
+    double
+
+#: True when the extension was compiled with OpenMP.
+HAVE_OPENMP = bool(LAB_HAVE_OPENMP)
+
+__all__ = [
+    "HAVE_OPENMP",
+    "block_gauss_seidel",
+    "block_gauss_seidel_multi",
+    "csr_matmat",
+    "csr_matvec",
+    "csr_rmatmat",
+    "csr_rmatvec",
+    "gauss_seidel",
+    "gauss_seidel_multi",
+    "get_num_threads",
+    "identity_minus_matvec",
+    "jacobi_step",
+    "jacobi_step_multi",
+    "permute_csr",
+    "set_num_threads",
+    "strongly_connected_components",
+]
+
+
+# --------------------------------------------------------------------------- threads
+
+def set_num_threads(int n):
+    """Set the number of OpenMP threads used by later kernel calls (n >= 1)."""
+    if n < 1:
+        raise ValueError(f"n must be a positive integer, got {n}")
+    omp_set_num_threads(n)
+
+
+def get_num_threads():
+    """Number of OpenMP threads kernel calls use (1 without OpenMP)."""
+    return omp_get_max_threads()
+
+
+# --------------------------------------------------------------------------- helpers
+
+cdef inline double _nanmax(double m, double d) noexcept nogil:
+    """max(m, d) that keeps a NaN once seen (m is NaN or d is NaN -> NaN)."""
+    if d > m or d != d:
+        if m == m:
+            return d
+    return m
+
+
+cdef inline Py_ssize_t _row_at_nnz(const idx_t[::1] indptr, Py_ssize_t lo, Py_ssize_t hi,
+                                   Py_ssize_t target) noexcept nogil:
+    """Smallest row r in [lo, hi] with indptr[r] >= target (indptr is non-decreasing)."""
+    cdef Py_ssize_t mid
+    while lo < hi:
+        mid = lo + (hi - lo) // 2
+        if indptr[mid] < target:
+            lo = mid + 1
+        else:
+            hi = mid
+    return lo
+
+
+cdef Py_ssize_t _n_work_chunks(Py_ssize_t n_rows):
+    """Number of chunks for the chunked reductions: the thread count, at most n_rows."""
+    cdef Py_ssize_t nt = omp_get_max_threads()
+    if nt > n_rows:
+        nt = n_rows
+    if nt < 1:
+        nt = 1
+    return nt
+
+
+cdef inline void _nnz_bounds(const idx_t[::1] indptr, Py_ssize_t n_rows, Py_ssize_t n_chunks,
+                             Py_ssize_t[::1] bounds) noexcept nogil:
+    """Split rows 0..n_rows-1 into n_chunks contiguous ranges with about equal nnz."""
+    cdef Py_ssize_t t, nnz = indptr[n_rows]
+    bounds[0] = 0
+    for t in range(1, n_chunks):
+        bounds[t] = _row_at_nnz(indptr, bounds[t - 1], n_rows, (nnz * t) // n_chunks)
+    bounds[n_chunks] = n_rows
+
+
+cdef int _check_csr(const idx_t[::1] indptr, Py_ssize_t nnz_data, Py_ssize_t nnz_idx) except -1:
+    if indptr.shape[0] < 1:
+        raise ValueError("indptr must have length n_rows + 1 >= 1")
+    cdef Py_ssize_t nnz = indptr[indptr.shape[0] - 1]
+    if indptr[0] != 0 or nnz < 0 or nnz > nnz_data or nnz > nnz_idx:
+        raise ValueError(
+            f"inconsistent CSR arrays: indptr[0]={indptr[0]}, indptr[-1]={nnz}, "
+            f"len(indices)={nnz_idx}, len(data)={nnz_data}"
+        )
+    return 0
+
+
+cdef int _check_len(str name, Py_ssize_t got, Py_ssize_t want) except -1:
+    if got != want:
+        raise ValueError(f"{name} has length {got} but {want} is required")
+    return 0
+
+
+cdef int _check_shape(str name, Py_ssize_t got0, Py_ssize_t got1,
+                      Py_ssize_t want0, Py_ssize_t want1) except -1:
+    if got0 != want0 or got1 != want1:
+        raise ValueError(f"{name} has shape ({got0}, {got1}) but ({want0}, {want1}) is required")
+    return 0
+
+
+# --------------------------------------------------------------------------- products
+
+@cython.boundscheck(False)
+@cython.wraparound(False)
+def csr_matvec(const idx_t[::1] indptr, const idx_t[::1] indices, const real_t[::1] data,
+               const double[::1] x, double[::1] out):
+    """out = M @ x (parallel over rows). len(out) = n_rows, len(x) = n_cols."""
+    cdef Py_ssize_t n = indptr.shape[0] - 1, i, k
+    cdef double s
+    _check_csr(indptr, data.shape[0], indices.shape[0])
+    _check_len("out", out.shape[0], n)
+    with nogil:
+        for i in prange(n, schedule="static"):
+            s = 0.0
+            for k in range(indptr[i], indptr[i + 1]):
+                s = s + data[k] * x[indices[k]]
+            out[i] = s
+    return None
+
+
+def identity_minus_matvec(const idx_t[::1] indptr, const idx_t[::1] indices,
+                          const real_t[::1] data, const double[::1] x, double[::1] out):
+    """out = x - M @ x for square M (the Krylov operator I - M). out must not alias x."""
+    cdef Py_ssize_t n = indptr.shape[0] - 1, i, k
+    cdef double s
+    _check_csr(indptr, data.shape[0], indices.shape[0])
+    _check_len("x", x.shape[0], n)
+    _check_len("out", out.shape[0], n)
+    with nogil:
+        for i in prange(n, schedule="static"):
+            s = 0.0
+            for k in range(indptr[i], indptr[i + 1]):
+                s = s + data[k] * x[indices[k]]
+            out[i] = x[i] - s
+    return None
+
+
+def csr_rmatvec(const idx_t[::1] indptr, const idx_t[::1] indices, const real_t[::1] data,
+                const double[::1] x, double[::1] out):
+    """out = M.T @ x; len(x) = n_rows, len(out) = n_cols. The kernel zeroes out.
+
+    Parallel over nnz-balanced row chunks, one chunk per thread, each scattering into
+    its own buffer (chunk 0 into ``out``); buffers are then summed in chunk order, so
+    the result is deterministic for a given thread count (it may differ in the last
+    bits between thread counts).
+    """
+    cdef Py_ssize_t n = indptr.shape[0] - 1, m = out.shape[0], i, k, t, j, lo, hi
+    cdef Py_ssize_t nchunks
+    cdef double s
+    cdef double[:, ::1] buf
+    cdef Py_ssize_t[::1] bounds
+    _check_csr(indptr, data.shape[0], indices.shape[0])
+    _check_len("x", x.shape[0], n)
+    nchunks = _n_work_chunks(n)
+    if indptr[n] < 4096:
+        nchunks = 1
+    if nchunks <= 1:
+        with nogil:
+            for j in range(m):
+                out[j] = 0.0
+            for i in range(n):
+                s = x[i]
+                for k in range(indptr[i], indptr[i + 1]):
+                    out[indices[k]] += data[k] * s
+        return None
+    buf = np.empty((nchunks - 1, m), dtype=np.float64)
+    bounds = np.empty(nchunks + 1, dtype=np.intp)
+    with nogil:
+        _nnz_bounds(indptr, n, nchunks, bounds)
+        for t in prange(nchunks, schedule="static", chunksize=1):
+            lo = bounds[t]
+            hi = bounds[t + 1]
+            if t == 0:
+                for j in range(m):
+                    out[j] = 0.0
+                for i in range(lo, hi):
+                    s = x[i]
+                    for k in range(indptr[i], indptr[i + 1]):
+                        out[indices[k]] += data[k] * s
+            else:
+                for j in range(m):
+                    buf[t - 1, j] = 0.0
+                for i in range(lo, hi):
+                    s = x[i]
+                    for k in range(indptr[i], indptr[i + 1]):
+                        buf[t - 1, indices[k]] += data[k] * s
+        for j in prange(m, schedule="static"):
+            s = out[j]
+            for t in range(nchunks - 1):
+                s = s + buf[t, j]
+            out[j] = s
+    return None
+
+
+def csr_matmat(const idx_t[::1] indptr, const idx_t[::1] indices, const real_t[::1] data,
+               const double[:, ::1] X, double[:, ::1] out):
+    """out = M @ X; X has shape (n_cols, r), out (n_rows, r), both C-contiguous."""
+    cdef Py_ssize_t n = indptr.shape[0] - 1, r = X.shape[1], i, k, q, c
+    cdef double a
+    _check_csr(indptr, data.shape[0], indices.shape[0])
+    _check_shape("out", out.shape[0], out.shape[1], n, r)
+    with nogil:
+        for i in prange(n, schedule="static"):
+            for q in range(r):
+                out[i, q] = 0.0
+            for k in range(indptr[i], indptr[i + 1]):
+                a = data[k]
+                c = indices[k]
+                for q in range(r):
+                    out[i, q] += a * X[c, q]
+    return None
+
+
+def csr_rmatmat(const idx_t[::1] indptr, const idx_t[::1] indices, const real_t[::1] data,
+                const double[:, ::1] X, double[:, ::1] out):
+    """out = M.T @ X; X has shape (n_rows, r), out (n_cols, r). The kernel zeroes out.
+
+    Parallel like :func:`csr_rmatvec` (per-chunk buffers summed in chunk order).
+    """
+    cdef Py_ssize_t n = indptr.shape[0] - 1, m = out.shape[0], r = X.shape[1]
+    cdef Py_ssize_t i, k, q, c, t, j, lo, hi, nchunks
+    cdef double a, s
+    cdef double[:, :, ::1] buf
+    cdef Py_ssize_t[::1] bounds
+    _check_csr(indptr, data.shape[0], indices.shape[0])
+    _check_shape("X", X.shape[0], X.shape[1], n, r)
+    _check_shape("out", out.shape[0], out.shape[1], m, r)
+    nchunks = _n_work_chunks(n)
+    if indptr[n] * r < 4096:
+        nchunks = 1
+    if nchunks <= 1:
+        with nogil:
+            for j in range(m):
+                for q in range(r):
+                    out[j, q] = 0.0
+            for i in range(n):
+                for k in range(indptr[i], indptr[i + 1]):
+                    a = data[k]
+                    c = indices[k]
+                    for q in range(r):
+                        out[c, q] += a * X[i, q]
+        return None
+    buf = np.empty((nchunks - 1, m, r), dtype=np.float64)
+    bounds = np.empty(nchunks + 1, dtype=np.intp)
+    with nogil:
+        _nnz_bounds(indptr, n, nchunks, bounds)
+        for t in prange(nchunks, schedule="static", chunksize=1):
+            lo = bounds[t]
+            hi = bounds[t + 1]
+            if t == 0:
+                for j in range(m):
+                    for q in range(r):
+                        out[j, q] = 0.0
+                for i in range(lo, hi):
+                    for k in range(indptr[i], indptr[i + 1]):
+                        a = data[k]
+                        c = indices[k]
+                        for q in range(r):
+                            out[c, q] += a * X[i, q]
+            else:
+                for j in range(m):
+                    for q in range(r):
+                        buf[t - 1, j, q] = 0.0
+                for i in range(lo, hi):
+                    for k in range(indptr[i], indptr[i + 1]):
+                        a = data[k]
+                        c = indices[k]
+                        for q in range(r):
+                            buf[t - 1, c, q] += a * X[i, q]
+        for j in prange(m, schedule="static"):
+            for q in range(r):
+                s = out[j, q]
+                for t in range(nchunks - 1):
+                    s = s + buf[t, j, q]
+                out[j, q] = s
+    return None
+
+
+# --------------------------------------------------------------------------- Jacobi
+
+def jacobi_step(const idx_t[::1] indptr, const idx_t[::1] indices, const real_t[::1] data,
+                const double[::1] b, const double[::1] v, double[::1] v_new):
+    """Fused Jacobi step v_new = b + M @ v for square M.
+
+    Returns
+    -------
+    (res_inf, vnew_inf) : max|v_new - v| and max|v_new| (NaN if any entry is NaN).
+    """
+    cdef Py_ssize_t n = indptr.shape[0] - 1, i, k, t, nchunks
+    cdef double s, res, vmax
+    cdef double[::1] cres, cmax
+    cdef Py_ssize_t[::1] bounds
+    _check_csr(indptr, data.shape[0], indices.shape[0])
+    _check_len("b", b.shape[0], n)
+    _check_len("v", v.shape[0], n)
+    _check_len("v_new", v_new.shape[0], n)
+    nchunks = _n_work_chunks(n)
+    cres = np.zeros(nchunks, dtype=np.float64)
+    cmax = np.zeros(nchunks, dtype=np.float64)
+    bounds = np.empty(nchunks + 1, dtype=np.intp)
+    with nogil:
+        _nnz_bounds(indptr, n, nchunks, bounds)
+        for t in prange(nchunks, schedule="static", chunksize=1):
+            res = 0.0
+            vmax = 0.0
+            for i in range(bounds[t], bounds[t + 1]):
+                s = b[i]
+                for k in range(indptr[i], indptr[i + 1]):
+                    s = s + data[k] * v[indices[k]]
+                v_new[i] = s
+                res = _nanmax(res, fabs(s - v[i]))
+                vmax = _nanmax(vmax, fabs(s))
+            cres[t] = res
+            cmax[t] = vmax
+        res = 0.0
+        vmax = 0.0
+        for t in range(nchunks):
+            res = _nanmax(res, cres[t])
+            vmax = _nanmax(vmax, cmax[t])
+    return res, vmax
+
+
+def jacobi_step_multi(const idx_t[::1] indptr, const idx_t[::1] indices,
+                      const real_t[::1] data, const double[:, ::1] B, const double[:, ::1] V,
+                      double[:, ::1] V_new, double[::1] res_inf, double[::1] vnew_inf):
+    """Jacobi step for r right-hand sides: V_new = B + M @ V, arrays of shape (n, r).
+
+    Writes per-column max|V_new - V| into res_inf (r,) and max|V_new| into vnew_inf (r,).
+    """
+    cdef Py_ssize_t n = indptr.shape[0] - 1, r = B.shape[1], i, k, t, q, c, nchunks
+    cdef double a, s
+    cdef double[:, ::1] cres, cmax
+    cdef Py_ssize_t[::1] bounds
+    _check_csr(indptr, data.shape[0], indices.shape[0])
+    _check_shape("B", B.shape[0], B.shape[1], n, r)
+    _check_shape("V", V.shape[0], V.shape[1], n, r)
+    _check_shape("V_new", V_new.shape[0], V_new.shape[1], n, r)
+    _check_len("res_inf", res_inf.shape[0], r)
+    _check_len("vnew_inf", vnew_inf.shape[0], r)
+    nchunks = _n_work_chunks(n)
+    cres = np.zeros((nchunks, r), dtype=np.float64)
+    cmax = np.zeros((nchunks, r), dtype=np.float64)
+    bounds = np.empty(nchunks + 1, dtype=np.intp)
+    with nogil:
+        _nnz_bounds(indptr, n, nchunks, bounds)
+        for t in prange(nchunks, schedule="static", chunksize=1):
+            for i in range(bounds[t], bounds[t + 1]):
+                for q in range(r):
+                    V_new[i, q] = B[i, q]
+                for k in range(indptr[i], indptr[i + 1]):
+                    a = data[k]
+                    c = indices[k]
+                    for q in range(r):
+                        V_new[i, q] += a * V[c, q]
+                for q in range(r):
+                    s = V_new[i, q]
+                    cres[t, q] = _nanmax(cres[t, q], fabs(s - V[i, q]))
+                    cmax[t, q] = _nanmax(cmax[t, q], fabs(s))
+        for q in range(r):
+            res_inf[q] = 0.0
+            vnew_inf[q] = 0.0
+            for t in range(nchunks):
+                res_inf[q] = _nanmax(res_inf[q], cres[t, q])
+                vnew_inf[q] = _nanmax(vnew_inf[q], cmax[t, q])
+    return None
+
+
+# --------------------------------------------------------------------------- Gauss-Seidel
+
+cdef inline void _gs_rows(const idx_t[::1] indptr, const idx_t[::1] indices,
+                          const real_t[::1] data, const double[::1] b, double[::1] v,
+                          Py_ssize_t lo, Py_ssize_t hi, double* change, double* vmax) noexcept nogil:
+    """Exact sequential GS over rows lo..hi-1, reading current values of v everywhere."""
+    cdef Py_ssize_t j, k, c
+    cdef double s, d, new, ch = 0.0, vm = 0.0
+    for j in range(lo, hi):
+        s = b[j]
+        d = 0.0
+        for k in range(indptr[j], indptr[j + 1]):
+            c = indices[k]
+            if c == j:
+                d = d + data[k]
+            else:
+                s = s + data[k] * v[c]
+        new = s / (1.0 - d)
+        ch = _nanmax(ch, fabs(new - v[j]))
+        vm = _nanmax(vm, fabs(new))
+        v[j] = new
+    change[0] = ch
+    vmax[0] = vm
+
+
+cdef inline void _gs_rows_snap(const idx_t[::1] indptr, const idx_t[::1] indices,
+                               const real_t[::1] data, const double[::1] b, double[::1] v,
+                               const double[::1] snap, Py_ssize_t row_start, Py_ssize_t row_stop,
+                               Py_ssize_t lo, Py_ssize_t hi,
+                               double* change, double* vmax) noexcept nogil:
+    """GS over rows lo..hi-1 of a chunk; columns of other chunks in the swept range
+    [row_start, row_stop) are read from the snapshot taken before the sweep."""
+    cdef Py_ssize_t j, k, c
+    cdef double s, d, new, x, ch = 0.0, vm = 0.0
+    for j in range(lo, hi):
+        s = b[j]
+        d = 0.0
+        for k in range(indptr[j], indptr[j + 1]):
+            c = indices[k]
+            if c == j:
+                d = d + data[k]
+            else:
+                if (c >= lo and c < hi) or c < row_start or c >= row_stop:
+                    x = v[c]
+                else:
+                    x = snap[c - row_start]
+                s = s + data[k] * x
+        new = s / (1.0 - d)
+        ch = _nanmax(ch, fabs(new - v[j]))
+        vm = _nanmax(vm, fabs(new))
+        v[j] = new
+    change[0] = ch
+    vmax[0] = vm
+
+
+cdef int _check_range(Py_ssize_t n, Py_ssize_t row_start, Py_ssize_t row_stop,
+                      Py_ssize_t n_chunks) except -1:
+    if row_start < 0 or row_stop > n or row_start > row_stop:
+        raise ValueError(f"row range [{row_start}, {row_stop}) is not inside [0, {n})")
+    if n_chunks < 1:
+        raise ValueError(f"n_chunks must be a positive integer, got {n_chunks}")
+    return 0
+
+
+def gauss_seidel(const idx_t[::1] indptr, const idx_t[::1] indices, const real_t[::1] data,
+                 const double[::1] b, double[::1] v, Py_ssize_t row_start, Py_ssize_t row_stop,
+                 Py_ssize_t n_chunks):
+    """In-place forward Gauss-Seidel sweep for v = b + M v over rows row_start..row_stop-1.
+
+    Row j is solved for v_j with the diagonal entry moved to the left:
+    ``v_j <- (b_j + sum_{k != j} M_jk v_k) / (1 - M_jj)`` (duplicate diagonal entries are
+    summed; indices need not be sorted). The row range is split into ``n_chunks``
+    contiguous chunks of equal row count (chunk t = rows
+    ``row_start + t*L//n_chunks`` to ``row_start + (t+1)*L//n_chunks``, L = row_stop -
+    row_start) processed in parallel: inside a chunk exact sequential GS; columns that
+    belong to other chunks are read from a snapshot of v taken at the start of the sweep
+    (hybrid Jacobi/Gauss-Seidel as in hypre). This makes the result deterministic and
+    independent of the thread count. ``n_chunks=1`` is exact sequential GS.
+
+    Returns
+    -------
+    (max_change, max_abs_v) : max |v_new - v_old| and max |v_new| over the range.
+    """
+    cdef Py_ssize_t n = indptr.shape[0] - 1, L, t, lo, hi
+    cdef double ch = 0.0, vm = 0.0, cht, vmt
+    cdef double[::1] snap, cch, cvm
+    _check_csr(indptr, data.shape[0], indices.shape[0])
+    _check_len("b", b.shape[0], n)
+    _check_len("v", v.shape[0], n)
+    _check_range(n, row_start, row_stop, n_chunks)
+    L = row_stop - row_start
+    if n_chunks > L:
+        n_chunks = L if L > 0 else 1
+    if n_chunks == 1:
+        with nogil:
+            _gs_rows(indptr, indices, data, b, v, row_start, row_stop, &ch, &vm)
+        return ch, vm
+    snap = np.array(v[row_start:row_stop], dtype=np.float64)
+    cch = np.zeros(n_chunks, dtype=np.float64)
+    cvm = np.zeros(n_chunks, dtype=np.float64)
+    with nogil:
+        for t in prange(n_chunks, schedule="dynamic", chunksize=1):
+            lo = row_start + (t * L) // n_chunks
+            hi = row_start + ((t + 1) * L) // n_chunks
+            _gs_rows_snap(indptr, indices, data, b, v, snap, row_start, row_stop, lo, hi,
+                          &cht, &vmt)
+            cch[t] = cht
+            cvm[t] = vmt
+        for t in range(n_chunks):
+            ch = _nanmax(ch, cch[t])
+            vm = _nanmax(vm, cvm[t])
+    return ch, vm
+
+
+cdef void _gs_rows_multi(const idx_t[::1] indptr, const idx_t[::1] indices,
+                         const real_t[::1] data, const double[:, ::1] B, double[:, ::1] V,
+                         const double[:, ::1] snap, Py_ssize_t row_start, Py_ssize_t row_stop,
+                         Py_ssize_t lo, Py_ssize_t hi, bint use_snap,
+                         double* acc, double* change, double* vmax) noexcept nogil:
+    """Multi-RHS GS over rows lo..hi-1; acc, change, vmax have length r (change and vmax
+    are overwritten)."""
+    cdef Py_ssize_t r = B.shape[1], j, k, c, q
+    cdef double d, a, new
+    for q in range(r):
+        change[q] = 0.0
+        vmax[q] = 0.0
+    for j in range(lo, hi):
+        for q in range(r):
+            acc[q] = B[j, q]
+        d = 0.0
+        for k in range(indptr[j], indptr[j + 1]):
+            c = indices[k]
+            a = data[k]
+            if c == j:
+                d = d + a
+            elif (not use_snap) or (c >= lo and c < hi) or c < row_start or c >= row_stop:
+                for q in range(r):
+                    acc[q] += a * V[c, q]
+            else:
+                for q in range(r):
+                    acc[q] += a * snap[c - row_start, q]
+        d = 1.0 - d
+        for q in range(r):
+            new = acc[q] / d
+            change[q] = _nanmax(change[q], fabs(new - V[j, q]))
+            vmax[q] = _nanmax(vmax[q], fabs(new))
+            V[j, q] = new
+
+
+def gauss_seidel_multi(const idx_t[::1] indptr, const idx_t[::1] indices,
+                       const real_t[::1] data, const double[:, ::1] B, double[:, ::1] V,
+                       Py_ssize_t row_start, Py_ssize_t row_stop, Py_ssize_t n_chunks,
+                       double[::1] change_out, double[::1] vmax_out):
+    """:func:`gauss_seidel` for r right-hand sides (B, V of shape (n, r)); per-column
+    max |change| and max |V| over the range are written to change_out and vmax_out."""
+    cdef Py_ssize_t n = indptr.shape[0] - 1, r = B.shape[1], L, t, q, lo, hi
+    cdef double[:, ::1] snap, cch, cvm, acc
+    _check_csr(indptr, data.shape[0], indices.shape[0])
+    _check_shape("B", B.shape[0], B.shape[1], n, r)
+    _check_shape("V", V.shape[0], V.shape[1], n, r)
+    _check_len("change_out", change_out.shape[0], r)
+    _check_len("vmax_out", vmax_out.shape[0], r)
+    _check_range(n, row_start, row_stop, n_chunks)
+    L = row_stop - row_start
+    if n_chunks > L:
+        n_chunks = L if L > 0 else 1
+    if r == 0:
+        return None
+    acc = np.empty((n_chunks, r), dtype=np.float64)
+    cch = np.zeros((n_chunks, r), dtype=np.float64)
+    cvm = np.zeros((n_chunks, r), dtype=np.float64)
+    if n_chunks == 1:
+        with nogil:
+            _gs_rows_multi(indptr, indices, data, B, V, V, row_start, row_stop,
+                           row_start, row_stop, False, &acc[0, 0], &change_out[0],
+                           &vmax_out[0])
+        return None
+    snap = np.array(V[row_start:row_stop], dtype=np.float64)
+    with nogil:
+        for t in prange(n_chunks, schedule="dynamic", chunksize=1):
+            lo = row_start + (t * L) // n_chunks
+            hi = row_start + ((t + 1) * L) // n_chunks
+            _gs_rows_multi(indptr, indices, data, B, V, snap, row_start, row_stop, lo, hi,
+                           True, &acc[t, 0], &cch[t, 0], &cvm[t, 0])
+        for q in range(r):
+            change_out[q] = 0.0
+            vmax_out[q] = 0.0
+            for t in range(n_chunks):
+                change_out[q] = _nanmax(change_out[q], cch[t, q])
+                vmax_out[q] = _nanmax(vmax_out[q], cvm[t, q])
+    return None
+
+
+cdef inline double _ratio(double change, double vmax) noexcept nogil:
+    if change != change or vmax != vmax:
+        return change + vmax  # NaN
+    if change == 0.0:
+        return 0.0
+    if vmax == 0.0:
+        return INFINITY
+    return change / vmax
+
+
+cdef int _check_blocks(const idx2_t[::1] block_ptr, Py_ssize_t n, int max_sweeps) except -1:
+    cdef Py_ssize_t nb = block_ptr.shape[0] - 1, k
+    if nb < 0 or block_ptr[0] != 0 or block_ptr[nb] != n:
+        raise ValueError(f"block_ptr must start at 0 and end at n={n}")
+    for k in range(nb):
+        if block_ptr[k + 1] < block_ptr[k]:
+            raise ValueError("block_ptr must be non-decreasing")
+    if max_sweeps < 1:
+        raise ValueError(f"max_sweeps must be a positive integer, got {max_sweeps}")
+    return 0
+
+
+def block_gauss_seidel(const idx_t[::1] indptr, const idx_t[::1] indices,
+                       const real_t[::1] data, const double[::1] b, double[::1] v,
+                       const idx2_t[::1] block_ptr, double rtol, int max_sweeps):
+    """Serial block Gauss-Seidel for v = b + M v with rows in block-triangular order.
+
+    Blocks ``[block_ptr[k], block_ptr[k+1])`` are strongly connected components in
+    topological order (a row references only earlier blocks or its own block). Each
+    block is swept with exact GS until ``max|change| <= rtol * max|v in block|`` or
+    ``max_sweeps`` sweeps; a block of one row is solved exactly by one sweep.
+
+    Returns
+    -------
+    (total_row_updates, worst_change_ratio)
+        total_row_updates: number of row relaxations, sum over blocks of sweeps x block
+        size (divide by n for equivalent full sweeps; equals n for an acyclic M).
+        worst_change_ratio: max over blocks of the last sweep's max|change| / max|v in
+        block| (0 for single-row blocks, which are exact; inf if change > 0 = v).
+    """
+    cdef Py_ssize_t n = indptr.shape[0] - 1, nb = block_ptr.shape[0] - 1, blk, lo, hi
+    cdef Py_ssize_t total = 0
+    cdef int sweep
+    cdef double ch, vm, ratio, worst = 0.0
+    _check_csr(indptr, data.shape[0], indices.shape[0])
+    _check_len("b", b.shape[0], n)
+    _check_len("v", v.shape[0], n)
+    _check_blocks(block_ptr, n, max_sweeps)
+    with nogil:
+        for blk in range(nb):
+            lo = block_ptr[blk]
+            hi = block_ptr[blk + 1]
+            if hi - lo == 1:
+                _gs_rows(indptr, indices, data, b, v, lo, hi, &ch, &vm)
+                total += 1
+                continue
+            ratio = 0.0
+            for sweep in range(max_sweeps):
+                _gs_rows(indptr, indices, data, b, v, lo, hi, &ch, &vm)
+                total += hi - lo
+                ratio = _ratio(ch, vm)
+                if ch <= rtol * vm:
+                    break
+            worst = _nanmax(worst, ratio)
+    return total, worst
+
+
+def block_gauss_seidel_multi(const idx_t[::1] indptr, const idx_t[::1] indices,
+                             const real_t[::1] data, const double[:, ::1] B, double[:, ::1] V,
+                             const idx2_t[::1] block_ptr, double rtol, int max_sweeps,
+                             double[::1] worst_out):
+    """:func:`block_gauss_seidel` for r right-hand sides (B, V of shape (n, r)).
+
+    A block is swept until every column meets ``max|change| <= rtol * max|V in block|``.
+    Per-column worst final change ratios go to worst_out (r,). Returns the total number
+    of row relaxations.
+    """
+    cdef Py_ssize_t n = indptr.shape[0] - 1, r = B.shape[1], nb = block_ptr.shape[0] - 1
+    cdef Py_ssize_t blk, lo, hi, q, total = 0
+    cdef int sweep
+    cdef bint done
+    cdef double[::1] acc, ch, vm
+    _check_csr(indptr, data.shape[0], indices.shape[0])
+    _check_shape("B", B.shape[0], B.shape[1], n, r)
+    _check_shape("V", V.shape[0], V.shape[1], n, r)
+    _check_len("worst_out", worst_out.shape[0], r)
+    _check_blocks(block_ptr, n, max_sweeps)
+    if r == 0:
+        with nogil:
+            for blk in range(nb):
+                lo = block_ptr[blk]
+                hi = block_ptr[blk + 1]
+                total += hi - lo
+        return total
+    acc = np.empty(r, dtype=np.float64)
+    ch = np.empty(r, dtype=np.float64)
+    vm = np.empty(r, dtype=np.float64)
+    with nogil:
+        for q in range(r):
+            worst_out[q] = 0.0
+        for blk in range(nb):
+            lo = block_ptr[blk]
+            hi = block_ptr[blk + 1]
+            if hi - lo == 1:
+                _gs_rows_multi(indptr, indices, data, B, V, V, 0, n, lo, hi, False,
+                               &acc[0], &ch[0], &vm[0])
+                total += 1
+                continue
+            for sweep in range(max_sweeps):
+                _gs_rows_multi(indptr, indices, data, B, V, V, 0, n, lo, hi, False,
+                               &acc[0], &ch[0], &vm[0])
+                total += hi - lo
+                done = True
+                for q in range(r):
+                    if not (ch[q] <= rtol * vm[q]):
+                        done = False
+                if done:
+                    break
+            if hi > lo:
+                for q in range(r):
+                    worst_out[q] = _nanmax(worst_out[q], _ratio(ch[q], vm[q]))
+    return total
+
+
+# --------------------------------------------------------------------------- graphs
+
+def strongly_connected_components(const idx_t[::1] indptr, const idx_t[::1] indices,
+                                  idx2_t[::1] labels):
+    """Strongly connected components of the graph with an edge row -> col per entry.
+
+    Iterative Tarjan, O(n + nnz), no recursion. ``labels[i]`` receives the component id
+    of node i; ids are numbered in the order Tarjan completes components, so every
+    component referenced by a component has a smaller id: sorting rows by label gives a
+    "dependencies first" (topological) order for solving v = b + M v by substitution.
+
+    Returns the number of components.
+    """
+    cdef Py_ssize_t n = indptr.shape[0] - 1
+    cdef Py_ssize_t i, root, v, w, e, csp, sp, counter, ncomp, x
+    cdef Py_ssize_t *index
+    cdef Py_ssize_t *low
+    cdef Py_ssize_t *stack
+    cdef Py_ssize_t *cs_node
+    cdef Py_ssize_t *cs_edge
+    if indptr.shape[0] < 1:
+        raise ValueError("indptr must have length n + 1 >= 1")
+    if indptr[n] > indices.shape[0]:
+        raise ValueError("inconsistent CSR arrays: indptr[-1] > len(indices)")
+    _check_len("labels", labels.shape[0], n)
+    if n == 0:
+        return 0
+    index = <Py_ssize_t *> malloc(5 * n * sizeof(Py_ssize_t))
+    if index == NULL:
+        raise MemoryError("strongly_connected_components: cannot allocate work arrays")
+    low = index + n
+    stack = index + 2 * n
+    cs_node = index + 3 * n
+    cs_edge = index + 4 * n
+    counter = 0
+    ncomp = 0
+    sp = 0
+    try:
+        with nogil:
+            for i in range(n):
+                index[i] = -1
+                labels[i] = -1
+            for root in range(n):
+                if index[root] != -1:
+                    continue
+                index[root] = counter
+                low[root] = counter
+                counter += 1
+                stack[sp] = root
+                sp += 1
+                cs_node[0] = root
+                cs_edge[0] = indptr[root]
+                csp = 1
+                while csp > 0:
+                    v = cs_node[csp - 1]
+                    e = cs_edge[csp - 1]
+                    if e < indptr[v + 1]:
+                        cs_edge[csp - 1] = e + 1
+                        w = indices[e]
+                        if index[w] == -1:
+                            index[w] = counter
+                            low[w] = counter
+                            counter += 1
+                            stack[sp] = w
+                            sp += 1
+                            cs_node[csp] = w
+                            cs_edge[csp] = indptr[w]
+                            csp += 1
+                        elif labels[w] == -1:  # w is on the Tarjan stack
+                            if index[w] < low[v]:
+                                low[v] = index[w]
+                    else:
+                        csp -= 1
+                        if low[v] == index[v]:
+                            while True:
+                                sp -= 1
+                                x = stack[sp]
+                                labels[x] = <idx2_t> ncomp
+                                if x == v:
+                                    break
+                            ncomp += 1
+                        if csp > 0:
+                            w = cs_node[csp - 1]
+                            if low[v] < low[w]:
+                                low[w] = low[v]
+    finally:
+        free(index)
+    return ncomp
+
+
+def permute_csr(const idx_t[::1] indptr, const idx_t[::1] indices, const real_t[::1] data,
+                const idx2_t[::1] perm, const idx2_t[::1] inv_perm, idx_t[::1] out_indptr,
+                idx_t[::1] out_indices, real_t[::1] out_data):
+    """Symmetric permutation P M P^T of a square CSR matrix.
+
+    New row k is old row ``perm[k]``; column c becomes ``inv_perm[c]``. The kernel fills
+    ``out_indptr`` (serial prefix sum) and copies rows in parallel; entries keep their
+    order within a row. Output arrays have the input's index and data dtypes.
+    """
+    cdef Py_ssize_t n = indptr.shape[0] - 1, k, p, t, src, dst, length, nnz
+    _check_csr(indptr, data.shape[0], indices.shape[0])
+    _check_len("perm", perm.shape[0], n)
+    _check_len("inv_perm", inv_perm.shape[0], n)
+    _check_len("out_indptr", out_indptr.shape[0], n + 1)
+    nnz = indptr[n]
+    if out_indices.shape[0] < nnz or out_data.shape[0] < nnz:
+        raise ValueError(f"out_indices and out_data need length >= nnz = {nnz}")
+    with nogil:
+        out_indptr[0] = 0
+        for k in range(n):
+            p = perm[k]
+            out_indptr[k + 1] = out_indptr[k] + (indptr[p + 1] - indptr[p])
+        for k in prange(n, schedule="static"):
+            p = perm[k]
+            src = indptr[p]
+            dst = out_indptr[k]
+            length = indptr[p + 1] - src
+            for t in range(length):
+                out_indices[dst + t] = <idx_t> inv_perm[indices[src + t]]
+                out_data[dst + t] = data[src + t]
+    return None

@@ -1,0 +1,699 @@
+"""Numba kernels of lab on raw CSR arrays.
+
+Same functions, signatures and semantics as the Cython module ``lab._kernels._cy``
+(see its docstring for the conventions). Signatures are lazy, so int32 and int64
+index arrays (and float32 or float64 data) each get their own compiled version.
+
+Serial kernels use ``@njit(cache=True)``; parallel kernels use ``@njit(parallel=True)``
+without ``cache`` (cached parallel functions crash when the thread count changes).
+``prange`` loops write only to disjoint slices or to per-chunk buffers that are merged
+afterwards; there is no ``fastmath`` anywhere (the norms feed stopping tests).
+
+Shape checks are O(1) and raise ``ValueError``; index values are not checked here.
+"""
+
+import numba
+import numpy as np
+from numba import njit, prange
+
+__all__ = [
+    "block_gauss_seidel",
+    "block_gauss_seidel_multi",
+    "csr_matmat",
+    "csr_matvec",
+    "csr_rmatmat",
+    "csr_rmatvec",
+    "gauss_seidel",
+    "gauss_seidel_multi",
+    "get_num_threads",
+    "identity_minus_matvec",
+    "jacobi_step",
+    "jacobi_step_multi",
+    "permute_csr",
+    "set_num_threads",
+    "strongly_connected_components",
+]
+
+
+# --------------------------------------------------------------------------- threads
+
+
+def set_num_threads(n):
+    """Set the number of Numba threads used by later kernel calls (1 <= n <= NUMBA_NUM_THREADS)."""
+    numba.set_num_threads(int(n))
+
+
+def get_num_threads():
+    """Number of threads Numba's parallel kernels use."""
+    return numba.get_num_threads()
+
+
+# --------------------------------------------------------------------------- helpers
+
+
+@njit(cache=True, inline="always")
+def _nanmax(m, d):
+    """max(m, d) that keeps a NaN once seen."""
+    if d > m or d != d:
+        if m == m:
+            return d
+    return m
+
+
+@njit(cache=True)
+def _check_csr(indptr, n_idx, n_data):
+    if indptr.shape[0] < 1:
+        raise ValueError("indptr must have length n_rows + 1 >= 1")
+    nnz = indptr[indptr.shape[0] - 1]
+    if indptr[0] != 0 or nnz < 0 or nnz > n_idx or nnz > n_data:
+        raise ValueError("inconsistent CSR arrays (indptr[0] != 0 or indptr[-1] > len(indices))")
+
+
+@njit(cache=True)
+def _check_len(got, want):
+    if got != want:
+        raise ValueError("array has the wrong length")
+
+
+@njit(cache=True)
+def _check_shape(got, want0, want1):
+    if got.shape[0] != want0 or got.shape[1] != want1:
+        raise ValueError("array has the wrong shape")
+
+
+@njit  # no cache: numba.get_num_threads() is a dynamic global
+def _n_work_chunks(n_rows):
+    nt = numba.get_num_threads()
+    if nt > n_rows:
+        nt = n_rows
+    if nt < 1:
+        nt = 1
+    return nt
+
+
+@njit(cache=True)
+def _nnz_bounds(indptr, n_rows, n_chunks):
+    """Rows split into n_chunks contiguous ranges of about equal nnz."""
+    bounds = np.empty(n_chunks + 1, dtype=np.intp)
+    nnz = np.intp(indptr[n_rows])
+    bounds[0] = 0
+    for t in range(1, n_chunks):
+        target = (nnz * t) // n_chunks
+        lo = bounds[t - 1]
+        hi = n_rows
+        while lo < hi:
+            mid = lo + (hi - lo) // 2
+            if indptr[mid] < target:
+                lo = mid + 1
+            else:
+                hi = mid
+        bounds[t] = lo
+    bounds[n_chunks] = n_rows
+    return bounds
+
+
+@njit(cache=True)
+def _ratio(change, vmax):
+    if change != change or vmax != vmax:
+        return change + vmax
+    if change == 0.0:
+        return 0.0
+    if vmax == 0.0:
+        return np.inf
+    return change / vmax
+
+
+# --------------------------------------------------------------------------- products
+
+
+@njit(parallel=True)
+def csr_matvec(indptr, indices, data, x, out):
+    """out = M @ x (parallel over rows). len(out) = n_rows, len(x) = n_cols."""
+    n = indptr.shape[0] - 1
+    _check_csr(indptr, indices.shape[0], data.shape[0])
+    _check_len(out.shape[0], n)
+    for i in prange(n):
+        s = 0.0
+        for k in range(indptr[i], indptr[i + 1]):
+            s += data[k] * x[indices[k]]
+        out[i] = s
+
+
+@njit(parallel=True)
+def identity_minus_matvec(indptr, indices, data, x, out):
+    """out = x - M @ x for square M (the Krylov operator I - M). out must not alias x."""
+    n = indptr.shape[0] - 1
+    _check_csr(indptr, indices.shape[0], data.shape[0])
+    _check_len(x.shape[0], n)
+    _check_len(out.shape[0], n)
+    for i in prange(n):
+        s = 0.0
+        for k in range(indptr[i], indptr[i + 1]):
+            s += data[k] * x[indices[k]]
+        out[i] = x[i] - s
+
+
+@njit(cache=True)
+def _rmatvec_rows(indptr, indices, data, x, out, lo, hi):
+    for j in range(out.shape[0]):
+        out[j] = 0.0
+    for i in range(lo, hi):
+        s = x[i]
+        for k in range(indptr[i], indptr[i + 1]):
+            out[indices[k]] += data[k] * s
+
+
+@njit(parallel=True)
+def csr_rmatvec(indptr, indices, data, x, out):
+    """out = M.T @ x; len(x) = n_rows, len(out) = n_cols. The kernel zeroes out.
+
+    One nnz-balanced row chunk per thread scatters into its own buffer; buffers are
+    summed in chunk order (deterministic for a given thread count).
+    """
+    n = indptr.shape[0] - 1
+    m = out.shape[0]
+    _check_csr(indptr, indices.shape[0], data.shape[0])
+    _check_len(x.shape[0], n)
+    nchunks = _n_work_chunks(n)
+    if indptr[n] < 4096:
+        nchunks = 1
+    if nchunks <= 1:
+        _rmatvec_rows(indptr, indices, data, x, out, 0, n)
+        return
+    bounds = _nnz_bounds(indptr, n, nchunks)
+    buf = np.empty((nchunks, m), dtype=np.float64)
+    for t in prange(nchunks):
+        _rmatvec_rows(indptr, indices, data, x, buf[t], bounds[t], bounds[t + 1])
+    for j in prange(m):
+        s = buf[0, j]
+        for t in range(1, nchunks):
+            s += buf[t, j]
+        out[j] = s
+
+
+@njit(parallel=True)
+def csr_matmat(indptr, indices, data, X, out):
+    """out = M @ X; X has shape (n_cols, r), out (n_rows, r), both C-contiguous."""
+    n = indptr.shape[0] - 1
+    r = X.shape[1]
+    _check_csr(indptr, indices.shape[0], data.shape[0])
+    _check_shape(out, n, r)
+    for i in prange(n):
+        for q in range(r):
+            out[i, q] = 0.0
+        for k in range(indptr[i], indptr[i + 1]):
+            a = data[k]
+            c = indices[k]
+            for q in range(r):
+                out[i, q] += a * X[c, q]
+
+
+@njit(cache=True)
+def _rmatmat_rows(indptr, indices, data, X, out, lo, hi):
+    r = X.shape[1]
+    for j in range(out.shape[0]):
+        for q in range(r):
+            out[j, q] = 0.0
+    for i in range(lo, hi):
+        for k in range(indptr[i], indptr[i + 1]):
+            a = data[k]
+            c = indices[k]
+            for q in range(r):
+                out[c, q] += a * X[i, q]
+
+
+@njit(parallel=True)
+def csr_rmatmat(indptr, indices, data, X, out):
+    """out = M.T @ X; X has shape (n_rows, r), out (n_cols, r). The kernel zeroes out."""
+    n = indptr.shape[0] - 1
+    m = out.shape[0]
+    r = X.shape[1]
+    _check_csr(indptr, indices.shape[0], data.shape[0])
+    _check_shape(X, n, r)
+    _check_shape(out, m, r)
+    nchunks = _n_work_chunks(n)
+    if indptr[n] * r < 4096:
+        nchunks = 1
+    if nchunks <= 1:
+        _rmatmat_rows(indptr, indices, data, X, out, 0, n)
+        return
+    bounds = _nnz_bounds(indptr, n, nchunks)
+    buf = np.empty((nchunks, m, r), dtype=np.float64)
+    for t in prange(nchunks):
+        _rmatmat_rows(indptr, indices, data, X, buf[t], bounds[t], bounds[t + 1])
+    for j in prange(m):
+        for q in range(r):
+            s = buf[0, j, q]
+            for t in range(1, nchunks):
+                s += buf[t, j, q]
+            out[j, q] = s
+
+
+# --------------------------------------------------------------------------- Jacobi
+
+
+@njit(cache=True)
+def _jacobi_rows(indptr, indices, data, b, v, v_new, lo, hi):
+    res = 0.0
+    vmax = 0.0
+    for i in range(lo, hi):
+        s = b[i]
+        for k in range(indptr[i], indptr[i + 1]):
+            s += data[k] * v[indices[k]]
+        v_new[i] = s
+        res = _nanmax(res, abs(s - v[i]))
+        vmax = _nanmax(vmax, abs(s))
+    return res, vmax
+
+
+@njit(parallel=True)
+def jacobi_step(indptr, indices, data, b, v, v_new):
+    """Fused Jacobi step v_new = b + M @ v; returns (max|v_new - v|, max|v_new|)."""
+    n = indptr.shape[0] - 1
+    _check_csr(indptr, indices.shape[0], data.shape[0])
+    _check_len(b.shape[0], n)
+    _check_len(v.shape[0], n)
+    _check_len(v_new.shape[0], n)
+    nchunks = _n_work_chunks(n)
+    bounds = _nnz_bounds(indptr, n, nchunks)
+    cres = np.zeros(nchunks, dtype=np.float64)
+    cmax = np.zeros(nchunks, dtype=np.float64)
+    for t in prange(nchunks):
+        a, c = _jacobi_rows(indptr, indices, data, b, v, v_new, bounds[t], bounds[t + 1])
+        cres[t] = a
+        cmax[t] = c
+    res = 0.0
+    vmax = 0.0
+    for t in range(nchunks):
+        res = _nanmax(res, cres[t])
+        vmax = _nanmax(vmax, cmax[t])
+    return res, vmax
+
+
+@njit(cache=True)
+def _jacobi_rows_multi(indptr, indices, data, B, V, V_new, lo, hi, cres, cmax):
+    r = B.shape[1]
+    for i in range(lo, hi):
+        for q in range(r):
+            V_new[i, q] = B[i, q]
+        for k in range(indptr[i], indptr[i + 1]):
+            a = data[k]
+            c = indices[k]
+            for q in range(r):
+                V_new[i, q] += a * V[c, q]
+        for q in range(r):
+            s = V_new[i, q]
+            cres[q] = _nanmax(cres[q], abs(s - V[i, q]))
+            cmax[q] = _nanmax(cmax[q], abs(s))
+
+
+@njit(parallel=True)
+def jacobi_step_multi(indptr, indices, data, B, V, V_new, res_inf, vnew_inf):
+    """Jacobi step for r right-hand sides; per-column norms into res_inf, vnew_inf."""
+    n = indptr.shape[0] - 1
+    r = B.shape[1]
+    _check_csr(indptr, indices.shape[0], data.shape[0])
+    _check_shape(B, n, r)
+    _check_shape(V, n, r)
+    _check_shape(V_new, n, r)
+    _check_len(res_inf.shape[0], r)
+    _check_len(vnew_inf.shape[0], r)
+    nchunks = _n_work_chunks(n)
+    bounds = _nnz_bounds(indptr, n, nchunks)
+    cres = np.zeros((nchunks, r), dtype=np.float64)
+    cmax = np.zeros((nchunks, r), dtype=np.float64)
+    for t in prange(nchunks):
+        _jacobi_rows_multi(
+            indptr, indices, data, B, V, V_new, bounds[t], bounds[t + 1], cres[t], cmax[t]
+        )
+    for q in range(r):
+        a = 0.0
+        c = 0.0
+        for t in range(nchunks):
+            a = _nanmax(a, cres[t, q])
+            c = _nanmax(c, cmax[t, q])
+        res_inf[q] = a
+        vnew_inf[q] = c
+
+
+# --------------------------------------------------------------------------- Gauss-Seidel
+
+
+@njit(cache=True)
+def _gs_rows(indptr, indices, data, b, v, snap, row_start, row_stop, lo, hi, use_snap):
+    """GS over rows lo..hi-1. With use_snap, columns in [row_start, row_stop) outside
+    [lo, hi) are read from snap (indexed from row_start)."""
+    ch = 0.0
+    vm = 0.0
+    for j in range(lo, hi):
+        s = b[j]
+        d = 0.0
+        for k in range(indptr[j], indptr[j + 1]):
+            c = indices[k]
+            if c == j:
+                d += data[k]
+            elif (not use_snap) or (c >= lo and c < hi) or c < row_start or c >= row_stop:
+                s += data[k] * v[c]
+            else:
+                s += data[k] * snap[c - row_start]
+        new = s / (1.0 - d)
+        ch = _nanmax(ch, abs(new - v[j]))
+        vm = _nanmax(vm, abs(new))
+        v[j] = new
+    return ch, vm
+
+
+@njit(cache=True)
+def _check_range(n, row_start, row_stop, n_chunks):
+    if row_start < 0 or row_stop > n or row_start > row_stop:
+        raise ValueError("row range [row_start, row_stop) is not inside [0, n)")
+    if n_chunks < 1:
+        raise ValueError("n_chunks must be a positive integer")
+
+
+@njit(parallel=True)
+def _gs_chunks(indptr, indices, data, b, v, row_start, row_stop, n_chunks):
+    L = row_stop - row_start
+    snap = v[row_start:row_stop].copy()
+    cch = np.zeros(n_chunks, dtype=np.float64)
+    cvm = np.zeros(n_chunks, dtype=np.float64)
+    for t in prange(n_chunks):
+        lo = row_start + (t * L) // n_chunks
+        hi = row_start + ((t + 1) * L) // n_chunks
+        a, c = _gs_rows(indptr, indices, data, b, v, snap, row_start, row_stop, lo, hi, True)
+        cch[t] = a
+        cvm[t] = c
+    ch = 0.0
+    vm = 0.0
+    for t in range(n_chunks):
+        ch = _nanmax(ch, cch[t])
+        vm = _nanmax(vm, cvm[t])
+    return ch, vm
+
+
+def gauss_seidel(indptr, indices, data, b, v, row_start, row_stop, n_chunks):
+    """In-place forward Gauss-Seidel sweep for v = b + M v over rows row_start..row_stop-1.
+
+    Same semantics as ``_cy.gauss_seidel``: diagonal moved to the left side; the range
+    is split into ``n_chunks`` equal-row chunks processed in parallel, reading other
+    chunks' values from a snapshot taken at the start of the sweep; ``n_chunks=1`` is
+    exact sequential GS. Returns (max |change|, max |v|) over the range.
+    """
+    n = indptr.shape[0] - 1
+    _check_csr(indptr, indices.shape[0], data.shape[0])
+    _check_len(b.shape[0], n)
+    _check_len(v.shape[0], n)
+    row_start = int(row_start)
+    row_stop = int(row_stop)
+    n_chunks = int(n_chunks)
+    _check_range(n, row_start, row_stop, n_chunks)
+    L = row_stop - row_start
+    if n_chunks > L:
+        n_chunks = max(L, 1)
+    if n_chunks == 1:
+        return _gs_serial(indptr, indices, data, b, v, row_start, row_stop)
+    return _gs_chunks(indptr, indices, data, b, v, row_start, row_stop, n_chunks)
+
+
+@njit(cache=True)
+def _gs_serial(indptr, indices, data, b, v, row_start, row_stop):
+    return _gs_rows(indptr, indices, data, b, v, v, row_start, row_stop, row_start, row_stop,
+                    False)
+
+
+@njit(cache=True)
+def _gs_rows_multi(indptr, indices, data, B, V, snap, row_start, row_stop, lo, hi, use_snap,
+                   acc, change, vmax):
+    r = B.shape[1]
+    for q in range(r):
+        change[q] = 0.0
+        vmax[q] = 0.0
+    for j in range(lo, hi):
+        for q in range(r):
+            acc[q] = B[j, q]
+        d = 0.0
+        for k in range(indptr[j], indptr[j + 1]):
+            c = indices[k]
+            a = data[k]
+            if c == j:
+                d += a
+            elif (not use_snap) or (c >= lo and c < hi) or c < row_start or c >= row_stop:
+                for q in range(r):
+                    acc[q] += a * V[c, q]
+            else:
+                for q in range(r):
+                    acc[q] += a * snap[c - row_start, q]
+        d = 1.0 - d
+        for q in range(r):
+            new = acc[q] / d
+            change[q] = _nanmax(change[q], abs(new - V[j, q]))
+            vmax[q] = _nanmax(vmax[q], abs(new))
+            V[j, q] = new
+
+
+@njit(parallel=True)
+def _gs_chunks_multi(indptr, indices, data, B, V, row_start, row_stop, n_chunks,
+                     change_out, vmax_out):
+    L = row_stop - row_start
+    r = B.shape[1]
+    snap = V[row_start:row_stop].copy()
+    acc = np.empty((n_chunks, r), dtype=np.float64)
+    cch = np.zeros((n_chunks, r), dtype=np.float64)
+    cvm = np.zeros((n_chunks, r), dtype=np.float64)
+    for t in prange(n_chunks):
+        lo = row_start + (t * L) // n_chunks
+        hi = row_start + ((t + 1) * L) // n_chunks
+        _gs_rows_multi(indptr, indices, data, B, V, snap, row_start, row_stop, lo, hi, True,
+                       acc[t], cch[t], cvm[t])
+    for q in range(r):
+        a = 0.0
+        c = 0.0
+        for t in range(n_chunks):
+            a = _nanmax(a, cch[t, q])
+            c = _nanmax(c, cvm[t, q])
+        change_out[q] = a
+        vmax_out[q] = c
+
+
+@njit(cache=True)
+def _gs_serial_multi(indptr, indices, data, B, V, row_start, row_stop, change_out, vmax_out):
+    acc = np.empty(B.shape[1], dtype=np.float64)
+    _gs_rows_multi(indptr, indices, data, B, V, V, row_start, row_stop, row_start, row_stop,
+                   False, acc, change_out, vmax_out)
+
+
+def gauss_seidel_multi(indptr, indices, data, B, V, row_start, row_stop, n_chunks,
+                       change_out, vmax_out):
+    """:func:`gauss_seidel` for r right-hand sides (B, V of shape (n, r)); per-column
+    max |change| and max |V| over the range go to change_out and vmax_out."""
+    n = indptr.shape[0] - 1
+    r = B.shape[1]
+    _check_csr(indptr, indices.shape[0], data.shape[0])
+    _check_shape(B, n, r)
+    _check_shape(V, n, r)
+    _check_len(change_out.shape[0], r)
+    _check_len(vmax_out.shape[0], r)
+    row_start = int(row_start)
+    row_stop = int(row_stop)
+    n_chunks = int(n_chunks)
+    _check_range(n, row_start, row_stop, n_chunks)
+    L = row_stop - row_start
+    if n_chunks > L:
+        n_chunks = max(L, 1)
+    if r == 0:
+        return
+    if n_chunks == 1:
+        _gs_serial_multi(indptr, indices, data, B, V, row_start, row_stop, change_out, vmax_out)
+    else:
+        _gs_chunks_multi(indptr, indices, data, B, V, row_start, row_stop, n_chunks,
+                         change_out, vmax_out)
+
+
+@njit(cache=True)
+def _check_blocks(block_ptr, n, max_sweeps):
+    nb = block_ptr.shape[0] - 1
+    if nb < 0 or block_ptr[0] != 0 or block_ptr[nb] != n:
+        raise ValueError("block_ptr must start at 0 and end at n")
+    for k in range(nb):
+        if block_ptr[k + 1] < block_ptr[k]:
+            raise ValueError("block_ptr must be non-decreasing")
+    if max_sweeps < 1:
+        raise ValueError("max_sweeps must be a positive integer")
+
+
+@njit(cache=True)
+def block_gauss_seidel(indptr, indices, data, b, v, block_ptr, rtol, max_sweeps):
+    """Serial block Gauss-Seidel for v = b + M v with rows in block-triangular order.
+
+    Returns (total_row_updates, worst_change_ratio); see ``_cy.block_gauss_seidel``.
+    """
+    n = indptr.shape[0] - 1
+    _check_csr(indptr, indices.shape[0], data.shape[0])
+    _check_len(b.shape[0], n)
+    _check_len(v.shape[0], n)
+    _check_blocks(block_ptr, n, max_sweeps)
+    total = 0
+    worst = 0.0
+    for blk in range(block_ptr.shape[0] - 1):
+        lo = np.intp(block_ptr[blk])
+        hi = np.intp(block_ptr[blk + 1])
+        if hi - lo == 1:
+            _gs_rows(indptr, indices, data, b, v, v, 0, n, lo, hi, False)
+            total += 1
+            continue
+        ratio = 0.0
+        for _ in range(max_sweeps):
+            ch, vm = _gs_rows(indptr, indices, data, b, v, v, 0, n, lo, hi, False)
+            total += hi - lo
+            ratio = _ratio(ch, vm)
+            if ch <= rtol * vm:
+                break
+        worst = _nanmax(worst, ratio)
+    return total, worst
+
+
+@njit(cache=True)
+def block_gauss_seidel_multi(indptr, indices, data, B, V, block_ptr, rtol, max_sweeps,
+                             worst_out):
+    """:func:`block_gauss_seidel` for r right-hand sides; per-column worst change ratios
+    go to worst_out. Returns the total number of row relaxations."""
+    n = indptr.shape[0] - 1
+    r = B.shape[1]
+    _check_csr(indptr, indices.shape[0], data.shape[0])
+    _check_shape(B, n, r)
+    _check_shape(V, n, r)
+    _check_len(worst_out.shape[0], r)
+    _check_blocks(block_ptr, n, max_sweeps)
+    acc = np.empty(r, dtype=np.float64)
+    ch = np.empty(r, dtype=np.float64)
+    vm = np.empty(r, dtype=np.float64)
+    total = 0
+    worst_out[:] = 0.0
+    for blk in range(block_ptr.shape[0] - 1):
+        lo = np.intp(block_ptr[blk])
+        hi = np.intp(block_ptr[blk + 1])
+        if r == 0:
+            total += hi - lo
+            continue
+        if hi - lo == 1:
+            _gs_rows_multi(indptr, indices, data, B, V, V, 0, n, lo, hi, False, acc, ch, vm)
+            total += 1
+            continue
+        for _ in range(max_sweeps):
+            _gs_rows_multi(indptr, indices, data, B, V, V, 0, n, lo, hi, False, acc, ch, vm)
+            total += hi - lo
+            done = True
+            for q in range(r):
+                if not (ch[q] <= rtol * vm[q]):
+                    done = False
+            if done:
+                break
+        if hi > lo:
+            for q in range(r):
+                worst_out[q] = _nanmax(worst_out[q], _ratio(ch[q], vm[q]))
+    return total
+
+
+# --------------------------------------------------------------------------- graphs
+
+
+@njit(cache=True)
+def strongly_connected_components(indptr, indices, labels):
+    """Strongly connected components (iterative Tarjan, O(n + nnz), no recursion).
+
+    Edge row -> col per stored entry. Ids are numbered in completion order, so every
+    component referenced by a component has a smaller id. Returns the number of
+    components; see ``_cy.strongly_connected_components``.
+    """
+    n = indptr.shape[0] - 1
+    if indptr.shape[0] < 1:
+        raise ValueError("indptr must have length n + 1 >= 1")
+    if indptr[n] > indices.shape[0]:
+        raise ValueError("inconsistent CSR arrays: indptr[-1] > len(indices)")
+    _check_len(labels.shape[0], n)
+    if n == 0:
+        return 0
+    index = np.full(n, -1, dtype=np.intp)
+    low = np.empty(n, dtype=np.intp)
+    stack = np.empty(n, dtype=np.intp)
+    cs_node = np.empty(n, dtype=np.intp)
+    cs_edge = np.empty(n, dtype=np.intp)
+    labels[:] = -1
+    counter = 0
+    ncomp = 0
+    sp = 0
+    for root in range(n):
+        if index[root] != -1:
+            continue
+        index[root] = counter
+        low[root] = counter
+        counter += 1
+        stack[sp] = root
+        sp += 1
+        cs_node[0] = root
+        cs_edge[0] = indptr[root]
+        csp = 1
+        while csp > 0:
+            v = cs_node[csp - 1]
+            e = cs_edge[csp - 1]
+            if e < indptr[v + 1]:
+                cs_edge[csp - 1] = e + 1
+                w = np.intp(indices[e])
+                if index[w] == -1:
+                    index[w] = counter
+                    low[w] = counter
+                    counter += 1
+                    stack[sp] = w
+                    sp += 1
+                    cs_node[csp] = w
+                    cs_edge[csp] = indptr[w]
+                    csp += 1
+                elif labels[w] == -1:  # w is on the Tarjan stack
+                    if index[w] < low[v]:
+                        low[v] = index[w]
+            else:
+                csp -= 1
+                if low[v] == index[v]:
+                    while True:
+                        sp -= 1
+                        x = stack[sp]
+                        labels[x] = ncomp
+                        if x == v:
+                            break
+                    ncomp += 1
+                if csp > 0:
+                    u = cs_node[csp - 1]
+                    if low[v] < low[u]:
+                        low[u] = low[v]
+    return ncomp
+
+
+@njit(cache=True)
+def _permuted_indptr(indptr, perm, out_indptr):
+    out_indptr[0] = 0
+    for k in range(perm.shape[0]):
+        p = perm[k]
+        out_indptr[k + 1] = out_indptr[k] + (indptr[p + 1] - indptr[p])
+
+
+@njit(parallel=True)
+def permute_csr(indptr, indices, data, perm, inv_perm, out_indptr, out_indices, out_data):
+    """Symmetric permutation P M P^T: new row k is old row perm[k], column c becomes
+    inv_perm[c]. Fills out_indptr (serial prefix sum), then copies rows in parallel."""
+    n = indptr.shape[0] - 1
+    _check_csr(indptr, indices.shape[0], data.shape[0])
+    _check_len(perm.shape[0], n)
+    _check_len(inv_perm.shape[0], n)
+    _check_len(out_indptr.shape[0], n + 1)
+    nnz = indptr[n]
+    if out_indices.shape[0] < nnz or out_data.shape[0] < nnz:
+        raise ValueError("out_indices and out_data need length >= nnz")
+    _permuted_indptr(indptr, perm, out_indptr)
+    for k in prange(n):
+        p = perm[k]
+        src = indptr[p]
+        dst = out_indptr[k]
+        length = indptr[p + 1] - src
+        for t in range(length):
+            out_indices[dst + t] = inv_perm[indices[src + t]]
+            out_data[dst + t] = data[src + t]

@@ -1,0 +1,218 @@
+"""Backend layer: the one place that chooses between the Cython and Numba kernels.
+
+Public modules call :func:`resolve_backend` once per call (``backend="auto"`` by
+default), fetch the kernel module with :func:`kernels` and run under
+:func:`thread_limit`::
+
+    name = resolve_backend(backend)
+    k = kernels(name)
+    with thread_limit(n_threads, name):
+        res, vmax = k.jacobi_step(A.indptr, A.indices, A.data, l, v, v_new)
+
+Both kernel modules expose the same functions (see ``lab._kernels._cy``). Importing
+this module is cheap: Numba is imported only when the Numba backend is first used.
+
+Environment
+-----------
+LAB_BACKEND : optional, ``"cython"`` or ``"numba"``; the backend ``"auto"`` resolves to.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import importlib
+import importlib.util
+import numbers
+import os
+import warnings
+
+import numpy as np
+
+from lab.exceptions import BackendWarning
+
+__all__ = [
+    "BACKENDS",
+    "available_backends",
+    "csr_arrays",
+    "kernels",
+    "resolve_backend",
+    "thread_limit",
+]
+
+BACKENDS = ("cython", "numba")
+
+_MODULES = {"cython": "lab._kernels._cy", "numba": "lab._kernels.numba_kernels"}
+_cython_state: dict[str, object] = {}  # "module" or "error", filled on first probe
+_warned = False
+
+
+def _cython_module():
+    """The compiled extension, or None if it does not import (result is cached)."""
+    if "module" not in _cython_state and "error" not in _cython_state:
+        try:
+            _cython_state["module"] = importlib.import_module(_MODULES["cython"])
+        except ImportError as exc:
+            _cython_state["error"] = exc
+    return _cython_state.get("module")
+
+
+def _numba_installed() -> bool:
+    return importlib.util.find_spec("numba") is not None
+
+
+def available_backends() -> tuple[str, ...]:
+    """Backends usable in this installation, in order of preference."""
+    found = []
+    if _cython_module() is not None:
+        found.append("cython")
+    if _numba_installed():
+        found.append("numba")
+    return tuple(found)
+
+
+def _fallback_to_numba(reason: str) -> str:
+    global _warned
+    if not _numba_installed():
+        raise ImportError(
+            f"lab has no usable kernel backend: {reason}, and Numba is not installed. "
+            "Install numba or reinstall lab with a C compiler available."
+        )
+    if not _warned:
+        _warned = True
+        warnings.warn(
+            f"lab's compiled (Cython) kernels are missing ({reason}); the Numba kernels "
+            "are used instead, which compile on first use. Reinstall lab with a C "
+            "compiler (and OpenMP) available to get the compiled kernels.",
+            BackendWarning,
+            stacklevel=3,
+        )
+    return "numba"
+
+
+def resolve_backend(backend: str = "auto") -> str:
+    """Resolve a backend name to ``"cython"`` or ``"numba"``.
+
+    Parameters
+    ----------
+    backend : {"auto", "cython", "numba"}
+        ``"auto"`` gives the ``LAB_BACKEND`` environment variable if set, else
+        ``"cython"`` if the compiled extension imports, else ``"numba"`` with one
+        :class:`~lab.exceptions.BackendWarning` per process.
+
+    Raises
+    ------
+    ValueError
+        ``backend`` is not a known name, or is ``"cython"`` and the extension is
+        missing, or ``LAB_BACKEND`` holds an unknown name.
+    """
+    if not isinstance(backend, str):
+        raise TypeError(f"backend must be a string, got {type(backend).__name__}")
+    name = backend.strip().lower()
+    valid = ("auto", *BACKENDS)
+    if name not in valid:
+        raise ValueError(f"backend must be one of {valid}, got {backend!r}")
+    if name == "auto":
+        env = os.environ.get("LAB_BACKEND", "").strip().lower()
+        if env and env != "auto":
+            if env not in BACKENDS:
+                raise ValueError(
+                    f"environment variable LAB_BACKEND must be one of {valid}, got {env!r}"
+                )
+            name = env
+            if name == "cython" and _cython_module() is None:
+                return _fallback_to_numba(f"LAB_BACKEND=cython but {_cython_state['error']}")
+            if name == "numba" and not _numba_installed():
+                raise ValueError("LAB_BACKEND=numba but Numba is not installed")
+            return name
+        if _cython_module() is not None:
+            return "cython"
+        return _fallback_to_numba(str(_cython_state.get("error")))
+    if name == "cython" and _cython_module() is None:
+        raise ValueError(
+            "backend='cython' was requested but the compiled kernels are not available "
+            f"({_cython_state.get('error')}); reinstall lab with a C compiler, or use "
+            "backend='auto' or backend='numba'"
+        )
+    if name == "numba" and not _numba_installed():
+        raise ValueError("backend='numba' was requested but Numba is not installed")
+    return name
+
+
+def kernels(backend: str):
+    """The kernel module of a resolved backend name (``"cython"`` or ``"numba"``)."""
+    if backend == "cython":
+        module = _cython_module()
+        if module is None:
+            raise ValueError(
+                f"backend='cython' is not available ({_cython_state.get('error')}); "
+                "call resolve_backend first"
+            )
+        return module
+    if backend == "numba":
+        return importlib.import_module(_MODULES["numba"])
+    raise ValueError(f"backend must be one of {BACKENDS} (resolved), got {backend!r}")
+
+
+def _check_n_threads(n_threads) -> int:
+    if isinstance(n_threads, bool) or not isinstance(n_threads, numbers.Integral):
+        raise TypeError(
+            f"n_threads must be a positive integer or None, got {type(n_threads).__name__}"
+        )
+    n = int(n_threads)
+    if n < 1:
+        raise ValueError(f"n_threads must be a positive integer or None, got {n}")
+    return n
+
+
+@contextlib.contextmanager
+def thread_limit(n_threads: int | None, backend: str):
+    """Run the body with ``n_threads`` kernel threads for ``backend``; restore afterwards.
+
+    ``n_threads=None`` leaves the thread count as it is. For Numba the count is capped
+    at ``numba.config.NUMBA_NUM_THREADS`` (Numba cannot start more threads than that).
+    The previous count is restored in ``finally``, also when the body raises.
+    """
+    if n_threads is None:
+        yield
+        return
+    n = _check_n_threads(n_threads)
+    resolved = resolve_backend(backend)
+    module = kernels(resolved)
+    if resolved == "numba":
+        import numba
+
+        n = min(n, numba.config.NUMBA_NUM_THREADS)
+    previous = module.get_num_threads()
+    module.set_num_threads(n)
+    try:
+        yield
+    finally:
+        module.set_num_threads(previous)
+
+
+def csr_arrays(matrix, *, index_dtype=None):
+    """Raw ``(indptr, indices, data)`` of a scipy CSR matrix, ready for the kernels.
+
+    ``indptr`` and ``indices`` get one common dtype (int32 if both fit and
+    ``index_dtype`` is None, else int64, or ``index_dtype``); ``data`` stays float32
+    or becomes float64. Arrays are C-contiguous; copies are made only if needed.
+    """
+    indptr = np.asarray(matrix.indptr)
+    indices = np.asarray(matrix.indices)
+    data = np.asarray(matrix.data)
+    if index_dtype is None:
+        index_dtype = np.result_type(indptr.dtype, indices.dtype)
+        if index_dtype not in (np.dtype(np.int32), np.dtype(np.int64)):
+            index_dtype = np.int64
+    index_dtype = np.dtype(index_dtype)
+    if index_dtype not in (np.dtype(np.int32), np.dtype(np.int64)):
+        raise ValueError(f"index_dtype must be int32 or int64, got {index_dtype}")
+    if index_dtype == np.int32 and indptr.size and indptr[-1] > np.iinfo(np.int32).max:
+        raise ValueError("the matrix has too many non-zeros for int32 indices")
+    if data.dtype not in (np.dtype(np.float32), np.dtype(np.float64)):
+        data = data.astype(np.float64)
+    return (
+        np.ascontiguousarray(indptr, dtype=index_dtype),
+        np.ascontiguousarray(indices, dtype=index_dtype),
+        np.ascontiguousarray(data),
+    )
