@@ -310,12 +310,28 @@ def check_sparse_matrix(
             idx_dtypes = {M.indices.dtype, M.indptr.dtype}
             keep_int64 = np.dtype(np.int64) in idx_dtypes
             nnz = _check_csc_structure(name, M.shape, M.indptr, M.indices)
+            if M.data.ndim != 1 or M.data.shape[0] < nnz:
+                raise InvalidEconomyError(
+                    f"{name}.data has shape {M.data.shape} but {name}.indptr[-1] = {nnz}"
+                )
             data, indices, indptr = M.data[:nnz], M.indices[:nnz], M.indptr
             if not all(d in (np.dtype(np.int32), np.dtype(np.int64)) for d in idx_dtypes) or (
                 len(idx_dtypes) > 1
             ):
                 it = np.int64 if keep_int64 or nnz > _INT32_MAX else np.int32
+                cost = _fmt_bytes(nnz * np.dtype(it).itemsize)
+                _warn(
+                    f"{name} has index dtypes {sorted(map(str, idx_dtypes))}; converting them "
+                    f"to {np.dtype(it)} copies its indices ({cost})"
+                )
                 indices, indptr = indices.astype(it), indptr.astype(it)
+            if not (data.flags.c_contiguous and indices.flags.c_contiguous):
+                _warn(
+                    f"{name}.data or {name}.indices is not contiguous; copying "
+                    f"{_fmt_bytes(nnz * (8 + indices.itemsize))}"
+                )
+                data, indices = np.ascontiguousarray(data), np.ascontiguousarray(indices)
+            indptr = np.ascontiguousarray(indptr)
             if not _is_float64(data):
                 _warn(
                     f"{name} has dtype {data.dtype}; converting to float64 copies its "

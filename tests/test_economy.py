@@ -502,3 +502,28 @@ def test_from_csv_options(tmp_path):
 def test_trailing_blank_lines_ok(tmp_path):
     e = Economy.from_csv(write(tmp_path, PRODUCTS + "\n\n", FLOWS + "\n"))
     assert e.n_products == 3
+
+
+def test_mixed_index_dtypes_and_short_data():
+    A = csc_with(np.int32)
+    mixed = sp.csc_array((A.data, A.indices.astype(np.int64), A.indptr), shape=A.shape)
+    mixed.indptr = A.indptr  # scipy would unify them; force a mix
+    with pytest.warns(EfficiencyWarning, match="index dtypes"):
+        e = Economy(mixed, L)
+    assert e.A.indices.dtype == e.A.indptr.dtype == np.int64
+    short = sp.csc_array(A.shape)
+    short.data, short.indices, short.indptr = A.data[:3], A.indices, A.indptr
+    with pytest.raises(InvalidEconomyError, match="data has shape"):
+        Economy(short, L)
+
+
+def test_noncontiguous_data_copied_with_warning():
+    A = csc_with(np.int32)
+    big = np.zeros(2 * A.nnz)
+    big[::2] = A.data
+    strided = sp.csc_array(A.shape)
+    strided.data, strided.indices, strided.indptr = big[::2], A.indices, A.indptr
+    with pytest.warns(EfficiencyWarning, match="not contiguous"):
+        e = Economy(strided, L)
+    assert e.A.data.flags.c_contiguous
+    np.testing.assert_array_equal(e.A.toarray(), small_dense())
