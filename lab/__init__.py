@@ -11,16 +11,31 @@ from lab.exceptions import (
     NotProductiveError,
 )
 
+from lab.economy import Economy
+from lab.generate import generate_economy
+from lab.io import read_economy, write_economy, write_values
+from lab.values import Status, ValueSolver, ValuesOptions, ValuesResult, labour_values
+
 __version__ = "0.1.0"
 
 __all__ = [
     "BackendWarning",
     "ConvergenceWarning",
     "DataFormatError",
+    "Economy",
     "EfficiencyWarning",
     "InvalidEconomyError",
     "LabError",
     "NotConvergedError",
     "NotProductiveError",
+    "Status",
+    "ValueSolver",
+    "ValuesOptions",
+    "ValuesResult",
     "__version__",
+    "generate_economy",
+    "labour_values",
+    "read_economy",
+    "write_economy",
+    "write_values",
 ]

@@ -1,0 +1,779 @@
+"""Labour values: the total labour embodied in one unit of each product.
+
+Solves v = l + Aᵀv (MATH.md §2) for the labour row l = R[0], or for several
+resource rows at once (vertically integrated coefficients V = R (I − A)⁻¹).
+
+Stopping rule
+-------------
+Every method stops when the relative residual
+
+    ‖l + Aᵀv − v‖∞ ≤ rtol · ‖v‖∞
+
+holds (for several right-hand sides: for every one of them). The residual in
+the result is always recomputed from A after the solve, whatever the method,
+so it is the proof of the answer rather than the method's own estimate.
+
+Methods
+-------
+``"jacobi"``
+    The *Towards a New Socialism* iteration vᵗ⁺¹ = l + Aᵀvᵗ, kept as the
+    baseline. Error shrinks by about ρ(A) per sweep.
+``"gauss-seidel"``
+    Sweeps that use updated values at once.
+``"krylov"``
+    BiCGSTAB on (I − Aᵀ)v = l, right-preconditioned by one Gauss–Seidel sweep,
+    built on lab's own kernels.
+``"blocks"``
+    Strongly connected components in dependency order: products outside
+    cycles are solved exactly by substitution, small cyclic blocks by block
+    Gauss–Seidel, large cyclic blocks by preconditioned BiCGSTAB.
+``"auto"``
+    Jacobi when a norm bound proves it needs only a few sweeps, otherwise
+    blocks. The reason is recorded in the result.
+"""
+
+from __future__ import annotations
+
+import math
+import time
+import warnings
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass, field
+from enum import IntEnum
+
+import numpy as np
+
+from lab import _ops
+from lab._structure import analyse, check_productive, norm_bound
+from lab.exceptions import ConvergenceWarning, InvalidEconomyError, NotConvergedError
+
+__all__ = ["Status", "ValuesOptions", "ValuesResult", "ValueSolver", "labour_values", "METHODS"]
+
+METHODS = ("auto", "jacobi", "gauss-seidel", "krylov", "blocks")
+
+#: Cyclic blocks at least this large are solved by BiCGSTAB instead of block Gauss–Seidel.
+LARGE_BLOCK = 2048
+#: "auto" uses plain Jacobi when a norm bound proves it converges in this many sweeps.
+JACOBI_MAX_SWEEPS = 12
+
+
+class Status(IntEnum):
+    """Outcome of a solve. ``CONVERGED`` is the only successful one."""
+
+    CONVERGED = 0
+    MAXITER = 1
+    STAGNATED = 2
+    BREAKDOWN = 3
+
+
+@dataclass(frozen=True)
+class ValuesOptions:
+    """Options of a labour-value solve, shared by the Python API, the CLI and batch jobs.
+
+    Parameters
+    ----------
+    method : {"auto", "jacobi", "gauss-seidel", "krylov", "blocks"}
+    rtol : float
+        Relative residual tolerance, see the module docstring.
+    maxiter : int or None
+        Most sweeps (Jacobi, Gauss–Seidel), iterations (Krylov) or inner
+        iterations per block (blocks). ``None`` chooses a generous default
+        from the method and the size.
+    backend : {"auto", "cython", "numba"}
+    n_threads : int or None
+        Threads for the kernels; ``None`` keeps the backend's current setting.
+    raise_on_failure : bool
+        Raise :class:`~lab.exceptions.NotConvergedError` instead of warning.
+    """
+
+    method: str = "auto"
+    rtol: float = 1e-10
+    maxiter: int | None = None
+    backend: str = "auto"
+    n_threads: int | None = None
+    raise_on_failure: bool = False
+
+    def __post_init__(self):
+        if self.method not in METHODS:
+            raise ValueError(f"method must be one of {METHODS}, got {self.method!r}")
+        if (isinstance(self.rtol, bool) or not isinstance(self.rtol, (int, float))
+                or not math.isfinite(self.rtol) or not 0 < self.rtol < 1):
+            raise ValueError(f"rtol must be a finite number in (0, 1), got {self.rtol!r}")
+        for name in ("maxiter", "n_threads"):
+            value = getattr(self, name)
+            if value is None:
+                continue
+            if isinstance(value, bool) or not isinstance(value, (int, np.integer)):
+                raise TypeError(f"{name} must be a positive int or None, got {value!r}")
+            if value < 1:
+                raise ValueError(f"{name} must be at least 1, got {value}")
+        if self.backend not in ("auto", *_ops.BACKENDS):
+            raise ValueError(
+                f"backend must be one of {('auto', *_ops.BACKENDS)}, got {self.backend!r}")
+
+
+@dataclass(frozen=True)
+class ValuesResult:
+    """Labour values (or vertically integrated resource coefficients) with their evidence.
+
+    Attributes
+    ----------
+    values : ndarray
+        Shape ``(m,)`` for one resource row, ``(r, m)`` for several.
+    converged : bool
+    status : Status
+    message : str
+    iterations : int
+        Sweeps (Jacobi, Gauss–Seidel), BiCGSTAB iterations (Krylov), or
+        passes over the whole block system (blocks: 1 plus refinements).
+    residual : float
+        Final relative residual ‖l + Aᵀv − v‖∞ / ‖v‖∞, recomputed from A
+        (the largest over the right-hand sides).
+    residual_history : ndarray
+        Relative residual per iteration as the method saw it (for Gauss–Seidel
+        and blocks, the largest update relative to ‖v‖∞).
+    rtol : float
+    method : str
+        The method actually used.
+    method_reason : str
+        Why ``"auto"`` chose it (or "requested").
+    backend : str
+    n_threads : int
+    matvecs : float
+        Work in units of one pass over the non-zeros of A.
+    timings : dict
+        Seconds: ``analysis`` (structure, productivity), ``solve``, ``check``
+        (the final residual) and ``total``.
+    resource_names : tuple of str
+        The resource rows solved for, in the order of ``values``.
+    productivity : str
+        How ρ(A) < 1 was established, with the bound.
+    """
+
+    values: np.ndarray
+    converged: bool
+    status: Status
+    message: str
+    iterations: int
+    residual: float
+    residual_history: np.ndarray
+    rtol: float
+    method: str
+    method_reason: str
+    backend: str
+    n_threads: int
+    matvecs: float
+    timings: dict
+    resource_names: tuple
+    productivity: str
+    _codes: Callable = field(repr=False, compare=False, default=None)
+
+    @property
+    def series(self):
+        """The values as a :class:`pandas.Series` indexed by product code (one row only)."""
+        import pandas as pd
+
+        if self.values.ndim != 1:
+            raise ValueError("values hold several resource rows; use .frame instead of .series")
+        return pd.Series(self.values, index=pd.Index(self._codes(), name="code"),
+                         name=self.resource_names[0])
+
+    @property
+    def frame(self):
+        """The values as a :class:`pandas.DataFrame`: products × resource rows."""
+        import pandas as pd
+
+        data = self.values if self.values.ndim == 2 else self.values[None, :]
+        return pd.DataFrame(data.T, index=pd.Index(self._codes(), name="code"),
+                            columns=list(self.resource_names))
+
+
+def labour_values(economy, *, method: str = "auto", rtol: float = 1e-10,
+                  maxiter: int | None = None, backend: str = "auto",
+                  n_threads: int | None = None, resources=None,
+                  callback: Callable[[int, float], None] | None = None,
+                  raise_on_failure: bool = False) -> ValuesResult:
+    """Labour values v = l + Aᵀv of every product.
+
+    Parameters
+    ----------
+    economy : Economy
+    method : {"auto", "jacobi", "gauss-seidel", "krylov", "blocks"}, default "auto"
+        See :mod:`lab.values`.
+    rtol : float, default 1e-10
+        Stop when ‖l + Aᵀv − v‖∞ ≤ rtol · ‖v‖∞.
+    maxiter : int, optional
+        Iteration limit, see :class:`ValuesOptions`.
+    backend : {"auto", "cython", "numba"}, default "auto"
+    n_threads : int, optional
+        Kernel threads for this call; the previous setting is restored.
+    resources : None, "all", int, str or sequence of those
+        Which resource rows to integrate: ``None`` is labour (row 0), ``"all"``
+        solves every row at once as one multi-right-hand-side solve.
+    callback : callable, optional
+        Called as ``callback(iteration, relative_residual)``.
+    raise_on_failure : bool, default False
+        Raise :class:`~lab.exceptions.NotConvergedError` instead of emitting a
+        :class:`~lab.exceptions.ConvergenceWarning` when not converged.
+
+    Returns
+    -------
+    ValuesResult
+
+    Raises
+    ------
+    NotProductiveError
+        If ρ(A) ≥ 1; the error names the smallest responsible group of products.
+
+    Examples
+    --------
+    >>> import numpy as np, lab
+    >>> A = np.array([[0.1, 0.2], [0.3, 0.0]])
+    >>> economy = lab.Economy(A, [1.0, 2.0])
+    >>> result = lab.labour_values(economy)
+    >>> result.converged, np.round(result.values, 6)
+    (True, array([1.818182, 2.363636]))
+    """
+    options = ValuesOptions(method=method, rtol=rtol, maxiter=maxiter, backend=backend,
+                            n_threads=n_threads, raise_on_failure=raise_on_failure)
+    return ValueSolver(economy, options).solve(resources=resources, callback=callback)
+
+
+class ValueSolver:
+    """Set up once, solve many: holds the structure analysis of one economy.
+
+    Parameters
+    ----------
+    economy : Economy
+    options : ValuesOptions, optional
+    **kwargs
+        Fields of :class:`ValuesOptions`, when ``options`` is not given.
+
+    Examples
+    --------
+    >>> import lab
+    >>> economy = lab.generate_economy(500, seed=1)
+    >>> solver = lab.ValueSolver(economy, method="blocks")
+    >>> solver.solve().converged and solver.solve(resources="all").converged
+    True
+    """
+
+    def __init__(self, economy, options: ValuesOptions | None = None, **kwargs):
+        if options is None:
+            options = ValuesOptions(**kwargs)
+        elif kwargs:
+            raise TypeError("pass either options or keyword options, not both")
+        self.economy = economy
+        self.options = options
+        self.backend = _ops.resolve_backend(options.backend)
+        self._analysis_seconds = 0.0
+        self._setup()
+
+    def _setup(self):
+        t0 = time.perf_counter()
+        economy, options = self.economy, self.options
+        with _ops.thread_limit(options.n_threads, self.backend):
+            self.productivity = check_productive(economy, self.backend)
+            self.method, self.reason = self._choose_method()
+            if self.method == "blocks":
+                self.structure = analyse(economy, self.backend)
+                self.structure.permuted(economy, self.backend)
+        self._analysis_seconds = time.perf_counter() - t0
+
+    def _choose_method(self) -> tuple[str, str]:
+        requested = self.options.method
+        if requested != "auto":
+            return requested, "requested"
+        bound = self.productivity.bound
+        if self.economy.nnz == 0:
+            return "jacobi", "A has no non-zeros: one sweep is exact"
+        if bound < 1.0:
+            sweeps = math.log(self.options.rtol) / math.log(max(bound, 1e-300))
+            if sweeps <= JACOBI_MAX_SWEEPS:
+                return "jacobi", (f"ρ(A) ≤ {bound:.3g} ({self.productivity.how}) proves Jacobi "
+                                  f"needs at most {math.ceil(sweeps)} sweeps")
+        structure = analyse(self.economy, self.backend)
+        return "blocks", (f"{structure.n_blocks} strongly connected blocks, largest "
+                          f"{structure.largest_block} of {self.economy.n_products} products: "
+                          "substitution outside cycles, iteration only on cyclic blocks")
+
+    def _resource_rows(self, resources) -> tuple[np.ndarray, tuple]:
+        economy = self.economy
+        names = tuple(economy.resource_names)
+        if resources is None:
+            rows = [0]
+        elif isinstance(resources, str) and resources == "all":
+            rows = list(range(economy.n_resources))
+        else:
+            items = [resources] if isinstance(resources, (str, int, np.integer)) else resources
+            if not isinstance(items, Sequence) or isinstance(items, str) or len(items) == 0:
+                raise ValueError("resources must be None, 'all', an int, a name or a "
+                                 f"non-empty sequence of those, got {resources!r}")
+            rows = []
+            for item in items:
+                if isinstance(item, str):
+                    if item not in names:
+                        raise ValueError(f"resources: unknown resource {item!r}; "
+                                         f"the economy has {list(names)}")
+                    rows.append(names.index(item))
+                elif isinstance(item, (int, np.integer)) and not isinstance(item, bool):
+                    if not -economy.n_resources <= item < economy.n_resources:
+                        raise ValueError(f"resources: row {item} is out of range for "
+                                         f"{economy.n_resources} resource rows")
+                    rows.append(int(item) % economy.n_resources)
+                else:
+                    raise TypeError(f"resources: expected a name or an int, got {item!r}")
+        return np.asarray(rows), tuple(names[q] for q in rows)
+
+    def solve(self, rhs=None, *, resources=None, x0=None,
+              callback: Callable[[int, float], None] | None = None) -> ValuesResult:
+        """Solve v = b + Aᵀv for resource rows of the economy or a given right-hand side.
+
+        Parameters
+        ----------
+        rhs : array_like, optional
+            Right-hand side(s) b, shape ``(m,)`` or ``(k, m)``, non-negative and
+            finite. Default: the resource rows chosen by ``resources``.
+        resources : see :func:`labour_values`
+        x0 : array_like, optional
+            Starting guess of the same shape as the result (warm start).
+        callback : callable, optional
+            ``callback(iteration, relative_residual)``.
+        """
+        t_start = time.perf_counter()
+        economy, options = self.economy, self.options
+        m = economy.n_products
+        if rhs is None:
+            rows, names = self._resource_rows(resources)
+            B = economy.R[rows]
+        else:
+            if resources is not None:
+                raise ValueError("pass either rhs or resources, not both")
+            B = _check_rhs("rhs", rhs, m)
+            names = tuple(f"rhs{k}" for k in range(B.shape[0])) if B.ndim == 2 else ("rhs",)
+            B = B if B.ndim == 2 else B[None, :]
+        single = B.shape[0] == 1
+        # Kernels want products × right-hand sides, contiguous per product.
+        b = np.ascontiguousarray(B[0]) if single else np.ascontiguousarray(B.T)
+        v0 = None
+        if x0 is not None:
+            x0 = _check_rhs("x0", x0, m)
+            expected = (m,) if single else (B.shape[0], m)
+            if x0.shape != expected:
+                raise ValueError(f"x0 has shape {x0.shape} but the result has shape {expected}")
+            v0 = np.ascontiguousarray(x0 if single else x0.T, dtype=np.float64)
+
+        maxiter = options.maxiter or _default_maxiter(self.method, m)
+        with _ops.thread_limit(options.n_threads, self.backend):
+            n_threads = _ops.kernels(self.backend).get_num_threads()
+            run = _Run(self, b, v0, maxiter, callback)
+            t_solve = time.perf_counter()
+            if m == 0:
+                run.v = np.zeros_like(b)
+            else:
+                getattr(run, "solve_" + self.method.replace("-", "_"))()
+            t_check = time.perf_counter()
+            residual = run.true_residual() if m else 0.0
+            t_end = time.perf_counter()
+
+        converged = residual <= options.rtol
+        status = Status.CONVERGED if converged else run.failure
+        message = _message(status, residual, options.rtol, run.iterations, self.method,
+                           run.note)
+        values = run.v if single else np.ascontiguousarray(run.v.T)
+        result = ValuesResult(
+            values=values, converged=converged, status=status, message=message,
+            iterations=run.iterations, residual=residual,
+            residual_history=np.asarray(run.history, dtype=float), rtol=options.rtol,
+            method=self.method, method_reason=self.reason, backend=self.backend,
+            n_threads=n_threads, matvecs=run.matvecs,
+            timings={"analysis": self._analysis_seconds, "solve": t_check - t_solve,
+                     "check": t_end - t_check,
+                     "total": self._analysis_seconds + (t_end - t_start)},
+            resource_names=names,
+            productivity=f"ρ(A) ≤ {self.productivity.bound:.6g} ({self.productivity.how})",
+            _codes=lambda: economy.codes)
+        self._analysis_seconds = 0.0  # set-up is paid once, by the first solve
+        if not converged:
+            if options.raise_on_failure:
+                raise NotConvergedError(message, result)
+            warnings.warn(message, ConvergenceWarning, stacklevel=3)
+        return result
+
+
+def _check_rhs(name, value, m) -> np.ndarray:
+    arr = np.asarray(value, dtype=np.float64)
+    if arr.ndim not in (1, 2) or arr.shape[-1] != m:
+        raise InvalidEconomyError(f"{name} has shape {arr.shape} but the economy has {m} products")
+    if not np.all(np.isfinite(arr)):
+        raise InvalidEconomyError(f"{name} contains NaN or infinite values")
+    return arr
+
+
+def _default_maxiter(method: str, m: int) -> int:
+    if method in ("jacobi", "gauss-seidel"):
+        return 100_000
+    return max(1000, min(m, 100_000))
+
+
+def _message(status, residual, rtol, iterations, method, note) -> str:
+    if status == Status.CONVERGED:
+        return (f"converged: relative residual {residual:.3e} ≤ rtol {rtol:.3e} "
+                f"after {iterations} iteration(s) of {method}")
+    why = {Status.MAXITER: "iteration limit reached",
+           Status.STAGNATED: "the residual stopped decreasing",
+           Status.BREAKDOWN: "the Krylov recurrence broke down"}[status]
+    text = (f"not converged ({why}): relative residual {residual:.3e} > rtol {rtol:.3e} "
+            f"after {iterations} iteration(s) of {method}")
+    return f"{text}; {note}" if note else text
+
+
+class _Run:
+    """State of one solve: the vector, the counters and the history."""
+
+    def __init__(self, solver: ValueSolver, b, v0, maxiter, callback):
+        self.solver = solver
+        self.K = _ops.kernels(solver.backend)
+        At = solver.economy.A
+        self.M = (At.indptr, At.indices, At.data)
+        self.b = b
+        self.v = v0
+        self.maxiter = maxiter
+        self.callback = callback
+        self.rtol = solver.options.rtol
+        self.iterations = 0
+        self.history: list[float] = []
+        self.matvecs = 0.0
+        self.failure = Status.MAXITER
+        self.note = ""
+        self.multi = b.ndim == 2
+
+    # -- bookkeeping ------------------------------------------------------------
+
+    def record(self, relative: float):
+        self.iterations += 1
+        self.history.append(relative)
+        if self.callback is not None:
+            self.callback(self.iterations, relative)
+
+    def true_residual(self) -> float:
+        """max over right-hand sides of ‖b + Aᵀv − v‖∞ / ‖v‖∞, from the original A."""
+        scratch = np.empty_like(self.v)
+        if self.multi:
+            r = self.v.shape[1]
+            res, vmax = np.empty(r), np.empty(r)
+            self.K.jacobi_step_multi(*self.M, self.b, self.v, scratch, res, vmax)
+            # ‖V‖ of the iterate itself, not of the step:
+            vmax = np.abs(self.v).max(axis=0)
+        else:
+            res, _ = self.K.jacobi_step(*self.M, self.b, self.v, scratch)
+            res, vmax = np.array([res]), np.array([np.abs(self.v).max(initial=0.0)])
+        self.matvecs += 1
+        return float(np.max(_relative(res, vmax)))
+
+    # -- methods ----------------------------------------------------------------
+
+    def solve_jacobi(self):
+        K, M, b = self.K, self.M, self.b
+        v = b.copy() if self.v is None else self.v.copy()
+        new = np.empty_like(v)
+        if self.multi:
+            r = v.shape[1]
+            res, vmax = np.empty(r), np.empty(r)
+        v_norm = _norms(v)
+        watch = _StagnationWatch()
+        for _ in range(self.maxiter):
+            if self.multi:
+                K.jacobi_step_multi(*M, b, v, new, res, vmax)
+                relative = float(np.max(_relative(res, v_norm)))
+                new_norm = vmax.copy()
+            else:
+                res, vmax = K.jacobi_step(*M, b, v, new)
+                relative = float(_relative(np.array([res]), v_norm)[0])
+                new_norm = np.array([vmax])
+            self.matvecs += 1
+            self.record(relative)
+            v, new = new, v
+            v_norm = new_norm
+            if relative <= self.rtol:
+                break  # the newest iterate is better still; the final check proves it
+            if watch.stalled(relative):
+                self.failure, self.note = Status.STAGNATED, watch.note
+                break
+        else:
+            self.note = _rate_note(self.history, self.rtol)
+        self.v = v
+
+    def solve_gauss_seidel(self):
+        K, M, b = self.K, self.M, self.b
+        v = b.copy() if self.v is None else self.v.copy()
+        n = v.shape[0]
+        watch = _StagnationWatch()
+        if self.multi:
+            r = v.shape[1]
+            change, vmax = np.empty(r), np.empty(r)
+        for _ in range(self.maxiter):
+            if self.multi:
+                K.gauss_seidel_multi(*M, b, v, 0, n, 1, change, vmax)
+                relative = float(np.max(_relative(change, vmax)))
+            else:
+                change, vmax = K.gauss_seidel(*M, b, v, 0, n, 1)
+                relative = float(_relative(np.array([change]), np.array([vmax]))[0])
+            self.matvecs += 1
+            self.record(relative)
+            if relative <= 0.1 * self.rtol:
+                self.v = v
+                if self.true_residual() <= self.rtol:
+                    return
+            if watch.stalled(relative):
+                self.failure, self.note = Status.STAGNATED, watch.note
+                break
+        else:
+            self.note = _rate_note(self.history, self.rtol)
+        self.v = v
+
+    def solve_krylov(self):
+        x = np.zeros_like(self.b) if self.v is None else self.v.copy()
+        status, passes = _bicgstab(self.K, self.M, self.b, x, tol=self.rtol,
+                                   maxiter=self.maxiter, on_iteration=self.record)
+        self.matvecs += passes
+        self.v = x
+        if status is not None:
+            self.failure = status
+
+    def solve_blocks(self):
+        solver = self.solver
+        S = solver.structure
+        Mp = S.permuted(solver.economy, solver.backend)
+        order, inverse = S.order, S.inverse
+        b = np.ascontiguousarray(self.b[order])
+        v = np.zeros_like(b) if self.v is None else np.ascontiguousarray(self.v[order])
+        # Pass 1 solves the system; later passes solve for a correction of the
+        # true residual (iterative refinement) only if pass 1 fell short.
+        for attempt in range(4):
+            rhs = b if attempt == 0 else self._permuted_residual(Mp, b, v)
+            x = v if attempt == 0 else np.zeros_like(v)
+            worst = self._block_pass(Mp, S.block_ptr, rhs, x)
+            if attempt:
+                v += x
+            self.v = v[inverse]
+            self.record(worst)
+            if attempt or worst <= 0.1 * self.rtol:
+                if self.true_residual() <= self.rtol:
+                    return
+        self.note = "block solves did not reach the tolerance after 3 refinements"
+
+    # -- helpers for the block method -----------------------------------------
+
+    def _permuted_residual(self, Mp, b, v):
+        out = np.empty_like(v)
+        if self.multi:
+            r = v.shape[1]
+            self.K.jacobi_step_multi(*Mp, b, v, out, np.empty(r), np.empty(r))
+        else:
+            self.K.jacobi_step(*Mp, b, v, out)
+        self.matvecs += 1
+        return out - v
+
+    def _block_pass(self, Mp, block_ptr, rhs, x) -> float:
+        """One pass over all blocks in dependency order; returns the worst block ratio."""
+        K = self.K
+        indptr, indices, data = Mp
+        sizes = np.diff(block_ptr)
+        large = np.flatnonzero(sizes >= LARGE_BLOCK)
+        inner_tol = 0.1 * self.rtol
+        worst = 0.0
+        first = 0  # first block not yet solved
+        multi = self.multi
+        for b_large in [*large, len(sizes)]:
+            if b_large > first:
+                ptr = block_ptr[first:b_large + 1]
+                if multi:
+                    out = np.empty(x.shape[1])
+                    K.block_gauss_seidel_multi(indptr, indices, data, rhs, x, ptr, inner_tol,
+                                               self.maxiter, out)
+                    worst = max(worst, float(out.max(initial=0.0)))
+                else:
+                    _, w = K.block_gauss_seidel(indptr, indices, data, rhs, x, ptr, inner_tol,
+                                                self.maxiter)
+                    worst = max(worst, float(w))
+                lo, hi = int(block_ptr[first]), int(block_ptr[b_large])
+                self.matvecs += (indptr[hi] - indptr[lo]) / max(indptr[-1], 1)
+            if b_large == len(sizes):
+                break
+            s, e = int(block_ptr[b_large]), int(block_ptr[b_large + 1])
+            worst = max(worst, self._large_block(Mp, rhs, x, s, e, inner_tol))
+            first = b_large + 1
+        return worst
+
+    def _large_block(self, Mp, rhs, x, s, e, tol) -> float:
+        """Solve the diagonal block [s, e) by preconditioned BiCGSTAB."""
+        indptr, indices, data = Mp
+        K = self.K
+        lo, hi = int(indptr[s]), int(indptr[e])
+        # Inputs from earlier blocks are known: move them to the right-hand side.
+        x[s:e] = 0.0
+        external = np.empty_like(x[s:e])
+        rows = indptr[s:e + 1] - lo  # the block's rows as a CSR of their own
+        cols = indices[lo:hi]
+        if self.multi:
+            K.csr_matmat(rows, cols, data[lo:hi], x, external)
+        else:
+            K.csr_matvec(rows, cols, data[lo:hi], x, external)
+        block_rhs = rhs[s:e] + external
+        inside = cols >= s
+        row_ids = np.repeat(np.arange(e - s), np.diff(rows))
+        sub_indptr = np.zeros(e - s + 1, dtype=indptr.dtype)
+        np.cumsum(np.bincount(row_ids[inside], minlength=e - s), out=sub_indptr[1:])
+        sub = (sub_indptr, (cols[inside] - s).astype(indices.dtype), data[lo:hi][inside])
+        share = (hi - lo) / max(int(indptr[-1]), 1)
+        y = np.zeros_like(block_rhs)
+        status, passes = _bicgstab(K, sub, block_rhs, y, tol=tol, maxiter=self.maxiter)
+        self.matvecs += share * (1 + passes)
+        x[s:e] = y
+        if status is not None:
+            self.failure = status
+            self.note = f"inner BiCGSTAB on a cyclic block of {e - s} products: {status.name}"
+            return 1.0
+        return 0.0
+
+
+class _StagnationWatch:
+    """Stops a stationary iteration whose residual has not fallen for a long time."""
+
+    WINDOW = 200
+
+    def __init__(self):
+        self.best = math.inf
+        self.since = 0
+        self.note = ""
+
+    def stalled(self, relative: float) -> bool:
+        if relative < self.best * (1 - 1e-12):
+            self.best, self.since = relative, 0
+            return False
+        self.since += 1
+        if self.since >= self.WINDOW or not math.isfinite(relative):
+            self.note = (f"no decrease of the residual in {self.since} sweeps (best "
+                         f"{self.best:.3e}); the iteration is not contracting")
+            return True
+        return False
+
+
+def _bicgstab(K, M, b, x, *, tol, maxiter, on_iteration=None):
+    """Right-preconditioned BiCGSTAB on (I − M)x = b, for one or several columns.
+
+    The preconditioner is one forward Gauss–Seidel sweep from zero, i.e. the
+    lower-triangular part of I − M in the current ordering. Columns stop
+    individually once ‖r‖∞ ≤ tol·‖x‖∞ (x is updated in place). Returns
+    ``(status or None, matrix passes)``.
+    """
+    single = b.ndim == 1
+    n = b.shape[0]
+    B = b.reshape(n, -1)
+    X = x.reshape(n, -1)
+    ncol = B.shape[1]
+    empty = np.empty(ncol)
+
+    def op(src, dst):  # dst = (I − M) src
+        if single:
+            K.identity_minus_matvec(*M, src[:, 0], dst[:, 0])
+        else:
+            K.csr_matmat(*M, src, dst)
+            np.subtract(src, dst, out=dst)
+
+    def precondition(src, dst):
+        dst.fill(0.0)
+        if single:
+            K.gauss_seidel(*M, src[:, 0], dst[:, 0], 0, n, 1)
+        else:
+            K.gauss_seidel_multi(*M, src, dst, 0, n, 1, empty, empty.copy())
+
+    def dot(a, c):
+        return np.einsum("ij,ij->j", a, c)
+
+    def relative(r_):
+        return _relative(np.abs(r_).max(axis=0), np.abs(X).max(axis=0))
+
+    passes = 1.0
+    R = np.empty_like(B)
+    op(X, R)
+    np.subtract(B, R, out=R)
+    R_hat = R.copy()
+    P = np.zeros_like(B)
+    V = np.zeros_like(B)
+    Y = np.empty_like(B)
+    Z = np.empty_like(B)
+    T = np.empty_like(B)
+    ones = np.ones(ncol)
+    rho_old, alpha, omega = ones.copy(), ones.copy(), ones.copy()
+    tiny = np.finfo(float).tiny
+    active = relative(R) > tol
+    for _ in range(maxiter):
+        if not active.any():
+            return None, passes
+        rho = dot(R_hat, R)
+        lost = active & ((np.abs(rho) < tiny) | (np.abs(omega) < tiny))
+        if lost.any():
+            # Lost bi-orthogonality: restart those columns from their residual.
+            R_hat[:, lost] = R[:, lost]
+            P[:, lost] = 0.0
+            V[:, lost] = 0.0
+            rho_old[lost] = alpha[lost] = omega[lost] = 1.0
+            rho = dot(R_hat, R)
+            if np.any(np.abs(rho[lost]) < tiny):
+                return Status.BREAKDOWN, passes
+        safe_old = np.where(active, rho_old * omega, 1.0)
+        beta = np.where(active, rho * alpha / safe_old, 0.0)
+        P -= omega * V
+        P *= beta
+        P += R
+        precondition(P, Y)
+        op(Y, V)
+        denom = dot(R_hat, V)
+        if np.any(np.abs(denom[active]) < tiny):
+            return Status.BREAKDOWN, passes
+        alpha = np.where(active, rho / np.where(active, denom, 1.0), 0.0)
+        X += alpha * Y
+        R -= alpha * V  # R now holds s = r − αv
+        passes += 2
+        mid = relative(R)
+        still = active & (mid > tol)
+        precondition(R, Z)
+        op(Z, T)
+        tt = dot(T, T)
+        omega = np.where(still & (tt > tiny), dot(T, R) / np.where(tt > tiny, tt, 1.0), 0.0)
+        X += omega * Z
+        R -= omega * T
+        passes += 2
+        rho_old = np.where(active, rho, 1.0)
+        if not np.all(np.isfinite(R)):
+            return Status.BREAKDOWN, passes
+        rel = relative(R)
+        active &= rel > tol
+        if on_iteration is not None:
+            on_iteration(float(rel.max()))
+    return (Status.MAXITER if active.any() else None), passes
+
+
+def _norms(v):
+    return np.abs(v).max(axis=0) if v.ndim == 2 else np.array([np.abs(v).max(initial=0.0)])
+
+
+def _relative(res, vmax):
+    """res / vmax with 0/0 = 0 (a zero right-hand side has the exact answer 0)."""
+    res = np.asarray(res, dtype=float)
+    vmax = np.asarray(vmax, dtype=float)
+    out = np.where(vmax > 0, res / np.where(vmax > 0, vmax, 1.0), np.where(res > 0, np.inf, 0.0))
+    return out
+
+
+def _rate_note(history, rtol) -> str:
+    if len(history) < 10 or history[-1] <= 0:
+        return ""
+    rate = (history[-1] / history[-10]) ** (1 / 9)
+    if not 0 < rate < 1:
+        return f"the residual is not shrinking (ratio per sweep ≈ {rate:.4f})"
+    more = math.log(rtol / history[-1]) / math.log(rate)
+    return (f"residual shrinks by ≈ {rate:.4f} per sweep: about {math.ceil(more)} more sweeps "
+            "would be needed; use method='krylov' or 'blocks', or raise maxiter")
