@@ -1,0 +1,543 @@
+"""Kernels of both backends against scipy.sparse / dense NumPy references."""
+
+from __future__ import annotations
+
+import os
+import warnings
+
+import numpy as np
+import pytest
+import scipy.sparse as sp
+from numpy.testing import assert_allclose, assert_array_equal
+from scipy.sparse.csgraph import connected_components
+from scipy.sparse.linalg import spsolve
+
+from lab import _ops
+from lab.exceptions import BackendWarning
+
+BACKENDS = _ops.available_backends()
+IDX = [np.int32, np.int64]
+
+
+@pytest.fixture(params=BACKENDS)
+def backend(request):
+    return request.param
+
+
+@pytest.fixture
+def kern(backend):
+    return _ops.kernels(backend)
+
+
+@pytest.fixture(params=IDX, ids=["int32", "int64"])
+def idx(request):
+    return request.param
+
+
+# --------------------------------------------------------------------------- problems
+
+
+def random_csr(n_rows, n_cols, density, seed, *, diag=False, scale=None, empty_rows=True):
+    """Random CSR matrix with unsorted indices, some empty rows, optional diagonal.
+
+    ``scale`` rescales rows so that every absolute row sum is at most ``scale``
+    (so the spectral radius is below ``scale`` for square matrices).
+    """
+    rng = np.random.default_rng(seed)
+    density = min(density, 1.0)
+    M = sp.random(n_rows, n_cols, density=density, format="lil", random_state=rng)
+    if empty_rows and n_rows > 3:
+        for i in rng.choice(n_rows, size=max(1, n_rows // 10), replace=False):
+            M.rows[i] = []
+            M.data[i] = []
+    M = M.tocsr()
+    if diag:
+        n = min(n_rows, n_cols)
+        D = sp.diags(rng.uniform(0.05, 0.5, size=n), shape=(n_rows, n_cols))
+        M = (M + D).tocsr()
+    if scale is not None and M.nnz:
+        rows = np.asarray(abs(M).sum(axis=1)).ravel()
+        rows[rows == 0] = 1.0
+        M = sp.diags(scale / np.maximum(rows, scale)) @ M
+        M = M.tocsr()
+    M.sum_duplicates()
+    # shuffle the entries inside each row: the kernels must not assume sorted indices
+    for i in range(M.shape[0]):
+        lo, hi = M.indptr[i], M.indptr[i + 1]
+        p = lo + rng.permutation(hi - lo)
+        M.indices[lo:hi] = M.indices[p]
+        M.data[lo:hi] = M.data[p]
+    M.has_sorted_indices = False
+    return M
+
+
+def arrays(M, idx, dtype=np.float64):
+    return (
+        np.ascontiguousarray(M.indptr, dtype=idx),
+        np.ascontiguousarray(M.indices, dtype=idx),
+        np.ascontiguousarray(M.data, dtype=dtype),
+    )
+
+
+RECT = [(0, 0), (1, 1), (1, 5), (5, 1), (37, 23), (400, 300)]
+SQUARE = [0, 1, 2, 7, 60, 500]
+
+
+def square_problem(n, seed=0, density=0.05):
+    return random_csr(n, n, density if n > 1 else 1.0, seed, diag=True, scale=0.9)
+
+
+# --------------------------------------------------------------------------- products
+
+
+@pytest.mark.parametrize("shape", RECT, ids=str)
+def test_matvec_rmatvec(kern, idx, shape):
+    M = random_csr(*shape, 0.1 if shape[0] > 1 else 1.0, seed=1)
+    ip, ix, d = arrays(M, idx)
+    rng = np.random.default_rng(2)
+    x = rng.standard_normal(shape[1])
+    y = rng.standard_normal(shape[0])
+    x0, y0, d0 = x.copy(), y.copy(), d.copy()
+    out = np.full(shape[0], np.nan)
+    assert kern.csr_matvec(ip, ix, d, x, out) is None
+    assert_allclose(out, M @ x, rtol=1e-13, atol=1e-13)
+    out_t = np.full(shape[1], np.nan)  # the kernel zeroes out itself
+    kern.csr_rmatvec(ip, ix, d, y, out_t)
+    assert_allclose(out_t, M.T @ y, rtol=1e-12, atol=1e-12)
+    assert_array_equal(x, x0)
+    assert_array_equal(y, y0)
+    assert_array_equal(d, d0)
+
+
+def test_rmatvec_parallel_chunks(kern, backend, idx):
+    """Large enough (nnz >= 4096) to take the per-thread buffer path."""
+    M = random_csr(3000, 2000, 0.004, seed=3)
+    ip, ix, d = arrays(M, idx)
+    y = np.random.default_rng(4).standard_normal(3000)
+    with _ops.thread_limit(2, backend):
+        out = np.full(2000, np.nan)
+        kern.csr_rmatvec(ip, ix, d, y, out)
+    assert_allclose(out, M.T @ y, rtol=1e-12, atol=1e-12)
+
+
+@pytest.mark.parametrize("n", SQUARE)
+def test_identity_minus_matvec(kern, idx, n):
+    M = square_problem(n)
+    ip, ix, d = arrays(M, idx)
+    x = np.random.default_rng(5).standard_normal(n)
+    out = np.empty(n)
+    kern.identity_minus_matvec(ip, ix, d, x, out)
+    assert_allclose(out, x - M @ x, rtol=1e-13, atol=1e-13)
+
+
+@pytest.mark.parametrize("nrhs", [1, 3])
+@pytest.mark.parametrize("shape", [(0, 0), (1, 4), (37, 23), (1200, 900)], ids=str)
+def test_matmat_rmatmat(kern, idx, nrhs, shape):
+    M = random_csr(*shape, 0.1 if shape[0] > 1 else 1.0, seed=6)
+    ip, ix, d = arrays(M, idx)
+    rng = np.random.default_rng(7)
+    X = rng.standard_normal((shape[1], nrhs))
+    Y = rng.standard_normal((shape[0], nrhs))
+    out = np.full((shape[0], nrhs), np.nan)
+    kern.csr_matmat(ip, ix, d, X, out)
+    assert_allclose(out, M @ X, rtol=1e-12, atol=1e-12)
+    out_t = np.full((shape[1], nrhs), np.nan)
+    kern.csr_rmatmat(ip, ix, d, Y, out_t)
+    assert_allclose(out_t, M.T @ Y, rtol=1e-12, atol=1e-12)
+
+
+def test_float32_data(kern, idx):
+    M = square_problem(60)
+    ip, ix, d = arrays(M, idx, np.float32)
+    M32 = sp.csr_matrix((d.astype(np.float64), M.indices, M.indptr), shape=M.shape)
+    x = np.random.default_rng(8).standard_normal(60)
+    out = np.empty(60)
+    kern.csr_matvec(ip, ix, d, x, out)
+    assert_allclose(out, M32 @ x, rtol=1e-12, atol=1e-12)
+
+
+def test_shape_errors(kern):
+    M = square_problem(10)
+    ip, ix, d = arrays(M, np.int64)
+    with pytest.raises(ValueError):
+        kern.csr_matvec(ip, ix, d, np.zeros(10), np.zeros(9))
+    with pytest.raises(ValueError):
+        kern.jacobi_step(ip, ix, d, np.zeros(10), np.zeros(9), np.zeros(10))
+    with pytest.raises(ValueError):
+        kern.gauss_seidel(ip, ix, d, np.zeros(10), np.zeros(10), 0, 11, 1)
+    with pytest.raises(ValueError):
+        kern.gauss_seidel(ip, ix, d, np.zeros(10), np.zeros(10), 0, 10, 0)
+
+
+# --------------------------------------------------------------------------- Jacobi
+
+
+@pytest.mark.parametrize("n", SQUARE)
+def test_jacobi_step(kern, idx, n):
+    M = square_problem(n)
+    ip, ix, d = arrays(M, idx)
+    rng = np.random.default_rng(9)
+    b = rng.uniform(size=n)
+    v = rng.uniform(size=n)
+    v_new = np.empty(n)
+    res, vmax = kern.jacobi_step(ip, ix, d, b, v, v_new)
+    ref = b + M @ v
+    assert_allclose(v_new, ref, rtol=1e-13, atol=1e-13)
+    assert res == pytest.approx(np.abs(ref - v).max(initial=0.0), rel=1e-12, abs=1e-14)
+    assert vmax == pytest.approx(np.abs(ref).max(initial=0.0), rel=1e-12, abs=1e-14)
+
+
+def test_jacobi_step_nan_propagates(kern):
+    M = square_problem(50)
+    ip, ix, d = arrays(M, np.int32)
+    b = np.ones(50)
+    b[17] = np.nan
+    res, vmax = kern.jacobi_step(ip, ix, d, b, np.zeros(50), np.empty(50))
+    assert np.isnan(res) and np.isnan(vmax)
+
+
+@pytest.mark.parametrize("nrhs", [1, 4])
+@pytest.mark.parametrize("n", [0, 1, 60, 500])
+def test_jacobi_step_multi(kern, idx, n, nrhs):
+    M = square_problem(n)
+    ip, ix, d = arrays(M, idx)
+    rng = np.random.default_rng(10)
+    B = rng.uniform(size=(n, nrhs))
+    V = rng.uniform(size=(n, nrhs))
+    V_new = np.empty((n, nrhs))
+    res = np.full(nrhs, np.nan)
+    vmx = np.full(nrhs, np.nan)
+    kern.jacobi_step_multi(ip, ix, d, B, V, V_new, res, vmx)
+    ref = B + M @ V
+    assert_allclose(V_new, ref, rtol=1e-13, atol=1e-13)
+    assert_allclose(res, np.abs(ref - V).max(axis=0, initial=0.0), rtol=1e-12, atol=1e-14)
+    assert_allclose(vmx, np.abs(ref).max(axis=0, initial=0.0), rtol=1e-12, atol=1e-14)
+
+
+# --------------------------------------------------------------------------- Gauss-Seidel
+
+
+def ref_gauss_seidel(M, b, v, row_start, row_stop, n_chunks):
+    """Plain Python sweep with the documented chunk split and snapshot semantics."""
+    v = v.copy()
+    snap = v.copy()
+    L = row_stop - row_start
+    n_chunks = max(1, min(n_chunks, L))
+    change = vmax = 0.0
+    for t in range(n_chunks):
+        lo = row_start + t * L // n_chunks
+        hi = row_start + (t + 1) * L // n_chunks
+        for j in range(lo, hi):
+            s, diag = b[j], 0.0
+            for k in range(M.indptr[j], M.indptr[j + 1]):
+                c, a = M.indices[k], M.data[k]
+                if c == j:
+                    diag += a
+                elif lo <= c < hi or not (row_start <= c < row_stop):
+                    s += a * v[c]
+                else:
+                    s += a * snap[c]
+            new = s / (1.0 - diag)
+            change = max(change, abs(new - v[j]))
+            vmax = max(vmax, abs(new))
+            v[j] = new
+    return v, change, vmax
+
+
+@pytest.mark.parametrize("n_chunks", [1, 2, 5])
+@pytest.mark.parametrize("n,row_range", [(0, (0, 0)), (1, (0, 1)), (7, (0, 7)), (60, (0, 60)),
+                                         (60, (13, 41))], ids=str)
+def test_gauss_seidel(kern, idx, n, row_range, n_chunks):
+    M = square_problem(n, seed=11)
+    ip, ix, d = arrays(M, idx)
+    rng = np.random.default_rng(12)
+    b = rng.uniform(size=n)
+    v = rng.uniform(size=n)
+    ref, ch_ref, vm_ref = ref_gauss_seidel(M, b, v, *row_range, n_chunks)
+    got = v.copy()
+    ch, vm = kern.gauss_seidel(ip, ix, d, b, got, *row_range, n_chunks)
+    assert_allclose(got, ref, rtol=1e-13, atol=1e-15)
+    assert ch == pytest.approx(ch_ref, rel=1e-12, abs=1e-15)
+    assert vm == pytest.approx(vm_ref, rel=1e-12, abs=1e-15)
+
+
+def test_gauss_seidel_converges_and_is_thread_independent(kern, backend, idx):
+    n = 500
+    M = square_problem(n, seed=13)
+    ip, ix, d = arrays(M, idx)
+    b = np.random.default_rng(14).uniform(size=n)
+    exact = spsolve((sp.identity(n) - M).tocsc(), b)
+    results = []
+    for threads in (1, 2):
+        v = np.zeros(n)
+        with _ops.thread_limit(threads, backend):
+            for _ in range(200):
+                ch, vm = kern.gauss_seidel(ip, ix, d, b, v, 0, n, 4)
+                if ch <= 1e-14 * vm:
+                    break
+        results.append(v)
+    assert_allclose(results[0], exact, rtol=1e-11)
+    assert_array_equal(results[0], results[1])
+
+
+@pytest.mark.parametrize("n_chunks", [1, 3])
+@pytest.mark.parametrize("nrhs", [1, 3])
+def test_gauss_seidel_multi(kern, idx, nrhs, n_chunks):
+    n = 60
+    M = square_problem(n, seed=15)
+    ip, ix, d = arrays(M, idx)
+    rng = np.random.default_rng(16)
+    B = rng.uniform(size=(n, nrhs))
+    V = rng.uniform(size=(n, nrhs))
+    ch = np.full(nrhs, np.nan)
+    vm = np.full(nrhs, np.nan)
+    got = V.copy()
+    kern.gauss_seidel_multi(ip, ix, d, B, got, 5, 50, n_chunks, ch, vm)
+    for q in range(nrhs):
+        ref, c_ref, v_ref = ref_gauss_seidel(M, B[:, q], V[:, q], 5, 50, n_chunks)
+        assert_allclose(got[:, q], ref, rtol=1e-13, atol=1e-15)
+        assert ch[q] == pytest.approx(c_ref, rel=1e-12)
+        assert vm[q] == pytest.approx(v_ref, rel=1e-12)
+
+
+# --------------------------------------------------------------------------- SCC, permute, block GS
+
+
+def check_scc(M, labels, ncomp):
+    n = M.shape[0]
+    n_ref, ref = connected_components(M, directed=True, connection="strong")
+    assert ncomp == n_ref
+    assert labels.min(initial=0) >= 0 and labels.max(initial=-1) == ncomp - 1
+    # same partition: the pairs (label, ref) define a bijection
+    pairs = set(zip(labels.tolist(), ref.tolist()))
+    assert len(pairs) == ncomp == len({p[0] for p in pairs}) == len({p[1] for p in pairs})
+    # topological: an entry row -> col never points to a later component
+    rows = np.repeat(np.arange(n), np.diff(M.indptr))
+    assert np.all(labels[M.indices] <= labels[rows])
+
+
+@pytest.mark.parametrize("n", [0, 1, 2, 30, 400])
+def test_scc_random(kern, idx, n):
+    M = random_csr(n, n, 1.5 / max(n, 1), seed=17, diag=n % 2 == 0)
+    ip, ix, _ = arrays(M, idx)
+    labels = np.full(n, 99, dtype=idx)
+    ncomp = kern.strongly_connected_components(ip, ix, labels)
+    check_scc(M, labels, ncomp)
+
+
+def test_scc_long_chain_no_recursion(kern, idx):
+    """A 2e5-long path plus a cycle closing part of it: deep DFS must not recurse."""
+    n = 200_000
+    rows = np.arange(1, n)
+    cols = np.arange(0, n - 1)  # row i depends on i - 1
+    rows = np.append(rows, 1000)
+    cols = np.append(cols, 5000)  # closes a cycle 1000..5000
+    M = sp.csr_matrix((np.ones(rows.size), (rows, cols)), shape=(n, n))
+    ip, ix, _ = arrays(M, idx)
+    labels = np.empty(n, dtype=idx)
+    ncomp = kern.strongly_connected_components(ip, ix, labels)
+    assert ncomp == n - 4000
+    check_scc(M, labels, ncomp)
+
+
+@pytest.mark.parametrize("n", [0, 1, 50])
+def test_permute_csr(kern, idx, n):
+    M = random_csr(n, n, 0.1 if n > 1 else 1.0, seed=18, diag=True)
+    ip, ix, d = arrays(M, idx)
+    perm = np.random.default_rng(19).permutation(n).astype(idx)
+    inv = np.empty_like(perm)
+    inv[perm] = np.arange(n, dtype=idx)
+    o_ip = np.full(n + 1, -7, dtype=idx)
+    o_ix = np.empty(M.nnz, dtype=idx)
+    o_d = np.empty(M.nnz)
+    kern.permute_csr(ip, ix, d, perm, inv, o_ip, o_ix, o_d)
+    P = sp.csr_matrix((o_d, o_ix, o_ip), shape=(n, n))
+    ref = M[perm][:, perm]
+    assert_allclose(P.toarray(), ref.toarray())
+    assert o_ip.dtype == o_ix.dtype == idx
+
+
+def block_triangular(n, seed, kern, idx):
+    """Random economy permuted into SCC order with the kernels; returns arrays and blocks."""
+    M = random_csr(n, n, 1.2 / n, seed=seed, diag=True, scale=0.9)
+    ip, ix, d = arrays(M, idx)
+    labels = np.empty(n, dtype=idx)
+    ncomp = kern.strongly_connected_components(ip, ix, labels)
+    perm = np.argsort(labels, kind="stable").astype(idx)
+    inv = np.empty_like(perm)
+    inv[perm] = np.arange(n, dtype=idx)
+    P = (np.empty(n + 1, idx), np.empty(M.nnz, idx), np.empty(M.nnz))
+    kern.permute_csr(ip, ix, d, perm, inv, *P)
+    block_ptr = np.zeros(ncomp + 1, dtype=idx)
+    block_ptr[1:] = np.cumsum(np.bincount(labels, minlength=ncomp))
+    Mp = sp.csr_matrix((P[2], P[1], P[0]), shape=(n, n))
+    # block lower triangular: every entry points to its own or an earlier block
+    blk = np.repeat(np.arange(ncomp), np.diff(block_ptr))
+    rows = np.repeat(np.arange(n), np.diff(P[0]))
+    assert np.all(blk[P[1]] <= blk[rows])
+    return Mp, P, block_ptr
+
+
+def test_block_gauss_seidel(kern, idx):
+    n = 300
+    Mp, (ip, ix, d), block_ptr = block_triangular(n, 20, kern, idx)
+    sizes = np.diff(block_ptr)
+    assert sizes.max() > 1 and (sizes == 1).sum() > 1  # both kinds of blocks occur
+    b = np.random.default_rng(21).uniform(size=n)
+    exact = spsolve((sp.identity(n) - Mp).tocsc(), b)
+    v = np.zeros(n)
+    total, worst = kern.block_gauss_seidel(ip, ix, d, b, v, block_ptr, 1e-14, 1000)
+    assert_allclose(v, exact, rtol=1e-12)
+    assert worst <= 1e-14
+    assert total >= n and total < 1000 * n
+
+    # multi-RHS version: each column as the single version
+    B = np.column_stack([b, 2 * b, np.zeros(n)])
+    V = np.zeros((n, 3))
+    worst_out = np.full(3, np.nan)
+    total_m = kern.block_gauss_seidel_multi(ip, ix, d, B, V, block_ptr, 1e-14, 1000, worst_out)
+    assert_allclose(V[:, 0], exact, rtol=1e-12)
+    assert_allclose(V[:, 1], 2 * exact, rtol=1e-12)
+    assert_array_equal(V[:, 2], 0.0)
+    assert np.all(worst_out <= 1e-14)
+    assert total_m >= n
+
+
+def test_block_gauss_seidel_acyclic_is_one_pass(kern, idx):
+    """Lower triangular with diagonal: all blocks have size 1, solved exactly in n updates."""
+    n = 40
+    M = sp.tril(random_csr(n, n, 0.2, seed=22, diag=True, scale=0.9)).tocsr()
+    ip, ix, d = arrays(M, idx)
+    b = np.random.default_rng(23).uniform(size=n)
+    v = np.zeros(n)
+    block_ptr = np.arange(n + 1, dtype=idx)
+    total, worst = kern.block_gauss_seidel(ip, ix, d, b, v, block_ptr, 1e-12, 50)
+    assert total == n and worst == 0.0
+    assert_allclose(v, spsolve((sp.identity(n) - M).tocsc(), b), rtol=1e-13)
+    # n = 0
+    e = np.zeros(1, dtype=idx)
+    total, worst = kern.block_gauss_seidel(e, e[:0], np.zeros(0), np.zeros(0), np.zeros(0),
+                                           e, 1e-12, 5)
+    assert total == 0 and worst == 0.0
+
+
+def test_block_gauss_seidel_max_sweeps(kern, idx):
+    """A cycle with spectral radius near 1 stops at max_sweeps and reports the ratio."""
+    n = 3
+    M = sp.csr_matrix(0.999 * np.roll(np.eye(n), 1, axis=1))
+    ip, ix, d = arrays(M, idx)
+    v = np.zeros(n)
+    total, worst = kern.block_gauss_seidel(ip, ix, d, np.ones(n), v,
+                                           np.array([0, n], dtype=idx), 1e-12, 4)
+    assert total == 4 * n
+    assert worst > 1e-3
+
+
+# --------------------------------------------------------------------------- threads and backends
+
+
+def test_thread_limit_restores(backend, kern):
+    before = kern.get_num_threads()
+    with _ops.thread_limit(1, backend):
+        assert kern.get_num_threads() == 1
+    assert kern.get_num_threads() == before
+    with pytest.raises(RuntimeError), _ops.thread_limit(1, backend):
+        raise RuntimeError("body fails")
+    assert kern.get_num_threads() == before
+    with _ops.thread_limit(None, backend):
+        assert kern.get_num_threads() == before
+
+
+@pytest.mark.parametrize("bad,exc", [(0, ValueError), (-2, ValueError), (1.5, TypeError),
+                                     (True, TypeError), ("2", TypeError)])
+def test_thread_limit_validates(bad, exc):
+    with pytest.raises(exc, match="n_threads"), _ops.thread_limit(bad, BACKENDS[-1]):
+        pass
+
+
+@pytest.mark.skipif("cython" not in BACKENDS, reason="compiled kernels not built")
+def test_cython_uses_openmp():
+    cy = _ops.kernels("cython")
+    if os.environ.get("LAB_NO_OPENMP"):
+        pytest.skip("built with LAB_NO_OPENMP")
+    assert cy.HAVE_OPENMP
+    M = random_csr(20_000, 20_000, 0.0005, seed=24, diag=True, scale=0.9)
+    ip, ix, d = arrays(M, np.int32)
+    x = np.random.default_rng(25).uniform(size=20_000)
+    outs = []
+    for threads in (1, 2):
+        with _ops.thread_limit(threads, "cython"):
+            assert cy.get_num_threads() == threads
+            out = np.empty(20_000)
+            cy.csr_matvec(ip, ix, d, x, out)
+            v_new = np.empty(20_000)
+            norms = cy.jacobi_step(ip, ix, d, x, x, v_new)
+            outs.append((out, v_new, norms))
+    assert_array_equal(outs[0][0], outs[1][0])
+    assert_array_equal(outs[0][1], outs[1][1])
+    assert outs[0][2] == outs[1][2]
+
+
+@pytest.mark.skipif(len(BACKENDS) < 2, reason="needs both backends")
+def test_backends_agree():
+    M = square_problem(500, seed=26)
+    out = {}
+    for name in BACKENDS:
+        k = _ops.kernels(name)
+        ip, ix, d = arrays(M, np.int64)
+        b = np.random.default_rng(27).uniform(size=500)
+        v = np.zeros(500)
+        norms = k.gauss_seidel(ip, ix, d, b, v, 0, 500, 3)
+        out[name] = (v, norms)
+    assert_array_equal(out["cython"][0], out["numba"][0])
+    assert out["cython"][1] == out["numba"][1]
+
+
+def test_same_function_names():
+    import lab._kernels.numba_kernels as nk
+
+    names = set(nk.__all__)
+    assert {"csr_matvec", "gauss_seidel", "strongly_connected_components",
+            "set_num_threads", "get_num_threads"} <= names
+    if "cython" in BACKENDS:
+        cy = _ops.kernels("cython")
+        assert names <= set(dir(cy))
+
+
+def test_resolve_backend_names(monkeypatch):
+    monkeypatch.delenv("LAB_BACKEND", raising=False)
+    assert _ops.resolve_backend("numba") == "numba"
+    assert _ops.resolve_backend("auto") in BACKENDS
+    with pytest.raises(ValueError, match="'cython', 'numba'"):
+        _ops.resolve_backend("fortran")
+    with pytest.raises(ValueError):
+        _ops.kernels("auto")
+    monkeypatch.setenv("LAB_BACKEND", "numba")
+    assert _ops.resolve_backend() == "numba"
+    monkeypatch.setenv("LAB_BACKEND", "julia")
+    with pytest.raises(ValueError, match="LAB_BACKEND"):
+        _ops.resolve_backend()
+
+
+def test_missing_cython_warns_once(monkeypatch):
+    monkeypatch.delenv("LAB_BACKEND", raising=False)
+    monkeypatch.setattr(_ops, "_cython_state", {"error": ImportError("no module _cy")})
+    monkeypatch.setattr(_ops, "_warned", False)
+    assert _ops.available_backends() == ("numba",)
+    with pytest.warns(BackendWarning, match="Numba") as record:
+        assert _ops.resolve_backend("auto") == "numba"
+    assert len(record) == 1 and "C compiler" in str(record[0].message)
+    with warnings.catch_warnings():
+        warnings.simplefilter("error")
+        assert _ops.resolve_backend() == "numba"  # only one warning per process
+    with pytest.raises(ValueError, match="backend='cython'"):
+        _ops.resolve_backend("cython")
+
+
+def test_csr_arrays():
+    M = square_problem(20)
+    M.indptr = M.indptr.astype(np.int64)
+    ip, ix, d = _ops.csr_arrays(M)
+    assert ip.dtype == ix.dtype == np.int64 and d.dtype == np.float64
+    ip, ix, d = _ops.csr_arrays(M, index_dtype=np.int32)
+    assert ip.dtype == ix.dtype == np.int32
