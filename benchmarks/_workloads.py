@@ -104,19 +104,25 @@ def make_problem(economy) -> Problem:
 
 # --------------------------------------------------------------------------- lab
 
-def lab_cold(problem: Problem, method: str = "auto"):
+def env_threads() -> int | None:
+    """``LAB_BENCH_THREADS``: kernel threads for lab's solvers (default: lab's default)."""
+    text = os.environ.get("LAB_BENCH_THREADS", "").strip()
+    return int(text) if text else None
+
+
+def lab_cold(problem: Problem, method: str = "auto", n_threads: int | None = None):
     """A fresh ``labour_values`` call: productivity check, analysis and solve."""
     economy = problem.economy
 
     def run():
-        return lab.labour_values(economy, method=method, rtol=RTOL).values
+        return lab.labour_values(economy, method=method, rtol=RTOL, n_threads=n_threads).values
 
     return run
 
 
-def lab_warm(problem: Problem, method: str = "auto"):
+def lab_warm(problem: Problem, method: str = "auto", n_threads: int | None = None):
     """``ValueSolver`` set up once (untimed); only ``.solve()`` is timed."""
-    solver = lab.ValueSolver(problem.economy, method=method, rtol=RTOL)
+    solver = lab.ValueSolver(problem.economy, method=method, rtol=RTOL, n_threads=n_threads)
 
     def run():
         return solver.solve().values
@@ -124,11 +130,12 @@ def lab_warm(problem: Problem, method: str = "auto"):
     return run
 
 
-def lab_workloads(problem: Problem) -> dict:
+def lab_workloads(problem: Problem, n_threads: int | None = None) -> dict:
     """name -> zero-argument callable returning v (set-up is done here, untimed)."""
-    work = {"auto-cold": lab_cold(problem, "auto"), "auto-warm": lab_warm(problem, "auto")}
+    work = {"auto-cold": lab_cold(problem, "auto", n_threads),
+            "auto-warm": lab_warm(problem, "auto", n_threads)}
     for method in LAB_METHODS:
-        work[method] = lab_warm(problem, method)
+        work[method] = lab_warm(problem, method, n_threads)
     return work
 
 

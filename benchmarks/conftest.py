@@ -13,7 +13,8 @@ LAB_BENCH_SIZES        products per economy, comma-separated (default 10^4,10^5,
                        When set explicitly, every listed size runs (no `large` skip).
 LAB_BENCH_KERNEL_SIZE  products of the kernel benchmarks (default: the largest of
                        LAB_BENCH_SIZES when that is set, else 10^6).
-LAB_BENCH_ROUNDS       timed rounds per benchmark (default 5).
+LAB_BENCH_ROUNDS       timed rounds per benchmark (default 5; kernels at least 10).
+LAB_BENCH_THREADS      n_threads passed to lab in test_values (default: lab's default).
 """
 
 from __future__ import annotations

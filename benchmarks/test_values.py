@@ -31,14 +31,15 @@ def _run(benchmark, problem, fn, group, extra):
 @pytest.mark.parametrize("workload", ["auto-cold", "auto-warm", *W.LAB_METHODS])
 def test_lab(benchmark, problems, n, workload):
     problem = problems(n)
+    threads = W.env_threads()
     if workload == "auto-cold":
-        fn = W.lab_cold(problem, "auto")
+        fn = W.lab_cold(problem, "auto", threads)
     elif workload == "auto-warm":
-        fn = W.lab_warm(problem, "auto")
+        fn = W.lab_warm(problem, "auto", threads)
     else:
-        fn = W.lab_warm(problem, workload)
+        fn = W.lab_warm(problem, workload, threads)
     residual = _run(benchmark, problem, fn, f"values n={n}",
-                    {"side": "lab", "workload": workload})
+                    {"side": "lab", "workload": workload, "n_threads": threads})
     assert residual <= W.RTOL * 1.0001, f"lab {workload} missed rtol: {residual:.3g}"
 
 
