@@ -221,7 +221,8 @@ def main(argv=None):
         print(line)
     print(f"workload : {W.MEAN_INPUTS:g} mean inputs, rho(A) = {W.SPECTRAL_RADIUS}, "
           f"lab rtol = {W.RTOL:g}, lab n_threads = {args.threads or 'default'}, seed {W.SEED},\n"
-          f"           median of {args.repeat} run(s) after one untimed warm-up; residual = ||l + A^T v - v||_inf / ||v||_inf")
+          f"           median of {args.repeat} run(s) after one untimed warm-up; "
+          "residual = ||l + A^T v - v||_inf / ||v||_inf")
     print()
 
     rows = []
