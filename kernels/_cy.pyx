@@ -167,34 +167,48 @@ cdef int _check_shape(str name, Py_ssize_t got0, Py_ssize_t got1,
 @cython.wraparound(False)
 def csr_matvec(const idx_t[::1] indptr, const idx_t[::1] indices, const real_t[::1] data,
                const double[::1] x, double[::1] out):
-    """out = M @ x (parallel over rows). len(out) = n_rows, len(x) = n_cols."""
-    cdef Py_ssize_t n = indptr.shape[0] - 1, i, k
+    """out = M @ x; len(out) = n_rows, len(x) = n_cols.
+
+    Parallel over one contiguous, nnz-balanced row chunk per thread (the result does
+    not depend on the thread count).
+    """
+    cdef Py_ssize_t n = indptr.shape[0] - 1, i, k, t, nchunks
     cdef double s
+    cdef Py_ssize_t[::1] bounds
     _check_csr(indptr, data.shape[0], indices.shape[0])
     _check_len("out", out.shape[0], n)
+    nchunks = _n_work_chunks(n)
+    bounds = np.empty(nchunks + 1, dtype=np.intp)
     with nogil:
-        for i in prange(n, schedule="static"):
-            s = 0.0
-            for k in range(indptr[i], indptr[i + 1]):
-                s = s + data[k] * x[indices[k]]
-            out[i] = s
+        _nnz_bounds(indptr, n, nchunks, bounds)
+        for t in prange(nchunks, schedule="static", chunksize=1):
+            for i in range(bounds[t], bounds[t + 1]):
+                s = 0.0
+                for k in range(indptr[i], indptr[i + 1]):
+                    s = s + data[k] * x[indices[k]]
+                out[i] = s
     return None
 
 
 def identity_minus_matvec(const idx_t[::1] indptr, const idx_t[::1] indices,
                           const real_t[::1] data, const double[::1] x, double[::1] out):
     """out = x - M @ x for square M (the Krylov operator I - M). out must not alias x."""
-    cdef Py_ssize_t n = indptr.shape[0] - 1, i, k
+    cdef Py_ssize_t n = indptr.shape[0] - 1, i, k, t, nchunks
     cdef double s
+    cdef Py_ssize_t[::1] bounds
     _check_csr(indptr, data.shape[0], indices.shape[0])
     _check_len("x", x.shape[0], n)
     _check_len("out", out.shape[0], n)
+    nchunks = _n_work_chunks(n)
+    bounds = np.empty(nchunks + 1, dtype=np.intp)
     with nogil:
-        for i in prange(n, schedule="static"):
-            s = 0.0
-            for k in range(indptr[i], indptr[i + 1]):
-                s = s + data[k] * x[indices[k]]
-            out[i] = x[i] - s
+        _nnz_bounds(indptr, n, nchunks, bounds)
+        for t in prange(nchunks, schedule="static", chunksize=1):
+            for i in range(bounds[t], bounds[t + 1]):
+                s = 0.0
+                for k in range(indptr[i], indptr[i + 1]):
+                    s = s + data[k] * x[indices[k]]
+                out[i] = x[i] - s
     return None
 
 
@@ -258,19 +272,24 @@ def csr_rmatvec(const idx_t[::1] indptr, const idx_t[::1] indices, const real_t[
 def csr_matmat(const idx_t[::1] indptr, const idx_t[::1] indices, const real_t[::1] data,
                const double[:, ::1] X, double[:, ::1] out):
     """out = M @ X; X has shape (n_cols, r), out (n_rows, r), both C-contiguous."""
-    cdef Py_ssize_t n = indptr.shape[0] - 1, r = X.shape[1], i, k, q, c
+    cdef Py_ssize_t n = indptr.shape[0] - 1, r = X.shape[1], i, k, q, c, t, nchunks
     cdef double a
+    cdef Py_ssize_t[::1] bounds
     _check_csr(indptr, data.shape[0], indices.shape[0])
     _check_shape("out", out.shape[0], out.shape[1], n, r)
+    nchunks = _n_work_chunks(n)
+    bounds = np.empty(nchunks + 1, dtype=np.intp)
     with nogil:
-        for i in prange(n, schedule="static"):
-            for q in range(r):
-                out[i, q] = 0.0
-            for k in range(indptr[i], indptr[i + 1]):
-                a = data[k]
-                c = indices[k]
+        _nnz_bounds(indptr, n, nchunks, bounds)
+        for t in prange(nchunks, schedule="static", chunksize=1):
+            for i in range(bounds[t], bounds[t + 1]):
                 for q in range(r):
-                    out[i, q] += a * X[c, q]
+                    out[i, q] = 0.0
+                for k in range(indptr[i], indptr[i + 1]):
+                    a = data[k]
+                    c = indices[k]
+                    for q in range(r):
+                        out[i, q] += a * X[c, q]
     return None
 
 

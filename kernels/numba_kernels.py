@@ -126,17 +126,38 @@ def _ratio(change, vmax):
 # --------------------------------------------------------------------------- products
 
 
-@njit(parallel=True)
-def csr_matvec(indptr, indices, data, x, out):
-    """out = M @ x (parallel over rows). len(out) = n_rows, len(x) = n_cols."""
-    n = indptr.shape[0] - 1
-    _check_csr(indptr, indices.shape[0], data.shape[0])
-    _check_len(out.shape[0], n)
-    for i in prange(n):
+@njit(cache=True)
+def _matvec_rows(indptr, indices, data, x, out, lo, hi, identity_minus):
+    for i in range(lo, hi):
         s = 0.0
         for k in range(indptr[i], indptr[i + 1]):
             s += data[k] * x[indices[k]]
-        out[i] = s
+        out[i] = x[i] - s if identity_minus else s
+
+
+@njit(cache=True)
+def _matmat_rows(indptr, indices, data, X, out, lo, hi):
+    r = X.shape[1]
+    for i in range(lo, hi):
+        for q in range(r):
+            out[i, q] = 0.0
+        for k in range(indptr[i], indptr[i + 1]):
+            a = data[k]
+            c = indices[k]
+            for q in range(r):
+                out[i, q] += a * X[c, q]
+
+
+@njit(parallel=True)
+def csr_matvec(indptr, indices, data, x, out):
+    """out = M @ x; parallel over nnz-balanced row chunks. len(out) = n_rows."""
+    n = indptr.shape[0] - 1
+    _check_csr(indptr, indices.shape[0], data.shape[0])
+    _check_len(out.shape[0], n)
+    nchunks = _n_work_chunks(n)
+    bounds = _nnz_bounds(indptr, n, nchunks)
+    for t in prange(nchunks):
+        _matvec_rows(indptr, indices, data, x, out, bounds[t], bounds[t + 1], False)
 
 
 @njit(parallel=True)
@@ -146,11 +167,10 @@ def identity_minus_matvec(indptr, indices, data, x, out):
     _check_csr(indptr, indices.shape[0], data.shape[0])
     _check_len(x.shape[0], n)
     _check_len(out.shape[0], n)
-    for i in prange(n):
-        s = 0.0
-        for k in range(indptr[i], indptr[i + 1]):
-            s += data[k] * x[indices[k]]
-        out[i] = x[i] - s
+    nchunks = _n_work_chunks(n)
+    bounds = _nnz_bounds(indptr, n, nchunks)
+    for t in prange(nchunks):
+        _matvec_rows(indptr, indices, data, x, out, bounds[t], bounds[t + 1], True)
 
 
 @njit(cache=True)
@@ -198,14 +218,10 @@ def csr_matmat(indptr, indices, data, X, out):
     r = X.shape[1]
     _check_csr(indptr, indices.shape[0], data.shape[0])
     _check_shape(out, n, r)
-    for i in prange(n):
-        for q in range(r):
-            out[i, q] = 0.0
-        for k in range(indptr[i], indptr[i + 1]):
-            a = data[k]
-            c = indices[k]
-            for q in range(r):
-                out[i, q] += a * X[c, q]
+    nchunks = _n_work_chunks(n)
+    bounds = _nnz_bounds(indptr, n, nchunks)
+    for t in prange(nchunks):
+        _matmat_rows(indptr, indices, data, X, out, bounds[t], bounds[t + 1])
 
 
 @njit(cache=True)
