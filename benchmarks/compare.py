@@ -182,11 +182,17 @@ def run_huge(n, repeat, log, n_threads=None):
     log(f"n={n}: economy generated in {t_gen:.1f} s, nnz={economy.nnz}, "
         f"RSS {_gib(rss_gen)}, peak {_gib(peak_gen)}")
     times, result = [], None
-    for _ in range(max(1, repeat)):
-        t0 = time.perf_counter()
-        result = lab.labour_values(economy, method="auto", rtol=W.RTOL, n_threads=n_threads)
-        times.append(time.perf_counter() - t0)
-        log(f"  auto-cold: {times[-1]:.2f} s ({result.method}, {result.iterations} it)")
+    try:
+        for _ in range(max(1, repeat)):
+            t0 = time.perf_counter()
+            result = lab.labour_values(economy, method="auto", rtol=W.RTOL, n_threads=n_threads)
+            times.append(time.perf_counter() - t0)
+            log(f"  auto-cold: {times[-1]:.2f} s ({result.method}, {result.iterations} it)")
+    except Exception as exc:
+        return {"n": n, "nnz": economy.nnz, "generate_s": t_gen,
+                "error": f"{type(exc).__name__}: {exc}", "rss_before": rss0,
+                "rss_after_generate": rss_gen, "peak_after_generate": peak_gen,
+                "peak_after_solve": _peak_rss_bytes()}
     return {
         "n": n, "nnz": economy.nnz, "generate_s": t_gen, "median_s": statistics.median(times),
         "min_s": min(times), "method": result.method, "reason": result.method_reason,
@@ -205,6 +211,8 @@ def main(argv=None):
     parser.add_argument("--huge", action="store_true",
                         help=f"also solve a {HUGE_SIZE:.0e}-product economy with lab auto "
                              "(time and peak RSS)")
+    parser.add_argument("--huge-size", type=float, default=HUGE_SIZE,
+                        help="products of the --huge economy (default %(default).0e)")
     parser.add_argument("--threads", type=int, default=None,
                         help="n_threads for lab's solvers (default: lab's default)")
     parser.add_argument("--quiet", action="store_true", help="no progress lines")
@@ -234,7 +242,7 @@ def main(argv=None):
             print(f"  ERROR in {k} at n={n}: {e}")
         del problem, results
 
-    huge = run_huge(HUGE_SIZE, args.repeat, log, args.threads) if args.huge else None
+    huge = run_huge(int(args.huge_size), args.repeat, log, args.threads) if args.huge else None
 
     print()
     print(f"load average at the end: {' '.join(f'{x:.2f}' for x in os.getloadavg())} "
@@ -243,7 +251,12 @@ def main(argv=None):
     print_table(["size", "nnz", "workload (lab vs peer)", "lab median", "peer median",
                  "ratio", "lab residual", "peer residual", "peer rtol"], rows)
 
-    if huge is not None:
+    if huge is not None and "error" in huge:
+        print()
+        print(f"huge: n={huge['n']}, nnz={huge['nnz']}, lab auto ERROR {huge['error']}; "
+              f"generation {huge['generate_s']:.1f} s, peak RSS after generation "
+              f"{_gib(huge['peak_after_generate'])}, peak {_gib(huge['peak_after_solve'])}")
+    elif huge is not None:
         print()
         print(f"huge: n={huge['n']}, nnz={huge['nnz']}, lab auto (fresh labour_values call) "
               f"median {huge['median_s']:.2f} s (min {huge['min_s']:.2f} s) over "
