@@ -485,7 +485,7 @@ def small_economies(draw, max_sum=0.9):
     return dense, l, prices
 
 
-PROPERTY_SETTINGS = settings(max_examples=40, deadline=None,
+PROPERTY_SETTINGS = settings(max_examples=25, deadline=None,
                              suppress_health_check=[HealthCheck.too_slow])
 
 
@@ -507,7 +507,7 @@ def test_property_values_at_least_labour(case, method):
 def test_property_linear_in_labour(case, method, a, b, seed):
     A, l1, _ = case
     l2 = np.random.default_rng(seed).uniform(0, 3, size=len(l1))
-    solver = lab.ValueSolver(lab.Economy(A, l1), method=method, rtol=1e-13)
+    solver = lab.ValueSolver(lab.Economy(A, l1), method=method, rtol=1e-12)
     with warnings.catch_warnings():
         warnings.simplefilter("error", lab.ConvergenceWarning)
         v1 = solver.solve(rhs=l1).values
@@ -515,7 +515,7 @@ def test_property_linear_in_labour(case, method, a, b, seed):
         v12 = solver.solve(rhs=a * l1 + b * l2).values
     combo = a * v1 + b * v2
     scale = max(float(np.max(np.abs(combo), initial=0.0)), 1e-300)
-    assert np.max(np.abs(v12 - combo), initial=0.0) <= 1e-9 * scale
+    assert np.max(np.abs(v12 - combo), initial=0.0) <= 1e-8 * scale
 
 
 @PROPERTY_SETTINGS
