@@ -309,7 +309,7 @@ def check_scc(M, labels, ncomp):
     assert ncomp == n_ref
     assert labels.min(initial=0) >= 0 and labels.max(initial=-1) == ncomp - 1
     # same partition: the pairs (label, ref) define a bijection
-    pairs = set(zip(labels.tolist(), ref.tolist()))
+    pairs = set(zip(labels.tolist(), ref.tolist(), strict=True))
     assert len(pairs) == ncomp == len({p[0] for p in pairs}) == len({p[1] for p in pairs})
     # topological: an entry row -> col never points to a later component
     rows = np.repeat(np.arange(n), np.diff(M.indptr))
@@ -337,6 +337,21 @@ def test_scc_long_chain_no_recursion(kern, idx):
     labels = np.empty(n, dtype=idx)
     ncomp = kern.strongly_connected_components(ip, ix, labels)
     assert ncomp == n - 4000
+    check_scc(M, labels, ncomp)
+
+
+def test_scc_duplicate_entries(kern, idx):
+    """Duplicate (unsummed) entries are just parallel edges."""
+    n, k = 2000, 6
+    rng = np.random.default_rng(28)
+    ip = np.arange(0, n * k + 1, k).astype(idx)
+    ix = (np.arange(n).repeat(k) * rng.uniform(size=n * k)).astype(idx)
+    back = rng.choice(n * k, size=40, replace=False)
+    ix[back] = rng.integers(0, n, size=back.size)
+    labels = np.empty(n, dtype=idx)
+    ncomp = kern.strongly_connected_components(ip, ix, labels)
+    M = sp.csr_matrix((np.ones(n * k), ix, ip), shape=(n, n))
+    M.sum_duplicates()  # scipy's strong connected_components hangs on duplicates
     check_scc(M, labels, ncomp)
 
 
