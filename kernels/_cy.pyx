@@ -61,8 +61,7 @@ HAVE_OPENMP = bool(LAB_HAVE_OPENMP)
 
 __all__ = [
     "HAVE_OPENMP",
-    "block_gauss_seidel",
-    "block_gauss_seidel_multi",
+    "block_solve",
     "csr_matmat",
     "csr_matvec",
     "csr_rmatmat",
@@ -640,218 +639,257 @@ def gauss_seidel_multi(const idx_t[::1] indptr, const idx_t[::1] indices,
     return None
 
 
-cdef inline double _ratio(double change, double vmax) noexcept nogil:
-    if change != change or vmax != vmax:
-        return change + vmax  # NaN
-    if change == 0.0:
-        return 0.0
-    if vmax == 0.0:
-        return INFINITY
-    return change / vmax
+# --------------------------------------------------------------------------- blocks
 
+def strongly_connected_components(const idx_t[::1] indptr, const idx_t[::1] indices,
+                                  idx2_t[::1] order, idx2_t[::1] block_ptr):
+    """Strongly connected components in "dependencies first" order.
 
-cdef int _check_blocks(const idx2_t[::1] block_ptr, Py_ssize_t n, int max_sweeps) except -1:
-    cdef Py_ssize_t nb = block_ptr.shape[0] - 1, k
-    if nb < 0 or block_ptr[0] != 0 or block_ptr[nb] != n:
-        raise ValueError(f"block_ptr must start at 0 and end at n={n}")
-    for k in range(nb):
-        if block_ptr[k + 1] < block_ptr[k]:
-            raise ValueError("block_ptr must be non-decreasing")
-    if max_sweeps < 1:
-        raise ValueError(f"max_sweeps must be a positive integer, got {max_sweeps}")
-    return 0
+    Graph: an edge row -> col for each stored entry (row j of Aᵀ lists the inputs of
+    product j). Pearce's space-efficient variant of Tarjan's algorithm, iterative and
+    O(n + nnz): one rank array replaces Tarjan's index, lowlink and on-stack arrays, so
+    each edge costs one random read.
 
+    Components are written in the order they complete, which for this edge direction
+    puts every component after all components it references: ``order[block_ptr[k]:
+    block_ptr[k + 1]]`` are the members of component k, and solving the components in
+    increasing k solves v = b + M v by block substitution.
 
-def block_gauss_seidel(const idx_t[::1] indptr, const idx_t[::1] indices,
-                       const real_t[::1] data, const double[::1] b, double[::1] v,
-                       const idx2_t[::1] block_ptr, double rtol, int max_sweeps):
-    """Serial block Gauss-Seidel for v = b + M v with rows in block-triangular order.
-
-    Blocks ``[block_ptr[k], block_ptr[k+1])`` are strongly connected components in
-    topological order (a row references only earlier blocks or its own block). Each
-    block is swept with exact GS until ``max|change| <= rtol * max|v in block|`` or
-    ``max_sweeps`` sweeps; a block of one row is solved exactly by one sweep.
+    Parameters
+    ----------
+    order : (n,) output
+    block_ptr : (n + 1,) output; entries past the returned count are left untouched.
 
     Returns
     -------
-    (total_row_updates, worst_change_ratio)
-        total_row_updates: number of row relaxations, sum over blocks of sweeps x block
-        size (divide by n for equivalent full sweeps; equals n for an acyclic M).
-        worst_change_ratio: max over blocks of the last sweep's max|change| / max|v in
-        block| (0 for single-row blocks, which are exact; inf if change > 0 = v).
-    """
-    cdef Py_ssize_t n = indptr.shape[0] - 1, nb = block_ptr.shape[0] - 1, blk, lo, hi
-    cdef Py_ssize_t total = 0
-    cdef int sweep
-    cdef double ch, vm, ratio, worst = 0.0
-    _check_csr(indptr, data.shape[0], indices.shape[0])
-    _check_len("b", b.shape[0], n)
-    _check_len("v", v.shape[0], n)
-    _check_blocks(block_ptr, n, max_sweeps)
-    with nogil:
-        for blk in range(nb):
-            lo = block_ptr[blk]
-            hi = block_ptr[blk + 1]
-            if hi - lo == 1:
-                _gs_rows(indptr, indices, data, b, v, lo, hi, &ch, &vm)
-                total += 1
-                continue
-            ratio = 0.0
-            for sweep in range(max_sweeps):
-                _gs_rows(indptr, indices, data, b, v, lo, hi, &ch, &vm)
-                total += hi - lo
-                ratio = _ratio(ch, vm)
-                if ch <= rtol * vm:
-                    break
-            worst = _nanmax(worst, ratio)
-    return total, worst
-
-
-def block_gauss_seidel_multi(const idx_t[::1] indptr, const idx_t[::1] indices,
-                             const real_t[::1] data, const double[:, ::1] B, double[:, ::1] V,
-                             const idx2_t[::1] block_ptr, double rtol, int max_sweeps,
-                             double[::1] worst_out):
-    """:func:`block_gauss_seidel` for r right-hand sides (B, V of shape (n, r)).
-
-    A block is swept until every column meets ``max|change| <= rtol * max|V in block|``.
-    Per-column worst final change ratios go to worst_out (r,). Returns the total number
-    of row relaxations.
-    """
-    cdef Py_ssize_t n = indptr.shape[0] - 1, r = B.shape[1], nb = block_ptr.shape[0] - 1
-    cdef Py_ssize_t blk, lo, hi, q, total = 0
-    cdef int sweep
-    cdef bint done
-    cdef double[::1] acc, ch, vm
-    _check_csr(indptr, data.shape[0], indices.shape[0])
-    _check_shape("B", B.shape[0], B.shape[1], n, r)
-    _check_shape("V", V.shape[0], V.shape[1], n, r)
-    _check_len("worst_out", worst_out.shape[0], r)
-    _check_blocks(block_ptr, n, max_sweeps)
-    if r == 0:
-        with nogil:
-            for blk in range(nb):
-                lo = block_ptr[blk]
-                hi = block_ptr[blk + 1]
-                total += hi - lo
-        return total
-    acc = np.empty(r, dtype=np.float64)
-    ch = np.empty(r, dtype=np.float64)
-    vm = np.empty(r, dtype=np.float64)
-    with nogil:
-        for q in range(r):
-            worst_out[q] = 0.0
-        for blk in range(nb):
-            lo = block_ptr[blk]
-            hi = block_ptr[blk + 1]
-            if hi - lo == 1:
-                _gs_rows_multi(indptr, indices, data, B, V, V, 0, n, lo, hi, False,
-                               &acc[0], &ch[0], &vm[0])
-                total += 1
-                continue
-            for sweep in range(max_sweeps):
-                _gs_rows_multi(indptr, indices, data, B, V, V, 0, n, lo, hi, False,
-                               &acc[0], &ch[0], &vm[0])
-                total += hi - lo
-                done = True
-                for q in range(r):
-                    if not (ch[q] <= rtol * vm[q]):
-                        done = False
-                if done:
-                    break
-            if hi > lo:
-                for q in range(r):
-                    worst_out[q] = _nanmax(worst_out[q], _ratio(ch[q], vm[q]))
-    return total
-
-
-# --------------------------------------------------------------------------- graphs
-
-def strongly_connected_components(const idx_t[::1] indptr, const idx_t[::1] indices,
-                                  idx2_t[::1] labels):
-    """Strongly connected components of the graph with an edge row -> col per entry.
-
-    Iterative Tarjan, O(n + nnz), no recursion. ``labels[i]`` receives the component id
-    of node i; ids are numbered in the order Tarjan completes components, so every
-    component referenced by a component has a smaller id: sorting rows by label gives a
-    "dependencies first" (topological) order for solving v = b + M v by substitution.
-
-    Returns the number of components.
+    int
+        The number of components.
     """
     cdef Py_ssize_t n = indptr.shape[0] - 1
-    cdef Py_ssize_t i, root, v, w, e, csp, sp, counter, ncomp, x
-    cdef Py_ssize_t *index
-    cdef Py_ssize_t *low
-    cdef Py_ssize_t *stack
-    cdef Py_ssize_t *cs_node
-    cdef Py_ssize_t *cs_edge
+    cdef Py_ssize_t root, v, w, e, rank, comp, csp, sp, pos, nb
+    cdef idx_t *rindex
+    cdef idx_t *stack
+    cdef idx_t *cs_node
+    cdef idx_t *cs_edge
+    cdef unsigned char *is_root
     if indptr.shape[0] < 1:
         raise ValueError("indptr must have length n + 1 >= 1")
     if indptr[n] > indices.shape[0]:
         raise ValueError("inconsistent CSR arrays: indptr[-1] > len(indices)")
-    _check_len("labels", labels.shape[0], n)
+    _check_len("order", order.shape[0], n)
+    _check_len("block_ptr", block_ptr.shape[0], n + 1)
+    block_ptr[0] = 0
     if n == 0:
         return 0
-    index = <Py_ssize_t *> malloc(5 * n * sizeof(Py_ssize_t))
-    if index == NULL:
+    rindex = <idx_t *> malloc(4 * n * sizeof(idx_t))
+    is_root = <unsigned char *> malloc(n * sizeof(unsigned char))
+    if rindex == NULL or is_root == NULL:
+        free(rindex)
+        free(is_root)
         raise MemoryError("strongly_connected_components: cannot allocate work arrays")
-    low = index + n
-    stack = index + 2 * n
-    cs_node = index + 3 * n
-    cs_edge = index + 4 * n
-    counter = 0
-    ncomp = 0
-    sp = 0
+    stack = rindex + n
+    cs_node = rindex + 2 * n
+    cs_edge = rindex + 3 * n
     try:
         with nogil:
-            for i in range(n):
-                index[i] = -1
-                labels[i] = -1
+            # rindex: 0 unvisited; 1..: rank of a node being visited; once its component
+            # is complete, n + 1 - (component number), which exceeds every live rank.
+            for v in range(n):
+                rindex[v] = 0
+            rank = 1
+            comp = 0
+            sp = 0
+            pos = 0
+            nb = 0
             for root in range(n):
-                if index[root] != -1:
+                if rindex[root] != 0:
                     continue
-                index[root] = counter
-                low[root] = counter
-                counter += 1
-                stack[sp] = root
-                sp += 1
-                cs_node[0] = root
+                rindex[root] = <idx_t> rank
+                rank += 1
+                is_root[root] = 1
+                cs_node[0] = <idx_t> root
                 cs_edge[0] = indptr[root]
                 csp = 1
                 while csp > 0:
                     v = cs_node[csp - 1]
                     e = cs_edge[csp - 1]
                     if e < indptr[v + 1]:
-                        cs_edge[csp - 1] = e + 1
                         w = indices[e]
-                        if index[w] == -1:
-                            index[w] = counter
-                            low[w] = counter
-                            counter += 1
-                            stack[sp] = w
-                            sp += 1
-                            cs_node[csp] = w
+                        if rindex[w] == 0:
+                            cs_edge[csp - 1] = <idx_t> e  # revisit this edge on return
+                            rindex[w] = <idx_t> rank
+                            rank += 1
+                            is_root[w] = 1
+                            cs_node[csp] = <idx_t> w
                             cs_edge[csp] = indptr[w]
                             csp += 1
-                        elif labels[w] == -1:  # w is on the Tarjan stack
-                            if index[w] < low[v]:
-                                low[v] = index[w]
+                        else:
+                            if rindex[w] < rindex[v]:
+                                rindex[v] = rindex[w]
+                                is_root[v] = 0
+                            cs_edge[csp - 1] = <idx_t> (e + 1)
+                        continue
+                    csp -= 1
+                    if is_root[v]:
+                        # v closes a component: v and the stacked nodes ranked after it.
+                        rank -= 1
+                        order[pos] = <idx2_t> v
+                        pos += 1
+                        while sp > 0 and rindex[v] <= rindex[stack[sp - 1]]:
+                            sp -= 1
+                            w = stack[sp]
+                            rindex[w] = <idx_t> (n + 1 - comp)
+                            order[pos] = <idx2_t> w
+                            pos += 1
+                            rank -= 1
+                        rindex[v] = <idx_t> (n + 1 - comp)
+                        comp += 1
+                        nb += 1
+                        block_ptr[nb] = <idx2_t> pos
                     else:
-                        csp -= 1
-                        if low[v] == index[v]:
-                            while True:
-                                sp -= 1
-                                x = stack[sp]
-                                labels[x] = <idx2_t> ncomp
-                                if x == v:
-                                    break
-                            ncomp += 1
-                        if csp > 0:
-                            w = cs_node[csp - 1]
-                            if low[v] < low[w]:
-                                low[w] = low[v]
+                        stack[sp] = <idx_t> v
+                        sp += 1
     finally:
-        free(index)
-    return ncomp
+        free(rindex)
+        free(is_root)
+    return nb
+
+
+cdef int _check_block_range(const idx2_t[::1] block_ptr, Py_ssize_t first,
+                            Py_ssize_t last) except -1:
+    if first < 0 or last < first or last >= block_ptr.shape[0]:
+        raise ValueError(f"blocks [{first}, {last}) are not inside block_ptr "
+                         f"(length {block_ptr.shape[0]})")
+    return 0
+
+
+cdef Py_ssize_t _solve_block(const idx_t[::1] indptr, const idx_t[::1] indices,
+                             const real_t[::1] data, const double[:, ::1] B, double[:, ::1] V,
+                             const idx2_t[::1] order, const idx2_t[::1] position,
+                             Py_ssize_t s, Py_ssize_t e, double *T,
+                             double *rhs) noexcept nogil:
+    """Solve the diagonal block [s, e) of v = b + M v exactly; return 0 or 1 + bad pivot.
+
+    The block matrix I − M_bb is a Z-matrix; LU without pivoting has positive pivots
+    exactly when it is a nonsingular M-matrix, i.e. when ρ(M_bb) < 1. A pivot ≤ 0 is
+    therefore evidence that the block is not productive; the solve stops there.
+    """
+    cdef Py_ssize_t size = e - s, r = B.shape[1], a, c, p, q, col, loc, j
+    cdef double piv, f, d
+    for a in range(size * size):
+        T[a] = 0.0
+    for a in range(size):
+        T[a * size + a] = 1.0
+        j = order[s + a]
+        for q in range(r):
+            rhs[a * r + q] = B[j, q]
+        for p in range(indptr[j], indptr[j + 1]):
+            col = indices[p]
+            loc = position[col] - s
+            if 0 <= loc < size:
+                T[a * size + loc] -= data[p]
+            else:
+                for q in range(r):
+                    rhs[a * r + q] += data[p] * V[col, q]
+    for c in range(size):
+        piv = T[c * size + c]
+        if not (piv > 0.0):
+            return 1 + c
+        for a in range(c + 1, size):
+            f = T[a * size + c] / piv
+            if f != 0.0:
+                for col in range(c + 1, size):
+                    T[a * size + col] -= f * T[c * size + col]
+                for q in range(r):
+                    rhs[a * r + q] -= f * rhs[c * r + q]
+    for c in range(size - 1, -1, -1):
+        for q in range(r):
+            f = rhs[c * r + q]
+            for col in range(c + 1, size):
+                f -= T[c * size + col] * rhs[col * r + q]
+            rhs[c * r + q] = f / T[c * size + c]
+    for a in range(size):
+        j = order[s + a]
+        for q in range(r):
+            V[j, q] = rhs[a * r + q]
+    return 0
+
+
+def block_solve(const idx_t[::1] indptr, const idx_t[::1] indices, const real_t[::1] data,
+                const double[:, ::1] B, double[:, ::1] V, const idx2_t[::1] order,
+                const idx2_t[::1] position, const idx2_t[::1] block_ptr,
+                Py_ssize_t first, Py_ssize_t last, Py_ssize_t dense_max):
+    """Block substitution for V = B + M V over the components first..last-1.
+
+    Components come from :func:`strongly_connected_components` (``order``,
+    ``block_ptr``; ``position`` is the inverse of ``order``). Each component is solved
+    exactly, in order: a single product by division by 1 − M_jj, a cyclic component of
+    at most ``dense_max`` products by dense LU without pivoting (I − M_bb is an
+    M-matrix when productive). Inputs from earlier components must already be final in
+    V; rows outside the range are not written. B and V have shape (n, r), C-contiguous;
+    pass ``x[:, None]`` views for one right-hand side.
+
+    Returns
+    -------
+    int
+        −1 if every component was solved, else the first component whose pivot was not
+        positive (it is not productive, or too close to it to solve); components after
+        it are left unsolved.
+    """
+    cdef Py_ssize_t n = indptr.shape[0] - 1, r = B.shape[1], k, s, e, p, q, j, col
+    cdef Py_ssize_t bad = -1, size
+    cdef double d
+    cdef double *T
+    cdef double *rhs
+    _check_csr(indptr, data.shape[0], indices.shape[0])
+    _check_shape("B", B.shape[0], B.shape[1], n, r)
+    _check_shape("V", V.shape[0], V.shape[1], n, r)
+    _check_len("order", order.shape[0], n)
+    _check_len("position", position.shape[0], n)
+    _check_block_range(block_ptr, first, last)
+    if dense_max < 1:
+        raise ValueError(f"dense_max must be at least 1, got {dense_max}")
+    for k in range(first, last):
+        size = block_ptr[k + 1] - block_ptr[k]
+        if size > dense_max:
+            raise ValueError(f"component {k} has {size} products, more than "
+                             f"dense_max={dense_max}: solve it separately")
+    T = <double *> malloc((dense_max * dense_max + 1) * sizeof(double))
+    rhs = <double *> malloc((dense_max * r + r + 1) * sizeof(double))
+    if T == NULL or rhs == NULL:
+        free(T)
+        free(rhs)
+        raise MemoryError("block_solve: cannot allocate work arrays")
+    try:
+        with nogil:
+            for k in range(first, last):
+                s = block_ptr[k]
+                e = block_ptr[k + 1]
+                if e - s == 1:
+                    # Inlined: most components are single products.
+                    j = order[s]
+                    d = 0.0
+                    for q in range(r):
+                        rhs[q] = B[j, q]
+                    for p in range(indptr[j], indptr[j + 1]):
+                        col = indices[p]
+                        if col == j:
+                            d = d + data[p]
+                        else:
+                            for q in range(r):
+                                rhs[q] = rhs[q] + data[p] * V[col, q]
+                    if not (1.0 - d > 0.0):
+                        bad = k
+                        break
+                    for q in range(r):
+                        V[j, q] = rhs[q] / (1.0 - d)
+                elif _solve_block(indptr, indices, data, B, V, order, position, s, e, T, rhs):
+                    bad = k
+                    break
+    finally:
+        free(T)
+        free(rhs)
+    return bad
 
 
 def permute_csr(const idx_t[::1] indptr, const idx_t[::1] indices, const real_t[::1] data,

@@ -4,7 +4,7 @@ Same functions, signatures and semantics as the Cython module ``lab._kernels._cy
 (see its docstring for the conventions). Signatures are lazy, so int32 and int64
 index arrays (and float32 or float64 data) each get their own compiled version.
 
-Serial kernels use ``@njit(cache=True)``; parallel kernels use ``@njit(parallel=True)``
+Serial kernels use ``@njit(cache=True, error_model="numpy")``; parallel kernels use ``@njit(parallel=True, error_model="numpy")``
 without ``cache`` (cached parallel functions crash when the thread count changes).
 ``prange`` loops write only to disjoint slices or to per-chunk buffers that are merged
 afterwards; there is no ``fastmath`` anywhere (the norms feed stopping tests).
@@ -17,8 +17,7 @@ import numpy as np
 from numba import njit, prange
 
 __all__ = [
-    "block_gauss_seidel",
-    "block_gauss_seidel_multi",
+    "block_solve",
     "csr_matmat",
     "csr_matvec",
     "csr_rmatmat",
@@ -51,7 +50,7 @@ def get_num_threads():
 # --------------------------------------------------------------------------- helpers
 
 
-@njit(cache=True, inline="always")
+@njit(cache=True, inline="always", error_model="numpy")
 def _nanmax(m, d):
     """max(m, d) that keeps a NaN once seen."""
     if d > m or d != d:
@@ -60,7 +59,7 @@ def _nanmax(m, d):
     return m
 
 
-@njit(cache=True)
+@njit(cache=True, error_model="numpy")
 def _check_csr(indptr, n_idx, n_data):
     if indptr.shape[0] < 1:
         raise ValueError("indptr must have length n_rows + 1 >= 1")
@@ -69,13 +68,13 @@ def _check_csr(indptr, n_idx, n_data):
         raise ValueError("inconsistent CSR arrays (indptr[0] != 0 or indptr[-1] > len(indices))")
 
 
-@njit(cache=True)
+@njit(cache=True, error_model="numpy")
 def _check_len(got, want):
     if got != want:
         raise ValueError("array has the wrong length")
 
 
-@njit(cache=True)
+@njit(cache=True, error_model="numpy")
 def _check_shape(got, want0, want1):
     if got.shape[0] != want0 or got.shape[1] != want1:
         raise ValueError("array has the wrong shape")
@@ -91,7 +90,7 @@ def _n_work_chunks(n_rows):
     return nt
 
 
-@njit(cache=True)
+@njit(cache=True, error_model="numpy")
 def _nnz_bounds(indptr, n_rows, n_chunks):
     """Rows split into n_chunks contiguous ranges of about equal nnz."""
     bounds = np.empty(n_chunks + 1, dtype=np.intp)
@@ -112,7 +111,7 @@ def _nnz_bounds(indptr, n_rows, n_chunks):
     return bounds
 
 
-@njit(cache=True)
+@njit(cache=True, error_model="numpy")
 def _ratio(change, vmax):
     if change != change or vmax != vmax:
         return change + vmax
@@ -126,7 +125,7 @@ def _ratio(change, vmax):
 # --------------------------------------------------------------------------- products
 
 
-@njit(cache=True)
+@njit(cache=True, error_model="numpy")
 def _matvec_rows(indptr, indices, data, x, out, lo, hi, identity_minus):
     for i in range(lo, hi):
         s = 0.0
@@ -135,7 +134,7 @@ def _matvec_rows(indptr, indices, data, x, out, lo, hi, identity_minus):
         out[i] = x[i] - s if identity_minus else s
 
 
-@njit(cache=True)
+@njit(cache=True, error_model="numpy")
 def _matmat_rows(indptr, indices, data, X, out, lo, hi):
     r = X.shape[1]
     for i in range(lo, hi):
@@ -148,7 +147,7 @@ def _matmat_rows(indptr, indices, data, X, out, lo, hi):
                 out[i, q] += a * X[c, q]
 
 
-@njit(parallel=True)
+@njit(parallel=True, error_model="numpy")
 def csr_matvec(indptr, indices, data, x, out):
     """out = M @ x; parallel over nnz-balanced row chunks. len(out) = n_rows."""
     n = indptr.shape[0] - 1
@@ -160,7 +159,7 @@ def csr_matvec(indptr, indices, data, x, out):
         _matvec_rows(indptr, indices, data, x, out, bounds[t], bounds[t + 1], False)
 
 
-@njit(parallel=True)
+@njit(parallel=True, error_model="numpy")
 def identity_minus_matvec(indptr, indices, data, x, out):
     """out = x - M @ x for square M (the Krylov operator I - M). out must not alias x."""
     n = indptr.shape[0] - 1
@@ -173,7 +172,7 @@ def identity_minus_matvec(indptr, indices, data, x, out):
         _matvec_rows(indptr, indices, data, x, out, bounds[t], bounds[t + 1], True)
 
 
-@njit(cache=True)
+@njit(cache=True, error_model="numpy")
 def _rmatvec_rows(indptr, indices, data, x, out, lo, hi):
     for j in range(out.shape[0]):
         out[j] = 0.0
@@ -183,7 +182,7 @@ def _rmatvec_rows(indptr, indices, data, x, out, lo, hi):
             out[indices[k]] += data[k] * s
 
 
-@njit(parallel=True)
+@njit(parallel=True, error_model="numpy")
 def csr_rmatvec(indptr, indices, data, x, out):
     """out = M.T @ x; len(x) = n_rows, len(out) = n_cols. The kernel zeroes out.
 
@@ -211,7 +210,7 @@ def csr_rmatvec(indptr, indices, data, x, out):
         out[j] = s
 
 
-@njit(parallel=True)
+@njit(parallel=True, error_model="numpy")
 def csr_matmat(indptr, indices, data, X, out):
     """out = M @ X; X has shape (n_cols, r), out (n_rows, r), both C-contiguous."""
     n = indptr.shape[0] - 1
@@ -224,7 +223,7 @@ def csr_matmat(indptr, indices, data, X, out):
         _matmat_rows(indptr, indices, data, X, out, bounds[t], bounds[t + 1])
 
 
-@njit(cache=True)
+@njit(cache=True, error_model="numpy")
 def _rmatmat_rows(indptr, indices, data, X, out, lo, hi):
     r = X.shape[1]
     for j in range(out.shape[0]):
@@ -238,7 +237,7 @@ def _rmatmat_rows(indptr, indices, data, X, out, lo, hi):
                 out[c, q] += a * X[i, q]
 
 
-@njit(parallel=True)
+@njit(parallel=True, error_model="numpy")
 def csr_rmatmat(indptr, indices, data, X, out):
     """out = M.T @ X; X has shape (n_rows, r), out (n_cols, r). The kernel zeroes out."""
     n = indptr.shape[0] - 1
@@ -268,7 +267,7 @@ def csr_rmatmat(indptr, indices, data, X, out):
 # --------------------------------------------------------------------------- Jacobi
 
 
-@njit(cache=True)
+@njit(cache=True, error_model="numpy")
 def _jacobi_rows(indptr, indices, data, b, v, v_new, lo, hi):
     res = 0.0
     vmax = 0.0
@@ -282,7 +281,7 @@ def _jacobi_rows(indptr, indices, data, b, v, v_new, lo, hi):
     return res, vmax
 
 
-@njit(parallel=True)
+@njit(parallel=True, error_model="numpy")
 def jacobi_step(indptr, indices, data, b, v, v_new):
     """Fused Jacobi step v_new = b + M @ v; returns (max|v_new - v|, max|v_new|)."""
     n = indptr.shape[0] - 1
@@ -306,7 +305,7 @@ def jacobi_step(indptr, indices, data, b, v, v_new):
     return res, vmax
 
 
-@njit(cache=True)
+@njit(cache=True, error_model="numpy")
 def _jacobi_rows_multi(indptr, indices, data, B, V, V_new, lo, hi, cres, cmax):
     r = B.shape[1]
     for i in range(lo, hi):
@@ -323,7 +322,7 @@ def _jacobi_rows_multi(indptr, indices, data, B, V, V_new, lo, hi, cres, cmax):
             cmax[q] = _nanmax(cmax[q], abs(s))
 
 
-@njit(parallel=True)
+@njit(parallel=True, error_model="numpy")
 def jacobi_step_multi(indptr, indices, data, B, V, V_new, res_inf, vnew_inf):
     """Jacobi step for r right-hand sides; per-column norms into res_inf, vnew_inf."""
     n = indptr.shape[0] - 1
@@ -355,7 +354,7 @@ def jacobi_step_multi(indptr, indices, data, B, V, V_new, res_inf, vnew_inf):
 # --------------------------------------------------------------------------- Gauss-Seidel
 
 
-@njit(cache=True)
+@njit(cache=True, error_model="numpy")
 def _gs_rows(indptr, indices, data, b, v, snap, row_start, row_stop, lo, hi, use_snap):
     """GS over rows lo..hi-1. With use_snap, columns in [row_start, row_stop) outside
     [lo, hi) are read from snap (indexed from row_start)."""
@@ -379,7 +378,7 @@ def _gs_rows(indptr, indices, data, b, v, snap, row_start, row_stop, lo, hi, use
     return ch, vm
 
 
-@njit(cache=True)
+@njit(cache=True, error_model="numpy")
 def _check_range(n, row_start, row_stop, n_chunks):
     if row_start < 0 or row_stop > n or row_start > row_stop:
         raise ValueError("row range [row_start, row_stop) is not inside [0, n)")
@@ -387,7 +386,7 @@ def _check_range(n, row_start, row_stop, n_chunks):
         raise ValueError("n_chunks must be a positive integer")
 
 
-@njit(parallel=True)
+@njit(parallel=True, error_model="numpy")
 def _gs_chunks(indptr, indices, data, b, v, row_start, row_stop, n_chunks):
     L = row_stop - row_start
     snap = v[row_start:row_stop].copy()
@@ -431,13 +430,13 @@ def gauss_seidel(indptr, indices, data, b, v, row_start, row_stop, n_chunks):
     return _gs_chunks(indptr, indices, data, b, v, row_start, row_stop, n_chunks)
 
 
-@njit(cache=True)
+@njit(cache=True, error_model="numpy")
 def _gs_serial(indptr, indices, data, b, v, row_start, row_stop):
     return _gs_rows(indptr, indices, data, b, v, v, row_start, row_stop, row_start, row_stop,
                     False)
 
 
-@njit(cache=True)
+@njit(cache=True, error_model="numpy")
 def _gs_rows_multi(indptr, indices, data, B, V, snap, row_start, row_stop, lo, hi, use_snap,
                    acc, change, vmax):
     r = B.shape[1]
@@ -467,7 +466,7 @@ def _gs_rows_multi(indptr, indices, data, B, V, snap, row_start, row_stop, lo, h
             V[j, q] = new
 
 
-@njit(parallel=True)
+@njit(parallel=True, error_model="numpy")
 def _gs_chunks_multi(indptr, indices, data, B, V, row_start, row_stop, n_chunks,
                      change_out, vmax_out):
     L = row_stop - row_start
@@ -491,7 +490,7 @@ def _gs_chunks_multi(indptr, indices, data, B, V, row_start, row_stop, n_chunks,
         vmax_out[q] = c
 
 
-@njit(cache=True)
+@njit(cache=True, error_model="numpy")
 def _gs_serial_multi(indptr, indices, data, B, V, row_start, row_stop, change_out, vmax_out):
     acc = np.empty(B.shape[1], dtype=np.float64)
     _gs_rows_multi(indptr, indices, data, B, V, V, row_start, row_stop, row_start, row_stop,
@@ -525,100 +524,15 @@ def gauss_seidel_multi(indptr, indices, data, B, V, row_start, row_stop, n_chunk
                          change_out, vmax_out)
 
 
-@njit(cache=True)
-def _check_blocks(block_ptr, n, max_sweeps):
-    nb = block_ptr.shape[0] - 1
-    if nb < 0 or block_ptr[0] != 0 or block_ptr[nb] != n:
-        raise ValueError("block_ptr must start at 0 and end at n")
-    for k in range(nb):
-        if block_ptr[k + 1] < block_ptr[k]:
-            raise ValueError("block_ptr must be non-decreasing")
-    if max_sweeps < 1:
-        raise ValueError("max_sweeps must be a positive integer")
+# --------------------------------------------------------------------------- blocks
 
 
-@njit(cache=True)
-def block_gauss_seidel(indptr, indices, data, b, v, block_ptr, rtol, max_sweeps):
-    """Serial block Gauss-Seidel for v = b + M v with rows in block-triangular order.
+@njit(cache=True, error_model="numpy")
+def strongly_connected_components(indptr, indices, order, block_ptr):
+    """Strongly connected components in "dependencies first" order (Pearce's Tarjan).
 
-    Returns (total_row_updates, worst_change_ratio); see ``_cy.block_gauss_seidel``.
-    """
-    n = indptr.shape[0] - 1
-    _check_csr(indptr, indices.shape[0], data.shape[0])
-    _check_len(b.shape[0], n)
-    _check_len(v.shape[0], n)
-    _check_blocks(block_ptr, n, max_sweeps)
-    total = 0
-    worst = 0.0
-    for blk in range(block_ptr.shape[0] - 1):
-        lo = np.intp(block_ptr[blk])
-        hi = np.intp(block_ptr[blk + 1])
-        if hi - lo == 1:
-            _gs_rows(indptr, indices, data, b, v, v, 0, n, lo, hi, False)
-            total += 1
-            continue
-        ratio = 0.0
-        for _ in range(max_sweeps):
-            ch, vm = _gs_rows(indptr, indices, data, b, v, v, 0, n, lo, hi, False)
-            total += hi - lo
-            ratio = _ratio(ch, vm)
-            if ch <= rtol * vm:
-                break
-        worst = _nanmax(worst, ratio)
-    return total, worst
-
-
-@njit(cache=True)
-def block_gauss_seidel_multi(indptr, indices, data, B, V, block_ptr, rtol, max_sweeps,
-                             worst_out):
-    """:func:`block_gauss_seidel` for r right-hand sides; per-column worst change ratios
-    go to worst_out. Returns the total number of row relaxations."""
-    n = indptr.shape[0] - 1
-    r = B.shape[1]
-    _check_csr(indptr, indices.shape[0], data.shape[0])
-    _check_shape(B, n, r)
-    _check_shape(V, n, r)
-    _check_len(worst_out.shape[0], r)
-    _check_blocks(block_ptr, n, max_sweeps)
-    acc = np.empty(r, dtype=np.float64)
-    ch = np.empty(r, dtype=np.float64)
-    vm = np.empty(r, dtype=np.float64)
-    total = 0
-    worst_out[:] = 0.0
-    for blk in range(block_ptr.shape[0] - 1):
-        lo = np.intp(block_ptr[blk])
-        hi = np.intp(block_ptr[blk + 1])
-        if r == 0:
-            total += hi - lo
-            continue
-        if hi - lo == 1:
-            _gs_rows_multi(indptr, indices, data, B, V, V, 0, n, lo, hi, False, acc, ch, vm)
-            total += 1
-            continue
-        for _ in range(max_sweeps):
-            _gs_rows_multi(indptr, indices, data, B, V, V, 0, n, lo, hi, False, acc, ch, vm)
-            total += hi - lo
-            done = True
-            for q in range(r):
-                if not (ch[q] <= rtol * vm[q]):
-                    done = False
-            if done:
-                break
-        if hi > lo:
-            for q in range(r):
-                worst_out[q] = _nanmax(worst_out[q], _ratio(ch[q], vm[q]))
-    return total
-
-
-# --------------------------------------------------------------------------- graphs
-
-
-@njit(cache=True)
-def strongly_connected_components(indptr, indices, labels):
-    """Strongly connected components (iterative Tarjan, O(n + nnz), no recursion).
-
-    Edge row -> col per stored entry. Ids are numbered in completion order, so every
-    component referenced by a component has a smaller id. Returns the number of
+    Writes the members of component k to ``order[block_ptr[k]:block_ptr[k + 1]]``;
+    every component comes after the components it references. Returns the number of
     components; see ``_cy.strongly_connected_components``.
     """
     n = indptr.shape[0] - 1
@@ -626,65 +540,166 @@ def strongly_connected_components(indptr, indices, labels):
         raise ValueError("indptr must have length n + 1 >= 1")
     if indptr[n] > indices.shape[0]:
         raise ValueError("inconsistent CSR arrays: indptr[-1] > len(indices)")
-    _check_len(labels.shape[0], n)
+    _check_len(order.shape[0], n)
+    _check_len(block_ptr.shape[0], n + 1)
+    block_ptr[0] = 0
     if n == 0:
         return 0
-    index = np.full(n, -1, dtype=np.intp)
-    low = np.empty(n, dtype=np.intp)
-    stack = np.empty(n, dtype=np.intp)
-    cs_node = np.empty(n, dtype=np.intp)
-    cs_edge = np.empty(n, dtype=np.intp)
-    labels[:] = -1
-    counter = 0
-    ncomp = 0
+    # rindex: 0 unvisited; 1.. rank while visited; n + 1 - component once complete.
+    rindex = np.zeros(n, dtype=indices.dtype)
+    stack = np.empty(n, dtype=indices.dtype)
+    cs_node = np.empty(n, dtype=indices.dtype)
+    cs_edge = np.empty(n, dtype=indptr.dtype)
+    is_root = np.zeros(n, dtype=np.bool_)
+    rank = 1
+    comp = 0
     sp = 0
+    pos = 0
+    nb = 0
     for root in range(n):
-        if index[root] != -1:
+        if rindex[root] != 0:
             continue
-        index[root] = counter
-        low[root] = counter
-        counter += 1
-        stack[sp] = root
-        sp += 1
+        rindex[root] = rank
+        rank += 1
+        is_root[root] = True
         cs_node[0] = root
         cs_edge[0] = indptr[root]
         csp = 1
         while csp > 0:
-            v = cs_node[csp - 1]
+            v = np.intp(cs_node[csp - 1])
             e = cs_edge[csp - 1]
             if e < indptr[v + 1]:
-                cs_edge[csp - 1] = e + 1
                 w = np.intp(indices[e])
-                if index[w] == -1:
-                    index[w] = counter
-                    low[w] = counter
-                    counter += 1
-                    stack[sp] = w
-                    sp += 1
+                if rindex[w] == 0:
+                    rindex[w] = rank  # descend; this edge is finished on return
+                    rank += 1
+                    is_root[w] = True
                     cs_node[csp] = w
                     cs_edge[csp] = indptr[w]
                     csp += 1
-                elif labels[w] == -1:  # w is on the Tarjan stack
-                    if index[w] < low[v]:
-                        low[v] = index[w]
+                else:
+                    if rindex[w] < rindex[v]:
+                        rindex[v] = rindex[w]
+                        is_root[v] = False
+                    cs_edge[csp - 1] = e + 1
+                continue
+            csp -= 1
+            if is_root[v]:
+                rank -= 1
+                order[pos] = v
+                pos += 1
+                while sp > 0 and rindex[v] <= rindex[stack[sp - 1]]:
+                    sp -= 1
+                    w = np.intp(stack[sp])
+                    rindex[w] = n + 1 - comp
+                    order[pos] = w
+                    pos += 1
+                    rank -= 1
+                rindex[v] = n + 1 - comp
+                comp += 1
+                nb += 1
+                block_ptr[nb] = pos
             else:
-                csp -= 1
-                if low[v] == index[v]:
-                    while True:
-                        sp -= 1
-                        x = stack[sp]
-                        labels[x] = ncomp
-                        if x == v:
-                            break
-                    ncomp += 1
-                if csp > 0:
-                    u = cs_node[csp - 1]
-                    if low[v] < low[u]:
-                        low[u] = low[v]
-    return ncomp
+                stack[sp] = v
+                sp += 1
+    return nb
 
 
-@njit(cache=True)
+@njit(cache=True, error_model="numpy")
+def _solve_dense_block(indptr, indices, data, B, V, order, position, s, e, T, rhs):
+    """Exact solve of the cyclic component [s, e) by LU without pivoting; 0 or 1 + bad pivot."""
+    size = e - s
+    r = B.shape[1]
+    for a in range(size):
+        for c in range(size):
+            T[a, c] = 0.0
+        T[a, a] = 1.0
+        j = order[s + a]
+        for q in range(r):
+            rhs[a, q] = B[j, q]
+        for p in range(indptr[j], indptr[j + 1]):
+            col = indices[p]
+            loc = np.intp(position[col]) - s
+            if 0 <= loc < size:
+                T[a, loc] -= data[p]
+            else:
+                for q in range(r):
+                    rhs[a, q] += data[p] * V[col, q]
+    for c in range(size):
+        piv = T[c, c]
+        if not piv > 0.0:
+            return 1 + c
+        for a in range(c + 1, size):
+            f = T[a, c] / piv
+            if f != 0.0:
+                for col in range(c + 1, size):
+                    T[a, col] -= f * T[c, col]
+                for q in range(r):
+                    rhs[a, q] -= f * rhs[c, q]
+    for c in range(size - 1, -1, -1):
+        for q in range(r):
+            f = rhs[c, q]
+            for col in range(c + 1, size):
+                f -= T[c, col] * rhs[col, q]
+            rhs[c, q] = f / T[c, c]
+    for a in range(size):
+        j = order[s + a]
+        for q in range(r):
+            V[j, q] = rhs[a, q]
+    return 0
+
+
+@njit(cache=True, error_model="numpy")
+def block_solve(indptr, indices, data, B, V, order, position, block_ptr, first, last,
+                dense_max):
+    """Block substitution for V = B + M V over components first..last-1.
+
+    Single products by division by 1 − M_jj, cyclic components of at most dense_max
+    products by dense LU without pivoting. Returns −1, or the first component with a
+    non-positive pivot (not productive); see ``_cy.block_solve``.
+    """
+    n = indptr.shape[0] - 1
+    r = B.shape[1]
+    _check_csr(indptr, indices.shape[0], data.shape[0])
+    _check_shape(B, n, r)
+    _check_shape(V, n, r)
+    _check_len(order.shape[0], n)
+    _check_len(position.shape[0], n)
+    if first < 0 or last < first or last >= block_ptr.shape[0]:
+        raise ValueError("blocks [first, last) are not inside block_ptr")
+    if dense_max < 1:
+        raise ValueError("dense_max must be at least 1")
+    for k in range(first, last):
+        if block_ptr[k + 1] - block_ptr[k] > dense_max:
+            raise ValueError("a component is larger than dense_max: solve it separately")
+    T = np.empty((dense_max, dense_max))
+    rhs = np.empty((dense_max, max(r, 1)))
+    acc = np.empty(max(r, 1))
+    for k in range(first, last):
+        s = np.intp(block_ptr[k])
+        e = np.intp(block_ptr[k + 1])
+        if e - s == 1:
+            j = np.intp(order[s])
+            d = 0.0
+            for q in range(r):
+                acc[q] = B[j, q]
+            for p in range(indptr[j], indptr[j + 1]):
+                col = indices[p]
+                if col == j:
+                    d += data[p]
+                else:
+                    for q in range(r):
+                        acc[q] += data[p] * V[col, q]
+            if not 1.0 - d > 0.0:
+                return k
+            for q in range(r):
+                V[j, q] = acc[q] / (1.0 - d)
+        elif _solve_dense_block(indptr, indices, data, B, V, order, position, s, e, T, rhs):
+            return k
+    return -1
+
+
+@njit(cache=True, error_model="numpy")
 def _permuted_indptr(indptr, perm, out_indptr):
     out_indptr[0] = 0
     for k in range(perm.shape[0]):
@@ -692,7 +707,7 @@ def _permuted_indptr(indptr, perm, out_indptr):
         out_indptr[k + 1] = out_indptr[k] + (indptr[p + 1] - indptr[p])
 
 
-@njit(parallel=True)
+@njit(parallel=True, error_model="numpy")
 def permute_csr(indptr, indices, data, perm, inv_perm, out_indptr, out_indices, out_data):
     """Symmetric permutation P M P^T: new row k is old row perm[k], column c becomes
     inv_perm[c]. Fills out_indptr (serial prefix sum), then copies rows in parallel."""

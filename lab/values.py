@@ -25,8 +25,8 @@ Methods
     built on lab's own kernels.
 ``"blocks"``
     Strongly connected components in dependency order: products outside
-    cycles are solved exactly by substitution, small cyclic blocks by block
-    Gauss–Seidel, large cyclic blocks by preconditioned BiCGSTAB.
+    cycles are solved exactly by substitution, small cyclic blocks exactly by
+    dense LU, large cyclic blocks by preconditioned BiCGSTAB.
 ``"auto"``
     Jacobi when a norm bound proves it needs only a few sweeps, otherwise
     blocks. The reason is recorded in the result.
@@ -44,15 +44,16 @@ from enum import IntEnum
 import numpy as np
 
 from lab import _ops
-from lab._structure import analyse, check_productive, norm_bound
+from lab import _structure
 from lab.exceptions import ConvergenceWarning, InvalidEconomyError, NotConvergedError
 
 __all__ = ["Status", "ValuesOptions", "ValuesResult", "ValueSolver", "labour_values", "METHODS"]
 
 METHODS = ("auto", "jacobi", "gauss-seidel", "krylov", "blocks")
 
-#: Cyclic blocks at least this large are solved by BiCGSTAB instead of block Gauss–Seidel.
-LARGE_BLOCK = 2048
+#: Cyclic blocks up to this size are solved exactly by dense LU inside the block
+#: kernel; larger ones by preconditioned BiCGSTAB.
+DENSE_BLOCK = 96
 #: "auto" uses plain Jacobi when a norm bound proves it converges in this many sweeps.
 JACOBI_MAX_SWEEPS = 12
 
@@ -142,12 +143,15 @@ class ValuesResult:
     matvecs : float
         Work in units of one pass over the non-zeros of A.
     timings : dict
-        Seconds: ``analysis`` (structure, productivity), ``solve``, ``check``
-        (the final residual) and ``total``.
+        Seconds: ``setup`` (structure analysis and reordering, paid by the
+        first solve of a :class:`ValueSolver`), ``solve``, ``check`` (the final
+        residual and the productivity proof) and ``total``.
     resource_names : tuple of str
         The resource rows solved for, in the order of ``values``.
     productivity : str
-        How ρ(A) < 1 was established, with the bound.
+        The proven bound on ρ(A) and the argument that gave it: column sums,
+        the Collatz–Wielandt bound from the computed values, or block-wise
+        bounds (see :mod:`lab._structure`).
     """
 
     values: np.ndarray
@@ -232,7 +236,7 @@ def labour_values(economy, *, method: str = "auto", rtol: float = 1e-10,
     >>> economy = lab.Economy(A, [1.0, 2.0])
     >>> result = lab.labour_values(economy)
     >>> result.converged, np.round(result.values, 6)
-    (True, array([1.818182, 2.363636]))
+    (True, array([1.904762, 2.380952]))
     """
     options = ValuesOptions(method=method, rtol=rtol, maxiter=maxiter, backend=backend,
                             n_threads=n_threads, raise_on_failure=raise_on_failure)
@@ -266,38 +270,35 @@ class ValueSolver:
         self.economy = economy
         self.options = options
         self.backend = _ops.resolve_backend(options.backend)
-        self._analysis_seconds = 0.0
-        self._setup()
-
-    def _setup(self):
         t0 = time.perf_counter()
-        economy, options = self.economy, self.options
         with _ops.thread_limit(options.n_threads, self.backend):
-            self.productivity = check_productive(economy, self.backend)
+            self.column_bound = _structure.column_sum_bound(economy)
             self.method, self.reason = self._choose_method()
             if self.method == "blocks":
-                self.structure = analyse(economy, self.backend)
-                self.structure.permuted(economy, self.backend)
-        self._analysis_seconds = time.perf_counter() - t0
+                self.structure = _structure.analyse(economy, self.backend)
+                self.permuted = _structure.permuted(economy, self.structure, self.backend)
+                self.identity = np.arange(economy.n_products, dtype=economy.A.indices.dtype)
+        self._setup_seconds = time.perf_counter() - t0
 
     def _choose_method(self) -> tuple[str, str]:
         requested = self.options.method
         if requested != "auto":
             return requested, "requested"
-        bound = self.productivity.bound
+        bound = self.column_bound
         if self.economy.nnz == 0:
             return "jacobi", "A has no non-zeros: one sweep is exact"
         if bound < 1.0:
-            sweeps = math.log(self.options.rtol) / math.log(max(bound, 1e-300))
+            sweeps = math.log(self.options.rtol) / math.log(bound)
             if sweeps <= JACOBI_MAX_SWEEPS:
-                return "jacobi", (f"ρ(A) ≤ {bound:.3g} ({self.productivity.how}) proves Jacobi "
+                return "jacobi", (f"every column sum of A is at most {bound:.3g}, so Jacobi "
                                   f"needs at most {math.ceil(sweeps)} sweeps")
-        structure = analyse(self.economy, self.backend)
+        structure = _structure.analyse(self.economy, self.backend)
         return "blocks", (f"{structure.n_blocks} strongly connected blocks, largest "
                           f"{structure.largest_block} of {self.economy.n_products} products: "
-                          "substitution outside cycles, iteration only on cyclic blocks")
+                          "exact substitution outside cycles, iteration only on large "
+                          "cyclic blocks")
 
-    def _resource_rows(self, resources) -> tuple[np.ndarray, tuple]:
+    def _resource_rows(self, resources) -> tuple[list, tuple]:
         economy = self.economy
         names = tuple(economy.resource_names)
         if resources is None:
@@ -323,7 +324,7 @@ class ValueSolver:
                     rows.append(int(item) % economy.n_resources)
                 else:
                     raise TypeError(f"resources: expected a name or an int, got {item!r}")
-        return np.asarray(rows), tuple(names[q] for q in rows)
+        return rows, tuple(names[q] for q in rows)
 
     def solve(self, rhs=None, *, resources=None, x0=None,
               callback: Callable[[int, float], None] | None = None) -> ValuesResult:
@@ -332,13 +333,18 @@ class ValueSolver:
         Parameters
         ----------
         rhs : array_like, optional
-            Right-hand side(s) b, shape ``(m,)`` or ``(k, m)``, non-negative and
-            finite. Default: the resource rows chosen by ``resources``.
+            Right-hand side(s) b, shape ``(m,)`` or ``(k, m)``, finite. Default:
+            the resource rows chosen by ``resources``.
         resources : see :func:`labour_values`
         x0 : array_like, optional
             Starting guess of the same shape as the result (warm start).
         callback : callable, optional
             ``callback(iteration, relative_residual)``.
+
+        Raises
+        ------
+        NotProductiveError
+            If the solve reveals that ρ(A) ≥ 1.
         """
         t_start = time.perf_counter()
         economy, options = self.economy, self.options
@@ -361,7 +367,7 @@ class ValueSolver:
             expected = (m,) if single else (B.shape[0], m)
             if x0.shape != expected:
                 raise ValueError(f"x0 has shape {x0.shape} but the result has shape {expected}")
-            v0 = np.ascontiguousarray(x0 if single else x0.T, dtype=np.float64)
+            v0 = np.array(x0 if single else x0.T, dtype=np.float64, order="C")
 
         maxiter = options.maxiter or _default_maxiter(self.method, m)
         with _ops.thread_limit(options.n_threads, self.backend):
@@ -370,10 +376,12 @@ class ValueSolver:
             t_solve = time.perf_counter()
             if m == 0:
                 run.v = np.zeros_like(b)
-            else:
+            elif v0 is None or run.true_residual()[0] > options.rtol:
                 getattr(run, "solve_" + self.method.replace("-", "_"))()
+            # else: the warm start already meets the rule; it is returned as it is.
             t_check = time.perf_counter()
-            residual = run.true_residual() if m else 0.0
+            residual, Atv = run.true_residual()
+            productivity = self._productivity(b, run.v, Atv, run)
             t_end = time.perf_counter()
 
         converged = residual <= options.rtol
@@ -387,18 +395,28 @@ class ValueSolver:
             residual_history=np.asarray(run.history, dtype=float), rtol=options.rtol,
             method=self.method, method_reason=self.reason, backend=self.backend,
             n_threads=n_threads, matvecs=run.matvecs,
-            timings={"analysis": self._analysis_seconds, "solve": t_check - t_solve,
+            timings={"setup": self._setup_seconds, "solve": t_check - t_solve,
                      "check": t_end - t_check,
-                     "total": self._analysis_seconds + (t_end - t_start)},
-            resource_names=names,
-            productivity=f"ρ(A) ≤ {self.productivity.bound:.6g} ({self.productivity.how})",
+                     "total": self._setup_seconds + (t_end - t_start)},
+            resource_names=names, productivity=str(productivity),
             _codes=lambda: economy.codes)
-        self._analysis_seconds = 0.0  # set-up is paid once, by the first solve
+        self._setup_seconds = 0.0  # set-up is paid once, by the first solve
         if not converged:
             if options.raise_on_failure:
                 raise NotConvergedError(message, result)
             warnings.warn(message, ConvergenceWarning, stacklevel=3)
         return result
+
+    def _productivity(self, b, v, Atv, run) -> _structure.ProductivityReport:
+        """Cheapest proof that ρ(A) < 1 (see :mod:`lab._structure`), or NotProductiveError."""
+        if self.column_bound < 1.0:
+            return _structure.ProductivityReport(self.column_bound, "largest column sum of A")
+        if not run.suspect:
+            bound = _structure.certify(b, v, Atv)
+            if bound is not None:
+                return _structure.ProductivityReport(
+                    bound, "Collatz–Wielandt bound from the computed values")
+        return _structure.diagnose(self.economy, self.backend)
 
 
 def _check_rhs(name, value, m) -> np.ndarray:
@@ -446,9 +464,10 @@ class _Run:
         self.matvecs = 0.0
         self.failure = Status.MAXITER
         self.note = ""
+        # Set when the iteration behaved as if ρ(A) ≥ 1: productivity is then
+        # diagnosed block by block instead of certified from the values.
+        self.suspect = False
         self.multi = b.ndim == 2
-
-    # -- bookkeeping ------------------------------------------------------------
 
     def record(self, relative: float):
         self.iterations += 1
@@ -456,20 +475,18 @@ class _Run:
         if self.callback is not None:
             self.callback(self.iterations, relative)
 
-    def true_residual(self) -> float:
-        """max over right-hand sides of ‖b + Aᵀv − v‖∞ / ‖v‖∞, from the original A."""
-        scratch = np.empty_like(self.v)
+    def true_residual(self) -> tuple[float, np.ndarray]:
+        """max over right-hand sides of ‖b + Aᵀv − v‖∞ / ‖v‖∞ from the original A, and Aᵀv."""
+        Atv = np.empty_like(self.v)
+        if self.v.shape[0] == 0:
+            return 0.0, Atv
         if self.multi:
-            r = self.v.shape[1]
-            res, vmax = np.empty(r), np.empty(r)
-            self.K.jacobi_step_multi(*self.M, self.b, self.v, scratch, res, vmax)
-            # ‖V‖ of the iterate itself, not of the step:
-            vmax = np.abs(self.v).max(axis=0)
+            self.K.csr_matmat(*self.M, self.v, Atv)
         else:
-            res, _ = self.K.jacobi_step(*self.M, self.b, self.v, scratch)
-            res, vmax = np.array([res]), np.array([np.abs(self.v).max(initial=0.0)])
+            self.K.csr_matvec(*self.M, self.v, Atv)
         self.matvecs += 1
-        return float(np.max(_relative(res, vmax)))
+        res = np.abs(self.b + Atv - self.v).max(axis=0)
+        return float(np.max(_relative(res, _norms(self.v)))), Atv
 
     # -- methods ----------------------------------------------------------------
 
@@ -498,7 +515,7 @@ class _Run:
             if relative <= self.rtol:
                 break  # the newest iterate is better still; the final check proves it
             if watch.stalled(relative):
-                self.failure, self.note = Status.STAGNATED, watch.note
+                self._stalled(watch)
                 break
         else:
             self.note = _rate_note(self.history, self.rtol)
@@ -523,10 +540,10 @@ class _Run:
             self.record(relative)
             if relative <= 0.1 * self.rtol:
                 self.v = v
-                if self.true_residual() <= self.rtol:
+                if self.true_residual()[0] <= self.rtol:
                     return
             if watch.stalled(relative):
-                self.failure, self.note = Status.STAGNATED, watch.note
+                self._stalled(watch)
                 break
         else:
             self.note = _rate_note(self.history, self.rtol)
@@ -540,108 +557,102 @@ class _Run:
         self.v = x
         if status is not None:
             self.failure = status
+            self.suspect = status == Status.BREAKDOWN
 
     def solve_blocks(self):
         solver = self.solver
-        S = solver.structure
-        Mp = S.permuted(solver.economy, solver.backend)
-        order, inverse = S.order, S.inverse
-        b = np.ascontiguousarray(self.b[order])
-        v = np.zeros_like(b) if self.v is None else np.ascontiguousarray(self.v[order])
-        # Pass 1 solves the system; later passes solve for a correction of the
-        # true residual (iterative refinement) only if pass 1 fell short.
+        S, Mp, identity = solver.structure, solver.permuted, solver.identity
+        # Work in component order on the permuted matrix: every pass reads rows in sequence.
+        b = self.b[S.order].reshape(len(S.order), -1)
+        v = (np.zeros_like(b) if self.v is None
+             else np.ascontiguousarray(self.v[S.order]).reshape(b.shape))
         for attempt in range(4):
-            rhs = b if attempt == 0 else self._permuted_residual(Mp, b, v)
-            x = v if attempt == 0 else np.zeros_like(v)
-            worst = self._block_pass(Mp, S.block_ptr, rhs, x)
-            if attempt:
-                v += x
-            self.v = v[inverse]
-            self.record(worst)
-            if attempt or worst <= 0.1 * self.rtol:
-                if self.true_residual() <= self.rtol:
-                    return
+            if attempt == 0 and self.v is None:
+                self._block_pass(Mp, identity, S.block_ptr, b, v)
+            else:
+                # Iterative refinement: solve for the correction of the true residual.
+                correction = np.zeros_like(v)
+                self._block_pass(Mp, identity, S.block_ptr, self._residual(Mp, b, v), correction)
+                v += correction
+            self.v = v[S.position].reshape(self.b.shape)
+            relative = self.true_residual()[0]
+            self.record(relative)
+            if relative <= self.rtol or self.suspect:
+                return
         self.note = "block solves did not reach the tolerance after 3 refinements"
 
-    # -- helpers for the block method -----------------------------------------
+    # -- helpers -----------------------------------------------------------------
 
-    def _permuted_residual(self, Mp, b, v):
+    def _stalled(self, watch):
+        self.failure, self.note, self.suspect = Status.STAGNATED, watch.note, True
+
+    def _residual(self, M, b, v):
         out = np.empty_like(v)
-        if self.multi:
-            r = v.shape[1]
-            self.K.jacobi_step_multi(*Mp, b, v, out, np.empty(r), np.empty(r))
-        else:
-            self.K.jacobi_step(*Mp, b, v, out)
+        self.K.csr_matmat(*M, v, out)
         self.matvecs += 1
-        return out - v
+        out += b
+        out -= v
+        return out
 
-    def _block_pass(self, Mp, block_ptr, rhs, x) -> float:
-        """One pass over all blocks in dependency order; returns the worst block ratio."""
+    def _block_pass(self, Mp, identity, block_ptr, rhs, x):
+        """Solve every component in dependency order (rhs, x: (n, r) in component order)."""
         K = self.K
-        indptr, indices, data = Mp
         sizes = np.diff(block_ptr)
-        large = np.flatnonzero(sizes >= LARGE_BLOCK)
-        inner_tol = 0.1 * self.rtol
-        worst = 0.0
-        first = 0  # first block not yet solved
-        multi = self.multi
-        for b_large in [*large, len(sizes)]:
-            if b_large > first:
-                ptr = block_ptr[first:b_large + 1]
-                if multi:
-                    out = np.empty(x.shape[1])
-                    K.block_gauss_seidel_multi(indptr, indices, data, rhs, x, ptr, inner_tol,
-                                               self.maxiter, out)
-                    worst = max(worst, float(out.max(initial=0.0)))
-                else:
-                    _, w = K.block_gauss_seidel(indptr, indices, data, rhs, x, ptr, inner_tol,
-                                                self.maxiter)
-                    worst = max(worst, float(w))
-                lo, hi = int(block_ptr[first]), int(block_ptr[b_large])
-                self.matvecs += (indptr[hi] - indptr[lo]) / max(indptr[-1], 1)
-            if b_large == len(sizes):
+        large = np.flatnonzero(sizes > DENSE_BLOCK)
+        first = 0
+        for k in [*large, len(sizes)]:
+            if k > first:
+                bad = K.block_solve(*Mp, rhs, x, identity, identity, block_ptr, first, k,
+                                    DENSE_BLOCK)
+                if bad >= 0:
+                    # A pivot ≤ 0 in I − M_bb: the block consumes at least what it makes.
+                    self.suspect, self.failure = True, Status.BREAKDOWN
+                    self.note = "a component could not be solved (non-positive pivot)"
+                    return
+            if k == len(sizes):
                 break
-            s, e = int(block_ptr[b_large]), int(block_ptr[b_large + 1])
-            worst = max(worst, self._large_block(Mp, rhs, x, s, e, inner_tol))
-            first = b_large + 1
-        return worst
+            self._large_block(Mp, rhs, x, int(block_ptr[k]), int(block_ptr[k + 1]))
+            first = k + 1
+        self.matvecs += 1
 
-    def _large_block(self, Mp, rhs, x, s, e, tol) -> float:
-        """Solve the diagonal block [s, e) by preconditioned BiCGSTAB."""
+    def _large_block(self, Mp, rhs, x, s, e):
+        """Solve the cyclic component [s, e) by preconditioned BiCGSTAB."""
         indptr, indices, data = Mp
-        K = self.K
         lo, hi = int(indptr[s]), int(indptr[e])
-        # Inputs from earlier blocks are known: move them to the right-hand side.
-        x[s:e] = 0.0
-        external = np.empty_like(x[s:e])
-        rows = indptr[s:e + 1] - lo  # the block's rows as a CSR of their own
+        rows = indptr[s:e + 1] - lo  # the component's rows as a CSR matrix of their own
         cols = indices[lo:hi]
-        if self.multi:
-            K.csr_matmat(rows, cols, data[lo:hi], x, external)
-        else:
-            K.csr_matvec(rows, cols, data[lo:hi], x, external)
+        vals = data[lo:hi]
+        # Inputs from earlier components are final: move them to the right-hand side.
+        x[s:e] = 0.0
+        external = np.empty((e - s, x.shape[1]))
+        self.K.csr_matmat(rows, cols, vals, x, external)
         block_rhs = rhs[s:e] + external
         inside = cols >= s
         row_ids = np.repeat(np.arange(e - s), np.diff(rows))
         sub_indptr = np.zeros(e - s + 1, dtype=indptr.dtype)
         np.cumsum(np.bincount(row_ids[inside], minlength=e - s), out=sub_indptr[1:])
-        sub = (sub_indptr, (cols[inside] - s).astype(indices.dtype), data[lo:hi][inside])
-        share = (hi - lo) / max(int(indptr[-1]), 1)
+        sub = (sub_indptr, (cols[inside] - s).astype(indices.dtype), vals[inside])
         y = np.zeros_like(block_rhs)
-        status, passes = _bicgstab(K, sub, block_rhs, y, tol=tol, maxiter=self.maxiter)
-        self.matvecs += share * (1 + passes)
+        target = block_rhs[:, 0] if block_rhs.shape[1] == 1 else block_rhs
+        guess = y[:, 0] if y.shape[1] == 1 else y
+        status, passes = _bicgstab(self.K, sub, target, guess, tol=0.1 * self.rtol,
+                                   maxiter=self.maxiter)
+        self.matvecs += (hi - lo) / max(int(indptr[-1]), 1) * (1 + passes)
         x[s:e] = y
         if status is not None:
             self.failure = status
+            self.suspect = status == Status.BREAKDOWN
             self.note = f"inner BiCGSTAB on a cyclic block of {e - s} products: {status.name}"
-            return 1.0
-        return 0.0
 
 
 class _StagnationWatch:
-    """Stops a stationary iteration whose residual has not fallen for a long time."""
+    """Stops a stationary iteration that has stopped contracting.
 
-    WINDOW = 200
+    It stops when the residual has not reached a new low for ``WINDOW`` sweeps,
+    or has grown a millionfold over its best: the signature of ρ ≥ 1.
+    """
+
+    WINDOW = 50
 
     def __init__(self):
         self.best = math.inf
@@ -649,31 +660,47 @@ class _StagnationWatch:
         self.note = ""
 
     def stalled(self, relative: float) -> bool:
+        if math.isnan(relative):
+            self.note = "the iteration produced NaN"
+            return True
         if relative < self.best * (1 - 1e-12):
             self.best, self.since = relative, 0
             return False
         self.since += 1
-        if self.since >= self.WINDOW or not math.isfinite(relative):
+        if self.since >= self.WINDOW or relative > 1e6 * self.best:
             self.note = (f"no decrease of the residual in {self.since} sweeps (best "
                          f"{self.best:.3e}); the iteration is not contracting")
             return True
         return False
 
 
+#: Restarts from the true residual allowed after a BiCGSTAB breakdown.
+MAX_RESTARTS = 10
+
+
 def _bicgstab(K, M, b, x, *, tol, maxiter, on_iteration=None):
     """Right-preconditioned BiCGSTAB on (I − M)x = b, for one or several columns.
 
     The preconditioner is one forward Gauss–Seidel sweep from zero, i.e. the
-    lower-triangular part of I − M in the current ordering. Columns stop
-    individually once ‖r‖∞ ≤ tol·‖x‖∞ (x is updated in place). Returns
-    ``(status or None, matrix passes)``.
+    lower-triangular part of I − M in the current ordering. Each column is
+    scaled to ‖b‖∞ = 1 (no underflow on tiny right-hand sides) and stops
+    individually once ‖r‖∞ ≤ tol·‖x‖∞; x is updated in place. A breakdown of
+    the recurrence (ρ or ω vanishing relative to the vectors, or a non-finite
+    step) restarts that column from its true residual, up to MAX_RESTARTS
+    times. Returns ``(status or None, matrix passes)``.
     """
     single = b.ndim == 1
     n = b.shape[0]
-    B = b.reshape(n, -1)
     X = x.reshape(n, -1)
-    ncol = B.shape[1]
+    ncol = X.shape[1]
+    scale = np.abs(b.reshape(n, -1)).max(axis=0, initial=0.0)
+    zero = scale == 0
+    scale[zero] = 1.0
+    B = b.reshape(n, -1) / scale
+    X /= scale
+    X[:, zero] = 0.0  # a zero right-hand side has the exact answer 0
     empty = np.empty(ncol)
+    eps = np.finfo(float).eps
 
     def op(src, dst):  # dst = (I − M) src
         if single:
@@ -695,65 +722,77 @@ def _bicgstab(K, M, b, x, *, tol, maxiter, on_iteration=None):
     def relative(r_):
         return _relative(np.abs(r_).max(axis=0), np.abs(X).max(axis=0))
 
-    passes = 1.0
+    passes = 0.0
     R = np.empty_like(B)
-    op(X, R)
-    np.subtract(B, R, out=R)
-    R_hat = R.copy()
+    R_hat = np.empty_like(B)
     P = np.zeros_like(B)
     V = np.zeros_like(B)
     Y = np.empty_like(B)
     Z = np.empty_like(B)
     T = np.empty_like(B)
-    ones = np.ones(ncol)
-    rho_old, alpha, omega = ones.copy(), ones.copy(), ones.copy()
-    tiny = np.finfo(float).tiny
-    active = relative(R) > tol
+    rho_old, alpha, omega = np.ones(ncol), np.ones(ncol), np.ones(ncol)
+    restarts = 0
+
+    def restart(cols):
+        nonlocal passes
+        op(X, T)
+        passes += 1
+        R[:, cols] = B[:, cols] - T[:, cols]
+        R_hat[:, cols] = R[:, cols]
+        P[:, cols] = 0.0
+        V[:, cols] = 0.0
+        rho_old[cols] = alpha[cols] = omega[cols] = 1.0
+
+    status = Status.MAXITER
+    restart(np.ones(ncol, dtype=bool))
+    active = (relative(R) > tol) & ~zero
     for _ in range(maxiter):
         if not active.any():
-            return None, passes
+            status = None
+            break
         rho = dot(R_hat, R)
-        lost = active & ((np.abs(rho) < tiny) | (np.abs(omega) < tiny))
+        size = np.sqrt(dot(R_hat, R_hat) * dot(R, R))
+        lost = active & ((np.abs(rho) <= eps * eps * size) | (omega == 0))
         if lost.any():
-            # Lost bi-orthogonality: restart those columns from their residual.
-            R_hat[:, lost] = R[:, lost]
-            P[:, lost] = 0.0
-            V[:, lost] = 0.0
-            rho_old[lost] = alpha[lost] = omega[lost] = 1.0
+            restarts += 1
+            if restarts > MAX_RESTARTS:
+                status = Status.BREAKDOWN
+                break
+            restart(lost)
             rho = dot(R_hat, R)
-            if np.any(np.abs(rho[lost]) < tiny):
-                return Status.BREAKDOWN, passes
-        safe_old = np.where(active, rho_old * omega, 1.0)
-        beta = np.where(active, rho * alpha / safe_old, 0.0)
+        beta = np.where(active, rho * alpha / np.where(active, rho_old * omega, 1.0), 0.0)
         P -= omega * V
         P *= beta
         P += R
         precondition(P, Y)
         op(Y, V)
         denom = dot(R_hat, V)
-        if np.any(np.abs(denom[active]) < tiny):
-            return Status.BREAKDOWN, passes
-        alpha = np.where(active, rho / np.where(active, denom, 1.0), 0.0)
+        alpha = np.where(active, rho / np.where(denom != 0, denom, 1.0), 0.0)
+        bad = active & ((denom == 0) | ~np.isfinite(alpha))
+        if bad.any():
+            alpha[bad] = 0.0
+            omega[bad] = 0.0  # restart these columns at the next iteration
         X += alpha * Y
         R -= alpha * V  # R now holds s = r − αv
         passes += 2
-        mid = relative(R)
-        still = active & (mid > tol)
+        still = active & ~bad & (relative(R) > tol)
         precondition(R, Z)
         op(Z, T)
         tt = dot(T, T)
-        omega = np.where(still & (tt > tiny), dot(T, R) / np.where(tt > tiny, tt, 1.0), 0.0)
+        omega = np.where(still & (tt > 0), dot(T, R) / np.where(tt > 0, tt, 1.0), 0.0)
+        omega[~np.isfinite(omega)] = 0.0
         X += omega * Z
         R -= omega * T
         passes += 2
         rho_old = np.where(active, rho, 1.0)
-        if not np.all(np.isfinite(R)):
-            return Status.BREAKDOWN, passes
         rel = relative(R)
         active &= rel > tol
         if on_iteration is not None:
             on_iteration(float(rel.max()))
-    return (Status.MAXITER if active.any() else None), passes
+    else:
+        status = Status.MAXITER if active.any() else None
+    X *= scale
+    return status, passes
 
 
 def _norms(v):
@@ -764,8 +803,8 @@ def _relative(res, vmax):
     """res / vmax with 0/0 = 0 (a zero right-hand side has the exact answer 0)."""
     res = np.asarray(res, dtype=float)
     vmax = np.asarray(vmax, dtype=float)
-    out = np.where(vmax > 0, res / np.where(vmax > 0, vmax, 1.0), np.where(res > 0, np.inf, 0.0))
-    return out
+    safe = np.where(vmax > 0, vmax, 1.0)
+    return np.where(vmax > 0, res / safe, np.where(res > 0, np.inf, 0.0))
 
 
 def _rate_note(history, rtol) -> str:

@@ -152,21 +152,3 @@ def largest_cyclic_block(A) -> int:
 
     _, labels = connected_components(sp.csr_array(A), directed=True, connection="strong")
     return int(np.bincount(labels).max(initial=0))
-
-
-def xfail_large_block_bug(request, economy, method):
-    """Mark the running test as a strict expected failure for the known block-solver bug.
-
-    lab.values._Run._block_pass hands the kernel ``block_gauss_seidel`` a slice
-    ``block_ptr[first:b_large + 1]`` of the block pointers that neither starts at 0 nor
-    ends at n whenever a cyclic block of ≥ LARGE_BLOCK products is not the only block;
-    the kernel then raises ``ValueError: block_ptr must start at 0 and end at n=...``.
-    "blocks" (and "auto", which picks "blocks") fails on every such economy, e.g.
-    ``lab.labour_values(lab.generate_economy(60000, seed=0))``.
-    """
-    if method in ("auto", "blocks") and largest_cyclic_block(economy.A) >= LARGE_BLOCK \
-            and largest_cyclic_block(economy.A) < economy.n_products:
-        request.applymarker(pytest.mark.xfail(
-            strict=True, raises=ValueError,
-            reason="lab bug: block solver passes a partial block_ptr to block_gauss_seidel "
-                   "when a cyclic block has >= 2048 products"))

@@ -303,15 +303,27 @@ def test_gauss_seidel_multi(kern, idx, nrhs, n_chunks):
 # --------------------------------------------------------------------------- SCC, permute, block GS
 
 
-def check_scc(M, labels, ncomp):
+def scc(kern, ip, ix):
+    """Run the SCC kernel; return (order, block_ptr trimmed to the component count)."""
+    n = len(ip) - 1
+    order = np.full(n, -7, dtype=ix.dtype)
+    block_ptr = np.full(n + 1, -7, dtype=ix.dtype)
+    ncomp = kern.strongly_connected_components(ip, ix, order, block_ptr)
+    return order, block_ptr[:ncomp + 1]
+
+
+def check_scc(M, order, block_ptr):
+    """Same partition as scipy, and every component after the components it references."""
     n = M.shape[0]
+    ncomp = len(block_ptr) - 1
     n_ref, ref = connected_components(M, directed=True, connection="strong")
     assert ncomp == n_ref
-    assert labels.min(initial=0) >= 0 and labels.max(initial=-1) == ncomp - 1
-    # same partition: the pairs (label, ref) define a bijection
+    assert block_ptr[0] == 0 and block_ptr[-1] == n and np.all(np.diff(block_ptr) >= 1)
+    assert_array_equal(np.sort(order), np.arange(n))
+    labels = np.empty(n, dtype=np.int64)
+    labels[order] = np.repeat(np.arange(ncomp), np.diff(block_ptr))
     pairs = set(zip(labels.tolist(), ref.tolist(), strict=True))
     assert len(pairs) == ncomp == len({p[0] for p in pairs}) == len({p[1] for p in pairs})
-    # topological: an entry row -> col never points to a later component
     rows = np.repeat(np.arange(n), np.diff(M.indptr))
     assert np.all(labels[M.indices] <= labels[rows])
 
@@ -320,9 +332,7 @@ def check_scc(M, labels, ncomp):
 def test_scc_random(kern, idx, n):
     M = random_csr(n, n, 1.5 / max(n, 1), seed=17, diag=n % 2 == 0)
     ip, ix, _ = arrays(M, idx)
-    labels = np.full(n, 99, dtype=idx)
-    ncomp = kern.strongly_connected_components(ip, ix, labels)
-    check_scc(M, labels, ncomp)
+    check_scc(M, *scc(kern, ip, ix))
 
 
 def test_scc_long_chain_no_recursion(kern, idx):
@@ -334,10 +344,9 @@ def test_scc_long_chain_no_recursion(kern, idx):
     cols = np.append(cols, 5000)  # closes a cycle 1000..5000
     M = sp.csr_matrix((np.ones(rows.size), (rows, cols)), shape=(n, n))
     ip, ix, _ = arrays(M, idx)
-    labels = np.empty(n, dtype=idx)
-    ncomp = kern.strongly_connected_components(ip, ix, labels)
-    assert ncomp == n - 4000
-    check_scc(M, labels, ncomp)
+    order, block_ptr = scc(kern, ip, ix)
+    assert len(block_ptr) - 1 == n - 4000
+    check_scc(M, order, block_ptr)
 
 
 def test_scc_duplicate_entries(kern, idx):
@@ -348,11 +357,10 @@ def test_scc_duplicate_entries(kern, idx):
     ix = (np.arange(n).repeat(k) * rng.uniform(size=n * k)).astype(idx)
     back = rng.choice(n * k, size=40, replace=False)
     ix[back] = rng.integers(0, n, size=back.size)
-    labels = np.empty(n, dtype=idx)
-    ncomp = kern.strongly_connected_components(ip, ix, labels)
+    order, block_ptr = scc(kern, ip, ix)
     M = sp.csr_matrix((np.ones(n * k), ix, ip), shape=(n, n))
     M.sum_duplicates()  # scipy's strong connected_components hangs on duplicates
-    check_scc(M, labels, ncomp)
+    check_scc(M, order, block_ptr)
 
 
 @pytest.mark.parametrize("n", [0, 1, 50])
@@ -372,80 +380,93 @@ def test_permute_csr(kern, idx, n):
     assert o_ip.dtype == o_ix.dtype == idx
 
 
-def block_triangular(n, seed, kern, idx):
-    """Random economy permuted into SCC order with the kernels; returns arrays and blocks."""
-    M = random_csr(n, n, 1.2 / n, seed=seed, diag=True, scale=0.9)
+def components(n, seed, kern, idx, density=1.2):
+    """A productive random matrix with its components (cyclic and single) from the kernel."""
+    M = random_csr(n, n, density / n, seed=seed, diag=True, scale=0.9)
     ip, ix, d = arrays(M, idx)
-    labels = np.empty(n, dtype=idx)
-    ncomp = kern.strongly_connected_components(ip, ix, labels)
-    perm = np.argsort(labels, kind="stable").astype(idx)
-    inv = np.empty_like(perm)
-    inv[perm] = np.arange(n, dtype=idx)
-    P = (np.empty(n + 1, idx), np.empty(M.nnz, idx), np.empty(M.nnz))
-    kern.permute_csr(ip, ix, d, perm, inv, *P)
-    block_ptr = np.zeros(ncomp + 1, dtype=idx)
-    block_ptr[1:] = np.cumsum(np.bincount(labels, minlength=ncomp))
-    Mp = sp.csr_matrix((P[2], P[1], P[0]), shape=(n, n))
-    # block lower triangular: every entry points to its own or an earlier block
-    blk = np.repeat(np.arange(ncomp), np.diff(block_ptr))
-    rows = np.repeat(np.arange(n), np.diff(P[0]))
-    assert np.all(blk[P[1]] <= blk[rows])
-    return Mp, P, block_ptr
+    order, block_ptr = scc(kern, ip, ix)
+    position = np.empty_like(order)
+    position[order] = np.arange(n, dtype=idx)
+    return M, (ip, ix, d), order, position, block_ptr
 
 
-def test_block_gauss_seidel(kern, idx):
+@pytest.mark.parametrize("nrhs", [1, 3])
+def test_block_solve(kern, idx, nrhs):
     n = 300
-    Mp, (ip, ix, d), block_ptr = block_triangular(n, 20, kern, idx)
+    M, arrs, order, position, block_ptr = components(n, 20, kern, idx)
     sizes = np.diff(block_ptr)
-    assert sizes.max() > 1 and (sizes == 1).sum() > 1  # both kinds of blocks occur
-    b = np.random.default_rng(21).uniform(size=n)
-    exact = spsolve((sp.identity(n) - Mp).tocsc(), b)
-    v = np.zeros(n)
-    total, worst = kern.block_gauss_seidel(ip, ix, d, b, v, block_ptr, 1e-14, 1000)
-    assert_allclose(v, exact, rtol=1e-12)
-    assert worst <= 1e-14
-    assert total >= n and total < 1000 * n
-
-    # multi-RHS version: each column as the single version
-    B = np.column_stack([b, 2 * b, np.zeros(n)])
-    V = np.zeros((n, 3))
-    worst_out = np.full(3, np.nan)
-    total_m = kern.block_gauss_seidel_multi(ip, ix, d, B, V, block_ptr, 1e-14, 1000, worst_out)
-    assert_allclose(V[:, 0], exact, rtol=1e-12)
-    assert_allclose(V[:, 1], 2 * exact, rtol=1e-12)
-    assert_array_equal(V[:, 2], 0.0)
-    assert np.all(worst_out <= 1e-14)
-    assert total_m >= n
+    assert sizes.max() > 1 and (sizes == 1).sum() > 1  # both kinds of components occur
+    B = np.random.default_rng(21).uniform(size=(n, nrhs))
+    B[:, -1] = 0.0 if nrhs > 1 else B[:, -1]
+    exact = spsolve((sp.identity(n) - M).tocsc(), B).reshape(n, nrhs)
+    V = np.full((n, nrhs), np.nan)
+    bad = kern.block_solve(*arrs, B, V, order, position, block_ptr, 0, len(sizes),
+                           int(sizes.max()))
+    assert bad == -1
+    assert_allclose(V, exact, rtol=1e-12, atol=1e-300)
 
 
-def test_block_gauss_seidel_acyclic_is_one_pass(kern, idx):
-    """Lower triangular with diagonal: all blocks have size 1, solved exactly in n updates."""
+def test_block_solve_range_and_permuted_matrix(kern, idx):
+    """Solving components in two calls on the permuted matrix (identity order) is the same."""
+    n = 200
+    M, arrs, order, position, block_ptr = components(n, 24, kern, idx, density=2.0)
+    P = (np.empty(n + 1, idx), np.empty(M.nnz, idx), np.empty(M.nnz))
+    kern.permute_csr(*arrs, order, position, *P)
+    ident = np.arange(n, dtype=idx)
+    b = np.random.default_rng(25).uniform(size=(n, 1))
+    bp = b[order].copy()
+    v = np.zeros((n, 1))
+    nb = len(block_ptr) - 1
+    dense_max = int(np.diff(block_ptr).max())
+    assert kern.block_solve(*P, bp, v, ident, ident, block_ptr, 0, nb // 2, dense_max) == -1
+    assert kern.block_solve(*P, bp, v, ident, ident, block_ptr, nb // 2, nb, dense_max) == -1
+    exact = spsolve((sp.identity(n) - M).tocsc(), b[:, 0])
+    assert_allclose(v[position, 0], exact, rtol=1e-12)
+
+
+def test_block_solve_acyclic_and_empty(kern, idx):
+    """Lower triangular with diagonal: every component is one product, solved exactly."""
     n = 40
     M = sp.tril(random_csr(n, n, 0.2, seed=22, diag=True, scale=0.9)).tocsr()
     ip, ix, d = arrays(M, idx)
-    b = np.random.default_rng(23).uniform(size=n)
-    v = np.zeros(n)
-    block_ptr = np.arange(n + 1, dtype=idx)
-    total, worst = kern.block_gauss_seidel(ip, ix, d, b, v, block_ptr, 1e-12, 50)
-    assert total == n and worst == 0.0
-    assert_allclose(v, spsolve((sp.identity(n) - M).tocsc(), b), rtol=1e-13)
-    # n = 0
+    order, block_ptr = scc(kern, ip, ix)
+    assert len(block_ptr) == n + 1
+    position = np.empty_like(order)
+    position[order] = np.arange(n, dtype=idx)
+    b = np.random.default_rng(23).uniform(size=(n, 1))
+    v = np.zeros((n, 1))
+    assert kern.block_solve(ip, ix, d, b, v, order, position, block_ptr, 0, n, 1) == -1
+    assert_allclose(v[:, 0], spsolve((sp.identity(n) - M).tocsc(), b[:, 0]), rtol=1e-13)
     e = np.zeros(1, dtype=idx)
-    total, worst = kern.block_gauss_seidel(e, e[:0], np.zeros(0), np.zeros(0), np.zeros(0),
-                                           e, 1e-12, 5)
-    assert total == 0 and worst == 0.0
+    assert kern.block_solve(e, e[:0], np.zeros(0), np.zeros((0, 1)), np.zeros((0, 1)), e[:0],
+                            e[:0], e, 0, 0, 1) == -1
 
 
-def test_block_gauss_seidel_max_sweeps(kern, idx):
-    """A cycle with spectral radius near 1 stops at max_sweeps and reports the ratio."""
-    n = 3
-    M = sp.csr_matrix(0.999 * np.roll(np.eye(n), 1, axis=1))
+@pytest.mark.parametrize("weight", [1.0, 1.2])
+def test_block_solve_reports_non_productive_component(kern, idx, weight):
+    """A 3-cycle with ρ ≥ 1 after a productive product: its component is reported."""
+    A = np.zeros((4, 4))
+    A[1, 2] = A[2, 3] = A[3, 1] = weight  # the cycle 1 → 2 → 3 → 1 (ρ = weight)
+    A[1, 0] = 0.5  # product 1 also draws on product 0
+    M = sp.csr_matrix(A)
     ip, ix, d = arrays(M, idx)
-    v = np.zeros(n)
-    total, worst = kern.block_gauss_seidel(ip, ix, d, np.ones(n), v,
-                                           np.array([0, n], dtype=idx), 1e-12, 4)
-    assert total == 4 * n
-    assert worst > 1e-3
+    order, block_ptr = scc(kern, ip, ix)
+    position = np.empty_like(order)
+    position[order] = np.arange(4, dtype=idx)
+    v = np.zeros((4, 1))
+    bad = kern.block_solve(ip, ix, d, np.ones((4, 1)), v, order, position, block_ptr, 0,
+                           len(block_ptr) - 1, 4)
+    assert bad >= 0
+    assert sorted(order[block_ptr[bad]:block_ptr[bad + 1]].tolist()) == [1, 2, 3]
+
+
+def test_block_solve_rejects_oversized_component(kern, idx):
+    n = 300
+    M, arrs, order, position, block_ptr = components(n, 20, kern, idx)
+    largest = int(np.diff(block_ptr).max())
+    with pytest.raises(ValueError, match="dense_max"):
+        kern.block_solve(*arrs, np.ones((n, 1)), np.zeros((n, 1)), order, position, block_ptr,
+                         0, len(block_ptr) - 1, largest - 1)
 
 
 # --------------------------------------------------------------------------- threads and backends

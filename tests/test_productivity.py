@@ -121,12 +121,6 @@ def _just_productive_cases():
 
 @pytest.mark.parametrize("method, n, core_share", list(_just_productive_cases()))
 def test_just_productive_accepted(method, n, core_share, request):
-    if method in ("auto", "blocks"):
-        request.applymarker(pytest.mark.xfail(
-            strict=True, raises=lab.NotConvergedError,
-            reason="lab bug: at ρ = 0.999 the block method's Gauss–Seidel on a cyclic block "
-                   "(< 2048 products) stops at maxiter=1000 inner sweeps and 3 refinements "
-                   "leave the residual ≈ 3e-8 > rtol; 'auto' picks it"))
     economy = lab.generate_economy(n, spectral_radius=0.999, core_share=core_share,
                                    cyclic_share=0.0, seed=5)
     result = lab.labour_values(economy, method=method, rtol=1e-12, raise_on_failure=True)
@@ -150,10 +144,12 @@ def test_column_sums_above_one_but_productive(method, backend):
     np.testing.assert_allclose(result.values, v0 * d, rtol=1e-9)
 
 
-def test_value_solver_raises_at_setup():
+def test_value_solver_raises_on_solve():
     economy, codes = _embed(20, {(1, 2, 3): 1.2})
-    with pytest.raises(lab.NotProductiveError):
-        lab.ValueSolver(economy)
+    solver = lab.ValueSolver(economy)  # productivity is proven (or refuted) by the solve
+    with pytest.raises(lab.NotProductiveError) as info:
+        solver.solve()
+    assert sorted(info.value.codes) == sorted(codes[i] for i in (1, 2, 3))
 
 
 def test_sparse_input_and_sparse_error_indices():

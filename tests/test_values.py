@@ -26,7 +26,6 @@ from conftest import (
     hand_economies,
     reference_values,
     relative_residual,
-    xfail_large_block_bug,
 )
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
@@ -78,7 +77,6 @@ def _cases():
 @pytest.mark.parametrize("name, method, backend", list(_cases()))
 def test_agrees_with_spsolve(name, method, backend, request):
     economy = generated(name)
-    xfail_large_block_bug(request, economy, method)
     result = solve(economy, method=method, backend=backend, rtol=RTOL)
     assert result.converged, result.message
     assert result.values.shape == (economy.n_products,)
@@ -102,7 +100,6 @@ def test_index_dtype_int64_kept():
 @pytest.mark.parametrize("backend", BACKENDS)
 @pytest.mark.parametrize("method", METHODS)
 def test_threads(method, backend, n_threads, name, request):
-    xfail_large_block_bug(request, generated(name), method)
     result = solve(generated(name), method=method, backend=backend, n_threads=n_threads,
                    rtol=RTOL)
     assert result.n_threads == n_threads
@@ -165,10 +162,6 @@ def test_medium_economy(method):
 
 @pytest.mark.parametrize("method", METHODS)
 def test_start_from_zero(method, request):
-    if method == "jacobi":
-        request.applymarker(pytest.mark.xfail(
-            strict=True, reason="lab bug: Jacobi from x0 = 0 sees relative residual inf on the "
-                                "first sweep and stops at once as STAGNATED"))
     A = np.array([[0.1, 0.2], [0.3, 0.0]])
     result = lab.ValueSolver(lab.Economy(A, [1.0, 2.0]), method=method).solve(x0=np.zeros(2))
     assert result.converged, result.message
@@ -212,7 +205,7 @@ def test_result_fields(method):
     assert len(result.residual_history) == result.iterations
     assert [k for k, _ in seen] == list(range(1, result.iterations + 1))
     assert_allclose([res for _, res in seen], result.residual_history)
-    assert set(result.timings) >= {"analysis", "solve", "check", "total"}
+    assert set(result.timings) >= {"setup", "solve", "check", "total"}
     assert all(t >= 0 for t in result.timings.values())
     assert result.timings["total"] >= result.timings["solve"]
     assert result.backend in BACKENDS
@@ -271,7 +264,9 @@ def test_zero_rhs(method, backend):
 
 @pytest.mark.parametrize("backend", BACKENDS)
 def test_maxiter_one_warns(method, backend):
-    economy = generated("n500-rho0.9")
+    # "blocks" solves components of up to DENSE_BLOCK products exactly, so maxiter only
+    # binds on an economy with a larger cyclic component.
+    economy = generated("n3000-giant-core" if method in ("auto", "blocks") else "n500-rho0.9")
     with pytest.warns(lab.ConvergenceWarning) as record:
         result = lab.labour_values(economy, method=method, backend=backend, maxiter=1)
     assert result.converged is False
@@ -288,7 +283,9 @@ def test_maxiter_one_warns(method, backend):
 
 @pytest.mark.parametrize("backend", BACKENDS)
 def test_raise_on_failure(method, backend):
-    economy = generated("n500-rho0.9")
+    # "blocks" solves components of up to DENSE_BLOCK products exactly, so maxiter only
+    # binds on an economy with a larger cyclic component.
+    economy = generated("n3000-giant-core" if method in ("auto", "blocks") else "n500-rho0.9")
     with warnings.catch_warnings():
         warnings.simplefilter("error", lab.ConvergenceWarning)
         with pytest.raises(lab.NotConvergedError) as info:
@@ -343,10 +340,6 @@ def test_float32_input_is_converted(method):
 
 
 def test_float32_rhs_and_x0(method, request):
-    if method == "jacobi":
-        request.applymarker(pytest.mark.xfail(
-            strict=True, reason="lab bug: Jacobi from x0 = 0 sees relative residual inf on the "
-                                "first sweep and stops at once as STAGNATED"))
     economy = generated("n500-rho0.9")
     solver = lab.ValueSolver(economy, method=method, rtol=RTOL)
     l32 = economy.labour.astype(np.float32)
@@ -358,7 +351,6 @@ def test_float32_rhs_and_x0(method, request):
 @pytest.mark.parametrize("backend", BACKENDS)
 def test_warm_start_at_answer(method, backend, name, request):
     economy = generated(name)
-    xfail_large_block_bug(request, economy, method)
     exact = generated_reference(name)
     result = lab.ValueSolver(economy, method=method, backend=backend).solve(x0=exact)
     assert result.converged
@@ -384,7 +376,6 @@ def test_int64_indices_input(method, backend):
 @pytest.mark.parametrize("name", ["n500-rho0.9", "n3000-giant-core"])
 def test_inputs_not_mutated(method, name, request):
     source = generated(name)
-    xfail_large_block_bug(request, source, method)
     A = sp.csc_array((source.A.data.copy(), source.A.indices.copy(), source.A.indptr.copy()),
                      shape=source.A.shape)
     R = source.R.copy()
