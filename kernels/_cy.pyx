@@ -39,7 +39,9 @@ cdef extern from *:
     static int omp_get_max_threads(void) { return 1; }
     static void omp_set_num_threads(int n) { (void)n; }
     #endif
+    #define lab_prefetch(p) __builtin_prefetch(p)
     """
+    void lab_prefetch(const void *p) noexcept nogil
     int omp_get_max_threads() noexcept nogil
     void omp_set_num_threads(int n) noexcept nogil
     int LAB_HAVE_OPENMP
@@ -666,7 +668,7 @@ def strongly_connected_components(const idx_t[::1] indptr, const idx_t[::1] indi
         The number of components.
     """
     cdef Py_ssize_t n = indptr.shape[0] - 1
-    cdef Py_ssize_t root, v, w, e, rank, comp, csp, sp, pos, nb
+    cdef Py_ssize_t root, v, w, e, rank, comp, csp, sp, pos, nb, p, x
     cdef idx_t *rindex
     cdef idx_t *stack
     cdef idx_t *cs_node
@@ -723,6 +725,12 @@ def strongly_connected_components(const idx_t[::1] indptr, const idx_t[::1] indi
                             cs_node[csp] = <idx_t> w
                             cs_edge[csp] = indptr[w]
                             csp += 1
+                            # The DFS stalls on each new row: start fetching the rows of
+                            # w's unvisited inputs now, all at once, before descending.
+                            for p in range(indptr[w], indptr[w + 1]):
+                                x = indices[p]
+                                if rindex[x] == 0:
+                                    lab_prefetch(&indices[indptr[x]])
                         else:
                             if rindex[w] < rindex[v]:
                                 rindex[v] = rindex[w]
