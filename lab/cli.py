@@ -22,16 +22,21 @@ _METHODS = ("auto", "jacobi", "gauss-seidel", "krylov", "blocks")
 class _Progress:
     """Iteration progress on stderr, at most a few lines a second."""
 
+    #: Solves shorter than this show no progress at all.
+    DELAY = 1.0
+
     def __init__(self, label: str, enabled: bool):
         self.label = label
         self.enabled = enabled
+        self.start = time.perf_counter()
         self.last = 0.0
         self.tty = sys.stderr.isatty()
         self.shown = False
 
     def __call__(self, iteration: int, residual: float):
         now = time.perf_counter()
-        if not self.enabled or now - self.last < (0.2 if self.tty else 2.0):
+        interval = 0.2 if self.tty else 2.0
+        if not self.enabled or now - self.start < self.DELAY or now - self.last < interval:
             return
         self.last = now
         end = "\r" if self.tty else "\n"
@@ -126,9 +131,15 @@ def generate(n_products, out, seed, spectral_radius, mean_inputs, as_json):
               help="'all' for every resource row, or a resource name; default labour.")
 @click.option("-o", "--out", "out", type=click.Path(dir_okay=False, path_type=Path),
               default=None, help="Write code,value to this .csv or .parquet file.")
+@click.option("--labour", default=None,
+              help="CSV folders: the labour column used as resource row 0 "
+                   "(hours_worked, employment, compensation).")
+@click.option("--negative", type=click.Choice(("error", "clip")), default="error",
+              show_default=True, help="CSV folders: negative flows are an error or set to 0.")
 @click.option("--json", "as_json", is_flag=True, help="Print a machine-readable summary.")
 @click.option("--quiet", is_flag=True, help="No progress output.")
-def values(economy, method, rtol, maxiter, backend, n_threads, resources, out, as_json, quiet):
+def values(economy, method, rtol, maxiter, backend, n_threads, resources, out, labour, negative,
+           as_json, quiet):
     """Compute labour values of ECONOMY (a CSV folder or an .npz file)."""
     if economy is None:
         _fail("missing ECONOMY: give a folder with products.csv and flows.csv, or an .npz file")
@@ -137,7 +148,9 @@ def values(economy, method, rtol, maxiter, backend, n_threads, resources, out, a
 
     def run():
         t0 = time.perf_counter()
-        econ = read_economy(economy)
+        if not quiet and not as_json:
+            click.echo(f"reading {economy} ...", err=True)
+        econ = read_economy(economy, labour=labour, negative=negative)
         t_read = time.perf_counter() - t0
         progress = _Progress("values", enabled=not quiet and not as_json)
         with warnings.catch_warnings(record=True) as caught:

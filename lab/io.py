@@ -42,7 +42,8 @@ def _detect(path: Path, format: str | None) -> str:
                           "flows.csv, or a .npz file", path=path)
 
 
-def read_economy(path, format: str | None = None):
+def read_economy(path, format: str | None = None, *, labour: str | None = None,
+                 negative: str = "error"):
     """Read an economy from a CSV folder or an ``.npz`` file.
 
     Parameters
@@ -50,6 +51,10 @@ def read_economy(path, format: str | None = None):
     path : str or Path
     format : {"csv", "npz"}, optional
         Detected from the path when omitted.
+    labour, negative : optional
+        Passed to :meth:`lab.Economy.from_csv` for a CSV folder: which labour
+        column is resource row 0, and whether negative flows are an error or
+        set to 0 (``"clip"``).
     """
     from lab.economy import Economy
 
@@ -58,7 +63,7 @@ def read_economy(path, format: str | None = None):
         raise DataFormatError("no such file or folder", path=path)
     fmt = _detect(path, format)
     if fmt == "csv":
-        return Economy.from_csv(path)
+        return Economy.from_csv(path, labour=labour, negative=negative)
     return _read_npz(path)
 
 
