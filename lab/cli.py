@@ -150,11 +150,11 @@ def values(economy, method, rtol, maxiter, backend, n_threads, resources, out, l
         t0 = time.perf_counter()
         if not quiet and not as_json:
             click.echo(f"reading {economy} ...", err=True)
-        econ = read_economy(economy, labour=labour, negative=negative)
-        t_read = time.perf_counter() - t0
-        progress = _Progress("values", enabled=not quiet and not as_json)
         with warnings.catch_warnings(record=True) as caught:
             warnings.simplefilter("always")
+            econ = read_economy(economy, labour=labour, negative=negative)
+            t_read = time.perf_counter() - t0
+            progress = _Progress("values", enabled=not quiet and not as_json)
             t1 = time.perf_counter()
             result = labour_values(econ, method=method, rtol=rtol, maxiter=maxiter,
                                    backend=backend, n_threads=n_threads, resources=resources,
