@@ -246,8 +246,8 @@ def test_non_convergence_exits_1_with_warning(economy_file):
 def test_python_m_lab_subprocess(non_productive_file):
     """A real ``python -m lab`` process: exit status 2 and one stderr line, no traceback."""
     env = {k: v for k, v in os.environ.items() if k != "LAB_BACKEND"}
-    proc = subprocess.run([sys.executable, "-m", "lab", "values", "--quiet", str(non_productive_file)],
-                          capture_output=True, text=True, env=env, timeout=120)
+    cmd = [sys.executable, "-m", "lab", "values", "--quiet", str(non_productive_file)]
+    proc = subprocess.run(cmd, capture_output=True, text=True, env=env, timeout=120)
     assert proc.returncode == 2, proc.stderr
     assert "Traceback" not in proc.stderr
     lines = proc.stderr.splitlines()
