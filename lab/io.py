@@ -81,13 +81,19 @@ def write_economy(economy, path, format: str | None = None) -> Path:
         "R": economy.R,
         "resource_names": np.array(economy.resource_names, dtype=str),
     }
-    if economy._codes is not None:  # default codes are implied, not stored
-        arrays["codes"] = np.asarray(economy.codes, dtype=str)
+    codes = economy._codes
+    if codes is not None and not _default_codes(codes):  # default codes are implied
+        arrays["codes"] = np.asarray(codes, dtype=str)
     if economy.names is not None:
         arrays["names"] = np.asarray(economy.names, dtype=str)
     with atomic_path(path) as tmp, open(tmp, "wb") as fh:
         np.savez(fh, **arrays)
     return path
+
+
+def _default_codes(codes) -> bool:
+    """Whether ``codes`` are ``"P0", "P1", ...`` (materialised by reading ``Economy.codes``)."""
+    return all(c == f"P{i}" for i, c in enumerate(codes))
 
 
 def _read_npz(path: Path):
@@ -104,12 +110,15 @@ def _read_npz(path: Path):
         raise
     except (zipfile.BadZipFile, EOFError, OSError, ValueError, KeyError) as exc:
         raise DataFormatError(f"corrupt or truncated .npz file ({exc})", path=path) from exc
-    if int(arrays["version"]) != NPZ_VERSION:
-        raise DataFormatError(f"unsupported lab economy file version {int(arrays['version'])}",
+    version, shape = arrays["version"], arrays["shape"]
+    if version.shape != () or version.dtype.kind not in "iu":
+        raise DataFormatError(f"version must be an integer scalar, got {version!r}", path=path)
+    if int(version) != NPZ_VERSION:
+        raise DataFormatError(f"unsupported lab economy file version {int(version)}", path=path)
+    if shape.shape != (2,) or shape.dtype.kind not in "iu" or np.any(shape < 0):
+        raise DataFormatError(f"shape must hold 2 non-negative integers, got {shape!r}",
                               path=path)
-    shape = tuple(int(s) for s in arrays["shape"])
-    if len(shape) != 2:
-        raise DataFormatError(f"shape must have 2 entries, got {shape}", path=path)
+    shape = tuple(int(s) for s in shape)
     indptr, indices = arrays["indptr"], arrays["indices"]
     for name, arr in (("indptr", indptr), ("indices", indices)):
         if arr.dtype not in (np.int32, np.int64) or arr.ndim != 1:
