@@ -143,10 +143,12 @@ def values(economy, method, rtol, maxiter, backend, n_threads, resources, out, l
     """Compute labour values of ECONOMY (a CSV folder or an .npz file)."""
     if economy is None:
         _fail("missing ECONOMY: give a folder with products.csv and flows.csv, or an .npz file")
-    from lab.io import read_economy, write_values
+    from lab.io import check_values_path, read_economy, write_values
     from lab.values import labour_values
 
     def run():
+        if out is not None:
+            check_values_path(out)
         t0 = time.perf_counter()
         if not quiet and not as_json:
             click.echo(f"reading {economy} ...", err=True)

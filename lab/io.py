@@ -140,15 +140,21 @@ def _read_npz(path: Path):
         raise DataFormatError(str(exc), path=path) from exc
 
 
+def check_values_path(path) -> Path:
+    """The output path of :func:`write_values`, checked before any work is done."""
+    path = Path(path)
+    if path.suffix.lower() not in (".csv", ".parquet"):
+        raise ValueError(f"output must end in .csv or .parquet, got {str(path)!r}")
+    return path
+
+
 def write_values(result, path) -> Path:
     """Write a :class:`~lab.values.ValuesResult` as ``code,value`` CSV or Parquet (by suffix).
 
     With several resource rows the columns are named after the resources.
     """
-    path = Path(path)
+    path = check_values_path(path)
     suffix = path.suffix.lower()
-    if suffix not in (".csv", ".parquet"):
-        raise ValueError(f"output must end in .csv or .parquet, got {str(path)!r}")
     frame = result.frame
     if result.values.ndim == 1:
         frame.columns = ["value"]
