@@ -111,10 +111,15 @@ def env_threads() -> int | None:
 
 
 def lab_cold(problem: Problem, method: str = "auto", n_threads: int | None = None):
-    """A fresh ``labour_values`` call: productivity check, analysis and solve."""
+    """A fresh ``labour_values`` call: productivity check, analysis and solve.
+
+    The economy caches its structure analysis (strongly connected components);
+    the cache is emptied before every call so that each one pays the analysis.
+    """
     economy = problem.economy
 
     def run():
+        economy._cache.clear()
         return lab.labour_values(economy, method=method, rtol=RTOL, n_threads=n_threads).values
 
     return run
