@@ -4,9 +4,8 @@ from __future__ import annotations
 
 import os
 
-import pytest
-
 import _workloads as W
+import pytest
 
 
 def size_id(n: int) -> str:

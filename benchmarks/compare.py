@@ -30,13 +30,12 @@ from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 
+import _workloads as W  # noqa: E402
 import numpy as np  # noqa: E402
 import scipy  # noqa: E402
 
 import lab  # noqa: E402
 from lab import _ops  # noqa: E402
-
-import _workloads as W  # noqa: E402
 
 HUGE_SIZE = 10_000_000
 
@@ -165,12 +164,12 @@ def print_table(header, rows):
     widths = [max(len(h), *(len(r[i]) for r in rows)) for i, h in enumerate(header)]
     left = {2}
     line = "  ".join(h.ljust(w) if i in left else h.rjust(w)
-                     for i, (h, w) in enumerate(zip(header, widths)))
+                     for i, (h, w) in enumerate(zip(header, widths, strict=True)))
     print(line)
     print("-" * len(line))
     for r in rows:
         print("  ".join(c.ljust(w) if i in left else c.rjust(w)
-                        for i, (c, w) in enumerate(zip(r, widths))))
+                        for i, (c, w) in enumerate(zip(r, widths, strict=True))))
 
 
 def run_huge(n, repeat, log, n_threads=None):

@@ -8,12 +8,11 @@ vectors the kernel streams (out; b, v, v_new; b, v read and written).
 
 from __future__ import annotations
 
+import _workloads as W
 import pytest
+from _params import rounds
 
 from lab import _ops
-
-import _workloads as W
-from _params import rounds
 
 BACKENDS = _ops.available_backends()
 WIDTHS = ("int32", "int64")

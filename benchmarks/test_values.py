@@ -9,9 +9,8 @@ recomputed independently with scipy, and for the scipy peers the rtol chosen
 
 from __future__ import annotations
 
-import pytest
-
 import _workloads as W
+import pytest
 from _params import rounds, size_params
 
 SIZES = size_params()

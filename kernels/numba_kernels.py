@@ -4,8 +4,10 @@ Same functions, signatures and semantics as the Cython module ``lab._kernels._cy
 (see its docstring for the conventions). Signatures are lazy, so int32 and int64
 index arrays (and float32 or float64 data) each get their own compiled version.
 
-Serial kernels use ``@njit(cache=True, error_model="numpy")``; parallel kernels use ``@njit(parallel=True, error_model="numpy")``
-without ``cache`` (cached parallel functions crash when the thread count changes).
+Serial kernels use ``@njit(cache=True)``; parallel kernels use ``@njit(parallel=True)``
+without ``cache`` (cached parallel functions crash when the thread count changes). All
+use ``error_model="numpy"``: a division by zero gives inf or NaN, as in C, which the
+callers test for, instead of raising inside a kernel.
 ``prange`` loops write only to disjoint slices or to per-chunk buffers that are merged
 afterwards; there is no ``fastmath`` anywhere (the norms feed stopping tests).
 

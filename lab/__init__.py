@@ -1,5 +1,6 @@
 """lab: labour values and harmony-balanced plans for economies of millions of products."""
 
+from lab.economy import Economy
 from lab.exceptions import (
     BackendWarning,
     ConvergenceWarning,
@@ -10,8 +11,6 @@ from lab.exceptions import (
     NotConvergedError,
     NotProductiveError,
 )
-
-from lab.economy import Economy
 from lab.generate import generate_economy
 from lab.io import read_economy, write_economy, write_values
 from lab.values import Status, ValueSolver, ValuesOptions, ValuesResult, labour_values

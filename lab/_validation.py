@@ -352,7 +352,7 @@ def check_sparse_matrix(
             if fmt == "coo":
                 coords = getattr(M, "coords", None) or (M.row, M.col)
                 keep_int64 = any(c.dtype == np.int64 for c in coords)
-                for c, dim in zip(coords, M.shape):
+                for c, dim in zip(coords, M.shape, strict=True):
                     if c.size and (int(c.min()) < 0 or int(c.max()) >= dim):
                         bad = int(np.flatnonzero((c < 0) | (c >= dim))[0])
                         raise InvalidEconomyError(

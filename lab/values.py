@@ -42,8 +42,7 @@ from enum import IntEnum
 
 import numpy as np
 
-from lab import _ops
-from lab import _structure
+from lab import _ops, _structure
 from lab.exceptions import ConvergenceWarning, InvalidEconomyError, NotConvergedError
 
 __all__ = ["Status", "ValuesOptions", "ValuesResult", "ValueSolver", "labour_values", "METHODS"]

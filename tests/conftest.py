@@ -85,14 +85,14 @@ GENERATED = {
 JACOBI_TOO_SLOW = {"n3000-rho0.99-core0.3", "n500-rho0.99-acyclic-chains"}
 
 
-@functools.lru_cache(maxsize=None)
+@functools.cache
 def generated(name: str) -> lab.Economy:
     n, kwargs = GENERATED[name]
     seed = sum(map(ord, name))
     return lab.generate_economy(n, seed=seed, **kwargs)
 
 
-@functools.lru_cache(maxsize=None)
+@functools.cache
 def generated_reference(name: str, rows: tuple | None = None) -> np.ndarray:
     e = generated(name)
     rhs = e.R[0] if rows is None else e.R[list(rows)]
