@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import functools
 import warnings
+from pathlib import Path
 
 import numpy as np
 import pytest
@@ -20,6 +21,16 @@ from lab import _ops
 
 BACKENDS = _ops.available_backends()
 METHODS = ("auto", "jacobi", "gauss-seidel", "krylov", "blocks")
+
+
+def _shared_io():
+    """The real tables: ``shared/data/io`` beside the repository (CI), or /work/shared."""
+    beside = (Path(__file__).resolve().parents[1] / ".." / "shared" / "data" / "io").resolve()
+    return beside if beside.is_dir() else Path("/work/shared/data/io")
+
+
+#: Folder of the real input-output tables (products.csv + flows.csv per table).
+SHARED_IO = _shared_io()
 
 
 # --------------------------------------------------------------------------- references

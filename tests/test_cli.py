@@ -17,11 +17,12 @@ import numpy as np
 import pandas as pd
 import pytest
 from click.testing import CliRunner
+from conftest import SHARED_IO
 
 import lab
 from lab.cli import cli
 
-UK_2010 = Path("/work/shared/data/io/uk-2010")
+UK_2010 = SHARED_IO / "uk-2010"
 
 
 def run_cli(*args):

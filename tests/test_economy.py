@@ -10,6 +10,7 @@ import numpy as np
 import pandas as pd
 import pytest
 import scipy.sparse as sp
+from conftest import SHARED_IO
 
 from lab._validation import (
     check_choice,
@@ -21,9 +22,7 @@ from lab._validation import (
 from lab.economy import Economy
 from lab.exceptions import DataFormatError, EfficiencyWarning, InvalidEconomyError
 
-DATA = (Path(__file__).resolve().parents[1] / ".." / "shared" / "data" / "io").resolve()
-if not DATA.is_dir():  # the shared checkout layout
-    DATA = Path("/work/shared/data/io")
+DATA = SHARED_IO
 TABLES = sorted(p.name for p in DATA.iterdir() if p.is_dir()) if DATA.is_dir() else []
 INDEX_DTYPES = [np.int32, np.int64]
 
