@@ -102,6 +102,8 @@ def generate(n_products, out, seed, spectral_radius, mean_inputs, as_json):
     from lab.io import write_economy
 
     def run():
+        if not as_json:
+            click.echo(f"generating {n_products} products (seed {seed}) ...", err=True)
         t0 = time.perf_counter()
         economy = generate_economy(n_products, seed=seed, spectral_radius=spectral_radius,
                                    mean_inputs=mean_inputs)
@@ -157,6 +159,9 @@ def values(economy, method, rtol, maxiter, backend, n_threads, resources, out, l
             econ = read_economy(economy, labour=labour, negative=negative)
             t_read = time.perf_counter() - t0
             progress = _Progress("values", enabled=not quiet and not as_json)
+            if not quiet and not as_json:
+                click.echo(f"solving {econ.n_products} products ({econ.nnz} non-zeros) with "
+                           f"method {method} ...", err=True)
             t1 = time.perf_counter()
             result = labour_values(econ, method=method, rtol=rtol, maxiter=maxiter,
                                    backend=backend, n_threads=n_threads, resources=resources,

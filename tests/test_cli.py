@@ -39,9 +39,10 @@ def assert_user_error(result, *needles, code=2):
     lines = result.stderr.splitlines()
     errors = [ln for ln in lines if ln.startswith("lab: error: ")]
     assert len(errors) == 1 and lines[-1] == errors[0], f"expected one error line: {lines!r}"
-    # Besides the error, only the "reading PATH ..." status line may appear: no progress,
-    # no warnings, no traceback fragments.
-    others = [ln for ln in lines[:-1] if not (ln.startswith("reading ") and ln.endswith(" ..."))]
+    # Besides the error, only status lines ("reading PATH ...", "solving ...",
+    # "generating ...") may appear: no progress, no warnings, no traceback fragments.
+    status = ("reading ", "solving ", "generating ")
+    others = [ln for ln in lines[:-1] if not (ln.startswith(status) and ln.endswith(" ..."))]
     assert others == [], f"unexpected stderr lines before the error: {others!r}"
     for needle in needles:
         assert needle in errors[0], (needle, errors[0])
