@@ -489,7 +489,8 @@ class _Run:
         else:
             self.K.csr_matvec(*self.M, self.v, Atv)
         self.matvecs += 1
-        res = np.abs(self.b + Atv - self.v).max(axis=0)
+        with np.errstate(invalid="ignore", over="ignore"):  # inf − inf when diverged
+            res = np.abs(self.b + Atv - self.v).max(axis=0)
         self._checked = (self.v, (float(np.max(_relative(res, _norms(self.v)))), Atv))
         return self._checked[1]
 
@@ -799,7 +800,8 @@ def _relative(res, vmax):
     res = np.asarray(res, dtype=float)
     vmax = np.asarray(vmax, dtype=float)
     safe = np.where(vmax > 0, vmax, 1.0)
-    return np.where(vmax > 0, res / safe, np.where(res > 0, np.inf, 0.0))
+    with np.errstate(invalid="ignore", over="ignore"):  # a diverging iterate may be inf
+        return np.where(vmax > 0, res / safe, np.where(res > 0, np.inf, 0.0))
 
 
 def _rate_note(history, rtol) -> str:
