@@ -516,10 +516,13 @@ class _Run:
                 new_norm = np.array([vmax])
             self.matvecs += 1
             self.record(relative)
+            if relative <= self.rtol:
+                # The residual just measured is v's. The newer iterate is usually better
+                # but not always (its residual is Aᵀ times v's, and ‖Aᵀ‖∞ may exceed 1):
+                # return the iterate whose residual is proven.
+                break
             v, new = new, v
             v_norm = new_norm
-            if relative <= self.rtol:
-                break  # the newest iterate is better still; the final check proves it
             if watch.stalled(relative):
                 self._stalled(watch)
                 break
@@ -557,10 +560,17 @@ class _Run:
 
     def solve_krylov(self):
         x = np.zeros_like(self.b) if self.v is None else self.v.copy()
-        status, passes = _bicgstab(self.K, self.M, self.b, x, tol=self.rtol,
-                                   maxiter=self.maxiter, on_iteration=self.record)
-        self.matvecs += passes
-        self.v = x
+        for attempt in range(3):
+            # The recursively updated residual can drift from the true one: when the
+            # final check disagrees, restart from the true residual with a tighter goal.
+            status, passes = _bicgstab(self.K, self.M, self.b, x, tol=self.rtol * 0.1**attempt,
+                                       maxiter=self.maxiter - self.iterations,
+                                       on_iteration=self.record)
+            self.matvecs += passes
+            self.v = x
+            if status is not None or self.true_residual()[0] <= self.rtol:
+                break
+            x = x.copy()  # a new iterate: the residual check must not reuse the old one
         if status is not None:
             self.failure = status
             self.suspect = status == Status.BREAKDOWN
