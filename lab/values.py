@@ -477,7 +477,9 @@ class _Run:
     def true_residual(self) -> tuple[float, np.ndarray]:
         """max over right-hand sides of ‖b + Aᵀv − v‖∞ / ‖v‖∞ from the original A, and Aᵀv.
 
-        Computed once per iterate: asking again for the same ``self.v`` reuses it.
+        Computed once per iterate: asking again for the same ``self.v`` object reuses
+        it, so a method that changes ``self.v`` in place after a check must reset
+        ``self._checked``.
         """
         if self._checked is not None and self._checked[0] is self.v:
             return self._checked[1]
@@ -551,6 +553,7 @@ class _Run:
                 self.v = v
                 if self.true_residual()[0] <= self.rtol:
                     return
+                self._checked = None  # v is updated in place by the next sweep
             if watch.stalled(relative):
                 self._stalled(watch)
                 break
