@@ -47,3 +47,46 @@ def test_scipy_matvec(benchmark, kernel_cases, width):
     case = kernel_cases(width)
     _run(benchmark, case, W.scipy_matvec_call(case), "scipy",
          {"kernel": "scipy M @ x", "backend": "scipy", "index": width, "threads": 1})
+
+
+# --------------------------------------------------------------------------- structure
+
+@pytest.mark.parametrize("width", WIDTHS)
+@pytest.mark.parametrize("backend", BACKENDS)
+@pytest.mark.parametrize("step", ["scc", "permute", "block_solve"])
+def test_structure_kernel(benchmark, kernel_cases, step, backend, width):
+    """The three steps of the block method (serial SCC, reordering, substitution pass).
+
+    ``block_solve`` runs on the reordered matrix over every component that the
+    dense path handles (the large cyclic core is solved separately by BiCGSTAB).
+    """
+    import numpy as np
+
+    case = kernel_cases(width)
+    K = _ops.kernels(backend)
+    n, idx = case.n, case.indices.dtype
+    order, block_ptr = np.empty(n, idx), np.empty(n + 1, idx)
+    nb = K.strongly_connected_components(case.indptr, case.indices, order, block_ptr)
+    block_ptr = block_ptr[:nb + 1]
+    position = np.empty_like(order)
+    position[order] = np.arange(n, dtype=idx)
+    P = (np.empty_like(case.indptr), np.empty_like(case.indices), np.empty_like(case.data))
+    K.permute_csr(case.indptr, case.indices, case.data, order, position, *P)
+    identity = np.arange(n, dtype=idx)
+    dense = np.flatnonzero(np.diff(block_ptr) <= 96)
+    first = int(np.flatnonzero(np.diff(block_ptr) > 96).max(initial=-1)) + 1
+    B = case.b[order].reshape(n, 1)
+    V = np.zeros((n, 1))
+    calls = {
+        "scc": lambda: K.strongly_connected_components(case.indptr, case.indices, order,
+                                                       np.empty(n + 1, idx)),
+        "permute": lambda: K.permute_csr(case.indptr, case.indices, case.data, order,
+                                         position, *P),
+        "block_solve": lambda: K.block_solve(*P, B, V, identity, identity, block_ptr, first,
+                                             nb, 96),
+    }
+    calls[step]()  # warm-up
+    benchmark.group = f"structure {step}"
+    benchmark.extra_info.update(n_products=n, nnz=case.nnz, backend=backend, index=width,
+                                components=nb, dense_components=len(dense))
+    benchmark.pedantic(calls[step], rounds=max(rounds(), 5), iterations=1, warmup_rounds=0)
