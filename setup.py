@@ -16,8 +16,11 @@ import sys
 
 from setuptools import setup
 
-packages = ["lab", "lab._kernels"]
+packages = ["lab", "lab._kernels", "lab.datasets"]
 package_dir = {"lab": "lab", "lab._kernels": "kernels"}
+# The real tables shipped with lab (lab.datasets): one folder per table, plus the
+# attribution and terms of the data.
+package_data = {"lab.datasets": ["README.md", "LICENSE-DATA", "*/*.csv", "*/*.csv.gz"]}
 
 
 def _flag(name):
@@ -57,4 +60,5 @@ def _extensions():
     return cythonize([ext], compiler_directives=directives, quiet=True)
 
 
-setup(packages=packages, package_dir=package_dir, ext_modules=_extensions())
+setup(packages=packages, package_dir=package_dir, package_data=package_data,
+      ext_modules=_extensions())
