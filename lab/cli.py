@@ -136,27 +136,41 @@ def generate(n_products, out, seed, spectral_radius, mean_inputs, as_json):
 @click.option("--labour", default=None,
               help="CSV folders: the labour column used as resource row 0 "
                    "(hours_worked, employment, compensation).")
-@click.option("--negative", type=click.Choice(("error", "clip")), default="error",
-              show_default=True, help="CSV folders: negative flows are an error or set to 0.")
+@click.option("--negative", type=click.Choice(("error", "clip")), default=None,
+              help="CSV folders and datasets: negative flows are an error or set to 0 "
+                   "[default: error; for --dataset, the table's default]")
+@click.option("--dataset", default=None, metavar="NAME",
+              help="Solve a table shipped with lab instead of ECONOMY (see `lab datasets`).")
 @click.option("--json", "as_json", is_flag=True, help="Print a machine-readable summary.")
 @click.option("--quiet", is_flag=True, help="No progress output.")
 def values(economy, method, rtol, maxiter, backend, n_threads, resources, out, labour, negative,
-           as_json, quiet):
-    """Compute labour values of ECONOMY (a CSV folder or an .npz file)."""
-    if economy is None:
+           dataset, as_json, quiet):
+    """Compute labour values of ECONOMY (a CSV folder or an .npz file) or of --dataset NAME."""
+    if economy is not None and dataset is not None:
+        _fail(f"give either ECONOMY or --dataset, not both (got {str(economy)!r} and "
+              f"--dataset {dataset!r})")
+    if economy is None and dataset is None:
         _fail("missing ECONOMY: give a folder with products.csv and flows.csv, or an .npz file")
     from lab.io import check_values_path, read_economy, write_values
     from lab.values import labour_values
+
+    def read():
+        if dataset is not None:
+            from lab.datasets import load
+
+            return load(dataset, labour=labour, negative=negative)
+        return read_economy(economy, labour=labour, negative=negative or "error")
 
     def run():
         if out is not None:
             check_values_path(out)
         t0 = time.perf_counter()
         if not quiet and not as_json:
-            click.echo(f"reading {economy} ...", err=True)
+            click.echo(f"reading {economy if dataset is None else 'dataset ' + dataset} ...",
+                       err=True)
         with warnings.catch_warnings(record=True) as caught:
             warnings.simplefilter("always")
-            econ = read_economy(economy, labour=labour, negative=negative)
+            econ = read()
             t_read = time.perf_counter() - t0
             progress = _Progress("values", enabled=not quiet and not as_json)
             if not quiet and not as_json:
@@ -175,6 +189,8 @@ def values(economy, method, rtol, maxiter, backend, n_threads, resources, out, l
         info = _summary(result, seconds)
         info.update(products=econ.n_products, nnz=econ.nnz, read_seconds=t_read,
                     out=str(out) if out else None)
+        if dataset is not None:
+            info["dataset"] = dataset
         if as_json:
             click.echo(json.dumps(info))
         else:
@@ -189,6 +205,25 @@ def values(economy, method, rtol, maxiter, backend, n_threads, resources, out, l
             sys.exit(1)
 
     _run_guarded(run)
+
+
+@cli.command()
+@click.option("--json", "as_json", is_flag=True, help="Print a machine-readable list.")
+def datasets(as_json):
+    """List the real input-output tables shipped with lab (`lab values --dataset NAME`)."""
+    from lab import datasets as ds
+
+    rows = [ds.info(name) for name in ds.available()]
+    if as_json:
+        click.echo(json.dumps([
+            {"name": d.name, "products": d.products, "nnz": d.nonzeros,
+             "labour": list(d.labour), "money_unit": d.money_unit, "year": d.year,
+             "source": d.source, "terms": d.terms, "note": d.note} for d in rows]))
+        return
+    click.echo(f"{'name':<21}{'products':>9}{'non-zeros':>11}  {'labour columns':<40}source")
+    for d in rows:
+        labour = ", ".join(d.labour) or "none (use --labour none)"
+        click.echo(f"{d.name:<21}{d.products:>9}{d.nonzeros:>11}  {labour:<40}{d.source}")
 
 
 @cli.command()
