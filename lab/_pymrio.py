@@ -120,7 +120,7 @@ def from_pymrio(io_system, *, extensions=None, rows=None, labour=None,
     """
     try:
         import pymrio
-    except ImportError as exc:  # pragma: no cover - depends on the environment
+    except ImportError as exc:
         raise ImportError(
             "lab.from_pymrio needs pymrio, which is not installed: "
             "pip install pymrio (or lab's 'test' extra)"
