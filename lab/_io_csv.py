@@ -289,3 +289,42 @@ def read_csv_economy(cls, directory, *, labour=None, negative="error"):
         raise
     except InvalidEconomyError as exc:  # pragma: no cover - pre-checked above
         raise DataFormatError(str(exc), path=directory) from exc
+
+
+# --------------------------------------------------------------------------- writer
+
+
+def write_csv_folder(economy, directory):
+    """Write ``economy`` as ``products.csv`` + ``flows.csv`` in ``directory`` (atomically).
+
+    ``products.csv`` has ``code,name,total_output`` and one column per resource row,
+    named after it; ``flows.csv`` has ``input_code,output_code,value``, one line per
+    stored entry of A in column order. An Economy holds no money data, so
+    ``total_output`` is 1 for every product: the flows are the coefficients of A and
+    the resource columns the rows of R, and reading the folder back with
+    :func:`lab.read_economy` gives the same A and R (17 significant digits).
+    Each file is written atomically; the folder is created if needed.
+    """
+    from lab._atomic import atomic_path
+    from lab.io import economy_columns
+
+    directory = Path(directory)
+    codes, rn = economy_columns(economy)
+    directory.mkdir(parents=True, exist_ok=True)
+    names = economy.names if economy.names is not None else np.full(len(codes), "", object)
+    products = pd.DataFrame({"code": codes, "name": names,
+                             "total_output": np.ones(len(codes))})
+    for q, name in enumerate(rn):
+        products[name] = economy.R[q]
+    A = economy.A
+    cols = np.repeat(np.arange(A.shape[1]), np.diff(A.indptr))
+    cats = pd.Index(codes)
+    flows = pd.DataFrame({
+        "input_code": pd.Categorical.from_codes(A.indices, categories=cats),
+        "output_code": pd.Categorical.from_codes(cols, categories=cats),
+        "value": A.data,
+    })
+    for name, df in (("products.csv", products), ("flows.csv", flows)):
+        with atomic_path(directory / name) as tmp:
+            df.to_csv(tmp, index=False, float_format="%.17g")
+    return directory
