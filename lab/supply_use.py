@@ -130,7 +130,13 @@ import numpy as np
 import scipy.sparse as sp
 import scipy.sparse.linalg as spla
 
-from lab._validation import check_choice, check_labels, check_sparse_matrix, readonly
+from lab._validation import (
+    DENSE_SILENT_MAX,
+    check_choice,
+    check_labels,
+    check_sparse_matrix,
+    readonly,
+)
 from lab.economy import Economy
 from lab.exceptions import EfficiencyWarning, InvalidEconomyError
 
@@ -628,7 +634,7 @@ def _zero_products(t: _Tables, zero_output):
 # ---------------------------------------------------------------------- models
 
 
-def _economy(A, R, codes, names, rnames, dropped, has_resources):
+def _economy(A, R, codes, names, rnames, dropped):
     econ = Economy(A, R, codes=codes, names=names, resource_names=rnames)
     object.__setattr__(econ, "_dropped", types.MappingProxyType(dict(dropped)))
     return econ
@@ -660,7 +666,7 @@ def _industry_technology(t: _Tables, zero_output, negative) -> SupplyUseResult:
     if dropped:
         notes.append(f"dropped {len(dropped)} product(s) with zero output: "
                      f"{_list(list(dropped), range(len(dropped)))}")
-    econ = _economy(A, R, codes, names, t.rnames, dropped, t.has_resources)
+    econ = _economy(A, R, codes, names, t.rnames, dropped)
     return SupplyUseResult(econ, "industry-technology", negative, NegativeCoefficients(),
                            readonly(np.array(x)), tuple(notes))
 
@@ -695,7 +701,7 @@ def _fixed_product_sales(t: _Tables, zero_output, negative) -> SupplyUseResult:
     if dropped_p:
         notes.append(f"{len(dropped_p)} product(s) with zero output have no row in an "
                      f"industry × industry table: {_list(list(dropped_p), range(len(dropped_p)))}")
-    econ = _economy(A, R, codes, names, t.rnames, dropped, t.has_resources)
+    econ = _economy(A, R, codes, names, t.rnames, dropped)
     return SupplyUseResult(econ, "fixed-product-sales", negative, NegativeCoefficients(),
                            readonly(np.array(x)), tuple(notes))
 
@@ -718,6 +724,13 @@ def _product_technology(t: _Tables, zero_output, negative) -> SupplyUseResult:
         raise InvalidEconomyError(
             "supply is singular, so the product-technology assumption is undefined: "
             + "; ".join(parts)
+        )
+    if m > DENSE_SILENT_MAX:
+        warnings.warn(
+            f"the product-technology assumption forms dense {m}x{m} matrices "
+            f"(S⁻¹ is generally dense): {8 * m * m / 2**20:.0f} MiB each",
+            EfficiencyWarning,
+            stacklevel=3,
         )
     if m == 0:
         A = np.zeros((0, 0))
@@ -778,6 +791,6 @@ def _product_technology(t: _Tables, zero_output, negative) -> SupplyUseResult:
                      f"longer hold exactly")
     else:
         report = NegativeCoefficients()
-    econ = _economy(_canon(A), R, t.codes, t.names, t.rnames, {}, t.has_resources)
+    econ = _economy(_canon(A), R, t.codes, t.names, t.rnames, {})
     return SupplyUseResult(econ, "product-technology", negative, report,
                            readonly(np.array(t.q)), tuple(notes))

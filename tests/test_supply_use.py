@@ -15,6 +15,7 @@ import numpy as np
 import pandas as pd
 import pytest
 import scipy.sparse as sp
+from conftest import SHARED_IO
 
 from lab.exceptions import InvalidEconomyError
 from lab.supply_use import (
@@ -25,8 +26,6 @@ from lab.supply_use import (
     from_supply_use,
     rectangular,
 )
-
-from conftest import SHARED_IO
 
 # --------------------------------------------------------------------------- 2 × 2 by hand
 #
