@@ -1,5 +1,6 @@
 """lab: labour values and harmony-balanced plans for economies of millions of products."""
 
+from lab import datasets
 from lab._pymrio import from_pymrio
 from lab.economy import Economy
 from lab.exceptions import (
@@ -33,6 +34,7 @@ __all__ = [
     "ValuesOptions",
     "ValuesResult",
     "__version__",
+    "datasets",
     "from_pymrio",
     "generate_economy",
     "labour_values",
