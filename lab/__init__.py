@@ -1,6 +1,6 @@
 """lab: labour values and harmony-balanced plans for economies of millions of products."""
 
-from lab import datasets
+from lab import datasets, supply_use
 from lab._pymrio import from_pymrio
 from lab.economy import Economy
 from lab.exceptions import (
@@ -15,6 +15,7 @@ from lab.exceptions import (
 )
 from lab.generate import generate_economy
 from lab.io import read_economy, write_economy, write_values
+from lab.supply_use import SupplyUseResult, from_supply_use
 from lab.values import Status, ValueSolver, ValuesOptions, ValuesResult, labour_values
 
 __version__ = "0.1.0"
@@ -30,15 +31,18 @@ __all__ = [
     "NotConvergedError",
     "NotProductiveError",
     "Status",
+    "SupplyUseResult",
     "ValueSolver",
     "ValuesOptions",
     "ValuesResult",
     "__version__",
     "datasets",
     "from_pymrio",
+    "from_supply_use",
     "generate_economy",
     "labour_values",
     "read_economy",
+    "supply_use",
     "write_economy",
     "write_values",
 ]

@@ -416,7 +416,6 @@ class _Tables(NamedTuple):
     names: np.ndarray | None
     inames: np.ndarray | None
     rnames: tuple[str, ...]
-    has_resources: bool
 
 
 def _shape_of(name, M):
@@ -491,7 +490,6 @@ def _tables(supply, use, resource_totals, codes, industry_codes, names, industry
         S = check_sparse_matrix("supply", supply, (m, n), label=plabel, col_label=ilabel)
         U = check_sparse_matrix("use", use, (m, n), label=plabel, col_label=ilabel)
 
-    has_resources = resource_totals is not None
     if resource_totals is None:
         T = np.zeros((1, n))
         rnames = ("none",) if resource_names is None else None
@@ -541,8 +539,7 @@ def _tables(supply, use, resource_totals, codes, industry_codes, names, industry
             rnames = tuple(check_labels("resource_names", rn, r).tolist())
     q = np.asarray(S.sum(axis=1)).ravel()
     g = np.asarray(S.sum(axis=0)).ravel()
-    return _Tables(S, U, T, q, g, codes_arr, icodes_arr, names_arr, inames_arr, rnames,
-                   has_resources)
+    return _Tables(S, U, T, q, g, codes_arr, icodes_arr, names_arr, inames_arr, rnames)
 
 
 def _list(labels, idx, limit=5):
