@@ -11,7 +11,8 @@ Reading is memory-bounded and vectorised: the flows are streamed in record batch
 build side, the product codes, is hashed once; its output (two int indices and the
 value per flow) fills COO arrays preallocated from the file's row count. No Python
 object is made per flow. Working memory beyond the result is one batch plus the two
-hash tables of the codes. Row numbers in errors are 1-based data rows.
+hash tables of the codes. The writer stores page checksums (CRC32) and the reader
+verifies them, so a corrupted data page is an error, not a wrong value. Row numbers in errors are 1-based data rows.
 """
 
 from __future__ import annotations
@@ -86,7 +87,7 @@ def _open(path: Path):
     if not path.is_file():
         raise DataFormatError("file not found", path=path)
     try:
-        return pq.ParquetFile(path)
+        return pq.ParquetFile(path, page_checksum_verification=True)
     except _ARROW_ERRORS as exc:
         raise DataFormatError(f"not a Parquet file, or corrupt or truncated ({exc})",
                               path=path) from None
@@ -96,7 +97,7 @@ def _read_products(ppath: Path, labour):
     from lab.io import resource_columns
 
     try:
-        table = _open(ppath).read()
+        table = _open(ppath).read()  # page checksums verified
     except DataFormatError:
         raise
     except _ARROW_ERRORS as exc:
@@ -142,7 +143,7 @@ def _read_products(ppath: Path, labour):
 
 def _locate_unknown(fpath: Path, code, batch_size):
     """Error path: the first flow row naming an unknown code, scanning in file order."""
-    pf = pq.ParquetFile(fpath)
+    pf = pq.ParquetFile(fpath, page_checksum_verification=True)
     offset = 0
     for batch in pf.iter_batches(batch_size=batch_size, columns=["input_code", "output_code"]):
         for name in ("input_code", "output_code"):
@@ -292,7 +293,8 @@ def write_parquet_folder(economy, directory, *, row_group_size: int = 1 << 20):
     for q, name in enumerate(rn):
         cols[name] = pa.array(np.asarray(economy.R[q], dtype=np.float64))
     with atomic_path(directory / "products.parquet") as tmp:
-        pq.write_table(pa.table(cols), tmp, row_group_size=row_group_size)
+        pq.write_table(pa.table(cols), tmp, row_group_size=row_group_size,
+                       write_page_checksum=True)
 
     A = economy.A
     indptr, indices, data = A.indptr, A.indices, A.data
@@ -300,7 +302,7 @@ def write_parquet_folder(economy, directory, *, row_group_size: int = 1 << 20):
                         ("value", pa.float64())])
     nnz = int(indptr[-1])
     with atomic_path(directory / "flows.parquet") as tmp:
-        with pq.ParquetWriter(tmp, schema) as writer:
+        with pq.ParquetWriter(tmp, schema, write_page_checksum=True) as writer:
             for a in range(0, max(nnz, 1), row_group_size):
                 b = min(a + row_group_size, nnz)
                 if b <= a:
