@@ -31,6 +31,47 @@ def sidecar_path(path) -> Path:
     return path.with_name(stem + ".resources.csv")
 
 
+_NUMBER = r"[+-]?(?:[0-9]+\.?[0-9]*|\.[0-9]+)(?:[eE][+-]?[0-9]+)?|[+-]?(?:inf|nan)"
+
+
+def _read_coordinate(path: Path, info):
+    """Strict parser of a general coordinate body: every entry line must be exactly
+    ``i j value`` with 1-based integer indices in range and a real value."""
+    import pandas as pd
+
+    nrows, ncols, nnz = info[0], info[1], info[2]
+    with open(path, encoding="utf-8") as fh:
+        lines = fh.read().splitlines()
+    k = 0
+    while k < len(lines) and (lines[k].startswith("%") or not lines[k].strip()):
+        k += 1
+    body = [ln for ln in lines[k + 1:] if ln.strip() and not ln.startswith("%")]
+    if len(body) != nnz:
+        raise DataFormatError(f"the size line declares {nnz} entries but {len(body)} follow"
+                              + (" (truncated?)" if len(body) < nnz else ""), path=path)
+    df = pd.Series(body, dtype=object).str.split(expand=True) if body else \
+        pd.DataFrame(np.zeros((0, 3), dtype=object))
+    if df.shape[1] != 3 or df.isna().any().any():
+        bad = int(np.argmax(df.isna().any(axis=1).to_numpy())) if df.shape[1] >= 3 else 0
+        raise DataFormatError(f"entry {bad + 1} must be 'row column value': "
+                              f"{body[bad]!r}", path=path)
+    idx = [pd.to_numeric(df[c], errors="coerce").to_numpy(dtype=np.float64, na_value=np.nan)
+           for c in (0, 1, 2)]
+    for c, lim in ((0, nrows), (1, ncols)):
+        v = idx[c]
+        ok = np.isfinite(v) & (v == np.round(v)) & (v >= 1) & (v <= lim) \
+            & df[c].str.fullmatch(r"[0-9]+").to_numpy(dtype=bool)
+        if not ok.all():
+            bad = int(np.argmax(~ok))
+            raise DataFormatError(f"entry {bad + 1}: bad index {df[c].iloc[bad]!r}", path=path)
+    bad_v = np.isnan(idx[2]) | ~df[2].str.fullmatch(_NUMBER).to_numpy(dtype=bool)
+    if bad_v.any():
+        bad = int(np.argmax(bad_v))
+        raise DataFormatError(f"entry {bad + 1}: not a number {df[2].iloc[bad]!r}", path=path)
+    return sp.coo_array((idx[2], (idx[0].astype(np.int64) - 1, idx[1].astype(np.int64) - 1)),
+                        shape=(nrows, ncols))
+
+
 def read_mtx(path):
     """Read ``path`` (and its sidecar if present) into an :class:`~lab.Economy`."""
     from lab._io_csv import _numeric, _read
@@ -47,7 +88,10 @@ def read_mtx(path):
         if info[4] in ("complex", "pattern"):
             raise DataFormatError(f"field {info[4]!r} is not supported: A needs real values",
                                   path=path, line=1)
-        M = scipy.io.mmread(str(path))
+        if info[3] == "coordinate" and info[5] == "general":
+            M = _read_coordinate(path, info)
+        else:
+            M = scipy.io.mmread(str(path))
     except DataFormatError:
         raise
     except Exception as exc:  # scipy's parser raises many types on corrupt input
