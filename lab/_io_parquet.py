@@ -12,7 +12,8 @@ build side, the product codes, is hashed once; its output (two int indices and t
 value per flow) fills COO arrays preallocated from the file's row count. No Python
 object is made per flow. Working memory beyond the result is one batch plus the two
 hash tables of the codes. The writer stores page checksums (CRC32) and the reader
-verifies them, so a corrupted data page is an error, not a wrong value. Row numbers in errors are 1-based data rows.
+verifies them, so a corrupted data page is an error, not a wrong value. Row
+numbers in errors are 1-based data rows.
 """
 
 from __future__ import annotations

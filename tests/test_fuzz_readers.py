@@ -22,7 +22,7 @@ import lab
 from lab.exceptions import InvalidEconomyError
 from lab.io import read_economy, write_economy
 
-SETTINGS = settings(max_examples=40, deadline=None,
+SETTINGS = settings(max_examples=150, deadline=None,
                     suppress_health_check=[HealthCheck.function_scoped_fixture,
                                            HealthCheck.too_slow])
 TOKENS = ["", "nan", "inf", "-inf", "-1", "-0", "abc", "1e308", "1e400", "Z", "P0", "P1",
@@ -254,7 +254,7 @@ def test_fuzz_parquet_cells(tmp_path_factory, data, which):
         out = io.StringIO()
         w = csv.writer(out, lineterminator="\n")
         w.writerow(tab.column_names)
-        for row in zip(*(tab.column(c).to_pylist() for c in tab.column_names)):
+        for row in zip(*(tab.column(c).to_pylist() for c in tab.column_names), strict=True):
             w.writerow(["\x00null" if v is None else (repr(v) if isinstance(v, float) else v)
                         for v in row])
         return out.getvalue()
