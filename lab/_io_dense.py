@@ -26,7 +26,10 @@ import pandas as pd
 from lab._atomic import atomic_path
 from lab.exceptions import DataFormatError, InvalidEconomyError
 
-__all__ = ["RESOURCES_MARKER", "read_dense_csv", "write_dense_csv"]
+__all__ = ["DENSE_MAX", "RESOURCES_MARKER", "read_dense_csv", "write_dense_csv"]
+
+#: Largest economy the dense-csv writer accepts (the file has m² cells).
+DENSE_MAX = 5000
 
 #: First cell of the line that starts the resource rows.
 RESOURCES_MARKER = "#resources"
@@ -124,6 +127,10 @@ def read_dense_csv(path):
 def write_dense_csv(economy, path):
     """Write ``economy`` as a dense CSV matrix (atomically); for small tables."""
     path = Path(path)
+    if economy.n_products > DENSE_MAX:
+        raise ValueError(f"dense-csv is for small tables (at most {DENSE_MAX} products); this "
+                         f"economy has {economy.n_products}: write .npz, .mtx or a csv/parquet "
+                         "folder")
     codes = np.asarray(economy.codes, dtype=object)
     if RESOURCES_MARKER in set(codes.tolist()):
         raise ValueError(f"a product code {RESOURCES_MARKER!r} cannot be written")
