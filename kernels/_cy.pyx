@@ -532,7 +532,7 @@ def gauss_seidel(const idx_t[::1] indptr, const idx_t[::1] indices, const real_t
     (max_change, max_abs_v) : max |v_new - v_old| and max |v_new| over the range.
     """
     cdef Py_ssize_t n = indptr.shape[0] - 1, L, t, lo, hi
-    cdef double ch = 0.0, vm = 0.0, cht, vmt
+    cdef double ch = 0.0, vm = 0.0
     cdef double[::1] snap, cch, cvm
     _check_csr(indptr, data.shape[0], indices.shape[0])
     _check_len("b", b.shape[0], n)
@@ -552,10 +552,10 @@ def gauss_seidel(const idx_t[::1] indptr, const idx_t[::1] indices, const real_t
         for t in prange(n_chunks, schedule="dynamic", chunksize=1):
             lo = row_start + (t * L) // n_chunks
             hi = row_start + ((t + 1) * L) // n_chunks
+            # Each chunk writes its norms to its own slot (variables only written
+            # through a pointer would be shared between the threads).
             _gs_rows_snap(indptr, indices, data, b, v, snap, row_start, row_stop, lo, hi,
-                          &cht, &vmt)
-            cch[t] = cht
-            cvm[t] = vmt
+                          &cch[t], &cvm[t])
         for t in range(n_chunks):
             ch = _nanmax(ch, cch[t])
             vm = _nanmax(vm, cvm[t])

@@ -89,8 +89,9 @@ def cli():
 
 @cli.command()
 @click.argument("n_products", type=click.IntRange(min=1))
-@click.option("-o", "--out", "out", type=click.Path(dir_okay=False, path_type=Path),
-              required=True, help="Output .npz file (written atomically).")
+@click.option("-o", "--out", "out", type=click.Path(path_type=Path), required=True,
+              help="Output: .npz, .mtx, .csv (dense matrix, small economies) or a folder "
+                   "(products.csv + flows.csv; .parquet for Parquet). Written atomically.")
 @click.option("--seed", type=int, default=0, show_default=True)
 @click.option("--spectral-radius", type=click.FloatRange(0, 1, min_open=True, max_open=True),
               default=0.9, show_default=True)

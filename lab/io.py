@@ -67,6 +67,7 @@ from __future__ import annotations
 
 import warnings
 import zipfile
+import zlib
 from pathlib import Path
 
 import numpy as np
@@ -365,7 +366,8 @@ def _read_npz(path: Path):
             arrays = {k: npz[k] for k in npz.files}
     except DataFormatError:
         raise
-    except (zipfile.BadZipFile, EOFError, OSError, ValueError, KeyError) as exc:
+    except (zipfile.BadZipFile, EOFError, OSError, ValueError, KeyError,
+            NotImplementedError, zlib.error) as exc:
         raise DataFormatError(f"corrupt or truncated .npz file ({exc})", path=path) from exc
     version, shape = arrays["version"], arrays["shape"]
     if version.shape != () or version.dtype.kind not in "iu":

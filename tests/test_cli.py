@@ -228,7 +228,7 @@ def test_non_productive_economy_names_the_products(non_productive_file):
 
 
 def test_generate_bad_output_suffix(tmp_path):
-    assert_user_error(run_cli("generate", 10, "-o", tmp_path / "x.csv"), "x.csv")
+    assert_user_error(run_cli("generate", 10, "-o", tmp_path / "x.txt"), "x.txt")
     assert list(tmp_path.iterdir()) == []
 
 

@@ -577,3 +577,23 @@ def test_csr_arrays():
     assert ip.dtype == ix.dtype == np.int64 and d.dtype == np.float64
     ip, ix, d = _ops.csr_arrays(M, index_dtype=np.int32)
     assert ip.dtype == ix.dtype == np.int32
+
+
+@pytest.mark.skipif(len(BACKENDS) < 2, reason="needs both backends")
+def test_hybrid_gauss_seidel_norms_have_no_race():
+    """Chunked sweeps on tiny matrices, many times: both backends agree bit for bit.
+
+    Regression: the Cython kernel once shared its per-chunk norms between threads
+    (about 1 wrong result in 1000 calls).
+    """
+    rng = np.random.default_rng(31)
+    cy, nb = _ops.kernels("cython"), _ops.kernels("numba")
+    with _ops.thread_limit(2, "cython"), _ops.thread_limit(2, "numba"):
+        for _ in range(3000):
+            M = sp.random(7, 7, density=0.5, random_state=rng, format="csr") * 0.1
+            b, v = rng.uniform(size=7), rng.uniform(size=7)
+            v1, v2 = v.copy(), v.copy()
+            norms1 = cy.gauss_seidel(M.indptr, M.indices, M.data, b, v1, 0, 7, 5)
+            norms2 = nb.gauss_seidel(M.indptr, M.indices, M.data, b, v2, 0, 7, 5)
+            assert norms1 == norms2
+            assert_array_equal(v1, v2)
