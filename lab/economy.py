@@ -158,7 +158,8 @@ class Economy:
 
     def __init__(self, A, R, *, codes=None, names=None, resource_names=None):
         m = _square_size(A)
-        codes_arr = None if codes is None else check_labels("codes", codes, m)
+        # Uniqueness is checked once, by the constructor at the end.
+        codes_arr = None if codes is None else check_labels("codes", codes, m, unique=False)
         object.__setattr__(self, "_m", m)
         object.__setattr__(self, "_codes", codes_arr)
         label = self._label
@@ -241,7 +242,8 @@ class Economy:
         """
         check_choice("zero_output", zero_output, ("drop", "error"))
         m = _square_size(Z)
-        codes_arr = None if codes is None else check_labels("codes", codes, m)
+        # Uniqueness is checked once, by the constructor at the end.
+        codes_arr = None if codes is None else check_labels("codes", codes, m, unique=False)
 
         def label(i: int) -> str:
             return str(codes_arr[i]) if codes_arr is not None else f"P{int(i)}"
