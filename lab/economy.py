@@ -158,8 +158,7 @@ class Economy:
 
     def __init__(self, A, R, *, codes=None, names=None, resource_names=None):
         m = _square_size(A)
-        # Uniqueness is checked once, by the constructor at the end.
-        codes_arr = None if codes is None else check_labels("codes", codes, m, unique=False)
+        codes_arr = None if codes is None else check_labels("codes", codes, m)
         object.__setattr__(self, "_m", m)
         object.__setattr__(self, "_codes", codes_arr)
         label = self._label
@@ -242,8 +241,7 @@ class Economy:
         """
         check_choice("zero_output", zero_output, ("drop", "error"))
         m = _square_size(Z)
-        # Uniqueness is checked once, by the constructor at the end.
-        codes_arr = None if codes is None else check_labels("codes", codes, m, unique=False)
+        codes_arr = None if codes is None else check_labels("codes", codes, m)
 
         def label(i: int) -> str:
             return str(codes_arr[i]) if codes_arr is not None else f"P{int(i)}"
