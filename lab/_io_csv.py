@@ -1,22 +1,16 @@
-"""Reader for the ``products.csv`` + ``flows.csv`` directory layout.
+"""Parsing and writing of the ``products.csv`` + ``flows.csv`` directory layout.
 
 Layout (see ``shared/data/io/README.md``)::
 
-    products.csv  code,name,total_output[,hours_worked][,employment][,compensation]
+    products.csv  code,name,total_output[,resource columns ...]
     flows.csv     input_code,output_code,value
 
 One row of ``products.csv`` per product, in the table's order; ``flows.csv`` lists
 the non-zero money flows ``Z[input, output]``. Codes are read as strings (leading
-zeros kept, ``NA`` is a code, not a missing value). Extra columns are ignored.
-A pair (input_code, output_code) listed twice is summed, as in COO format.
-
-The economy is built by :meth:`lab.Economy.from_flows`: ``A = Z·diag(1/x)`` and
-``R = L·diag(1/x)``, where the rows of L are the labour columns present. Row 0 is
-chosen by ``labour``: by default the first present of ``hours_worked``,
-``employment``, ``compensation``; the other labour columns follow in that order,
-and ``resource_names`` are the column names. A table without any labour column
-(world-2011-wiod) raises unless ``labour="none"``, which gives R one row of zeros
-named ``"none"`` (labour values are then zero; the use matrix is still usable).
+zeros kept, ``NA`` is a code, not a missing value). A pair (input_code,
+output_code) listed twice is summed, as in COO format. How the columns become A
+and R is decided in one place, :func:`lab.io.read_economy` (format ``"csv"``),
+which :meth:`lab.Economy.from_csv` calls.
 
 Every problem raises :class:`~lab.exceptions.DataFormatError` naming the file and the
 1-based line of the file (the header is line 1) or the product code. Line numbers
@@ -28,20 +22,14 @@ over rows.
 from __future__ import annotations
 
 import re
-import warnings
 from pathlib import Path
 
 import numpy as np
 import pandas as pd
-import scipy.sparse as sp
 
-from lab._validation import check_choice
-from lab.exceptions import DataFormatError, InvalidEconomyError
+from lab.exceptions import DataFormatError
 
-__all__ = ["LABOUR_COLUMNS", "read_csv_economy", "read_products", "read_flows"]
-
-#: Labour columns of products.csv, in order of preference for row 0 of R.
-LABOUR_COLUMNS = ("hours_worked", "employment", "compensation")
+__all__ = ["read_flows", "read_products", "write_csv_folder"]
 
 _PRODUCT_COLUMNS = ("code", "name", "total_output")
 _FLOW_COLUMNS = ("input_code", "output_code", "value")
@@ -164,134 +152,6 @@ def read_flows(directory, codes: pd.Index) -> tuple[np.ndarray, np.ndarray, np.n
                 line=k + 2,
             )
     return i, j, value, path
-
-
-def read_csv_economy(cls, directory, *, labour=None, negative="error"):
-    """Build ``cls`` (an :class:`~lab.Economy`) from a products/flows directory.
-
-    Parameters
-    ----------
-    directory : str or Path
-    labour : str or None
-        ``None``: first present of ``LABOUR_COLUMNS``; a column name present in
-        products.csv; or ``"none"``: no labour data (R = one zero row ``"none"``).
-    negative : {"error", "clip"}
-        Negative flows raise (``"error"``) or are set to 0 with a ``UserWarning``
-        reporting their count and total (``"clip"``).
-    """
-    check_choice("negative", negative, ("error", "clip"))
-    if labour is not None:
-        check_choice("labour", labour, LABOUR_COLUMNS + ("none",))
-    directory = Path(directory)
-    if not directory.is_dir():
-        raise DataFormatError("not a directory", path=directory)
-
-    products, ppath = read_products(directory)
-    codes = pd.Index(products["code"])
-    m = len(codes)
-    x = _numeric(products, "total_output", ppath, nonnegative=True)
-
-    present = [c for c in LABOUR_COLUMNS if c in products.columns]
-    if labour == "none":
-        columns: list[str] = []
-    elif labour is None:
-        if not present:
-            raise DataFormatError(
-                "the table has no labour column (any of "
-                f"{', '.join(LABOUR_COLUMNS)}); its columns are "
-                f"{', '.join(products.columns)}. Pass labour='none' to read it without "
-                "labour data",
-                path=ppath,
-                line=1,
-            )
-        columns = present
-    else:
-        if labour not in present:
-            raise DataFormatError(
-                f"labour={labour!r} but products.csv has no such column; labour columns "
-                f"present: {', '.join(present) or 'none'}",
-                path=ppath,
-                line=1,
-            )
-        columns = [labour] + [c for c in present if c != labour]
-    if columns:
-        T = np.vstack([_numeric(products, c, ppath, nonnegative=True) for c in columns])
-        resource_names = tuple(columns)
-    else:
-        T = np.zeros((1, m))
-        resource_names = ("none",)
-
-    i, j, value, fpath = read_flows(directory, codes)
-    neg = value < 0
-    if neg.any():
-        cnt, total = int(neg.sum()), float(value[neg].sum())
-        k = int(np.argmax(neg))
-        if negative == "error":
-            raise DataFormatError(
-                f"negative flow {float(value[k])!r} from {codes[i[k]]!r} to {codes[j[k]]!r} "
-                f"({cnt} negative flows in all, total {total:.6g}); pass negative='clip' "
-                "to set them to 0",
-                path=fpath,
-                line=k + 2,
-            )
-        warnings.warn(
-            f"{fpath}: {cnt} negative flows (total {total:.6g}, first on line {k + 2}) "
-            "set to 0",
-            UserWarning,
-            stacklevel=3,
-        )
-        keep = ~neg
-        i, j, value = i[keep], j[keep], value[keep]
-    nz = value != 0
-    i, j, value = i[nz], j[nz], value[nz]
-
-    # zero-output products that take part in flows or use labour: errors with lines
-    zero = x == 0
-    if zero.any():
-        for what, idx in (("has inputs", j), ("is used as an input", i)):
-            hit = np.zeros(m, dtype=bool)
-            hit[idx] = True
-            bad = zero & hit
-            if bad.any():
-                p = int(np.argmax(bad))
-                k = int(np.argmax(idx == p))
-                raise DataFormatError(
-                    f"product {codes[p]!r} (products.csv line {p + 2}) {what} but zero "
-                    f"total output (flows.csv line {k + 2})",
-                    path=ppath,
-                    line=p + 2,
-                )
-        bad = zero & (T != 0).any(axis=0)
-        if bad.any():
-            p = int(np.argmax(bad))
-            raise DataFormatError(
-                f"product {codes[p]!r} uses labour but has zero total output",
-                path=ppath,
-                line=p + 2,
-            )
-
-    idx_dtype = np.int32 if max(m, value.size) < np.iinfo(np.int32).max else np.int64
-    Z = sp.coo_array(
-        (value, (i.astype(idx_dtype), j.astype(idx_dtype))), shape=(m, m)
-    ).tocsc()
-    Z.sum_duplicates()
-    try:
-        return cls.from_flows(
-            Z,
-            x,
-            T,
-            codes=codes.to_numpy(dtype=object),
-            names=products["name"].to_numpy(dtype=object),
-            resource_names=resource_names,
-            zero_output="drop",
-        )
-    except DataFormatError:
-        raise
-    except InvalidEconomyError as exc:  # pragma: no cover - pre-checked above
-        raise DataFormatError(str(exc), path=directory) from exc
-
-
-# --------------------------------------------------------------------------- writer
 
 
 def write_csv_folder(economy, directory):

@@ -315,15 +315,15 @@ class Economy:
     def from_csv(cls, directory, *, labour=None, negative="error") -> Economy:
         """Read ``products.csv`` and ``flows.csv`` from ``directory``.
 
-        See :func:`lab._io_csv.read_csv_economy` for the layout, the choice of
-        ``labour`` (``None`` = first present of hours_worked, employment,
-        compensation; a column name; or ``"none"`` for tables without labour data)
-        and ``negative`` (``"error"`` or ``"clip"``). Errors are
-        :class:`~lab.exceptions.DataFormatError` naming the file and line or code.
+        The same reader as :func:`lab.io.read_economy` with ``format="csv"``: see
+        there for the layout, the resource columns (``labour`` picks row 0, or
+        ``"none"`` for tables without labour data) and ``negative`` (``"error"``
+        or ``"clip"``). Errors are :class:`~lab.exceptions.DataFormatError` naming
+        the file and line or code.
         """
-        from lab._io_csv import read_csv_economy
+        from lab.io import read_economy
 
-        return read_csv_economy(cls, directory, labour=labour, negative=negative)
+        return read_economy(directory, format="csv", labour=labour, negative=negative)
 
     # ------------------------------------------------------------------ properties
 

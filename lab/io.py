@@ -259,9 +259,9 @@ def resource_columns(columns, labour, path) -> list[str]:
                                   path=path, line=1)
         return [labour] + [c for c in cols if c != labour]
     if not cols:
-        raise DataFormatError("the table has no resource (labour) column after code, name, "
-                              "total_output; pass labour='none' to read it without labour "
-                              "data", path=path, line=1)
+        raise DataFormatError("the table has no labour column (no resource column after code, "
+                              "name, total_output); pass labour='none' to read it without "
+                              "labour data", path=path, line=1)
     return cols
 
 

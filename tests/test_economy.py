@@ -492,7 +492,7 @@ def test_from_csv_options(tmp_path):
         Economy.from_csv(d, labour="compensation")
     with pytest.raises(InvalidEconomyError, match="negative must be one of"):
         Economy.from_csv(d, negative="ignore")
-    with pytest.raises(DataFormatError, match="not a directory"):
+    with pytest.raises(DataFormatError, match="no such file or folder"):
         Economy.from_csv(tmp_path / "nope")
     e = Economy.from_csv(d, labour="none")
     assert e.resource_names == ("none",)
