@@ -10,13 +10,14 @@ supply S and use U are products × industries, q = S·1, g = Sᵀ·1.
 from __future__ import annotations
 
 import warnings
+from pathlib import Path
 
 import numpy as np
 import pandas as pd
 import pytest
 import scipy.sparse as sp
-from conftest import SHARED_IO
 
+import lab
 from lab.exceptions import InvalidEconomyError
 from lab.supply_use import (
     ASSUMPTIONS,
@@ -419,9 +420,7 @@ def test_sweden_as_diagonal_supply_reproduces_the_table():
     With S = diag(q) every assumption must return the published A = Z·diag(1/q) and
     the published labour coefficients.
     """
-    d = SHARED_IO / "sweden-2016"
-    if not d.is_dir():
-        pytest.skip("shared/data/io/sweden-2016 not available")
+    d = Path(lab.datasets.__file__).parent / "sweden-2016"  # shipped with lab
     dt = {"code": str, "input_code": str, "output_code": str}
     p = pd.read_csv(d / "products.csv", dtype=dt, keep_default_na=False)
     f = pd.read_csv(d / "flows.csv", dtype=dt, keep_default_na=False)
