@@ -165,6 +165,25 @@ def check_labels(name: str, labels, n: int, *, unique: bool = True) -> np.ndarra
     return out
 
 
+def check_resource_names(resource_names, r: int, *, other: str = "R",
+                         shape=None) -> tuple[str, ...]:
+    """Names of ``r`` resource rows: checked, or the defaults ``labour, R1, R2, ...``.
+
+    ``other`` and ``shape`` name the array whose rows they label, for the message.
+    """
+    if resource_names is None:
+        return ("labour",) + tuple(f"R{q}" for q in range(1, r))
+    if isinstance(resource_names, str):
+        resource_names = (resource_names,)
+    names = np.asarray(list(resource_names), dtype=object)
+    if names.shape[0] != r:
+        raise InvalidEconomyError(
+            f"resource_names has length {names.shape[0]} but {other} has {r} row(s)"
+            + (f" ({other} has shape {shape})" if shape is not None else "")
+        )
+    return tuple(check_labels("resource_names", names, r).tolist())
+
+
 # --------------------------------------------------------------------------- values
 
 

@@ -93,6 +93,7 @@ from lab._validation import (
     check_choice,
     check_labels,
     check_resource_matrix,
+    check_resource_names,
     check_sparse_matrix,
     check_vector,
     readonly,
@@ -165,18 +166,7 @@ class Economy:
         A = check_sparse_matrix("A", A, "square", label=label)
         R = check_resource_matrix("R", R, m, col_label=label, row_label=lambda q: f"row {q}")
         r = R.shape[0]
-        if resource_names is None:
-            rn = ("labour",) + tuple(f"R{q}" for q in range(1, r))
-        else:
-            if isinstance(resource_names, str):
-                resource_names = (resource_names,)
-            rn_arr = np.asarray(list(resource_names), dtype=object)
-            if rn_arr.shape[0] != r:
-                raise InvalidEconomyError(
-                    f"resource_names has length {rn_arr.shape[0]} but R has {r} rows "
-                    f"(R has shape {R.shape})"
-                )
-            rn = tuple(check_labels("resource_names", rn_arr, r).tolist())
+        rn = check_resource_names(resource_names, r, other="R", shape=R.shape)
         if names is not None:
             names_arr = names if isinstance(names, np.ndarray) else np.asarray(names, dtype=object)
             if names_arr.ndim != 1 or names_arr.shape[0] != m:

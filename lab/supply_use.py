@@ -134,6 +134,7 @@ from lab._validation import (
     DENSE_SILENT_MAX,
     check_choice,
     check_labels,
+    check_resource_names,
     check_sparse_matrix,
     readonly,
 )
@@ -525,18 +526,8 @@ def _tables(supply, use, resource_totals, codes, industry_codes, names, industry
         rnames = None
     r = T.shape[0]
     if rnames is None:
-        if resource_names is None:
-            rnames = ("labour",) + tuple(f"R{q}" for q in range(1, r))
-        else:
-            if isinstance(resource_names, str):
-                resource_names = (resource_names,)
-            rn = np.asarray(list(resource_names), dtype=object)
-            if rn.shape[0] != r:
-                raise InvalidEconomyError(
-                    f"resource_names has length {rn.shape[0]} but resource_totals has {r} "
-                    f"row(s) (shape {T.shape})"
-                )
-            rnames = tuple(check_labels("resource_names", rn, r).tolist())
+        rnames = check_resource_names(resource_names, r, other="resource_totals",
+                                      shape=T.shape)
     q = np.asarray(S.sum(axis=1)).ravel()
     g = np.asarray(S.sum(axis=0)).ravel()
     return _Tables(S, U, T, q, g, codes_arr, icodes_arr, names_arr, inames_arr, rnames)
