@@ -196,7 +196,7 @@ def run_huge(n, repeat, log, n_threads=None):
     return {
         "n": n, "nnz": economy.nnz, "generate_s": t_gen, "median_s": statistics.median(times),
         "min_s": min(times), "method": result.method, "reason": result.method_reason,
-        "lab_residual": result.residual, "timings": result.timings,
+        "lab_residual": result.residual, "timings": dict(result.timings),
         "rss_before": rss0, "rss_after_generate": rss_gen, "peak_after_generate": peak_gen,
         "peak_after_solve": _peak_rss_bytes(), "rss_after_solve": _rss_bytes(),
     }

@@ -76,7 +76,7 @@ def _summary(result, seconds: float) -> dict:
         "converged": result.converged, "status": result.status.name,
         "iterations": result.iterations, "residual": result.residual, "rtol": result.rtol,
         "matvecs": result.matvecs, "seconds": seconds,
-        "timings": result.timings, "resources": list(result.resource_names),
+        "timings": dict(result.timings), "resources": list(result.resource_names),
         "productivity": result.productivity, "message": result.message,
     }
 

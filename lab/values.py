@@ -39,6 +39,7 @@ import warnings
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from enum import IntEnum
+from types import MappingProxyType
 
 import numpy as np
 
@@ -129,8 +130,9 @@ class ValuesResult:
         Final relative residual ‖l + Aᵀv − v‖∞ / ‖v‖∞, recomputed from A
         (the largest over the right-hand sides).
     residual_history : ndarray
-        Relative residual per iteration as the method saw it (for Gauss–Seidel
-        and blocks, the largest update relative to ‖v‖∞).
+        Relative residual per iteration as the method saw it (for Gauss–Seidel,
+        the largest update of a sweep relative to ‖v‖∞; for blocks, the true
+        residual after each pass).
     rtol : float
     method : str
         The method actually used.
@@ -140,8 +142,8 @@ class ValuesResult:
     n_threads : int
     matvecs : float
         Work in units of one pass over the non-zeros of A.
-    timings : dict
-        Seconds: ``setup`` (structure analysis and reordering, paid by the
+    timings : mapping
+        Read-only. Seconds: ``setup`` (structure analysis and reordering, paid by the
         first solve of a :class:`ValueSolver`), ``solve``, ``check`` (the final
         residual and the productivity proof) and ``total``.
     resource_names : tuple of str
@@ -165,7 +167,7 @@ class ValuesResult:
     backend: str
     n_threads: int
     matvecs: float
-    timings: dict
+    timings: MappingProxyType
     resource_names: tuple
     productivity: str
     _codes: Callable = field(repr=False, compare=False, default=None)
@@ -393,9 +395,9 @@ class ValueSolver:
             residual_history=np.asarray(run.history, dtype=float), rtol=options.rtol,
             method=self.method, method_reason=self.reason, backend=self.backend,
             n_threads=n_threads, matvecs=run.matvecs,
-            timings={"setup": self._setup_seconds, "solve": t_check - t_solve,
-                     "check": t_end - t_check,
-                     "total": self._setup_seconds + (t_end - t_start)},
+            timings=MappingProxyType({"setup": self._setup_seconds,
+                                      "solve": t_check - t_solve, "check": t_end - t_check,
+                                      "total": self._setup_seconds + (t_end - t_start)}),
             resource_names=names, productivity=str(productivity),
             _codes=lambda: economy.codes)
         self._setup_seconds = 0.0  # set-up is paid once, by the first solve
