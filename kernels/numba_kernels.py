@@ -113,17 +113,6 @@ def _nnz_bounds(indptr, n_rows, n_chunks):
     return bounds
 
 
-@njit(cache=True, error_model="numpy")
-def _ratio(change, vmax):
-    if change != change or vmax != vmax:
-        return change + vmax
-    if change == 0.0:
-        return 0.0
-    if vmax == 0.0:
-        return np.inf
-    return change / vmax
-
-
 # --------------------------------------------------------------------------- products
 
 

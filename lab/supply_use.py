@@ -640,8 +640,7 @@ def _industry_technology(t: _Tables, zero_output, negative) -> SupplyUseResult:
         Z = _canon(Z[keep][:, keep])
         Tp, x, codes = Tp[:, keep], x[keep], codes[keep]
         names = None if names is None else names[keep]
-    A = _canon(Z @ sp.diags_array(1.0 / x)) if x.size else Z
-    R = np.ascontiguousarray(Tp / x) if x.size else np.zeros_like(Tp)
+    A, R = _per_unit(Z, Tp, x)
     notes = [
         "industry-technology assumption (Eurostat model B), product × product: "
         "A = U·diag(1/g)·Sᵀ·diag(1/q); resources per product T·diag(1/g)·Sᵀ "
@@ -657,6 +656,13 @@ def _industry_technology(t: _Tables, zero_output, negative) -> SupplyUseResult:
     econ = _economy(A, R, codes, names, t.rnames, dropped)
     return SupplyUseResult(econ, "industry-technology", negative, NegativeCoefficients(),
                            readonly(np.array(x)), tuple(notes))
+
+
+def _per_unit(Z, T, x):
+    """Flows and resource totals per unit of output: A = Z·diag(1/x), R = T·diag(1/x)."""
+    if not x.size:
+        return Z, np.zeros_like(T)
+    return _canon(Z @ sp.diags_array(1.0 / x)), np.ascontiguousarray(T / x)
 
 
 def _fixed_product_sales(t: _Tables, zero_output, negative) -> SupplyUseResult:
@@ -676,8 +682,7 @@ def _fixed_product_sales(t: _Tables, zero_output, negative) -> SupplyUseResult:
         x, T, codes = x[keep_ind], T[:, keep_ind], codes[keep_ind]
         names = None if names is None else names[keep_ind]
         dropped = {str(t.icodes[k]): "industry with zero output and no use" for k in zero_ind}
-    A = _canon(Z @ sp.diags_array(1.0 / x)) if x.size else Z
-    R = np.ascontiguousarray(T / x) if x.size else np.zeros_like(T)
+    A, R = _per_unit(Z, T, x)
     notes = [
         "fixed product sales structure (Eurostat model D), industry × industry: "
         "A = Sᵀ·diag(1/q)·U·diag(1/g); R = T·diag(1/g) (resources stay with their industry)",

