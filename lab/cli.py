@@ -14,59 +14,13 @@ from pathlib import Path
 
 import click
 
+from lab._cli_util import Progress as _Progress
+from lab._cli_util import fail as _fail
+from lab._cli_util import run_guarded as _run_guarded
+
 __all__ = ["main"]
 
 _METHODS = ("auto", "jacobi", "gauss-seidel", "krylov", "blocks")
-
-
-class _Progress:
-    """Iteration progress on stderr, at most a few lines a second."""
-
-    #: Solves shorter than this show no progress at all.
-    DELAY = 1.0
-
-    def __init__(self, label: str, enabled: bool):
-        self.label = label
-        self.enabled = enabled
-        self.start = time.perf_counter()
-        self.last = 0.0
-        self.tty = sys.stderr.isatty()
-        self.shown = False
-
-    def __call__(self, iteration: int, residual: float):
-        now = time.perf_counter()
-        interval = 0.2 if self.tty else 2.0
-        if not self.enabled or now - self.start < self.DELAY or now - self.last < interval:
-            return
-        self.last = now
-        end = "\r" if self.tty else "\n"
-        click.echo(f"{self.label}: iteration {iteration}, residual {residual:.2e}", err=True,
-                   nl=False)
-        click.echo(end, err=True, nl=False)
-        self.shown = True
-
-    def close(self):
-        if self.shown and self.tty:
-            click.echo(" " * 60 + "\r", err=True, nl=False)
-
-
-def _fail(message: str, code: int = 2):
-    click.echo(f"lab: error: {message}", err=True)
-    sys.exit(code)
-
-
-def _run_guarded(fn):
-    """Turn lab's own errors into one line and a non-zero exit."""
-    from lab.exceptions import LabError, NotConvergedError
-
-    try:
-        return fn()
-    except NotConvergedError as exc:
-        _fail(str(exc), 1)
-    except (LabError, ValueError, TypeError, OSError) as exc:
-        _fail(str(exc), 2)
-    except MemoryError:
-        _fail("out of memory: try a smaller economy", 1)
 
 
 def _summary(result, seconds: float) -> dict:
@@ -284,6 +238,9 @@ def demo(n_products, seed, n_threads, as_json):
         click.echo(f"auto chose {auto.method}: {auto.method_reason}")
 
     _run_guarded(run)
+
+
+# Commands with modules of their own (each keeps its heavy imports inside the command).
 
 
 def main(argv=None):
