@@ -9,12 +9,15 @@ from lab.exceptions import (
     DataFormatError,
     EfficiencyWarning,
     InvalidEconomyError,
+    InvalidProblemError,
     LabError,
     NotConvergedError,
     NotProductiveError,
 )
 from lab.generate import generate_economy
 from lab.io import read_economy, write_economy, write_values
+from lab.plan import CockshottOptions, PlanOptions, PlanResult, PlanStatus, plan
+from lab.planning import PlanningProblem
 from lab.supply_use import SupplyUseResult, from_supply_use
 from lab.values import Status, ValueSolver, ValuesOptions, ValuesResult, labour_values
 
@@ -26,10 +29,16 @@ __all__ = [
     "DataFormatError",
     "Economy",
     "EfficiencyWarning",
+    "CockshottOptions",
     "InvalidEconomyError",
+    "InvalidProblemError",
     "LabError",
     "NotConvergedError",
     "NotProductiveError",
+    "PlanOptions",
+    "PlanResult",
+    "PlanStatus",
+    "PlanningProblem",
     "Status",
     "SupplyUseResult",
     "ValueSolver",
@@ -41,6 +50,7 @@ __all__ = [
     "from_supply_use",
     "generate_economy",
     "labour_values",
+    "plan",
     "read_economy",
     "supply_use",
     "write_economy",

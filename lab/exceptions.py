@@ -44,6 +44,11 @@ class DataFormatError(InvalidEconomyError):
         self.line = line
 
 
+class InvalidProblemError(InvalidEconomyError):
+    """A planning problem is malformed: unknown target product, negative capacity,
+    a technique that makes nothing, a resource row of the wrong length, ..."""
+
+
 class NotProductiveError(LabError, ValueError):
     """The economy cannot reproduce itself: the spectral radius of A is at least 1.
 
