@@ -247,9 +247,28 @@ class Economy:
                 "resource_totals", resource_totals, m, other="Z", col_label=label
             )
 
+        return cls._from_valid_flows(Z, x, T, codes=codes_arr, names=names,
+                                     resource_names=resource_names, zero_output=zero_output,
+                                     label=label)
+
+    @classmethod
+    def _from_valid_flows(cls, Z, x, T, *, codes, names, resource_names, zero_output="drop",
+                          label=None, inplace=False, names_checked=False) -> Economy:
+        """The part of :meth:`from_flows` after its arguments are checked.
+
+        ``Z`` canonical float64 ``csc_array`` with finite values >= 0, ``x`` (m,) and
+        ``T`` (r, m) finite >= 0, ``codes`` None or an object array of m unique str
+        (not checked again). lab's readers call this directly with arrays they own:
+        ``inplace=True`` divides ``Z.data`` by x in place (no second copy of the
+        values), ``names_checked=True`` skips the check of ``names`` (str already).
+        """
+        m = Z.shape[0]
+        if label is None:
+            def label(i: int) -> str:
+                return str(codes[i]) if codes is not None else f"P{int(i)}"
+        codes_arr = codes
         zero = x == 0
         dropped: dict[str, str] = {}
-        keep = None
         if zero.any():
             zidx = np.flatnonzero(zero)
             if zero_output == "error":
@@ -275,6 +294,7 @@ class Economy:
                 dropped[label(int(i))] = "zero total output and no flows or resources"
             keep = np.flatnonzero(~zero)
             Z = _drop_empty(Z, keep)
+            inplace = False  # _drop_empty returned read-only arrays
             x = x[keep]
             T = T[:, keep]
             if codes_arr is not None:
@@ -291,14 +311,69 @@ class Economy:
                 names = names[keep]
 
         # A = Z diag(1/x): scale each column's data; the index arrays are shared.
-        counts = np.diff(Z.indptr)
-        data = Z.data / np.repeat(x, counts)
+        if inplace and Z.data.flags.writeable:
+            from lab._kernels.io_kernels import scale_columns
+
+            data = Z.data
+            scale_columns(Z.indptr, data, np.ascontiguousarray(x, dtype=np.float64))
+        else:
+            counts = np.diff(Z.indptr)
+            data = Z.data / np.repeat(x, counts)
         A = sp.csc_array(Z.shape, dtype=np.float64)
         A.data, A.indices, A.indptr = data, Z.indices, Z.indptr
         A.has_canonical_format = True
         R = np.ascontiguousarray(T / x) if x.size else np.zeros_like(T)
-        econ = cls(A, R, codes=codes_arr, names=names, resource_names=resource_names)
+        econ = cls._from_valid(A, R, codes=codes_arr, names=names,
+                               resource_names=resource_names, names_checked=names_checked)
         object.__setattr__(econ, "_dropped", types.MappingProxyType(dropped))
+        return econ
+
+    @classmethod
+    def _from_valid(cls, A, R, *, codes, names, resource_names, names_checked=False) -> Economy:
+        """:class:`Economy` from a canonical float64 CSC ``A`` with values >= 0 and unique
+        ``codes`` (object array of str, or None), checking only what can still be wrong:
+        non-finite values of A (a quotient that overflowed), R, resource_names, names.
+        Same checks, order and messages as ``__init__`` otherwise.
+        """
+        from lab._validation import check_finite_nonnegative
+
+        m = A.shape[0]
+        econ = cls.__new__(cls)
+        if codes is not None and codes.flags.writeable:
+            codes = codes.view()
+            codes.flags.writeable = False
+        object.__setattr__(econ, "_m", m)
+        object.__setattr__(econ, "_codes", codes)
+        label = econ._label
+        indptr, indices = A.indptr, A.indices
+
+        def locate(k: int) -> str:
+            j = int(np.searchsorted(indptr, k, side="right") - 1)
+            return f"[{label(int(indices[k]))!r}, {label(j)!r}]"
+
+        check_finite_nonnegative("A", A.data, locate)
+        A = _canonical_readonly(A)
+        R = check_resource_matrix("R", R, m, col_label=label, row_label=lambda q: f"row {q}")
+        rn = check_resource_names(resource_names, R.shape[0], other="R", shape=R.shape)
+        if names is not None:
+            names_arr = names if isinstance(names, np.ndarray) else np.asarray(names, dtype=object)
+            if names_arr.ndim != 1 or names_arr.shape[0] != m:
+                raise InvalidEconomyError(
+                    f"names has length {names_arr.shape[0] if names_arr.ndim else 0} "
+                    f"but A has shape {A.shape}"
+                )
+            if names_checked:
+                names = names_arr.view()
+                names.flags.writeable = False
+            else:
+                names = check_labels("names", names_arr, m, unique=False)
+        object.__setattr__(econ, "_A", A)
+        object.__setattr__(econ, "_R", R)
+        object.__setattr__(econ, "_names", names)
+        object.__setattr__(econ, "_resource_names", rn)
+        object.__setattr__(econ, "_dropped", types.MappingProxyType({}))
+        object.__setattr__(econ, "_code_index", None)
+        object.__setattr__(econ, "_cache", {})
         return econ
 
     @classmethod
@@ -501,6 +576,14 @@ def _zero_output_links(Z: sp.csc_array, T: np.ndarray, zero: np.ndarray):
     used = zero & (row_nnz > 0)
     has_res = zero & (T != 0).any(axis=0)
     return has_in, used, has_res
+
+
+def _canonical_readonly(A: sp.csc_array) -> sp.csc_array:
+    """A canonical CSC array with read-only views of ``A``'s arrays (no copy)."""
+    out = sp.csc_array(A.shape, dtype=np.float64)
+    out.data, out.indices, out.indptr = readonly(A.data), readonly(A.indices), readonly(A.indptr)
+    out.has_canonical_format = True
+    return out
 
 
 def _drop_empty(Z: sp.csc_array, keep: np.ndarray) -> sp.csc_array:

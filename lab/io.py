@@ -74,7 +74,7 @@ import numpy as np
 import scipy.sparse as sp
 
 from lab._atomic import atomic_path
-from lab._validation import check_choice
+from lab._validation import check_choice, check_finite_nonnegative, check_labels
 from lab.exceptions import DataFormatError, InvalidEconomyError
 
 __all__ = ["FORMATS", "detect_format", "read_economy", "write_economy", "write_values"]
@@ -294,12 +294,18 @@ def clip_negative(value, i, j, codes, fpath, negative, line_of):
 
 
 def economy_from_flows(codes, names, x, T, resource_names, i, j, value, *, ppath, fpath,
-                       flow_line=None):
+                       flow_line=None, checked=False):
     """Build an Economy from checked product data and flow triplets (value ≥ 0, finite).
 
     ``codes`` object array of str (unique), ``x`` ≥ 0 finite, ``T`` (r, m) ≥ 0 finite,
     ``i``/``j`` valid indices. A product with inputs, used as an input, or using
     resources but with zero output raises DataFormatError naming it.
+
+    The triplets become CSC with :func:`flows_to_csc` (no copy when they are in CSC
+    order already, as lab writes them; ``i`` and ``value`` may then become the arrays
+    of A and are divided in place: the caller must not use them afterwards).
+    ``checked=True``: the codes are known to be unique strings and the names strings
+    (the Parquet reader checked them with Arrow), so they are not checked again.
     """
     from lab.economy import Economy
 
@@ -325,18 +331,72 @@ def economy_from_flows(codes, names, x, T, resource_names, i, j, value, *, ppath
             raise DataFormatError(f"product {codes[p]!r} uses resources but has zero total "
                                   "output", path=ppath,
                                   line=p + 2 if ppath.suffix == ".csv" else p + 1)
-    idx_dtype = np.int32 if max(m, value.size) < np.iinfo(np.int32).max else np.int64
-    Z = sp.coo_array((value, (i.astype(idx_dtype, copy=False), j.astype(idx_dtype, copy=False))),
-                     shape=(m, m)).tocsc()
-    Z.sum_duplicates()
-    Z.eliminate_zeros()
+    Z, summed = _flows_to_csc(i, j, value, m)
+    del i, j, value
     try:
-        return Economy.from_flows(Z, x, T, codes=codes, names=names,
-                                  resource_names=tuple(resource_names), zero_output="drop")
+        if not checked:
+            codes = check_labels("codes", codes, m)
+        if summed:  # a sum of duplicated flows can overflow
+            indptr, indices = Z.indptr, Z.indices
+
+            def locate(k):
+                c = int(np.searchsorted(indptr, k, side="right") - 1)
+                return f"[{codes[int(indices[k])]!r}, {codes[c]!r}]"
+
+            check_finite_nonnegative("Z", Z.data, locate)
+        return Economy._from_valid_flows(
+            Z, np.ascontiguousarray(x, dtype=np.float64), np.ascontiguousarray(T, dtype=np.float64),
+            codes=codes, names=names, resource_names=tuple(resource_names), zero_output="drop",
+            inplace=True, names_checked=checked)
     except DataFormatError:
         raise
     except InvalidEconomyError as exc:
         raise DataFormatError(str(exc), path=ppath.parent) from exc
+
+
+def flows_to_csc(i, j, value, m) -> sp.csc_array:
+    """Canonical CSC (m × m) of triplets (i, j, value): duplicates summed, zeros dropped.
+
+    Triplets already in CSC order (columns non-decreasing, rows increasing within a
+    column: the order lab writes) are used as they are, without a copy, after
+    dropping zero values; others are sorted with a counting sort by column, O(nnz + m).
+    Indices are int32 when m and nnz fit, else int64; data float64. The result may
+    share memory with ``i`` and ``value``.
+    """
+    return _flows_to_csc(i, j, value, m)[0]
+
+
+def _flows_to_csc(i, j, value, m):
+    """(:func:`flows_to_csc`, whether the triplets had to be sorted and summed)."""
+    from lab._kernels.io_kernels import (
+        coo_to_csc,
+        flows_are_csc,
+        indptr_from_sorted,
+    )
+
+    n = value.size
+    idx_dtype = np.int32 if max(m, n) < np.iinfo(np.int32).max else np.int64
+    i = np.ascontiguousarray(i, dtype=idx_dtype)
+    j = np.ascontiguousarray(j, dtype=idx_dtype)
+    value = np.ascontiguousarray(value, dtype=np.float64)
+    indptr = np.empty(m + 1, dtype=idx_dtype)
+    ordered, zeros = flows_are_csc(i, j, value)
+    if ordered:
+        if zeros:
+            keep = value != 0
+            i, j, value = i[keep], j[keep], value[keep]
+        indptr_from_sorted(j, m, indptr)
+        indices, data = i, value
+    else:
+        indices = np.empty(n, dtype=idx_dtype)
+        data = np.empty(n, dtype=np.float64)
+        nnz = coo_to_csc(i, j, value, m, indptr, indices, data)
+        if nnz < n:
+            indices, data = indices[:nnz].copy(), data[:nnz].copy()
+    Z = sp.csc_array((m, m), dtype=np.float64)
+    Z.data, Z.indices, Z.indptr = data, indices, indptr
+    Z.has_canonical_format = True
+    return Z, not ordered
 
 
 def economy_columns(economy):
