@@ -80,15 +80,19 @@ def _numeric_column(col, name, path, *, nonnegative, offset=0):
 
 
 def _units(table_or_col, path):
+    if isinstance(table_or_col, pa.DictionaryArray):  # the distinct values are at hand
+        units = _units(table_or_col.dictionary, path)
+        return units | {None} if table_or_col.null_count else units
     uniq = pc.unique(pc.utf8_trim_whitespace(table_or_col.cast(pa.string())))
     return set(uniq.to_pylist())
 
 
-def _open(path: Path):
+def _open(path: Path, read_dictionary=None):
     if not path.is_file():
         raise DataFormatError("file not found", path=path)
     try:
-        return pq.ParquetFile(path, page_checksum_verification=True)
+        return pq.ParquetFile(path, page_checksum_verification=True,
+                              read_dictionary=read_dictionary)
     except _ARROW_ERRORS as exc:
         raise DataFormatError(f"not a Parquet file, or corrupt or truncated ({exc})",
                               path=path) from None
@@ -112,7 +116,8 @@ def _read_products(ppath: Path, labour):
                               f"has {', '.join(map(repr, names))}", path=ppath)
     code = _codes_column(table.column("code").combine_chunks(), "code", ppath)
     m = len(code)
-    if m and len(pc.unique(code)) != m:
+    index = _CodeIndex(code)
+    if index.duplicate >= 0:
         import pandas as pd
 
         s = pd.Series(code.to_numpy(zero_copy_only=False))
@@ -139,36 +144,120 @@ def _read_products(ppath: Path, labour):
     if m == 0 or not pc.any(pc.greater(pc.utf8_length(name), 0)).as_py():
         names_arr = None
     units = _units(table.column("unit"), ppath) if "unit" in names else None
-    return code, code.to_numpy(zero_copy_only=False).astype(object), names_arr, x, T, cols, units
+    return index, code.to_numpy(zero_copy_only=False), names_arr, x, T, cols, units
 
 
-def _locate_unknown(fpath: Path, code, batch_size):
-    """Error path: the first flow row naming an unknown code, scanning in file order."""
-    pf = pq.ParquetFile(fpath, page_checksum_verification=True)
-    offset = 0
-    for batch in pf.iter_batches(batch_size=batch_size, columns=["input_code", "output_code"]):
-        for name in ("input_code", "output_code"):
-            col = _codes_column(batch.column(name), name, fpath, offset)
-            hit = pc.is_null(pc.index_in(col, value_set=code))
-            if pc.any(hit).as_py():
-                k = _first(hit)
-                raise DataFormatError(f"{name} {col[k].as_py()!r} is not a product code of "
-                                      "products.parquet", path=fpath, line=offset + k + 1)
-        offset += batch.num_rows
+class _CodeIndex:
+    """Product codes → indices: a hash table of the codes (also the duplicate check),
+    and the mapping of the flows' per-row-group dictionaries to product indices."""
+
+    def __init__(self, code):
+        from lab._kernels.io_kernels import build_code_table, table_bits
+
+        self.code = code
+        self.m = len(code)
+        self.idx_dtype = np.int32 if self.m < np.iinfo(np.int32).max else np.int64
+        self.coff, self.cdata = _string_buffers(code)
+        self.bits = table_bits(self.m)
+        self.table = np.full(1 << self.bits, -1, dtype=np.int64)
+        self.duplicate = build_code_table(self.coff, self.cdata, self.bits, self.table)
+        self.ordered = {}  # column name -> whether its dictionaries came in product order
+        self.last = {}  # column name -> (key of the last dictionary, its mapping)
+
+    def mapping(self, name, dictionary):
+        """Product index of each entry of ``dictionary`` (pa.string()), -1 if unknown."""
+        from lab._kernels.io_kernels import lookup_codes, map_ordered_dictionary
+
+        off, data = _string_buffers(dictionary)
+        key = (off.ctypes.data, data.ctypes.data, len(dictionary))
+        last = self.last.get(name)
+        if last is not None and last[0] == key:
+            return last[1]
+        d = len(dictionary)
+        out = np.empty(d, dtype=np.int64)
+        done = 0
+        if self.ordered.get(name, True):
+            window = 32 + 8 * (self.m // max(d, 1))
+            done = map_ordered_dictionary(self.table, self.bits, self.coff, self.cdata, off,
+                                          data, out, window)
+            if done < d and done < 0.99 * d:
+                self.ordered[name] = False  # not lab's order: hash lookups from now on
+        if done < d:
+            lookup_codes(self.table, self.bits, self.coff, self.cdata, off, data, done,
+                         out[done:])
+        mapping = out.astype(self.idx_dtype)
+        self.last[name] = (key, mapping)
+        return mapping
+
+
+def _string_buffers(arr):
+    """(offsets, data) ndarrays of a pa.string() or pa.large_string() array."""
+    bufs = arr.buffers()
+    otype = np.int64 if pa.types.is_large_string(arr.type) else np.int32
+    n = len(arr)
+    offsets = np.frombuffer(bufs[1], dtype=otype)[arr.offset:arr.offset + n + 1] \
+        if bufs[1] is not None else np.zeros(n + 1, dtype=otype)
+    data = np.frombuffer(bufs[2], dtype=np.uint8) if bufs[2] is not None and bufs[2].size \
+        else np.zeros(1, dtype=np.uint8)
+    return offsets, data
+
+
+def _dictionary_codes(col):
+    """A code column as a DictionaryArray with pa.string() values, or None if it holds
+    nulls or a type that is not a code (the caller then reports the exact error)."""
+    t = col.type
+    if pa.types.is_dictionary(t):
+        if col.null_count or col.dictionary.null_count:
+            return None
+        vt = t.value_type
+        if pa.types.is_string(vt):
+            return col
+        if pa.types.is_integer(vt) or pa.types.is_large_string(vt) or \
+                pa.types.is_string_view(vt):
+            return pa.DictionaryArray.from_arrays(col.indices, col.dictionary.cast(pa.string()))
+        return None
+    if col.null_count:
+        return None
+    if pa.types.is_integer(t) or pa.types.is_large_string(t) or pa.types.is_string_view(t):
+        col = col.cast(pa.string())
+    elif not pa.types.is_string(t):
+        return None
+    return pc.dictionary_encode(col)
+
+
+def _batch_error(batch, offset, code, fpath, negative):
+    """Raise the first error of a record batch, in the order and words of the checks."""
+    a = _codes_column(batch.column("input_code"), "input_code", fpath, offset)
+    b = _codes_column(batch.column("output_code"), "output_code", fpath, offset)
+    v = _numeric_column(batch.column("value"), "value", fpath, nonnegative=False,
+                        offset=offset)
+    neg = v < 0
+    if negative == "error" and neg.any():
+        k = int(np.argmax(neg))
+        raise DataFormatError(
+            f"negative flow {float(v[k])!r} from {a[k].as_py()!r} to "
+            f"{b[k].as_py()!r}; pass negative='clip' to set them to 0",
+            path=fpath, line=offset + k + 1)
+    for name, col in (("input_code", a), ("output_code", b)):
+        hit = pc.is_null(pc.index_in(col, value_set=code))
+        if pc.any(hit).as_py():
+            k = _first(hit)
+            raise DataFormatError(f"{name} {col[k].as_py()!r} is not a product code of "
+                                  "products.parquet", path=fpath, line=offset + k + 1)
     raise DataFormatError("flows name unknown product codes", path=fpath)  # pragma: no cover
 
 
 def read_parquet_folder(directory, *, labour=None, negative="error", batch_size=1 << 20):
     """Read a Parquet folder (see the module docstring) into an :class:`~lab.Economy`."""
-    import pyarrow.acero as ac
-
+    from lab._kernels.io_kernels import check_values, gather_codes
     from lab.io import check_units, economy_from_flows
 
     directory = Path(directory)
     if not directory.is_dir():
         raise DataFormatError("not a directory", path=directory)
     ppath, fpath = directory / "products.parquet", directory / "flows.parquet"
-    code, codes, names, x, T, cols, punits = _read_products(ppath, labour)
+    index, codes, names, x, T, cols, punits = _read_products(ppath, labour)
+    code = index.code
     m = len(codes)
 
     pf = _open(fpath)
@@ -178,99 +267,75 @@ def read_parquet_folder(directory, *, labour=None, negative="error", batch_size=
         raise DataFormatError(f"missing column(s) {', '.join(map(repr, missing))}; the file "
                               f"has {', '.join(map(repr, schema.names))}", path=fpath)
     has_unit = "unit" in schema.names
+    read_cols = ["input_code", "output_code", "value"] + (["unit"] if has_unit else [])
+    as_dict = [c for c in read_cols if c != "value" and (
+        pa.types.is_string(schema.field(c).type) or pa.types.is_large_string(
+            schema.field(c).type) or pa.types.is_binary(schema.field(c).type))]
+    if as_dict:
+        pf = _open(fpath, read_dictionary=as_dict)
     n = pf.metadata.num_rows
     idx_dtype = np.int32 if max(m, n) < np.iinfo(np.int32).max else np.int64
     rows = np.empty(n, dtype=idx_dtype)
     colsj = np.empty(n, dtype=idx_dtype)
     value = np.empty(n, dtype=np.float64)
 
-    state = {"error": None, "neg": 0, "neg_total": 0.0, "neg_line": None, "funits": set()}
-    out_schema = pa.schema([("input_code", pa.string()), ("output_code", pa.string()),
-                            ("value", pa.float64())])
-    read_cols = ["input_code", "output_code", "value"] + (["unit"] if has_unit else [])
-
-    def batches():
-        offset = 0
-        try:
-            for batch in pf.iter_batches(batch_size=batch_size, columns=read_cols):
-                a = _codes_column(batch.column("input_code"), "input_code", fpath, offset)
-                b = _codes_column(batch.column("output_code"), "output_code", fpath, offset)
-                v = _numeric_column(batch.column("value"), "value", fpath, nonnegative=False,
-                                    offset=offset)
-                neg = v < 0
-                if neg.any():
-                    if negative == "error":
-                        k = int(np.argmax(neg))
-                        raise DataFormatError(
-                            f"negative flow {float(v[k])!r} from {a[k].as_py()!r} to "
-                            f"{b[k].as_py()!r}; pass negative='clip' to set them to 0",
-                            path=fpath, line=offset + k + 1)
-                    if state["neg_line"] is None:
-                        state["neg_line"] = offset + int(np.argmax(neg)) + 1
-                    state["neg"] += int(neg.sum())
-                    state["neg_total"] += float(v[neg].sum())
-                    v = np.where(neg, 0.0, v)
-                if has_unit:
-                    state["funits"] |= _units(batch.column("unit"), fpath)
-                offset += batch.num_rows
-                yield pa.record_batch([a, b, pa.array(v)], schema=out_schema)
-        except DataFormatError as exc:
-            state["error"] = exc
-        except _ARROW_ERRORS as exc:
-            state["error"] = DataFormatError(
-                f"corrupt or truncated Parquet file near row {offset + 1} ({exc})", path=fpath)
-        state["rows"] = offset
-
-    key = pa.table({"code": code, "i": pa.array(np.arange(m, dtype=idx_dtype))})
-    src = ac.Declaration("record_batch_reader_source", ac.RecordBatchReaderSourceNodeOptions(
-        pa.RecordBatchReader.from_batches(out_schema, batches())))
-    left_i = ac.Declaration("table_source", ac.TableSourceNodeOptions(
-        key.rename_columns(["input_code", "i"])))
-    left_j = ac.Declaration("table_source", ac.TableSourceNodeOptions(
-        key.rename_columns(["output_code", "j"])))
-    j1 = ac.Declaration("hashjoin", ac.HashJoinNodeOptions(
-        "left outer", left_keys=["input_code"], right_keys=["input_code"],
-        left_output=["output_code", "value"], right_output=["i"]), inputs=[src, left_i])
-    j2 = ac.Declaration("hashjoin", ac.HashJoinNodeOptions(
-        "left outer", left_keys=["output_code"], right_keys=["output_code"],
-        left_output=["i", "value"], right_output=["j"]), inputs=[j1, left_j])
+    n_neg, neg_total, neg_line = 0, 0.0, None
+    funits = set()
     pos = 0
-    unknown = False
     try:
-        for out in j2.to_reader(use_threads=True):
-            k = out.num_rows
-            if state["error"] is not None:
-                break
+        for batch in pf.iter_batches(batch_size=batch_size, columns=read_cols,
+                                     use_threads=True):
+            k = batch.num_rows
             if pos + k > n:
                 raise DataFormatError(f"more rows than the {n} the metadata declares",
                                       path=fpath)
-            ci, cj = out.column("i"), out.column("j")
-            if ci.null_count or cj.null_count:
-                unknown = True
-                break
-            rows[pos:pos + k] = ci.to_numpy()
-            colsj[pos:pos + k] = cj.to_numpy()
-            value[pos:pos + k] = out.column("value").to_numpy()
+            ok = True
+            for name, out in (("input_code", rows), ("output_code", colsj)):
+                d = _dictionary_codes(batch.column(name))
+                if d is None or gather_codes(index.mapping(name, d.dictionary),
+                                             d.indices.to_numpy(), out[pos:pos + k]):
+                    ok = False
+                    break
+            vcol = batch.column("value")
+            vt = vcol.type
+            if ok and not vcol.null_count and (pa.types.is_integer(vt) or
+                                               pa.types.is_floating(vt) or
+                                               pa.types.is_decimal(vt)):
+                v = vcol.to_numpy(zero_copy_only=False)
+                if v.dtype != np.float64:
+                    v = v.astype(np.float64)
+                bad, neg = check_values(v, value[pos:pos + k])
+                ok = bad < 0 and not (neg and negative == "error")
+            else:
+                ok = False
+            if not ok:
+                _batch_error(batch, pos, code, fpath, negative)
+            if neg:
+                vs = value[pos:pos + k]
+                mask = vs < 0
+                if neg_line is None:
+                    neg_line = pos + int(np.argmax(mask)) + 1
+                n_neg += int(neg)
+                neg_total += float(vs[mask].sum())
+                vs[mask] = 0.0
+            if has_unit:
+                funits |= _units(batch.column("unit"), fpath)
             pos += k
     except DataFormatError:
         raise
     except _ARROW_ERRORS as exc:
-        if state["error"] is None:
-            raise DataFormatError(f"corrupt or truncated Parquet file ({exc})",
-                                  path=fpath) from None
-    if state["error"] is not None:
-        raise state["error"]
-    if unknown:
-        _locate_unknown(fpath, code, batch_size)
+        raise DataFormatError(f"corrupt or truncated Parquet file near row {pos + 1} ({exc})",
+                              path=fpath) from None
     if pos != n:
         raise DataFormatError(f"read {pos} flow rows but the metadata declares {n}", path=fpath)
-    if state["neg"]:
-        warnings.warn(f"{fpath}: {state['neg']} negative flows (total "
-                      f"{state['neg_total']:.6g}, first on row {state['neg_line']}) set to 0",
+    if n_neg:
+        warnings.warn(f"{fpath}: {n_neg} negative flows (total "
+                      f"{neg_total:.6g}, first on row {neg_line}) set to 0",
                       UserWarning, stacklevel=3)
-    check_units(punits, ppath, state["funits"] if has_unit else None, fpath)
+    check_units(punits, ppath, funits if has_unit else None, fpath)
+    del index, code, pf
     return economy_from_flows(codes, names, x, T, cols, rows, colsj, value, ppath=ppath,
-                              fpath=fpath)
+                              fpath=fpath, checked=True)
 
 
 def write_parquet_folder(economy, directory, *, row_group_size: int = 1 << 20):
@@ -299,11 +364,20 @@ def write_parquet_folder(economy, directory, *, row_group_size: int = 1 << 20):
 
     A = economy.A
     indptr, indices, data = A.indptr, A.indices, A.data
-    schema = pa.schema([("input_code", pa.string()), ("output_code", pa.string()),
+    # The code columns are written dictionary-encoded, one dictionary per row group
+    # holding the codes it uses in product order (the file schema stays plain
+    # strings): a reader maps each dictionary to product indices by one merge with
+    # the product codes, and each flow by an integer gather.
+    dict_type = pa.dictionary(pa.int32(), pa.string())
+    schema = pa.schema([("input_code", dict_type), ("output_code", dict_type),
                         ("value", pa.float64())])
     nnz = int(indptr[-1])
+    seen = np.zeros(m, dtype=bool)
+    position = np.empty(m, dtype=np.int32)
     with atomic_path(directory / "flows.parquet") as tmp:
-        with pq.ParquetWriter(tmp, schema, write_page_checksum=True) as writer:
+        with pq.ParquetWriter(tmp, schema, write_page_checksum=True, store_schema=False,
+                              use_dictionary=["input_code", "output_code"],
+                              dictionary_pagesize_limit=1 << 30) as writer:
             for a in range(0, max(nnz, 1), row_group_size):
                 b = min(a + row_group_size, nnz)
                 if b <= a:
@@ -311,9 +385,18 @@ def write_parquet_folder(economy, directory, *, row_group_size: int = 1 << 20):
                 c0 = int(np.searchsorted(indptr, a, side="right")) - 1
                 c1 = int(np.searchsorted(indptr, b, side="left"))
                 counts = np.diff(np.clip(indptr[c0:c1 + 1], a, b))
-                jcol = np.repeat(np.arange(c0, c0 + counts.size), counts)
-                batch = pa.record_batch([pc.take(code, pa.array(indices[a:b])),
-                                         pc.take(code, pa.array(jcol)),
-                                         pa.array(data[a:b])], schema=schema)
+                rows = indices[a:b]
+                seen[rows] = True
+                used = np.flatnonzero(seen)
+                seen[used] = False
+                position[used] = np.arange(used.size, dtype=np.int32)
+                inputs = pa.DictionaryArray.from_arrays(pa.array(position[rows]),
+                                                        pc.take(code, pa.array(used)))
+                nonempty = counts > 0
+                outputs = pa.DictionaryArray.from_arrays(
+                    pa.array(np.repeat(np.arange(int(nonempty.sum()), dtype=np.int32),
+                                       counts[nonempty])),
+                    pc.take(code, pa.array(np.arange(c0, c0 + counts.size)[nonempty])))
+                batch = pa.record_batch([inputs, outputs, pa.array(data[a:b])], schema=schema)
                 writer.write_batch(batch, row_group_size=row_group_size)
     return directory
