@@ -85,11 +85,12 @@ def _equal(d1, a1, b1, d2, a2, b2):
 
 
 @njit(cache=True)
-def _hash_order(offsets, data, hashes, bits, lo, hi):
-    """Hashes of strings lo..hi-1 into ``hashes`` and their order by the top bits."""
+def _hash_order(offsets, data, bits, lo, hi):
+    """Hashes of strings lo..hi-1 sorted by their top bits: (positions - lo, hashes)."""
     n = hi - lo
     pbits = min(bits, 12)
     shift = np.uint64(64 - pbits)
+    hashes = np.empty(n, dtype=np.uint64)
     count = np.zeros((1 << pbits) + 1, dtype=np.int64)
     for t in range(n):
         h = _hash(data, offsets[lo + t], offsets[lo + t + 1])
@@ -98,11 +99,14 @@ def _hash_order(offsets, data, hashes, bits, lo, hi):
     for p in range(1 << pbits):
         count[p + 1] += count[p]
     order = np.empty(n, dtype=np.int64)
+    ordered = np.empty(n, dtype=np.uint64)
     for t in range(n):
-        p = np.int64(hashes[t] >> shift)
+        h = hashes[t]
+        p = np.int64(h >> shift)
         order[count[p]] = t
+        ordered[count[p]] = h
         count[p] += 1
-    return order
+    return order, ordered
 
 
 @njit(cache=True)
@@ -112,13 +116,12 @@ def build_code_table(offsets, data, bits, table):
     Returns -1, or the index of a code equal to another one (codes must be unique).
     """
     n = offsets.shape[0] - 1
-    hashes = np.empty(n, dtype=np.uint64)
-    order = _hash_order(offsets, data, hashes, bits, 0, n)
+    order, hashes = _hash_order(offsets, data, bits, 0, n)
     mask = (np.int64(1) << bits) - 1
     shift = np.uint64(64 - bits)
     for r in range(n):
         t = order[r]
-        h = hashes[t]
+        h = hashes[r]
         s = np.int64(h >> shift)
         fp = np.int64(h & np.uint64(0x7FFFFFFF))
         while True:
@@ -153,22 +156,42 @@ def _probe(table, mask, shift, h, coff, cdata, data, a, b):
 def lookup_codes(table, bits, coff, cdata, offsets, data, lo, out):
     """``out[t - lo]`` = index of string t (lo <= t < n) among the codes, or -1.
 
-    The keys are visited in hash order (see the module docstring). Returns the
-    number of strings that are not codes.
+    Three passes, each touching memory in order or independently per key: hash the
+    keys and sort them by hash (counting sort on the top bits); probe the table in
+    that order, taking the first slot whose 31-bit fingerprint matches; compare the
+    strings in key order, and probe again, comparing strings, only where that
+    candidate was wrong. Returns the number of strings that are not codes.
     """
     n = offsets.shape[0] - 1
     if n <= lo:
         return 0
-    hashes = np.empty(n - lo, dtype=np.uint64)
-    order = _hash_order(offsets, data, hashes, bits, lo, n)
+    order, hashes = _hash_order(offsets, data, bits, lo, n)
     mask = (np.int64(1) << bits) - 1
     shift = np.uint64(64 - bits)
-    missing = 0
     for r in range(n - lo):
-        t = order[r]
-        k = _probe(table, mask, shift, hashes[t], coff, cdata, data, offsets[lo + t],
-                   offsets[lo + t + 1])
-        out[t] = k
+        h = hashes[r]
+        s = np.int64(h >> shift)
+        fp = np.int64(h & np.uint64(0x7FFFFFFF))
+        k = -1
+        while True:
+            e = table[s]
+            if e == _EMPTY:
+                break
+            if (e >> 32) == fp:
+                k = e & _LOW32
+                break
+            s = (s + 1) & mask
+        out[order[r]] = k
+    missing = 0
+    for t in range(n - lo):
+        k = out[t]
+        a = offsets[lo + t]
+        b = offsets[lo + t + 1]
+        if k >= 0 and _equal(cdata, coff[k], coff[k + 1], data, a, b):
+            continue
+        if k >= 0:  # a fingerprint collision: search again comparing strings
+            k = _probe(table, mask, shift, _hash(data, a, b), coff, cdata, data, a, b)
+            out[t] = k
         if k < 0:
             missing += 1
     return missing
