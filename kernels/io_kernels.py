@@ -84,13 +84,13 @@ def _equal(d1, a1, b1, d2, a2, b2):
     return True
 
 
-@njit(cache=True)
-def _hash_order(offsets, data, bits, lo, hi):
-    """Hashes of strings lo..hi-1 sorted by their top bits: (positions - lo, hashes)."""
+@njit(cache=True, nogil=True)
+def _hash_order(offsets, data, bits, lo, hi, hashes):
+    """Hashes of strings lo..hi-1 into ``hashes`` (n - lo), and the same sorted by
+    their top bits: (positions - lo, sorted hashes)."""
     n = hi - lo
     pbits = min(bits, 12)
     shift = np.uint64(64 - pbits)
-    hashes = np.empty(n, dtype=np.uint64)
     count = np.zeros((1 << pbits) + 1, dtype=np.int64)
     for t in range(n):
         h = _hash(data, offsets[lo + t], offsets[lo + t + 1])
@@ -109,14 +109,15 @@ def _hash_order(offsets, data, bits, lo, hi):
     return order, ordered
 
 
-@njit(cache=True)
-def build_code_table(offsets, data, bits, table):
-    """Insert the n codes into ``table`` (int64, ``1 << bits`` slots, all -1).
+@njit(cache=True, nogil=True)
+def build_code_table(offsets, data, bits, table, code_hashes):
+    """Insert the n codes into ``table`` (int64, ``1 << bits`` slots, all -1) and
+    their hashes into ``code_hashes`` (uint64, n).
 
     Returns -1, or the index of a code equal to another one (codes must be unique).
     """
     n = offsets.shape[0] - 1
-    order, hashes = _hash_order(offsets, data, bits, 0, n)
+    order, hashes = _hash_order(offsets, data, bits, 0, n, code_hashes)
     mask = (np.int64(1) << bits) - 1
     shift = np.uint64(64 - bits)
     for r in range(n):
@@ -152,7 +153,7 @@ def _probe(table, mask, shift, h, coff, cdata, data, a, b):
         s = (s + 1) & mask
 
 
-@njit(cache=True)
+@njit(cache=True, nogil=True)
 def lookup_codes(table, bits, coff, cdata, offsets, data, lo, out):
     """``out[t - lo]`` = index of string t (lo <= t < n) among the codes, or -1.
 
@@ -165,7 +166,8 @@ def lookup_codes(table, bits, coff, cdata, offsets, data, lo, out):
     n = offsets.shape[0] - 1
     if n <= lo:
         return 0
-    order, hashes = _hash_order(offsets, data, bits, lo, n)
+    order, hashes = _hash_order(offsets, data, bits, lo, n,
+                                np.empty(n - lo, dtype=np.uint64))
     mask = (np.int64(1) << bits) - 1
     shift = np.uint64(64 - bits)
     for r in range(n - lo):
@@ -197,15 +199,16 @@ def lookup_codes(table, bits, coff, cdata, offsets, data, lo, out):
     return missing
 
 
-@njit(cache=True)
-def map_ordered_dictionary(table, bits, coff, cdata, offsets, data, out, window):
+@njit(cache=True, nogil=True)
+def map_ordered_dictionary(table, bits, coff, cdata, code_hashes, offsets, data, out, window):
     """Resolve a dictionary whose entries are codes in increasing product order.
 
     Entry t is searched for among the next ``window`` codes after the previous
-    match (one comparison each); past that window, in the table. Returns the
-    number of entries resolved, ``n`` unless an entry is not a code or lies
-    before the previous match (the order breaks): the caller resolves the rest
-    with :func:`lookup_codes`.
+    match, comparing hashes (``code_hashes`` from :func:`build_code_table`: one
+    sequential 8-byte read per code) and then the strings; past that window, in the
+    table. Returns the number of entries resolved, ``n`` unless an entry is not a
+    code or lies before the previous match (the order breaks): the caller resolves
+    the rest with :func:`lookup_codes`.
     """
     n = offsets.shape[0] - 1
     m = coff.shape[0] - 1
@@ -215,18 +218,17 @@ def map_ordered_dictionary(table, bits, coff, cdata, offsets, data, out, window)
     for t in range(n):
         a = offsets[t]
         b = offsets[t + 1]
-        length = b - a
+        h = _hash(data, a, b)
         end = min(m, k + window)
         found = -1
         s = k
         while s < end:
-            if coff[s + 1] - coff[s] == length and _equal(cdata, coff[s], coff[s + 1],
-                                                          data, a, b):
+            if code_hashes[s] == h and _equal(cdata, coff[s], coff[s + 1], data, a, b):
                 found = s
                 break
             s += 1
         if found < 0:
-            found = _probe(table, mask, shift, _hash(data, a, b), coff, cdata, data, a, b)
+            found = _probe(table, mask, shift, h, coff, cdata, data, a, b)
             if found < k:  # unknown, or out of order
                 return t
         out[t] = found
@@ -234,7 +236,7 @@ def map_ordered_dictionary(table, bits, coff, cdata, offsets, data, out, window)
     return n
 
 
-@njit(cache=True)
+@njit(cache=True, nogil=True)
 def gather_codes(mapping, dict_indices, out):
     """``out[t] = mapping[dict_indices[t]]``; returns the number of negative results."""
     bad = 0
@@ -246,7 +248,7 @@ def gather_codes(mapping, dict_indices, out):
     return bad
 
 
-@njit(cache=True)
+@njit(cache=True, nogil=True)
 def check_values(values, out):
     """Copy ``values`` into ``out``; return (first non-finite index or -1, negatives)."""
     first_bad = -1

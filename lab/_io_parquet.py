@@ -160,7 +160,9 @@ class _CodeIndex:
         self.coff, self.cdata = _string_buffers(code)
         self.bits = table_bits(self.m)
         self.table = np.full(1 << self.bits, -1, dtype=np.int64)
-        self.duplicate = build_code_table(self.coff, self.cdata, self.bits, self.table)
+        self.hashes = np.empty(self.m, dtype=np.uint64)
+        self.duplicate = build_code_table(self.coff, self.cdata, self.bits, self.table,
+                                          self.hashes)
         self.ordered = {}  # column name -> whether its dictionaries came in product order
         self.last = {}  # column name -> (key of the last dictionary, its mapping)
 
@@ -178,8 +180,8 @@ class _CodeIndex:
         done = 0
         if self.ordered.get(name, True):
             window = 32 + 8 * (self.m // max(d, 1))
-            done = map_ordered_dictionary(self.table, self.bits, self.coff, self.cdata, off,
-                                          data, out, window)
+            done = map_ordered_dictionary(self.table, self.bits, self.coff, self.cdata,
+                                          self.hashes, off, data, out, window)
             if done < d and done < 0.99 * d:
                 self.ordered[name] = False  # not lab's order: hash lookups from now on
         if done < d:
@@ -223,6 +225,56 @@ def _dictionary_codes(col):
     elif not pa.types.is_string(t):
         return None
     return pc.dictionary_encode(col)
+
+
+def _prefetched(iterable, depth=2):
+    """Iterate ``iterable`` in a background thread, ``depth`` items ahead.
+
+    Arrow decodes the next record batches (releasing the GIL) while the caller's
+    kernels (Numba, ``nogil``) map the current one: the two cores work at once. An
+    exception of the iterator is raised here, at the item where it happened; if
+    the caller stops early the thread is stopped and joined.
+    """
+    import queue
+    import threading
+
+    q = queue.Queue(maxsize=depth)
+    stop = threading.Event()
+    done = object()
+
+    def produce():
+        try:
+            for item in iterable:
+                while not stop.is_set():
+                    try:
+                        q.put((item, None), timeout=0.1)
+                        break
+                    except queue.Full:
+                        continue
+                if stop.is_set():
+                    return
+            q.put((done, None))
+        except BaseException as exc:  # noqa: BLE001 - handed to the consumer
+            q.put((done, exc))
+
+    thread = threading.Thread(target=produce, name="lab-parquet-reader", daemon=True)
+    thread.start()
+    try:
+        while True:
+            item, exc = q.get()
+            if exc is not None:
+                raise exc
+            if item is done:
+                return
+            yield item
+    finally:
+        stop.set()
+        while thread.is_alive():
+            try:
+                q.get(timeout=0.1)
+            except queue.Empty:
+                pass
+        thread.join()
 
 
 def _batch_error(batch, offset, code, fpath, negative):
@@ -283,8 +335,8 @@ def read_parquet_folder(directory, *, labour=None, negative="error", batch_size=
     funits = set()
     pos = 0
     try:
-        for batch in pf.iter_batches(batch_size=batch_size, columns=read_cols,
-                                     use_threads=True):
+        for batch in _prefetched(pf.iter_batches(batch_size=batch_size, columns=read_cols,
+                                                 use_threads=True)):
             k = batch.num_rows
             if pos + k > n:
                 raise DataFormatError(f"more rows than the {n} the metadata declares",
