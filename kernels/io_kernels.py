@@ -203,8 +203,8 @@ def lookup_codes(table, bits, coff, cdata, offsets, data, lo, out):
 def map_ordered_dictionary(table, bits, coff, cdata, code_hashes, offsets, data, out, window):
     """Resolve a dictionary whose entries are codes in increasing product order.
 
-    Entry t is searched for among the next ``window`` codes after the previous
-    match, comparing hashes (``code_hashes`` from :func:`build_code_table`: one
+    Entry t is compared with the code after the previous match, then searched for
+    among the next ``window`` codes, comparing hashes (``code_hashes`` from :func:`build_code_table`: one
     sequential 8-byte read per code) and then the strings; past that window, in the
     table. Returns the number of entries resolved, ``n`` unless an entry is not a
     code or lies before the previous match (the order breaks): the caller resolves
@@ -218,6 +218,10 @@ def map_ordered_dictionary(table, bits, coff, cdata, code_hashes, offsets, data,
     for t in range(n):
         a = offsets[t]
         b = offsets[t + 1]
+        if k < m and _equal(cdata, coff[k], coff[k + 1], data, a, b):  # the next code
+            out[t] = k
+            k += 1
+            continue
         h = _hash(data, a, b)
         end = min(m, k + window)
         found = -1
@@ -237,11 +241,27 @@ def map_ordered_dictionary(table, bits, coff, cdata, code_hashes, offsets, data,
 
 
 @njit(cache=True, nogil=True)
-def gather_codes(mapping, dict_indices, out):
-    """``out[t] = mapping[dict_indices[t]]``; returns the number of negative results."""
+def gather_codes(mapping, base, dict_indices, out):
+    """``out[t] = mapping[dict_indices[t]]`` (-1 for an index outside ``mapping``);
+    returns the number of negative results.
+
+    ``base >= 0`` says that ``mapping`` is ``base, base + 1, ...``: then
+    ``out[t] = base + dict_indices[t]``, with no gather.
+    """
     bad = 0
+    d = mapping.shape[0]
+    if base >= 0:
+        for t in range(dict_indices.shape[0]):
+            q = dict_indices[t]
+            if q < 0 or q >= d:
+                out[t] = -1
+                bad += 1
+            else:
+                out[t] = base + q
+        return bad
     for t in range(dict_indices.shape[0]):
-        v = mapping[dict_indices[t]]
+        q = dict_indices[t]
+        v = mapping[q] if 0 <= q < d else -1
         out[t] = v
         if v < 0:
             bad += 1

@@ -167,7 +167,8 @@ class _CodeIndex:
         self.last = {}  # column name -> (key of the last dictionary, its mapping)
 
     def mapping(self, name, dictionary):
-        """Product index of each entry of ``dictionary`` (pa.string()), -1 if unknown."""
+        """(product index of each entry of ``dictionary`` (pa.string()), -1 if unknown;
+        the first index when they are consecutive, else -1)."""
         from lab._kernels.io_kernels import lookup_codes, map_ordered_dictionary
 
         off, data = _string_buffers(dictionary)
@@ -188,8 +189,12 @@ class _CodeIndex:
             lookup_codes(self.table, self.bits, self.coff, self.cdata, off, data, done,
                          out[done:])
         mapping = out.astype(self.idx_dtype)
-        self.last[name] = (key, mapping)
-        return mapping
+        base = -1  # a contiguous range of products (lab's dictionaries): base + index
+        if d and mapping[0] >= 0 and int(mapping[-1]) - int(mapping[0]) == d - 1 and (
+                d == 1 or bool((np.diff(mapping) == 1).all())):
+            base = int(mapping[0])
+        self.last[name] = (key, (mapping, base))
+        return mapping, base
 
 
 def _string_buffers(arr):
@@ -344,7 +349,7 @@ def read_parquet_folder(directory, *, labour=None, negative="error", batch_size=
             ok = True
             for name, out in (("input_code", rows), ("output_code", colsj)):
                 d = _dictionary_codes(batch.column(name))
-                if d is None or gather_codes(index.mapping(name, d.dictionary),
+                if d is None or gather_codes(*index.mapping(name, d.dictionary),
                                              d.indices.to_numpy(), out[pos:pos + k]):
                     ok = False
                     break
@@ -390,7 +395,7 @@ def read_parquet_folder(directory, *, labour=None, negative="error", batch_size=
                               fpath=fpath, checked=True)
 
 
-def write_parquet_folder(economy, directory, *, row_group_size: int = 1 << 20):
+def write_parquet_folder(economy, directory, *, row_group_size: int = 1 << 27):
     """Write ``economy`` as ``products.parquet`` + ``flows.parquet`` (each atomically).
 
     Same columns as the csv folder (``total_output = 1``, so flows are the
@@ -416,16 +421,20 @@ def write_parquet_folder(economy, directory, *, row_group_size: int = 1 << 20):
 
     A = economy.A
     indptr, indices, data = A.indptr, A.indices, A.data
-    # The code columns are written dictionary-encoded, one dictionary per row group
-    # holding the codes it uses in product order (the file schema stays plain
-    # strings): a reader maps each dictionary to product indices by one merge with
-    # the product codes, and each flow by an integer gather.
+    # The code columns are written dictionary-encoded, one dictionary per row group,
+    # with the codes in product order (the file schema stays plain strings): the
+    # output codes of a row group are a contiguous range of products, so their
+    # dictionary is that range of codes; the input codes are random, so their
+    # dictionary is all the codes when the row group has at least m rows (the
+    # default size makes one row group up to 2**27 flows), else the codes it uses.
+    # A reader maps each dictionary to product indices once, by a merge with the
+    # product codes (an identity or an offset for these dictionaries), and each
+    # flow by integer arithmetic instead of a string lookup.
     dict_type = pa.dictionary(pa.int32(), pa.string())
     schema = pa.schema([("input_code", dict_type), ("output_code", dict_type),
                         ("value", pa.float64())])
     nnz = int(indptr[-1])
-    seen = np.zeros(m, dtype=bool)
-    position = np.empty(m, dtype=np.int32)
+    seen = position = None
     with atomic_path(directory / "flows.parquet") as tmp:
         with pq.ParquetWriter(tmp, schema, write_page_checksum=True, store_schema=False,
                               use_dictionary=["input_code", "output_code"],
@@ -438,17 +447,22 @@ def write_parquet_folder(economy, directory, *, row_group_size: int = 1 << 20):
                 c1 = int(np.searchsorted(indptr, b, side="left"))
                 counts = np.diff(np.clip(indptr[c0:c1 + 1], a, b))
                 rows = indices[a:b]
-                seen[rows] = True
-                used = np.flatnonzero(seen)
-                seen[used] = False
-                position[used] = np.arange(used.size, dtype=np.int32)
-                inputs = pa.DictionaryArray.from_arrays(pa.array(position[rows]),
-                                                        pc.take(code, pa.array(used)))
-                nonempty = counts > 0
+                if b - a >= m:
+                    inputs = pa.DictionaryArray.from_arrays(
+                        pa.array(rows.astype(np.int32, copy=False)), code)
+                else:
+                    if seen is None:
+                        seen = np.zeros(m, dtype=bool)
+                        position = np.empty(m, dtype=np.int32)
+                    seen[rows] = True
+                    used = np.flatnonzero(seen)
+                    seen[used] = False
+                    position[used] = np.arange(used.size, dtype=np.int32)
+                    inputs = pa.DictionaryArray.from_arrays(pa.array(position[rows]),
+                                                            pc.take(code, pa.array(used)))
                 outputs = pa.DictionaryArray.from_arrays(
-                    pa.array(np.repeat(np.arange(int(nonempty.sum()), dtype=np.int32),
-                                       counts[nonempty])),
-                    pc.take(code, pa.array(np.arange(c0, c0 + counts.size)[nonempty])))
+                    pa.array(np.repeat(np.arange(counts.size, dtype=np.int32), counts)),
+                    code.slice(c0, counts.size))
                 batch = pa.record_batch([inputs, outputs, pa.array(data[a:b])], schema=schema)
                 writer.write_batch(batch, row_group_size=row_group_size)
     return directory
