@@ -241,6 +241,13 @@ def demo(n_products, seed, n_threads, as_json):
 
 
 # Commands with modules of their own (each keeps its heavy imports inside the command).
+from lab._cli_batch import batch  # noqa: E402
+
+cli.add_command(batch)
+
+from lab._cli_bench import bench  # noqa: E402
+
+cli.add_command(bench)
 
 
 def main(argv=None):

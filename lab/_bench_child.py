@@ -1,0 +1,76 @@
+"""Child process of ``lab bench``: peak memory of one fresh labour-value solve.
+
+Usage: ``python -m lab._bench_child N_PRODUCTS SEED``. Prints one JSON line:
+
+* ``csr_bytes``: bytes of one CSR copy of A (indptr + indices + data);
+* ``rss_after_generate``: resident set once the economy is built (A included);
+* ``peak_rss_solve``: the resident-set high-water mark (``VmHWM``) during the
+  solve, after resetting it with ``/proc/self/clear_refs`` (Linux ≥ 4.0): the
+  whole process, A and the interpreter included; ``peak_method`` says "VmHWM"
+  when the reset worked, "ru_maxrss" (which then includes generation) if not;
+* ``peak_over_csr``: ``peak_rss_solve / csr_bytes``;
+* the solve's time, method, residual and timings.
+"""
+
+from __future__ import annotations
+
+import gc
+import json
+import resource
+import sys
+import time
+
+
+def _status_kib(field: str) -> int | None:
+    try:
+        with open("/proc/self/status") as fh:
+            for line in fh:
+                if line.startswith(field + ":"):
+                    return int(line.split()[1])
+    except OSError:
+        pass
+    return None
+
+
+def _reset_peak() -> bool:
+    try:
+        with open("/proc/self/clear_refs", "w") as fh:
+            fh.write("5")
+        return True
+    except OSError:
+        return False
+
+
+def main(argv=None) -> int:
+    argv = sys.argv[1:] if argv is None else argv
+    n, seed = int(float(argv[0])), int(argv[1])
+    import lab
+
+    t0 = time.perf_counter()
+    economy = lab.generate_economy(n, seed=seed, mean_inputs=12.0, spectral_radius=0.9)
+    generate_s = time.perf_counter() - t0
+    A = economy.A
+    csr_bytes = int(A.indptr.nbytes + A.indices.nbytes + A.data.nbytes)
+    gc.collect()
+    rss_after = (_status_kib("VmRSS") or 0) * 1024
+    reset = _reset_peak()
+    t0 = time.perf_counter()
+    result = lab.labour_values(economy, method="auto", rtol=1e-10)
+    solve_s = time.perf_counter() - t0
+    if reset and _status_kib("VmHWM") is not None:
+        peak, how = _status_kib("VmHWM") * 1024, "VmHWM"
+    else:
+        peak = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss
+        peak, how = (peak if sys.platform == "darwin" else peak * 1024), "ru_maxrss"
+    print(json.dumps({
+        "n_products": n, "nnz": int(economy.nnz), "index_dtype": str(A.indices.dtype),
+        "csr_bytes": csr_bytes, "generate_s": generate_s, "rss_after_generate": rss_after,
+        "peak_rss_solve": peak, "peak_method": how, "peak_over_csr": peak / csr_bytes,
+        "solve_s": solve_s, "method": result.method, "residual": result.residual,
+        "converged": bool(result.converged), "timings": dict(result.timings),
+    }))
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
