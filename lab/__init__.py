@@ -16,7 +16,7 @@ from lab.exceptions import (
 )
 from lab.generate import generate_economy
 from lab.io import read_economy, write_economy, write_values
-from lab.plan import CockshottOptions, PlanOptions, PlanResult, PlanStatus, plan
+from lab.planner import CockshottOptions, PlanOptions, PlanResult, PlanStatus, plan
 from lab.planning import PlanningProblem
 from lab.supply_use import SupplyUseResult, from_supply_use
 from lab.values import Status, ValueSolver, ValuesOptions, ValuesResult, labour_values

@@ -311,8 +311,11 @@ def _failure(task, exc, seconds, store, extra=None) -> dict:
         error["traceback"] = "".join(traceback.format_exception(exc, limit=8))
     record = _record(job, econ_hash, scen_hash, run_id, status="failed", error=error,
                      result=None, seconds=seconds, **(extra or {}))
-    store.remove_stale(job.name)
-    store.write_record(job.name, record)
+    try:
+        store.remove_stale(job.name)
+        store.write_record(job.name, record)
+    except (OSError, ValueError) as exc:  # e.g. the job folder leads outside OUT
+        error["message"] += f" (no record written: {exc})"
     return {"name": job.name, "status": "failed", "seconds": seconds,
             "error": f"{error['type']}: {error['message']}"}
 

@@ -55,6 +55,10 @@ __all__ = ["StandardForm", "solve"]
 #: last restart (sufficient), or to ``NECESSARY`` and stopped falling, or after
 #: ``ARTIFICIAL`` of all iterations so far (the constants of PDLP / cuPDLPx).
 SUFFICIENT, NECESSARY, ARTIFICIAL = 0.2, 0.8, 0.36
+#: Reflection of the Halpern step: z ← a·((1 + R)·T(z) − R·z) + (1 − a)·z₀.
+REFLECTION = 1.0
+#: Range of the primal weight ω.
+OMEGA_RANGE = (1e-8, 1e8)
 
 
 @dataclass
@@ -99,18 +103,30 @@ def _scaling(K: sp.csr_array, passes: int = 10):
 class _Operator:
     """K and Kᵀ products on lab's kernels (CSR arrays of K and of Kᵀ)."""
 
+    #: Below this many non-zeros a product is too short to pay for waking threads.
+    SMALL = 200_000
+
     def __init__(self, K: sp.csr_array, backend: str):
         self.kern = _ops.kernels(backend)
         self.shape = K.shape
+        self.small = K.nnz < self.SMALL
         self.fwd = _ops.csr_arrays(K)
         self.adj = _ops.csr_arrays(sp.csr_array(K.T))
+        if self.small:
+            self.K, self.KT = K, sp.csr_array(K.T)
 
     def matvec(self, x, out):
-        self.kern.csr_matvec(*self.fwd, x, out)
+        if self.small:
+            out[:] = self.K @ x
+        else:
+            self.kern.csr_matvec(*self.fwd, x, out)
         return out
 
     def rmatvec(self, y, out):
-        self.kern.csr_matvec(*self.adj, y, out)
+        if self.small:
+            out[:] = self.KT @ y
+        else:
+            self.kern.csr_matvec(*self.adj, y, out)
         return out
 
     def norm_estimate(self, iterations: int = 40, seed: int = 0) -> float:
@@ -158,14 +174,19 @@ def solve(form: StandardForm, *, certify: Callable, tol: float, maxiter: int,
     op = _Operator(Ks, backend)
     m_rows, n_z = Ks.shape
     c = form.c * d_c
+    # Primal scale β: the problem in z/β has bounds of order one. The objective is
+    # divided by β too (harmony weights w/β), so the dual iterates keep their scale.
+    finite = np.concatenate([form.bound[np.isfinite(form.bound)], form.hi[np.isfinite(form.hi)]])
+    beta = float(np.max(np.abs(finite))) if finite.size else 1.0
+    beta = beta if beta > 0 else 1.0
     with np.errstate(divide="ignore", invalid="ignore"):
-        lo = np.where(np.isfinite(form.lo), form.lo / d_c, form.lo)
-        hi = np.where(np.isfinite(form.hi), form.hi / d_c, form.hi)
-    bound = form.bound * d_r
+        lo = np.where(np.isfinite(form.lo), form.lo / (d_c * beta), form.lo)
+        hi = np.where(np.isfinite(form.hi), form.hi / (d_c * beta), form.hi)
+    bound = form.bound * d_r / beta
     lower = form.lower
     hrow = form.harmony_rows
-    h_t, h_w, h_d = form.harmony_t, form.harmony_w, d_r[hrow]
-    h_s0 = -form.bound[hrow]
+    h_t, h_w, h_d = form.harmony_t / beta, form.harmony_w / beta, d_r[hrow]
+    h_s0 = -form.bound[hrow] / beta
 
     eta = 0.95 / max(op.norm_estimate() * 1.02, 1e-300)
     omega = 1.0
@@ -176,7 +197,7 @@ def solve(form: StandardForm, *, certify: Callable, tol: float, maxiter: int,
             omega = float(np.linalg.norm(c) / nb)
     omega = min(max(omega, 1e-4), 1e4)
 
-    z = np.zeros(n_z) if z0 is None else np.clip(np.asarray(z0, float) / d_c, lo, hi)
+    z = np.zeros(n_z) if z0 is None else np.clip(np.asarray(z0, float) / (d_c * beta), lo, hi)
     y = np.zeros(m_rows)
     Kz = op.matvec(z, np.empty(m_rows))
     Kty = np.zeros(n_z)
@@ -217,10 +238,10 @@ def solve(form: StandardForm, *, certify: Callable, tol: float, maxiter: int,
         if callback is not None and total % check_every == 0 and callback(total, r) is False:
             stopped = "callback"
         if total % check_every == 0 or total == maxiter or stopped == "callback":
-            gap, cert = certify(z_new * d_c, y_new * d_r)
+            gap, cert = certify(z_new * d_c * beta, y_new * d_r)
             history.append((total, gap))
             if gap < best[0] or best[1] is None:
-                best = (gap, cert, z_new * d_c, y_new * d_r)
+                best = (gap, cert, z_new * d_c * beta, y_new * d_r)
             if gap <= tol:
                 stopped = "certified"
                 break
@@ -241,7 +262,7 @@ def solve(form: StandardForm, *, certify: Callable, tol: float, maxiter: int,
             dyr = float(np.linalg.norm(y_new - y0_))
             if dzr > 1e-30 and dyr > 1e-30:
                 omega = math.exp(0.5 * math.log(dyr / dzr) + 0.5 * math.log(omega))
-                omega = min(max(omega, 1e-8), 1e8)
+                omega = min(max(omega, OMEGA_RANGE[0]), OMEGA_RANGE[1])
             z, y, Kz, Kty = z_new.copy(), y_new.copy(), Kz_new.copy(), Kty_new.copy()
             anchor = [z.copy(), y.copy(), Kz.copy(), Kty.copy()]
             k = 0
@@ -251,13 +272,14 @@ def solve(form: StandardForm, *, certify: Callable, tol: float, maxiter: int,
             continue
         a = (k + 1.0) / (k + 2.0)
         b = 1.0 / (k + 2.0)
-        z = a * (2.0 * z_new - z) + b * anchor[0]
-        y = a * (2.0 * y_new - y) + b * anchor[1]
-        Kz = a * (2.0 * Kz_new - Kz) + b * anchor[2]
-        Kty = a * (2.0 * Kty_new - Kty) + b * anchor[3]
+        g1, g0 = 1.0 + REFLECTION, REFLECTION
+        z = a * (g1 * z_new - g0 * z) + b * anchor[0]
+        y = a * (g1 * y_new - g0 * y) + b * anchor[1]
+        Kz = a * (g1 * Kz_new - g0 * Kz) + b * anchor[2]
+        Kty = a * (g1 * Kty_new - g0 * Kty) + b * anchor[3]
         k += 1
     gap, cert, zb, yb = best
     if cert is None:
-        zb, yb = z_new * d_c, y_new * d_r
+        zb, yb = z_new * d_c * beta, y_new * d_r
     return Outcome(z=zb, y=yb, iterations=total, restarts=restarts, stopped=stopped,
                    certificate=cert, history=history)

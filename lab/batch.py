@@ -342,7 +342,9 @@ def _chunks(tasks, workers: int, chunk_size: int | None) -> list[list]:
     chunks = []
     for group in by_economy.values():
         group.sort(key=lambda t: not _stackable(t[0]))
-        size = chunk_size or max(1, min(2 * STACK, math.ceil(len(group) / (4 * workers))))
+        # Small enough to balance the workers and show progress, large enough to stack.
+        floor = min(STACK, math.ceil(len(group) / workers))
+        size = chunk_size or max(floor, min(2 * STACK, math.ceil(len(group) / (4 * workers))))
         chunks.extend(group[i:i + size] for i in range(0, len(group), size))
     return chunks
 
@@ -446,6 +448,12 @@ def run_batch(spec, *, out=None, workers: int | None = None, resume: bool = Fals
         states[job.name] = {"status": "pending", "economy": job.economy, "scenario": scen,
                             "record": f"jobs/{job.name}/{RECORD}"}
         task = (job, digests[job.economy], scen, run_id)
+        try:
+            store.job_dir(job.name)
+        except ValueError as exc:  # its folder would lead outside OUT: nothing is written
+            outcomes[job.name] = JobOutcome(job.name, "failed", 0.0, error=str(exc))
+            states[job.name]["status"] = "failed"
+            continue
         if resume and job.economy not in load_errors:
             record = store.finished(job.name, digests[job.economy], scen)
             if record is not None:

@@ -22,7 +22,7 @@ from scipy.special import ndtr
 if TYPE_CHECKING:  # pragma: no cover
     from lab.economy import Economy
 
-__all__ = ["generate_economy"]
+__all__ = ["generate_economy", "generate_planning_problem"]
 
 # Products per chunk. Fixed (not tuned to the machine) so that a seed gives the
 # same economy everywhere: every chunk draws from its own child seed.
@@ -433,3 +433,137 @@ def generate_economy(n_products: int, *, mean_inputs: float = 12.0, depth: int =
         n_resources=n_resources, supplier_concentration=supplier_concentration, seed=seed,
         index_dtype=index_dtype)
     return Economy(gen.A, gen.R, resource_names=gen.resource_names)
+
+
+def generate_planning_problem(n_products: int, *, seed=None, alternatives: float = 0.0,
+                              joint: float = 0.0, capacities: float = 0.0,
+                              target_share: float = 0.3, labour_share: float = 0.8,
+                              limit_resources: int = 1, economy=None, **economy_kwargs):
+    """A planning problem on a generated economy, with optional technique choice.
+
+    Parameters
+    ----------
+    n_products : int
+        Products m (ignored when ``economy`` is given).
+    seed : int, optional
+    alternatives : float, default 0
+        Share of products that get a second technique: a copy of their technique
+        with every input coefficient and resource coefficient multiplied by an
+        independent lognormal factor (σ = 0.3), so neither technique dominates.
+    joint : float, default 0
+        Share of the additional techniques that also make a co-product (a random
+        product, 0.1–0.5 units per unit of intensity).
+    capacities : float, default 0
+        Share of techniques with a capacity, drawn between 0.5 and 1.5 times the
+        gross output that meeting the targets exactly would need.
+    target_share : float, default 0.3
+        Share of products with a target (at least one); targets are lognormal
+        around 1, weights 1.
+    labour_share : float, default 0.8
+        The limited resources are available at this share of what meeting the
+        targets exactly with the original techniques needs, so the plan must
+        balance shortfalls.
+    limit_resources : int, default 1
+        How many resource rows (from labour on) are limited.
+    economy : Economy, optional
+        Use this economy instead of generating one.
+    **economy_kwargs
+        Passed to :func:`generate_economy`.
+
+    Returns
+    -------
+    PlanningProblem
+        Square (``problem.economy`` is the economy) when ``alternatives == 0``.
+
+    Examples
+    --------
+    >>> from lab.generate import generate_planning_problem
+    >>> p = generate_planning_problem(500, seed=1, alternatives=0.2, joint=0.5, capacities=0.1)
+    >>> p.n_products, p.n_techniques > p.n_products
+    (500, True)
+    """
+    import scipy.sparse as sp
+
+    from lab.planning import PlanningProblem
+    from lab.values import labour_values
+
+    for name, share in (("alternatives", alternatives), ("joint", joint),
+                        ("capacities", capacities), ("labour_share", labour_share)):
+        if not 0 <= share <= 1:
+            raise ValueError(f"{name} must be in [0, 1], got {share!r}")
+    if not 0 < target_share <= 1:
+        raise ValueError(f"target_share must be in (0, 1], got {target_share!r}")
+    rng = np.random.default_rng(seed)
+    if economy is None:
+        economy = generate_economy(n_products, seed=rng.integers(2**31), **economy_kwargs)
+    m = economy.n_products
+    if not 1 <= limit_resources <= economy.n_resources:
+        raise ValueError(f"limit_resources must be in [1, {economy.n_resources}], "
+                         f"got {limit_resources!r}")
+    n_targets = max(1, int(round(target_share * m)))
+    idx = np.sort(rng.choice(m, n_targets, replace=False))
+    t = np.zeros(m)
+    t[idx] = rng.lognormal(0.0, 0.5, n_targets)
+    # resources needed to meet the targets exactly with the original techniques
+    V = np.atleast_2d(labour_values(economy, resources=list(range(limit_resources)),
+                                    rtol=1e-12).values)
+    available = np.full(economy.n_resources, np.inf)
+    available[:limit_resources] = labour_share * (V @ t)
+    names = economy.resource_names
+    avail = {names[q]: available[q] for q in range(limit_resources)}
+    if alternatives == 0:
+        cap = None
+        if capacities > 0:
+            x_need = _leontief(economy, t)
+            capped = rng.random(m) < capacities
+            cap = np.full(m, np.inf)
+            cap[capped] = x_need[capped] * rng.uniform(0.5, 1.5, int(capped.sum()))
+        return PlanningProblem(economy, t, available=avail, capacities=cap)
+    extra = np.flatnonzero(rng.random(m) < alternatives)
+    A = economy.A
+    cols = A[:, extra].tocsc()
+    cols.data = cols.data * rng.lognormal(0.0, 0.3, cols.data.size)
+    R_extra = economy.R[:, extra] * rng.lognormal(0.0, 0.3, (economy.n_resources, extra.size))
+    use = sp.hstack([A, cols], format="csc")
+    k = m + extra.size
+    rows = np.concatenate([np.arange(m), extra])
+    vals = np.ones(k)
+    co_rows, co_cols, co_vals = [], [], []
+    if joint > 0 and extra.size:
+        with_co = np.flatnonzero(rng.random(extra.size) < joint)
+        co = rng.integers(0, m, with_co.size)
+        keep = co != extra[with_co]
+        co_rows, co_cols = co[keep], m + with_co[keep]
+        co_vals = rng.uniform(0.1, 0.5, co_rows.size)
+    make = sp.csc_array((np.concatenate([vals, co_vals]),
+                         (np.concatenate([rows, co_rows]),
+                          np.concatenate([np.arange(k), co_cols]))), shape=(m, k))
+    R = np.hstack([economy.R, R_extra])
+    cap = None
+    if capacities > 0:
+        x_need = _leontief(economy, t)
+        base = np.concatenate([x_need, x_need[extra]])
+        capped = rng.random(k) < capacities
+        cap = np.full(k, np.inf)
+        cap[capped] = base[capped] * rng.uniform(0.5, 1.5, int(capped.sum()))
+    codes = economy.codes
+    tcodes = np.concatenate([codes, np.array([f"{codes[j]}/alt" for j in extra], dtype=object)])
+    return PlanningProblem.from_techniques(
+        use, make, R, t, product_codes=codes, technique_codes=tcodes,
+        resource_names=economy.resource_names, available=avail, capacities=cap)
+
+
+def _leontief(economy, y):
+    """x = (I − A)⁻¹ y through a value solve on Aᵀ."""
+    import warnings
+
+    import scipy.sparse as sp
+
+    from lab.economy import Economy
+    from lab.exceptions import EfficiencyWarning
+    from lab.values import labour_values
+
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore", EfficiencyWarning)
+        transposed = Economy(sp.csc_array(economy.A.T), y)
+    return labour_values(transposed, rtol=1e-12).values
