@@ -172,10 +172,9 @@ class _CodeIndex:
         from lab._kernels.io_kernels import lookup_codes, map_ordered_dictionary
 
         off, data = _string_buffers(dictionary)
-        key = (off.ctypes.data, data.ctypes.data, len(dictionary))
         last = self.last.get(name)
-        if last is not None and last[0] == key:
-            return last[1]
+        if last is not None and _same_strings(last[0], (off, data)):
+            return last[1]  # the batches of a row group repeat its dictionary
         d = len(dictionary)
         out = np.empty(d, dtype=np.int64)
         done = 0
@@ -193,8 +192,23 @@ class _CodeIndex:
         if d and mapping[0] >= 0 and int(mapping[-1]) - int(mapping[0]) == d - 1 and (
                 d == 1 or bool((np.diff(mapping) == 1).all())):
             base = int(mapping[0])
-        self.last[name] = (key, (mapping, base))
+        self.last[name] = ((off, data), (mapping, base))
         return mapping, base
+
+
+def _same_strings(a, b):
+    """Whether two (offsets, data) pairs hold the same strings (O(bytes), memcmp)."""
+    (oa, da), (ob, db) = a, b
+    if oa.size != ob.size:
+        return False
+    if oa.size == 0:
+        return True
+    base_a, base_b = int(oa[0]), int(ob[0])
+    if int(oa[-1]) - base_a != int(ob[-1]) - base_b:
+        return False
+    if not np.array_equal(oa - base_a, ob - base_b):
+        return False
+    return bool(np.array_equal(da[base_a:int(oa[-1])], db[base_b:int(ob[-1])]))
 
 
 def _string_buffers(arr):
@@ -232,7 +246,7 @@ def _dictionary_codes(col):
     return pc.dictionary_encode(col)
 
 
-def _prefetched(iterable, depth=2):
+def _prefetched(iterable, depth=1):
     """Iterate ``iterable`` in a background thread, ``depth`` items ahead.
 
     Arrow decodes the next record batches (releasing the GIL) while the caller's
@@ -304,7 +318,7 @@ def _batch_error(batch, offset, code, fpath, negative):
     raise DataFormatError("flows name unknown product codes", path=fpath)  # pragma: no cover
 
 
-def read_parquet_folder(directory, *, labour=None, negative="error", batch_size=1 << 20):
+def read_parquet_folder(directory, *, labour=None, negative="error", batch_size=1 << 24):
     """Read a Parquet folder (see the module docstring) into an :class:`~lab.Economy`."""
     from lab._kernels.io_kernels import check_values, gather_codes
     from lab.io import check_units, economy_from_flows

@@ -133,7 +133,7 @@ def detect_format(path, format: str | None = None, *, for_writing: bool = False)
 
 
 def read_economy(path, format: str | None = None, *, labour: str | None = None,
-                 negative: str = "error", batch_size: int = 1 << 20):
+                 negative: str = "error", batch_size: int = 1 << 24):
     """Read an economy from a file or folder in one of :data:`FORMATS`.
 
     Parameters
@@ -150,7 +150,8 @@ def read_economy(path, format: str | None = None, *, labour: str | None = None,
         ``"csv"``/``"parquet"``: negative flows raise, or are set to 0 with a
         ``UserWarning`` reporting their count and total.
     batch_size : int
-        ``"parquet"``: rows per record batch (bounds the reader's working memory).
+        ``"parquet"``: rows per record batch; bounds the reader's working memory
+        (about 16 bytes a row, twice, plus the dictionaries of a row group).
 
     Returns
     -------
