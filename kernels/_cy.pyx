@@ -117,9 +117,19 @@ cdef inline Py_ssize_t _row_at_nnz(const idx_t[::1] indptr, Py_ssize_t lo, Py_ss
     return lo
 
 
-cdef Py_ssize_t _n_work_chunks(Py_ssize_t n_rows):
-    """Number of chunks for the chunked reductions: the thread count, at most n_rows."""
+#: Below this many multiply-adds a kernel call runs on one thread: a parallel region
+#: costs microseconds on an idle machine, and milliseconds when another process holds
+#: a core (every barrier waits for a descheduled thread), against tens of microseconds
+#: of work. The result does not depend on it (row chunks sum independently).
+SERIAL_WORK = 1 << 16
+
+
+cdef Py_ssize_t _n_work_chunks(Py_ssize_t n_rows, Py_ssize_t work):
+    """Number of chunks (and threads) of a kernel call: the thread count, at most n_rows,
+    and 1 for calls of less than SERIAL_WORK multiply-adds."""
     cdef Py_ssize_t nt = omp_get_max_threads()
+    if work < SERIAL_WORK:
+        return 1
     if nt > n_rows:
         nt = n_rows
     if nt < 1:
@@ -178,11 +188,11 @@ def csr_matvec(const idx_t[::1] indptr, const idx_t[::1] indices, const real_t[:
     cdef Py_ssize_t[::1] bounds
     _check_csr(indptr, data.shape[0], indices.shape[0])
     _check_len("out", out.shape[0], n)
-    nchunks = _n_work_chunks(n)
+    nchunks = _n_work_chunks(n, indptr[n])
     bounds = np.empty(nchunks + 1, dtype=np.intp)
     with nogil:
         _nnz_bounds(indptr, n, nchunks, bounds)
-        for t in prange(nchunks, schedule="static", chunksize=1):
+        for t in prange(nchunks, schedule="static", chunksize=1, num_threads=nchunks):
             for i in range(bounds[t], bounds[t + 1]):
                 s = 0.0
                 for k in range(indptr[i], indptr[i + 1]):
@@ -200,11 +210,11 @@ def identity_minus_matvec(const idx_t[::1] indptr, const idx_t[::1] indices,
     _check_csr(indptr, data.shape[0], indices.shape[0])
     _check_len("x", x.shape[0], n)
     _check_len("out", out.shape[0], n)
-    nchunks = _n_work_chunks(n)
+    nchunks = _n_work_chunks(n, indptr[n])
     bounds = np.empty(nchunks + 1, dtype=np.intp)
     with nogil:
         _nnz_bounds(indptr, n, nchunks, bounds)
-        for t in prange(nchunks, schedule="static", chunksize=1):
+        for t in prange(nchunks, schedule="static", chunksize=1, num_threads=nchunks):
             for i in range(bounds[t], bounds[t + 1]):
                 s = 0.0
                 for k in range(indptr[i], indptr[i + 1]):
@@ -229,9 +239,7 @@ def csr_rmatvec(const idx_t[::1] indptr, const idx_t[::1] indices, const real_t[
     cdef Py_ssize_t[::1] bounds
     _check_csr(indptr, data.shape[0], indices.shape[0])
     _check_len("x", x.shape[0], n)
-    nchunks = _n_work_chunks(n)
-    if indptr[n] < 4096:
-        nchunks = 1
+    nchunks = _n_work_chunks(n, indptr[n])
     if nchunks <= 1:
         with nogil:
             for j in range(m):
@@ -245,7 +253,7 @@ def csr_rmatvec(const idx_t[::1] indptr, const idx_t[::1] indices, const real_t[
     bounds = np.empty(nchunks + 1, dtype=np.intp)
     with nogil:
         _nnz_bounds(indptr, n, nchunks, bounds)
-        for t in prange(nchunks, schedule="static", chunksize=1):
+        for t in prange(nchunks, schedule="static", chunksize=1, num_threads=nchunks):
             lo = bounds[t]
             hi = bounds[t + 1]
             if t == 0:
@@ -278,11 +286,11 @@ def csr_matmat(const idx_t[::1] indptr, const idx_t[::1] indices, const real_t[:
     cdef Py_ssize_t[::1] bounds
     _check_csr(indptr, data.shape[0], indices.shape[0])
     _check_shape("out", out.shape[0], out.shape[1], n, r)
-    nchunks = _n_work_chunks(n)
+    nchunks = _n_work_chunks(n, indptr[n] * r)
     bounds = np.empty(nchunks + 1, dtype=np.intp)
     with nogil:
         _nnz_bounds(indptr, n, nchunks, bounds)
-        for t in prange(nchunks, schedule="static", chunksize=1):
+        for t in prange(nchunks, schedule="static", chunksize=1, num_threads=nchunks):
             for i in range(bounds[t], bounds[t + 1]):
                 for q in range(r):
                     out[i, q] = 0.0
@@ -308,9 +316,7 @@ def csr_rmatmat(const idx_t[::1] indptr, const idx_t[::1] indices, const real_t[
     _check_csr(indptr, data.shape[0], indices.shape[0])
     _check_shape("X", X.shape[0], X.shape[1], n, r)
     _check_shape("out", out.shape[0], out.shape[1], m, r)
-    nchunks = _n_work_chunks(n)
-    if indptr[n] * r < 4096:
-        nchunks = 1
+    nchunks = _n_work_chunks(n, indptr[n] * r)
     if nchunks <= 1:
         with nogil:
             for j in range(m):
@@ -327,7 +333,7 @@ def csr_rmatmat(const idx_t[::1] indptr, const idx_t[::1] indices, const real_t[
     bounds = np.empty(nchunks + 1, dtype=np.intp)
     with nogil:
         _nnz_bounds(indptr, n, nchunks, bounds)
-        for t in prange(nchunks, schedule="static", chunksize=1):
+        for t in prange(nchunks, schedule="static", chunksize=1, num_threads=nchunks):
             lo = bounds[t]
             hi = bounds[t + 1]
             if t == 0:
@@ -377,13 +383,13 @@ def jacobi_step(const idx_t[::1] indptr, const idx_t[::1] indices, const real_t[
     _check_len("b", b.shape[0], n)
     _check_len("v", v.shape[0], n)
     _check_len("v_new", v_new.shape[0], n)
-    nchunks = _n_work_chunks(n)
+    nchunks = _n_work_chunks(n, indptr[n])
     cres = np.zeros(nchunks, dtype=np.float64)
     cmax = np.zeros(nchunks, dtype=np.float64)
     bounds = np.empty(nchunks + 1, dtype=np.intp)
     with nogil:
         _nnz_bounds(indptr, n, nchunks, bounds)
-        for t in prange(nchunks, schedule="static", chunksize=1):
+        for t in prange(nchunks, schedule="static", chunksize=1, num_threads=nchunks):
             res = 0.0
             vmax = 0.0
             for i in range(bounds[t], bounds[t + 1]):
@@ -420,13 +426,13 @@ def jacobi_step_multi(const idx_t[::1] indptr, const idx_t[::1] indices,
     _check_shape("V_new", V_new.shape[0], V_new.shape[1], n, r)
     _check_len("res_inf", res_inf.shape[0], r)
     _check_len("vnew_inf", vnew_inf.shape[0], r)
-    nchunks = _n_work_chunks(n)
+    nchunks = _n_work_chunks(n, indptr[n] * r)
     cres = np.zeros((nchunks, r), dtype=np.float64)
     cmax = np.zeros((nchunks, r), dtype=np.float64)
     bounds = np.empty(nchunks + 1, dtype=np.intp)
     with nogil:
         _nnz_bounds(indptr, n, nchunks, bounds)
-        for t in prange(nchunks, schedule="static", chunksize=1):
+        for t in prange(nchunks, schedule="static", chunksize=1, num_threads=nchunks):
             for i in range(bounds[t], bounds[t + 1]):
                 for q in range(r):
                     V_new[i, q] = B[i, q]

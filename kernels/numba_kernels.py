@@ -82,8 +82,15 @@ def _check_shape(got, want0, want1):
         raise ValueError("array has the wrong shape")
 
 
+#: Below this many multiply-adds a kernel call runs serially, without starting the
+#: thread pool (see the Cython backend's SERIAL_WORK; same value, same results).
+SERIAL_WORK = 1 << 16
+
+
 @njit  # no cache: numba.get_num_threads() is a dynamic global
-def _n_work_chunks(n_rows):
+def _n_work_chunks(n_rows, work):
+    if work < SERIAL_WORK:
+        return 1
     nt = numba.get_num_threads()
     if nt > n_rows:
         nt = n_rows
@@ -144,7 +151,10 @@ def csr_matvec(indptr, indices, data, x, out):
     n = indptr.shape[0] - 1
     _check_csr(indptr, indices.shape[0], data.shape[0])
     _check_len(out.shape[0], n)
-    nchunks = _n_work_chunks(n)
+    nchunks = _n_work_chunks(n, indptr[n])
+    if nchunks == 1:  # small call: no thread pool
+        _matvec_rows(indptr, indices, data, x, out, 0, n, False)
+        return
     bounds = _nnz_bounds(indptr, n, nchunks)
     for t in prange(nchunks):
         _matvec_rows(indptr, indices, data, x, out, bounds[t], bounds[t + 1], False)
@@ -157,7 +167,10 @@ def identity_minus_matvec(indptr, indices, data, x, out):
     _check_csr(indptr, indices.shape[0], data.shape[0])
     _check_len(x.shape[0], n)
     _check_len(out.shape[0], n)
-    nchunks = _n_work_chunks(n)
+    nchunks = _n_work_chunks(n, indptr[n])
+    if nchunks == 1:
+        _matvec_rows(indptr, indices, data, x, out, 0, n, True)
+        return
     bounds = _nnz_bounds(indptr, n, nchunks)
     for t in prange(nchunks):
         _matvec_rows(indptr, indices, data, x, out, bounds[t], bounds[t + 1], True)
@@ -184,9 +197,7 @@ def csr_rmatvec(indptr, indices, data, x, out):
     m = out.shape[0]
     _check_csr(indptr, indices.shape[0], data.shape[0])
     _check_len(x.shape[0], n)
-    nchunks = _n_work_chunks(n)
-    if indptr[n] < 4096:
-        nchunks = 1
+    nchunks = _n_work_chunks(n, indptr[n])
     if nchunks <= 1:
         _rmatvec_rows(indptr, indices, data, x, out, 0, n)
         return
@@ -208,7 +219,10 @@ def csr_matmat(indptr, indices, data, X, out):
     r = X.shape[1]
     _check_csr(indptr, indices.shape[0], data.shape[0])
     _check_shape(out, n, r)
-    nchunks = _n_work_chunks(n)
+    nchunks = _n_work_chunks(n, indptr[n] * r)
+    if nchunks == 1:
+        _matmat_rows(indptr, indices, data, X, out, 0, n)
+        return
     bounds = _nnz_bounds(indptr, n, nchunks)
     for t in prange(nchunks):
         _matmat_rows(indptr, indices, data, X, out, bounds[t], bounds[t + 1])
@@ -237,9 +251,7 @@ def csr_rmatmat(indptr, indices, data, X, out):
     _check_csr(indptr, indices.shape[0], data.shape[0])
     _check_shape(X, n, r)
     _check_shape(out, m, r)
-    nchunks = _n_work_chunks(n)
-    if indptr[n] * r < 4096:
-        nchunks = 1
+    nchunks = _n_work_chunks(n, indptr[n] * r)
     if nchunks <= 1:
         _rmatmat_rows(indptr, indices, data, X, out, 0, n)
         return
@@ -280,7 +292,9 @@ def jacobi_step(indptr, indices, data, b, v, v_new):
     _check_len(b.shape[0], n)
     _check_len(v.shape[0], n)
     _check_len(v_new.shape[0], n)
-    nchunks = _n_work_chunks(n)
+    nchunks = _n_work_chunks(n, indptr[n])
+    if nchunks == 1:  # small call: no thread pool
+        return _jacobi_rows(indptr, indices, data, b, v, v_new, 0, n)
     bounds = _nnz_bounds(indptr, n, nchunks)
     cres = np.zeros(nchunks, dtype=np.float64)
     cmax = np.zeros(nchunks, dtype=np.float64)
@@ -324,14 +338,17 @@ def jacobi_step_multi(indptr, indices, data, B, V, V_new, res_inf, vnew_inf):
     _check_shape(V_new, n, r)
     _check_len(res_inf.shape[0], r)
     _check_len(vnew_inf.shape[0], r)
-    nchunks = _n_work_chunks(n)
+    nchunks = _n_work_chunks(n, indptr[n] * r)
     bounds = _nnz_bounds(indptr, n, nchunks)
     cres = np.zeros((nchunks, r), dtype=np.float64)
     cmax = np.zeros((nchunks, r), dtype=np.float64)
-    for t in prange(nchunks):
-        _jacobi_rows_multi(
-            indptr, indices, data, B, V, V_new, bounds[t], bounds[t + 1], cres[t], cmax[t]
-        )
+    if nchunks == 1:  # small call: no thread pool
+        _jacobi_rows_multi(indptr, indices, data, B, V, V_new, 0, n, cres[0], cmax[0])
+    else:
+        for t in prange(nchunks):
+            _jacobi_rows_multi(
+                indptr, indices, data, B, V, V_new, bounds[t], bounds[t + 1], cres[t], cmax[t]
+            )
     for q in range(r):
         a = 0.0
         c = 0.0
