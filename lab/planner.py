@@ -497,7 +497,6 @@ def _result(problem, options, ev, mode, method, why, solver, backend, n_threads,
         status, text = PlanStatus.MAXITER, f"iteration limit reached ({stopped})"
     message = (f"{text}: relative gap {ev.relative_gap:.2e} (tolerance {options.gap:.1e}), "
                f"objective {ev.objective:.10g}, bound {ev.bound:.10g}")
-    capped = np.isfinite(problem.capacities)
     timings = dict(timings)
     timings["total"] = time.perf_counter() - t0
     return PlanResult(
@@ -508,11 +507,20 @@ def _result(problem, options, ev, mode, method, why, solver, backend, n_threads,
         resource_prices=ev.resource_prices,
         capacity_prices=_reduced_profit_prices(problem, ev),
         resource_use=problem.R @ ev.x, available=np.array(problem.available),
-        capacity_use=np.where(capped, ev.x / np.where(capped, problem.capacities, 1.0), 0.0),
+        capacity_use=_capacity_use(ev.x, problem.capacities),
         infeasibility=ev.infeasibility, converged=certified, status=status, message=message,
         iterations=iterations, history=history, method=method if method != "auto" else mode,
         method_reason=why, solver=solver, backend=backend, n_threads=n_threads,
         timings=MappingProxyType(timings), problem=problem)
+
+
+def _capacity_use(x, capacities):
+    """x / c where a technique has a capacity (0/0 counts as fully used), else 0."""
+    capped = np.isfinite(capacities) & (capacities > 0)
+    use = np.zeros_like(x)
+    use[capped] = x[capped] / capacities[capped]
+    use[np.isfinite(capacities) & (capacities == 0)] = 1.0
+    return use
 
 
 def _harmony_of(s):
@@ -530,7 +538,6 @@ def _run_cockshott(problem, options, backend, n_threads, callback, t0):
     idx = problem.target_index
     fulfil = n[idx] / problem.targets[idx]
     harmony = float(np.dot(problem.weights[idx], _harmony_of(fulfil - 1.0)))
-    capped = np.isfinite(problem.capacities)
     k, r = problem.n_techniques, problem.n_resources
     moved = "" if rounds == 0 else f"; lab's feasibility repair needed {rounds} round(s)"
     message = (f"{len(history)} rounds of Cockshott's heuristic (no optimality claim): "
@@ -541,7 +548,7 @@ def _run_cockshott(problem, options, backend, n_threads, callback, t0):
         gap=math.inf, relative_gap=math.inf, prices=dH, resource_prices=np.full(r, np.nan),
         capacity_prices=np.full(k, np.nan), resource_use=problem.R @ xf,
         available=np.array(problem.available),
-        capacity_use=np.where(capped, xf / np.where(capped, problem.capacities, 1.0), 0.0),
+        capacity_use=_capacity_use(xf, problem.capacities),
         infeasibility=_certificate.feasibility(problem, xf, n), converged=False,
         status=PlanStatus.HEURISTIC, message=message, iterations=len(history),
         history=np.column_stack([np.arange(1, len(history) + 1), history]) if history
