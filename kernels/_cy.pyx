@@ -923,12 +923,13 @@ def permute_csr(const idx_t[::1] indptr, const idx_t[::1] indices, const real_t[
     nnz = indptr[n]
     if out_indices.shape[0] < nnz or out_data.shape[0] < nnz:
         raise ValueError(f"out_indices and out_data need length >= nnz = {nnz}")
+    cdef int nt = <int> _n_work_chunks(n, nnz)
     with nogil:
         out_indptr[0] = 0
         for k in range(n):
             p = perm[k]
             out_indptr[k + 1] = out_indptr[k] + (indptr[p + 1] - indptr[p])
-        for k in prange(n, schedule="static"):
+        for k in prange(n, schedule="static", num_threads=nt):
             p = perm[k]
             src = indptr[p]
             dst = out_indptr[k]

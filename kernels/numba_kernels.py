@@ -715,6 +715,17 @@ def _permuted_indptr(indptr, perm, out_indptr):
         out_indptr[k + 1] = out_indptr[k] + (indptr[p + 1] - indptr[p])
 
 
+@njit(cache=True, error_model="numpy")
+def _permute_rows(indptr, indices, data, perm, inv_perm, out_indptr, out_indices, out_data):
+    for k in range(indptr.shape[0] - 1):
+        p = perm[k]
+        src = indptr[p]
+        dst = out_indptr[k]
+        for t in range(indptr[p + 1] - src):
+            out_indices[dst + t] = inv_perm[indices[src + t]]
+            out_data[dst + t] = data[src + t]
+
+
 @njit(parallel=True, error_model="numpy")
 def permute_csr(indptr, indices, data, perm, inv_perm, out_indptr, out_indices, out_data):
     """Symmetric permutation P M P^T: new row k is old row perm[k], column c becomes
@@ -728,6 +739,10 @@ def permute_csr(indptr, indices, data, perm, inv_perm, out_indptr, out_indices, 
     if out_indices.shape[0] < nnz or out_data.shape[0] < nnz:
         raise ValueError("out_indices and out_data need length >= nnz")
     _permuted_indptr(indptr, perm, out_indptr)
+    if nnz < SERIAL_WORK:  # small call: no thread pool
+        _permute_rows(indptr, indices, data, perm, inv_perm, out_indptr, out_indices,
+                      out_data)
+        return
     for k in prange(n):
         p = perm[k]
         src = indptr[p]
