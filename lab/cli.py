@@ -249,6 +249,10 @@ from lab._cli_bench import bench  # noqa: E402
 
 cli.add_command(bench)
 
+from lab._cli_plan import plan  # noqa: E402
+
+cli.add_command(plan)
+
 
 def main(argv=None):
     """Entry point of the ``lab`` command."""

@@ -101,7 +101,7 @@ def _entries(name: str, value, labels: np.ndarray, what: str, *, allow_inf: bool
         rule = "≥ 0" + ("" if allow_inf else " and finite")
         raise InvalidProblemError(
             f"{name} must be {rule}; {int(bad.sum())} entr{'y is' if bad.sum() == 1 else 'ies are'}"
-            f" not, the first is {name}[{label}] = {out[i]!r}")
+            f" not, the first is {name}[{label}] = {float(out[i])!r}")
     return out
 
 
@@ -247,11 +247,13 @@ class PlanningProblem:
                 raise InvalidProblemError(
                     f"{idle.size} technique(s) make nothing (an all-zero column of make): "
                     f"{shown}{', ...' if idle.size > 5 else ''}")
+        if isinstance(targets, Mapping):
+            for key, v in targets.items():
+                if isinstance(v, (int, float)) and not isinstance(v, bool) and not v > 0:
+                    raise InvalidProblemError(
+                        f"targets must be > 0; targets[{key!r}] = {float(v)!r} (leave a "
+                        "product out to give it no target)")
         t = _entries("targets", targets, codes, "products", allow_inf=False, default=0.0)
-        if isinstance(targets, Mapping) and any(v <= 0 for v in targets.values()):
-            key = next(k for k, v in targets.items() if v <= 0)
-            raise InvalidProblemError(f"targets must be > 0; targets[{key!r}] = {targets[key]!r}"
-                                      " (leave a product out to give it no target)")
         if not (t > 0).any():
             raise InvalidProblemError("targets must give at least one product a target > 0")
         w = _entries("weights", weights, codes, "products", allow_inf=False, default=1.0)
