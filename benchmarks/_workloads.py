@@ -180,7 +180,22 @@ def numpy_jacobi(problem: Problem, rtol: float = RTOL, maxiter: int = 100_000):
     return run
 
 
-PEERS = ("scipy-bicgstab", f"scipy-gmres({GMRES_RESTART})", "numpy-jacobi")
+PEERS = ("scipy-spsolve", "scipy-bicgstab", f"scipy-gmres({GMRES_RESTART})", "numpy-jacobi")
+#: Largest economy given to ``spsolve`` (SuperLU's fill-in on the cyclic core grows
+#: fast: about 8 s at 10^4 products on the standard machine); ``LAB_BENCH_SPSOLVE_MAX``.
+SPSOLVE_MAX = int(float(os.environ.get("LAB_BENCH_SPSOLVE_MAX", "10000")))
+
+
+def peer_applies(problem: Problem, peer: str) -> bool:
+    """Whether the peer runs at this size (spsolve only where it still fits)."""
+    return peer != "scipy-spsolve" or problem.n <= SPSOLVE_MAX
+
+
+def scipy_spsolve(problem: Problem):
+    """``scipy.sparse.linalg.spsolve`` (SuperLU) on I − Aᵀ, converted to CSC untimed."""
+    Mc = problem.M.tocsc()
+    l = problem.l
+    return lambda: spla.spsolve(Mc, l)
 
 
 def calibrate_peer(problem: Problem, peer: str) -> dict:
@@ -189,6 +204,8 @@ def calibrate_peer(problem: Problem, peer: str) -> dict:
         return problem.calibration[peer]
     if peer == "numpy-jacobi":
         info = {"peer_rtol": RTOL, "rule_met": None, "peer_norm": "inf (lab's rule)"}
+    elif peer == "scipy-spsolve":
+        info = {"peer_rtol": None, "rule_met": None, "peer_norm": "direct solve"}
     else:
         solver = "bicgstab" if peer.startswith("scipy-bicgstab") else "gmres"
         info = None
@@ -208,17 +225,20 @@ def peer_workload(problem: Problem, peer: str):
     info = calibrate_peer(problem, peer)
     if peer == "numpy-jacobi":
         return numpy_jacobi(problem)
+    if peer == "scipy-spsolve":
+        return scipy_spsolve(problem)
     solver = "bicgstab" if peer.startswith("scipy-bicgstab") else "gmres"
     return _scipy_call(solver, problem, info["peer_rtol"])
 
 
 def peer_workloads(problem: Problem) -> dict:
-    return {peer: peer_workload(problem, peer) for peer in PEERS}
+    return {peer: peer_workload(problem, peer) for peer in PEERS if peer_applies(problem, peer)}
 
 
 #: (lab workload, peer) rows of the comparison table.
 PAIRS = (
     ("auto-cold", "scipy-bicgstab"),
+    ("auto-cold", "scipy-spsolve"),
     ("auto-warm", "scipy-bicgstab"),
     ("auto-warm", f"scipy-gmres({GMRES_RESTART})"),
     ("auto-warm", "numpy-jacobi"),

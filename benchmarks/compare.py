@@ -116,6 +116,8 @@ def run_size(n, repeat, log, n_threads=None):
         results[name] = measure(problem, fn, repeat)
         log(f"  lab  {name:<16} {_fmt_result(results[name])}")
     for peer in W.PEERS:
+        if not W.peer_applies(problem, peer):
+            continue
         t0 = time.perf_counter()
         try:
             fn = W.peer_workload(problem, peer)
@@ -146,11 +148,15 @@ def _res(r):
 def table_rows(n, problem, results):
     rows = []
     for lab_name, peer in W.PAIRS:
+        if peer not in results:
+            continue
         a, b = results[lab_name], results[peer]
         ratio = ("-" if "error" in a or "error" in b
                  else f"{b['median'] / a['median']:.2f}")
         if "error" in b:
             prtol = "-"
+        elif peer == "scipy-spsolve":
+            prtol = "direct"
         elif peer == "numpy-jacobi":
             prtol = "lab rule"
         else:

@@ -59,6 +59,14 @@ def problems():
 
 
 @pytest.fixture(scope="session")
+def stream():
+    """threads -> streaming read GB/s of this machine, measured once per session."""
+    from lab._bench_measure import stream_bandwidth
+
+    return {t: stream_bandwidth(t)["best_GBps"] for t in (1, 2)}
+
+
+@pytest.fixture(scope="session")
 def kernel_economy():
     return W.make_economy(kernel_size())
 

@@ -13,40 +13,78 @@ import pytest
 from _params import rounds
 
 from lab import _ops
+from lab.bench import kernel_bytes
 
 BACKENDS = _ops.available_backends()
 WIDTHS = ("int32", "int64")
 THREADS = (1, 2)
 
 
-def _run(benchmark, case, fn, kernel, extra):
+def _run(benchmark, case, fn, kernel, extra, stream=None):
     fn()  # untimed warm-up (Numba JIT for this signature)
     benchmark.group = "kernels csr_matvec" if kernel == "scipy" else f"kernels {kernel}"
+    compulsory = (kernel_bytes(case.indptr, case.indices, case.data, case.n, kernel)
+                  if kernel in ("csr_matvec", "jacobi_step", "scipy") else None)
     benchmark.extra_info.update(n_products=case.n, nnz=case.nnz, bytes=case.bytes_moved(
-        "scipy" if kernel == "scipy" else kernel), **extra)
+        "scipy" if kernel == "scipy" else kernel), bytes_compulsory=compulsory, **extra)
     benchmark.pedantic(fn, rounds=max(rounds(), 10), iterations=1, warmup_rounds=0)
     stats = getattr(benchmark, "stats", None)
     if stats is not None:  # None under --benchmark-disable
         median = stats.stats.median
         benchmark.extra_info["GBps"] = benchmark.extra_info["bytes"] / median / 1e9
+        if compulsory is not None:
+            gbps = compulsory / median / 1e9
+            benchmark.extra_info["GBps_compulsory"] = gbps
+            bw = (stream or {}).get(extra.get("threads"))
+            if bw:
+                benchmark.extra_info["stream_GBps"] = bw
+                benchmark.extra_info["fraction_of_stream"] = gbps / bw
 
 
 @pytest.mark.parametrize("threads", THREADS, ids=lambda t: f"threads={t}")
 @pytest.mark.parametrize("width", WIDTHS)
 @pytest.mark.parametrize("backend", BACKENDS)
 @pytest.mark.parametrize("kernel", W.KERNELS)
-def test_kernel(benchmark, kernel_cases, kernel, backend, width, threads):
+def test_kernel(benchmark, kernel_cases, stream, kernel, backend, width, threads):
     case = kernel_cases(width)
     fn = W.kernel_call(case, backend, kernel, threads)
     _run(benchmark, case, fn, kernel,
-         {"kernel": kernel, "backend": backend, "index": width, "threads": threads})
+         {"kernel": kernel, "backend": backend, "index": width, "threads": threads}, stream)
+
+
+@pytest.mark.parametrize("threads", THREADS, ids=lambda t: f"threads={t}")
+@pytest.mark.parametrize("backend", BACKENDS)
+def test_matvec_float32_data(benchmark, kernel_cases, stream, backend, threads):
+    """csr_matvec with float32 coefficients (float64 accumulation): 8 B per non-zero."""
+    import dataclasses
+
+    import numpy as np
+
+    case = kernel_cases("int32")
+    case32 = dataclasses.replace(case, data=case.data.astype(np.float32))
+    fn = W.kernel_call(case32, backend, "csr_matvec", threads)
+    _run(benchmark, case32, fn, "csr_matvec",
+         {"kernel": "csr_matvec", "backend": backend, "index": "int32", "data": "float32",
+          "threads": threads}, stream)
+
+
+@pytest.mark.parametrize("threads", THREADS, ids=lambda t: f"threads={t}")
+def test_stream_read(benchmark, threads):
+    """The machine's streaming read bandwidth (NumPy sums of a 512 MiB array in ``threads``
+    parts at once): the ceiling the kernels' GB/s are compared with."""
+    from lab._bench_measure import stream_bandwidth
+
+    result = benchmark.pedantic(stream_bandwidth, args=(threads,), kwargs={"repeat": 3},
+                                rounds=3, iterations=1, warmup_rounds=0)
+    benchmark.group = "stream read"
+    benchmark.extra_info.update(result)
 
 
 @pytest.mark.parametrize("width", WIDTHS)
-def test_scipy_matvec(benchmark, kernel_cases, width):
+def test_scipy_matvec(benchmark, kernel_cases, stream, width):
     case = kernel_cases(width)
     _run(benchmark, case, W.scipy_matvec_call(case), "scipy",
-         {"kernel": "scipy M @ x", "backend": "scipy", "index": width, "threads": 1})
+         {"kernel": "scipy M @ x", "backend": "scipy", "index": width, "threads": 1}, stream)
 
 
 # --------------------------------------------------------------------------- structure

@@ -46,6 +46,8 @@ def test_lab(benchmark, problems, n, workload):
 @pytest.mark.parametrize("peer", W.PEERS)
 def test_peer(benchmark, problems, n, peer):
     problem = problems(n)
+    if not W.peer_applies(problem, peer):
+        pytest.skip(f"{peer} only up to {W.SPSOLVE_MAX} products (LAB_BENCH_SPSOLVE_MAX)")
     fn = W.peer_workload(problem, peer)   # calibrates scipy's rtol once, untimed
     info = W.calibrate_peer(problem, peer)
     residual = _run(benchmark, problem, fn, f"values n={n}",
