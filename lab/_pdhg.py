@@ -47,7 +47,8 @@ from dataclasses import dataclass
 import numpy as np
 import scipy.sparse as sp
 
-from lab import _harmony, _ops
+from lab import _ops
+from lab._kernels import plan_kernels
 
 __all__ = ["StandardForm", "solve"]
 
@@ -183,10 +184,13 @@ def solve(form: StandardForm, *, certify: Callable, tol: float, maxiter: int,
         lo = np.where(np.isfinite(form.lo), form.lo / (d_c * beta), form.lo)
         hi = np.where(np.isfinite(form.hi), form.hi / (d_c * beta), form.hi)
     bound = form.bound * d_r / beta
-    lower = form.lower
-    hrow = form.harmony_rows
-    h_t, h_w, h_d = form.harmony_t / beta, form.harmony_w / beta, d_r[hrow]
-    h_s0 = -form.bound[hrow] / beta
+    kind = np.where(form.lower, plan_kernels.LOWER, plan_kernels.UPPER).astype(np.int8)
+    kind[form.harmony_rows] = plan_kernels.HARMONY
+    h_t = np.zeros(m_rows)
+    h_w = np.zeros(m_rows)
+    h_t[form.harmony_rows] = form.harmony_t / beta
+    h_w[form.harmony_rows] = form.harmony_w / beta
+    h_d = d_r
 
     eta = 0.95 / max(op.norm_estimate() * 1.02, 1e-300)
     omega = 1.0
@@ -203,6 +207,7 @@ def solve(form: StandardForm, *, certify: Callable, tol: float, maxiter: int,
     Kty = np.zeros(n_z)
     anchor = [z.copy(), y.copy(), Kz.copy(), Kty.copy()]
     z_new = np.empty(n_z)
+    y_new = np.empty(m_rows)
     Kz_new = np.empty(m_rows)
     Kty_new = np.empty(n_z)
     k = 0
@@ -215,22 +220,11 @@ def solve(form: StandardForm, *, certify: Callable, tol: float, maxiter: int,
     stopped = "maxiter"
     while total < maxiter:
         tau, sigma = eta / omega, eta * omega
-        # primal step
-        np.subtract(z, tau * (c + Kty), out=z_new)
-        np.clip(z_new, lo, hi, out=z_new)
+        dz2 = plan_kernels.primal_step(z, Kty, c, lo, hi, tau, z_new)
         op.matvec(z_new, Kz_new)
-        # dual step
-        v = y + sigma * (2.0 * Kz_new - Kz)
-        y_new = np.where(lower, np.minimum(v - sigma * bound, 0.0),
-                         np.maximum(v - sigma * bound, 0.0))
-        if hrow.size:
-            vh = v[hrow]
-            n_star = _harmony.prox(vh / (sigma * h_d) + h_s0, h_t, h_w, sigma * h_d * h_d)
-            y_new[hrow] = vh - sigma * h_d * (n_star - h_s0)
+        dy2 = plan_kernels.dual_step(y, Kz_new, Kz, bound, kind, h_t, h_w, h_d, sigma, y_new)
         op.rmatvec(y_new, Kty_new)
-        dz = z_new - z
-        dy = y_new - y
-        r = math.sqrt(omega * float(np.dot(dz, dz)) + float(np.dot(dy, dy)) / omega)
+        r = math.sqrt(omega * dz2 + dy2 / omega)
         total += 1
         if not math.isfinite(r):
             stopped = "diverged"
@@ -257,14 +251,15 @@ def solve(form: StandardForm, *, certify: Callable, tol: float, maxiter: int,
                    or k >= ARTIFICIAL * total)
         r_prev = r
         if restart and k > 0:
-            z0_, y0_ = anchor[0], anchor[1]
-            dzr = float(np.linalg.norm(z_new - z0_))
-            dyr = float(np.linalg.norm(y_new - y0_))
+            dzr = float(np.linalg.norm(z_new - anchor[0]))
+            dyr = float(np.linalg.norm(y_new - anchor[1]))
             if dzr > 1e-30 and dyr > 1e-30:
                 omega = math.exp(0.5 * math.log(dyr / dzr) + 0.5 * math.log(omega))
                 omega = min(max(omega, OMEGA_RANGE[0]), OMEGA_RANGE[1])
-            z, y, Kz, Kty = z_new.copy(), y_new.copy(), Kz_new.copy(), Kty_new.copy()
-            anchor = [z.copy(), y.copy(), Kz.copy(), Kty.copy()]
+            for current, new, kept in zip((z, y, Kz, Kty), (z_new, y_new, Kz_new, Kty_new),
+                                          anchor, strict=True):
+                current[:] = new
+                kept[:] = new
             k = 0
             r_restart = None
             r_prev = math.inf
@@ -272,11 +267,10 @@ def solve(form: StandardForm, *, certify: Callable, tol: float, maxiter: int,
             continue
         a = (k + 1.0) / (k + 2.0)
         b = 1.0 / (k + 2.0)
-        g1, g0 = 1.0 + REFLECTION, REFLECTION
-        z = a * (g1 * z_new - g0 * z) + b * anchor[0]
-        y = a * (g1 * y_new - g0 * y) + b * anchor[1]
-        Kz = a * (g1 * Kz_new - g0 * Kz) + b * anchor[2]
-        Kty = a * (g1 * Kty_new - g0 * Kty) + b * anchor[3]
+        plan_kernels.halpern(z, z_new, anchor[0], a, b, REFLECTION)
+        plan_kernels.halpern(y, y_new, anchor[1], a, b, REFLECTION)
+        plan_kernels.halpern(Kz, Kz_new, anchor[2], a, b, REFLECTION)
+        plan_kernels.halpern(Kty, Kty_new, anchor[3], a, b, REFLECTION)
         k += 1
     gap, cert, zb, yb = best
     if cert is None:
