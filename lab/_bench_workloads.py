@@ -430,6 +430,25 @@ def _plan_check(case, answer) -> dict:
     return out
 
 
+def _quiet_highs(highspy):
+    """A ``Highs`` object, constructed with the C-level stdout silenced (it prints a banner)."""
+    import os
+    import sys
+
+    sys.stdout.flush()
+    saved = os.dup(1)
+    devnull = os.open(os.devnull, os.O_WRONLY)
+    try:
+        os.dup2(devnull, 1)
+        h = highspy.Highs()
+    finally:
+        os.dup2(saved, 1)
+        os.close(saved)
+        os.close(devnull)
+    h.setOptionValue("output_flag", False)
+    return h
+
+
 def _highs_plan_ray(case, config):
     """HiGHS on the plan-ray LP: max φ s.t. s⁰ + (B − A)x − φt ≥ 0, Rx ≤ ρ, 0 ≤ x ≤ c."""
     import highspy
@@ -452,7 +471,7 @@ def _highs_plan_ray(case, config):
     cost = np.zeros(k + 1)
     cost[-1] = 1.0
 
-    h = highspy.Highs()  # constructed once, untimed (it prints a banner)
+    h = _quiet_highs(highspy)  # constructed once, untimed
     h.setOptionValue("output_flag", False)
     limit = getattr(config, "plan_time_limit", None)
     if limit is not None:

@@ -176,12 +176,13 @@ class BenchConfig:
 #: ``quick`` (about a minute on a 2-core machine) and ``full`` (about 10–15 minutes,
 #: 10⁷ products included).
 PROFILES = {
-    "quick": BenchConfig(),
+    "quick": BenchConfig(convergence_size=10_000, plan_time_limit=2.0),
     "full": BenchConfig(
         name="full", values_sizes=(2_000, 10_000, 100_000, 1_000_000, 10_000_000),
         peer_max=1_000_000, spsolve_max=10_000, pymrio_sizes=(1_000, 2_000, 5_000),
         pymrio_max=5_000, plan_sizes=(1_000, 10_000), kernel_size=1_000_000,
-        kernel_backends="all", plan_time_limit=60.0, huge_size=10_000_000,
+        kernel_backends="all", plan_time_limit=20.0, convergence_size=100_000,
+        huge_size=10_000_000,
         cold_start_runs=5, repeat=5, peer_budget_s=10.0, bandwidth_bytes=1 << 30),
 }
 
