@@ -147,9 +147,9 @@ def _headline_lines(report) -> list:
                    f"`import lab`: {s.get('import_s', float('nan')):.2f} s")
     for t in report.get("threads", []):
         if t.get("speedup") and t["threads"] != report["threads"][0]["threads"]:
-            out.append(f"{t['workload']} at {t['n_products']:,} products: "
-                       f"{t['speedup']:.2f}× faster on {t['threads']} threads than on "
-                       f"{report['threads'][0]['threads']}")
+            out.append(f"{t['workload']} at {t['n_products']:,} products: speed-up "
+                       f"{t['speedup']:.2f}× from {report['threads'][0]['threads']} to "
+                       f"{t['threads']} threads")
     return out
 
 
@@ -282,10 +282,10 @@ def _plot_convergence(report, ax):
         res = np.asarray([np.nan if r is None else r for r in c["residual"]], dtype=float)
         res = np.where(res > 0, res, np.nan)
         if res.size:
-            ax.semilogy(c["passes"], res, marker="." if res.size < 50 else None, label=name)
+            ax.loglog(c["passes"], res, marker="." if res.size < 50 else None, label=name,
+                      linestyle="--" if name.startswith("scipy") else "-")
     if conv.get("rtol"):
         ax.axhline(conv["rtol"], color="k", linestyle=":", linewidth=1, label="rtol")
-    ax.set_xscale("symlog", linthresh=10)
     ax.set_xlabel("passes over A (matrix–vector products)")
     ax.set_ylabel("‖l + Aᵀv − v‖∞ / ‖v‖∞")
     n = conv.get("n_products")
