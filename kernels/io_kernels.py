@@ -28,6 +28,7 @@ from numba import njit
 
 __all__ = [
     "build_code_table",
+    "same_strings",
     "check_values",
     "coo_to_csc",
     "flows_are_csc",
@@ -204,11 +205,11 @@ def map_ordered_dictionary(table, bits, coff, cdata, code_hashes, offsets, data,
     """Resolve a dictionary whose entries are codes in increasing product order.
 
     Entry t is compared with the code after the previous match, then searched for
-    among the next ``window`` codes, comparing hashes (``code_hashes`` from :func:`build_code_table`: one
-    sequential 8-byte read per code) and then the strings; past that window, in the
-    table. Returns the number of entries resolved, ``n`` unless an entry is not a
-    code or lies before the previous match (the order breaks): the caller resolves
-    the rest with :func:`lookup_codes`.
+    among the next ``window`` codes, comparing hashes (``code_hashes`` from
+    :func:`build_code_table`: one sequential 8-byte read per code) and then the
+    strings; past that window, in the table. Returns the number of entries
+    resolved, ``n`` unless an entry is not a code or lies before the previous match
+    (the order breaks): the caller resolves the rest with :func:`lookup_codes`.
     """
     n = offsets.shape[0] - 1
     m = coff.shape[0] - 1
@@ -238,6 +239,25 @@ def map_ordered_dictionary(table, bits, coff, cdata, code_hashes, offsets, data,
         out[t] = found
         k = found + 1
     return n
+
+
+@njit(cache=True, nogil=True)
+def same_strings(off1, data1, off2, data2):
+    """Whether two string arrays (offsets, data) hold the same strings."""
+    n = off1.shape[0]
+    if off2.shape[0] != n:
+        return False
+    if n == 0:
+        return True
+    b1 = off1[0]
+    b2 = off2[0]
+    for t in range(n):
+        if off1[t] - b1 != off2[t] - b2:
+            return False
+    for p in range(off1[n - 1] - b1):
+        if data1[b1 + p] != data2[b2 + p]:
+            return False
+    return True
 
 
 @njit(cache=True, nogil=True)

@@ -87,12 +87,15 @@ def _units(table_or_col, path):
     return set(uniq.to_pylist())
 
 
-def _open(path: Path, read_dictionary=None):
+def _open(path: Path, read_dictionary=None, stream=False):
+    """``stream=True``: read the pages a few MiB at a time, not whole column chunks
+    (a row group of lab's layout holds up to 2**27 flows)."""
     if not path.is_file():
         raise DataFormatError("file not found", path=path)
     try:
         return pq.ParquetFile(path, page_checksum_verification=True,
-                              read_dictionary=read_dictionary)
+                              read_dictionary=read_dictionary, pre_buffer=not stream,
+                              buffer_size=(1 << 22) if stream else 0)
     except _ARROW_ERRORS as exc:
         raise DataFormatError(f"not a Parquet file, or corrupt or truncated ({exc})",
                               path=path) from None
@@ -169,11 +172,11 @@ class _CodeIndex:
     def mapping(self, name, dictionary):
         """(product index of each entry of ``dictionary`` (pa.string()), -1 if unknown;
         the first index when they are consecutive, else -1)."""
-        from lab._kernels.io_kernels import lookup_codes, map_ordered_dictionary
+        from lab._kernels.io_kernels import lookup_codes, map_ordered_dictionary, same_strings
 
         off, data = _string_buffers(dictionary)
         last = self.last.get(name)
-        if last is not None and _same_strings(last[0], (off, data)):
+        if last is not None and same_strings(*last[0], off, data):
             return last[1]  # the batches of a row group repeat its dictionary
         d = len(dictionary)
         out = np.empty(d, dtype=np.int64)
@@ -194,21 +197,6 @@ class _CodeIndex:
             base = int(mapping[0])
         self.last[name] = ((off, data), (mapping, base))
         return mapping, base
-
-
-def _same_strings(a, b):
-    """Whether two (offsets, data) pairs hold the same strings (O(bytes), memcmp)."""
-    (oa, da), (ob, db) = a, b
-    if oa.size != ob.size:
-        return False
-    if oa.size == 0:
-        return True
-    base_a, base_b = int(oa[0]), int(ob[0])
-    if int(oa[-1]) - base_a != int(ob[-1]) - base_b:
-        return False
-    if not np.array_equal(oa - base_a, ob - base_b):
-        return False
-    return bool(np.array_equal(da[base_a:int(oa[-1])], db[base_b:int(ob[-1])]))
 
 
 def _string_buffers(arr):
@@ -342,8 +330,7 @@ def read_parquet_folder(directory, *, labour=None, negative="error", batch_size=
     as_dict = [c for c in read_cols if c != "value" and (
         pa.types.is_string(schema.field(c).type) or pa.types.is_large_string(
             schema.field(c).type) or pa.types.is_binary(schema.field(c).type))]
-    if as_dict:
-        pf = _open(fpath, read_dictionary=as_dict)
+    pf = _open(fpath, read_dictionary=as_dict or None, stream=True)
     n = pf.metadata.num_rows
     idx_dtype = np.int32 if max(m, n) < np.iinfo(np.int32).max else np.int64
     rows = np.empty(n, dtype=idx_dtype)
