@@ -6,14 +6,28 @@ numeric column per resource row (and an optional ``unit``); ``flows.parquet`` ha
 ``input_code``, ``output_code`` (strings) and ``value`` (number), and optionally
 ``unit``. Integer code columns are read as their decimal strings.
 
-Reading is memory-bounded and vectorised: the flows are streamed in record batches
-(:meth:`pyarrow.parquet.ParquetFile.iter_batches`) through an Acero hash join whose
-build side, the product codes, is hashed once; its output (two int indices and the
-value per flow) fills COO arrays preallocated from the file's row count. No Python
-object is made per flow. Working memory beyond the result is one batch plus the two
-hash tables of the codes. The writer stores page checksums (CRC32) and the reader
-verifies them, so a corrupted data page is an error, not a wrong value. Row
-numbers in errors are 1-based data rows.
+Layout of the files lab writes: the code columns are dictionary-encoded, one
+dictionary per row group holding codes in product order (output codes: the
+contiguous range of products the row group covers; input codes: all the codes
+when the row group has at least m rows, else those it uses), in row groups of up
+to 2**27 flows; the file schema says plain strings, so any Parquet reader sees
+``input_code``/``output_code`` as strings.
+
+Reading is streamed and vectorised: the flows are read in record batches
+(:meth:`pyarrow.parquet.ParquetFile.iter_batches`, code columns as dictionaries,
+pages streamed a few MiB at a time) in a background thread while the Numba
+kernels of :mod:`lab._kernels.io_kernels` map the previous batch. Each distinct
+dictionary is mapped to product indices once: by a merge with the product codes
+when its codes come in product order (lab's files: an identity or an offset, so
+a flow costs an integer addition), else by the hash table of the product codes,
+probed in hash order. Files not written by lab (plain string columns, any order,
+duplicated flows) are read the same way, with the dictionaries Arrow builds. The
+indices fill arrays preallocated from the file's row count, which become the CSC
+arrays of A without a copy when the flows are in CSC order (see
+:func:`lab.io.flows_to_csc`). No Python object is made per flow. Any problem in a
+batch sends it to the plain checks, which name the first bad row. The writer
+stores page checksums (CRC32) and the reader verifies them, so a corrupted data
+page is an error, not a wrong value. Row numbers in errors are 1-based data rows.
 """
 
 from __future__ import annotations
@@ -379,6 +393,7 @@ def read_parquet_folder(directory, *, labour=None, negative="error", batch_size=
             if has_unit:
                 funits |= _units(batch.column("unit"), fpath)
             pos += k
+            del batch, d, vcol, v  # each batch holds a copy of the row group's dictionaries
     except DataFormatError:
         raise
     except _ARROW_ERRORS as exc:

@@ -18,8 +18,9 @@ Formats
     significant digits). Optional ``unit`` column in both files: see *Units*.
 ``"parquet"``
     The same layout as ``"csv"`` with ``products.parquet`` and ``flows.parquet``
-    (see :mod:`lab._io_parquet`): read in record batches into preallocated arrays,
-    memory-bounded for 10⁷ products.
+    (see :mod:`lab._io_parquet`): the code columns are written dictionary-encoded
+    in product order and read in record batches into preallocated arrays, one
+    dictionary lookup per distinct code and row group rather than per flow.
 ``"mtx"``
     Matrix Market: ``NAME.mtx`` holds A, and the sidecar ``NAME.resources.csv``
     holds ``code`` plus one column per resource row (see :mod:`lab._io_mtx`).
