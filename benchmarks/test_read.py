@@ -3,10 +3,13 @@ against the I/O floor: ``pyarrow.parquet.read_table`` of the same two files.
 
 Size: ``LAB_BENCH_READ_SIZE`` products (default 10⁶; the claim checked by hand is
 10⁷, ≈1.2·10⁸ flows). The folder is generated once (seeded) and written with
-:func:`lab.io.write_economy` into a temporary folder, or taken from
-``LAB_BENCH_READ_DIR`` if that names an existing folder (written there otherwise).
-Peak RSS of the process (``ru_maxrss``) after each benchmark is in ``extra_info``;
-run each benchmark in its own process (``-k``) for a clean per-reader peak.
+:func:`lab.io.write_economy` (lab's layout and row group size) into a temporary
+folder, or taken from ``LAB_BENCH_READ_DIR`` if that names an existing folder
+(written there otherwise). The floor reads the same files, as plain strings.
+Peak RSS of the process (``ru_maxrss``) and the CPU seconds of the timed rounds
+(user + system: steadier than wall time on a shared machine) are in
+``extra_info``; run each benchmark in its own process (``-k``) for a clean
+per-reader peak.
 
     LAB_BENCH_READ_SIZE=10000000 LAB_BENCH_READ_DIR=/tmp/econ7 \\
         python -m pytest benchmarks/test_read.py -k lab --benchmark-min-rounds=1
@@ -33,7 +36,7 @@ def folder(tmp_path_factory):
     path = Path(given) if given else tmp_path_factory.mktemp("read") / f"econ-{SIZE}"
     if not (path / "flows.parquet").exists():
         e = lab.generate_economy(SIZE, seed=1)
-        write_economy(e, path, format="parquet", row_group_size=1 << 22)
+        write_economy(e, path, format="parquet")
         del e
     return path
 
@@ -42,9 +45,15 @@ def _peak_rss_mib() -> float:
     return resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
 
 
-def _info(benchmark, folder, nnz):
+def _cpu_s() -> float:
+    r = resource.getrusage(resource.RUSAGE_SELF)
+    return r.ru_utime + r.ru_stime
+
+
+def _info(benchmark, folder, nnz, cpu_s):
     benchmark.extra_info.update({
         "n_products": SIZE, "n_flows": nnz, "peak_rss_mib": round(_peak_rss_mib(), 1),
+        "cpu_s_per_round": round(cpu_s, 2),
         "bytes_on_disk": sum(p.stat().st_size for p in folder.iterdir()),
     })
 
@@ -58,7 +67,8 @@ def test_read_parquet(benchmark, folder, reader):
         def run():
             pq.read_table(folder / "products.parquet")
             return pq.read_table(folder / "flows.parquet").num_rows
-    run()  # warm-up: page cache and imports, not timed
-    nnz = benchmark.pedantic(run, rounds=int(os.environ.get("LAB_BENCH_ROUNDS", "3")),
-                             iterations=1)
-    _info(benchmark, folder, nnz)
+    run()  # warm-up: page cache, imports and JIT compilation, not timed
+    rounds = int(os.environ.get("LAB_BENCH_ROUNDS", "3"))
+    cpu0 = _cpu_s()
+    nnz = benchmark.pedantic(run, rounds=rounds, iterations=1)
+    _info(benchmark, folder, nnz, (_cpu_s() - cpu0) / rounds)
