@@ -62,11 +62,14 @@ class TimeLimitExceeded(Exception):
     """A job ran past its ``time_limit``."""
 
 
-def init_pool_worker(economies: dict, n_threads: int | None) -> None:
-    """Process-pool initializer: install the economies once; leave Ctrl-C to the parent."""
+def init_pool_worker(paths: dict, n_threads: int | None) -> None:
+    """Process-pool initializer: read every economy once; leave Ctrl-C to the parent."""
+    from lab.io import read_economy
+
     signal.signal(signal.SIGINT, signal.SIG_IGN)
     _POOL.clear()
-    _POOL.update(economies)
+    for name, path in paths.items():
+        _POOL[name] = read_economy(path, "npz")
     if n_threads is not None:
         _ops.kernels(_ops.resolve_backend("auto")).set_num_threads(n_threads)
 
@@ -542,11 +545,11 @@ def _run_stacked(state, group, store, fmt, exclusive) -> list[dict]:
             x0 = _warm_start(state, solver, key, B.shape)
             setup = time.perf_counter() - t0
             t1 = time.perf_counter()
-            result = solver.solve(rhs=B, x0=x0)
+            result = solver.solve(rhs=B, x0=x0 if x0 is None or k > 1 else x0[0])
             solve_seconds = time.perf_counter() - t1
-            residuals = _column_residuals(base, solver.backend, options.n_threads, B,
-                                          result.values)
-            state.last[key] = result.values
+            V = result.values.reshape(B.shape)  # one row when a single job is left
+            residuals = _column_residuals(base, solver.backend, options.n_threads, B, V)
+            state.last[key] = V
     except Exception as exc:
         share = (time.perf_counter() - t0) / k
         return summaries + [_failure(task, exc, share, store) for task in ok]
@@ -559,7 +562,7 @@ def _run_stacked(state, group, store, fmt, exclusive) -> list[dict]:
         residual = float(residuals[i])
         converged = residual <= options.rtol
         one = dataclasses.replace(
-            result, values=result.values[i], residual=residual, converged=converged,
+            result, values=V[i], residual=residual, converged=converged,
             resource_names=(name,))
         if not converged:
             summaries.append(_failure(task, _not_converged(one), share, store, {

@@ -595,6 +595,7 @@ class _LineIndex:
                     path += (k,)
                     if array and i == len(keys) - 1:
                         aot[path] = aot.get(path, 0) + 1
+                        self.lines.setdefault(path, lineno)
                         path += (aot[path] - 1,)
                     elif path in aot:
                         path += (aot[path] - 1,)
@@ -679,6 +680,17 @@ class _LineIndex:
         return None
 
 
+def _key_in(message: str, keys):
+    """The key an error message is about: the one it names first ('k' or the word k)."""
+    best, where = None, len(message)
+    for k in keys:
+        for pattern in (rf"'{re.escape(k)}'", rf"\b{re.escape(k)}\b"):
+            m = re.search(pattern, message)
+            if m and m.start() < where:
+                best, where = k, m.start()
+    return best
+
+
 def _fmt_path(path) -> str:
     out = ""
     for p in path:
@@ -723,7 +735,7 @@ class _Reader:
         except JobFileError:
             raise
         except (ValueError, TypeError) as exc:
-            key = next((k for k in kwargs if re.match(rf"(\w+: )?{k}\b", str(exc))), None)
+            key = _key_in(str(exc), kwargs)
             raise self.error(where, str(exc),
                              line_path=(*where, key) if key else None) from None
 
@@ -809,7 +821,7 @@ class _Reader:
             try:
                 options = make_options(kind, job["options"])
             except (ValueError, TypeError) as exc:
-                bad = next((k for k in job["options"] if k in str(exc)), None)
+                bad = _key_in(str(exc), job["options"])
                 raise self.error(where, str(exc), (*where, "options", bad) if bad
                                  else (*where, "options")) from None
             job["options"] = options

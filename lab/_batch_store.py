@@ -21,16 +21,19 @@ import contextlib
 import hashlib
 import json
 import os
+import shutil
 import time
 from pathlib import Path
 
 from lab._atomic import atomic_path
 from lab._batch_spec import NAME_RE, JobFileError
 
-__all__ = ["OutputFolder", "RECORD", "MANIFEST"]
+__all__ = ["MANIFEST", "RECORD", "WORK", "OutputFolder"]
 
 RECORD = "record.json"
 MANIFEST = "manifest.json"
+#: Scratch folder of a run (the economies the pool workers read); removed at the end.
+WORK = ".work"
 
 
 def file_sha256(path) -> str:
@@ -81,6 +84,7 @@ class OutputFolder:
         if self.jobs.resolve().parent != self.root.resolve():
             raise JobFileError(f"{self.jobs} leads outside the output folder {self.root}")
         self.remove_temporary()
+        shutil.rmtree(self.root / WORK, ignore_errors=True)  # left by a killed run
 
     def has_records(self) -> bool:
         if not self.jobs.is_dir():

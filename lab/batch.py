@@ -35,6 +35,8 @@ from __future__ import annotations
 import hashlib
 import math
 import os
+import signal
+import threading
 import time
 import uuid
 from collections.abc import Callable
@@ -57,7 +59,7 @@ from lab._batch_spec import (
     parse_batch,
     read_batch,
 )
-from lab._batch_store import MANIFEST, RECORD, OutputFolder
+from lab._batch_store import MANIFEST, RECORD, WORK, OutputFolder
 
 __all__ = [
     "BatchInterrupted",
@@ -245,19 +247,36 @@ class _Inline:
 class _ProcessPool:
     name = "process pool"
 
-    def __init__(self, economies, workers: int, threads: int | None):
+    def __init__(self, economies, workers: int, threads: int | None, folder: Path):
         import multiprocessing
         from concurrent.futures import ProcessPoolExecutor
 
+        from lab.io import write_economy
+
+        # Each worker reads every economy once, from lab's own .npz (no pickle), so
+        # that starting a worker sends only a few bytes down its pipe.
+        self.folder = folder
+        folder.mkdir(parents=True, exist_ok=True)
+        paths = {name: str(write_economy(e, folder / f"{name}.npz", format="npz"))
+                 for name, e in economies.items()}
         self.pool = ProcessPoolExecutor(
             workers, mp_context=multiprocessing.get_context("spawn"),
-            initializer=init_pool_worker, initargs=(economies, threads))
+            initializer=init_pool_worker, initargs=(paths, threads))
 
     def results(self, chunks, out, fmt):
         from concurrent.futures import as_completed
 
-        futures = {self.pool.submit(run_chunk, chunk, None, out, fmt, True): chunk
-                   for chunk in chunks}
+        # Workers start (spawn) at the first submissions. SIGINT is ignored meanwhile,
+        # and the workers inherit that: a Ctrl-C cannot cut the economy off half-sent,
+        # and a worker still starting never prints a KeyboardInterrupt traceback.
+        main = threading.current_thread() is threading.main_thread()
+        previous = signal.signal(signal.SIGINT, signal.SIG_IGN) if main else None
+        try:
+            futures = {self.pool.submit(run_chunk, chunk, None, out, fmt, True): chunk
+                       for chunk in chunks}
+        finally:
+            if main:
+                signal.signal(signal.SIGINT, previous)
         for future in as_completed(futures):
             try:
                 yield futures[future], future.result()
@@ -265,15 +284,18 @@ class _ProcessPool:
                 yield futures[future], exc
 
     def close(self, cancel: bool):
+        import shutil
+
         if not cancel:
             self.pool.shutdown(wait=True)
-            return
-        processes = list(getattr(self.pool, "_processes", {}).values())
-        self.pool.shutdown(wait=False, cancel_futures=True)
-        for p in processes:  # workers ignore SIGINT; stop them now, not after their chunk
-            p.terminate()
-        for p in processes:
-            p.join(5)
+        else:
+            processes = list(getattr(self.pool, "_processes", {}).values())
+            self.pool.shutdown(wait=False, cancel_futures=True)
+            for p in processes:  # workers ignore SIGINT; stop them now, not after their chunk
+                p.terminate()
+            for p in processes:
+                p.join(5)
+        shutil.rmtree(self.folder, ignore_errors=True)
 
 
 class _Dask:
@@ -508,7 +530,7 @@ def run_batch(spec, *, out=None, workers: int | None = None, resume: bool = Fals
                 executor = _Inline(economies)
             else:
                 threads = max(1, (os.cpu_count() or 1) // n_workers)
-                executor = _ProcessPool(economies, n_workers, threads)
+                executor = _ProcessPool(economies, n_workers, threads, store.root / WORK)
             report()
             for chunk, result in executor.results(_chunks(tasks, n_workers, chunk_size),
                                                   str(out), spec.format):
@@ -527,9 +549,23 @@ def run_batch(spec, *, out=None, workers: int | None = None, resume: bool = Fals
             executor.close(cancel=True)
         store.remove_temporary()
     finally:
+        # Jobs of chunks that had not come back: their records (the truth) decide.
         for job in spec.jobs:
-            if job.name not in outcomes:
+            if job.name in outcomes:
+                continue
+            state = states[job.name]
+            rec = store.read_record(job.name)
+            if rec is not None and rec.get("run") == run_id and rec.get("status") == "failed":
+                outcomes[job.name] = JobOutcome(job.name, "failed", rec.get("seconds"),
+                                                error=str(rec.get("error")))
+            elif (rec is not None and rec.get("run") == run_id and store.finished(
+                    job.name, digests[job.economy], state["scenario"]) is not None):
+                outcomes[job.name] = JobOutcome(job.name, "done", rec.get("seconds"),
+                                                rec.get("residual"), rec.get("iterations"))
+            else:
                 outcomes[job.name] = JobOutcome(job.name, "not run")
+                continue
+            state["status"] = outcomes[job.name].status
         store.write_manifest(info, states)
     summary = BatchSummary(
         out=Path(out), jobs=tuple(outcomes[j.name] for j in spec.jobs),
