@@ -103,18 +103,23 @@ def repair(problem, x: np.ndarray, *, rtol: float = 1e-12,
         if not short.any():
             rounds -= 1
             break
-        if rounds <= max_rounds // 2:
-            if maker is None:
-                maker, coef = _makers(problem, x)
-            i = np.flatnonzero(short & (maker >= 0))
-            if i.size:
-                grow = np.zeros(problem.n_techniques)
-                np.add.at(grow, maker[i], (use[i] - supply[i]) * (1.0 + 1e-9) / coef[i])
-                x = np.minimum(x + grow, cap)
-                continue
+        if maker is None:
+            maker, coef = _makers(problem, x)
         f = np.ones(problem.n_products)
-        f[short] = supply[short] / use[short] * (1.0 - rtol)
-        x = x * _column_min(A.indptr, A.indices, f, problem.n_techniques)
+        # produce what is missing where the main maker has room (within its capacity) ...
+        i = np.flatnonzero(short & (maker >= 0))
+        if i.size:
+            need = (use[i] - supply[i]) * (1.0 + 1e-9) / coef[i]
+            room = cap[maker[i]] - x[maker[i]]
+            can = need <= room
+            grow = np.zeros(problem.n_techniques)
+            np.add.at(grow, maker[i[can]], need[can])
+            x = np.minimum(x + grow, cap)
+            short[i[can]] = False
+        # ... and use less of it where it cannot be made
+        if short.any():
+            f[short] = supply[short] / use[short] * (1.0 - rtol)
+            x = x * _column_min(A.indptr, A.indices, f, problem.n_techniques)
     limited = np.isfinite(problem.available)
     if limited.any():
         used = problem.R[limited] @ x

@@ -132,9 +132,11 @@ class _Technology:
                 use = self.R @ x
                 frac.append(np.where(self.rho > 0, use / self.rho, np.where(use > 0, np.inf, 0)))
         if self.capped.size:
-            with np.errstate(divide="ignore", invalid="ignore"):
-                xc = x[self.capped]
-                frac.append(np.where(self.cap > 0, xc / self.cap, np.where(xc > 0, np.inf, 0)))
+            # a technique with capacity 0 cannot run at all; the others count as resources
+            x = x.copy()
+            x[self.capped[self.cap == 0]] = 0.0
+            usable = self.cap > 0
+            frac.append(x[self.capped[usable]] / self.cap[usable])
         if frac:
             worst = float(np.max(np.concatenate(frac)))
             if worst > 0 and np.isfinite(worst):

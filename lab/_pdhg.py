@@ -56,6 +56,8 @@ __all__ = ["StandardForm", "solve"]
 #: last restart (sufficient), or to ``NECESSARY`` and stopped falling, or after
 #: ``ARTIFICIAL`` of all iterations so far (the constants of PDLP / cuPDLPx).
 SUFFICIENT, NECESSARY, ARTIFICIAL = 0.2, 0.8, 0.36
+#: Largest share of the run time spent on certificates (the check interval grows to keep it).
+CERTIFY_SHARE = 0.2
 #: Reflection of the Halpern step: z ← a·((1 + R)·T(z) − R·z) + (1 − a)·z₀.
 REFLECTION = 1.0
 #: Range of the primal weight ω.
@@ -217,6 +219,8 @@ def solve(form: StandardForm, *, certify: Callable, tol: float, maxiter: int,
     best = (math.inf, None, None, None)
     history = []
     total = 0
+    next_check = check_every
+    cert_seconds = 0.0
     stopped = "maxiter"
     while total < maxiter:
         tau, sigma = eta / omega, eta * omega
@@ -231,8 +235,16 @@ def solve(form: StandardForm, *, certify: Callable, tol: float, maxiter: int,
             break
         if callback is not None and total % check_every == 0 and callback(total, r) is False:
             stopped = "callback"
-        if total % check_every == 0 or total == maxiter or stopped == "callback":
+        if total >= next_check or total == maxiter or stopped == "callback":
+            t_cert = time.perf_counter()
             gap, cert = certify(z_new * d_c * beta, y_new * d_r)
+            t_now = time.perf_counter()
+            cert_seconds += t_now - t_cert
+            # certificates may take at most CERTIFY_SHARE of the time
+            per_iteration = max(t_now - t_start - cert_seconds, 1e-9) / total
+            interval = max(check_every, int(cert_seconds / max(1, len(history) + 1)
+                                            / (CERTIFY_SHARE * per_iteration)))
+            next_check = total + interval
             history.append((total, gap))
             if gap < best[0] or best[1] is None:
                 best = (gap, cert, z_new * d_c * beta, y_new * d_r)

@@ -432,15 +432,26 @@ def _solve(problem, options, backend, n_threads, callback, x0, t0):
     form, limited = _standard_form(problem, mode)
     m = problem.n_products
     certify_time = [0.0]
+    feasible = [None]  # the best feasible plan seen, for when none could be certified
 
     def certify(z, y):
         tc = time.perf_counter()
         ev = _certificate.evidence(problem, mode, z[:problem.n_techniques],
                                    -y[:m], y[m:], limited, ub)
+        if ev.infeasibility <= _certificate.FEASIBILITY_TOL and (
+                feasible[0] is None or ev.objective > feasible[0].objective):
+            feasible[0] = ev
         certify_time[0] += time.perf_counter() - tc
         return ev.relative_gap, ev
 
     z0 = None
+    if x0 is None and options.solver == "auto" and problem.is_square \
+            and problem.economy is not None and np.any(np.isfinite(problem.available)) \
+            and not np.any(problem.initial_stocks):
+        # warm start: the exact plan of the problem without capacities, clipped to them
+        relaxed = solve_decoupled(problem, mode, options)[0]
+        if relaxed is not None:
+            x0 = np.minimum(relaxed, problem.capacities)
     if x0 is not None:
         x0 = np.asarray(x0, dtype=np.float64)
         if x0.shape != (problem.n_techniques,):
@@ -456,6 +467,10 @@ def _solve(problem, options, backend, n_threads, callback, x0, t0):
     ev = out.certificate
     if ev is None:
         ev = certify(out.z, out.y)[1]
+    if ev.infeasibility > _certificate.FEASIBILITY_TOL:
+        # never return a plan that breaks a constraint: the best feasible one seen, or x = 0
+        ev = feasible[0] or _certificate.evidence(problem, mode, np.zeros(problem.n_techniques),
+                                                  -out.y[:m], out.y[m:], limited, ub)
     timings = {"setup": t2 - t1, "solve": t3 - t2 - certify_time[0], "certify": certify_time[0]}
     return _result(problem, options, ev, mode, method, why, solver, backend, n_threads,
                    iterations=out.iterations, history=np.array(out.history, dtype=float),
