@@ -438,13 +438,13 @@ def _warm_start(state, solver, key, shape):
 
 def _run_one(state, task, store, fmt, exclusive) -> dict:
     job, econ_hash, *_ = task
+    if job.kind == "plan":
+        return _run_plan(state, task, store, fmt, exclusive)
     t0 = time.perf_counter()
     scope = "job" if exclusive and peak_rss_reset() else "process"
     try:
         with warnings.catch_warnings(record=True) as caught:
             warnings.simplefilter("always")
-            if job.kind != "values":  # plan jobs plug in here (see lab.batch)
-                raise ValueError(f"kind {job.kind!r} is not supported by this version of lab")
             base = state.economy
             rows = selected_rows(base, job.resources)
             econ, same = scenario(base, job.changes)
@@ -577,3 +577,68 @@ def _run_stacked(state, group, store, fmt, exclusive) -> list[dict]:
         except Exception as exc:
             summaries.append(_failure(task, exc, share, store))
     return summaries
+
+
+def _run_plan(state, task, store, fmt, exclusive) -> dict:
+    """A plan job: the scenario economy, its targets and limits, :func:`lab.plan`.
+
+    Jobs that leave A and R alone share the worker's economy object, so the
+    planner's caches on it (e.g. V = R(I − A)⁻¹) are computed once per worker.
+    """
+    from lab._batch_spec import SetAvailability, SetTargets
+    from lab.planner import plan
+    from lab.planning import PlanningProblem
+
+    job = task[0]
+    t0 = time.perf_counter()
+    scope = "job" if exclusive and peak_rss_reset() else "process"
+    try:
+        with warnings.catch_warnings(record=True) as caught:
+            warnings.simplefilter("always")
+            econ, _ = scenario(state.economy, job.changes)
+            targets, available = {}, {}
+            for c in job.changes:
+                if isinstance(c, SetTargets):
+                    targets.update(c.values)
+                elif isinstance(c, SetAvailability):
+                    available.update(c.values)
+            if not targets:
+                raise ValueError("a plan job needs targets: add a change of type 'targets'")
+            problem = PlanningProblem(econ, targets, available=available or None)
+            setup = time.perf_counter() - t0
+            t1 = time.perf_counter()
+            result = plan(problem, options=job.options)
+            solve_seconds = time.perf_counter() - t1
+            elapsed = time.perf_counter() - t0
+            if job.time_limit is not None and elapsed > job.time_limit:
+                raise TimeLimitExceeded(f"time limit of {job.time_limit:g} s exceeded: the "
+                                        f"job took {elapsed:.3g} s")
+            if not result.converged and job.options.method != "cockshott":
+                from lab.exceptions import NotConvergedError
+
+                return _failure(task, NotConvergedError(result.message), elapsed, store, {
+                    "gap": result.relative_gap, "iterations": result.iterations})
+        t2 = time.perf_counter()
+        folder = store.job_dir(job.name)
+        folder.mkdir(parents=True, exist_ok=True)
+        name = f"plan.{fmt}"
+        from lab._plan_io import write_plan
+
+        write_plan(result, folder / name)
+        write_seconds = time.perf_counter() - t2
+        record = _record(
+            job, task[1], task[2], task[3], status="done", error=None, result=name,
+            result_sha256=file_sha256(folder / name), converged=bool(result.converged),
+            plan_status=str(getattr(result, "status", "")), gap=result.relative_gap,
+            harmony=result.harmony, min_fulfilment=result.min_fulfilment,
+            infeasibility=result.infeasibility, iterations=result.iterations,
+            message=result.message, seconds=time.perf_counter() - t0,
+            solve_seconds=solve_seconds, setup_seconds=setup, write_seconds=write_seconds,
+            peak_rss_bytes=peak_rss_bytes(), peak_rss_scope=scope,
+            reuse={"economy": "shared" if econ is state.economy else "scenario copy"},
+            warnings=[str(w.message) for w in caught])
+        store.write_record(job.name, record)
+        return {"name": job.name, "status": "done", "seconds": record["seconds"],
+                "residual": None, "iterations": result.iterations}
+    except Exception as exc:  # a failed job is recorded and does not stop the others
+        return _failure(task, exc, time.perf_counter() - t0, store)

@@ -72,7 +72,7 @@ __all__ = [
     "read_batch",
 ]
 
-#: Job kinds. ``"plan"`` jobs need :mod:`lab.plan` (see :func:`options_class`).
+#: Job kinds: labour values and harmony-balanced plans.
 KINDS = ("values", "plan")
 #: Output formats of the per-job results.
 FORMATS = ("csv", "parquet")
@@ -395,10 +395,10 @@ def options_class(kind: str):
         return ValuesOptions
     if kind == "plan":
         try:
-            from lab.plan import PlanOptions  # noqa: F401  (the planner's options)
+            from lab.planner import PlanOptions
         except ImportError:
             raise ValueError("kind 'plan' needs lab.plan, which this version of lab does "
-                             "not have yet; use kind = 'values'") from None
+                             "not have; use kind = 'values'") from None
         return PlanOptions
     raise ValueError(f"kind must be one of {KINDS}, got {kind!r}")
 
@@ -418,7 +418,24 @@ def make_options(kind: str, options):
     if unknown:
         raise ValueError(f"options: unknown key(s) {', '.join(map(repr, unknown))}; "
                          f"{cls.__name__} has {', '.join(allowed)}")
+    options = dict(options)
+    for f in dataclasses.fields(cls):  # nested option tables (PlanOptions.cockshott)
+        value = options.get(f.name)
+        if isinstance(value, Mapping):
+            default = f.default_factory() if f.default_factory is not dataclasses.MISSING \
+                else f.default
+            if dataclasses.is_dataclass(default):
+                options[f.name] = make_nested(f.name, type(default), value)
     return cls(**options)
+
+
+def make_nested(name: str, cls, table):
+    allowed = [f.name for f in dataclasses.fields(cls)]
+    unknown = [k for k in table if k not in allowed]
+    if unknown:
+        raise ValueError(f"options: {name}: unknown key(s) {', '.join(map(repr, unknown))}; "
+                         f"{cls.__name__} has {', '.join(allowed)}")
+    return cls(**table)
 
 
 @dataclass(frozen=True)
@@ -432,8 +449,10 @@ class JobSpec:
     economy : str
         Name of an economy of the :class:`BatchSpec`.
     kind : {"values", "plan"}
-        ``"values"``: :func:`lab.labour_values`. ``"plan"`` needs :mod:`lab.plan`.
-    options : ValuesOptions or mapping
+        ``"values"``: :func:`lab.labour_values`; ``"plan"``: :func:`lab.plan` on a
+        :class:`lab.PlanningProblem` (targets from :class:`SetTargets`, resource
+        limits from :class:`SetAvailability`).
+    options : ValuesOptions, PlanOptions or mapping
         The solver options (the same dataclass as the Python API).
     changes : sequence
         :class:`ScaleResource`, :class:`SetResource`, :class:`ChangeCoefficients`,
@@ -474,6 +493,8 @@ class JobSpec:
             if self.kind == "values" and isinstance(c, PLAN_ONLY):
                 raise ValueError(f"changes: {c.TYPE} apply to plan jobs (kind = 'plan') only")
         object.__setattr__(self, "changes", changes)
+        if self.kind == "plan" and self.resources is not None:
+            raise ValueError("resources apply to values jobs only (plans use every resource)")
         r = self.resources
         if r is not None and not isinstance(r, str):
             if not isinstance(r, Sequence) or len(r) == 0 or not all(
