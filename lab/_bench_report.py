@@ -192,12 +192,15 @@ def markdown(report: dict, plots: list) -> str:
         "## Headline figures", "",
         *[f"* {line}" for line in _headline_lines(report)], "",
     ]
-    plans = [c for c in report.get("comparisons", []) if c["suite"] == "plans"]
+    plans = [c for c in report.get("comparisons", []) if c["suite"].startswith("plans")]
     if plans:
-        lines += ["Plans: φ (smallest target fulfilment) of each answer: "
-                  + "; ".join(f"{c['lab']} {c.get('lab_phi', float('nan')):.6g} vs {c['peer']} "
-                              f"{c.get('peer_phi', float('nan')):.6g} at "
-                              f"{c['n_products']:,} products" for c in plans), ""]
+        lines += ["Plans, the objective of each answer (φ, the smallest target fulfilment, for "
+                  "plan-ray; Σ w·H(s) for harmony): "
+                  + "; ".join(f"{c['suite']} {c['n_products']:,}: {c['lab']} "
+                              f"{c.get('lab_' + key, float('nan')):.6g} vs {c['peer']} "
+                              f"{c.get('peer_' + key, float('nan')):.6g}"
+                              for c in plans
+                              for key in ["phi" if c["lab"] == "plan-ray" else "harmony"]), ""]
     lines += ["## SpMV and fused kernels", "",
               "Bytes moved = indptr + indices + data + x + y (+ b and v_new for the Jacobi "
               "step), each counted once: the compulsory traffic. GB/s = bytes / median "
@@ -251,7 +254,7 @@ def _note(r) -> str:
         return f"scipy rtol {r['peer_rtol']:g}" + ("" if r.get("rule_met") else
                                                      " (lab's rule NOT met)")
     if "phi" in r:
-        text = f"φ = {r['phi']:.6g}"
+        text = f"φ = {r['phi']:.6g}, harmony {r['harmony']:.6g}"
         if "status" in r:
             text += f", {r['status']}, certified gap {_sci(r.get('relative_gap'))}"
         return text

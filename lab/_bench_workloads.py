@@ -20,9 +20,11 @@ Suites and their cases
     Every resource row at once (V = R (I − A)⁻¹): lab ``resources="all"``
     against pymrio's own Leontief calculation ``calc_M(S, calc_L(A))`` (a dense
     inverse), at the sizes where a dense m × m matrix fits.
-``plans``
+``plans``, ``plans-square``
     :func:`lab.plan` on :func:`lab.generate.generate_planning_problem`
-    problems with technique choice and capacities: ``plan-ray`` against HiGHS
+    problems with technique choice and capacities (``plans``: lab's general
+    certified method) or one technique per product and no capacities
+    (``plans-square``: lab's exact solve through labour values): ``plan-ray`` against HiGHS
     solving the same linear programme, and the certified ``harmony`` plan
     against Cockshott's heuristic. Answers are checked by recomputing φ (the
     smallest target fulfilment) and the infeasibility of the plan x.
@@ -181,11 +183,13 @@ def make_case(suite: str, n: int, config=None):
     seed = getattr(config, "seed", SEED)
     if suite in ("values", "pymrio"):
         return ValuesCase(make_economy(n, seed=seed), config)
-    if suite == "plans":
+    if suite in ("plans", "plans-square"):
         from lab.generate import generate_planning_problem
 
+        general = suite == "plans"
         problem = generate_planning_problem(
-            n, seed=seed, alternatives=PLAN_ALTERNATIVES, capacities=PLAN_CAPACITIES,
+            n, seed=seed, alternatives=PLAN_ALTERNATIVES if general else 0.0,
+            capacities=PLAN_CAPACITIES if general else 0.0,
             mean_inputs=MEAN_INPUTS, spectral_radius=SPECTRAL_RADIUS)
         return PlanCase(problem, config)
     raise ValueError(f"unknown suite {suite!r}")
@@ -526,15 +530,18 @@ WORKLOADS: list[Workload] = [
              _pymrio_fits, "labour_values(resources='all'), a fresh call"),
     Workload("pymrio", "pymrio-calc_M(calc_L)", "peer", _pymrio_leontief, _multi_check,
              _pymrio_fits, "pymrio.tools.iomath.calc_M(S, calc_L(A)) on dense A"),
-    # plans
-    Workload("plans", "plan-ray", "lab", _lab_plan("plan-ray"), _plan_check,
-             description="lab.plan(method='plan-ray'), certified gap 1e-6"),
-    Workload("plans", "harmony", "lab", _lab_plan("harmony"), _plan_check,
-             description="lab.plan(method='harmony'), certified gap 1e-6"),
-    Workload("plans", "cockshott", "lab", _lab_plan("cockshott"), _plan_check,
-             description="Cockshott's balancing heuristic (no optimality claim)"),
-    Workload("plans", "highs-plan-ray", "peer", _highs_plan_ray, _plan_check,
-             _peer_cap("highs_max"), "HiGHS (highspy) on the plan-ray LP"),
+    # plans: "plans" with technique choice and capacities (the general certified
+    # method), "plans-square" one technique per product (lab's exact decoupled solve)
+    *(entry for suite in ("plans", "plans-square") for entry in (
+        Workload(suite, "plan-ray", "lab", _lab_plan("plan-ray"), _plan_check,
+                 description="lab.plan(method='plan-ray'), certified gap 1e-6"),
+        Workload(suite, "harmony", "lab", _lab_plan("harmony"), _plan_check,
+                 description="lab.plan(method='harmony'), certified gap 1e-6"),
+        Workload(suite, "cockshott", "lab", _lab_plan("cockshott"), _plan_check,
+                 description="Cockshott's balancing heuristic (no optimality claim)"),
+        Workload(suite, "highs-plan-ray", "peer", _highs_plan_ray, _plan_check,
+                 _peer_cap("highs_max"), "HiGHS (highspy) on the plan-ray LP"),
+    )),
 ]
 
 #: (suite, lab workload, peer workload): the rows of the comparison table.
@@ -550,6 +557,8 @@ COMPARISONS: list[tuple[str, str, str]] = [
     ("pymrio", "all-resources-cold", "pymrio-calc_M(calc_L)"),
     ("plans", "plan-ray", "highs-plan-ray"),
     ("plans", "harmony", "cockshott"),
+    ("plans-square", "plan-ray", "highs-plan-ray"),
+    ("plans-square", "harmony", "cockshott"),
 ]
 
 

@@ -67,7 +67,8 @@ class BenchConfig:
     pymrio_max : int or None
         Largest economy pymrio may run on (also limited by free memory).
     plan_sizes : tuple of int
-        Products of the planning problems (empty: no plan suite).
+        Products of the planning problems, with technique choice and capacities
+        (suite ``plans``) and square (``plans-square``); empty: no plan suites.
     highs_max : int or None
         Largest planning problem given to HiGHS.
     plan_time_limit : float or None
@@ -239,7 +240,7 @@ def run_bench(config: BenchConfig | None = None, *,
 
     report["kernels"] = _run_kernels(config, threads, report, log)
     for suite, sizes in (("values", config.values_sizes), ("pymrio", config.pymrio_sizes),
-                         ("plans", config.plan_sizes)):
+                         ("plans", config.plan_sizes), ("plans-square", config.plan_sizes)):
         for n in sizes:
             _run_suite_size(suite, n, config, report, log)
     report["comparisons"] = _comparisons(report["records"])
@@ -331,7 +332,7 @@ def _comparisons(records) -> list:
                    "lab_residual": a.get("residual"), "peer_residual": b.get("residual"),
                    "lab_peak_bytes": a.get("peak_bytes"), "peer_peak_bytes": b.get("peak_bytes"),
                    "error": a.get("error") or b.get("error")}
-            for key in ("phi", "peer_rtol", "rule_met"):
+            for key in ("phi", "harmony", "status", "relative_gap", "peer_rtol", "rule_met"):
                 if key in a:
                     row[f"lab_{key}"] = a[key]
                 if key in b:
