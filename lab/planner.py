@@ -445,13 +445,6 @@ def _solve(problem, options, backend, n_threads, callback, x0, t0):
         return ev.relative_gap, ev
 
     z0 = None
-    if x0 is None and options.solver == "auto" and problem.is_square \
-            and problem.economy is not None and np.any(np.isfinite(problem.available)) \
-            and not np.any(problem.initial_stocks):
-        # warm start: the exact plan of the problem without capacities, clipped to them
-        relaxed = solve_decoupled(problem, mode, options)[0]
-        if relaxed is not None:
-            x0 = np.minimum(relaxed, problem.capacities)
     if x0 is not None:
         x0 = np.asarray(x0, dtype=np.float64)
         if x0.shape != (problem.n_techniques,):

@@ -1,0 +1,140 @@
+"""Plans: lab against HiGHS on the plan-ray LP, harmony at scale, Cockshott against harmony.
+
+Run (not collected by the default test run)::
+
+    python -m pytest benchmarks/test_plan.py --benchmark-columns=median,rounds
+    LAB_BENCH_PLAN_SIZES=10000,100000 python -m pytest benchmarks/test_plan.py
+    python -m pytest benchmarks/test_plan.py -m large        # harmony at 10^6
+
+Every lab result is checked before it is timed (certified gap, feasibility) and
+its figures go into ``extra_info`` (objective, relative gap, iterations, solver,
+peak RSS of the process). HiGHS runs once per size with a time limit
+(``LAB_BENCH_HIGHS_LIMIT`` seconds, default 900); its time, status and
+objective are recorded the same way, so the report shows the ratio.
+
+Problems (lab.generate.generate_planning_problem, seed 1): ``square`` has one
+technique per product, labour limited to 80 % of what the targets need and no
+capacities, so ``auto`` solves it exactly through labour values; ``capacities``
+adds capacities to 20 % of the techniques, so ``auto`` runs the primal-dual
+method (warm-started from the exact plan without capacities).
+"""
+
+from __future__ import annotations
+
+import os
+import resource
+import sys
+import time
+from pathlib import Path
+
+import numpy as np
+import pytest
+
+import lab
+from lab.generate import generate_planning_problem
+
+sys.path.insert(0, str(Path(__file__).parent.parent / "tests"))
+
+from _plan_reference import plan_ray_highs  # noqa: E402
+
+pytest.importorskip("highspy")
+
+SIZES = [int(float(s)) for s in os.environ.get("LAB_BENCH_PLAN_SIZES", "10000,100000").split(",")]
+HIGHS_LIMIT = float(os.environ.get("LAB_BENCH_HIGHS_LIMIT", "900"))
+KINDS = {"square": {}, "capacities": {"capacities": 0.2}}
+_cache: dict = {}
+
+
+def _problem(n: int, kind: str):
+    key = (n, kind)
+    if key not in _cache:
+        _cache[key] = generate_planning_problem(n, seed=1, **KINDS[kind])
+    return _cache[key]
+
+
+def _peak_gb() -> float:
+    return resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1e6
+
+
+def _record(benchmark, result, **more):
+    benchmark.extra_info.update(
+        objective=result.objective, relative_gap=result.relative_gap,
+        status=result.status.name, iterations=result.iterations, solver=result.solver,
+        infeasibility=result.infeasibility, peak_rss_gb=_peak_gb(), **more)
+
+
+def _sized(sizes):
+    return [pytest.param(n, id=f"n={n:.0e}".replace("+0", ""),
+                         marks=[pytest.mark.large] if n >= 10**6 else []) for n in sizes]
+
+
+@pytest.mark.parametrize("kind", list(KINDS))
+@pytest.mark.parametrize("n", _sized(SIZES))
+def test_plan_ray_lab(benchmark, n, kind):
+    problem = _problem(n, kind)
+    result = lab.plan(problem, method="plan-ray", maxiter=400_000)  # untimed warm-up
+    assert result.converged, result.message
+    result = benchmark.pedantic(lab.plan, args=(problem,),
+                                kwargs=dict(method="plan-ray", maxiter=400_000),
+                                rounds=3, iterations=1)
+    _record(benchmark, result)
+
+
+@pytest.mark.parametrize("solver", ["ipm", "simplex"])
+@pytest.mark.parametrize("kind", list(KINDS))
+@pytest.mark.parametrize("n", _sized(SIZES))
+def test_plan_ray_highs(benchmark, n, kind, solver):
+    """The same LP in HiGHS (one timed run; it is the slow side of the ratio)."""
+    import highspy
+
+    problem = _problem(n, kind)
+    started = time.perf_counter()
+
+    def run():
+        return plan_ray_highs(problem, solver)
+
+    objective, _, status = benchmark.pedantic(run, rounds=1, iterations=1)
+    benchmark.extra_info.update(objective=objective, status=status,
+                                seconds=time.perf_counter() - started,
+                                highs=highspy.Highs().version(), peak_rss_gb=_peak_gb())
+
+
+@pytest.mark.parametrize("n", _sized([*SIZES, 10**6]))
+def test_harmony(benchmark, n):
+    problem = _problem(n, "square")
+    result = lab.plan(problem)
+    assert result.converged, result.message
+    result = benchmark.pedantic(lab.plan, args=(problem,), rounds=3, iterations=1)
+    _record(benchmark, result, harmony=result.harmony, min_fulfilment=result.min_fulfilment)
+
+
+@pytest.mark.parametrize("n", _sized(SIZES[:1]))
+def test_harmony_pdhg_with_capacities(benchmark, n):
+    """The general method where nothing decouples; may end uncertified (recorded)."""
+    problem = _problem(n, "capacities")
+    result = benchmark.pedantic(lab.plan, args=(problem,),
+                                kwargs=dict(maxiter=200_000, time_limit=600),
+                                rounds=1, iterations=1)
+    _record(benchmark, result, harmony=result.harmony)
+
+
+@pytest.mark.parametrize("n", _sized(SIZES[:1]))
+def test_cockshott_against_harmony_at_equal_time(benchmark, n):
+    """Cockshott gets as many rounds as fit in the time of the certified harmony plan."""
+    problem = _problem(n, "square")
+    best = lab.plan(problem)
+    started = time.perf_counter()
+    probe = lab.plan(problem, method="cockshott", cockshott=lab.CockshottOptions(rounds=10))
+    per_round = (time.perf_counter() - started) / 10
+    rounds = max(1, int(best.timings["total"] / per_round))
+    opts = lab.CockshottOptions(rounds=rounds)
+    cock = benchmark.pedantic(lab.plan, args=(problem,),
+                              kwargs=dict(method="cockshott", cockshott=opts),
+                              rounds=1, iterations=1)
+    del probe
+    benchmark.extra_info.update(
+        rounds=rounds, cockshott_harmony=cock.harmony,
+        cockshott_min_fulfilment=cock.min_fulfilment, harmony=best.harmony,
+        harmony_min_fulfilment=best.min_fulfilment, harmony_seconds=best.timings["total"],
+        harmony_gap=best.relative_gap)
+    assert np.isfinite(cock.harmony)
