@@ -5,7 +5,7 @@ Examples
 >>> from lab._batch_spec import parse_batch
 >>> spec = parse_batch(EXAMPLE)
 >>> len(spec.jobs), sorted(spec.economies)
-(16, ['synthetic', 'uk'])
+(17, ['synthetic', 'uk'])
 """
 
 EXAMPLE = """\
@@ -67,6 +67,17 @@ factor = 0.9
 [[jobs]]
 name = "krylov-check"                # the same values by another method
 options = { method = "krylov" }
+
+[[jobs]]
+name = "plan"                        # a harmony-balanced plan: targets, limited labour
+kind = "plan"
+options = { method = "harmony", gap = 1e-6 }  # the fields of lab.PlanOptions
+[[jobs.changes]]
+type = "targets"
+values = { P1 = 100.0, P2 = 50.0, P3 = 80.0, P4 = 20.0 }
+[[jobs.changes]]
+type = "availability"
+values = { labour = 1000.0 }
 
 [[grids]]                            # one job per value: labour productivity growth
 name = "labour-{factor}"

@@ -37,8 +37,11 @@ Job file (TOML)
     parameters = { factor = [0.9, 1.1] }
     changes = [{ type = "scale_resource", resource = "labour", factor = "{factor}" }]
 
-In a grid, a string that is exactly ``"{p}"`` becomes the value of parameter
-``p`` (keeping its type); other strings have ``{p}`` replaced by its text.
+``[defaults]`` keys apply to every job; its ``options`` only to jobs of the
+default's kind (``kind`` in ``[defaults]``, else ``"values"``), since each kind
+has its own options dataclass. In a grid, a string that is exactly ``"{p}"``
+becomes the value of parameter ``p`` (keeping its type); other strings have
+``{p}`` replaced by its text.
 """
 
 from __future__ import annotations
@@ -819,7 +822,13 @@ class _Reader:
 
     def merged(self, item: dict, defaults: dict) -> dict:
         job = {**defaults, **item}
-        if isinstance(defaults.get("options"), dict) and isinstance(item.get("options"), dict):
+        if job.get("kind", "values") != defaults.get("kind", "values"):
+            # Default options are for the default kind (ValuesOptions ≠ PlanOptions).
+            job.pop("options", None)
+            if "options" in item:
+                job["options"] = item["options"]
+        elif isinstance(defaults.get("options"), dict) and isinstance(item.get("options"),
+                                                                      dict):
             job["options"] = {**defaults["options"], **item["options"]}
         return job
 
