@@ -320,7 +320,7 @@ def _batch_error(batch, offset, code, fpath, negative):
     raise DataFormatError("flows name unknown product codes", path=fpath)  # pragma: no cover
 
 
-def read_parquet_folder(directory, *, labour=None, negative="error", batch_size=1 << 24):
+def read_parquet_folder(directory, *, labour=None, negative="error", batch_size=1 << 23):
     """Read a Parquet folder (see the module docstring) into an :class:`~lab.Economy`."""
     from lab._kernels.io_kernels import check_values, gather_codes
     from lab.io import check_units, economy_from_flows

@@ -134,7 +134,7 @@ def detect_format(path, format: str | None = None, *, for_writing: bool = False)
 
 
 def read_economy(path, format: str | None = None, *, labour: str | None = None,
-                 negative: str = "error", batch_size: int = 1 << 24):
+                 negative: str = "error", batch_size: int = 1 << 23):
     """Read an economy from a file or folder in one of :data:`FORMATS`.
 
     Parameters
