@@ -58,6 +58,19 @@ def _column_min(indptr, indices, values_at_rows, k):
     return out
 
 
+#: Flows below this share of the largest gross flow are judged against that share:
+#: a shortage of 10⁻¹⁵ of the plan's largest flow is rounding, however small the
+#: product's own flow is.
+FLOW_FLOOR = 1e-6
+
+
+def _flow_scale(gross: np.ndarray) -> np.ndarray:
+    """Per product, the flow a shortage is measured against: its gross flow, but at
+    least ``FLOW_FLOOR`` times the largest gross flow of the plan."""
+    top = float(gross.max()) if gross.size else 0.0
+    return np.maximum(gross, FLOW_FLOOR * top)
+
+
 def _makers(problem, x: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
     """For each product, the technique that makes most of it at ``x`` and its B entry."""
     m = problem.n_products
@@ -78,7 +91,7 @@ def _makers(problem, x: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
     return maker, coef
 
 
-def repair(problem, x: np.ndarray, *, rtol: float = 1e-12,
+def repair(problem, x: np.ndarray, *, rtol: float = 0.5 * FEASIBILITY_TOL,
            max_rounds: int = 300) -> tuple[np.ndarray, int]:
     """A plan near ``x`` that meets every constraint, and the rounds it took.
 
@@ -99,7 +112,7 @@ def repair(problem, x: np.ndarray, *, rtol: float = 1e-12,
     for rounds in range(1, max_rounds + 1):  # noqa: B007 - rounds is reported
         supply = s0 + (x if problem.B is None else problem.B @ x)
         use = A @ x
-        short = use - supply > rtol * (supply + use)
+        short = use - supply > rtol * _flow_scale(supply + use)
         if not short.any():
             rounds -= 1
             break
@@ -109,7 +122,10 @@ def repair(problem, x: np.ndarray, *, rtol: float = 1e-12,
         # produce what is missing where the main maker has room (within its capacity) ...
         i = np.flatnonzero(short & (maker >= 0))
         if i.size:
-            need = (use[i] - supply[i]) * (1.0 + 1e-9) / coef[i]
+            # the maker may use some of its own product: grow by the net coefficient
+            net = np.asarray(problem.net_matrix()[i, maker[i]]).ravel()
+            i, net = i[net > 0], net[net > 0]
+            need = (use[i] - supply[i]) * (1.0 + 1e-9) / net
             room = cap[maker[i]] - x[maker[i]]
             can = need <= room
             grow = np.zeros(problem.n_techniques)
@@ -133,13 +149,16 @@ def repair(problem, x: np.ndarray, *, rtol: float = 1e-12,
 
 
 def feasibility(problem, x: np.ndarray, n: np.ndarray) -> float:
-    """Largest relative violation of n ≥ 0, R x ≤ ρ and 0 ≤ x ≤ c (0 = feasible)."""
+    """Largest relative violation of n ≥ 0, R x ≤ ρ and 0 ≤ x ≤ c (0 = feasible).
+
+    A shortage counts relative to :func:`_flow_scale` of the product's gross flow.
+    """
     worst = 0.0
     gross = problem.initial_stocks + (x if problem.B is None else problem.B @ x) \
         + problem.A @ x
     short = np.maximum(-n, 0.0)
     if short.any():
-        worst = max(worst, float(np.max(short / np.maximum(gross, 1e-300))))
+        worst = max(worst, float(np.max(short / np.maximum(_flow_scale(gross), 1e-300))))
     limited = np.isfinite(problem.available)
     if limited.any():
         used = problem.R[limited] @ x

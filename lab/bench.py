@@ -551,11 +551,16 @@ def _summary(report) -> dict:
     s["ratios_at_largest_size"] = best
     kern = [k for k in report["kernels"] if k["kernel"] == "csr_matvec"
             and k["backend"] == report["lab_backend"]["backend"] and "GBps" in k]
+    keys = ("backend", "index", "data", "threads", "GBps", "stream_GBps",
+            "fraction_of_stream", "bytes_per_nnz")
     if kern:
         top = max(kern, key=lambda k: k["fraction_of_stream"] or 0)
-        s["spmv"] = {k: top.get(k) for k in ("backend", "index", "data", "threads", "GBps",
-                                             "stream_GBps", "fraction_of_stream",
-                                             "bytes_per_nnz")}
+        s["spmv"] = {k: top.get(k) for k in keys}
+        most = max(k["threads"] for k in kern)
+        default = [k for k in kern if k["index"] == "int32" and k["data"] == "float64"
+                   and k["threads"] == most]
+        if default:
+            s["spmv_default"] = {k: default[0].get(k) for k in keys}
     s["scaling_exponent"] = {k: v["exponent"] for k, v in report["scaling"].items()
                              if v["side"] == "lab" and v["exponent"] is not None}
     huge = report.get("huge")

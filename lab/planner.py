@@ -172,7 +172,10 @@ class PlanResult:
     capacity_use : ndarray (k,)
         x / c, 0 where a technique has no capacity.
     infeasibility : float
-        Largest relative violation of n ≥ 0, R x ≤ ρ, 0 ≤ x ≤ c (0 up to rounding).
+        Largest relative violation of R x ≤ ρ, 0 ≤ x ≤ c and n ≥ 0, a shortage
+        being measured against the product's gross flow or, for products whose
+        flow is below a millionth of the plan's largest, against that millionth.
+        Returned plans have at most 1e-9 (usually 0 up to rounding).
     converged : bool
         True when the gap is certified (status OPTIMAL).
     status : PlanStatus
