@@ -345,7 +345,12 @@ class _Writer:
             self._fallback(result, path)
             return
         if self.codes is None:
-            self.codes = pa.array(list(self.economy.codes), type=pa.string())
+            e = self.economy
+            # Default codes are generated here rather than materialised on the economy,
+            # so that scenario economies built from it keep cheap lazy codes.
+            codes = (e.codes.tolist() if getattr(e, "_codes", None) is not None
+                     else [f"P{i}" for i in range(e.n_products)])
+            self.codes = pa.array(codes, type=pa.string())
         values = result.values if result.values.ndim == 2 else result.values[None, :]
         columns = ["value"] if result.values.ndim == 1 else list(result.resource_names)
         if fmt == "csv":
