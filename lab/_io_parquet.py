@@ -161,7 +161,7 @@ def _read_products(ppath: Path, labour):
     if m == 0 or not pc.any(pc.greater(pc.utf8_length(name), 0)).as_py():
         names_arr = None
     units = _units(table.column("unit"), ppath) if "unit" in names else None
-    return index, code.to_numpy(zero_copy_only=False), names_arr, x, T, cols, units
+    return index, names_arr, x, T, cols, units
 
 
 class _CodeIndex:
@@ -329,9 +329,9 @@ def read_parquet_folder(directory, *, labour=None, negative="error", batch_size=
     if not directory.is_dir():
         raise DataFormatError("not a directory", path=directory)
     ppath, fpath = directory / "products.parquet", directory / "flows.parquet"
-    index, codes, names, x, T, cols, punits = _read_products(ppath, labour)
+    index, names, x, T, cols, punits = _read_products(ppath, labour)
     code = index.code
-    m = len(codes)
+    m = len(code)
 
     pf = _open(fpath)
     schema = pf.schema_arrow
@@ -406,7 +406,10 @@ def read_parquet_folder(directory, *, labour=None, negative="error", batch_size=
                       f"{neg_total:.6g}, first on row {neg_line}) set to 0",
                       UserWarning, stacklevel=3)
     check_units(punits, ppath, funits if has_unit else None, fpath)
-    del index, code, pf
+    del index, pf
+    # the codes as Python str only now, once Arrow's batches are gone: a lower peak
+    codes = code.to_numpy(zero_copy_only=False)
+    del code
     return economy_from_flows(codes, names, x, T, cols, rows, colsj, value, ppath=ppath,
                               fpath=fpath, checked=True)
 
