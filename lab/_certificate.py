@@ -242,7 +242,12 @@ def dual_bound(problem, mode: str, p: np.ndarray, lam: np.ndarray, limited: np.n
             return np.inf, p, lam, np.zeros(problem.n_techniques)
         p = p / scale
         lam = lam / scale
+    cost = problem.A.T @ p + R.T @ lam
     profit = problem.net_matrix().T @ p - R.T @ lam
+    # a reduced profit at the rounding level of its own terms is no evidence of a
+    # better plan (it would make the bound infinite for techniques without limits)
+    profit = np.where(np.abs(profit) <= 16 * np.finfo(float).eps * (cost + np.abs(profit)),
+                      0.0, profit)
     lam = lam.copy()
     for q in range(lam.size):  # one pass of coordinate descent on the resource prices
         gain = np.maximum(profit, 0.0)

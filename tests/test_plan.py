@@ -445,3 +445,28 @@ def test_sparse_and_dense_techniques_agree():
     b = lab.plan(problem_d, method="plan-ray")
     assert a.converged and b.converged
     assert abs(a.objective - b.objective) <= 1e-6 * a.objective
+
+
+# ---------------------------------------------------------------- real tables
+
+
+@pytest.mark.parametrize("name", ["uk-2010", "usa-2014-wiod", "sweden-2016", "germany-1995"])
+def test_real_tables_exact_and_primal_dual_agree(name):
+    economy = lab.datasets.load(name)
+    v = lab.labour_values(economy).values
+    t = np.random.default_rng(0).uniform(0.5, 1.5, economy.n_products)
+    problem = lab.PlanningProblem(economy, t,
+                                  available={economy.resource_names[0]: 0.8 * float(v @ t)})
+    ref, _, _ = plan_ray_highs(problem)
+    for method in ("plan-ray", "harmony"):
+        exact = lab.plan(problem, method=method)
+        general = lab.plan(problem, method=method, solver="pdhg", maxiter=50_000)
+        assert exact.solver == "decoupled" and exact.converged and general.converged
+        assert abs(exact.objective - general.objective) <= 2e-6 * max(1, abs(exact.objective))
+        _feasible(exact)
+        _feasible(general)
+        if method == "plan-ray":  # labour at 80 % of the need: φ = 0.8 exactly
+            assert abs(exact.objective - 0.8) < 1e-9 and abs(ref - 0.8) < 1e-7
+    cock = lab.plan(problem, method="cockshott")
+    _feasible(cock)
+    assert cock.harmony < lab.plan(problem).harmony
