@@ -16,7 +16,7 @@ def _make(problem):
     return sp.csc_array(B - sp.csc_array(problem.A))
 
 
-def plan_ray_highs(problem, solver: str = "simplex"):
+def plan_ray_highs(problem, solver: str = "simplex", time_limit: float | None = None):
     """max φ s.t. s⁰ + (B − A)x ≥ φ t, R x ≤ ρ, 0 ≤ x ≤ c, φ ≥ 0. Returns (φ, x, status)."""
     import highspy
 
@@ -33,6 +33,8 @@ def plan_ray_highs(problem, solver: str = "simplex"):
     h = highspy.Highs()
     h.setOptionValue("output_flag", False)
     h.setOptionValue("solver", solver)
+    if time_limit is not None:
+        h.setOptionValue("time_limit", float(time_limit))
     lp = highspy.HighsLp()
     lp.num_col_ = k + 1
     lp.num_row_ = K.shape[0]
