@@ -24,10 +24,14 @@ the format is described in :mod:`lab._batch_spec`). :func:`run_batch` runs it:
   for a :class:`distributed.LocalCluster`, or ``client=`` an existing client.
   All of them run :func:`lab._batch_run.run_chunk` on chunks of jobs.
 
-Plan jobs (``kind = "plan"``) plug in at :func:`lab._batch_spec.options_class`
-(the planner's options dataclass) and at the ``kind`` test of
-:func:`lab._batch_run._run_one` (the solve); everything else (records, resume,
-executors) is shared.
+Plan jobs (``kind = "plan"``) take their targets and resource limits from
+``targets`` and ``availability`` changes, their options from
+:class:`lab.PlanOptions`, and write the plan with the planner's own writer
+(``plan.csv``); records, resume and executors are shared with value jobs.
+
+Process pools start workers with ``spawn``: a script that calls
+:func:`run_batch` with several workers needs the usual
+``if __name__ == "__main__":`` guard.
 """
 
 from __future__ import annotations
