@@ -89,6 +89,20 @@ def test_plan_ray_lab(benchmark, n, kind):
     _record(benchmark, result)
 
 
+@pytest.mark.parametrize("n", _sized(SIZES))
+def test_plan_ray_pdhg_square(benchmark, n):
+    """The primal-dual method on the square problem that ``auto`` solves exactly."""
+    problem = _problem(n, "square")
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")
+        lab.plan(problem, method="plan-ray", solver="pdhg", maxiter=64)
+    result = benchmark.pedantic(lab.plan, args=(problem,),
+                                kwargs=dict(method="plan-ray", solver="pdhg",
+                                            maxiter=400_000, time_limit=LAB_LIMIT),
+                                rounds=1, iterations=1)
+    _record(benchmark, result)
+
+
 @pytest.mark.parametrize("solver", ["ipm", "simplex"])
 @pytest.mark.parametrize("n, kind", _cases(SIZES))
 def test_plan_ray_highs(benchmark, n, kind, solver):
