@@ -44,28 +44,18 @@ Each product has a unique string code. When ``codes=None`` the default codes are
 generated economy of 10⁷ products unless :attr:`Economy.codes` is read;
 :meth:`Economy.codes_at` and :meth:`Economy.index_of` work without materialising them.
 
-Plan for planning (MATH.md §3): techniques ≠ products
------------------------------------------------------
-The square case has k = m techniques, one per product, with make matrix B = I.
-The general case will be added **without changing the meaning of anything here**:
-
-* ``Economy(A, R, *, B=None, technique_codes=None, ...)``: new keyword-only
-  constructor arguments. With ``B`` given, A is m × k (product i used by technique
-  j), B is m × k (product i made by technique j; several non-zeros in a column =
-  joint production), R is r × k. :attr:`B` is ``None`` in the square case, meaning
-  B = I, and :attr:`n_techniques` is k (= m when B is None). Validation reuses
-  :func:`lab._validation.check_sparse_matrix` with ``shape=(m, k)``. ``labour`` stays
-  ``R[0]`` (per technique). ``codes`` stay product codes; techniques get their own
-  ``technique_codes`` (lazily ``"T0", "T1", ...``).
-* Everything that describes a *planning problem* rather than the technology lives
-  in a separate frozen ``PlanningProblem(economy, targets, *, weights=None,
-  resource_availability=None, capacities=None, initial_stocks=None)``: targets t
-  (m,), harmony weights w (m,), resource availabilities ρ (r,), technique
-  capacities c (k,, ``inf`` = unbounded), initial stocks s⁰ (m,). One economy is
-  then shared by many scenarios (setup once, solve many), and its ``_cache``
-  (e.g. V = R(I − A)⁻¹) is reused across them.
-* Multi-period plans (§4) build a larger Economy (products indexed by year) with
-  the same class.
+Planning (MATH.md §3): techniques ≠ products
+--------------------------------------------
+An Economy is the square case: one technique per product, make matrix B = I
+(:attr:`B` is ``None``, :attr:`n_techniques` is m). Everything that describes a
+*planning problem* lives in :class:`lab.planning.PlanningProblem`: targets and
+weights, resource availabilities, capacities and initial stocks for an Economy,
+or, through ``PlanningProblem.from_techniques(use, make, resources, ...)``, a
+general technology of k techniques with technique choice and joint production.
+One economy is shared by many problems, and its ``_cache`` (the structure
+analysis, V = R(I − A)⁻¹ of the decoupled plan) is reused across them.
+Multi-period plans (§4) would build a larger technology (products indexed by
+year) with the same classes.
 
 Examples
 --------
