@@ -48,7 +48,6 @@ import numpy as np
 import scipy.sparse as sp
 
 from lab import _ops
-from lab._kernels import plan_kernels
 
 __all__ = ["StandardForm", "solve"]
 
@@ -171,6 +170,8 @@ def solve(form: StandardForm, *, certify: Callable, tol: float, maxiter: int,
     rows, ≥ 0 on upper-bound rows) and returns ``(relative_gap, certificate)``.
     The best certificate seen is returned.
     """
+    from lab._kernels import plan_kernels  # Numba: imported when a plan is solved
+
     t_start = time.perf_counter()
     d_r, d_c = _scaling(form.K)
     Ks = sp.csr_array(sp.diags_array(d_r) @ form.K @ sp.diags_array(d_c))

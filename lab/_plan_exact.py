@@ -25,7 +25,6 @@ import math
 import warnings
 
 import numpy as np
-import scipy.optimize as so
 import scipy.sparse as sp
 
 from lab import _harmony
@@ -89,6 +88,8 @@ def gross_outputs(problem, y: np.ndarray, options) -> np.ndarray:
 
 def _harmony_prices(V_t, t, w, rho):
     """λ ≥ 0 minimising g(λ) = Σ conj(λᵀV_t) + λᵀρ; V_t is (r, |T|)."""
+    import scipy.optimize as so
+
     r = V_t.shape[0]
 
     def response(lam):

@@ -16,8 +16,6 @@ from typing import TYPE_CHECKING, NamedTuple
 
 import numpy as np
 import scipy.sparse as sp
-from scipy.optimize import brentq
-from scipy.special import ndtr
 
 if TYPE_CHECKING:  # pragma: no cover
     from lab.economy import Economy
@@ -96,6 +94,8 @@ def _check_params(n_products, mean_inputs, max_inputs, depth, core_share, cyclic
 
 def _lognormal_mu(mean: float, sigma: float, cap: int) -> float:
     """mu such that E[clip(exp(mu + sigma Z), 1, cap)] == mean (exact, via normal CDFs)."""
+    from scipy.optimize import brentq  # imported here: `import lab` stays light
+    from scipy.special import ndtr
 
     def clipped_mean(mu):
         a, b = 0.0, math.log(cap)  # log of the clip bounds 1 and cap

@@ -128,7 +128,6 @@ from typing import NamedTuple
 
 import numpy as np
 import scipy.sparse as sp
-import scipy.sparse.linalg as spla
 
 from lab._validation import (
     DENSE_SILENT_MAX,
@@ -730,6 +729,8 @@ def _product_technology(t: _Tables, zero_output, negative) -> SupplyUseResult:
         R = np.zeros((t.T.shape[0], 0))
     else:
         try:
+            import scipy.sparse.linalg as spla
+
             lu = spla.splu(sp.csc_array(t.S.T), permc_spec="COLAMD")
             # U = A·S  ⇔  Sᵀ·Aᵀ = Uᵀ;  T = R·S  ⇔  Sᵀ·Rᵀ = Tᵀ
             At = lu.solve(t.U.T.toarray())
