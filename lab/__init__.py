@@ -1,7 +1,8 @@
 """lab: labour values and harmony-balanced plans for economies of millions of products."""
 
-from lab import datasets, supply_use
+from lab import batch, datasets, supply_use
 from lab._pymrio import from_pymrio
+from lab.batch import BatchSpec, BatchSummary, JobFileError, JobSpec, read_batch, run_batch
 from lab.economy import Economy
 from lab.exceptions import (
     BackendWarning,
@@ -24,6 +25,8 @@ from lab.values import Status, ValueSolver, ValuesOptions, ValuesResult, labour_
 __version__ = "0.1.0"
 
 __all__ = [
+    "BatchSpec",
+    "BatchSummary",
     "BackendWarning",
     "ConvergenceWarning",
     "DataFormatError",
@@ -32,6 +35,8 @@ __all__ = [
     "CockshottOptions",
     "InvalidEconomyError",
     "InvalidProblemError",
+    "JobFileError",
+    "JobSpec",
     "LabError",
     "NotConvergedError",
     "NotProductiveError",
@@ -45,13 +50,16 @@ __all__ = [
     "ValuesOptions",
     "ValuesResult",
     "__version__",
+    "batch",
     "datasets",
     "from_pymrio",
     "from_supply_use",
     "generate_economy",
     "labour_values",
     "plan",
+    "read_batch",
     "read_economy",
+    "run_batch",
     "supply_use",
     "write_economy",
     "write_values",
