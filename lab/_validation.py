@@ -135,8 +135,6 @@ def check_labels(name: str, labels, n: int, *, unique: bool = True) -> np.ndarra
 
     Duplicates (when ``unique``) are reported by value.
     """
-    import pandas as pd
-
     if isinstance(labels, (str, bytes)):
         raise InvalidEconomyError(f"{name} must be a sequence of strings, not a single string")
     arr = np.asarray(labels, dtype=object) if not isinstance(labels, np.ndarray) else labels
@@ -144,9 +142,13 @@ def check_labels(name: str, labels, n: int, *, unique: bool = True) -> np.ndarra
         raise InvalidEconomyError(f"{name} must be 1-D, got shape {arr.shape}")
     if arr.shape[0] != n:
         raise InvalidEconomyError(f"{name} has length {arr.shape[0]} but there are {n} products")
+    small = n <= 10_000  # plain Python; importing pandas would cost more than the check
+    if not small:
+        import pandas as pd
     if arr.dtype.kind != "U":
-        kind = pd.api.types.infer_dtype(arr, skipna=False)
-        if n and kind != "string":
+        ok = all(isinstance(c, str) for c in arr) if small else \
+            pd.api.types.infer_dtype(arr, skipna=False) == "string"
+        if n and not ok:
             bad = next(i for i, c in enumerate(arr) if not isinstance(c, str))
             raise InvalidEconomyError(
                 f"{name} must contain only strings; {name}[{bad}] is {arr[bad]!r} "
@@ -154,7 +156,11 @@ def check_labels(name: str, labels, n: int, *, unique: bool = True) -> np.ndarra
             )
     out = np.array(arr, dtype=object)  # private copy: strings are shared, not copied
     if unique and n:
-        dup = pd.Index(out).duplicated(keep="first")
+        if small:
+            seen: set = set()
+            dup = np.array([c in seen or seen.add(c) for c in out.tolist()], dtype=bool)
+        else:
+            dup = pd.Index(out).duplicated(keep="first")
         if dup.any():
             vals = list(dict.fromkeys(out[dup].tolist()))
             shown = ", ".join(repr(v) for v in vals[:5]) + (", ..." if len(vals) > 5 else "")
