@@ -54,6 +54,7 @@ import scipy.sparse as sp
 
 from lab import _certificate, _ops, _pdhg
 from lab._cockshott import CockshottOptions, balance
+from lab._harmony import harmony as harmony_of
 from lab._plan_exact import not_applicable, solve_decoupled
 from lab.exceptions import ConvergenceWarning, NotConvergedError
 from lab.planning import PlanningProblem
@@ -261,37 +262,27 @@ def _reduced_profit_prices(problem, ev) -> np.ndarray:
 
 def _proven_bounded(problem) -> bool:
     """A sufficient test: every technique that makes a target is limited, directly
-    (capacity or limited resource) or through a limited input."""
+    (capacity or limited resource) or through an input all of whose makers are limited."""
     limited = np.isfinite(problem.available)
     bounded = np.isfinite(problem.capacities).copy()
     if limited.any():
         bounded |= (problem.R[limited] > 0).any(axis=0)
     A = problem.A  # CSC: inputs of each technique
-    B = sp.csr_array(problem.B) if problem.B is not None else None
+    makes = sp.identity(problem.n_products, format="csr") if problem.B is None \
+        else sp.csr_array(problem.B > 0).astype(np.float64)
     cols = np.repeat(np.arange(problem.n_techniques), np.diff(A.indptr))
+    product_bounded = None
     for _ in range(problem.n_products + 1):
-        # a product is bounded when all its makers are bounded (and stocks are finite)
-        if B is None:
-            product_bounded = bounded.copy()
-        else:
-            unb = ~bounded
-            product_bounded = ~((B[:, unb] > 0).sum(axis=1) > 0) if unb.any() \
-                else np.ones(problem.n_products, bool)
-            product_bounded = np.asarray(product_bounded).ravel()
+        # a product is bounded when none of its makers is unbounded
+        product_bounded = makes @ (~bounded).astype(np.float64) == 0
         uses_bounded = np.zeros(problem.n_techniques, bool)
-        hit = product_bounded[A.indices] & (A.data > 0)
-        uses_bounded[cols[hit]] = True
+        uses_bounded[cols[product_bounded[A.indices] & (A.data > 0)]] = True
         new = bounded | uses_bounded
         if (new == bounded).all():
             break
         bounded = new
-    if B is None:
-        makers_ok = bounded[problem.target_index]
-    else:
-        Bt = sp.csr_array(problem.B[problem.target_index])
-        makers_ok = np.array([bounded[Bt.indices[Bt.indptr[i]:Bt.indptr[i + 1]]].all()
-                              for i in range(Bt.shape[0])], dtype=bool)
-    return bool(makers_ok.all())
+    product_bounded = makes @ (~bounded).astype(np.float64) == 0
+    return bool(product_bounded[problem.target_index].all())
 
 
 def _standard_form(problem, mode: str) -> tuple[_pdhg.StandardForm, np.ndarray]:
@@ -322,10 +313,6 @@ def _standard_form(problem, mode: str) -> tuple[_pdhg.StandardForm, np.ndarray]:
                               harmony_rows=hrows, harmony_t=problem.targets[hrows],
                               harmony_w=problem.weights[hrows])
     return form, limited
-
-
-def _empty_like(problem):
-    return np.zeros(problem.n_techniques)
 
 
 def plan(problem: PlanningProblem, *, method: str = "auto", gap: float = 1e-6,
@@ -512,7 +499,7 @@ def _result(problem, options, ev, mode, method, why, solver, backend, n_threads,
     timings["total"] = time.perf_counter() - t0
     return PlanResult(
         x=ev.x, net_output=ev.n, fulfilment=fulfil,
-        harmony=float(np.dot(problem.weights[idx], _harmony_of(fulfil - 1.0))),
+        harmony=float(np.dot(problem.weights[idx], harmony_of(fulfil - 1.0))),
         min_fulfilment=float(np.min(fulfil)), objective=ev.objective, bound=ev.bound,
         gap=ev.gap, relative_gap=ev.relative_gap, prices=ev.prices,
         resource_prices=ev.resource_prices,
@@ -534,12 +521,6 @@ def _capacity_use(x, capacities):
     return use
 
 
-def _harmony_of(s):
-    from lab._harmony import harmony
-
-    return harmony(s)
-
-
 def _run_cockshott(problem, options, backend, n_threads, callback, t0):
     t1 = time.perf_counter()
     x, dH, history = balance(problem, options.cockshott, callback=callback)
@@ -548,7 +529,7 @@ def _run_cockshott(problem, options, backend, n_threads, callback, t0):
     n = problem.net_output(xf)
     idx = problem.target_index
     fulfil = n[idx] / problem.targets[idx]
-    harmony = float(np.dot(problem.weights[idx], _harmony_of(fulfil - 1.0)))
+    harmony = float(np.dot(problem.weights[idx], harmony_of(fulfil - 1.0)))
     k, r = problem.n_techniques, problem.n_resources
     moved = "" if rounds == 0 else f"; lab's feasibility repair needed {rounds} round(s)"
     message = (f"{len(history)} rounds of Cockshott's heuristic (no optimality claim): "
