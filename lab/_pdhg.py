@@ -27,14 +27,22 @@ The method (why this one)
   scaling) then Pock–Chambolle scaling (α = 1) of K, as in PDLP; the primal
   weight ω (τ = η/ω, σ = ηω) is re-balanced at every restart from how far the
   primal and dual iterates moved.
-* The method does not stop on its own residual: every ``check_every``
-  iterations the caller's ``certify`` turns the current iterate into an exactly
-  feasible plan and a valid dual bound, and the loop stops when their gap is
-  small enough. A returned plan is therefore proven, not estimated.
+* **Primal scale**: the iterates are divided by β, the largest finite bound,
+  and the harmony weights by β too, so that bounds are of order one and the
+  dual keeps its scale.
+* The method does not stop on its own residual: every few iterations (at
+  least ``check_every``, more when a certificate is costly: at most
+  ``CERTIFY_SHARE`` of the time) the caller's ``certify`` turns the current
+  iterate into a feasible plan and a valid dual bound, and the loop stops when
+  their gap is small enough. A returned plan is therefore proven, not estimated.
+* The elementwise work of an iteration runs in fused Numba kernels
+  (``lab._kernels.plan_kernels``); the two sparse products in lab's SpMV kernels.
 
 What limits it: iterations grow with the conditioning of K (after scaling) and
-with the number of active constraints that change near the optimum; each
-iteration costs two sparse products, so time is iterations × 2 nnz.
+with degeneracy. Measured: 64–1,856 iterations on the shipped national tables,
+thousands to tens of thousands on generated problems with binding capacities,
+where the primal converges long before the prices; each iteration costs two
+sparse products, so time is iterations × 2 nnz.
 """
 
 from __future__ import annotations
