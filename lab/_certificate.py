@@ -92,7 +92,7 @@ def _makers(problem, x: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
 
 
 def repair(problem, x: np.ndarray, *, rtol: float = 0.5 * FEASIBILITY_TOL,
-           max_rounds: int = 300) -> tuple[np.ndarray, int]:
+           max_rounds: int = 2000) -> tuple[np.ndarray, int]:
     """A plan near ``x`` that meets every constraint, and the rounds it took.
 
     Shortages (use above supply by more than ``rtol`` of the gross flow) are first
@@ -116,6 +116,13 @@ def repair(problem, x: np.ndarray, *, rtol: float = 0.5 * FEASIBILITY_TOL,
         if not short.any():
             rounds -= 1
             break
+        if rounds > max_rounds // 10:
+            # growing makers has not settled it (a cycle through a technique at its
+            # capacity): from here on only shrink, which decreases x monotonically
+            f = np.ones(problem.n_products)
+            f[short] = supply[short] / use[short] * (1.0 - rtol)
+            x = x * _column_min(A.indptr, A.indices, f, problem.n_techniques)
+            continue
         if maker is None:
             maker, coef = _makers(problem, x)
         f = np.ones(problem.n_products)
