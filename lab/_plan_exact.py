@@ -91,6 +91,8 @@ def _harmony_prices(V_t, t, w, rho):
     import scipy.optimize as so
 
     r = V_t.shape[0]
+    if not np.any(w > 0):  # nothing is worth producing: every plan scores 0, prices 0
+        return np.zeros(r)
 
     def response(lam):
         return _harmony.best_response(lam @ V_t, t, w)

@@ -470,3 +470,19 @@ def test_real_tables_exact_and_primal_dual_agree(name):
     cock = lab.plan(problem, method="cockshott")
     _feasible(cock)
     assert cock.harmony < lab.plan(problem).harmony
+
+
+def test_zero_weights_and_int64_indices_and_nonproductive():
+    economy = lab.generate_economy(200, seed=1, index_dtype=np.int64)
+    t = np.where(np.arange(200) % 3 == 0, 1.0, 0.0)
+    problem = lab.PlanningProblem(economy, t, weights=np.zeros(200), available={"labour": 50})
+    for solver in ("auto", "pdhg"):
+        result = lab.plan(problem, solver=solver)
+        assert result.converged and result.objective == 0.0
+    weighted = lab.PlanningProblem(economy, t, available={"labour": 50})
+    exact, general = lab.plan(weighted), lab.plan(weighted, solver="pdhg", maxiter=100_000)
+    assert abs(exact.objective - general.objective) <= 2e-6 * abs(exact.objective)
+    # a non-productive economy: the exact route says so, naming the products
+    bad = lab.Economy(np.array([[0.5, 0.6], [0.6, 0.5]]), [1.0, 1.0])
+    with pytest.raises(lab.NotProductiveError):
+        lab.plan(lab.PlanningProblem(bad, {"P0": 1.0}, available=[10.0]))
