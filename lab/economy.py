@@ -154,9 +154,14 @@ class Economy:
         object.__setattr__(self, "_codes", codes_arr)
         label = self._label
         A = check_sparse_matrix("A", A, "square", label=label)
-        R = check_resource_matrix("R", R, m, col_label=label, row_label=lambda q: f"row {q}")
-        r = R.shape[0]
-        rn = check_resource_names(resource_names, r, other="R", shape=R.shape)
+        self._set_fields(A, R, resource_names, names)
+
+    def _set_fields(self, A, R, resource_names, names, names_checked=False):
+        """Check R, resource_names and names against the canonical A; store everything."""
+        m = self._m
+        R = check_resource_matrix("R", R, m, col_label=self._label,
+                                  row_label=lambda q: f"row {q}")
+        rn = check_resource_names(resource_names, R.shape[0], other="R", shape=R.shape)
         if names is not None:
             names_arr = names if isinstance(names, np.ndarray) else np.asarray(names, dtype=object)
             if names_arr.ndim != 1 or names_arr.shape[0] != m:
@@ -164,7 +169,11 @@ class Economy:
                     f"names has length {names_arr.shape[0] if names_arr.ndim else 0} "
                     f"but A has shape {A.shape}"
                 )
-            names = check_labels("names", names_arr, m, unique=False)
+            if names_checked:
+                names = names_arr.view()
+                names.flags.writeable = False
+            else:
+                names = check_labels("names", names_arr, m, unique=False)
         object.__setattr__(self, "_A", A)
         object.__setattr__(self, "_R", R)
         object.__setattr__(self, "_names", names)
@@ -343,27 +352,7 @@ class Economy:
 
         check_finite_nonnegative("A", A.data, locate)
         A = _canonical_readonly(A)
-        R = check_resource_matrix("R", R, m, col_label=label, row_label=lambda q: f"row {q}")
-        rn = check_resource_names(resource_names, R.shape[0], other="R", shape=R.shape)
-        if names is not None:
-            names_arr = names if isinstance(names, np.ndarray) else np.asarray(names, dtype=object)
-            if names_arr.ndim != 1 or names_arr.shape[0] != m:
-                raise InvalidEconomyError(
-                    f"names has length {names_arr.shape[0] if names_arr.ndim else 0} "
-                    f"but A has shape {A.shape}"
-                )
-            if names_checked:
-                names = names_arr.view()
-                names.flags.writeable = False
-            else:
-                names = check_labels("names", names_arr, m, unique=False)
-        object.__setattr__(econ, "_A", A)
-        object.__setattr__(econ, "_R", R)
-        object.__setattr__(econ, "_names", names)
-        object.__setattr__(econ, "_resource_names", rn)
-        object.__setattr__(econ, "_dropped", types.MappingProxyType({}))
-        object.__setattr__(econ, "_code_index", None)
-        object.__setattr__(econ, "_cache", {})
+        econ._set_fields(A, R, resource_names, names, names_checked)
         return econ
 
     @classmethod
