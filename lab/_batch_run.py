@@ -36,13 +36,8 @@ import scipy.sparse as sp
 from lab import _ops
 from lab._atomic import atomic_path
 from lab._batch_spec import ChangeCoefficients, JobSpec, ScaleResource, SetResource
-from lab._batch_store import (
-    OutputFolder,
-    file_sha256,
-    peak_rss_bytes,
-    peak_rss_reset,
-    worker_id,
-)
+from lab._batch_store import OutputFolder, file_sha256, worker_id
+from lab._memory import peak_rss_bytes, reset_peak_rss
 from lab.exceptions import InvalidEconomyError
 
 __all__ = ["STACK", "init_pool_worker", "run_chunk", "scenario"]
@@ -446,7 +441,7 @@ def _run_one(state, task, store, fmt, exclusive) -> dict:
     if job.kind == "plan":
         return _run_plan(state, task, store, fmt, exclusive)
     t0 = time.perf_counter()
-    scope = "job" if exclusive and peak_rss_reset() else "process"
+    scope = "job" if exclusive and reset_peak_rss() else "process"
     try:
         with warnings.catch_warnings(record=True) as caught:
             warnings.simplefilter("always")
@@ -524,7 +519,7 @@ def _column_residuals(economy, backend, n_threads, B, V) -> np.ndarray:
 def _run_stacked(state, group, store, fmt, exclusive) -> list[dict]:
     """Resource-row scenarios on an unchanged A: one multi-right-hand-side solve."""
     t0 = time.perf_counter()
-    scope = "stacked solve" if exclusive and peak_rss_reset() else "process"
+    scope = "stacked solve" if exclusive and reset_peak_rss() else "process"
     base = state.economy
     rows, ok = [], []
     summaries = []
@@ -596,7 +591,7 @@ def _run_plan(state, task, store, fmt, exclusive) -> dict:
 
     job = task[0]
     t0 = time.perf_counter()
-    scope = "job" if exclusive and peak_rss_reset() else "process"
+    scope = "job" if exclusive and reset_peak_rss() else "process"
     try:
         with warnings.catch_warnings(record=True) as caught:
             warnings.simplefilter("always")

@@ -152,33 +152,6 @@ class OutputFolder:
             "%Y-%m-%dT%H:%M:%S%z"), "counts": counts, "jobs": jobs})
 
 
-def peak_rss_reset() -> bool:
-    """Reset the peak resident memory of this process (Linux); True if it worked."""
-    try:
-        with open("/proc/self/clear_refs", "w") as fh:
-            fh.write("5")
-        return True
-    except OSError:
-        return False
-
-
-def peak_rss_bytes() -> int | None:
-    """Peak resident memory of this process in bytes (since the last reset, on Linux)."""
-    try:
-        with open("/proc/self/status") as fh:
-            for line in fh:
-                if line.startswith("VmHWM:"):
-                    return int(line.split()[1]) * 1024
-    except (OSError, ValueError, IndexError):
-        pass
-    try:
-        import resource
-
-        return int(resource.getrusage(resource.RUSAGE_SELF).ru_maxrss) * 1024
-    except (ImportError, OSError):  # pragma: no cover - not Linux
-        return None
-
-
 def worker_id() -> str:
     import socket
 

@@ -20,25 +20,7 @@ import resource
 import sys
 import time
 
-
-def _status_kib(field: str) -> int | None:
-    try:
-        with open("/proc/self/status") as fh:
-            for line in fh:
-                if line.startswith(field + ":"):
-                    return int(line.split()[1])
-    except OSError:
-        pass
-    return None
-
-
-def _reset_peak() -> bool:
-    try:
-        with open("/proc/self/clear_refs", "w") as fh:
-            fh.write("5")
-        return True
-    except OSError:
-        return False
+from lab._memory import reset_peak_rss, status_kib
 
 
 def main(argv=None) -> int:
@@ -52,13 +34,13 @@ def main(argv=None) -> int:
     A = economy.A
     csr_bytes = int(A.indptr.nbytes + A.indices.nbytes + A.data.nbytes)
     gc.collect()
-    rss_after = (_status_kib("VmRSS") or 0) * 1024
-    reset = _reset_peak()
+    rss_after = (status_kib("VmRSS") or 0) * 1024
+    reset = reset_peak_rss()
     t0 = time.perf_counter()
     result = lab.labour_values(economy, method="auto", rtol=1e-10)
     solve_s = time.perf_counter() - t0
-    if reset and _status_kib("VmHWM") is not None:
-        peak, how = _status_kib("VmHWM") * 1024, "VmHWM"
+    if reset and status_kib("VmHWM") is not None:
+        peak, how = status_kib("VmHWM") * 1024, "VmHWM"
     else:
         peak = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss
         peak, how = (peak if sys.platform == "darwin" else peak * 1024), "ru_maxrss"

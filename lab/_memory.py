@@ -1,0 +1,40 @@
+"""Resident memory of this process (Linux ``/proc``; ``ru_maxrss`` elsewhere)."""
+
+from __future__ import annotations
+
+__all__ = ["status_kib", "reset_peak_rss", "peak_rss_bytes"]
+
+
+def status_kib(field: str) -> int | None:
+    """A ``/proc/self/status`` field in KiB (``VmRSS``, ``VmHWM``), or None."""
+    try:
+        with open("/proc/self/status") as fh:
+            for line in fh:
+                if line.startswith(field + ":"):
+                    return int(line.split()[1])
+    except (OSError, ValueError, IndexError):
+        pass
+    return None
+
+
+def reset_peak_rss() -> bool:
+    """Reset the peak resident memory of this process (Linux ≥ 4.0); True if it worked."""
+    try:
+        with open("/proc/self/clear_refs", "w") as fh:
+            fh.write("5")
+        return True
+    except OSError:
+        return False
+
+
+def peak_rss_bytes() -> int | None:
+    """Peak resident memory in bytes (since the last reset, on Linux)."""
+    hwm = status_kib("VmHWM")
+    if hwm is not None:
+        return hwm * 1024
+    try:
+        import resource
+
+        return int(resource.getrusage(resource.RUSAGE_SELF).ru_maxrss) * 1024
+    except (ImportError, OSError):  # pragma: no cover - not Linux
+        return None
