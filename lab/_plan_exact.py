@@ -31,7 +31,7 @@ from lab import _harmony
 from lab.economy import Economy
 from lab.exceptions import EfficiencyWarning
 
-__all__ = ["not_applicable", "integrated_coefficients", "solve_decoupled"]
+__all__ = ["not_applicable", "integrated_coefficients", "gross_outputs", "solve_decoupled"]
 
 
 def not_applicable(problem) -> str | None:
@@ -69,18 +69,19 @@ def integrated_coefficients(problem, rows: np.ndarray, options) -> np.ndarray:
     return economy._cache[key]
 
 
-def gross_outputs(problem, y: np.ndarray, options) -> np.ndarray:
-    """x = (I − A)⁻¹ y (the Leontief inverse applied to net outputs y ≥ 0)."""
-    from lab.values import ValueSolver
+def gross_outputs(economy: Economy, y: np.ndarray, *, backend: str = "auto",
+                  n_threads: int | None = None) -> np.ndarray:
+    """x = (I − A)⁻¹ y (the Leontief inverse applied to net outputs y ≥ 0).
 
-    economy = problem.economy
+    A value solve with Aᵀ; its structure analysis is cached on the economy.
+    """
+    from lab.values import ValueSolver
 
     def build():
         with warnings.catch_warnings():
             warnings.simplefilter("ignore", EfficiencyWarning)
             transposed = Economy(sp.csc_array(economy.A.T), economy.R[:1])
-        return ValueSolver(transposed, rtol=1e-13, backend=options.backend,
-                           n_threads=options.n_threads)
+        return ValueSolver(transposed, rtol=1e-13, backend=backend, n_threads=n_threads)
 
     solver = _value_solver(economy, "plan-transpose-solver", build)
     return np.maximum(solver.solve(rhs=y).values, 0.0)
@@ -157,7 +158,8 @@ def solve_decoupled(problem, mode: str, options):
         lam = _harmony_prices(V_t, t, w, rho)
         y[idx] = _harmony.best_response(lam @ V_t, t, w)
     p = lam @ V
-    x = gross_outputs(problem, y, options)
+    x = gross_outputs(problem.economy, y, backend=options.backend,
+                      n_threads=options.n_threads)
     if not all(math.isfinite(v) for v in (float(x.sum()), float(p.sum()))):
         return None, None, None, "the decoupled solve produced non-finite values"
     return x, p, lam, None

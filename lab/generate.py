@@ -484,6 +484,7 @@ def generate_planning_problem(n_products: int, *, seed=None, alternatives: float
     """
     import scipy.sparse as sp
 
+    from lab._plan_exact import gross_outputs
     from lab.planning import PlanningProblem
     from lab.values import labour_values
 
@@ -514,7 +515,7 @@ def generate_planning_problem(n_products: int, *, seed=None, alternatives: float
     if alternatives == 0:
         cap = None
         if capacities > 0:
-            x_need = _leontief(economy, t)
+            x_need = gross_outputs(economy, t)
             capped = rng.random(m) < capacities
             cap = np.full(m, np.inf)
             cap[capped] = x_need[capped] * rng.uniform(0.5, 1.5, int(capped.sum()))
@@ -541,7 +542,7 @@ def generate_planning_problem(n_products: int, *, seed=None, alternatives: float
     R = np.hstack([economy.R, R_extra])
     cap = None
     if capacities > 0:
-        x_need = _leontief(economy, t)
+        x_need = gross_outputs(economy, t)
         base = np.concatenate([x_need, x_need[extra]])
         capped = rng.random(k) < capacities
         cap = np.full(k, np.inf)
@@ -552,18 +553,3 @@ def generate_planning_problem(n_products: int, *, seed=None, alternatives: float
         use, make, R, t, product_codes=codes, technique_codes=tcodes,
         resource_names=economy.resource_names, available=avail, capacities=cap)
 
-
-def _leontief(economy, y):
-    """x = (I − A)⁻¹ y through a value solve on Aᵀ."""
-    import warnings
-
-    import scipy.sparse as sp
-
-    from lab.economy import Economy
-    from lab.exceptions import EfficiencyWarning
-    from lab.values import labour_values
-
-    with warnings.catch_warnings():
-        warnings.simplefilter("ignore", EfficiencyWarning)
-        transposed = Economy(sp.csc_array(economy.A.T), y)
-    return labour_values(transposed, rtol=1e-12).values
