@@ -16,7 +16,8 @@ import sys
 
 from setuptools import setup
 
-packages = ["lab", "lab._kernels", "lab.datasets"]
+packages = ["lab", "lab._kernels", "lab.batch", "lab.bench", "lab.cli", "lab.datasets", "lab.io",
+            "lab.planning", "lab.values"]
 package_dir = {"lab": "lab", "lab._kernels": "kernels"}
 # The real tables shipped with lab (lab.datasets): one folder per table, plus the
 # attribution and terms of the data.

@@ -27,8 +27,9 @@ import pytest
 
 sys.path.insert(0, str(Path(__file__).parent))
 
-import _workloads as W  # noqa: E402
-from _params import kernel_size  # noqa: E402
+from _params import config, kernel_size  # noqa: E402
+
+from lab.bench import _workloads as W  # noqa: E402
 
 
 def pytest_configure(config):
@@ -46,13 +47,14 @@ def pytest_collection_modifyitems(config, items):
 
 
 @pytest.fixture(scope="session")
-def problems():
-    """Cache n -> Problem (economy + prebuilt scipy matrices), built on first use."""
-    cache: dict[int, W.Problem] = {}
+def value_cases():
+    """n -> (values case, workload options), built on first use and kept for the session."""
+    cache: dict[int, tuple] = {}
 
-    def get(n: int) -> W.Problem:
+    def get(n: int):
         if n not in cache:
-            cache[n] = W.make_problem(W.make_economy(n))
+            options = config()
+            cache[n] = (W.make_case("values", n, options), options)
         return cache[n]
 
     return get
@@ -61,7 +63,7 @@ def problems():
 @pytest.fixture(scope="session")
 def stream():
     """threads -> streaming read GB/s of this machine, measured once per session."""
-    from lab._bench_measure import stream_bandwidth
+    from lab.bench._measure import stream_bandwidth
 
     return {t: stream_bandwidth(t)["best_GBps"] for t in (1, 2)}
 

@@ -8,11 +8,11 @@ vectors the kernel streams (out; b, v, v_new; b, v read and written).
 
 from __future__ import annotations
 
-import _workloads as W
 import pytest
 from _params import rounds
 
 from lab import _ops
+from lab.bench import _workloads as W
 from lab.bench import kernel_bytes
 
 BACKENDS = _ops.available_backends()
@@ -72,7 +72,7 @@ def test_matvec_float32_data(benchmark, kernel_cases, stream, backend, threads):
 def test_stream_read(benchmark, threads):
     """The machine's streaming read bandwidth (NumPy sums of a 512 MiB array in ``threads``
     parts at once): the ceiling the kernels' GB/s are compared with."""
-    from lab._bench_measure import stream_bandwidth
+    from lab.bench._measure import stream_bandwidth
 
     result = benchmark.pedantic(stream_bandwidth, args=(threads,), kwargs={"repeat": 3},
                                 rounds=3, iterations=1, warmup_rounds=0)

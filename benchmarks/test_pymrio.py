@@ -6,7 +6,7 @@ I − A, so it runs only where an m × m dense matrix fits: ``LAB_BENCH_PYMRIO_S
 call (structure analysis included). Both answers are checked under lab's rule
 ‖r + Aᵀv − v‖∞ ≤ 1e-10·‖v‖∞ for every resource row; the largest is in
 ``extra_info["residual"]``. The workloads are those of ``lab bench``
-(:mod:`lab._bench_workloads`), so the two always measure the same thing.
+(:mod:`lab.bench._workloads`), so the two always measure the same thing.
 """
 
 from __future__ import annotations
@@ -16,7 +16,7 @@ import os
 import pytest
 from _params import rounds, size_id
 
-from lab import _bench_workloads as BW
+from lab.bench import _workloads as BW
 
 pytest.importorskip("pymrio")
 

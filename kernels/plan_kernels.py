@@ -38,7 +38,7 @@ def primal_step(z, Kty, c, lo, hi, tau, z_new):
 
 @numba.njit(cache=True, error_model="numpy")
 def _harmony_prox(b, t, w, sigma):
-    """argmin_{n ≥ 0} −w·H((n − t)/t) + (σ/2)(n − b)² (see lab._harmony.prox)."""
+    """argmin_{n ≥ 0} −w·H((n − t)/t) + (σ/2)(n − b)² (see lab.planning._harmony.prox)."""
     if sigma * (t - b) * t < w:
         n = 0.5 * (b + math.sqrt(b * b + 4.0 * w / sigma))
     else:

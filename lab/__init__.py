@@ -1,7 +1,7 @@
 """lab: labour values and harmony-balanced plans for economies of millions of products."""
 
-from lab import batch, datasets, supply_use
-from lab._pymrio import from_pymrio
+from lab import batch, datasets
+from lab._version import __version__
 from lab.batch import BatchSpec, BatchSummary, JobFileError, JobSpec, read_batch, run_batch
 from lab.economy import Economy
 from lab.exceptions import (
@@ -16,13 +16,24 @@ from lab.exceptions import (
     NotProductiveError,
 )
 from lab.generate import generate_economy
-from lab.io import read_economy, write_economy, write_values
-from lab.planner import CockshottOptions, PlanOptions, PlanResult, PlanStatus, plan
-from lab.planning import PlanningProblem
-from lab.supply_use import SupplyUseResult, from_supply_use
+from lab.io import (
+    SupplyUseResult,
+    from_pymrio,
+    from_supply_use,
+    read_economy,
+    supply_use,
+    write_economy,
+    write_values,
+)
+from lab.planning import (
+    CockshottOptions,
+    PlanningProblem,
+    PlanOptions,
+    PlanResult,
+    PlanStatus,
+    plan,
+)
 from lab.values import Status, ValueSolver, ValuesOptions, ValuesResult, labour_values
-
-__version__ = "0.1.0"
 
 __all__ = [
     "BatchSpec",

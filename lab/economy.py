@@ -355,20 +355,6 @@ class Economy:
         econ._set_fields(A, R, resource_names, names, names_checked)
         return econ
 
-    @classmethod
-    def from_csv(cls, directory, *, labour=None, negative="error") -> Economy:
-        """Read ``products.csv`` and ``flows.csv`` from ``directory``.
-
-        The same reader as :func:`lab.io.read_economy` with ``format="csv"``: see
-        there for the layout, the resource columns (``labour`` picks row 0, or
-        ``"none"`` for tables without labour data) and ``negative`` (``"error"``
-        or ``"clip"``). Errors are :class:`~lab.exceptions.DataFormatError` naming
-        the file and line or code.
-        """
-        from lab.io import read_economy
-
-        return read_economy(directory, format="csv", labour=labour, negative=negative)
-
     # ------------------------------------------------------------------ properties
 
     @property

@@ -484,8 +484,8 @@ def generate_planning_problem(n_products: int, *, seed=None, alternatives: float
     """
     import scipy.sparse as sp
 
-    from lab._plan_exact import gross_outputs
     from lab.planning import PlanningProblem
+    from lab.planning._exact import gross_outputs
     from lab.values import labour_values
 
     for name, share in (("alternatives", alternatives), ("joint", joint),

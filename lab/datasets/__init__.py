@@ -1,7 +1,7 @@
 """Real input-output tables shipped with lab, and their loader.
 
 Six published national and world tables, converted to lab's ``products.csv`` +
-``flows.csv`` layout (see :meth:`lab.Economy.from_csv`). Sources, units,
+``flows.csv`` layout (see :func:`lab.read_economy`). Sources, units,
 transformations and terms are in ``lab/datasets/README.md`` and ``LICENSE-DATA``,
 and per table in :func:`info`. The data belong to the statistical offices that
 published them, not to lab.
@@ -56,6 +56,8 @@ from collections.abc import Mapping
 from dataclasses import dataclass, field
 from importlib import resources
 from pathlib import Path
+
+from lab.io import read_economy
 
 __all__ = ["DatasetInfo", "available", "info", "load"]
 
@@ -243,11 +245,11 @@ def _folder(name: str):
     return resources.files(__name__).joinpath(name)
 
 
-def _load_from(cls, directory, name, labour, negative):
-    """Economy.from_csv on ``directory``, warnings reworded to name the dataset."""
+def _load_from(directory, name, labour, negative):
+    """The csv reader on ``directory``, warnings reworded to name the dataset."""
     with warnings.catch_warnings(record=True) as caught:
         warnings.simplefilter("always")
-        economy = cls.from_csv(directory, labour=labour, negative=negative)
+        economy = read_economy(directory, format="csv", labour=labour, negative=negative)
     prefix = f"{Path(directory) / 'flows.csv'}: "
     for w in caught:
         message = str(w.message)
@@ -278,7 +280,7 @@ def load(name: str, *, labour: str | None = None, negative: str | None = None):
     Returns
     -------
     Economy
-        Equal to ``Economy.from_csv`` on the table's folder with the same options.
+        Equal to :func:`lab.read_economy` on the table's folder with the same options.
 
     Raises
     ------
@@ -306,11 +308,9 @@ def load(name: str, *, labour: str | None = None, negative: str | None = None):
             f"{', '.join(meta.labour) or 'none'} (or labour='none')")
     if negative is None:
         negative = meta.negative
-    from lab.economy import Economy
-
     folder = _folder(name)
     if not meta._compressed and isinstance(folder, Path):
-        return _load_from(Economy, folder, name, labour, negative)
+        return _load_from(folder, name, labour, negative)
     # Compressed files, or a package not on the file system (zip import): write plain
     # copies of the two files the reader needs into a temporary folder.
     with tempfile.TemporaryDirectory(prefix=f"lab-{name}-") as tmp:
@@ -323,4 +323,4 @@ def load(name: str, *, labour: str | None = None, negative: str | None = None):
             else:
                 with folder.joinpath(file).open("rb") as src, open(target, "wb") as dst:
                     shutil.copyfileobj(src, dst, 1 << 20)
-        return _load_from(Economy, tmp, name, labour, negative)
+        return _load_from(tmp, name, labour, negative)

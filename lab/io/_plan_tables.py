@@ -1,0 +1,112 @@
+"""Plan inputs and outputs as files: targets, availabilities, capacities, the plan itself.
+
+Inputs are small CSV tables with a header (extra columns are ignored):
+
+* targets:       ``code,target[,weight]``
+* resources:     ``resource,available``
+* capacities:    ``code,capacity``  (technique codes; ``inf`` allowed)
+* stocks:        ``code,stock``
+
+Every malformed line raises :class:`~lab.exceptions.DataFormatError` naming
+the file and line; unknown codes are reported by the problem's validation.
+The plan is written atomically as CSV or Parquet (by suffix), one row per
+technique: code, intensity, capacity use, capacity price, and, in the square
+case where techniques are products, the product's net output, target,
+fulfilment and shadow price.
+"""
+
+from __future__ import annotations
+
+import csv
+import math
+from pathlib import Path
+
+from lab._atomic import atomic_path
+from lab.exceptions import DataFormatError
+
+__all__ = ["read_table", "write_plan", "PLAN_SUFFIXES"]
+
+PLAN_SUFFIXES = (".csv", ".parquet")
+
+
+def read_table(path, key: str, columns: tuple[str, ...], optional: tuple[str, ...] = ()
+               ) -> dict[str, dict[str, float]]:
+    """``{column: {key value: number}}`` from a CSV file with a header row."""
+    path = Path(path)
+    try:
+        fh = open(path, newline="", encoding="utf-8")
+    except OSError as exc:
+        raise DataFormatError(f"cannot open: {exc.strerror}", path=path) from None
+    out: dict[str, dict[str, float]] = {c: {} for c in columns + optional}
+    with fh:
+        reader = csv.reader(fh)
+        try:
+            header = [h.strip() for h in next(reader)]
+        except StopIteration:
+            raise DataFormatError("the file is empty (expected a header row)", path=path) from None
+        except (csv.Error, UnicodeDecodeError) as exc:
+            raise DataFormatError(f"not a CSV file ({exc})", path=path, line=1) from None
+        missing = [c for c in (key,) + columns if c not in header]
+        if missing:
+            raise DataFormatError(f"missing column(s) {', '.join(missing)}; the header is "
+                                  f"{','.join(header)}", path=path, line=1)
+        where = {c: header.index(c) for c in (key,) + columns + optional if c in header}
+        seen: set[str] = set()
+        try:
+            for line, row in enumerate(reader, start=2):
+                if not row or all(not cell.strip() for cell in row):
+                    continue
+                if len(row) < len(header):
+                    raise DataFormatError(f"{len(row)} fields, the header has {len(header)} "
+                                          "(truncated line?)", path=path, line=line)
+                name = row[where[key]].strip()
+                if not name:
+                    raise DataFormatError(f"empty {key}", path=path, line=line)
+                if name in seen:
+                    raise DataFormatError(f"{key} {name!r} appears twice", path=path, line=line)
+                seen.add(name)
+                for c in columns + optional:
+                    if c not in where:
+                        continue
+                    text = row[where[c]].strip()
+                    try:
+                        value = float(text)
+                    except ValueError:
+                        raise DataFormatError(f"{c} {text!r} of {name!r} is not a number",
+                                              path=path, line=line) from None
+                    if math.isnan(value):
+                        raise DataFormatError(f"{c} of {name!r} is NaN", path=path, line=line)
+                    out[c][name] = value
+        except (csv.Error, UnicodeDecodeError) as exc:
+            raise DataFormatError(f"unreadable CSV ({exc})", path=path,
+                                  line=reader.line_num) from None
+    if not seen:
+        raise DataFormatError("no rows after the header", path=path)
+    return out
+
+
+def _write_frame(frame, path: Path) -> None:
+    with atomic_path(path) as tmp:
+        if path.suffix.lower() == ".csv":
+            frame.to_csv(tmp, float_format="%.17g")
+        else:
+            frame.to_parquet(tmp, engine="pyarrow")
+
+
+def write_plan(result, path) -> Path:
+    """Write a :class:`~lab.planning.PlanResult` to ``.csv`` or ``.parquet``, atomically.
+
+    With techniques ≠ products, the product balances (net output, target,
+    fulfilment, price) go to a second file ``<name>.products<suffix>`` beside it.
+    """
+    path = Path(path)
+    if path.suffix.lower() not in PLAN_SUFFIXES:
+        raise ValueError(f"the plan file must end in .csv or .parquet, got {str(path)!r}")
+    techniques = result.techniques_frame()
+    products = result.products_frame()
+    if result.problem.is_square:
+        _write_frame(techniques.join(products), path)
+    else:
+        _write_frame(techniques, path)
+        _write_frame(products, path.with_name(path.stem + ".products" + path.suffix))
+    return path

@@ -1,0 +1,23 @@
+"""Harmony-balanced plans: technique intensities scored by Cockshott's harmony (MATH.md §3).
+
+A :class:`PlanningProblem` (an economy or use/make/resource matrices, with targets,
+availabilities, capacities and stocks) goes into :func:`plan`, which returns a
+:class:`PlanResult`: a feasible plan, its shadow prices and a certified duality gap.
+
+Data flow: ``_problem`` validates the model once; ``_solve`` picks a route and
+assembles the result. The routes are ``_exact`` (closed form through labour
+values when the problem decouples), ``_pdhg`` (restarted Halpern PDHG, the
+general method) and ``_cockshott`` (the published heuristic). Every iterate of
+the general method passes through ``_certificate``, which repairs it into a
+feasible plan and bounds the optimum by weak duality; ``_harmony`` holds H, its
+derivatives and the proximal steps the routes share.
+
+The folder is named ``planning`` because ``lab.plan`` is the public function.
+"""
+
+from lab.planning._cockshott import CockshottOptions
+from lab.planning._problem import PlanningProblem
+from lab.planning._solve import METHODS, PlanOptions, PlanResult, PlanStatus, plan
+
+__all__ = ["METHODS", "CockshottOptions", "PlanOptions", "PlanResult", "PlanStatus",
+           "PlanningProblem", "plan"]

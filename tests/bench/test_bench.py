@@ -1,0 +1,175 @@
+"""``lab bench`` end to end on tiny sizes: valid JSON, Markdown with the table, PNG files.
+
+Correctness tests of the tool, not timed assertions: every size is tiny, peers
+run once, the cold-start and child-process measurements are exercised once.
+"""
+
+from __future__ import annotations
+
+import json
+
+import numpy as np
+import pytest
+from click.testing import CliRunner
+
+from lab.bench import PROFILES, BenchConfig, format_table, run_bench, write_report
+from lab.bench import _measure as _bench_measure
+from lab.bench import _workloads as _bench_workloads
+from lab.cli import cli
+
+pytest.importorskip("matplotlib")
+
+PNG_MAGIC = b"\x89PNG\r\n\x1a\n"
+
+TINY = ["--sizes", "200,400", "--peer-max", "400", "--pymrio-sizes", "150",
+        "--plan-sizes", "none", "--kernel-size", "2000", "--repeat", "1",
+        "--threads", "1,2", "--cold-start-runs", "0"]
+
+
+@pytest.fixture(scope="module")
+def tiny_report():
+    config = BenchConfig.profile("quick", values_sizes=(200, 400), peer_max=400,
+                                 spsolve_max=400, pymrio_sizes=(150,), plan_sizes=(),
+                                 kernel_size=2000, repeat=1, threads=(1, 2),
+                                 cold_start_runs=0, bandwidth_bytes=1 << 22)
+    return run_bench(config)
+
+
+def test_cli_writes_json_markdown_png(tmp_path):
+    out = tmp_path / "report"
+    result = CliRunner().invoke(cli, ["bench", "--quick", *TINY, "--out", str(out), "--quiet"])
+    assert result.exit_code == 0, result.output
+    assert "ratio" in result.output and "scipy-bicgstab" in result.output
+    data = json.loads((out / "bench.json").read_text())
+    assert data["schema"] == "lab-bench/1"
+    md = (out / "bench.md").read_text()
+    assert "| suite | products |" in md and "auto-warm" in md
+    for name in ("scaling.png", "convergence.png", "bandwidth.png"):
+        blob = (out / name).read_bytes()
+        assert blob.startswith(PNG_MAGIC) and len(blob) > 1000
+        assert f"]({name})" in md
+    assert not list(out.glob(".*.tmp"))  # atomic writes leave no temporary files
+
+
+def test_report_schema(tiny_report, tmp_path):
+    r = tiny_report
+    for key in ("machine", "versions", "config", "bandwidth", "records", "comparisons",
+                "kernels", "scaling", "threads", "convergence", "summary"):
+        assert key in r, key
+    assert r["machine"]["cores_usable"] >= 1
+    assert r["versions"]["numpy"] == np.__version__
+    assert [b["threads"] for b in r["bandwidth"]] == [1, 2]
+    assert all(b["best_GBps"] > 0 for b in r["bandwidth"])
+    names = {(x["suite"], x["workload"]) for x in r["records"]}
+    for name in ("auto-cold", "auto-warm", "jacobi", "gauss-seidel", "krylov", "blocks",
+                 "scipy-spsolve", "scipy-bicgstab", "scipy-gmres(30)", "scipy-jacobi"):
+        assert ("values", name) in names, name
+    assert ("pymrio", "pymrio-calc_M(calc_L)") in names
+    for rec in r["records"]:
+        assert "error" not in rec, rec
+        assert rec["median_s"] > 0 and len(rec["times_s"]) >= 1
+        assert rec["residual"] <= 1e-10 * 1.0001, rec   # every answer meets lab's rule
+        assert rec["peak_bytes"] is not None and rec["peak_bytes"] >= 0
+    for c in r["comparisons"]:
+        assert c["ratio"] == pytest.approx(c["peer_median_s"] / c["lab_median_s"])
+    kernels = {(k["kernel"], k["index"], k["data"], k["threads"]) for k in r["kernels"]}
+    assert ("csr_matvec", "int32", "float64", 2) in kernels
+    assert ("csr_matvec", "int64", "float64", 1) in kernels
+    assert ("jacobi_step", "int32", "float64", 1) in kernels
+    assert any(k["backend"] == "scipy" for k in r["kernels"])
+    for k in r["kernels"]:
+        assert k["GBps"] > 0 and k["fraction_of_stream"] > 0
+    assert r["scaling"]["auto-cold"]["n_products"] == [200, 400]
+    curves = r["convergence"]["curves"]
+    assert {"lab jacobi", "lab krylov", "scipy bicgstab", "scipy jacobi"} <= set(curves)
+    assert all(len(c["passes"]) == len(c["residual"]) for c in curves.values())
+    assert r["cold_start"] is None and r["huge"] is None
+    # the JSON is strict (no NaN/Infinity) and round-trips
+    paths = write_report(r, tmp_path, plots=False)
+    assert paths["plots"] == []
+    assert json.loads(paths["json"].read_text(), parse_constant=_no_constants)["profile"]
+    text = format_table(r)
+    assert "lab median" in text and "streaming read bandwidth" in text
+
+
+def _no_constants(name):
+    raise AssertionError(f"non-standard JSON constant {name}")
+
+
+def test_kernel_bytes_count():
+    ip = np.zeros(11, np.int32)
+    ix = np.zeros(30, np.int32)
+    d = np.zeros(30)
+    from lab.bench import kernel_bytes
+
+    # 44 (indptr) + 120 (indices) + 240 (data) + 80 (x) + 80 (y)
+    assert kernel_bytes(ip, ix, d, 10, "csr_matvec") == 44 + 120 + 240 + 80 + 80
+    assert kernel_bytes(ip, ix, d, 10, "jacobi_step") == 44 + 120 + 240 + 80 + 160
+    with pytest.raises(ValueError):
+        kernel_bytes(ip, ix, d, 10, "nope")
+
+
+def test_cold_start_and_child_memory(tmp_path):
+    from lab.io import write_economy
+
+    path = tmp_path / "e.npz"
+    write_economy(_bench_workloads.make_economy(300), path)
+    cold = _bench_measure.cold_start(path, tmp_path / "v.csv", runs=2)
+    assert len(cold["times_s"]) == 2 and cold["median_after_first_s"] > 0
+    assert (tmp_path / "v.csv").exists()
+    huge = _bench_measure.peak_rss_child(2000, seed=1)
+    assert "error" not in huge, huge
+    assert huge["peak_rss_solve"] > 0 and huge["csr_bytes"] > 0 and huge["converged"]
+    assert huge["peak_over_csr"] == pytest.approx(huge["peak_rss_solve"] / huge["csr_bytes"])
+
+
+def test_registry_is_consistent():
+    names = {(w.suite, w.name) for w in _bench_workloads.WORKLOADS}
+    assert len(names) == len(_bench_workloads.WORKLOADS)  # unique ids
+    for suite, lab_name, peer_name in _bench_workloads.COMPARISONS:
+        assert (suite, lab_name) in names and (suite, peer_name) in names
+    for w in _bench_workloads.WORKLOADS:
+        assert w.side in ("lab", "peer")
+
+
+def test_fit_slope():
+    x = np.array([1e4, 1e5, 1e6])
+    assert _bench_measure.fit_slope(x, 3e-9 * x**1.1) == pytest.approx(1.1)
+    assert _bench_measure.fit_slope([1e4], [1.0]) is None
+
+
+def test_profiles_and_config_errors():
+    assert PROFILES["full"].huge_size == 10_000_000
+    assert max(PROFILES["full"].values_sizes) == 10_000_000
+    assert BenchConfig.profile("quick").name == "quick"
+    assert BenchConfig.profile("quick", repeat=7).name == "quick (custom)"
+    with pytest.raises(ValueError, match="profile"):
+        BenchConfig.profile("medium")
+    with pytest.raises(TypeError, match="unknown"):
+        BenchConfig.profile("quick", sizes=(1,))
+    with pytest.raises(ValueError, match="repeat"):
+        BenchConfig(repeat=0)
+    with pytest.raises(ValueError, match="values_sizes"):
+        BenchConfig(values_sizes=(1,))
+
+
+@pytest.mark.parametrize("args, message", [
+    (["--sizes", "abc"], "--sizes"),
+    (["--sizes", "1"], "--sizes"),
+    (["--sizes", "none"], "--sizes"),
+    (["--threads", "0"], "--threads"),
+    (["--threads", "x"], "--threads"),
+    (["--huge-size", "10,20"], "--huge-size"),
+    (["--cold-start-runs", "1"], "--cold-start-runs"),
+])
+def test_cli_bad_arguments_one_line(args, message, tmp_path):
+    result = CliRunner().invoke(cli, ["bench", *args, "--out", str(tmp_path)])
+    assert result.exit_code == 2
+    lines = [line for line in result.output.splitlines() if line.strip()]
+    assert len(lines) == 1 and lines[0].startswith("lab: error:") and message in lines[0]
+    assert "Traceback" not in result.output
+
+
+def test_cli_rejects_both_profiles_as_usage_error(tmp_path):
+    result = CliRunner().invoke(cli, ["bench", "--repeat", "0", "--out", str(tmp_path)])
+    assert result.exit_code == 2 and "Traceback" not in result.output
