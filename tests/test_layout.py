@@ -2,8 +2,8 @@
 
 Every ``import`` in ``lab/`` and ``kernels/``, including the ones inside functions, is
 checked against the layers of README's "Where things are":
-cli → batch, bench → datasets, generate → planning → values, io → economy → plumbing →
-kernels. A module may import its own folder and any lower layer, never a higher one
+cli → batch → bench → generate → planning, analysis, datasets → values, io → economy →
+plumbing → kernels. A module may import its own folder and any lower layer, never a higher one
 or a sibling of its own layer; so no circle is possible.
 """
 
@@ -23,7 +23,7 @@ LAYERS = {
     "lab._validation": 1, "lab._ops": 1,
     "lab.economy": 2,
     "lab.values": 3, "lab.io": 3,
-    "lab.planning": 4, "lab.datasets": 4,
+    "lab.planning": 4, "lab.datasets": 4, "lab.analysis": 4,
     "lab.generate": 5,
     "lab.batch": 6,
     "lab.bench": 7,
