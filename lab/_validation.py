@@ -12,8 +12,16 @@ This is the one module that checks and normalises arguments. Every helper
   conversion or copy (COO/CSR -> CSC, float32 -> float64, summing duplicates,
   dense -> sparse for large matrices), saying which conversion costs what.
 
+Every scipy.sparse argument, whatever its format (CSC, CSR, COO, BSR, DIA, LIL,
+DOK), goes through :func:`sparse_parts` first, which checks its raw arrays
+(structure, lengths, index dtypes and ranges, data dtype, shape) with NumPy alone:
+no scipy routine and no compiled kernel ever reads a matrix that could make it
+read out of bounds (an unchecked CSR ``data`` shorter than its ``indices`` gave
+uninitialised memory, a BSR block index of 10⁸ a segmentation fault).
+
 Helpers
 -------
+sparse_parts(name, M, *, allow_1d=False) -> SparseParts (checked arrays, any format)
 check_sparse_matrix(name, M, shape=None, *, nonnegative=True, label=None)
     -> canonical ``scipy.sparse.csc_array`` (float64, sorted, no duplicates, read-only)
 check_resource_matrix(name, R, n, *, nonnegative=True, row_label=None, col_label=None)
@@ -23,7 +31,8 @@ check_finite_nonnegative(name, data, locate, *, nonnegative=True)
 check_labels(name, labels, n, *, unique=True) -> object ndarray of str
 check_positive_float(name, x), check_nonnegative_float(name, x)
 check_positive_int_or_none(name, x), check_choice(name, value, choices)
-readonly(a) -> read-only view of ``a``
+dense_from_sparse(name, M) -> ndarray (any sparse format, checked first)
+readonly(a) -> read-only view of ``a``; shape_2d(name, M) -> (m, n), checked
 """
 
 from __future__ import annotations
@@ -31,6 +40,7 @@ from __future__ import annotations
 import numbers
 import warnings
 from collections.abc import Callable, Iterable
+from typing import NamedTuple
 
 import numpy as np
 import scipy.sparse as sp
@@ -39,6 +49,8 @@ from lab.exceptions import EfficiencyWarning, InvalidEconomyError
 
 __all__ = [
     "DENSE_SILENT_MAX",
+    "SPARSE_FORMATS",
+    "SparseParts",
     "check_choice",
     "check_finite_nonnegative",
     "check_labels",
@@ -48,7 +60,10 @@ __all__ = [
     "check_resource_matrix",
     "check_sparse_matrix",
     "check_vector",
+    "dense_from_sparse",
     "readonly",
+    "shape_2d",
+    "sparse_parts",
 ]
 
 #: Dense matrices with at most this many rows and columns convert to sparse silently.
@@ -242,34 +257,275 @@ def _check_real_dtype(name: str, dtype: np.dtype) -> None:
         raise InvalidEconomyError(f"{name} must have a real numeric dtype, got {dtype}")
 
 
-def _check_csc_structure(name: str, shape: tuple[int, int], indptr, indices) -> int:
-    """Check CSC index arrays; return nnz. O(nnz), vectorised."""
-    m, n = shape
-    if indptr.ndim != 1 or indptr.shape[0] != n + 1:
+#: The scipy.sparse formats whose arrays :func:`sparse_parts` knows how to check.
+SPARSE_FORMATS = ("csc", "csr", "coo", "bsr", "dia", "lil", "dok")
+
+
+class SparseParts(NamedTuple):
+    """The checked arrays of a sparse matrix, in a form scipy can take safely.
+
+    ``kind`` is ``"csc"`` or ``"csr"`` (``index`` = indices, ``pointer`` = indptr,
+    both trimmed to the ``nnz`` stored entries) or ``"coo"`` (``index`` = rows,
+    ``pointer`` = columns, int64). Every index is in range, ``data`` is a 1-D real
+    array of the same length; values are not checked for finiteness here.
+    """
+
+    kind: str
+    shape: tuple[int, int]
+    data: np.ndarray
+    index: np.ndarray
+    pointer: np.ndarray
+    int64: bool
+
+    def locate(self, k: int, label, col_label) -> str:
+        """``"['row', 'column']"`` of stored entry ``k``, for messages."""
+        if self.kind == "coo":
+            i, j = int(self.index[k]), int(self.pointer[k])
+        else:
+            major = int(np.searchsorted(self.pointer, k, side="right") - 1)
+            i, j = (int(self.index[k]), major) if self.kind == "csc" else \
+                (major, int(self.index[k]))
+        return f"[{label(i)!r}, {col_label(j)!r}]"
+
+
+def _array(name: str, what: str, a, *, ndim: int = 1, kinds: str = "iu") -> np.ndarray:
+    """``a`` itself if it is an ndarray of ``ndim`` dimensions and a dtype of ``kinds``."""
+    if not isinstance(a, np.ndarray):
         raise InvalidEconomyError(
-            f"{name} has {n} columns but its indptr has length {indptr.shape[0]} (need {n + 1})"
+            f"{name}.{what} must be a NumPy array, got {type(a).__name__}"
+        )
+    if a.ndim != ndim:
+        raise InvalidEconomyError(f"{name}.{what} must be {ndim}-D, got shape {a.shape}")
+    if a.dtype.kind not in kinds:
+        want = "an integer" if kinds == "iu" else "a real numeric"
+        raise InvalidEconomyError(f"{name}.{what} must have {want} dtype, got {a.dtype}")
+    return a
+
+
+def _sparse_shape(name: str, M, allow_1d: bool) -> tuple[tuple[int, int], bool]:
+    """``(shape as 2-D, whether M is 1-D)``; a 1-D shape ``(n,)`` counts as ``(1, n)``."""
+    try:
+        shape = tuple(M.shape)
+    except Exception as exc:
+        raise InvalidEconomyError(f"{name} has no valid shape ({exc})") from None
+    if not all(isinstance(s, numbers.Integral) and not isinstance(s, bool) and s >= 0
+               for s in shape):
+        raise InvalidEconomyError(f"{name} has an invalid shape {shape!r}")
+    shape = tuple(int(s) for s in shape)
+    if len(shape) == 1 and allow_1d:
+        return (1, shape[0]), True
+    if len(shape) != 2:
+        raise InvalidEconomyError(f"{name} must be 2-D, got shape {shape}")
+    return shape, False
+
+
+def shape_2d(name: str, M) -> tuple[int, int]:
+    """The shape of a 2-D matrix ``M`` (sparse, ndarray or nested sequence), checked,
+    without converting it: two integers ≥ 0, else an error naming ``name``."""
+    shape = getattr(M, "shape", None)
+    if shape is None:
+        try:
+            shape = np.shape(M)
+        except Exception as exc:  # ragged nesting
+            raise InvalidEconomyError(f"{name} could not be read as an array: {exc}") from None
+    try:
+        shape = tuple(shape)
+    except TypeError:
+        raise InvalidEconomyError(f"{name} has an invalid shape {shape!r}") from None
+    if not all(isinstance(s, numbers.Integral) and not isinstance(s, bool) and s >= 0
+               for s in shape):
+        raise InvalidEconomyError(f"{name} has an invalid shape {shape!r}")
+    if len(shape) != 2:
+        raise InvalidEconomyError(f"{name} must be 2-D, got shape {shape}")
+    return int(shape[0]), int(shape[1])
+
+
+def _check_index_range(name: str, what: str, idx: np.ndarray, bound: int, shape) -> None:
+    if idx.size and (idx.min() < 0 or idx.max() >= bound):
+        k = int(np.flatnonzero((idx < 0) | (idx >= bound))[0])
+        raise InvalidEconomyError(
+            f"{name} has an index out of range: {name}.{what}[{k}] = {int(idx[k])} but "
+            f"{name} has shape {shape}"
+        )
+
+
+def _compressed(name: str, shape, n_major: int, n_minor: int, indptr, indices,
+                data_len: int, data_shape, major_word: str) -> int:
+    """Check the index arrays of a CSR/CSC/BSR matrix; return its number of stored entries."""
+    indptr = _array(name, "indptr", indptr)
+    indices = _array(name, "indices", indices)
+    if indptr.shape[0] != n_major + 1:
+        raise InvalidEconomyError(
+            f"{name} has {n_major} {major_word if n_major != 1 else major_word[:-1]} but its "
+            f"indptr has length {indptr.shape[0]} (need {n_major + 1})"
         )
     if indptr[0] != 0:
         raise InvalidEconomyError(f"{name}.indptr[0] is {indptr[0]}, must be 0")
+    if n_major and bool(np.any(indptr[1:] < indptr[:-1])):
+        j = int(np.flatnonzero(indptr[1:] < indptr[:-1])[0])
+        raise InvalidEconomyError(f"{name}.indptr decreases at {major_word[:-1]} {j}")
+    if indices.shape[0] != data_len:
+        raise InvalidEconomyError(
+            f"{name}.data has shape {data_shape} but {name}.indices has shape "
+            f"{indices.shape}: they must have the same length"
+        )
     nnz = int(indptr[-1])
     if nnz > indices.shape[0]:
         raise InvalidEconomyError(
             f"{name}.indptr[-1] = {nnz} exceeds the length of {name}.indices ({indices.shape[0]})"
         )
-    if n and not bool(np.all(indptr[1:] >= indptr[:-1])):
-        j = int(np.flatnonzero(indptr[1:] < indptr[:-1])[0])
-        raise InvalidEconomyError(f"{name}.indptr decreases at column {j}")
-    if nnz:
-        idx = indices[:nnz]
-        lo, hi = int(idx.min()), int(idx.max())
-        if lo < 0 or hi >= m:
-            k = int(np.flatnonzero((idx < 0) | (idx >= m))[0])
-            j = int(np.searchsorted(indptr, k, side="right") - 1)
-            raise InvalidEconomyError(
-                f"{name} has a row index out of range: {name}.indices[{k}] = {int(idx[k])} "
-                f"(column {j}) but {name} has shape {shape}"
-            )
+    _check_index_range(name, "indices", indices[:nnz], n_minor, shape)
     return nnz
+
+
+def _int64(a: np.ndarray) -> np.ndarray:
+    return a if a.dtype == np.int64 else a.astype(np.int64)
+
+
+def _from_python(name: str, what: str, items: list, kinds: str, ndim: int = 1) -> np.ndarray:
+    """An ndarray from Python lists of numbers (LIL rows, DOK keys), checked."""
+    try:
+        a = np.array(items) if items else np.zeros((0,) * ndim if ndim == 1 else (0, 2),
+                                                   dtype=np.int64)
+    except (ValueError, TypeError, OverflowError) as exc:
+        raise InvalidEconomyError(f"{name} has malformed {what}: {exc}") from None
+    return _array(name, what, a, ndim=ndim, kinds=kinds)
+
+
+def sparse_parts(name: str, M, *, allow_1d: bool = False) -> SparseParts:
+    """Check every array of a scipy.sparse matrix ``M`` without calling scipy on them.
+
+    Structure (lengths of indptr, indices and data; indptr starts at 0 and never
+    decreases), index dtypes (integers) and ranges, the data dtype (real) and the
+    shape are checked for every format in :data:`SPARSE_FORMATS`, so that no
+    conversion or compiled routine ever reads out of bounds. BSR, DIA, LIL and DOK
+    are turned into triplets here with NumPy. ``allow_1d``: a 1-D sparse array of
+    length n counts as one row, shape ``(1, n)``. O(nnz).
+
+    Raises
+    ------
+    InvalidEconomyError
+        Naming ``name``, the array (``A.indices``, ``A.indptr``, ...) and what is wrong.
+    """
+    fmt = getattr(M, "format", None)
+    if fmt not in SPARSE_FORMATS:
+        raise InvalidEconomyError(f"{name} has the unsupported sparse format {fmt!r}; "
+                                  f"use one of {', '.join(SPARSE_FORMATS)}")
+    shape, one_d = _sparse_shape(name, M, allow_1d)
+    m, n = shape
+    if fmt in ("csr", "csc"):
+        data = _array(name, "data", M.data, kinds="biuf")
+        if fmt == "csc" and one_d:  # pragma: no cover - scipy has no 1-D CSC
+            raise InvalidEconomyError(f"{name} must be 2-D, got shape {M.shape}")
+        major, minor = (n, m) if fmt == "csc" else (m, n)
+        word = "columns" if fmt == "csc" else "rows"
+        nnz = _compressed(name, shape, major, minor, M.indptr, M.indices, data.shape[0],
+                          data.shape, word)
+        int64 = np.dtype(np.int64) in (M.indices.dtype, M.indptr.dtype)
+        return SparseParts(fmt, shape, data[:nnz], M.indices[:nnz], M.indptr, int64)
+    if fmt == "coo":
+        data = _array(name, "data", M.data, kinds="biuf")
+        coords = getattr(M, "coords", None)
+        if coords is None:  # pragma: no cover - scipy < 1.13
+            coords = (M.row, M.col)
+        if not isinstance(coords, tuple) or len(coords) != (1 if one_d else 2):
+            raise InvalidEconomyError(f"{name}.coords must hold one index array per "
+                                      f"dimension of shape {M.shape}")
+        names = ("coords[0]",) if one_d else ("row", "col")
+        coords = [_array(name, w, c) for w, c in zip(names, coords, strict=True)]
+        for w, c in zip(names, coords, strict=True):
+            if c.shape[0] != data.shape[0]:
+                raise InvalidEconomyError(
+                    f"{name}.{w} has length {c.shape[0]} but {name}.data has length "
+                    f"{data.shape[0]}: a COO matrix needs one row, column and value per entry"
+                )
+        if one_d:
+            coords = [np.zeros(data.shape[0], dtype=np.int64), coords[0]]
+            names = ("row", "coords[0]")
+        for w, c, bound in zip(names, coords, shape, strict=True):
+            _check_index_range(name, w, c, bound, M.shape)
+        int64 = any(c.dtype == np.int64 for c in coords)
+        return SparseParts("coo", shape, data, _int64(coords[0]), _int64(coords[1]), int64)
+    if fmt == "bsr":
+        data = _array(name, "data", M.data, ndim=3, kinds="biuf")
+        R, C = data.shape[1:]
+        if R < 1 or C < 1 or m % R or n % C:
+            raise InvalidEconomyError(f"{name} has blocks of shape {(R, C)} that do not tile "
+                                      f"its shape {shape}")
+        nb = _compressed(name, shape, m // R, n // C, M.indptr, M.indices, data.shape[0],
+                         data.shape, "block rows")
+        indptr, bcol = _int64(M.indptr), _int64(M.indices[:nb])
+        brow = np.repeat(np.arange(m // R, dtype=np.int64), np.diff(indptr))
+        rows = brow[:, None, None] * R + np.arange(R)[None, :, None] + np.zeros(C, np.int64)
+        cols = bcol[:, None, None] * C + np.arange(C)[None, None, :] + np.zeros((R, 1),
+                                                                                 np.int64)
+        int64 = np.dtype(np.int64) in (M.indices.dtype, M.indptr.dtype)
+        return SparseParts("coo", shape, data[:nb].reshape(-1), rows.reshape(-1),
+                           cols.reshape(-1), int64)
+    if fmt == "dia":
+        data = _array(name, "data", M.data, ndim=2, kinds="biuf")
+        offsets = _array(name, "offsets", M.offsets)
+        if offsets.shape[0] != data.shape[0]:
+            raise InvalidEconomyError(f"{name}.offsets has length {offsets.shape[0]} but "
+                                      f"{name}.data has {data.shape[0]} diagonals")
+        if np.unique(offsets).shape[0] != offsets.shape[0]:
+            raise InvalidEconomyError(f"{name}.offsets has duplicate values")
+        # A[j - o, j] = data[d, j] for the diagonal d of offset o; entries outside A
+        # (the padding of short diagonals) are not part of the matrix, as in scipy.
+        inside = (offsets > -max(m, 1)) & (offsets < max(n, 1))
+        offsets = offsets[inside].astype(np.int64)
+        vals = data[inside][:, :n]
+        cols = np.broadcast_to(np.arange(vals.shape[1], dtype=np.int64), vals.shape)
+        rows = cols - offsets[:, None]
+        keep = (rows >= 0) & (rows < m) & (vals != 0)
+        return SparseParts("coo", shape, vals[keep], rows[keep], cols[keep], False)
+    if fmt == "lil":
+        rows, vals = M.rows, M.data
+        for what, a in (("rows", rows), ("data", vals)):
+            if not isinstance(a, np.ndarray) or a.shape != (m,):
+                raise InvalidEconomyError(f"{name}.{what} must be an array of {m} lists, got "
+                                          f"{getattr(a, 'shape', type(a).__name__)}")
+        try:
+            lengths = np.fromiter((len(r) for r in rows), dtype=np.int64, count=m)
+            vlengths = np.fromiter((len(v) for v in vals), dtype=np.int64, count=m)
+        except TypeError as exc:
+            raise InvalidEconomyError(f"{name} has a malformed row ({exc})") from None
+        if not np.array_equal(lengths, vlengths):
+            i = int(np.flatnonzero(lengths != vlengths)[0])
+            raise InvalidEconomyError(f"{name}.rows[{i}] has {lengths[i]} columns but "
+                                      f"{name}.data[{i}] has {vlengths[i]} values")
+        cols = _from_python(name, "rows", [c for r in rows for c in r], "iu")
+        data = _from_python(name, "data", [v for r in vals for v in r], "biuf")
+        _check_index_range(name, "rows", cols, n, shape)
+        rows_ = np.repeat(np.arange(m, dtype=np.int64), lengths)
+        return SparseParts("coo", shape, data, rows_, _int64(cols), False)
+    # dok: a dict of (i, j) -> value (i -> value in 1-D), read without scipy's methods
+    d = getattr(M, "_dict", None)
+    if not isinstance(d, dict):
+        d = dict(dict.items(M)) if isinstance(M, dict) else {}
+    keys = _from_python(name, "keys", list(d.keys()), "iu", ndim=1 if one_d else 2)
+    data = _from_python(name, "values", list(d.values()), "biuf")
+    if one_d:
+        keys = np.stack([np.zeros(keys.shape[0], dtype=np.int64), _int64(keys)], axis=1)
+    if keys.shape[1] != 2:
+        raise InvalidEconomyError(f"{name} has keys that are not (row, column) pairs")
+    for w, c, bound in (("keys[:, 0]", keys[:, 0], m), ("keys[:, 1]", keys[:, 1], n)):
+        _check_index_range(name, w, c, bound, shape)
+    return SparseParts("coo", shape, data, _int64(keys[:, 0]), _int64(keys[:, 1]), False)
+
+
+def _parts_to_csc(parts: SparseParts, index_dtype) -> sp.csc_array:
+    """A csc_array (duplicates summed, sorted) from checked parts; scipy is safe on them."""
+    data = parts.data if parts.data.dtype == np.float64 else parts.data.astype(np.float64)
+    if parts.kind == "coo":
+        coords = (parts.index.astype(index_dtype), parts.pointer.astype(index_dtype))
+        C = sp.coo_array((data, coords), shape=parts.shape).tocsc()
+    else:
+        arrays = (data, parts.index.astype(index_dtype), parts.pointer.astype(index_dtype))
+        maker = sp.csc_array if parts.kind == "csc" else sp.csr_array
+        C = sp.csc_array(maker(arrays, shape=parts.shape))
+    C.sum_duplicates()
+    return C
 
 
 def _csc_from_arrays(data, indices, indptr, shape) -> sp.csc_array:
@@ -327,19 +583,12 @@ def check_sparse_matrix(
     keep_int64 = False
 
     if sp.issparse(M):
-        if M.ndim != 2:
-            raise InvalidEconomyError(f"{name} must be 2-D, got shape {M.shape}")
-        _check_real_dtype(name, M.dtype)
-        fmt = M.format
-        if fmt == "csc":
-            idx_dtypes = {M.indices.dtype, M.indptr.dtype}
-            keep_int64 = np.dtype(np.int64) in idx_dtypes
-            nnz = _check_csc_structure(name, M.shape, M.indptr, M.indices)
-            if M.data.ndim != 1 or M.data.shape[0] < nnz:
-                raise InvalidEconomyError(
-                    f"{name}.data has shape {M.data.shape} but {name}.indptr[-1] = {nnz}"
-                )
-            data, indices, indptr = M.data[:nnz], M.indices[:nnz], M.indptr
+        parts = sparse_parts(name, M)
+        keep_int64 = parts.int64
+        if parts.kind == "csc":
+            data, indices, indptr = parts.data, parts.index, parts.pointer
+            nnz = data.shape[0]
+            idx_dtypes = {indices.dtype, indptr.dtype}
             if not all(d in (np.dtype(np.int32), np.dtype(np.int64)) for d in idx_dtypes) or (
                 len(idx_dtypes) > 1
             ):
@@ -363,7 +612,7 @@ def check_sparse_matrix(
                     f"{nnz} values ({_fmt_bytes(8 * nnz)})"
                 )
                 data = data.astype(np.float64)
-            C = _csc_from_arrays(data, indices, indptr, M.shape)
+            C = _csc_from_arrays(data, indices, indptr, parts.shape)
             if not C.has_canonical_format:
                 _warn(
                     f"{name} has unsorted row indices or duplicate entries; sorting and "
@@ -374,33 +623,22 @@ def check_sparse_matrix(
                 )
                 C.sum_duplicates()
         else:
-            if fmt == "coo":
-                coords = getattr(M, "coords", None) or (M.row, M.col)
-                keep_int64 = any(c.dtype == np.int64 for c in coords)
-                for c, dim in zip(coords, M.shape, strict=True):
-                    if c.size and (int(c.min()) < 0 or int(c.max()) >= dim):
-                        bad = int(np.flatnonzero((c < 0) | (c >= dim))[0])
-                        raise InvalidEconomyError(
-                            f"{name} has an index out of range at entry {bad}: "
-                            f"{int(c[bad])} but {name} has shape {M.shape}"
-                        )
-            elif hasattr(M, "indices") and hasattr(M, "indptr"):
-                keep_int64 = M.indices.dtype == np.int64 or M.indptr.dtype == np.int64
-                if fmt == "csr":
-                    _check_csc_structure(name, M.shape[::-1], M.indptr, M.indices)
-            nnz = M.nnz
+            nnz = parts.data.shape[0]
             _warn(
-                f"{name} is in {fmt.upper()} format; converting it to CSC copies "
+                f"{name} is in {M.format.upper()} format; converting it to CSC copies "
                 f"{nnz} entries ({_fmt_bytes(nnz * (8 + 4 + 8))} temporarily)"
-                + ("" if M.dtype == np.float64 else f" and converts {M.dtype} to float64")
+                + ("" if parts.data.dtype == np.float64
+                   else f" and converts {parts.data.dtype} to float64")
             )
-            C = sp.csc_array(M.tocsc(), dtype=np.float64)
-            C.sum_duplicates()
+            # NaN/inf before scipy adds them up; the signs are checked after duplicates
+            # are summed (as scipy defines a matrix with duplicate entries).
+            check_finite_nonnegative(name, parts.data,
+                                     lambda k: parts.locate(k, label, col_label),
+                                     nonnegative=False)
+            big = keep_int64 or nnz > _INT32_MAX or max(parts.shape) > _INT32_MAX
+            C = _parts_to_csc(parts, np.int64 if big else np.int32)
     else:
-        try:
-            D = np.asarray(M)
-        except Exception as exc:  # pragma: no cover - exotic inputs
-            raise InvalidEconomyError(f"{name} could not be read as an array: {exc}") from exc
+        D = _asarray(name, M)
         if D.ndim != 2:
             raise InvalidEconomyError(f"{name} must be 2-D, got shape {D.shape}")
         _check_real_dtype(name, D.dtype)
@@ -448,6 +686,30 @@ def check_sparse_matrix(
 # --------------------------------------------------------------------------- dense
 
 
+def _asarray(name: str, x) -> np.ndarray:
+    """``np.asarray(x)``; what NumPy cannot read (ragged lists, ...) is lab's error."""
+    try:
+        return np.asarray(x)
+    except Exception as exc:  # ragged nesting, objects whose __array__ fails, ...
+        raise InvalidEconomyError(f"{name} could not be read as an array: {exc}") from None
+
+
+def dense_from_sparse(name: str, M) -> np.ndarray:
+    """A scipy.sparse matrix of any format (1-D counts as one row) as a dense ndarray,
+    its arrays checked by :func:`sparse_parts` before scipy converts it."""
+    return _dense(name, _parts_to_csc(sparse_parts(name, M, allow_1d=True), np.int64))
+
+
+def _dense(name: str, C: sp.csc_array) -> np.ndarray:
+    """``C.toarray()``, with a size that does not fit in memory as lab's error."""
+    try:
+        return C.toarray()
+    except MemoryError:
+        size = _fmt_bytes(8.0 * C.shape[0] * C.shape[1])
+        raise InvalidEconomyError(f"{name} has shape {C.shape}: as a dense array it needs "
+                                  f"{size}, more than this machine has") from None
+
+
 def check_resource_matrix(
     name: str,
     R,
@@ -468,10 +730,18 @@ def check_resource_matrix(
     row_label = row_label or _default_label
     col_label = col_label or _default_label
     if sp.issparse(R):
-        _check_real_dtype(name, R.dtype)
-        R = R.toarray()
+        parts = sparse_parts(name, R, allow_1d=True)
+        if parts.shape[1] != n:
+            raise InvalidEconomyError(
+                f"{other} has shape ({n}, {n}) but {name} has {parts.shape[1]} columns "
+                f"({name} has shape {R.shape})"
+            )
+        check_finite_nonnegative(name, parts.data,
+                                 lambda k: parts.locate(k, row_label, col_label),
+                                 nonnegative=False)
+        R = _dense(name, _parts_to_csc(parts, np.int64))
     else:
-        R = np.asarray(R)
+        R = _asarray(name, R)
         _check_real_dtype(name, R.dtype)
     if R.ndim == 1:
         R = R.reshape(1, -1)
@@ -506,7 +776,10 @@ def check_vector(
 ) -> np.ndarray:
     """Validate a finite 1-D vector of length ``n``; return it read-only float64."""
     label = label or _default_label
-    x = np.asarray(x)
+    if sp.issparse(x):
+        raise InvalidEconomyError(f"{name} must be a dense 1-D array, got a sparse "
+                                  f"{x.format.upper()} matrix of shape {x.shape}")
+    x = _asarray(name, x)
     _check_real_dtype(name, x.dtype)
     if x.ndim != 1:
         raise InvalidEconomyError(f"{name} must be 1-D, got shape {x.shape}")

@@ -87,6 +87,7 @@ from lab._validation import (
     check_sparse_matrix,
     check_vector,
     readonly,
+    shape_2d,
 )
 from lab.exceptions import InvalidEconomyError
 
@@ -229,7 +230,7 @@ class Economy:
             products as described above (the message names their codes).
         """
         check_choice("zero_output", zero_output, ("drop", "error"))
-        m = _square_size(Z)
+        m = _square_size(Z, "Z")
         codes_arr = None if codes is None else check_labels("codes", codes, m)
 
         def label(i: int) -> str:
@@ -509,15 +510,11 @@ def _rebuild(A, R, codes, names, resource_names, dropped):
 # ---------------------------------------------------------------------- helpers
 
 
-def _square_size(A) -> int:
-    shape = getattr(A, "shape", None)
-    if shape is None:
-        shape = np.shape(A)
-    if len(shape) != 2:
-        raise InvalidEconomyError(f"A must be 2-D, got shape {tuple(shape)}")
-    if shape[0] != shape[1]:
-        raise InvalidEconomyError(f"A must be square, got shape {tuple(shape)}")
-    return int(shape[0])
+def _square_size(A, name: str = "A") -> int:
+    m, n = shape_2d(name, A)
+    if m != n:
+        raise InvalidEconomyError(f"{name} must be square, got shape {(m, n)}")
+    return m
 
 
 def _list_codes(idx: Iterable[int], label, limit: int = 5) -> str:

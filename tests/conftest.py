@@ -163,3 +163,27 @@ def largest_cyclic_block(A) -> int:
 
     _, labels = connected_components(sp.csr_array(A), directed=True, connection="strong")
     return int(np.bincount(labels).max(initial=0))
+
+
+# --------------------------------------------------------------------------- isolation
+
+#: The repository root, put on the path of child interpreters.
+ROOT = Path(__file__).resolve().parents[1]
+
+
+def run_python(code: str, *, timeout: float = 120, cwd=None, env=None):
+    """Run ``code`` in a fresh interpreter; return the CompletedProcess (text output).
+
+    For inputs that once crashed the process (a segmentation fault kills only the
+    child, whose negative return code then fails the test) or hung it (the timeout
+    raises). faulthandler prints the Python stack of a crash to stderr.
+    """
+    import os
+    import subprocess
+    import sys
+
+    full_env = {**os.environ, **(env or {}),
+                "PYTHONPATH": os.pathsep.join([str(ROOT), os.environ.get("PYTHONPATH", "")]),
+                "PYTHONFAULTHANDLER": "1"}
+    return subprocess.run([sys.executable, "-c", code], capture_output=True, text=True,
+                          timeout=timeout, cwd=cwd, env=full_env)

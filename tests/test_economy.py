@@ -377,3 +377,179 @@ def test_noncontiguous_data_copied_with_warning():
         e = Economy(strided, L)
     assert e.A.data.flags.c_contiguous
     np.testing.assert_array_equal(e.A.toarray(), small_dense())
+
+
+# ----------------------------------------------------------------------- corrupted sparse input
+# Issue 11, item 1: corrupted sparse arrays once killed the process (uninitialised memory,
+# SIGSEGV in scipy). They run in a child interpreter, so a crash fails the test instead
+# of ending pytest.
+
+ISSUE_REPROS = {
+    "csr-data-shorter-than-indices": (
+        "M = sp.csr_matrix((3, 3)); M.data = np.array([.1]); M.indices = np.array([0, 1]); "
+        "M.indptr = np.array([0, 1, 2, 2])\nlab.Economy(M, [1., 2., 3.]).A.data",
+        "A.data has shape (1,) but A.indices has shape (2,)"),
+    "csr-index-1e7": (
+        "M = sp.csr_matrix((3, 3)); M.data = np.array([.1]); M.indices = np.array([0, 10**7]); "
+        "M.indptr = np.array([0, 1, 2, 2])\nlab.Economy(M, [1., 2., 3.]).A.data",
+        "A.data has shape (1,) but A.indices has shape (2,)"),
+    "bsr-index-1e8": (
+        "B = sp.bsr_matrix(np.eye(3) * .1); B.indices = np.array([0, 10**8, 2]); "
+        "lab.Economy(B, [1., 2., 3.])",
+        "A has an index out of range: A.indices[1] = 100000000"),
+    "sparse-R-short-indptr": (
+        "R = sp.csr_matrix((1, 4)); R.indptr = np.array([0]); R.indices = np.array([0, 1, 2]); "
+        "R.data = np.ones(3)\nlab.Economy(np.zeros((4, 4)), R)",
+        "R has 1 row but its indptr has length 1 (need 2)"),
+}
+
+_PRELUDE = """
+import json, sys, warnings
+import numpy as np, scipy.sparse as sp
+import lab
+warnings.simplefilter("ignore")
+"""
+
+
+@pytest.mark.parametrize("name", ISSUE_REPROS)
+def test_issue_repros_of_corrupted_sparse_input_are_errors_not_crashes(name):
+    from conftest import run_python
+
+    code, message = ISSUE_REPROS[name]
+    body = "\n".join("    " + line for line in code.splitlines())
+    proc = run_python(_PRELUDE + f"try:\n{body}\nexcept lab.InvalidEconomyError as exc:\n"
+                      "    print('LAB-ERROR', exc)\nelse:\n    print('NO-ERROR')\n")
+    assert proc.returncode == 0, f"the child died ({proc.returncode}): {proc.stderr[-2000:]}"
+    assert proc.stdout.startswith("LAB-ERROR"), proc.stdout + proc.stderr
+    assert message in proc.stdout, proc.stdout
+
+
+# Every format, every array: structure, lengths, index dtype and range, data dtype, shape,
+# finiteness. Each corruption is tried in every role a sparse matrix can have.
+_CATALOG = _PRELUDE + r'''
+D = np.array([[0., .1, 0.], [.2, 0., .1], [0., .3, .1]])
+
+def make(fmt):
+    return {"csr": sp.csr_array, "csc": sp.csc_array, "coo": sp.coo_array,
+            "bsr": sp.bsr_array, "dia": sp.dia_array, "lil": sp.lil_array,
+            "dok": sp.dok_array, "csr_matrix": sp.csr_matrix}[fmt](D)
+
+def with_(fmt, **changes):
+    def build():
+        M = make(fmt)
+        for k, v in changes.items():
+            setattr(M, k, v(M) if callable(v) else v)
+        return M
+    return build
+
+def lil_row(rows, data):
+    def build():
+        M = make("lil")
+        M.rows[0], M.data[0] = rows, data
+        return M
+    return build
+
+def dok_key(key, value=1.0):
+    def build():
+        M = make("dok")
+        M._dict[key] = value
+        return M
+    return build
+
+CASES = {}
+for f in ("csr", "csc", "bsr", "csr_matrix"):
+    CASES.update({
+        f"{f} data shorter": with_(f, data=lambda M: M.data[:1]),
+        f"{f} data longer": with_(f, data=lambda M: np.concatenate([M.data, M.data[:1]])),
+        f"{f} index 1e7": with_(f, indices=lambda M: np.r_[M.indices[:-1], 10**7]),
+        f"{f} index -1": with_(f, indices=lambda M: np.r_[M.indices[:-1], -1]),
+        f"{f} uint64 index 2**63": with_(f, indices=lambda M: np.r_[
+            M.indices[:-1].astype(np.uint64), np.uint64(2**63 + 5)]),
+        f"{f} indptr short": with_(f, indptr=lambda M: M.indptr[:-1]),
+        f"{f} indptr decreasing": with_(f, indptr=lambda M: np.r_[0, M.indptr[2], M.indptr[1],
+                                                                  M.indptr[3:]]),
+        f"{f} indptr[0] != 0": with_(f, indptr=lambda M: np.r_[1, M.indptr[1:]]),
+        f"{f} indptr[-1] too large": with_(f, indptr=lambda M: np.r_[M.indptr[:-1],
+                                                                     M.indptr[-1] + 5]),
+        f"{f} float indices": with_(f, indices=lambda M: M.indices.astype(float)),
+        f"{f} list indices": with_(f, indices=lambda M: M.indices.tolist()),
+        f"{f} complex data": with_(f, data=lambda M: M.data.astype(complex)),
+        f"{f} object data": with_(f, data=lambda M: M.data.astype(object)),
+        f"{f} 2-D indptr": with_(f, indptr=lambda M: M.indptr[:, None]),
+        f"{f} nan": with_(f, data=lambda M: np.r_[np.nan, M.data.ravel()[1:]].reshape(
+            M.data.shape)),
+        f"{f} inf": with_(f, data=lambda M: np.r_[np.inf, M.data.ravel()[1:]].reshape(
+            M.data.shape)),
+        f"{f} negative shape": with_(f, _shape=(3, -1)),
+    })
+CASES.update({
+    "coo row longer than data": with_("coo", coords=lambda M: (np.r_[M.coords[0], 0],
+                                                                np.r_[M.coords[1], 0])),
+    "coo data longer": with_("coo", data=lambda M: np.r_[M.data, 1.0]),
+    "coo col 1e8": with_("coo", coords=lambda M: (M.coords[0], np.r_[M.coords[1][:-1], 10**8])),
+    "coo row -1": with_("coo", coords=lambda M: (np.r_[-1, M.coords[0][1:]], M.coords[1])),
+    "coo float coords": with_("coo", coords=lambda M: (M.coords[0] * 1.0, M.coords[1])),
+    "coo three coords": with_("coo", coords=lambda M: (*M.coords, M.coords[0])),
+    "coo 2-D data": with_("coo", data=lambda M: M.data[:, None]),
+    "coo nan": with_("coo", data=lambda M: np.r_[np.nan, M.data[1:]]),
+    "bsr blocks do not tile": with_("bsr", data=lambda M: np.ones((M.data.shape[0], 2, 2))),
+    "bsr 1-D data": with_("bsr", data=lambda M: M.data.ravel()),
+    "dia offsets longer": with_("dia", offsets=lambda M: np.r_[M.offsets, 7]),
+    "dia duplicate offsets": with_("dia", offsets=lambda M: np.full_like(M.offsets, 0)),
+    "dia float offsets": with_("dia", offsets=lambda M: M.offsets * 1.0),
+    "dia 1-D data": with_("dia", data=lambda M: M.data.ravel()),
+    "dia nan on a diagonal": with_("dia", data=lambda M: np.where(M.data != 0, np.nan, 0)),
+    "lil column 1e7": lil_row([10**7], [1.0]),
+    "lil column -1": lil_row([-1], [1.0]),
+    "lil rows and data differ": lil_row([0, 1], [1.0]),
+    "lil string column": lil_row(["a"], [1.0]),
+    "lil complex value": lil_row([0], [1j]),
+    "lil too few rows": with_("lil", rows=lambda M: M.rows[:2]),
+    "lil nan": lil_row([0], [float("nan")]),
+    "dok key 1e7": dok_key((0, 10**7)),
+    "dok key -1": dok_key((-1, 0)),
+    "dok key not a pair": dok_key((0,)),
+    "dok string key": dok_key("ab"),
+    "dok complex value": dok_key((0, 0), 1j),
+    "dok nan": dok_key((0, 0), float("nan")),
+})
+
+ROLES = {
+    "A": lambda M: lab.Economy(M, [1.0, 2.0, 3.0]),
+    "R": lambda M: lab.Economy(D, M),
+    "Z": lambda M: lab.Economy.from_flows(M, [1.0, 1.0, 1.0], [1.0, 2.0, 3.0]),
+    "resource_totals": lambda M: lab.Economy.from_flows(D, [1.0, 1.0, 1.0], M),
+    "supply": lambda M: lab.io.from_supply_use(M, D),
+    "use": lambda M: lab.io.from_supply_use(D + np.eye(3), M),
+    "resource_totals ": lambda M: lab.io.from_supply_use(D + np.eye(3), D,
+                                                         resource_totals=M),
+}
+
+for case, build in CASES.items():
+    for role, use in ROLES.items():
+        print(json.dumps({"start": [case, role]}), flush=True)
+        try:
+            use(build())
+            out = {"outcome": "accepted"}
+        except lab.InvalidEconomyError as exc:
+            out = {"outcome": "lab", "message": str(exc)}
+        except Exception as exc:
+            out = {"outcome": "other", "message": f"{type(exc).__name__}: {exc}"}
+        print(json.dumps({"case": case, "role": role.strip(), **out}), flush=True)
+'''
+
+
+def test_every_sparse_format_is_checked_before_scipy_sees_it():
+    import json
+
+    from conftest import run_python
+
+    proc = run_python(_CATALOG, timeout=300)
+    lines = [json.loads(line) for line in proc.stdout.splitlines()]
+    assert proc.returncode == 0, (f"the child died ({proc.returncode}) in "
+                                  f"{lines[-1] if lines else None}: {proc.stderr[-3000:]}")
+    results = [r for r in lines if "case" in r]
+    assert len(results) > 400
+    wrong = [r for r in results if r["outcome"] != "lab"
+             or not r["message"].startswith(r["role"])]
+    assert wrong == [], wrong[:10]

@@ -135,7 +135,9 @@ from lab._validation import (
     check_labels,
     check_resource_names,
     check_sparse_matrix,
+    dense_from_sparse,
     readonly,
+    shape_2d,
 )
 from lab.economy import Economy
 from lab.exceptions import EfficiencyWarning, InvalidEconomyError
@@ -418,20 +420,6 @@ class _Tables(NamedTuple):
     rnames: tuple[str, ...]
 
 
-def _shape_of(name, M):
-    shape = getattr(M, "shape", None)
-    if shape is None:
-        try:
-            shape = np.shape(M)
-        except Exception as exc:
-            raise InvalidEconomyError(f"{name} could not be read as an array: {exc}") from exc
-    if len(shape) != 2:
-        raise InvalidEconomyError(
-            f"{name} must be 2-D (products × industries), got shape {tuple(shape)}"
-        )
-    return tuple(int(s) for s in shape)
-
-
 def _frame_labels(M):
     """Index and columns of a pandas DataFrame, as lists of str, else (None, None)."""
     idx, cols = getattr(M, "index", None), getattr(M, "columns", None)
@@ -456,8 +444,8 @@ def _labels(name, labels, n, what, unique=True):
 
 def _tables(supply, use, resource_totals, codes, industry_codes, names, industry_names,
             resource_names) -> _Tables:
-    m, n = _shape_of("supply", supply)
-    mu, nu = _shape_of("use", use)
+    m, n = shape_2d("supply", supply)
+    mu, nu = shape_2d("use", use)
     if (mu, nu) != (m, n):
         hint = ""
         if (mu, nu) == (n, m) and m != n:
@@ -495,7 +483,7 @@ def _tables(supply, use, resource_totals, codes, industry_codes, names, industry
         rnames = ("none",) if resource_names is None else None
     else:
         if sp.issparse(resource_totals):
-            resource_totals = resource_totals.toarray()
+            resource_totals = dense_from_sparse("resource_totals", resource_totals)
         T = np.asarray(resource_totals)
         if T.dtype.kind not in "biuf":
             raise InvalidEconomyError(
