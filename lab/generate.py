@@ -64,8 +64,26 @@ def _check_params(n_products, mean_inputs, max_inputs, depth, core_share, cyclic
         raise ValueError(f"n_resources must be an integer >= 1, got {n_resources!r}")
     if max_inputs is not None and (not is_int(max_inputs) or max_inputs < 1):
         raise ValueError(f"max_inputs must be None or an integer >= 1, got {max_inputs!r}")
+    for name, x in (("mean_inputs", mean_inputs), ("core_share", core_share),
+                    ("cyclic_share", cyclic_share), ("spectral_radius", spectral_radius),
+                    ("supplier_concentration", supplier_concentration)):
+        if not isinstance(x, (int, float, np.integer, np.floating)) or isinstance(
+                x, (bool, np.bool_)):
+            raise ValueError(f"{name} must be a real number, got {x!r}")
+    if not (np.isfinite(mean_inputs) and mean_inputs >= 1.0):
+        raise ValueError(f"mean_inputs must be finite and >= 1, got {mean_inputs!r}")
+    # Every product draws about mean_inputs suppliers (repeats are merged afterwards):
+    # the draws, not the products, bound the memory, and a product's count is an int32.
+    draws = float(n_products) * float(mean_inputs)
+    memory = _physical_memory()
+    if mean_inputs > 2**31 / 50 or (memory is not None and 64.0 * draws > memory):
+        raise ValueError(
+            f"mean_inputs={mean_inputs!r} is too large for {n_products} products: about "
+            f"{draws:.3g} supplier draws (each product draws about mean_inputs suppliers; "
+            f"a product can have at most {n_products} distinct ones), more than this "
+            "machine's memory holds; use a mean_inputs below the number of products")
     cap = int(max_inputs) if max_inputs is not None else max(1, int(round(50 * mean_inputs)))
-    if not (np.isfinite(mean_inputs) and 1.0 <= mean_inputs <= cap):
+    if not mean_inputs <= cap:
         raise ValueError(
             f"mean_inputs must be finite and in [1, max_inputs={cap}], got {mean_inputs!r}")
     if not (np.isfinite(core_share) and 0.0 < core_share <= 1.0):
@@ -90,6 +108,16 @@ def _check_params(n_products, mean_inputs, max_inputs, depth, core_share, cyclic
         if index_dtype not in (np.dtype(np.int32), np.dtype(np.int64)):
             raise ValueError(f"index_dtype must be None, int32 or int64, got {index_dtype!r}")
     return cap, index_dtype
+
+
+def _physical_memory() -> int | None:
+    """Bytes of physical memory, or None where the platform does not say."""
+    import os
+
+    try:
+        return int(os.sysconf("SC_PAGE_SIZE")) * int(os.sysconf("SC_PHYS_PAGES"))
+    except (AttributeError, ValueError, OSError):  # pragma: no cover - not POSIX
+        return None
 
 
 def _lognormal_mu(mean: float, sigma: float, cap: int) -> float:

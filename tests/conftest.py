@@ -171,7 +171,7 @@ def largest_cyclic_block(A) -> int:
 ROOT = Path(__file__).resolve().parents[1]
 
 
-def run_python(code: str, *, timeout: float = 120, cwd=None, env=None):
+def run_python(code: str, *, timeout: float = 120, cwd=None, env=None, argv=()):
     """Run ``code`` in a fresh interpreter; return the CompletedProcess (text output).
 
     For inputs that once crashed the process (a segmentation fault kills only the
@@ -185,5 +185,5 @@ def run_python(code: str, *, timeout: float = 120, cwd=None, env=None):
     full_env = {**os.environ, **(env or {}),
                 "PYTHONPATH": os.pathsep.join([str(ROOT), os.environ.get("PYTHONPATH", "")]),
                 "PYTHONFAULTHANDLER": "1"}
-    return subprocess.run([sys.executable, "-c", code], capture_output=True, text=True,
-                          timeout=timeout, cwd=cwd, env=full_env)
+    return subprocess.run([sys.executable, "-c", code, *map(str, argv)], capture_output=True,
+                          text=True, timeout=timeout, cwd=cwd, env=full_env)

@@ -79,6 +79,10 @@ __all__ = [
 KINDS = ("values", "plan")
 #: Output formats of the per-job results.
 FORMATS = ("csv", "parquet")
+#: Most jobs a job file may describe, and its largest size: bounds on what parsing it
+#: can cost (a grid of three parameters of 1,000 values each would be 10⁹ jobs).
+MAX_JOBS = 100_000
+MAX_JOB_FILE_BYTES = 16 << 20
 #: Job and economy names: they become folder names inside the output folder.
 NAME_RE = re.compile(r"[A-Za-z0-9][A-Za-z0-9._=+-]{0,127}\Z")
 
@@ -789,6 +793,8 @@ class _Reader:
                     jobs.append(self.job(item, defaults, economies, where))
                 else:
                     jobs.extend(self.grid(item, defaults, economies, where))
+                if len(jobs) > MAX_JOBS:
+                    raise self.error(where, f"the job file makes more than {MAX_JOBS} jobs")
         if not jobs:
             raise self.error((), "no jobs: add [[jobs]] or [[grids]] tables")
         seen: dict[str, tuple] = {}
@@ -889,6 +895,10 @@ class _Reader:
                                      f"parameter {key!r}: values must be numbers or strings")
         template = {k: v for k, v in item.items() if k != "parameters"}
         names = list(params)
+        count = math.prod(len(params[k]) for k in names)
+        if count > MAX_JOBS:
+            raise self.error((*where, "parameters"), f"the grid makes {count} jobs; a job "
+                                                     f"file may have at most {MAX_JOBS}")
         for combo in itertools.product(*(params[k] for k in names)):
             values = dict(zip(names, combo, strict=True))
             yield self.job(template, defaults, economies, where, values)
@@ -968,12 +978,22 @@ def read_batch(path) -> BatchSpec:
         The file is missing, not TOML, or has unknown keys or bad values; the
         message names the file, the line and the key.
     """
+    from lab.exceptions import DataFormatError
+    from lab.io._files import open_regular
+
     path = Path(path)
     try:
-        raw = path.read_bytes()
+        with open_regular(path) as fh:  # a FIFO or a device is refused, not waited on
+            raw = fh.read(MAX_JOB_FILE_BYTES + 1)
+    except DataFormatError as exc:
+        raise JobFileError(f"cannot read the job file: {str(exc).removeprefix(f'{path}: ')}",
+                           path=path) from None
     except OSError as exc:
         raise JobFileError(f"cannot read the job file: {exc.strerror or exc}",
                            path=path) from None
+    if len(raw) > MAX_JOB_FILE_BYTES:
+        raise JobFileError(f"the job file is larger than {MAX_JOB_FILE_BYTES >> 20} MiB; "
+                           "describe large sweeps with [[grids]]", path=path)
     try:
         text = raw.decode("utf-8")
     except UnicodeDecodeError as exc:

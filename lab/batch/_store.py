@@ -32,13 +32,17 @@ __all__ = ["MANIFEST", "RECORD", "WORK", "OutputFolder"]
 
 RECORD = "record.json"
 MANIFEST = "manifest.json"
+#: Records are small; a larger file is not one.
+MAX_RECORD_BYTES = 1 << 20
 #: Scratch folder of a run (the economies the pool workers read); removed at the end.
 WORK = ".work"
 
 
 def file_sha256(path) -> str:
+    from lab.io._files import open_regular
+
     h = hashlib.sha256()
-    with open(path, "rb") as fh:
+    with open_regular(path) as fh:  # a FIFO put in place of a result is refused
         for block in iter(lambda: fh.read(1 << 20), b""):
             h.update(block)
     return h.hexdigest()
@@ -107,10 +111,13 @@ class OutputFolder:
     # -- records --------------------------------------------------------------------
 
     def read_record(self, name: str) -> dict | None:
+        """The job's record, or None if it has none (or one that cannot be read)."""
+        from lab.io._files import open_regular
+
         try:
-            text = (self.job_dir(name) / RECORD).read_text()
-            record = json.loads(text)
-        except (OSError, ValueError):
+            with open_regular(self.job_dir(name) / RECORD) as fh:  # never a FIFO
+                record = json.loads(fh.read(MAX_RECORD_BYTES).decode("utf-8"))
+        except (OSError, ValueError):  # DataFormatError and JSON errors are ValueErrors
             return None
         return record if isinstance(record, dict) else None
 
@@ -119,13 +126,20 @@ class OutputFolder:
         record = self.read_record(name)
         if record is None or record.get("status") != "done":
             return None
-        inputs = record.get("inputs", {})
-        if inputs.get("economy") != economy_hash or inputs.get("scenario") != scenario_hash:
+        inputs = record.get("inputs")
+        if not isinstance(inputs, dict) or inputs.get("economy") != economy_hash or \
+                inputs.get("scenario") != scenario_hash:
             return None
         result = record.get("result")
         if result:
+            if not isinstance(result, str) or Path(result).name != result or \
+                    result.startswith("."):
+                return None  # a record names a file of its own folder, nothing else
             path = self.job_dir(name) / result
-            if not path.is_file() or file_sha256(path) != record.get("result_sha256"):
+            try:
+                if file_sha256(path) != record.get("result_sha256"):
+                    return None
+            except (OSError, ValueError):  # missing, not a regular file
                 return None
         return record
 

@@ -22,6 +22,7 @@ over rows.
 from __future__ import annotations
 
 import csv
+import io
 import re
 from pathlib import Path
 
@@ -30,6 +31,13 @@ import pandas as pd
 
 from lab._atomic import atomic_path
 from lab.exceptions import DataFormatError
+from lab.io._files import (
+    check_text_end,
+    open_regular,
+    remove_manifest,
+    verify_manifest,
+    write_manifest,
+)
 from lab.io._flows import (
     check_units,
     clip_negative,
@@ -44,34 +52,69 @@ _PRODUCT_COLUMNS = ("code", "name", "total_output")
 _FLOW_COLUMNS = ("input_code", "output_code", "value")
 
 
-def _read(path: Path, required: tuple[str, ...], str_columns: tuple[str, ...]) -> pd.DataFrame:
-    """Read a CSV with every column as str; header/line errors as DataFormatError."""
-    if not path.is_file():
-        raise DataFormatError("file not found", path=path)
+def _header(fh, path: Path) -> list[str]:
+    """The header row, read with Python's csv module (pandas renames empty and
+    duplicated names, e.g. to ``Unnamed: 3`` and ``code.1``, which would then be read
+    as a resource named so)."""
+    text = io.TextIOWrapper(fh, encoding="utf-8-sig", newline="")
     try:
-        df = pd.read_csv(
-            path,
-            dtype=str,
-            keep_default_na=False,
-            na_filter=False,
-            skip_blank_lines=False,
-            engine="c",
-        )
-    except pd.errors.EmptyDataError:
-        raise DataFormatError("file is empty (no header)", path=path) from None
-    except pd.errors.ParserError as exc:
-        msg = str(exc)
-        line = None
-        mt = re.search(r"in line (\d+)", msg)
-        if mt:
-            line = int(mt.group(1))
-        else:
-            mt = re.search(r"row (\d+)", msg)
+        header = next(csv.reader(text), None)
+    except (csv.Error, UnicodeDecodeError) as exc:
+        raise DataFormatError(f"unreadable header ({exc})", path=path, line=1) from None
+    finally:
+        text.detach()
+        fh.seek(0)
+    if header is None:
+        raise DataFormatError("file is empty (no header)", path=path)
+    empty = [k + 1 for k, h in enumerate(header) if h == ""]
+    if empty:
+        raise DataFormatError(f"empty column name in the header (column {empty[0]})",
+                              path=path, line=1)
+    seen: set[str] = set()
+    dup = [h for h in header if h in seen or seen.add(h)]
+    if dup:
+        raise DataFormatError(f"duplicated column name {dup[0]!r} in the header", path=path,
+                              line=1)
+    return header
+
+
+def _read(path: Path, required: tuple[str, ...], str_columns: tuple[str, ...]) -> pd.DataFrame:
+    """Read a CSV with every column as str; header/line errors as DataFormatError.
+
+    Only a regular file is read (a FIFO or a device is refused; see
+    :mod:`lab.io._files`), and only one whose last line is complete.
+    """
+    with open_regular(path) as fh:
+        header = _header(fh, path)
+        try:
+            df = pd.read_csv(
+                fh,
+                dtype=str,
+                keep_default_na=False,
+                na_filter=False,
+                skip_blank_lines=False,
+                engine="c",
+                encoding="utf-8",
+            )
+        except pd.errors.EmptyDataError:
+            raise DataFormatError("file is empty (no header)", path=path) from None
+        except pd.errors.ParserError as exc:
+            msg = str(exc)
+            line = None
+            mt = re.search(r"in line (\d+)", msg)
             if mt:
-                line = int(mt.group(1)) + 1
-        raise DataFormatError(f"corrupt CSV: {msg}", path=path, line=line) from None
-    except UnicodeDecodeError as exc:
-        raise DataFormatError(f"not UTF-8 text: {exc}", path=path) from None
+                line = int(mt.group(1))
+            else:
+                mt = re.search(r"row (\d+)", msg)
+                if mt:
+                    line = int(mt.group(1)) + 1
+            raise DataFormatError(f"corrupt CSV: {msg}", path=path, line=line) from None
+        except UnicodeDecodeError as exc:
+            raise DataFormatError(f"not UTF-8 text: {exc}", path=path) from None
+        check_text_end(fh, path, line=len(df) + 1)
+    if list(df.columns) != header:
+        raise DataFormatError(f"the header {header!r} could not be read as column names",
+                              path=path, line=1)
     missing = [c for c in required if c not in df.columns]
     if missing:
         raise DataFormatError(
@@ -143,8 +186,8 @@ def read_products(directory) -> tuple[pd.DataFrame, Path]:
     return df, path
 
 
-def read_flows(directory, codes: pd.Index) -> tuple[np.ndarray, np.ndarray, np.ndarray, Path]:
-    """Read ``flows.csv``; return (input index, output index, value, path)."""
+def read_flows(directory, codes: pd.Index):
+    """Read ``flows.csv``; return (input index, output index, value, path, units)."""
     path = Path(directory) / "flows.csv"
     df = _read(path, _FLOW_COLUMNS, ("input_code", "output_code"))
     value = _numeric(df, "value", path, nonnegative=False)
@@ -160,7 +203,7 @@ def read_flows(directory, codes: pd.Index) -> tuple[np.ndarray, np.ndarray, np.n
                 path=path,
                 line=k + 2,
             )
-    return i, j, value, path
+    return i, j, value, path, _units(df)
 
 
 def write_csv_folder(economy, directory):
@@ -172,12 +215,15 @@ def write_csv_folder(economy, directory):
     ``total_output`` is 1 for every product: the flows are the coefficients of A and
     the resource columns the rows of R, and reading the folder back with
     :func:`lab.read_economy` gives the same A and R (17 significant digits).
-    Each file is written atomically; the folder is created if needed.
+    Each file is written atomically; the folder is created if needed. The manifest
+    ``lab-manifest.json`` (sizes, row counts, sha256) is written last; the reader
+    checks the files against it.
     """
 
     directory = Path(directory)
     codes, rn = economy_columns(economy)
     directory.mkdir(parents=True, exist_ok=True)
+    remove_manifest(directory)
     names = economy.names if economy.names is not None else np.full(len(codes), "", object)
     products = pd.DataFrame({"code": codes, "name": names,
                              "total_output": np.ones(len(codes))})
@@ -194,23 +240,21 @@ def write_csv_folder(economy, directory):
     for name, df in (("products.csv", products), ("flows.csv", flows)):
         with atomic_path(directory / name) as tmp:
             df.to_csv(tmp, index=False, float_format="%.17g")
+    write_manifest(directory, {"products.csv": len(products), "flows.csv": len(flows)})
     return directory
 
 
-def _csv_units(path: Path):
-    """The distinct (stripped) values of the ``unit`` column of a CSV, or None."""
-    with open(path, newline="", encoding="utf-8", errors="replace") as fh:
-        header = next(csv.reader(fh), [])
-    if "unit" not in header:
+def _units(df: pd.DataFrame):
+    """The distinct (stripped) values of the ``unit`` column, or None without one."""
+    if "unit" not in df.columns:
         return None
-    col = pd.read_csv(path, usecols=["unit"], dtype=str, keep_default_na=False,
-                      na_filter=False)["unit"].str.strip()
-    return set(col.unique().tolist())
+    return set(df["unit"].str.strip().unique().tolist())
 
 
 def read_csv_folder(directory: Path, *, labour=None, negative="error"):
     if not directory.is_dir():
         raise DataFormatError("not a directory", path=directory)
+    verify_manifest(directory, ("products.csv", "flows.csv"))
     products, ppath = read_products(directory)
     codes = pd.Index(products["code"])
     x = _numeric(products, "total_output", ppath, nonnegative=True)
@@ -219,8 +263,8 @@ def read_csv_folder(directory: Path, *, labour=None, negative="error"):
         T = np.vstack([_numeric(products, c, ppath, nonnegative=True) for c in cols])
     else:
         T, cols = np.zeros((1, len(codes))), ["none"]
-    i, j, value, fpath = read_flows(directory, codes)
-    check_units(_csv_units(ppath), ppath, _csv_units(fpath), fpath)
+    i, j, value, fpath, funits = read_flows(directory, codes)
+    check_units(_units(products), ppath, funits, fpath)
     codes_arr = codes.to_numpy(dtype=object)
     keep = clip_negative(value, i, j, codes_arr, fpath, negative, lambda k: k + 2)
     line_of = lambda k: k + 2  # noqa: E731

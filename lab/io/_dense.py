@@ -9,10 +9,15 @@ Layout (UTF-8, comma-separated, RFC 4180 quoting)::
     #resources             <- optional: a line whose first cell is "#resources"
     labour,1,2,0.5         <- one line per resource row: its name, then m values
     energy,0,0,1
+    #end                   <- the last line: the file is complete
 
 Every cell of A and R must be a finite number ≥ 0 (empty cells are errors). Without
 a ``#resources`` line R is one zero row named ``"none"``. Blank lines at the end are
 ignored; elsewhere they are errors. Product names are not stored.
+
+The ``#end`` line is required: a file cut at a line boundary (say, after the
+matrix, losing the resource rows) would otherwise read as a smaller, valid table.
+Only a regular file is read (see :mod:`lab.io._files`).
 """
 
 from __future__ import annotations
@@ -25,14 +30,17 @@ import pandas as pd
 
 from lab._atomic import atomic_path
 from lab.exceptions import DataFormatError, InvalidEconomyError
+from lab.io._files import check_text_end, open_regular
 
-__all__ = ["DENSE_MAX", "RESOURCES_MARKER", "read_dense_csv", "write_dense_csv"]
+__all__ = ["DENSE_MAX", "END_MARKER", "RESOURCES_MARKER", "read_dense_csv", "write_dense_csv"]
 
 #: Largest economy the dense-csv writer accepts (the file has m² cells).
 DENSE_MAX = 5000
 
 #: First cell of the line that starts the resource rows.
 RESOURCES_MARKER = "#resources"
+#: The last line of a complete file.
+END_MARKER = "#end"
 
 
 def _cells(block: pd.DataFrame, path, first_line: int, what: str) -> np.ndarray:
@@ -53,24 +61,35 @@ def read_dense_csv(path):
     from lab.economy import Economy
 
     path = Path(path)
-    try:
-        df = pd.read_csv(path, header=None, dtype=str, keep_default_na=False,
-                         na_filter=False, skip_blank_lines=False, engine="c")
-    except pd.errors.EmptyDataError:
-        raise DataFormatError("file is empty", path=path) from None
-    except pd.errors.ParserError as exc:
-        mt = re.search(r"line (\d+)", str(exc))
-        raise DataFormatError(f"corrupt CSV: {exc}", path=path,
-                              line=int(mt.group(1)) if mt else None) from None
-    except (UnicodeDecodeError, ValueError) as exc:
-        raise DataFormatError(f"not UTF-8 text or corrupt ({exc})", path=path) from None
+    with open_regular(path) as fh:
+        try:
+            df = pd.read_csv(fh, header=None, dtype=str, keep_default_na=False,
+                             na_filter=False, skip_blank_lines=False, engine="c",
+                             encoding="utf-8")
+        except pd.errors.EmptyDataError:
+            raise DataFormatError("file is empty", path=path) from None
+        except pd.errors.ParserError as exc:
+            mt = re.search(r"line (\d+)", str(exc))
+            raise DataFormatError(f"corrupt CSV: {exc}", path=path,
+                                  line=int(mt.group(1)) if mt else None) from None
+        except (UnicodeDecodeError, ValueError) as exc:
+            raise DataFormatError(f"not UTF-8 text or corrupt ({exc})", path=path) from None
+        check_text_end(fh, path, line=len(df))
     blank = (df == "").all(axis=1).to_numpy()
     last = len(df)
     while last and blank[last - 1]:
         last -= 1
-    df = df.iloc[:last]
     if last == 0:
         raise DataFormatError("file is empty", path=path)
+    end = df.iloc[last - 1]
+    if end.iloc[0] != END_MARKER or (end.iloc[1:] != "").any():
+        raise DataFormatError(f"the last line is not {END_MARKER!r}: the file is truncated "
+                              f"(a complete dense-csv file ends with a line {END_MARKER})",
+                              path=path, line=last)
+    last -= 1
+    df = df.iloc[:last]
+    if last == 0:
+        raise DataFormatError("no header before #end", path=path, line=1)
     if blank[:last].any():
         raise DataFormatError("blank line", path=path, line=int(np.argmax(blank[:last])) + 1)
     header = df.iloc[0].tolist()
@@ -132,8 +151,12 @@ def write_dense_csv(economy, path):
                          f"economy has {economy.n_products}: write .npz, .mtx or a csv/parquet "
                          "folder")
     codes = np.asarray(economy.codes, dtype=object)
-    if RESOURCES_MARKER in set(codes.tolist()):
-        raise ValueError(f"a product code {RESOURCES_MARKER!r} cannot be written")
+    for what, labels in (("product code", codes.tolist()),
+                         ("resource name", list(economy.resource_names))):
+        clash = {RESOURCES_MARKER, END_MARKER} & set(labels)
+        if clash:
+            raise ValueError(f"a {what} {sorted(clash)[0]!r} cannot be written in dense-csv "
+                             "(it marks a section of the file); write .npz, .mtx or a folder")
     body = pd.DataFrame(economy.A.toarray(), index=pd.Index(codes, name="code"),
                         columns=codes)
     res = pd.DataFrame(economy.R, index=list(economy.resource_names), columns=codes)
@@ -142,4 +165,5 @@ def write_dense_csv(economy, path):
             body.to_csv(fh, float_format="%.17g")
             fh.write(RESOURCES_MARKER + "\n")
             res.to_csv(fh, header=False, float_format="%.17g")
+            fh.write(END_MARKER + "\n")
     return path

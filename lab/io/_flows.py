@@ -170,8 +170,26 @@ def _flows_to_csc(i, j, value, m):
     return Z, not ordered
 
 
+def check_writable_labels(codes, resource_names) -> None:
+    """Refuse, before writing, labels that a file could not give back unchanged.
+
+    An empty code or resource name is written as an empty cell, which every reader
+    of lab takes for a missing (truncated) one. Everything else (commas, quotes,
+    line breaks, leading or trailing blanks, any Unicode) is quoted as needed and
+    reads back the same.
+    """
+    for what, labels in (("product code", codes), ("resource name", resource_names)):
+        arr = np.asarray(labels, dtype=object)
+        empty = np.flatnonzero(arr == "") if arr.size else []
+        if len(empty):
+            where = f" (product {int(empty[0])})" if what == "product code" else ""
+            raise ValueError(f"an empty {what}{where} cannot be written: a reader would take "
+                             "the empty cell for a missing one; give it a name")
+
+
 def economy_columns(economy):
     """(codes as str array, resource names) for the writers; names clashing are refused."""
+    check_writable_labels(economy.codes, economy.resource_names)
     rn = list(economy.resource_names)
     bad = [n for n in rn if n in ("code", "name", "total_output", "unit", "input_code",
                                   "output_code", "value")]

@@ -106,11 +106,10 @@ def detect_format(path, format: str | None = None, *, for_writing: bool = False)
             return "csv"
         raise ValueError(f"cannot tell the format from the name {str(path)!r}; pass format= "
                          f"(one of {', '.join(FORMATS)})")
-    try:
-        with open(path, "rb") as fh:
-            head = fh.read(64)
-    except OSError as exc:
-        raise DataFormatError(f"cannot read ({exc})", path=path) from exc
+    from lab.io._files import open_regular
+
+    with open_regular(path) as fh:  # a FIFO or a device is refused, not waited on
+        head = fh.read(64)
     if head.startswith(b"PK\x03\x04"):
         return "npz"
     if head.lstrip().startswith(b"%%MatrixMarket"):

@@ -1,11 +1,17 @@
 """The ``"npz"`` format: one NumPy ``.npz`` file with the CSC arrays of A, R and the codes.
 
-Read with ``allow_pickle=False``, so loading never runs code; every array is checked
-(shape, dtypes, CSC structure) before scipy sees it.
+Read without ``np.load``: lab opens the archive itself (a regular file only), reads
+each member's ``.npy`` header, and checks the dtype (no objects: reading never runs
+code) and the declared shape against the member's size and the file's size before
+it allocates anything, so a header declaring 2⁴⁰ floats is an error naming the
+file, not an 8 TiB allocation. Every array is then checked (shape, dtypes, CSC
+structure) before scipy sees it.
 """
 
 from __future__ import annotations
 
+import math
+import os
 import zipfile
 import zlib
 from pathlib import Path
@@ -16,13 +22,22 @@ import scipy.sparse as sp
 from lab._atomic import atomic_path
 from lab.economy import Economy
 from lab.exceptions import DataFormatError
-from lab.io._flows import default_codes
+from lab.io._files import check_allocation, open_regular
+from lab.io._flows import check_writable_labels, default_codes
 
 NPZ_VERSION = 1
 _NPZ_KEYS = ("version", "shape", "indptr", "indices", "data", "R", "resource_names")
+_OPTIONAL = ("codes", "names")
+#: dtype kinds each member may have.
+_KINDS = {"version": "iu", "shape": "iu", "indptr": "iu", "indices": "iu", "data": "biuf",
+          "R": "biuf", "resource_names": "U", "codes": "U", "names": "U"}
+#: Largest ratio of a member's size to its compressed size (deflate stays below 1032).
+_MAX_COMPRESSION = 1100
 
 
 def write_npz(economy, path: Path) -> Path:
+    check_writable_labels(economy.codes if economy._codes is not None else (),
+                          economy.resource_names)
     A = economy.A
     arrays = {
         "version": np.array(NPZ_VERSION),
@@ -41,44 +56,105 @@ def write_npz(economy, path: Path) -> Path:
     return path
 
 
+def _member(zf, info, key, path, file_bytes):
+    """One ``.npy`` member, its header checked against its size before reading it."""
+    if info.file_size > _MAX_COMPRESSION * info.compress_size + 4096 or \
+            info.compress_size > file_bytes:
+        raise DataFormatError(f"array {key!r}: the archive declares {info.file_size} bytes "
+                              f"compressed into {info.compress_size}: corrupt", path=path)
+    with zf.open(info) as fh:
+        version = np.lib.format.read_magic(fh)
+        if version == (1, 0):
+            shape, fortran, dtype = np.lib.format.read_array_header_1_0(fh)
+        elif version == (2, 0):
+            shape, fortran, dtype = np.lib.format.read_array_header_2_0(fh)
+        else:
+            raise DataFormatError(f"array {key!r}: .npy format version {version} is not "
+                                  "supported", path=path)
+        if dtype.hasobject or dtype.kind not in _KINDS[key]:
+            raise DataFormatError(f"array {key!r} has dtype {dtype}; lab's economy files hold "
+                                  f"{'strings' if _KINDS[key] == 'U' else 'numbers'} there",
+                                  path=path)
+        count = math.prod(shape)
+        nbytes = count * dtype.itemsize
+        held = info.file_size - fh.tell()
+        if nbytes != held:
+            raise DataFormatError(f"array {key!r} declares shape {shape} ({nbytes} bytes) but "
+                                  f"its member holds {held} bytes: corrupt or truncated",
+                                  path=path)
+        check_allocation(path, f"array {key!r} declares shape {shape}", nbytes,
+                         file_bytes=file_bytes)
+        raw = fh.read(nbytes)
+    if len(raw) != nbytes:
+        raise DataFormatError(f"array {key!r} is truncated", path=path)
+    arr = np.frombuffer(raw, dtype=dtype, count=count)
+    return arr.reshape(shape[::-1]).T if fortran else arr.reshape(shape)
+
+
+def _read_arrays(path: Path) -> dict:
+    with open_regular(path) as fh:
+        file_bytes = os.fstat(fh.fileno()).st_size
+        try:
+            with zipfile.ZipFile(fh) as zf:
+                infos = {i.filename[:-4]: i for i in zf.infolist()
+                         if i.filename.endswith(".npy")}
+                missing = [k for k in _NPZ_KEYS if k not in infos]
+                if missing:
+                    raise DataFormatError(f"not a lab economy file: missing arrays {missing}",
+                                          path=path)
+                unknown = sorted(i.filename for i in zf.infolist()
+                                 if i.filename[:-4] not in _KINDS or
+                                 not i.filename.endswith(".npy"))
+                if unknown:
+                    raise DataFormatError(f"not a lab economy file: unknown members {unknown} "
+                                          f"(it holds {', '.join(_KINDS)})", path=path)
+                return {k: _member(zf, infos[k], k, path, file_bytes)
+                        for k in _NPZ_KEYS + _OPTIONAL if k in infos}
+        except DataFormatError:
+            raise
+        except (zipfile.BadZipFile, EOFError, OSError, ValueError, KeyError,
+                NotImplementedError, zlib.error, RuntimeError) as exc:
+            raise DataFormatError(f"corrupt or truncated .npz file ({exc})", path=path) \
+                from None
+
+
+def _strings(arrays, key, path, length=None):
+    arr = arrays.get(key)
+    if arr is None:
+        return None
+    if arr.ndim != 1 or (length is not None and arr.shape[0] != length):
+        want = f"length {length}" if length is not None else "1-D"
+        raise DataFormatError(f"{key} must be a 1-D array of strings of {want}, got shape "
+                              f"{arr.shape}", path=path)
+    return [str(s) for s in arr]
+
+
 def read_npz(path: Path):
-    try:
-        with np.load(path, allow_pickle=False) as npz:
-            missing = [k for k in _NPZ_KEYS if k not in npz.files]
-            if missing:
-                raise DataFormatError(f"not a lab economy file: missing arrays {missing}",
-                                      path=path)
-            arrays = {k: npz[k] for k in npz.files}
-    except DataFormatError:
-        raise
-    except (zipfile.BadZipFile, EOFError, OSError, ValueError, KeyError,
-            NotImplementedError, zlib.error) as exc:
-        raise DataFormatError(f"corrupt or truncated .npz file ({exc})", path=path) from exc
+    arrays = _read_arrays(path)
     version, shape = arrays["version"], arrays["shape"]
-    if version.shape != () or version.dtype.kind not in "iu":
+    if version.shape != ():
         raise DataFormatError(f"version must be an integer scalar, got {version!r}", path=path)
     if int(version) != NPZ_VERSION:
         raise DataFormatError(f"unsupported lab economy file version {int(version)}", path=path)
-    if shape.shape != (2,) or shape.dtype.kind not in "iu" or np.any(shape < 0):
+    if shape.shape != (2,) or np.any(shape < 0):
         raise DataFormatError(f"shape must hold 2 non-negative integers, got {shape!r}",
                               path=path)
-    shape = tuple(int(s) for s in shape)
-    indptr, indices = arrays["indptr"], arrays["indices"]
-    for name, arr in (("indptr", indptr), ("indices", indices)):
-        if arr.dtype not in (np.int32, np.int64) or arr.ndim != 1:
-            raise DataFormatError(f"{name} must be a 1-D int32 or int64 array", path=path)
-    if indptr.shape != (shape[1] + 1,) or indptr[0] != 0 or indptr[-1] != len(indices) \
-            or np.any(np.diff(indptr) < 0):
-        raise DataFormatError("indptr is inconsistent with the shape and the indices",
-                              path=path)
-    if arrays["data"].shape != indices.shape:
-        raise DataFormatError("data and indices have different lengths", path=path)
+    m, n = (int(s) for s in shape)
+    indptr, indices, data = arrays["indptr"], arrays["indices"], arrays["data"]
+    for name, arr in (("indptr", indptr), ("indices", indices), ("data", data)):
+        if arr.ndim != 1:
+            raise DataFormatError(f"{name} must be 1-D, got shape {arr.shape}", path=path)
+    if indptr.shape[0] != n + 1:
+        raise DataFormatError(f"indptr has length {indptr.shape[0]} but the shape {(m, n)} "
+                              f"needs {n + 1}", path=path)
+    R = arrays["R"]
+    rn = _strings(arrays, "resource_names", path, R.shape[0] if R.ndim == 2 else 1)
+    codes = _strings(arrays, "codes", path, m)
+    names = _strings(arrays, "names", path, m)
+    # the arrays go to Economy unconverted: its checks come before any scipy routine
+    A = sp.csc_array((0, 0), dtype=np.float64)
+    A.data, A.indices, A.indptr, A._shape = data, indices, indptr, (m, n)
     try:
-        A = sp.csc_array((arrays["data"], indices, indptr), shape=shape)
-    except ValueError as exc:
-        raise DataFormatError(f"invalid matrix ({exc})", path=path) from exc
-    try:
-        return Economy(A, arrays["R"], codes=arrays.get("codes"), names=arrays.get("names"),
-                       resource_names=[str(s) for s in arrays["resource_names"]])
+        return Economy(A, R, codes=codes, names=names, resource_names=rn)
     except ValueError as exc:
         raise DataFormatError(str(exc), path=path) from exc

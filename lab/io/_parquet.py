@@ -42,6 +42,7 @@ import pyarrow.parquet as pq
 
 from lab._atomic import atomic_path
 from lab.exceptions import DataFormatError
+from lab.io._files import check_allocation, check_regular
 
 __all__ = ["read_parquet_folder", "write_parquet_folder"]
 
@@ -104,8 +105,7 @@ def _units(table_or_col, path):
 def _open(path: Path, read_dictionary=None, stream=False):
     """``stream=True``: read the pages a few MiB at a time, not whole column chunks
     (a row group of lab's layout holds up to 2**27 flows)."""
-    if not path.is_file():
-        raise DataFormatError("file not found", path=path)
+    check_regular(path)  # a FIFO, a device or a folder is refused, not opened
     try:
         return pq.ParquetFile(path, page_checksum_verification=True,
                               read_dictionary=read_dictionary, pre_buffer=not stream,
@@ -346,6 +346,8 @@ def read_parquet_folder(directory, *, labour=None, negative="error", batch_size=
             schema.field(c).type) or pa.types.is_binary(schema.field(c).type))]
     pf = _open(fpath, read_dictionary=as_dict or None, stream=True)
     n = pf.metadata.num_rows
+    check_allocation(fpath, f"the metadata declares {n} flow rows", 16.0 * max(n, 0),
+                     file_bytes=fpath.stat().st_size)
     idx_dtype = np.int32 if max(m, n) < np.iinfo(np.int32).max else np.int64
     rows = np.empty(n, dtype=idx_dtype)
     colsj = np.empty(n, dtype=idx_dtype)

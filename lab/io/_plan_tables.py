@@ -8,7 +8,8 @@ Inputs are small CSV tables with a header (extra columns are ignored):
 * stocks:        ``code,stock``
 
 Every malformed line raises :class:`~lab.exceptions.DataFormatError` naming
-the file and line; unknown codes are reported by the problem's validation.
+the file and line; unknown codes are reported by the problem's validation. Only
+regular files are read, and only whole ones (the last line must end with a newline).
 The plan is written atomically as CSV or Parquet (by suffix), one row per
 technique: code, intensity, capacity use, capacity price, and, in the square
 case where techniques are products, the product's net output, target,
@@ -18,11 +19,13 @@ fulfilment and shadow price.
 from __future__ import annotations
 
 import csv
+import io
 import math
 from pathlib import Path
 
 from lab._atomic import atomic_path
 from lab.exceptions import DataFormatError
+from lab.io._files import check_text_end, open_regular
 
 __all__ = ["read_table", "write_plan", "PLAN_SUFFIXES"]
 
@@ -33,10 +36,13 @@ def read_table(path, key: str, columns: tuple[str, ...], optional: tuple[str, ..
                ) -> dict[str, dict[str, float]]:
     """``{column: {key value: number}}`` from a CSV file with a header row."""
     path = Path(path)
+    raw = open_regular(path)  # a FIFO or a device is refused, not waited on
     try:
-        fh = open(path, newline="", encoding="utf-8")
-    except OSError as exc:
-        raise DataFormatError(f"cannot open: {exc.strerror}", path=path) from None
+        check_text_end(raw, path)
+    except BaseException:
+        raw.close()
+        raise
+    fh = io.TextIOWrapper(raw, encoding="utf-8", newline="")
     out: dict[str, dict[str, float]] = {c: {} for c in columns + optional}
     with fh:
         reader = csv.reader(fh)

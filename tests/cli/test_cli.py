@@ -256,3 +256,16 @@ def test_python_m_lab_subprocess(non_productive_file):
     assert len(lines) == 1 and lines[0].startswith("lab: error: "), lines
     assert "corn" in lines[0] and "not productive" in lines[0]
     assert proc.stdout == ""
+
+
+# --------------------------------------------------------------------------- issue 11
+
+
+@pytest.mark.parametrize("value, needle", [("1e9", "mean_inputs=1000000000.0 is too large"),
+                                           ("inf", "mean_inputs must be finite"),
+                                           ("nan", "mean_inputs must be finite")])
+def test_generate_mean_inputs_out_of_reach_is_one_error_line(tmp_path, value, needle):
+    """Issue 11, item 9: ``--mean-inputs 1e9`` ran out of memory, ``inf`` printed a traceback."""
+    result = run_cli("generate", 10, "--mean-inputs", value, "-o", tmp_path / "x.npz")
+    assert_user_error(result, needle)
+    assert not (tmp_path / "x.npz").exists()

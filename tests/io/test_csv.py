@@ -107,7 +107,11 @@ def test_from_csv_clip(tmp_path):
 BAD_CSV = [
     # (products, flows, file, match)
     (PRODUCTS, "input_code,output_code,value\n01,01,10\n01,02,5\n02,01", "flows.csv", "line 4"),
-    (PRODUCTS, "input_code,output_code,value\n01,01,10\n01,02,", "flows.csv", "line 3.*empty"),
+    (PRODUCTS, "input_code,output_code,value\n01,01,10\n01,02,", "flows.csv",
+     "line 3.*no line end.*truncated"),
+    (PRODUCTS, "input_code,output_code,value\n01,01,10\n01,02,5\n02,01,2", "flows.csv",
+     "line 4.*no line end.*truncated"),
+    (PRODUCTS, FLOWS + "01,02,", "flows.csv", "line 6.*no line end"),
     (PRODUCTS, 'input_code,output_code,value\n01,01,10\n"01,02,5\n', "flows.csv", "line 3"),
     (PRODUCTS, FLOWS + "01,02,3,7\n", "flows.csv", "line 6"),
     (PRODUCTS, FLOWS + "01,99,3\n", "flows.csv", "line 6.*'99'"),

@@ -15,6 +15,7 @@ from conftest import SHARED_IO
 import lab
 from lab.exceptions import DataFormatError
 from lab.io import FORMATS, detect_format, read_economy, write_economy
+from lab.io._mtx import sidecar_path
 
 NAMES = {"csv": "econ", "parquet": "econ", "mtx": "econ.mtx", "npz": "econ.npz",
          "dense-csv": "econ.csv"}
@@ -64,7 +65,13 @@ def test_detect_by_content(fmt, tmp_path, uk):
     renamed = tmp_path / "economy.data"
     shutil.move(path, renamed)
     assert detect_format(renamed) == fmt
+    if fmt == "mtx":  # the sidecar goes with it; without it the codes would be lost
+        with pytest.raises(DataFormatError, match="economy.data.resources.csv is missing.*"
+                                                  "econ.resources.csv"):
+            read_economy(renamed)
+        shutil.move(sidecar_path(path), sidecar_path(renamed))
     e = read_economy(renamed)
+    assert list(e.codes) == list(uk.codes)
     assert (e.A != uk.A).nnz == 0
 
 
@@ -182,12 +189,15 @@ def test_mtx_bad_entries(tmp_path):
 
 
 @pytest.mark.parametrize("text,match", [
-    ("code,A,B\nA,0,1\nB,0.5,-1\n", "negative"),
-    ("code,A,B\nA,0,1\nB,0.5,x\n", "finite"),
-    ("code,A,A\nA,0,1\nA,0.5,0\n", "duplicated"),
-    ("code,A,B\nA,0,1\nC,0.5,0\n", "row code 'C'"),
-    ("code,A,B\nA,0,1\n", "truncated"),
-    ("code,A,B\nA,0,1\nB,0.5,0\n#resources\n", "no resource rows"),
+    ("code,A,B\nA,0,1\nB,0.5,-1\n#end\n", "negative"),
+    ("code,A,B\nA,0,1\nB,0.5,x\n#end\n", "finite"),
+    ("code,A,A\nA,0,1\nA,0.5,0\n#end\n", "duplicated"),
+    ("code,A,B\nA,0,1\nC,0.5,0\n#end\n", "row code 'C'"),
+    ("code,A,B\nA,0,1\n#end\n", "truncated"),
+    ("code,A,B\nA,0,1\nB,0.5,0\n#resources\n#end\n", "no resource rows"),
+    # issue 11, item 8: cut at a line boundary, losing the energy row and #end
+    ("code,A,B\nA,0,1\nB,0.5,0\n#resources\nlabour,1,2\n", "line 5.*not '#end'.*truncated"),
+    ("code,A,B\nA,0,1\nB,0.5,0\n", "line 3.*truncated"),
 ])
 def test_dense_bad(text, match, tmp_path):
     p = tmp_path / "d.csv"
@@ -199,7 +209,7 @@ def test_dense_bad(text, match, tmp_path):
 
 def test_dense_layout(tmp_path):
     p = tmp_path / "d.csv"
-    p.write_text("code,A,B\nA,0,1\nB,0.5,0\n#resources\nlabour,1,2\nland,0,3\n\n")
+    p.write_text("code,A,B\nA,0,1\nB,0.5,0\n#resources\nlabour,1,2\nland,0,3\n#end\n\n")
     e = read_economy(p)
     np.testing.assert_array_equal(e.A.toarray(), [[0, 1], [0.5, 0]])
     np.testing.assert_array_equal(e.R, [[1, 2], [0, 3]])

@@ -102,6 +102,11 @@ def reference_folder(products, flows):
 
 def reference_dense(text):
     rows = _rows(text)
+    if rows[-1][0] != "#end" or any(rows[-1][1:]):
+        raise Rejected("no #end line")
+    rows = rows[:-1]
+    if not rows:
+        raise Rejected("empty")
     head = rows[0]
     if head[0].lstrip("\ufeff") != "code":
         raise Rejected("header")

@@ -219,19 +219,24 @@ def test_pickled_object_array_is_refused_and_never_unpickled(valid_arrays, tmp_p
     assert not marker.exists(), "reading the file unpickled an object and ran code"
 
 
-def test_np_load_is_never_asked_to_unpickle(valid_arrays, tmp_path, monkeypatch):
-    real_load = np.load
+def test_npz_is_read_without_np_load_or_pickle(valid_arrays, tmp_path, monkeypatch):
+    import pickle
+
     calls = []
 
-    def spy(*args, **kwargs):
-        calls.append(kwargs.get("allow_pickle", False))
-        return real_load(*args, **kwargs)
+    def spy(name):
+        def call(*args, **kwargs):
+            calls.append(name)
+            raise AssertionError(f"{name} was called")
+        return call
 
-    monkeypatch.setattr(np, "load", spy)
+    for module, name in ((np, "load"), (pickle, "load"), (pickle, "loads"),
+                         (np.lib.format, "read_array")):
+        monkeypatch.setattr(module, name, spy(f"{module.__name__}.{name}"))
     path = tmp_path / "ok.npz"
     save_npz(path, valid_arrays)
-    lab.read_economy(path)
-    assert calls and not any(calls), f"np.load called with allow_pickle={calls}"
+    e = lab.read_economy(path)
+    assert calls == [] and e.n_products == valid_arrays["shape"][0]
 
 
 # --------------------------------------------------------------------------- write_values
