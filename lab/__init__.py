@@ -2,6 +2,7 @@
 
 from lab import batch, datasets
 from lab._version import __version__
+from lab.analysis import FootprintResult, FootprintSolver, explain, footprint
 from lab.batch import BatchSpec, BatchSummary, JobFileError, JobSpec, read_batch, run_batch
 from lab.economy import Economy
 from lab.exceptions import (
@@ -43,6 +44,8 @@ __all__ = [
     "DataFormatError",
     "Economy",
     "EfficiencyWarning",
+    "FootprintResult",
+    "FootprintSolver",
     "CockshottOptions",
     "InvalidEconomyError",
     "InvalidProblemError",
@@ -63,6 +66,8 @@ __all__ = [
     "__version__",
     "batch",
     "datasets",
+    "explain",
+    "footprint",
     "from_pymrio",
     "from_supply_use",
     "generate_economy",
