@@ -21,7 +21,8 @@ packages = ["lab", "lab._kernels", "lab.batch", "lab.bench", "lab.cli", "lab.dat
 package_dir = {"lab": "lab", "lab._kernels": "kernels"}
 # The real tables shipped with lab (lab.datasets): one folder per table, plus the
 # attribution and terms of the data.
-package_data = {"lab.datasets": ["README.md", "LICENSE-DATA", "*/*.csv", "*/*.csv.gz"]}
+package_data = {"lab": ["py.typed"],
+                "lab.datasets": ["README.md", "LICENSE-DATA", "*/*.csv", "*/*.csv.gz"]}
 
 
 def _flag(name):
