@@ -43,6 +43,7 @@ from lab.io._flows import (
     clip_negative,
     economy_columns,
     economy_from_flows,
+    line_end,
     resource_columns,
 )
 
@@ -237,9 +238,10 @@ def write_csv_folder(economy, directory):
         "output_code": pd.Categorical.from_codes(cols, categories=cats),
         "value": A.data,
     })
+    end = line_end(codes, economy.names, rn)
     for name, df in (("products.csv", products), ("flows.csv", flows)):
         with atomic_path(directory / name) as tmp:
-            df.to_csv(tmp, index=False, float_format="%.17g")
+            df.to_csv(tmp, index=False, float_format="%.17g", lineterminator=end)
     write_manifest(directory, {"products.csv": len(products), "flows.csv": len(flows)})
     return directory
 

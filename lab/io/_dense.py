@@ -31,6 +31,7 @@ import pandas as pd
 from lab._atomic import atomic_path
 from lab.exceptions import DataFormatError, InvalidEconomyError
 from lab.io._files import check_text_end, open_regular
+from lab.io._flows import check_writable_labels, line_end
 
 __all__ = ["DENSE_MAX", "END_MARKER", "RESOURCES_MARKER", "read_dense_csv", "write_dense_csv"]
 
@@ -151,6 +152,7 @@ def write_dense_csv(economy, path):
                          f"economy has {economy.n_products}: write .npz, .mtx or a csv/parquet "
                          "folder")
     codes = np.asarray(economy.codes, dtype=object)
+    check_writable_labels(codes, economy.resource_names)
     for what, labels in (("product code", codes.tolist()),
                          ("resource name", list(economy.resource_names))):
         clash = {RESOURCES_MARKER, END_MARKER} & set(labels)
@@ -160,10 +162,11 @@ def write_dense_csv(economy, path):
     body = pd.DataFrame(economy.A.toarray(), index=pd.Index(codes, name="code"),
                         columns=codes)
     res = pd.DataFrame(economy.R, index=list(economy.resource_names), columns=codes)
+    end = line_end(codes, economy.resource_names)
     with atomic_path(path) as tmp:
         with open(tmp, "w", newline="", encoding="utf-8") as fh:
-            body.to_csv(fh, float_format="%.17g")
-            fh.write(RESOURCES_MARKER + "\n")
-            res.to_csv(fh, header=False, float_format="%.17g")
-            fh.write(END_MARKER + "\n")
+            body.to_csv(fh, float_format="%.17g", lineterminator=end)
+            fh.write(RESOURCES_MARKER + end)
+            res.to_csv(fh, header=False, float_format="%.17g", lineterminator=end)
+            fh.write(END_MARKER + end)
     return path

@@ -187,6 +187,20 @@ def check_writable_labels(codes, resource_names) -> None:
                              "the empty cell for a missing one; give it a name")
 
 
+def line_end(*labels) -> str:
+    """The line end for a CSV file holding ``labels``: ``"\\n"``, or ``"\\r\\n"`` when
+    one of them has a carriage return (Python's csv writer, which pandas uses, quotes
+    a field only for the characters of its line end: a lone ``\\r`` would otherwise be
+    written bare and read back as the end of a line)."""
+    import pandas as pd
+
+    for group in labels:
+        if group is not None and len(group) and pd.Series(
+                np.asarray(group, dtype=object)).str.contains("\r", regex=False).any():
+            return "\r\n"
+    return "\n"
+
+
 def economy_columns(economy):
     """(codes as str array, resource names) for the writers; names clashing are refused."""
     check_writable_labels(economy.codes, economy.resource_names)

@@ -241,7 +241,9 @@ def write_values(result, path) -> Path:
         frame.columns = ["value"]
     with atomic_path(path) as tmp:
         if suffix == ".csv":
-            frame.to_csv(tmp, float_format="%.17g")
+            from lab.io._flows import line_end
+
+            frame.to_csv(tmp, float_format="%.17g", lineterminator=line_end(frame.index))
         else:
             frame.to_parquet(tmp, engine="pyarrow")
     return path

@@ -254,7 +254,7 @@ def write_mtx(economy, path):
     codes and resource rows to the sidecar ``NAME.resources.csv``; each atomically."""
     import pandas as pd
 
-    from lab.io._flows import check_writable_labels
+    from lab.io._flows import check_writable_labels, line_end
 
     path = Path(path)
     codes = np.asarray(economy.codes, dtype=object)
@@ -267,7 +267,8 @@ def write_mtx(economy, path):
     for q, name in enumerate(economy.resource_names):
         df[name] = economy.R[q]
     with atomic_path(side) as tmp:
-        df.to_csv(tmp, index=False, float_format="%.17g")
+        df.to_csv(tmp, index=False, float_format="%.17g",
+                  lineterminator=line_end(codes, economy.resource_names))
     with atomic_path(path) as tmp, open(tmp, "wb") as fh:
         scipy.io.mmwrite(fh, sp.coo_array(economy.A), precision=17,
                          comment=SIDECAR_COMMENT + side.name)

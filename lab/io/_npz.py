@@ -36,8 +36,14 @@ _MAX_COMPRESSION = 1100
 
 
 def write_npz(economy, path: Path) -> Path:
-    check_writable_labels(economy.codes if economy._codes is not None else (),
-                          economy.resource_names)
+    codes = economy.codes if economy._codes is not None else ()
+    check_writable_labels(codes, economy.resource_names)
+    for what, labels in (("product code", codes), ("resource name", economy.resource_names),
+                         ("product name", economy.names if economy.names is not None else ())):
+        bad = next((s for s in labels if s.endswith("\x00")), None)
+        if bad is not None:  # NumPy's fixed-width strings drop trailing NULs
+            raise ValueError(f"a {what} ending in a NUL character ({bad!r}) cannot be written "
+                             "to .npz; write a csv or parquet folder")
     A = economy.A
     arrays = {
         "version": np.array(NPZ_VERSION),

@@ -94,7 +94,9 @@ def read_table(path, key: str, columns: tuple[str, ...], optional: tuple[str, ..
 def _write_frame(frame, path: Path) -> None:
     with atomic_path(path) as tmp:
         if path.suffix.lower() == ".csv":
-            frame.to_csv(tmp, float_format="%.17g")
+            from lab.io._flows import line_end
+
+            frame.to_csv(tmp, float_format="%.17g", lineterminator=line_end(frame.index))
         else:
             frame.to_parquet(tmp, engine="pyarrow")
 

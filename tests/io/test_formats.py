@@ -230,3 +230,52 @@ def test_units_agree(tmp_path):
     for fmt in ("csv", "parquet"):
         d = make_folder(tmp_path, fmt, products=products)
         assert read_economy(d).resource_names == ("hours_worked",)
+
+
+# --------------------------------------------------------------------------- odd labels
+# Issue 11, item 11: what lab writes it can read. Codes and resource names with blanks,
+# line breaks, quotes, commas, Unicode... either read back exactly, or the writer refuses
+# them with a clear ValueError before anything is written.
+
+ODD_LABELS = ["", "a\rb", "a\nb", "a\r\nb", "\r", "\n", "a,b", 'a"b', "'", " lead",
+              "trail ", " ", "\t", "ünï", "日本", "NA", "nan", "null", "1e5", "code", "#end",
+              "#resources", "\ufeffbom", "x\x1fy", "\u2028", "\x85", "a\x00b", "\x00"]
+
+
+@pytest.mark.parametrize("fmt", FORMATS)
+@pytest.mark.parametrize("where", ["code", "resource", "name"])
+def test_odd_labels_round_trip_or_are_refused_at_write_time(tmp_path, fmt, where):
+    base = lab.generate_economy(3, seed=1)
+    refused = {}
+    for k, odd in enumerate(ODD_LABELS):
+        codes, names, rn = ["b0", "c0", "d0"], ["x", "y", "z"], ["labour", "r1", "r2"]
+        {"code": codes, "resource": rn, "name": names}[where][1] = odd
+        economy = lab.Economy(base.A, base.R, codes=codes, names=names, resource_names=rn)
+        path = tmp_path / f"{k}" / NAMES[fmt]
+        try:
+            write_economy(economy, path, format=fmt)
+        except ValueError as exc:
+            refused[odd] = str(exc)
+            assert not path.exists()
+            continue
+        back = read_economy(path, format=fmt)
+        assert list(back.codes) == codes, (odd, list(back.codes))
+        assert back.resource_names == tuple(rn), (odd, back.resource_names)
+        if fmt not in ("mtx", "dense-csv"):  # formats that store names
+            assert list(back.names) == names, (odd, list(back.names))
+        assert (back.A != economy.A).nnz == 0 and np.array_equal(back.R, economy.R)
+    # only what a format cannot hold is refused, and the message says what
+    allowed = {"": "empty"}
+    if fmt == "dense-csv":
+        allowed.update({"#end": "marks a section", "#resources": "marks a section"})
+    if fmt in ("csv", "parquet", "mtx") and where == "resource":
+        allowed["code"] = "clash"
+    if fmt == "npz":
+        allowed["\x00"] = "NUL"
+    if where == "name":
+        allowed.pop("", None)  # an empty name is no name, and a name need not be unique
+        allowed.pop("#end", None)
+        allowed.pop("#resources", None)
+    assert set(refused) == set(allowed), refused
+    for odd, needle in allowed.items():
+        assert needle in refused[odd]
