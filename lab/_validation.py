@@ -33,6 +33,8 @@ check_positive_float(name, x), check_nonnegative_float(name, x)
 check_positive_int_or_none(name, x), check_choice(name, value, choices)
 dense_from_sparse(name, M) -> ndarray (any sparse format, checked first)
 readonly(a) -> read-only view of ``a``; shape_2d(name, M) -> (m, n), checked
+square_frame_labels, align_products, frame_resource_names, pandas_labels
+    pandas arguments matched by label (never by position); duplicated labels raise
 """
 
 from __future__ import annotations
@@ -51,6 +53,7 @@ __all__ = [
     "DENSE_SILENT_MAX",
     "SPARSE_FORMATS",
     "SparseParts",
+    "align_products",
     "check_choice",
     "check_finite_nonnegative",
     "check_labels",
@@ -61,9 +64,15 @@ __all__ = [
     "check_sparse_matrix",
     "check_vector",
     "dense_from_sparse",
+    "frame_resource_names",
+    "is_pandas",
+    "is_positional",
+    "match_labels",
+    "pandas_labels",
     "readonly",
     "shape_2d",
     "sparse_parts",
+    "square_frame_labels",
 ]
 
 #: Dense matrices with at most this many rows and columns convert to sparse silently.
@@ -788,3 +797,100 @@ def check_vector(
     x = np.ascontiguousarray(x, dtype=np.float64)
     check_finite_nonnegative(name, x, lambda k: f"[{label(k)!r}]", nonnegative=nonnegative)
     return readonly(x)
+
+
+# --------------------------------------------------------------------------- pandas labels
+# A pandas Series or DataFrame carries labels; lab matches them by label, never by
+# position, and duplicated labels are an error naming them (a Series with a label
+# twice would otherwise give the last value, or the first, silently).
+
+
+def is_pandas(x) -> bool:
+    """Whether ``x`` is a pandas object (checked without importing pandas)."""
+    return type(x).__module__.split(".")[0] == "pandas"
+
+
+def _shown(values, limit: int = 5) -> str:
+    values = list(values)
+    return ", ".join(repr(v) for v in values[:limit]) + (
+        f", ... ({len(values)} in all)" if len(values) > limit else "")
+
+
+def is_positional(index, n: int) -> bool:
+    """A default RangeIndex 0..n-1 carries no labels: the values are in order."""
+    return type(index).__name__ == "RangeIndex" and index.start == 0 and index.step == 1 \
+        and len(index) == n
+
+
+def pandas_labels(name: str, index) -> list[str]:
+    """The labels of a pandas index as strings; duplicates are an error naming them."""
+    labels = [v if isinstance(v, str) else str(v) for v in index]
+    if len(set(labels)) != len(labels):
+        seen: set = set()
+        dup = list(dict.fromkeys(v for v in labels if v in seen or seen.add(v)))
+        raise InvalidEconomyError(f"{name} has duplicated labels: {_shown(dup)}; each label "
+                                  "must appear once (lab matches values by label)")
+    return labels
+
+
+def match_labels(name: str, got: list[str], want: list[str], what: str) -> np.ndarray:
+    """Positions in ``got`` of each label of ``want``; different label sets are an error."""
+    pos = {v: k for k, v in enumerate(got)}
+    missing = [v for v in want if v not in pos]
+    extra = [v for v in got if v not in set(want)]
+    if missing or extra:
+        parts = []
+        if extra:
+            parts.append(f"not {what}: {_shown(extra)}")
+        if missing:
+            parts.append(f"missing: {_shown(missing)}")
+        raise InvalidEconomyError(f"{name} is labelled, and its labels do not match the "
+                                  f"{what} ({'; '.join(parts)})")
+    return np.array([pos[v] for v in want], dtype=np.intp)
+
+
+def square_frame_labels(name: str, M):
+    """``(M, codes)`` for a square pandas DataFrame ``M``: its values with the columns
+    put in the order of the index (matched by label), and the index as codes. Other
+    inputs are returned unchanged with codes None."""
+    if not is_pandas(M) or getattr(M, "ndim", 0) != 2:
+        return M, None
+    rows = pandas_labels(f"{name}.index", M.index)
+    cols = pandas_labels(f"{name}.columns", M.columns)
+    if is_positional(M.index, M.shape[0]) and is_positional(M.columns, M.shape[1]):
+        return M.to_numpy(), None
+    if cols != rows:
+        M = M.iloc[:, match_labels(f"{name}.columns", cols, rows, f"products of {name}.index")]
+    return M.to_numpy(), rows
+
+
+def align_products(name: str, x, codes, m: int, *, axis_what: str = "product codes"):
+    """``x`` with its product axis in the order of ``codes`` when it is a pandas object.
+
+    A Series is matched on its index, a DataFrame on its columns (product axis last,
+    as for R). ``codes`` None means the default codes ``P0 ... P{m-1}``. A default
+    RangeIndex 0..m-1 is taken in order. Other inputs are returned unchanged.
+    """
+    if not is_pandas(x):
+        return x
+    axis = x.index if getattr(x, "ndim", 1) == 1 else x.columns
+    if is_positional(axis, m):
+        return x.to_numpy()
+    got = pandas_labels(f"{name}.{'index' if x.ndim == 1 else 'columns'}", axis)
+    want = [f"P{i}" for i in range(m)] if codes is None else [str(c) for c in codes]
+    order = match_labels(name, got, want, axis_what)
+    values = x.to_numpy()
+    return values[order] if x.ndim == 1 else values[:, order]
+
+
+def frame_resource_names(name: str, R, resource_names):
+    """``(R, resource_names)`` for a pandas DataFrame ``R`` whose index names resources:
+    the index gives the names when none are passed, or is matched to them by label."""
+    if not is_pandas(R) or getattr(R, "ndim", 1) != 2 or is_positional(R.index, R.shape[0]):
+        return R, resource_names
+    got = pandas_labels(f"{name}.index", R.index)
+    if resource_names is None:
+        return R, got
+    want = [resource_names] if isinstance(resource_names, str) else list(resource_names)
+    want = [v if isinstance(v, str) else str(v) for v in want]
+    return R.iloc[match_labels(f"{name}.index", got, want, "resource_names"), :], resource_names

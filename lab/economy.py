@@ -80,14 +80,19 @@ import numpy as np
 import scipy.sparse as sp
 
 from lab._validation import (
+    align_products,
     check_choice,
     check_labels,
     check_resource_matrix,
     check_resource_names,
     check_sparse_matrix,
     check_vector,
+    frame_resource_names,
+    is_pandas,
+    match_labels,
     readonly,
     shape_2d,
+    square_frame_labels,
 )
 from lab.exceptions import InvalidEconomyError
 
@@ -149,6 +154,8 @@ class Economy:
     )
 
     def __init__(self, A, R, *, codes=None, names=None, resource_names=None):
+        A, R, codes, names, resource_names = _match_pandas_labels(
+            "A", A, "R", R, codes, names, resource_names)
         m = _square_size(A)
         codes_arr = None if codes is None else check_labels("codes", codes, m)
         object.__setattr__(self, "_m", m)
@@ -230,7 +237,10 @@ class Economy:
             products as described above (the message names their codes).
         """
         check_choice("zero_output", zero_output, ("drop", "error"))
+        Z, resource_totals, codes, names, resource_names = _match_pandas_labels(
+            "Z", Z, "resource_totals", resource_totals, codes, names, resource_names)
         m = _square_size(Z, "Z")
+        total_output = align_products("total_output", total_output, codes, m)
         codes_arr = None if codes is None else check_labels("codes", codes, m)
 
         def label(i: int) -> str:
@@ -508,6 +518,28 @@ def _rebuild(A, R, codes, names, resource_names, dropped):
 
 
 # ---------------------------------------------------------------------- helpers
+
+
+def _match_pandas_labels(a_name, A, r_name, R, codes, names, resource_names):
+    """pandas arguments matched by label: a DataFrame A (or Z) gives the codes (or is
+    put in the order of ``codes``), a DataFrame R gives the resource names (or is put in
+    their order), and every product axis of R and names is put in the order of the
+    codes. Plain arrays and sparse matrices pass through unchanged."""
+    if not any(map(is_pandas, (A, R, names))):
+        return A, R, codes, names, resource_names
+    A, labels = square_frame_labels(a_name, A)
+    if labels is not None:
+        if codes is None:
+            codes = labels
+        else:
+            order = match_labels(f"{a_name}.index", labels, [str(c) for c in codes],
+                                 "codes")
+            A = A[np.ix_(order, order)]
+    m = shape_2d(a_name, A)[0]
+    R, resource_names = frame_resource_names(r_name, R, resource_names)
+    R = align_products(r_name, R, codes, m)
+    names = align_products("names", names, codes, m)
+    return A, R, codes, names, resource_names
 
 
 def _square_size(A, name: str = "A") -> int:

@@ -553,3 +553,88 @@ def test_every_sparse_format_is_checked_before_scipy_sees_it():
     wrong = [r for r in results if r["outcome"] != "lab"
              or not r["message"].startswith(r["role"])]
     assert wrong == [], wrong[:10]
+
+
+# ----------------------------------------------------------------------- pandas labels
+# Issue 11, item 7 (outside planning): a pandas Series or DataFrame is matched by label,
+# never by position, and a label given twice is an error naming it.
+
+
+def test_dataframes_and_series_are_matched_by_label():
+    import pandas as pd
+
+    D = small_dense()
+    codes = ["a", "b", "c", "d"]
+    shuffled = ["c", "a", "d", "b"]
+    A = pd.DataFrame(D, index=codes, columns=codes).loc[shuffled, ["d", "b", "a", "c"]]
+    R = pd.DataFrame(np.vstack([L, 2 * L]), index=["labour", "co2"],
+                     columns=codes).loc[["co2", "labour"], ["b", "d", "c", "a"]]
+    e = Economy(A, R)
+    assert list(e.codes) == shuffled and e.resource_names == ("co2", "labour")
+    order = [codes.index(c) for c in shuffled]
+    np.testing.assert_array_equal(e.A.toarray(), D[np.ix_(order, order)])
+    np.testing.assert_array_equal(e.R, np.vstack([2 * L, L])[:, order])
+    # given codes and resource names put labelled arguments in their order
+    e2 = Economy(A, R, codes=codes, resource_names=["labour", "co2"],
+                 names=pd.Series({"d": "D", "a": "A", "c": "C", "b": "B"}))
+    np.testing.assert_array_equal(e2.A.toarray(), D)
+    np.testing.assert_array_equal(e2.R, np.vstack([L, 2 * L]))
+    assert list(e2.names) == ["A", "B", "C", "D"]
+    # a Series of labour per product, in another order than the codes
+    e3 = Economy(D, pd.Series(dict(zip(shuffled, L[order], strict=True))), codes=codes)
+    np.testing.assert_array_equal(e3.labour, L)
+    # a default RangeIndex is taken in order; other labels are matched to P0, P1, ...
+    np.testing.assert_array_equal(Economy(D, pd.Series(L)).labour, L)
+    np.testing.assert_array_equal(
+        Economy(D, pd.Series(L[::-1], index=["P3", "P2", "P1", "P0"])).labour, L)
+
+
+def test_from_flows_matches_total_output_and_resource_totals_by_label():
+    import pandas as pd
+
+    Z = np.array([[10.0, 0.0, 5.0], [20.0, 4.0, 0.0], [0.0, 8.0, 0.0]])
+    x = np.array([100.0, 40.0, 50.0])
+    hours = np.array([30.0, 8.0, 25.0])
+    codes = ["a", "b", "c"]
+    e = Economy.from_flows(pd.DataFrame(Z, index=codes, columns=codes).loc[:, ["c", "a", "b"]],
+                           pd.Series({"c": 50.0, "b": 40.0, "a": 100.0}),
+                           pd.Series({"b": 8.0, "c": 25.0, "a": 30.0}))
+    assert list(e.codes) == codes
+    np.testing.assert_allclose(e.A.toarray(), Z / x[None, :])
+    np.testing.assert_allclose(e.labour, hours / x)
+
+
+@pytest.mark.parametrize("case, match", [
+    ("R series duplicated", r"R\.index has duplicated labels: 'a'"),
+    ("R series unknown", r"R is labelled.*not product codes: 'zz'; missing: 'd'"),
+    ("A index duplicated", r"A\.index has duplicated labels: 'b'"),
+    ("A columns differ", r"A\.columns is labelled.*not products of A\.index: 'e'"),
+    ("R frame resources duplicated", r"R\.index has duplicated labels: 'labour'"),
+    ("R frame resources differ", r"R\.index is labelled.*not resource_names: 'co2'"),
+    ("total_output duplicated", r"total_output\.index has duplicated labels: 'c'"),
+    ("codes disagree with A", r"A\.index is labelled.*not codes: 'a'"),
+])
+def test_duplicated_or_unknown_labels_are_errors_naming_them(case, match):
+    import pandas as pd
+
+    D, codes = small_dense(), ["a", "b", "c", "d"]
+    A = pd.DataFrame(D, index=codes, columns=codes)
+    R = pd.Series(L, index=codes)
+    with pytest.raises(InvalidEconomyError, match=match):
+        if case == "R series duplicated":
+            Economy(A, pd.Series(L, index=["a", "a", "c", "d"]))
+        elif case == "R series unknown":
+            Economy(A, pd.Series(L, index=["a", "b", "c", "zz"]))
+        elif case == "A index duplicated":
+            Economy(pd.DataFrame(D, index=["a", "b", "b", "d"], columns=codes), R)
+        elif case == "A columns differ":
+            Economy(pd.DataFrame(D, index=codes, columns=["a", "b", "c", "e"]), R)
+        elif case == "R frame resources duplicated":
+            Economy(A, pd.DataFrame([L, L], index=["labour", "labour"], columns=codes))
+        elif case == "R frame resources differ":
+            Economy(A, pd.DataFrame([L, L], index=["labour", "co2"], columns=codes),
+                    resource_names=["labour", "energy"])
+        elif case == "total_output duplicated":
+            Economy.from_flows(A, pd.Series([1.0, 2, 3, 4], index=["a", "b", "c", "c"]))
+        else:
+            Economy(A, R, codes=["x", "b", "c", "d"])

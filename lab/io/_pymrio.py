@@ -155,6 +155,7 @@ def from_pymrio(io_system, *, extensions=None, rows=None, labour=None,
             "io_system has neither flows Z nor coefficients A; load or compute one first"
         )
     index = (Z if Z is not None else A).index
+    _unique("the system's index (Z.index)" if Z is not None else "A.index", index)
     flows = Z is not None
     x = None
     if flows:
@@ -327,6 +328,16 @@ def _select_rows(rows, selected, ext_rows):
     return picks
 
 
+def _unique(what, index):
+    """Refuse duplicated labels (pandas would pick or repeat rows silently, or fail)."""
+    if index.has_duplicates:
+        dup = list(dict.fromkeys(index[index.duplicated()]))
+        shown = ", ".join(repr(_label_str(v)) for v in dup[:5])
+        raise InvalidEconomyError(f"{what} has duplicated labels: {shown}"
+                                  + (f", ... ({len(dup)} in all)" if len(dup) > 5 else "")
+                                  + "; each (region, sector) and row label must appear once")
+
+
 def _as_output_vector(x, index):
     import pandas as pd
 
@@ -335,6 +346,7 @@ def _as_output_vector(x, index):
             raise InvalidEconomyError(f"x must have one column, got shape {x.shape}")
         x = x.iloc[:, 0]
     if isinstance(x, pd.Series):
+        _unique("x.index", x.index)
         if not x.index.equals(index):
             if set(x.index) != set(index):
                 raise InvalidEconomyError("x is not indexed by the same products as Z")
@@ -345,6 +357,8 @@ def _as_output_vector(x, index):
 
 def _aligned(frame, index, what):
     """``frame`` with its columns in the order of ``index`` (rows too when square)."""
+    _unique(f"{what}.columns", frame.columns)
+    _unique(f"{what}.index", frame.index)
     cols = frame.columns
     if not cols.equals(index):
         if len(cols) != len(index) or set(cols) != set(index):

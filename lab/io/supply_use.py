@@ -131,11 +131,17 @@ import scipy.sparse as sp
 
 from lab._validation import (
     DENSE_SILENT_MAX,
+    align_products,
     check_choice,
     check_labels,
     check_resource_names,
     check_sparse_matrix,
     dense_from_sparse,
+    frame_resource_names,
+    is_pandas,
+    is_positional,
+    match_labels,
+    pandas_labels,
     readonly,
     shape_2d,
 )
@@ -420,12 +426,28 @@ class _Tables(NamedTuple):
     rnames: tuple[str, ...]
 
 
-def _frame_labels(M):
-    """Index and columns of a pandas DataFrame, as lists of str, else (None, None)."""
-    idx, cols = getattr(M, "index", None), getattr(M, "columns", None)
-    if idx is None or cols is None or sp.issparse(M):
+def _frame_axes(name, M):
+    """The row and column labels of a pandas DataFrame (None for a default range
+    index, or for anything else), duplicates refused."""
+    if not is_pandas(M) or getattr(M, "ndim", 0) != 2:
         return None, None
-    return [str(c) for c in idx], [str(c) for c in cols]
+    return tuple(None if is_positional(axis, len(axis)) else
+                 pandas_labels(f"{name}.{what}", axis)
+                 for what, axis in (("index", M.index), ("columns", M.columns)))
+
+
+def _in_order(name, M, rows, cols, codes, icodes):
+    """A labelled DataFrame's values with rows in the order of ``codes`` and columns in
+    the order of ``icodes`` (matched by label); anything else unchanged."""
+    if rows is None and cols is None:
+        return M.to_numpy() if is_pandas(M) else M
+    values = M.to_numpy()
+    if rows is not None:
+        values = values[match_labels(f"{name}.index", rows, list(codes), "product codes")]
+    if cols is not None:
+        values = values[:, match_labels(f"{name}.columns", cols, list(icodes),
+                                        "industry codes")]
+    return values
 
 
 def _labels(name, labels, n, what, unique=True):
@@ -455,16 +477,31 @@ def _tables(supply, use, resource_totals, codes, industry_codes, names, industry
             f"use has shape {(mu, nu)} but supply has shape {(m, n)}; both must be "
             f"products × industries{hint}"
         )
-    if codes is None and industry_codes is None:
-        codes, industry_codes = _frame_labels(supply)
+    # Labelled tables (pandas) are matched by label, never by position: the first
+    # labelled axis gives the codes unless they are passed, the others follow them.
+    (s_rows, s_cols), (u_rows, u_cols) = _frame_axes("supply", supply), _frame_axes("use", use)
+    if codes is None:
+        codes = s_rows if s_rows is not None else u_rows
+    if industry_codes is None:
+        industry_codes = s_cols if s_cols is not None else u_cols
     codes_arr = _labels("codes", codes, m, "products")
     icodes_arr = _labels("industry_codes", industry_codes, n, "industries")
     if codes_arr is None:
         codes_arr = readonly(np.array([f"P{i}" for i in range(m)], dtype=object))
     if icodes_arr is None:
         icodes_arr = readonly(np.array([f"I{k}" for k in range(n)], dtype=object))
+    supply = _in_order("supply", supply, s_rows, s_cols, codes_arr, icodes_arr)
+    use = _in_order("use", use, u_rows, u_cols, codes_arr, icodes_arr)
+    names = align_products("names", names, codes_arr, m)
+    industry_names = align_products("industry_names", industry_names, icodes_arr, n,
+                                    axis_what="industry codes")
     names_arr = _labels("names", names, m, "products", unique=False)
     inames_arr = _labels("industry_names", industry_names, n, "industries", unique=False)
+    if resource_totals is not None and is_pandas(resource_totals):
+        resource_totals, resource_names = frame_resource_names(
+            "resource_totals", resource_totals, resource_names)
+        resource_totals = align_products("resource_totals", resource_totals, icodes_arr, n,
+                                         axis_what="industry codes")
 
     def plabel(i):
         return str(codes_arr[i])

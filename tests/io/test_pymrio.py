@@ -308,3 +308,22 @@ def test_pymrio_imported_lazily_with_a_clear_error(io, monkeypatch):
     monkeypatch.setitem(sys.modules, "pymrio", None)  # as if it were not installed
     with pytest.raises(ImportError, match="pip install pymrio"):
         from_pymrio(io)
+
+
+# --------------------------------------------------------------------------- issue 11
+
+
+@pytest.mark.parametrize("where", ["Z.index", "Z.columns", "x.index", "emissions.F.index",
+                                   "emissions.F.columns"])
+def test_duplicated_labels_are_lab_errors_naming_them(io, where):
+    """Issue 11, item 14: pymrio input with duplicate labels gave a raw pandas error."""
+    io.x = pymrio.calc_x(io.Z, io.Y)
+    frame_name, axis = where.rsplit(".", 1)
+    frame = io.emissions.F if frame_name == "emissions.F" else getattr(io, frame_name)
+    labels = list(getattr(frame, axis))
+    labels[1] = labels[0]
+    new = pd.MultiIndex.from_tuples(labels) if isinstance(labels[0], tuple) else \
+        pd.Index(labels)
+    setattr(frame, axis, new)
+    with pytest.raises(InvalidEconomyError, match="duplicated labels"):
+        from_pymrio(io)

@@ -438,3 +438,86 @@ def test_sweden_as_diagonal_supply_reproduces_the_table():
         np.testing.assert_allclose(res.economy.A.toarray(), A_ref, rtol=1e-12, atol=1e-16)
         np.testing.assert_allclose(res.economy.labour, l_ref, rtol=1e-12)
         assert list(res.economy.codes) == list(p.code)
+
+
+# --------------------------------------------------------------------------- labels (issue 11)
+# Item 4: tables are matched by label, never by position; duplicated labels are errors.
+
+S3 = np.array([[50.0, 5.0], [3.0, 40.0], [7.0, 11.0]])      # products p, q, r × industries x, y
+U3 = np.array([[9.0, 4.0], [2.0, 12.0], [6.0, 1.0]])
+T3 = np.array([[30.0, 15.0], [2.0, 9.0]])                    # labour, energy × x, y
+
+
+def industry_technology_reference(S, U, T):
+    """Eurostat model B, dense NumPy: A = U·diag(1/g)·Sᵀ·diag(1/q), R = T·diag(1/g)·Sᵀ·diag(1/q)."""
+    q, g = S.sum(axis=1), S.sum(axis=0)
+    W = np.diag(1 / g) @ S.T @ np.diag(1 / q)
+    return U @ W, T @ W
+
+
+def labelled(M, rows, cols, row_order, col_order):
+    frame = pd.DataFrame(M, index=rows, columns=cols)
+    return frame.loc[row_order, col_order]
+
+
+@pytest.mark.parametrize("use_rows, use_cols", [(["r", "p", "q"], ["x", "y"]),
+                                                 (["p", "q", "r"], ["y", "x"]),
+                                                 (["q", "r", "p"], ["y", "x"])])
+def test_use_table_in_another_order_is_matched_by_label(use_rows, use_cols):
+    supply = labelled(S3, list("pqr"), list("xy"), list("pqr"), list("xy"))
+    use = labelled(U3, list("pqr"), list("xy"), use_rows, use_cols)
+    totals = labelled(T3, ["labour", "energy"], list("xy"), ["energy", "labour"], ["y", "x"])
+    res = from_supply_use(supply, use, resource_totals=totals)
+    A, R = industry_technology_reference(S3, U3, T3)
+    assert list(res.economy.codes) == list("pqr")
+    assert res.economy.resource_names == ("energy", "labour")   # the frame's own order
+    np.testing.assert_allclose(res.economy.A.toarray(), A, rtol=1e-13)
+    np.testing.assert_allclose(res.economy.R, R[::-1], rtol=1e-13)
+
+
+def test_resource_totals_series_in_another_order_is_matched_by_label():
+    series = pd.Series({"y": T3[0, 1], "x": T3[0, 0]})
+    res = from_supply_use(S3, U3, resource_totals=series, industry_codes=["x", "y"])
+    _, R = industry_technology_reference(S3, U3, T3[:1])
+    np.testing.assert_allclose(res.economy.R, R, rtol=1e-13)
+    frame = pd.DataFrame(T3, index=["labour", "energy"], columns=["x", "y"])
+    named = from_supply_use(S3, U3, resource_totals=frame.loc[:, ["y", "x"]],
+                            industry_codes=["x", "y"], resource_names=["energy", "labour"])
+    _, R2 = industry_technology_reference(S3, U3, T3[::-1])
+    np.testing.assert_allclose(named.economy.R, R2, rtol=1e-13)
+
+
+@pytest.mark.parametrize("case, match", [
+    ("use labels differ", r"use\.index is labelled.*not product codes: 's'; missing: 'r'"),
+    ("use industries differ", r"use\.columns.*not industry codes: 'z'"),
+    ("duplicated supply rows", r"supply\.index has duplicated labels: 'p'"),
+    ("duplicated use columns", r"use\.columns has duplicated labels: 'x'"),
+    ("series unknown industry", r"resource_totals.*not industry codes: 'w'"),
+    ("series duplicated", r"resource_totals\.index has duplicated labels: 'x'"),
+    ("codes disagree with the frame", r"supply\.index.*not product codes: 'p'"),
+])
+def test_mismatched_or_duplicated_labels_are_errors_naming_them(case, match):
+    supply = pd.DataFrame(S3, index=list("pqr"), columns=list("xy"))
+    use = pd.DataFrame(U3, index=list("pqr"), columns=list("xy"))
+    totals, codes = None, None
+    if case == "use labels differ":
+        use.index = list("pqs")
+    elif case == "use industries differ":
+        use.columns = list("xz")
+    elif case == "duplicated supply rows":
+        supply.index = list("pqp")
+    elif case == "duplicated use columns":
+        use.columns = list("xx")
+    elif case == "series unknown industry":
+        totals = pd.Series({"x": 1.0, "w": 2.0})
+    elif case == "series duplicated":
+        totals = pd.Series([1.0, 2.0], index=["x", "x"])
+    else:
+        codes = list("abc")
+    with pytest.raises(InvalidEconomyError, match=match):
+        from_supply_use(supply, use, resource_totals=totals, codes=codes)
+
+
+def test_plain_arrays_with_duplicated_codes_are_errors():
+    with pytest.raises(InvalidEconomyError, match="codes must be unique.*'p'"):
+        from_supply_use(S3, U3, codes=list("ppr"))
