@@ -42,6 +42,8 @@ __all__ = ["explain"]
 
 #: Each round expands the open nodes whose bound is at least this share of the largest.
 ROUND_SHARE = 0.5
+#: Nodes expanded at once: bounds the temporary arrays of their children.
+SLICE = 1 << 16
 
 
 def explain(economy, code, *, resource="labour", top: int = 20, max_nodes: int = 5_000_000,
@@ -120,8 +122,10 @@ def explain(economy, code, *, resource="labour", top: int = 20, max_nodes: int =
         root = int(economy.index_of([code])[0])
     except KeyError as exc:  # UnknownCodeError
         raise InvalidEconomyError(f"code: {exc}") from None
-    if isinstance(resource, str) and resource == "all":
-        raise InvalidEconomyError("resource must name one resource row, not 'all'")
+    if (isinstance(resource, str) and resource == "all") or not isinstance(
+            resource, (str, numbers.Integral)):
+        raise InvalidEconomyError(
+            f"resource must name one resource row (a name or a row number), got {resource!r}")
     (row,) = resource_rows(economy, resource)
     name = economy.resource_names[row]
     top = _positive_int("top", top)
@@ -226,18 +230,24 @@ class _Search:
         return tuple(np.concatenate([c[k] for c in chunks]) for k in range(4))
 
     def _expand(self, level, tau):
-        """Expand one level of nodes with bound ≥ τ; return the next such level."""
+        """Expand one level of nodes with bound ≥ τ; return the next such level (or None
+        when there is no room left to expand any of it)."""
         products, parents, weights, bounds = level
-        room = self.max_nodes - self.n_expanded - self.n_open()
+        room = self.max_nodes - self.n_expanded
         if len(products) > room:
             # Keep the largest that fit; the others are dropped with their bounds.
-            keep = np.argsort(bounds)[::-1][:max(room, 0)]
-            lost = np.ones(len(bounds), dtype=bool)
-            lost[keep] = False
-            self._drop(bounds[lost])
+            order = np.argsort(bounds)[::-1]
+            self._drop(bounds[order[room:]])
+            keep = order[:room]
             products, parents, weights = products[keep], parents[keep], weights[keep]
-            if len(products) == 0:
+            if room == 0:
                 return None
+        pieces = [self._expand_slice(products[s:s + SLICE], parents[s:s + SLICE],
+                                     weights[s:s + SLICE], tau)
+                  for s in range(0, len(products), SLICE)]
+        return tuple(np.concatenate([p[k] for p in pieces]) for k in range(4))
+
+    def _expand_slice(self, products, parents, weights, tau):
         ids = np.arange(self.n_expanded, self.n_expanded + len(products), dtype=np.int64)
         self.n_expanded += len(products)
         contributions = weights * self.r[products]
@@ -264,21 +274,22 @@ class _Search:
         if park.any():
             self.open_chunks.append((child[park], child_parent[park], child_weight[park],
                                      child_bound[park]))
-        nxt = (child[go], child_parent[go], child_weight[go], child_bound[go])
-        if self.n_expanded + self.n_open() + len(nxt[0]) > self.max_nodes:
-            self._shrink_open(self.max_nodes - self.n_expanded - len(nxt[0]))
-        return nxt
+        n_next = int(np.count_nonzero(go))
+        if self.n_expanded + self.n_open() + n_next > self.max_nodes:
+            self._shrink_open(self.max_nodes - self.n_expanded - n_next)
+        return child[go], child_parent[go], child_weight[go], child_bound[go]
 
     def _shrink_open(self, capacity: int):
-        """Drop the open nodes of smallest bound until at most ``capacity`` (≥ 0) remain."""
+        """Drop open nodes of smallest bound (all below τ, so below every node still to
+        expand) down to half of ``capacity``, leaving room for the next levels."""
         products, parents, weights, bounds = self._merge_open()
-        capacity = max(capacity, 0) // 2  # room for the children of the next level
-        if len(bounds) <= capacity:
+        keep = max(capacity, 0) // 2
+        if len(bounds) <= keep:
             self.open_chunks = [(products, parents, weights, bounds)]
             return
-        order = np.argpartition(bounds, len(bounds) - capacity) if capacity else \
-            np.arange(len(bounds))
-        lost, kept = order[:len(bounds) - capacity], order[len(bounds) - capacity:]
+        order = (np.argpartition(bounds, len(bounds) - keep) if keep
+                 else np.arange(len(bounds)))
+        lost, kept = order[:len(bounds) - keep], order[len(bounds) - keep:]
         self._drop(bounds[lost])
         self.open_chunks = [(products[kept], parents[kept], weights[kept], bounds[kept])]
 

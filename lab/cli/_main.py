@@ -254,6 +254,10 @@ from lab.cli._plan import plan  # noqa: E402
 
 cli.add_command(plan)
 
+from lab.cli._explain import explain  # noqa: E402
+
+cli.add_command(explain)
+
 
 def main(argv=None):
     """Entry point of the ``lab`` command."""
