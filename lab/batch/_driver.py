@@ -413,8 +413,10 @@ def run_batch(spec, *, out=None, workers: int | None = None, resume: bool = Fals
         spec = read_batch(spec)
     if out is None:
         if spec.out is None:
-            raise JobFileError("no output folder: pass out= (--out) or set [batch] out")
+            raise JobFileError(spec.out_refused or
+                               "no output folder: pass out= (--out) or set [batch] out")
         out = spec.out
+    _refuse_inputs_in_output(spec, Path(out))
     if (scheduler is not None or client is not None) and dask_local:
         raise ValueError("give either scheduler/client or dask_local, not both")
     if workers is not None and (isinstance(workers, bool) or not isinstance(workers, int)
@@ -554,6 +556,26 @@ def run_batch(spec, *, out=None, workers: int | None = None, resume: bool = Fals
     if interrupted:
         raise BatchInterrupted(summary)
     return summary
+
+
+def _refuse_inputs_in_output(spec, out: Path) -> None:
+    """Outputs never replace inputs: the job file and the economies' files must not be
+    where the batch writes (``OUT/manifest.json``, ``OUT/jobs``, ``OUT/.work``)."""
+    from lab.io._formats import input_files
+
+    inputs = [] if spec.source is None or spec.source.startswith("<") else \
+        [Path(spec.source)]
+    for source in spec.economies.values():
+        if source.path is not None:
+            inputs += input_files(source.path)
+    written = [out / MANIFEST, out / "jobs", out / WORK]
+    for inp in inputs:
+        real = inp.resolve()
+        for place in written:
+            target = place.resolve()
+            if real == target or target in real.parents:
+                raise JobFileError(f"the output folder {out} would overwrite the input {inp} "
+                                   f"(the batch writes {place}); choose another output folder")
 
 
 def _lost(chunk, exc, store) -> list[dict]:

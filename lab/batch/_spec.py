@@ -538,9 +538,13 @@ class BatchSpec:
     format : {"csv", "parquet"}
         Format of each job's result file.
     out : str, optional
-        Default output folder (the ``[batch] out`` key of a job file).
+        Default output folder (the ``[batch] out`` key of a job file), always inside
+        the job file's folder.
     source : str, optional
         The job file this spec was read from.
+    out_refused : str, optional
+        Why the job file's ``[batch] out`` was not taken (it leads outside the job
+        file's folder); the error of a batch run without an explicit output folder.
 
     Examples
     --------
@@ -556,6 +560,7 @@ class BatchSpec:
     format: str = "csv"
     out: str | None = None
     source: str | None = None
+    out_refused: str | None = None
 
     def __post_init__(self):
         from lab.economy import Economy
@@ -773,11 +778,22 @@ class _Reader:
         self.keys(data, ("batch", "economies", "defaults", "jobs", "grids"), ())
         batch = self.table(data.get("batch", {}), ("batch",))
         self.keys(batch, ("format", "out"), ("batch",))
-        out = batch.get("out")
+        out, refused = batch.get("out"), None
         if out is not None:
-            if not isinstance(out, str):
+            if not isinstance(out, str) or not out.strip():
                 raise self.error(("batch", "out"), f"expected a folder name, got {out!r}")
-            out = str(self.base / out)
+            # A job file writes inside its own folder: no '..' out of it, no absolute
+            # path or symbolic link elsewhere (unless the caller names the folder).
+            base = self.base.resolve()
+            target = (self.base / out).resolve()
+            if target != base and base not in target.parents:
+                refused = str(self.error(("batch", "out"), (
+                    f"out = {out!r} leads outside the job file's folder {base}; a job file "
+                    "writes only inside its own folder: give the output folder with --out "
+                    "(out=) instead")))
+                out = None
+            else:
+                out = str(self.base / out)
         economies = self.economies(data)
         defaults = self.table(data.get("defaults", {}), ("defaults",))
         self.keys(defaults, tuple(k for k in self.JOB_KEYS if k != "name"), ("defaults",))
@@ -805,7 +821,7 @@ class _Reader:
             seen[job.name] = where
         return self.build(("batch",), BatchSpec, economies=economies,
                           jobs=[j for j, _ in jobs], format=batch.get("format", "csv"),
-                          out=out, source=str(self.path))
+                          out=out, source=str(self.path), out_refused=refused)
 
     def economies(self, data) -> dict:
         table = self.table(data.get("economies"), ("economies",)) if "economies" in data \

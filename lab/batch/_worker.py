@@ -418,11 +418,25 @@ def _done(state, task, result, store, fmt, *, seconds, solve_seconds, setup_seco
             "residual": result.residual, "iterations": result.iterations}
 
 
+def _not_finite(*arrays) -> str:
+    """'' if every number is finite, else what is not: a result is checked by its
+    numbers, whatever its status says (an overflow once came back "converged")."""
+    for a in arrays:
+        a = np.asarray(a, dtype=np.float64)
+        if not np.isfinite(a).all():
+            return f"{int(np.isnan(a).sum())} NaN and {int(np.isinf(a).sum())} infinite numbers"
+    return ""
+
+
 def _not_converged(result) -> Exception | None:
-    if result.converged:
-        return None
     from lab.exceptions import NotConvergedError
 
+    bad = _not_finite(result.values, result.residual)
+    if bad:
+        return NotConvergedError(f"the values are not a result: {bad} (overflow?); "
+                                 f"the solver said: {result.message}")
+    if result.converged:
+        return None
     return NotConvergedError(result.message)
 
 
@@ -609,9 +623,14 @@ def _run_plan(state, task, store, fmt, exclusive) -> dict:
             if job.time_limit is not None and elapsed > job.time_limit:
                 raise TimeLimitExceeded(f"time limit of {job.time_limit:g} s exceeded: the "
                                         f"job took {elapsed:.3g} s")
-            if not result.converged and job.options.method != "cockshott":
-                from lab.exceptions import NotConvergedError
+            from lab.exceptions import NotConvergedError
 
+            bad = _not_finite(result.x, result.net_output, result.prices, result.harmony)
+            if bad:
+                return _failure(task, NotConvergedError(
+                    f"the plan is not a result: {bad} (overflow?); the planner said: "
+                    f"{result.message}"), elapsed, store, {"iterations": result.iterations})
+            if not result.converged and job.options.method != "cockshott":
                 return _failure(task, NotConvergedError(result.message), elapsed, store, {
                     "gap": result.relative_gap, "iterations": result.iterations})
         t2 = time.perf_counter()

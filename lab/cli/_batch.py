@@ -89,6 +89,8 @@ def batch(jobs, workers, out, resume, scheduler, dask_local, example, print_exam
             default_out = Path("lab-batch-example")
         else:
             spec = read_batch(jobs)
+            if out is None and spec.out_refused:
+                fail(spec.out_refused)
             default_out = Path(spec.out) if spec.out else Path(f"{jobs.stem}-results")
         target = out or default_out
         bar = _Bar(enabled=not quiet and not as_json)

@@ -16,6 +16,7 @@ import click
 
 from lab.cli._util import Progress as _Progress
 from lab.cli._util import fail as _fail
+from lab.cli._util import not_finite, refuse_overwriting
 from lab.cli._util import run_guarded as _run_guarded
 
 __all__ = ["main"]
@@ -120,6 +121,7 @@ def values(economy, method, rtol, maxiter, backend, n_threads, resources, out, l
     def run():
         if out is not None:
             check_values_path(out)
+            refuse_overwriting([out], economy=economy, dataset=dataset)
         t0 = time.perf_counter()
         if not quiet and not as_json:
             click.echo(f"reading {economy if dataset is None else 'dataset ' + dataset} ...",
@@ -140,7 +142,11 @@ def values(economy, method, rtol, maxiter, backend, n_threads, resources, out, l
         progress.close()
         for w in caught:
             click.echo(f"lab: warning: {w.message}", err=True)
-        if out is not None:
+        bad = not_finite(result.values, result.residual)
+        if bad:  # checked here, whatever the solver's status says
+            _fail(f"the labour values are not a result: {bad} (overflow?)"
+                  + (f"; nothing written to {out}" if out is not None else ""), 1)
+        if out is not None and result.converged:
             write_values(result, out)
         info = _summary(result, seconds)
         info.update(products=econ.n_products, nnz=econ.nnz, read_seconds=t_read,
@@ -155,9 +161,11 @@ def values(economy, method, rtol, maxiter, backend, n_threads, resources, out, l
             click.echo(f"method {result.method} ({result.method_reason})")
             click.echo(f"{result.message}; {seconds:.3f} s on {result.backend} with "
                        f"{result.n_threads} thread(s)")
-            if out is not None:
+            if out is not None and result.converged:
                 click.echo(f"values written to {out}")
         if not result.converged:
+            if out is not None:
+                _fail(f"the values did not converge; nothing written to {out}", 1)
             sys.exit(1)
 
     _run_guarded(run)

@@ -9,7 +9,7 @@ from pathlib import Path
 
 import click
 
-from lab.cli._util import Progress, fail, run_guarded
+from lab.cli._util import Progress, fail, refuse_overwriting, run_guarded
 
 __all__ = ["plan"]
 
@@ -76,9 +76,14 @@ def plan(economy, dataset, targets_file, resources_file, capacities_file, stocks
 
     def run():
         from lab.io import read_economy
-        from lab.io._plan_tables import read_table, write_plan
+        from lab.io._plan_tables import products_path, read_table, write_plan
         from lab.planning import PlanningProblem
         from lab.planning import plan as solve
+
+        if out is not None:  # outputs never replace inputs (issue 11)
+            refuse_overwriting([out, products_path(out)], economy=economy, dataset=dataset,
+                               files=[targets_file, resources_file, capacities_file,
+                                      stocks_file])
 
         say = (lambda text: None) if (quiet or as_json) else (lambda t: click.echo(t, err=True))
         t0 = time.perf_counter()

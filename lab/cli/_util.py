@@ -6,12 +6,14 @@ input) or 1 (the computation failed); never a traceback.
 
 from __future__ import annotations
 
+import os
 import sys
 import time
+from pathlib import Path
 
 import click
 
-__all__ = ["Progress", "fail", "run_guarded"]
+__all__ = ["Progress", "fail", "not_finite", "refuse_overwriting", "run_guarded"]
 
 
 class Progress:
@@ -62,3 +64,51 @@ def run_guarded(fn):
         fail(str(exc), 2)
     except MemoryError:
         fail("out of memory: try a smaller economy", 1)
+
+
+def not_finite(*arrays) -> str:
+    """'' if every number of ``arrays`` is finite, else what is not (for a message).
+
+    The CLI checks the numbers of a result itself before it prints or writes them: a
+    result holding NaN or inf is never reported as an answer, whatever its status says.
+    """
+    import numpy as np
+
+    for a in arrays:
+        a = np.asarray(a, dtype=np.float64)
+        if not np.isfinite(a).all():
+            n_nan, n_inf = int(np.isnan(a).sum()), int(np.isinf(a).sum())
+            return f"{n_nan} NaN and {n_inf} infinite numbers"
+    return ""
+
+
+def _same_file(a: Path, b: Path) -> bool:
+    try:
+        if a.exists() and b.exists():
+            return os.path.samefile(a, b)  # links and hard links too
+    except OSError:
+        pass
+    return a.resolve() == b.resolve()
+
+
+def refuse_overwriting(outputs, *, economy=None, dataset=None, files=()) -> None:
+    """Raise ValueError, naming both paths, if an output would replace an input.
+
+    Inputs: the files :func:`lab.read_economy` reads for ``economy`` (a folder's tables
+    and manifest, a Matrix Market file's sidecar), a shipped ``dataset``'s files, and
+    ``files``. Checked before any work is done.
+    """
+    from lab.io._formats import input_files
+
+    inputs = [Path(f) for f in files if f is not None]
+    if economy is not None:
+        inputs += input_files(economy)
+    if dataset is not None:
+        from lab.datasets import dataset_files
+
+        inputs += dataset_files(dataset)
+    for out in outputs:
+        for inp in inputs:
+            if _same_file(Path(out), inp):
+                raise ValueError(f"the output {out} is the input {inp}: writing it would "
+                                 "destroy the input; choose another output file")

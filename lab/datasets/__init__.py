@@ -245,6 +245,15 @@ def _folder(name: str):
     return resources.files(__name__).joinpath(name)
 
 
+def dataset_files(name: str) -> list[Path]:
+    """The files of a shipped table on the file system (none from a zip import); for
+    the check that an output never replaces an input."""
+    folder = _folder(info(name).name)
+    if not isinstance(folder, Path):
+        return []
+    return [folder / f for f in _FILES] + [folder / (f + ".gz") for f in _FILES]
+
+
 def _load_from(directory, name, labour, negative):
     """The csv reader on ``directory``, warnings reworded to name the dataset."""
     with warnings.catch_warnings(record=True) as caught:

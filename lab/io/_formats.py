@@ -221,6 +221,20 @@ def write_economy(economy, path, format: str | None = None, **options) -> Path:
     return write_npz(economy, path)
 
 
+def input_files(path) -> list[Path]:
+    """The files :func:`read_economy` may read for ``path`` (existing or not): a
+    folder's tables and manifest, or the file and its Matrix Market sidecar. For the
+    check that an output never replaces an input."""
+    from lab.io._files import MANIFEST
+    from lab.io._mtx import sidecar_path
+
+    path = Path(path)
+    if path.is_dir():
+        return [path / name for name in ("products.csv", "flows.csv", "products.parquet",
+                                         "flows.parquet", MANIFEST)]
+    return [path, sidecar_path(path)]
+
+
 def check_values_path(path) -> Path:
     """The output path of :func:`write_values`, checked before any work is done."""
     path = Path(path)

@@ -27,7 +27,7 @@ from lab._atomic import atomic_path
 from lab.exceptions import DataFormatError
 from lab.io._files import check_text_end, open_regular
 
-__all__ = ["read_table", "write_plan", "PLAN_SUFFIXES"]
+__all__ = ["PLAN_SUFFIXES", "products_path", "read_table", "write_plan"]
 
 PLAN_SUFFIXES = (".csv", ".parquet")
 
@@ -101,6 +101,13 @@ def _write_frame(frame, path: Path) -> None:
             frame.to_parquet(tmp, engine="pyarrow")
 
 
+def products_path(path) -> Path:
+    """Where :func:`write_plan` puts the product balances of a plan with techniques ≠
+    products: ``<name>.products<suffix>`` beside ``path``."""
+    path = Path(path)
+    return path.with_name(path.stem + ".products" + path.suffix)
+
+
 def write_plan(result, path) -> Path:
     """Write a :class:`~lab.planning.PlanResult` to ``.csv`` or ``.parquet``, atomically.
 
@@ -116,5 +123,5 @@ def write_plan(result, path) -> Path:
         _write_frame(techniques.join(products), path)
     else:
         _write_frame(techniques, path)
-        _write_frame(products, path.with_name(path.stem + ".products" + path.suffix))
+        _write_frame(products, products_path(path))
     return path

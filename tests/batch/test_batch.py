@@ -687,3 +687,83 @@ def test_cli_usage_errors(tmp_path):
     assert both.exit_code == 2 and "not both" in both.stderr
     dask = _invoke("batch", tmp_path / "x.toml", "--scheduler", "tcp://x:1", "--dask-local")
     assert dask.exit_code == 2 and "not both" in dask.stderr
+
+
+# --------------------------------------------------------------------------- issue 11
+
+
+@pytest.mark.parametrize("out", ["/srv/elsewhere", "../../x", "sub/../../x", "link/inside"])
+def test_batch_out_of_a_job_file_stays_in_its_folder(tmp_path, out):
+    """Item 12: ``[batch] out`` wrote wherever it pointed when --out was not given."""
+    folder = tmp_path / "a" / "b"
+    folder.mkdir(parents=True)
+    (tmp_path / "elsewhere").mkdir()
+    (folder / "link").symlink_to(tmp_path / "elsewhere", target_is_directory=True)
+    path = folder / "jobs.toml"
+    path.write_text(f'[batch]\nout = "{out}"\n[economies.e]\ngenerate = {{ n_products = 20 }}\n'
+                    '[[jobs]]\nname = "a"\n')
+    spec = read_batch(path)
+    assert spec.out is None and "leads outside the job file's folder" in spec.out_refused
+    assert f"{path}, line 2: batch.out:" in spec.out_refused
+    with pytest.raises(JobFileError, match="leads outside the job file's folder"):
+        run_batch(spec, workers=1)
+    result = _invoke("batch", path, "--workers", "1", cwd=tmp_path)
+    assert result.exit_code == 2 and "leads outside" in result.stderr
+    assert list((tmp_path / "elsewhere").iterdir()) == [] and not (tmp_path / "x").exists()
+    assert sorted(p.name for p in folder.iterdir()) == ["jobs.toml", "link"]
+    # an explicit output folder is the caller's choice
+    given = tmp_path / "chosen"
+    assert _invoke("batch", path, "--workers", "1", "--out", given).exit_code == 0
+    assert (given / "jobs" / "a" / "record.json").is_file()
+
+
+def test_batch_out_inside_the_job_folder_is_kept(tmp_path):
+    path = tmp_path / "jobs.toml"
+    for out in ("results", str(tmp_path / "abs"), "sub/../kept"):
+        path.write_text(f'[batch]\nout = "{out}"\n[economies.e]\n'
+                        'generate = { n_products = 20 }\n[[jobs]]\nname = "a"\n')
+        spec = read_batch(path)
+        assert spec.out_refused is None and Path(spec.out).resolve().parent == tmp_path
+
+
+def test_batch_refuses_an_output_folder_holding_its_inputs(tmp_path, economy):
+    """Item 6: the batch writes OUT/manifest.json, OUT/jobs and OUT/.work (which it clears)."""
+    out = tmp_path / "out"
+    (out / "jobs" / "x").mkdir(parents=True)
+    inside = lab.write_economy(economy, out / "jobs" / "x" / "e.npz")
+    spec = BatchSpec({"e": EconomySource(path=str(inside))}, [JobSpec("a", "e")])
+    with pytest.raises(JobFileError, match="would overwrite the input"):
+        run_batch(spec, out=out, workers=1, resume=True)
+    assert inside.is_file()
+    jobfile = out / "manifest.json"
+    jobfile.write_text('[economies.e]\ngenerate = { n_products = 20 }\n[[jobs]]\nname = "a"\n')
+    before = jobfile.read_text()
+    result = _invoke("batch", jobfile, "--out", out, "--workers", "1")
+    assert result.exit_code == 2 and "would overwrite the input" in result.stderr
+    assert jobfile.read_text() == before
+
+
+def test_batch_records_overflowing_results_as_failed(tmp_path, economy):
+    """Item 2: a job with factor = 1e308 was recorded done (values inf, status converged)."""
+    path = tmp_path / "jobs.toml"
+    path.write_text(textwrap.dedent("""\
+        [economies.e]
+        generate = { n_products = 300, seed = 1 }
+        [[jobs]]
+        name = "huge"
+        changes = [{ type = "scale_resource", resource = "labour", factor = 1e308 }]
+        [[jobs]]
+        name = "huge-krylov"
+        options = { method = "krylov" }
+        changes = [{ type = "scale_resource", resource = "labour", factor = 1e308 }]
+        [[jobs]]
+        name = "fine"
+        """))
+    summary = run_batch(path, out=tmp_path / "o", workers=1)
+    assert summary["fine"].status == "done"
+    for name in ("huge", "huge-krylov"):
+        assert summary[name].status == "failed", summary[name]
+        rec = record(tmp_path / "o", name)
+        assert rec["status"] == "failed" and rec["result"] is None
+        assert sorted(p.name for p in (tmp_path / "o" / "jobs" / name).iterdir()) == \
+            ["record.json"]

@@ -269,3 +269,72 @@ def test_generate_mean_inputs_out_of_reach_is_one_error_line(tmp_path, value, ne
     result = run_cli("generate", 10, "--mean-inputs", value, "-o", tmp_path / "x.npz")
     assert_user_error(result, needle)
     assert not (tmp_path / "x.npz").exists()
+
+
+def _digest(paths):
+    import hashlib
+
+    return {p: hashlib.sha256(p.read_bytes()).hexdigest() for p in paths}
+
+
+def test_values_output_over_its_input_is_refused_naming_both(tmp_path):
+    """Item 6: ``lab values folder -o folder/products.csv`` overwrote the economy's own file."""
+    folder = tmp_path / "econ"
+    lab.write_economy(lab.generate_economy(30, seed=1), folder, format="csv")
+    dense = lab.write_economy(lab.generate_economy(5, seed=1), tmp_path / "small.csv")
+    link = tmp_path / "link.csv"
+    link.symlink_to(folder / "flows.csv")
+    before = _digest([*folder.iterdir(), dense])
+    for economy, out in ((folder, folder / "products.csv"), (folder, folder / "flows.csv"),
+                         (folder, link), (dense, dense)):
+        result = run_cli("values", economy, "-o", out, "--quiet")
+        assert_user_error(result, str(out), "is the input", "choose another output")
+    assert _digest([*folder.iterdir(), dense]) == before
+    # beside the input is fine
+    assert run_cli("values", folder, "-o", folder / "values.csv", "--quiet").exit_code == 0
+
+
+def test_plan_output_over_an_input_is_refused_naming_both(tmp_path):
+    """Item 6: ``lab plan ... -o targets.csv`` overwrote the targets with the plan."""
+    economy = lab.write_economy(lab.generate_economy(30, seed=2), tmp_path / "e.npz")
+    targets = tmp_path / "targets.csv"
+    targets.write_text("code,target\nP3,1.5\n")
+    resources = tmp_path / "resources.csv"
+    resources.write_text("resource,available\nlabour,40\n")
+    before = _digest([economy, targets, resources])
+    for out in (targets, resources):
+        result = run_cli("plan", economy, "--targets", targets, "--resources", resources,
+                         "-o", out, "--quiet")
+        assert_user_error(result, str(out), str(targets if out == targets else resources))
+    # the products file a plan with techniques ≠ products writes beside -o counts too
+    sneaky = tmp_path / "p.products.csv"
+    sneaky.write_text("code,target\nP3,1.5\n")
+    result = run_cli("plan", economy, "--targets", sneaky, "-o", tmp_path / "p.csv",
+                     "--quiet")
+    assert_user_error(result, "p.products.csv", "is the input")
+    assert _digest([economy, targets, resources]) == before
+
+
+def _overflowing_economy(path):
+    """Issue 11, item 2: values [1e10, nan] came back "converged" with residual 0."""
+    return lab.write_economy(lab.Economy(np.array([[0, 1e308], [0, 0.0]]), [1e10, 1.0]), path)
+
+
+@pytest.mark.parametrize("as_json", [False, True])
+def test_values_that_overflow_are_an_error_and_nothing_is_written(tmp_path, as_json):
+    economy = _overflowing_economy(tmp_path / "big.npz")
+    out = tmp_path / "values.csv"
+    result = run_cli("values", economy, "-o", out, "--quiet", *(["--json"] if as_json else []))
+    assert result.exit_code in (1, 2), result.output
+    assert "Traceback" not in result.output
+    errors = [ln for ln in result.stderr.splitlines() if ln.startswith("lab: error: ")]
+    assert len(errors) == 1, result.stderr
+    assert not out.exists()
+
+
+def test_values_not_converged_writes_nothing(economy_file, tmp_path):
+    out = tmp_path / "v.csv"
+    result = run_cli("values", economy_file, "--maxiter", 1, "--method", "jacobi", "-o", out)
+    assert result.exit_code == 1
+    assert "nothing written" in result.stderr.splitlines()[-1]
+    assert not out.exists()
