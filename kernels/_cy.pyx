@@ -63,6 +63,11 @@ HAVE_OPENMP = bool(LAB_HAVE_OPENMP)
 
 __all__ = [
     "HAVE_OPENMP",
+    "bicgstab_matvec_dot",
+    "bicgstab_matvec_dot2",
+    "bicgstab_update_p",
+    "bicgstab_update_s",
+    "bicgstab_update_xr",
     "block_solve",
     "csr_matmat",
     "csr_matvec",
@@ -77,6 +82,7 @@ __all__ = [
     "permute_csr",
     "set_num_threads",
     "strongly_connected_components",
+    "technique_union",
 ]
 
 
@@ -121,20 +127,56 @@ cdef inline Py_ssize_t _row_at_nnz(const idx_t[::1] indptr, Py_ssize_t lo, Py_ss
 #: costs microseconds on an idle machine, and milliseconds when another process holds
 #: a core (every barrier waits for a descheduled thread), against tens of microseconds
 #: of work. The result does not depend on it (row chunks sum independently).
-SERIAL_WORK = 1 << 16
+cdef enum:
+    _SERIAL_WORK = 1 << 16
+    _CHUNK_WORK = 1 << 15
+    _MAX_CHUNKS = 1024
+
+SERIAL_WORK = _SERIAL_WORK
 
 
 cdef Py_ssize_t _n_work_chunks(Py_ssize_t n_rows, Py_ssize_t work):
     """Number of chunks (and threads) of a kernel call: the thread count, at most n_rows,
     and 1 for calls of less than SERIAL_WORK multiply-adds."""
     cdef Py_ssize_t nt = omp_get_max_threads()
-    if work < SERIAL_WORK:
+    if work < _SERIAL_WORK:
         return 1
     if nt > n_rows:
         nt = n_rows
     if nt < 1:
         nt = 1
     return nt
+
+
+#: Work (multiply-adds or vector entries) per chunk of a row-parallel kernel call. Chunks
+#: are handed out dynamically, so a thread that the operating system deschedules (another
+#: process on the core) holds up at most one chunk while the others take the rest.
+CHUNK_WORK = _CHUNK_WORK
+MAX_CHUNKS = _MAX_CHUNKS
+
+
+cdef Py_ssize_t _n_chunks(Py_ssize_t n_rows, Py_ssize_t work) noexcept nogil:
+    """Chunks of a row-parallel call: about CHUNK_WORK of work each, 1 below SERIAL_WORK,
+    at most n_rows and MAX_CHUNKS. The count depends on the sizes only, never on the
+    thread count, so reductions summed chunk by chunk give the same bits on any number
+    of threads."""
+    cdef Py_ssize_t c
+    if work < _SERIAL_WORK or n_rows <= 1:
+        return 1
+    c = work // _CHUNK_WORK
+    if c > _MAX_CHUNKS:
+        c = _MAX_CHUNKS
+    if c > n_rows:
+        c = n_rows
+    return c if c > 1 else 1
+
+
+cdef inline int _team(Py_ssize_t n_chunks) noexcept nogil:
+    """Threads for a call of n_chunks chunks: the current OpenMP setting, at most n_chunks."""
+    cdef int nt = omp_get_max_threads()
+    if n_chunks < nt:
+        return <int> n_chunks
+    return nt if nt > 1 else 1
 
 
 cdef inline void _nnz_bounds(const idx_t[::1] indptr, Py_ssize_t n_rows, Py_ssize_t n_chunks,
@@ -180,19 +222,19 @@ def csr_matvec(const idx_t[::1] indptr, const idx_t[::1] indices, const real_t[:
                const double[::1] x, double[::1] out):
     """out = M @ x; len(out) = n_rows, len(x) = n_cols.
 
-    Parallel over one contiguous, nnz-balanced row chunk per thread (the result does
-    not depend on the thread count).
+    Parallel over contiguous, nnz-balanced row chunks handed out dynamically (the
+    result does not depend on the thread count).
     """
     cdef Py_ssize_t n = indptr.shape[0] - 1, i, k, t, nchunks
     cdef double s
     cdef Py_ssize_t[::1] bounds
     _check_csr(indptr, data.shape[0], indices.shape[0])
     _check_len("out", out.shape[0], n)
-    nchunks = _n_work_chunks(n, indptr[n])
+    nchunks = _n_chunks(n, indptr[n])
     bounds = np.empty(nchunks + 1, dtype=np.intp)
     with nogil:
         _nnz_bounds(indptr, n, nchunks, bounds)
-        for t in prange(nchunks, schedule="static", chunksize=1, num_threads=nchunks):
+        for t in prange(nchunks, schedule="dynamic", chunksize=1, num_threads=_team(nchunks)):
             for i in range(bounds[t], bounds[t + 1]):
                 s = 0.0
                 for k in range(indptr[i], indptr[i + 1]):
@@ -210,11 +252,11 @@ def identity_minus_matvec(const idx_t[::1] indptr, const idx_t[::1] indices,
     _check_csr(indptr, data.shape[0], indices.shape[0])
     _check_len("x", x.shape[0], n)
     _check_len("out", out.shape[0], n)
-    nchunks = _n_work_chunks(n, indptr[n])
+    nchunks = _n_chunks(n, indptr[n])
     bounds = np.empty(nchunks + 1, dtype=np.intp)
     with nogil:
         _nnz_bounds(indptr, n, nchunks, bounds)
-        for t in prange(nchunks, schedule="static", chunksize=1, num_threads=nchunks):
+        for t in prange(nchunks, schedule="dynamic", chunksize=1, num_threads=_team(nchunks)):
             for i in range(bounds[t], bounds[t + 1]):
                 s = 0.0
                 for k in range(indptr[i], indptr[i + 1]):
@@ -286,11 +328,11 @@ def csr_matmat(const idx_t[::1] indptr, const idx_t[::1] indices, const real_t[:
     cdef Py_ssize_t[::1] bounds
     _check_csr(indptr, data.shape[0], indices.shape[0])
     _check_shape("out", out.shape[0], out.shape[1], n, r)
-    nchunks = _n_work_chunks(n, indptr[n] * r)
+    nchunks = _n_chunks(n, indptr[n] * r)
     bounds = np.empty(nchunks + 1, dtype=np.intp)
     with nogil:
         _nnz_bounds(indptr, n, nchunks, bounds)
-        for t in prange(nchunks, schedule="static", chunksize=1, num_threads=nchunks):
+        for t in prange(nchunks, schedule="dynamic", chunksize=1, num_threads=_team(nchunks)):
             for i in range(bounds[t], bounds[t + 1]):
                 for q in range(r):
                     out[i, q] = 0.0
@@ -383,13 +425,13 @@ def jacobi_step(const idx_t[::1] indptr, const idx_t[::1] indices, const real_t[
     _check_len("b", b.shape[0], n)
     _check_len("v", v.shape[0], n)
     _check_len("v_new", v_new.shape[0], n)
-    nchunks = _n_work_chunks(n, indptr[n])
+    nchunks = _n_chunks(n, indptr[n])
     cres = np.zeros(nchunks, dtype=np.float64)
     cmax = np.zeros(nchunks, dtype=np.float64)
     bounds = np.empty(nchunks + 1, dtype=np.intp)
     with nogil:
         _nnz_bounds(indptr, n, nchunks, bounds)
-        for t in prange(nchunks, schedule="static", chunksize=1, num_threads=nchunks):
+        for t in prange(nchunks, schedule="dynamic", chunksize=1, num_threads=_team(nchunks)):
             res = 0.0
             vmax = 0.0
             for i in range(bounds[t], bounds[t + 1]):
@@ -426,13 +468,13 @@ def jacobi_step_multi(const idx_t[::1] indptr, const idx_t[::1] indices,
     _check_shape("V_new", V_new.shape[0], V_new.shape[1], n, r)
     _check_len("res_inf", res_inf.shape[0], r)
     _check_len("vnew_inf", vnew_inf.shape[0], r)
-    nchunks = _n_work_chunks(n, indptr[n] * r)
+    nchunks = _n_chunks(n, indptr[n] * r)
     cres = np.zeros((nchunks, r), dtype=np.float64)
     cmax = np.zeros((nchunks, r), dtype=np.float64)
     bounds = np.empty(nchunks + 1, dtype=np.intp)
     with nogil:
         _nnz_bounds(indptr, n, nchunks, bounds)
-        for t in prange(nchunks, schedule="static", chunksize=1, num_threads=nchunks):
+        for t in prange(nchunks, schedule="dynamic", chunksize=1, num_threads=_team(nchunks)):
             for i in range(bounds[t], bounds[t + 1]):
                 for q in range(r):
                     V_new[i, q] = B[i, q]
@@ -451,6 +493,169 @@ def jacobi_step_multi(const idx_t[::1] indptr, const idx_t[::1] indices,
             for t in range(nchunks):
                 res_inf[q] = _nanmax(res_inf[q], cres[t, q])
                 vnew_inf[q] = _nanmax(vnew_inf[q], cmax[t, q])
+    return None
+
+
+# --------------------------------------------------------------------------- Krylov
+
+# Fused steps of BiCGSTAB on (I - M) x = b, one pass over memory each (see
+# lab.values._krylov). Reductions are summed chunk by chunk in chunk order: the same
+# bits on any number of threads.
+
+cdef inline void _vec_bounds(Py_ssize_t n, Py_ssize_t n_chunks, Py_ssize_t t,
+                             Py_ssize_t *lo, Py_ssize_t *hi) noexcept nogil:
+    lo[0] = (n * t) // n_chunks
+    hi[0] = (n * (t + 1)) // n_chunks
+
+
+def bicgstab_matvec_dot(const idx_t[::1] indptr, const idx_t[::1] indices,
+                        const real_t[::1] data, const double[::1] x, const double[::1] w,
+                        double[::1] y):
+    """y = x - M @ x for square M; returns w . y."""
+    cdef Py_ssize_t n = indptr.shape[0] - 1, i, k, t, nchunks
+    cdef double s, acc
+    cdef Py_ssize_t[::1] bounds
+    cdef double[::1] part
+    _check_csr(indptr, data.shape[0], indices.shape[0])
+    _check_len("x", x.shape[0], n)
+    _check_len("w", w.shape[0], n)
+    _check_len("y", y.shape[0], n)
+    nchunks = _n_chunks(n, indptr[n])
+    bounds = np.empty(nchunks + 1, dtype=np.intp)
+    part = np.empty(nchunks, dtype=np.float64)
+    with nogil:
+        _nnz_bounds(indptr, n, nchunks, bounds)
+        for t in prange(nchunks, schedule="dynamic", chunksize=1, num_threads=_team(nchunks)):
+            acc = 0.0
+            for i in range(bounds[t], bounds[t + 1]):
+                s = 0.0
+                for k in range(indptr[i], indptr[i + 1]):
+                    s = s + data[k] * x[indices[k]]
+                s = x[i] - s
+                y[i] = s
+                acc = acc + w[i] * s
+            part[t] = acc
+        acc = 0.0
+        for t in range(nchunks):
+            acc = acc + part[t]
+    return acc
+
+
+def bicgstab_matvec_dot2(const idx_t[::1] indptr, const idx_t[::1] indices,
+                         const real_t[::1] data, const double[::1] x, double[::1] y):
+    """y = x - M @ x for square M; returns (y . x, y . y)."""
+    cdef Py_ssize_t n = indptr.shape[0] - 1, i, k, t, nchunks
+    cdef double s, a, b, yx, yy
+    cdef Py_ssize_t[::1] bounds
+    cdef double[:, ::1] part
+    _check_csr(indptr, data.shape[0], indices.shape[0])
+    _check_len("x", x.shape[0], n)
+    _check_len("y", y.shape[0], n)
+    nchunks = _n_chunks(n, indptr[n])
+    bounds = np.empty(nchunks + 1, dtype=np.intp)
+    part = np.empty((nchunks, 2), dtype=np.float64)
+    with nogil:
+        _nnz_bounds(indptr, n, nchunks, bounds)
+        for t in prange(nchunks, schedule="dynamic", chunksize=1, num_threads=_team(nchunks)):
+            a = 0.0
+            b = 0.0
+            for i in range(bounds[t], bounds[t + 1]):
+                s = 0.0
+                for k in range(indptr[i], indptr[i + 1]):
+                    s = s + data[k] * x[indices[k]]
+                s = x[i] - s
+                y[i] = s
+                a = a + s * x[i]
+                b = b + s * s
+            part[t, 0] = a
+            part[t, 1] = b
+        yx = 0.0
+        yy = 0.0
+        for t in range(nchunks):
+            yx = yx + part[t, 0]
+            yy = yy + part[t, 1]
+    return yx, yy
+
+
+def bicgstab_update_s(double[::1] r, const double[::1] v, double alpha):
+    """r -= alpha * v in place; returns max |r| (NaN if any entry is NaN)."""
+    cdef Py_ssize_t n = r.shape[0], i, t, lo, hi, nchunks
+    cdef double m, d
+    cdef double[::1] part
+    _check_len("v", v.shape[0], n)
+    nchunks = _n_chunks(n, n)
+    part = np.empty(nchunks, dtype=np.float64)
+    with nogil:
+        for t in prange(nchunks, schedule="dynamic", chunksize=1, num_threads=_team(nchunks)):
+            _vec_bounds(n, nchunks, t, &lo, &hi)
+            m = 0.0
+            for i in range(lo, hi):
+                d = r[i] - alpha * v[i]
+                r[i] = d
+                m = _nanmax(m, fabs(d))
+            part[t] = m
+        m = 0.0
+        for t in range(nchunks):
+            m = _nanmax(m, part[t])
+    return m
+
+
+def bicgstab_update_xr(double[::1] x, const double[::1] p, double[::1] r,
+                       const double[::1] t_vec, const double[::1] w, double alpha,
+                       double omega):
+    """x += alpha * p + omega * r; then r -= omega * t_vec, in place.
+
+    Returns (w . r, max |r|, max |x|) of the updated vectors (maxima propagate NaN).
+    """
+    cdef Py_ssize_t n = x.shape[0], i, t, lo, hi, nchunks
+    cdef double dot, rm, xm, ri, xi
+    cdef double[:, ::1] part
+    _check_len("p", p.shape[0], n)
+    _check_len("r", r.shape[0], n)
+    _check_len("t_vec", t_vec.shape[0], n)
+    _check_len("w", w.shape[0], n)
+    nchunks = _n_chunks(n, 2 * n)
+    part = np.empty((nchunks, 3), dtype=np.float64)
+    with nogil:
+        for t in prange(nchunks, schedule="dynamic", chunksize=1, num_threads=_team(nchunks)):
+            _vec_bounds(n, nchunks, t, &lo, &hi)
+            dot = 0.0
+            rm = 0.0
+            xm = 0.0
+            for i in range(lo, hi):
+                ri = r[i]
+                xi = x[i] + alpha * p[i] + omega * ri
+                x[i] = xi
+                ri = ri - omega * t_vec[i]
+                r[i] = ri
+                dot = dot + w[i] * ri
+                rm = _nanmax(rm, fabs(ri))
+                xm = _nanmax(xm, fabs(xi))
+            part[t, 0] = dot
+            part[t, 1] = rm
+            part[t, 2] = xm
+        dot = 0.0
+        rm = 0.0
+        xm = 0.0
+        for t in range(nchunks):
+            dot = dot + part[t, 0]
+            rm = _nanmax(rm, part[t, 1])
+            xm = _nanmax(xm, part[t, 2])
+    return dot, rm, xm
+
+
+def bicgstab_update_p(double[::1] p, const double[::1] r, const double[::1] v, double beta,
+                      double omega):
+    """p = r + beta * (p - omega * v), in place."""
+    cdef Py_ssize_t n = p.shape[0], i, t, lo, hi, nchunks
+    _check_len("r", r.shape[0], n)
+    _check_len("v", v.shape[0], n)
+    nchunks = _n_chunks(n, n)
+    with nogil:
+        for t in prange(nchunks, schedule="dynamic", chunksize=1, num_threads=_team(nchunks)):
+            _vec_bounds(n, nchunks, t, &lo, &hi)
+            for i in range(lo, hi):
+                p[i] = r[i] + beta * (p[i] - omega * v[i])
     return None
 
 
@@ -923,13 +1128,13 @@ def permute_csr(const idx_t[::1] indptr, const idx_t[::1] indices, const real_t[
     nnz = indptr[n]
     if out_indices.shape[0] < nnz or out_data.shape[0] < nnz:
         raise ValueError(f"out_indices and out_data need length >= nnz = {nnz}")
-    cdef int nt = <int> _n_work_chunks(n, nnz)
+    cdef int nt = _team(_n_chunks(n, nnz))
     with nogil:
         out_indptr[0] = 0
         for k in range(n):
             p = perm[k]
             out_indptr[k + 1] = out_indptr[k] + (indptr[p + 1] - indptr[p])
-        for k in prange(n, schedule="static", num_threads=nt):
+        for k in prange(n, schedule="dynamic", chunksize=4096, num_threads=nt):
             p = perm[k]
             src = indptr[p]
             dst = out_indptr[k]
@@ -938,3 +1143,57 @@ def permute_csr(const idx_t[::1] indptr, const idx_t[::1] indices, const real_t[
                 out_indices[dst + t] = <idx_t> inv_perm[indices[src + t]]
                 out_data[dst + t] = data[src + t]
     return None
+
+
+# --------------------------------------------------------------------------- techniques
+
+def technique_union(const idx_t[::1] indptr, const idx_t[::1] indices,
+                    const idx2_t[::1] by_product, const idx2_t[::1] product_ptr,
+                    idx2_t[::1] u_indptr, idx2_t[::1] u_indices, idx2_t[::1] slot,
+                    idx2_t[::1] mark):
+    """Union of the input patterns of each product's techniques (technique choice).
+
+    The techniques are the columns of a CSC matrix (``indptr``, ``indices``: sorted rows);
+    product p has techniques ``by_product[product_ptr[p]:product_ptr[p + 1]]``. Writes
+    the union as a CSC matrix with one column per product (``u_indptr``, length m + 1;
+    ``u_indices``, sorted within a column) and, for every stored entry e of the techniques,
+    ``slot[e]``: its position in the union. ``mark`` (length m_rows) is work space; pass
+    ``u_indices`` of length >= the number of technique entries. Returns the union's nnz.
+    """
+    cdef Py_ssize_t m = product_ptr.shape[0] - 1, p, q, t, j, e, i, c, start, a, b
+    cdef idx2_t key
+    _check_len("u_indptr", u_indptr.shape[0], m + 1)
+    _check_len("slot", slot.shape[0], indptr[indptr.shape[0] - 1])
+    if u_indices.shape[0] < indptr[indptr.shape[0] - 1]:
+        raise ValueError("u_indices is shorter than the technique entries")
+    with nogil:
+        for i in range(mark.shape[0]):
+            mark[i] = -1
+        c = 0
+        u_indptr[0] = 0
+        for p in range(m):
+            start = c
+            for q in range(product_ptr[p], product_ptr[p + 1]):
+                j = by_product[q]
+                for e in range(indptr[j], indptr[j + 1]):
+                    i = indices[e]
+                    if mark[i] != p:
+                        mark[i] = <idx2_t> p
+                        # insertion into the sorted column
+                        b = c
+                        while b > start and u_indices[b - 1] > i:
+                            u_indices[b] = u_indices[b - 1]
+                            b -= 1
+                        u_indices[b] = <idx2_t> i
+                        c += 1
+            u_indptr[p + 1] = <idx2_t> c
+            # positions of the union's rows, then every technique entry's slot
+            for a in range(start, c):
+                mark[u_indices[a]] = <idx2_t> (-2 - a)
+            for q in range(product_ptr[p], product_ptr[p + 1]):
+                j = by_product[q]
+                for e in range(indptr[j], indptr[j + 1]):
+                    slot[e] = <idx2_t> (-2 - mark[indices[e]])
+            for a in range(start, c):
+                mark[u_indices[a]] = <idx2_t> p
+    return c

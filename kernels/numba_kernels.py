@@ -19,6 +19,11 @@ import numpy as np
 from numba import njit, prange
 
 __all__ = [
+    "bicgstab_matvec_dot",
+    "bicgstab_matvec_dot2",
+    "bicgstab_update_p",
+    "bicgstab_update_s",
+    "bicgstab_update_xr",
     "block_solve",
     "csr_matmat",
     "csr_matvec",
@@ -33,6 +38,7 @@ __all__ = [
     "permute_csr",
     "set_num_threads",
     "strongly_connected_components",
+    "technique_union",
 ]
 
 
@@ -85,6 +91,27 @@ def _check_shape(got, want0, want1):
 #: Below this many multiply-adds a kernel call runs serially, without starting the
 #: thread pool (see the Cython backend's SERIAL_WORK; same value, same results).
 SERIAL_WORK = 1 << 16
+
+
+#: Work per chunk of a row-parallel call and the most chunks (see the Cython backend's
+#: CHUNK_WORK: same values, so both backends sum reductions over the same chunks).
+CHUNK_WORK = 1 << 15
+MAX_CHUNKS = 1024
+
+
+@njit(cache=True)
+def _n_chunks(n_rows, work):
+    """Chunks of a row-parallel call: about CHUNK_WORK each, 1 below SERIAL_WORK, at most
+    n_rows and MAX_CHUNKS; independent of the thread count (deterministic reductions).
+    The chunks are handed to threads dynamically (parallel chunk size 1)."""
+    if work < SERIAL_WORK or n_rows <= 1:
+        return 1
+    c = work // CHUNK_WORK
+    if c > MAX_CHUNKS:
+        c = MAX_CHUNKS
+    if c > n_rows:
+        c = n_rows
+    return max(c, 1)
 
 
 @njit  # no cache: numba.get_num_threads() is a dynamic global
@@ -151,13 +178,15 @@ def csr_matvec(indptr, indices, data, x, out):
     n = indptr.shape[0] - 1
     _check_csr(indptr, indices.shape[0], data.shape[0])
     _check_len(out.shape[0], n)
-    nchunks = _n_work_chunks(n, indptr[n])
+    nchunks = _n_chunks(n, indptr[n])
     if nchunks == 1:  # small call: no thread pool
         _matvec_rows(indptr, indices, data, x, out, 0, n, False)
         return
     bounds = _nnz_bounds(indptr, n, nchunks)
+    old = numba.set_parallel_chunksize(1)  # chunks handed out dynamically
     for t in prange(nchunks):
         _matvec_rows(indptr, indices, data, x, out, bounds[t], bounds[t + 1], False)
+    numba.set_parallel_chunksize(old)
 
 
 @njit(parallel=True, error_model="numpy")
@@ -167,13 +196,15 @@ def identity_minus_matvec(indptr, indices, data, x, out):
     _check_csr(indptr, indices.shape[0], data.shape[0])
     _check_len(x.shape[0], n)
     _check_len(out.shape[0], n)
-    nchunks = _n_work_chunks(n, indptr[n])
+    nchunks = _n_chunks(n, indptr[n])
     if nchunks == 1:
         _matvec_rows(indptr, indices, data, x, out, 0, n, True)
         return
     bounds = _nnz_bounds(indptr, n, nchunks)
+    old = numba.set_parallel_chunksize(1)  # chunks handed out dynamically
     for t in prange(nchunks):
         _matvec_rows(indptr, indices, data, x, out, bounds[t], bounds[t + 1], True)
+    numba.set_parallel_chunksize(old)
 
 
 @njit(cache=True, error_model="numpy")
@@ -219,13 +250,15 @@ def csr_matmat(indptr, indices, data, X, out):
     r = X.shape[1]
     _check_csr(indptr, indices.shape[0], data.shape[0])
     _check_shape(out, n, r)
-    nchunks = _n_work_chunks(n, indptr[n] * r)
+    nchunks = _n_chunks(n, indptr[n] * r)
     if nchunks == 1:
         _matmat_rows(indptr, indices, data, X, out, 0, n)
         return
     bounds = _nnz_bounds(indptr, n, nchunks)
+    old = numba.set_parallel_chunksize(1)  # chunks handed out dynamically
     for t in prange(nchunks):
         _matmat_rows(indptr, indices, data, X, out, bounds[t], bounds[t + 1])
+    numba.set_parallel_chunksize(old)
 
 
 @njit(cache=True, error_model="numpy")
@@ -292,16 +325,18 @@ def jacobi_step(indptr, indices, data, b, v, v_new):
     _check_len(b.shape[0], n)
     _check_len(v.shape[0], n)
     _check_len(v_new.shape[0], n)
-    nchunks = _n_work_chunks(n, indptr[n])
+    nchunks = _n_chunks(n, indptr[n])
     if nchunks == 1:  # small call: no thread pool
         return _jacobi_rows(indptr, indices, data, b, v, v_new, 0, n)
     bounds = _nnz_bounds(indptr, n, nchunks)
     cres = np.zeros(nchunks, dtype=np.float64)
     cmax = np.zeros(nchunks, dtype=np.float64)
+    old = numba.set_parallel_chunksize(1)  # chunks handed out dynamically
     for t in prange(nchunks):
         a, c = _jacobi_rows(indptr, indices, data, b, v, v_new, bounds[t], bounds[t + 1])
         cres[t] = a
         cmax[t] = c
+    numba.set_parallel_chunksize(old)
     res = 0.0
     vmax = 0.0
     for t in range(nchunks):
@@ -338,17 +373,19 @@ def jacobi_step_multi(indptr, indices, data, B, V, V_new, res_inf, vnew_inf):
     _check_shape(V_new, n, r)
     _check_len(res_inf.shape[0], r)
     _check_len(vnew_inf.shape[0], r)
-    nchunks = _n_work_chunks(n, indptr[n] * r)
+    nchunks = _n_chunks(n, indptr[n] * r)
     bounds = _nnz_bounds(indptr, n, nchunks)
     cres = np.zeros((nchunks, r), dtype=np.float64)
     cmax = np.zeros((nchunks, r), dtype=np.float64)
     if nchunks == 1:  # small call: no thread pool
         _jacobi_rows_multi(indptr, indices, data, B, V, V_new, 0, n, cres[0], cmax[0])
     else:
+        old = numba.set_parallel_chunksize(1)  # chunks handed out dynamically
         for t in prange(nchunks):
             _jacobi_rows_multi(
                 indptr, indices, data, B, V, V_new, bounds[t], bounds[t + 1], cres[t], cmax[t]
             )
+        numba.set_parallel_chunksize(old)
     for q in range(r):
         a = 0.0
         c = 0.0
@@ -357,6 +394,190 @@ def jacobi_step_multi(indptr, indices, data, B, V, V_new, res_inf, vnew_inf):
             c = _nanmax(c, cmax[t, q])
         res_inf[q] = a
         vnew_inf[q] = c
+
+
+# --------------------------------------------------------------------------- Krylov
+
+# Fused steps of BiCGSTAB on (I - M) x = b (see lab.values._krylov); the same chunks
+# and the same order of summation as the Cython backend.
+
+
+@njit(cache=True, error_model="numpy")
+def _matvec_dot_rows(indptr, indices, data, x, w, y, lo, hi):
+    acc = 0.0
+    for i in range(lo, hi):
+        s = 0.0
+        for k in range(indptr[i], indptr[i + 1]):
+            s += data[k] * x[indices[k]]
+        s = x[i] - s
+        y[i] = s
+        acc += w[i] * s
+    return acc
+
+
+@njit(parallel=True, error_model="numpy")
+def bicgstab_matvec_dot(indptr, indices, data, x, w, y):
+    """y = x - M @ x for square M; returns w . y."""
+    n = indptr.shape[0] - 1
+    _check_csr(indptr, indices.shape[0], data.shape[0])
+    _check_len(x.shape[0], n)
+    _check_len(w.shape[0], n)
+    _check_len(y.shape[0], n)
+    nchunks = _n_chunks(n, indptr[n])
+    if nchunks == 1:
+        return _matvec_dot_rows(indptr, indices, data, x, w, y, 0, n)
+    bounds = _nnz_bounds(indptr, n, nchunks)
+    part = np.empty(nchunks)
+    old = numba.set_parallel_chunksize(1)  # chunks handed out dynamically
+    for t in prange(nchunks):
+        part[t] = _matvec_dot_rows(indptr, indices, data, x, w, y, bounds[t], bounds[t + 1])
+    numba.set_parallel_chunksize(old)
+    acc = 0.0
+    for t in range(nchunks):
+        acc += part[t]
+    return acc
+
+
+@njit(cache=True, error_model="numpy")
+def _matvec_dot2_rows(indptr, indices, data, x, y, lo, hi):
+    a = 0.0
+    b = 0.0
+    for i in range(lo, hi):
+        s = 0.0
+        for k in range(indptr[i], indptr[i + 1]):
+            s += data[k] * x[indices[k]]
+        s = x[i] - s
+        y[i] = s
+        a += s * x[i]
+        b += s * s
+    return a, b
+
+
+@njit(parallel=True, error_model="numpy")
+def bicgstab_matvec_dot2(indptr, indices, data, x, y):
+    """y = x - M @ x for square M; returns (y . x, y . y)."""
+    n = indptr.shape[0] - 1
+    _check_csr(indptr, indices.shape[0], data.shape[0])
+    _check_len(x.shape[0], n)
+    _check_len(y.shape[0], n)
+    nchunks = _n_chunks(n, indptr[n])
+    if nchunks == 1:
+        return _matvec_dot2_rows(indptr, indices, data, x, y, 0, n)
+    bounds = _nnz_bounds(indptr, n, nchunks)
+    part = np.empty((nchunks, 2))
+    old = numba.set_parallel_chunksize(1)
+    for t in prange(nchunks):
+        a, b = _matvec_dot2_rows(indptr, indices, data, x, y, bounds[t], bounds[t + 1])
+        part[t, 0] = a
+        part[t, 1] = b
+    numba.set_parallel_chunksize(old)
+    yx = 0.0
+    yy = 0.0
+    for t in range(nchunks):
+        yx += part[t, 0]
+        yy += part[t, 1]
+    return yx, yy
+
+
+@njit(cache=True, error_model="numpy")
+def _update_s_rows(r, v, alpha, lo, hi):
+    m = 0.0
+    for i in range(lo, hi):
+        d = r[i] - alpha * v[i]
+        r[i] = d
+        m = _nanmax(m, abs(d))
+    return m
+
+
+@njit(parallel=True, error_model="numpy")
+def bicgstab_update_s(r, v, alpha):
+    """r -= alpha * v in place; returns max |r| (NaN if any entry is NaN)."""
+    n = r.shape[0]
+    _check_len(v.shape[0], n)
+    nchunks = _n_chunks(n, n)
+    if nchunks == 1:
+        return _update_s_rows(r, v, alpha, 0, n)
+    part = np.empty(nchunks)
+    old = numba.set_parallel_chunksize(1)
+    for t in prange(nchunks):
+        part[t] = _update_s_rows(r, v, alpha, (n * t) // nchunks, (n * (t + 1)) // nchunks)
+    numba.set_parallel_chunksize(old)
+    m = 0.0
+    for t in range(nchunks):
+        m = _nanmax(m, part[t])
+    return m
+
+
+@njit(cache=True, error_model="numpy")
+def _update_xr_rows(x, p, r, t_vec, w, alpha, omega, lo, hi):
+    dot = 0.0
+    rm = 0.0
+    xm = 0.0
+    for i in range(lo, hi):
+        ri = r[i]
+        xi = x[i] + alpha * p[i] + omega * ri
+        x[i] = xi
+        ri = ri - omega * t_vec[i]
+        r[i] = ri
+        dot += w[i] * ri
+        rm = _nanmax(rm, abs(ri))
+        xm = _nanmax(xm, abs(xi))
+    return dot, rm, xm
+
+
+@njit(parallel=True, error_model="numpy")
+def bicgstab_update_xr(x, p, r, t_vec, w, alpha, omega):
+    """x += alpha * p + omega * r; then r -= omega * t_vec, in place.
+
+    Returns (w . r, max |r|, max |x|) of the updated vectors (maxima propagate NaN).
+    """
+    n = x.shape[0]
+    _check_len(p.shape[0], n)
+    _check_len(r.shape[0], n)
+    _check_len(t_vec.shape[0], n)
+    _check_len(w.shape[0], n)
+    nchunks = _n_chunks(n, 2 * n)
+    if nchunks == 1:
+        return _update_xr_rows(x, p, r, t_vec, w, alpha, omega, 0, n)
+    part = np.empty((nchunks, 3))
+    old = numba.set_parallel_chunksize(1)
+    for t in prange(nchunks):
+        a, b, c = _update_xr_rows(x, p, r, t_vec, w, alpha, omega, (n * t) // nchunks,
+                                  (n * (t + 1)) // nchunks)
+        part[t, 0] = a
+        part[t, 1] = b
+        part[t, 2] = c
+    numba.set_parallel_chunksize(old)
+    dot = 0.0
+    rm = 0.0
+    xm = 0.0
+    for t in range(nchunks):
+        dot += part[t, 0]
+        rm = _nanmax(rm, part[t, 1])
+        xm = _nanmax(xm, part[t, 2])
+    return dot, rm, xm
+
+
+@njit(cache=True, error_model="numpy")
+def _update_p_rows(p, r, v, beta, omega, lo, hi):
+    for i in range(lo, hi):
+        p[i] = r[i] + beta * (p[i] - omega * v[i])
+
+
+@njit(parallel=True, error_model="numpy")
+def bicgstab_update_p(p, r, v, beta, omega):
+    """p = r + beta * (p - omega * v), in place."""
+    n = p.shape[0]
+    _check_len(r.shape[0], n)
+    _check_len(v.shape[0], n)
+    nchunks = _n_chunks(n, n)
+    if nchunks == 1:
+        _update_p_rows(p, r, v, beta, omega, 0, n)
+        return
+    old = numba.set_parallel_chunksize(1)
+    for t in prange(nchunks):
+        _update_p_rows(p, r, v, beta, omega, (n * t) // nchunks, (n * (t + 1)) // nchunks)
+    numba.set_parallel_chunksize(old)
 
 
 # --------------------------------------------------------------------------- Gauss-Seidel
@@ -751,3 +972,49 @@ def permute_csr(indptr, indices, data, perm, inv_perm, out_indptr, out_indices, 
         for t in range(length):
             out_indices[dst + t] = inv_perm[indices[src + t]]
             out_data[dst + t] = data[src + t]
+
+
+# --------------------------------------------------------------------------- techniques
+
+
+@njit(cache=True, error_model="numpy")
+def technique_union(indptr, indices, by_product, product_ptr, u_indptr, u_indices, slot,
+                    mark):
+    """Union of the input patterns of each product's techniques (technique choice).
+
+    Writes the union as CSC (one column per product, sorted rows) and ``slot[e]``, the
+    union position of every technique entry e; see ``_cy.technique_union``. Returns nnz.
+    """
+    m = product_ptr.shape[0] - 1
+    _check_len(u_indptr.shape[0], m + 1)
+    _check_len(slot.shape[0], indptr[indptr.shape[0] - 1])
+    if u_indices.shape[0] < indptr[indptr.shape[0] - 1]:
+        raise ValueError("u_indices is shorter than the technique entries")
+    for i in range(mark.shape[0]):
+        mark[i] = -1
+    c = 0
+    u_indptr[0] = 0
+    for p in range(m):
+        start = c
+        for q in range(product_ptr[p], product_ptr[p + 1]):
+            j = by_product[q]
+            for e in range(indptr[j], indptr[j + 1]):
+                i = indices[e]
+                if mark[i] != p:
+                    mark[i] = p
+                    b = c
+                    while b > start and u_indices[b - 1] > i:
+                        u_indices[b] = u_indices[b - 1]
+                        b -= 1
+                    u_indices[b] = i
+                    c += 1
+        u_indptr[p + 1] = c
+        for a in range(start, c):
+            mark[u_indices[a]] = -2 - a
+        for q in range(product_ptr[p], product_ptr[p + 1]):
+            j = by_product[q]
+            for e in range(indptr[j], indptr[j + 1]):
+                slot[e] = -2 - mark[indices[e]]
+        for a in range(start, c):
+            mark[u_indices[a]] = p
+    return c

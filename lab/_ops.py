@@ -12,6 +12,23 @@ default), fetch the kernel module with :func:`kernels` and run under
 Both kernel modules expose the same functions (see ``lab._kernels._cy``). Importing
 this module is cheap: Numba is imported only when the Numba backend is first used.
 
+Threads
+-------
+Both backends run on one threading runtime: the Cython kernels on OpenMP (libgomp), and
+the Numba kernels on Numba's ``omp`` threading layer, which loads the same libgomp (it
+is preferred here over TBB and the workqueue; ``NUMBA_THREADING_LAYER`` overrides). So a
+solver that alternates kernels of both backends never has two thread pools fighting.
+
+OpenMP threads that spin while they wait (libgomp's default) take the core from the
+thread they wait for whenever another process is busy on the machine: a barrier then
+lasts a scheduler time slice instead of microseconds (measured: 2 threads 3.7× slower
+than 1 beside two busy processes). This module therefore sets ``OMP_WAIT_POLICY=PASSIVE``
+before libgomp is loaded, unless the environment already sets ``OMP_WAIT_POLICY`` or
+``GOMP_SPINCOUNT`` (the setting applies to every OpenMP library of the process). The
+kernels hand out small chunks of work dynamically, so a descheduled thread holds up at
+most one chunk, and :class:`ThreadGovernor` lets an iterative solver drop to one thread
+when that measurably runs faster.
+
 Environment
 -----------
 LAB_BACKEND : optional, ``"cython"`` or ``"numba"``; the backend ``"auto"`` resolves to.
@@ -22,8 +39,10 @@ from __future__ import annotations
 import contextlib
 import importlib
 import importlib.util
+import math
 import numbers
 import os
+import time
 import warnings
 
 import numpy as np
@@ -32,6 +51,7 @@ from lab.exceptions import BackendWarning
 
 __all__ = [
     "BACKENDS",
+    "ThreadGovernor",
     "available_backends",
     "csr_arrays",
     "kernels",
@@ -42,6 +62,10 @@ __all__ = [
 BACKENDS = ("cython", "numba")
 
 _MODULES = {"cython": "lab._kernels._cy", "numba": "lab._kernels.numba_kernels"}
+
+if "OMP_WAIT_POLICY" not in os.environ and "GOMP_SPINCOUNT" not in os.environ:
+    # Read by libgomp once, when it is loaded: see "Threads" above.
+    os.environ["OMP_WAIT_POLICY"] = "PASSIVE"
 _cython_state: dict[str, object] = {}  # "module" or "error", filled on first probe
 _warned = False
 
@@ -149,8 +173,21 @@ def kernels(backend: str):
             )
         return module
     if backend == "numba":
+        _prefer_omp_layer()
         return importlib.import_module(_MODULES["numba"])
     raise ValueError(f"backend must be one of {BACKENDS} (resolved), got {backend!r}")
+
+
+def _prefer_omp_layer() -> None:
+    """Numba's threads on the OpenMP runtime the Cython kernels use (before Numba starts
+    its threads; an explicit ``NUMBA_THREADING_LAYER`` is kept)."""
+    if "NUMBA_THREADING_LAYER" in os.environ:
+        return
+    import numba
+
+    layers = list(getattr(numba.config, "THREADING_LAYER_PRIORITY", ()))
+    if "omp" in layers and layers[0] != "omp":
+        numba.config.THREADING_LAYER_PRIORITY = ["omp"] + [x for x in layers if x != "omp"]
 
 
 def _check_n_threads(n_threads) -> int:
@@ -216,3 +253,92 @@ def csr_arrays(matrix, *, index_dtype=None):
         np.ascontiguousarray(indices, dtype=index_dtype),
         np.ascontiguousarray(data),
     )
+
+
+class ThreadGovernor:
+    """The thread count of each step of an iterative solver, from measured step times.
+
+    With ``n_threads`` given, every step runs on exactly that many threads. Otherwise a
+    step runs on the backend's current count T, and now and then one step runs on a
+    single thread instead (a probe); the count whose recent steps were faster is used
+    until the next probe. Probes become rarer (8, 16, ... up to 256 steps apart) while
+    T keeps winning, and frequent again when T's steps get slower than their running
+    average (another process started) or when the single thread wins. Records are kept
+    per backend and step size for the life of the process, so one solve learns from the
+    last. Steps of less than ``MIN_STEP_S`` are too short to time and are not governed.
+
+    Examples
+    --------
+    >>> gov = ThreadGovernor("numba", None, work=10**6)
+    >>> for _ in range(3):
+    ...     with gov.step():
+    ...         pass   # the kernels of one iteration
+    >>> gov.used >= 1
+    True
+    """
+
+    MIN_STEP_S = 2e-4
+    FIRST_PROBE = 8
+    MAX_PROBE = 256
+    _records: dict = {}
+
+    def __init__(self, backend: str, n_threads: int | None, *, work: float):
+        self.module = kernels(backend)
+        self.forced = None if n_threads is None else _check_n_threads(n_threads)
+        top = self.forced or int(self.module.get_num_threads())
+        if backend == "numba":
+            import numba
+
+            top = min(top, numba.config.NUMBA_NUM_THREADS)
+        self.top = top
+        self.used = top  # the thread count of the last step
+        key = (backend, top, int(math.log2(max(work, 1.0))))
+        self.record = self._records.setdefault(
+            key, {"rate": {}, "interval": self.FIRST_PROBE, "countdown": 2})
+
+    @contextlib.contextmanager
+    def step(self):
+        """Run one step (a group of kernel calls) on the chosen thread count, timed."""
+        n = self._choose()
+        previous = self.module.get_num_threads()
+        if n != previous:
+            self.module.set_num_threads(n)
+        t0 = time.perf_counter()
+        try:
+            yield n
+        finally:
+            elapsed = time.perf_counter() - t0
+            if n != previous:
+                self.module.set_num_threads(previous)
+            self.used = n
+            if self.forced is None and self.top > 1:
+                self._learn(n, elapsed)
+
+    def _choose(self) -> int:
+        if self.forced is not None or self.top == 1:
+            return self.top
+        rec = self.record
+        rate = rec["rate"]
+        best = self.top if rate.get(self.top, 0.0) <= rate.get(1, math.inf) else 1
+        rec["countdown"] -= 1
+        if rec["countdown"] <= 0:
+            return 1 if best == self.top else self.top  # probe the other count
+        return best
+
+    def _learn(self, n: int, seconds: float) -> None:
+        if seconds < self.MIN_STEP_S:  # too short to time: no probe for a while
+            self.record["countdown"] = max(self.record["countdown"], self.record["interval"])
+            return
+        rec = self.record
+        rate = rec["rate"]
+        old = rate.get(n)
+        rate[n] = seconds if old is None else 0.5 * (old + seconds)
+        if rec["countdown"] <= 0:  # this step was a probe: schedule the next one
+            top, one = rate.get(self.top, math.inf), rate.get(1, math.inf)
+            if top < one:
+                rec["interval"] = min(2 * rec["interval"], self.MAX_PROBE)
+            else:
+                rec["interval"] = self.FIRST_PROBE
+            rec["countdown"] = rec["interval"]
+        elif n == self.top and old is not None and seconds > 1.5 * old:
+            rec["countdown"] = min(rec["countdown"], 1)  # slower than usual: probe soon

@@ -11,7 +11,9 @@ Every method stops when the relative residual
 
 holds (for several right-hand sides: for every one of them). The residual in
 the result is always recomputed from A after the solve, whatever the method,
-so it is the proof of the answer rather than the method's own estimate.
+so it is the proof of the answer rather than the method's own estimate. An
+answer or residual that is not finite (overflow) is never "converged": its
+status is ``NOT_FINITE``.
 
 Methods
 -------
@@ -21,19 +23,30 @@ Methods
 ``"gauss-seidel"``
     Sweeps that use updated values at once.
 ``"krylov"``
-    BiCGSTAB on (I − Aᵀ)v = l, built on lab's own parallel kernels.
+    BiCGSTAB on (I − Aᵀ)v = l on lab's fused kernels (:mod:`lab.values._krylov`).
 ``"blocks"``
     Strongly connected components in dependency order: products outside
     cycles are solved exactly by substitution, small cyclic blocks exactly by
     dense LU, large cyclic blocks by BiCGSTAB.
 ``"auto"``
-    Jacobi when a norm bound proves it needs only a few sweeps, otherwise
-    blocks. The reason is recorded in the result.
+    Jacobi when a norm bound proves it needs only a few sweeps; Krylov on the
+    whole economy when one strongly connected block holds most of it (the block
+    order would save nothing and cost a reordered copy of A); otherwise blocks.
+    The reason is recorded in the result.
+
+Precision
+---------
+``precision="float32"`` stores the coefficients of the Krylov solves (``krylov``,
+and the large cyclic blocks of ``blocks``) in float32: a third fewer bytes per
+matrix pass with int32 indices. Products still accumulate in float64, and the
+answer is refined against the float64 coefficients until it meets the same rule
+(:func:`lab.values._krylov.refine`).
 """
 
 from __future__ import annotations
 
 import math
+import numbers
 import time
 import warnings
 from collections.abc import Callable, Sequence
@@ -44,47 +57,103 @@ from types import MappingProxyType
 import numpy as np
 
 from lab import _ops
-from lab.exceptions import ConvergenceWarning, InvalidEconomyError, NotConvergedError
-from lab.values import _structure
+from lab.economy import Economy
+from lab.exceptions import ConvergenceWarning, InvalidEconomyError, LabError, NotConvergedError
+from lab.values import _krylov, _structure
 
 __all__ = ["Status", "ValuesOptions", "ValuesResult", "ValueSolver", "labour_values", "METHODS"]
 
 METHODS = ("auto", "jacobi", "gauss-seidel", "krylov", "blocks")
+PRECISIONS = ("float64", "float32")
 
 #: Cyclic blocks up to this size are solved exactly by dense LU inside the block
 #: kernel; larger ones by BiCGSTAB.
 DENSE_BLOCK = 96
 #: "auto" uses plain Jacobi when a norm bound proves it converges in this many sweeps.
 JACOBI_MAX_SWEEPS = 12
+#: "auto" solves the whole economy by Krylov when its largest strongly connected block
+#: holds at least this share of the non-zeros: substitution could then handle little,
+#: and the reordered copy of A would cost a pass and a copy for nothing.
+GIANT_SHARE = 0.8
+
+
+class ArgumentTypeError(LabError, TypeError):
+    """An argument of a value solve has the wrong type (names the argument)."""
 
 
 class Status(IntEnum):
-    """Outcome of a solve. ``CONVERGED`` is the only successful one."""
+    """Outcome of a solve. ``CONVERGED`` is the only successful one.
+
+    ``NOT_FINITE``: the values or their residual overflowed to infinity or NaN (the
+    economy's numbers are too large for float64, or the iteration diverged).
+    """
 
     CONVERGED = 0
     MAXITER = 1
     STAGNATED = 2
     BREAKDOWN = 3
+    NOT_FINITE = 4
+
+
+def _real(name: str, value, *, low: float, high: float) -> float:
+    """``float(value)`` for a real number (Python or NumPy) with low < value < high."""
+    if isinstance(value, (bool, np.bool_)) or not isinstance(value, numbers.Real):
+        raise ArgumentTypeError(f"{name} must be a real number, got {type(value).__name__} "
+                                f"{value!r}")
+    x = float(value)
+    if not (math.isfinite(x) and low < x < high):
+        raise InvalidEconomyError(f"{name} must be a finite number in ({low:g}, {high:g}), "
+                                  f"got {value!r}")
+    return x
+
+
+def _count(name: str, value) -> int | None:
+    """``None`` or ``int(value)`` for an integer (Python or NumPy) ≥ 1."""
+    if value is None:
+        return None
+    if isinstance(value, (bool, np.bool_)) or not isinstance(value, numbers.Integral):
+        raise ArgumentTypeError(f"{name} must be a positive int or None, got "
+                                f"{type(value).__name__} {value!r}")
+    if value < 1:
+        raise InvalidEconomyError(f"{name} must be at least 1, got {value}")
+    return int(value)
+
+
+def _choice(name: str, value, choices) -> str:
+    if not isinstance(value, str):
+        raise ArgumentTypeError(f"{name} must be a string, one of {choices}, got "
+                                f"{type(value).__name__} {value!r}")
+    if value not in choices:
+        raise InvalidEconomyError(f"{name} must be one of {choices}, got {value!r}")
+    return value
 
 
 @dataclass(frozen=True)
 class ValuesOptions:
     """Options of a labour-value solve, shared by the Python API, the CLI and batch jobs.
 
+    Numbers may be Python or NumPy scalars; they are stored as ``float``/``int``.
+
     Parameters
     ----------
     method : {"auto", "jacobi", "gauss-seidel", "krylov", "blocks"}
     rtol : float
-        Relative residual tolerance, see the module docstring.
+        Relative residual tolerance in (0, 1), see the module docstring.
     maxiter : int or None
         Most sweeps (Jacobi, Gauss–Seidel), iterations (Krylov) or inner
         iterations per block (blocks). ``None`` chooses a generous default
         from the method and the size.
     backend : {"auto", "cython", "numba"}
     n_threads : int or None
-        Threads for the kernels; ``None`` keeps the backend's current setting.
+        Threads for the kernels. ``None``: the backend's current count, except that
+        an iteration drops to one thread while that measurably runs faster (another
+        process busy on the machine; see :class:`lab._ops.ThreadGovernor`). An int
+        forces that count for every kernel call of the solve.
     raise_on_failure : bool
         Raise :class:`~lab.exceptions.NotConvergedError` instead of warning.
+    precision : {"float64", "float32"}
+        Storage of the coefficients in the Krylov solves (see the module docstring);
+        ``"jacobi"`` and ``"gauss-seidel"`` take ``"float64"`` only.
     """
 
     method: str = "auto"
@@ -93,24 +162,24 @@ class ValuesOptions:
     backend: str = "auto"
     n_threads: int | None = None
     raise_on_failure: bool = False
+    precision: str = "float64"
 
     def __post_init__(self):
-        if self.method not in METHODS:
-            raise ValueError(f"method must be one of {METHODS}, got {self.method!r}")
-        if (isinstance(self.rtol, bool) or not isinstance(self.rtol, (int, float))
-                or not math.isfinite(self.rtol) or not 0 < self.rtol < 1):
-            raise ValueError(f"rtol must be a finite number in (0, 1), got {self.rtol!r}")
-        for name in ("maxiter", "n_threads"):
-            value = getattr(self, name)
-            if value is None:
-                continue
-            if isinstance(value, bool) or not isinstance(value, (int, np.integer)):
-                raise TypeError(f"{name} must be a positive int or None, got {value!r}")
-            if value < 1:
-                raise ValueError(f"{name} must be at least 1, got {value}")
-        if self.backend not in ("auto", *_ops.BACKENDS):
-            raise ValueError(
-                f"backend must be one of {('auto', *_ops.BACKENDS)}, got {self.backend!r}")
+        set_ = object.__setattr__
+        _choice("method", self.method, METHODS)
+        set_(self, "rtol", _real("rtol", self.rtol, low=0.0, high=1.0))
+        set_(self, "maxiter", _count("maxiter", self.maxiter))
+        set_(self, "n_threads", _count("n_threads", self.n_threads))
+        _choice("backend", self.backend, ("auto", *_ops.BACKENDS))
+        if not isinstance(self.raise_on_failure, (bool, np.bool_)):
+            raise ArgumentTypeError(f"raise_on_failure must be True or False, got "
+                                    f"{self.raise_on_failure!r}")
+        set_(self, "raise_on_failure", bool(self.raise_on_failure))
+        _choice("precision", self.precision, PRECISIONS)
+        if self.precision == "float32" and self.method in ("jacobi", "gauss-seidel"):
+            raise InvalidEconomyError(
+                f"precision='float32' applies to the Krylov solves (methods 'krylov', "
+                f"'blocks', 'auto'), not to method={self.method!r}")
 
 
 @dataclass(frozen=True)
@@ -129,7 +198,8 @@ class ValuesResult:
         passes over the whole block system (blocks: 1 plus refinements).
     residual : float
         Final relative residual ‖l + Aᵀv − v‖∞ / ‖v‖∞, recomputed from A
-        (the largest over the right-hand sides).
+        (the largest over the right-hand sides); NaN or inf when the values are
+        not finite.
     residual_history : ndarray
         Relative residual per iteration as the method saw it (for Gauss–Seidel,
         the largest update of a sweep relative to ‖v‖∞; for blocks, the true
@@ -141,8 +211,9 @@ class ValuesResult:
         Why ``"auto"`` chose it (or "requested").
     backend : str
     n_threads : int
+        Threads of the last kernel call (see ``ValuesOptions.n_threads``).
     matvecs : float
-        Work in units of one pass over the non-zeros of A.
+        Work in units of one pass over the non-zeros of A (float32 passes included).
     timings : mapping
         Read-only. Seconds: ``setup`` (structure analysis and reordering, paid by the
         first solve of a :class:`ValueSolver`), ``solve``, ``check`` (the final
@@ -153,6 +224,13 @@ class ValuesResult:
         The proven bound on ρ(A) and the argument that gave it: column sums,
         the Collatz–Wielandt bound from the computed values, or block-wise
         bounds (see :mod:`lab.values._structure`).
+    precision : str
+        Storage of the coefficients in the Krylov solves.
+    techniques : ndarray of int or None
+        With technique choice (a planning problem given to :func:`labour_values`):
+        the technique chosen for each product (length m); None otherwise.
+    technique_codes : ndarray of str or None
+        The same as codes.
     """
 
     values: np.ndarray
@@ -171,6 +249,9 @@ class ValuesResult:
     timings: MappingProxyType
     resource_names: tuple
     productivity: str
+    precision: str = "float64"
+    techniques: np.ndarray | None = None
+    technique_codes: np.ndarray | None = None
     _codes: Callable = field(repr=False, compare=False, default=None)
 
     @property
@@ -197,12 +278,19 @@ def labour_values(economy, *, method: str = "auto", rtol: float = 1e-10,
                   maxiter: int | None = None, backend: str = "auto",
                   n_threads: int | None = None, resources=None,
                   callback: Callable[[int, float], None] | None = None,
-                  raise_on_failure: bool = False) -> ValuesResult:
+                  raise_on_failure: bool = False, precision: str = "float64",
+                  ties: str = "first") -> ValuesResult:
     """Labour values v = l + Aᵀv of every product.
 
     Parameters
     ----------
-    economy : Economy
+    economy : Economy or PlanningProblem
+        An :class:`~lab.Economy`; or a planning problem with technique choice
+        (anything with use ``A``, make ``B`` and resources ``R`` of shape
+        products × techniques and ``product_codes``/``technique_codes``, such as
+        :class:`~lab.PlanningProblem`): then the values are those of the cheapest
+        techniques, found by policy iteration (:mod:`lab.values._techniques`; its
+        targets and limits are ignored).
     method : {"auto", "jacobi", "gauss-seidel", "krylov", "blocks"}, default "auto"
         See :mod:`lab.values`.
     rtol : float, default 1e-10
@@ -220,6 +308,11 @@ def labour_values(economy, *, method: str = "auto", rtol: float = 1e-10,
     raise_on_failure : bool, default False
         Raise :class:`~lab.exceptions.NotConvergedError` instead of emitting a
         :class:`~lab.exceptions.ConvergenceWarning` when not converged.
+    precision : {"float64", "float32"}, default "float64"
+        Coefficient storage of the Krylov solves, see :class:`ValuesOptions`.
+    ties : {"first", "error"}, default "first"
+        Technique choice only: among techniques equally cheap to within rounding,
+        keep the current one, else the first; ``"error"`` raises instead.
 
     Returns
     -------
@@ -229,6 +322,8 @@ def labour_values(economy, *, method: str = "auto", rtol: float = 1e-10,
     ------
     NotProductiveError
         If ρ(A) ≥ 1; the error names the smallest responsible group of products.
+    ArgumentTypeError
+        If ``economy`` is neither an Economy nor a planning problem.
 
     Examples
     --------
@@ -240,8 +335,21 @@ def labour_values(economy, *, method: str = "auto", rtol: float = 1e-10,
     (True, array([1.904762, 2.380952]))
     """
     options = ValuesOptions(method=method, rtol=rtol, maxiter=maxiter, backend=backend,
-                            n_threads=n_threads, raise_on_failure=raise_on_failure)
+                            n_threads=n_threads, raise_on_failure=raise_on_failure,
+                            precision=precision)
+    if not isinstance(economy, Economy) and _techniques_module().is_technology(economy):
+        if resources is not None:
+            raise InvalidEconomyError("resources: technique choice prices labour only "
+                                      "(resources must be None)")
+        return _techniques_module().cheapest_values(economy, options, callback=callback,
+                                                    ties=ties)
     return ValueSolver(economy, options).solve(resources=resources, callback=callback)
+
+
+def _techniques_module():
+    from lab.values import _techniques
+
+    return _techniques
 
 
 class ValueSolver:
@@ -261,71 +369,169 @@ class ValueSolver:
     >>> solver = lab.ValueSolver(economy, method="blocks")
     >>> solver.solve().converged and solver.solve(resources="all").converged
     True
+    >>> solver.update({("P3", "P7"): 0.05}, labour={"P7": 2.0})  # then solve() again
+    >>> solver.solve().converged
+    True
     """
 
     def __init__(self, economy, options: ValuesOptions | None = None, **kwargs):
+        if not isinstance(economy, Economy):
+            raise ArgumentTypeError(
+                f"economy must be a lab.Economy, got {type(economy).__name__}"
+                + ("; build one with lab.Economy(A, R)" if isinstance(economy, np.ndarray)
+                   else ""))
         if options is None:
             options = ValuesOptions(**kwargs)
         elif kwargs:
-            raise TypeError("pass either options or keyword options, not both")
-        self.economy = economy
+            raise ArgumentTypeError("pass either options or keyword options, not both")
+        elif not isinstance(options, ValuesOptions):
+            raise ArgumentTypeError(f"options must be a lab.ValuesOptions, got "
+                                    f"{type(options).__name__}")
+        self._economy = economy
+        self._original = economy  # codes and resource names never change with updates
         self.options = options
         self.backend = _ops.resolve_backend(options.backend)
+        self._M = (economy.A.indptr, economy.A.indices, economy.A.data)  # Aᵀ as CSR
+        self._R = economy.R
+        # resource rows -> (values, Aᵀ·values) of the last solve, and the rows whose next
+        # solve starts from them (set by update(), with the residual of the start)
+        self._previous: dict = {}
+        self._warm: dict = {}
         t0 = time.perf_counter()
         with _ops.thread_limit(options.n_threads, self.backend):
             self.column_bound = _structure.column_sum_bound(economy)
             self.method, self.reason = self._choose_method()
-            if self.method == "blocks":
-                self.structure = _structure.analyse(economy, self.backend)
-                self.permuted = _structure.permuted(economy, self.structure, self.backend)
-                self.identity = np.arange(economy.n_products, dtype=economy.A.indices.dtype)
+            self._prepare()
         self._setup_seconds = time.perf_counter() - t0
+
+    # -- set-up ----------------------------------------------------------------------
+
+    @property
+    def economy(self) -> Economy:
+        """The economy solved, with every :meth:`update` applied."""
+        if self._economy is None:
+            from lab.values import _update
+
+            self._economy = _update.economy_of(self)
+        return self._economy
 
     def _choose_method(self) -> tuple[str, str]:
         requested = self.options.method
         if requested != "auto":
             return requested, "requested"
         bound = self.column_bound
-        if self.economy.nnz == 0:
+        economy = self._economy
+        if economy.nnz == 0:
             return "jacobi", "A has no non-zeros: one sweep is exact"
         if bound < 1.0:
             sweeps = math.log(self.options.rtol) / math.log(bound)
             if sweeps <= JACOBI_MAX_SWEEPS:
                 return "jacobi", (f"every column sum of A is at most {bound:.3g}, so Jacobi "
                                   f"needs at most {math.ceil(sweeps)} sweeps")
-        structure = _structure.analyse(self.economy, self.backend)
-        return "blocks", (f"{structure.n_blocks} strongly connected blocks, largest "
-                          f"{structure.largest_block} of {self.economy.n_products} products: "
+        S = _structure.analyse(economy, self.backend)
+        giant = S.largest_block_nnz(self._M[0])
+        m = economy.n_products
+        if giant >= GIANT_SHARE * max(economy.nnz, 1):
+            return "krylov", (
+                f"one strongly connected block of {S.largest_block} of {m} products holds "
+                f"{giant / max(economy.nnz, 1):.0%} of the non-zeros: substitution would "
+                "save little, so BiCGSTAB runs on the whole economy in its own order")
+        return "blocks", (f"{S.n_blocks} strongly connected blocks, largest "
+                          f"{S.largest_block} of {m} products: "
                           "exact substitution outside cycles, iteration only on large "
                           "cyclic blocks")
 
+    def _prepare(self):
+        """What the chosen method needs: the block order and reordered copy (blocks),
+        float32 coefficients (precision float32)."""
+        self._M32 = self._Mp32 = None
+        if self.method == "blocks":
+            economy = self._economy
+            self.structure = _structure.analyse(economy, self.backend)
+            self._Mp = _structure.permuted(economy, self.structure, self.backend)
+            self._large = _large_blocks(self.structure, self._Mp)
+        if self.options.precision == "float32":
+            self._refresh_float32()
+
+    def _refresh_float32(self):
+        if self.method == "blocks":
+            for blk in self._large:
+                blk.sub32 = (*blk.sub[:2], blk.sub[2].astype(np.float32))
+        else:
+            self._M32 = (*self._M[:2], self._M[2].astype(np.float32))
+
+    # -- updates ---------------------------------------------------------------------
+
+    def update(self, changes=None, *, labour=None) -> None:
+        """Change coefficients and direct labour; the next :meth:`solve` starts warm.
+
+        Parameters
+        ----------
+        changes : mapping, optional
+            ``{(input code, product code): new coefficient}``: A[input, product] takes
+            the new value (≥ 0, finite); 0 removes the link. Links that A did not have
+            are added.
+        labour : mapping or array_like, optional
+            ``{product code: new direct labour}``, or the whole labour row (length m).
+
+        Notes
+        -----
+        Changed coefficients of existing links keep the structure analysis as it is. A
+        new link from a product to one of its (indirect) inputs creates a cycle: the
+        strongly connected components are recomputed on the range of the block order
+        that the cycle can span, and the blocks there merge; links consistent with the
+        order keep it. The next :meth:`solve` without ``x0`` starts from the values of
+        the last solve of the same resource rows and corrects them for the changes only.
+
+        Raises
+        ------
+        InvalidEconomyError
+            Unknown codes, negative or non-finite values, a labour row of the wrong length.
+        NotProductiveError
+            Raised by the next solve if the changes made the economy non-productive.
+        """
+        from lab.values import _update
+
+        with _ops.thread_limit(self.options.n_threads, self.backend):
+            _update.apply(self, changes, labour)
+
+    # -- solving -----------------------------------------------------------------------
+
     def _resource_rows(self, resources) -> tuple[list, tuple]:
-        economy = self.economy
+        economy = self._economy_meta
         names = tuple(economy.resource_names)
+        r = self._R.shape[0]
         if resources is None:
             rows = [0]
         elif isinstance(resources, str) and resources == "all":
-            rows = list(range(economy.n_resources))
+            rows = list(range(r))
         else:
             items = [resources] if isinstance(resources, (str, int, np.integer)) else resources
             if not isinstance(items, Sequence) or isinstance(items, str) or len(items) == 0:
-                raise ValueError("resources must be None, 'all', an int, a name or a "
-                                 f"non-empty sequence of those, got {resources!r}")
+                raise InvalidEconomyError(
+                    "resources must be None, 'all', an int, a name or a non-empty sequence "
+                    f"of those, got {resources!r}")
             rows = []
             for item in items:
                 if isinstance(item, str):
                     if item not in names:
-                        raise ValueError(f"resources: unknown resource {item!r}; "
-                                         f"the economy has {list(names)}")
+                        raise InvalidEconomyError(f"resources: unknown resource {item!r}; "
+                                                  f"the economy has {list(names)}")
                     rows.append(names.index(item))
                 elif isinstance(item, (int, np.integer)) and not isinstance(item, bool):
-                    if not -economy.n_resources <= item < economy.n_resources:
-                        raise ValueError(f"resources: row {item} is out of range for "
-                                         f"{economy.n_resources} resource rows")
-                    rows.append(int(item) % economy.n_resources)
+                    if not -r <= item < r:
+                        raise InvalidEconomyError(
+                            f"resources: row {item} is out of range for {r} resource rows")
+                    rows.append(int(item) % r)
                 else:
-                    raise TypeError(f"resources: expected a name or an int, got {item!r}")
+                    raise ArgumentTypeError(
+                        f"resources: expected a name or an int, got {item!r}")
         return rows, tuple(names[q] for q in rows)
+
+    @property
+    def _economy_meta(self) -> Economy:
+        """An economy with the current codes and resource names (they never change)."""
+        return self._economy if self._economy is not None else self._original
 
     def solve(self, rhs=None, *, resources=None, x0=None,
               callback: Callable[[int, float], None] | None = None) -> ValuesResult:
@@ -334,11 +540,13 @@ class ValueSolver:
         Parameters
         ----------
         rhs : array_like, optional
-            Right-hand side(s) b, shape ``(m,)`` or ``(k, m)``, finite. Default:
+            Right-hand side(s) b, shape ``(m,)`` or ``(k, m)``, real and finite. Default:
             the resource rows chosen by ``resources``.
         resources : see :func:`labour_values`
         x0 : array_like, optional
-            Starting guess of the same shape as the result (warm start).
+            Starting guess of the same shape as the result (warm start). After
+            :meth:`update`, the values of the last solve of the same resource rows are
+            the default start.
         callback : callable, optional
             ``callback(iteration, relative_residual)``.
 
@@ -348,14 +556,16 @@ class ValueSolver:
             If the solve reveals that ρ(A) ≥ 1.
         """
         t_start = time.perf_counter()
-        economy, options = self.economy, self.options
-        m = economy.n_products
+        options = self.options
+        m = self._R.shape[1]
+        key = None
         if rhs is None:
             rows, names = self._resource_rows(resources)
-            B = economy.R[rows]
+            B = self._R[rows]
+            key = tuple(rows)
         else:
             if resources is not None:
-                raise ValueError("pass either rhs or resources, not both")
+                raise InvalidEconomyError("pass either rhs or resources, not both")
             B = _check_rhs("rhs", rhs, m)
             names = tuple(f"rhs{k}" for k in range(B.shape[0])) if B.ndim == 2 else ("rhs",)
             B = B if B.ndim == 2 else B[None, :]
@@ -363,33 +573,45 @@ class ValueSolver:
         # Kernels want products × right-hand sides, contiguous per product.
         b = np.ascontiguousarray(B[0]) if single else np.ascontiguousarray(B.T)
         v0 = None
+        residual0 = None
         if x0 is not None:
             x0 = _check_rhs("x0", x0, m)
             expected = (m,) if single else (B.shape[0], m)
             if x0.shape != expected:
-                raise ValueError(f"x0 has shape {x0.shape} but the result has shape {expected}")
+                raise InvalidEconomyError(
+                    f"x0 has shape {x0.shape} but the result has shape {expected}")
             v0 = np.array(x0 if single else x0.T, dtype=np.float64, order="C")
+        elif key is not None and key in self._warm:
+            v0, residual0 = self._warm.pop(key)  # warm start after update()
 
         maxiter = options.maxiter or _default_maxiter(self.method, m)
         with _ops.thread_limit(options.n_threads, self.backend):
-            n_threads = _ops.kernels(self.backend).get_num_threads()
-            run = _Run(self, b, v0, maxiter, callback)
+            run = _Run(self, b, v0, maxiter, callback, residual0)
             t_solve = time.perf_counter()
             if m == 0:
                 run.v = np.zeros_like(b)
-            elif v0 is None or run.true_residual()[0] > options.rtol:
+            elif v0 is None or run.initial_residual() > options.rtol:
                 getattr(run, "solve_" + self.method.replace("-", "_"))()
             # else: the warm start already meets the rule; it is returned as it is.
             t_check = time.perf_counter()
             residual, Atv = run.true_residual()
+            finite = math.isfinite(residual) and bool(np.all(np.isfinite(run.v)))
+            if not finite:
+                run.suspect = True  # diverged, or overflowed: which one, diagnose decides
             productivity = self._productivity(b, run.v, Atv, run)
             t_end = time.perf_counter()
+            n_threads = run.threads_used()
 
-        converged = residual <= options.rtol
-        status = Status.CONVERGED if converged else run.failure
+        if not finite:
+            status, converged = Status.NOT_FINITE, False
+            run.note = run.note or _overflow_note(run.v)
+        else:
+            converged = residual <= options.rtol
+            status = Status.CONVERGED if converged else run.failure
         message = _message(status, residual, options.rtol, run.iterations, self.method,
                            run.note)
         values = run.v if single else np.ascontiguousarray(run.v.T)
+        meta = self._economy_meta
         result = ValuesResult(
             values=values, converged=converged, status=status, message=message,
             iterations=run.iterations, residual=residual,
@@ -400,8 +622,11 @@ class ValueSolver:
                                       "solve": t_check - t_solve, "check": t_end - t_check,
                                       "total": self._setup_seconds + (t_end - t_start)}),
             resource_names=names, productivity=str(productivity),
-            _codes=lambda: economy.codes)
+            precision=options.precision, _codes=lambda: meta.codes)
         self._setup_seconds = 0.0  # set-up is paid once, by the first solve
+        if key is not None and finite and single:
+            # The start of the next solve of these rows after an update().
+            self._previous[key] = (run.v, Atv)
         if not converged:
             if options.raise_on_failure:
                 raise NotConvergedError(message, result)
@@ -413,7 +638,7 @@ class ValueSolver:
         if self.column_bound < 1.0:
             return _structure.ProductivityReport(self.column_bound, "largest column sum of A")
         if not run.suspect:
-            bound = _structure.certify(b, v, Atv)
+            bound = _structure.certify(b, v, Atv, self._M)
             if bound is not None:
                 return _structure.ProductivityReport(
                     bound, "Collatz–Wielandt bound from the computed values")
@@ -421,9 +646,21 @@ class ValueSolver:
 
 
 def _check_rhs(name, value, m) -> np.ndarray:
-    arr = np.asarray(value, dtype=np.float64)
-    if arr.ndim not in (1, 2) or arr.shape[-1] != m:
-        raise InvalidEconomyError(f"{name} has shape {arr.shape} but the economy has {m} products")
+    """A real, finite float64 array of shape (m,) or (k, m) with k ≥ 1."""
+    if isinstance(value, (str, bytes)) or value is None:
+        raise ArgumentTypeError(f"{name} must be an array of numbers, got "
+                                f"{type(value).__name__}")
+    try:
+        arr = np.asarray(value)
+    except Exception as exc:  # ragged nesting and the like
+        raise InvalidEconomyError(f"{name} could not be read as an array: {exc}") from None
+    if arr.dtype.kind not in "iuf":
+        raise ArgumentTypeError(f"{name} must hold real numbers, got dtype {arr.dtype}")
+    arr = arr.astype(np.float64, copy=False)
+    if arr.ndim not in (1, 2) or arr.shape[-1] != m or (arr.ndim == 2 and arr.shape[0] == 0):
+        raise InvalidEconomyError(
+            f"{name} has shape {arr.shape} but the economy has {m} products "
+            f"(expected ({m},) or (k, {m}) with k ≥ 1)")
     if not np.all(np.isfinite(arr)):
         raise InvalidEconomyError(f"{name} contains NaN or infinite values")
     return arr
@@ -435,28 +672,78 @@ def _default_maxiter(method: str, m: int) -> int:
     return max(1000, min(m, 100_000))
 
 
+def _overflow_note(v) -> str:
+    bad = int(np.count_nonzero(~np.isfinite(v)))
+    return (f"{bad} value(s) are not finite: the values overflow float64 (coefficients or "
+            "labour too large) or the iteration diverged")
+
+
 def _message(status, residual, rtol, iterations, method, note) -> str:
     if status == Status.CONVERGED:
         return (f"converged: relative residual {residual:.3e} ≤ rtol {rtol:.3e} "
                 f"after {iterations} iteration(s) of {method}")
     why = {Status.MAXITER: "iteration limit reached",
            Status.STAGNATED: "the residual stopped decreasing",
-           Status.BREAKDOWN: "the Krylov recurrence broke down"}[status]
+           Status.BREAKDOWN: "the Krylov recurrence broke down",
+           Status.NOT_FINITE: "the values are not finite"}[status]
     text = (f"not converged ({why}): relative residual {residual:.3e} > rtol {rtol:.3e} "
             f"after {iterations} iteration(s) of {method}")
+    if status == Status.NOT_FINITE:
+        text = (f"not converged ({why}): relative residual {residual:.3e} after "
+                f"{iterations} iteration(s) of {method}")
     return f"{text}; {note}" if note else text
+
+
+class _LargeBlock:
+    """A cyclic block [s, e) of the reordered matrix, solved by BiCGSTAB.
+
+    ``rows``: its rows as a CSR matrix of their own (views of the reordered arrays, every
+    entry); ``sub``: the entries inside the block, renumbered from 0 (a copy);
+    ``sub_entry``: for each entry of ``rows``, its index in ``sub`` or −1; ``sub32``:
+    ``sub`` with float32 coefficients (precision float32) or None.
+    """
+
+    __slots__ = ("s", "e", "rows", "sub", "sub_entry", "sub32")
+
+    def __init__(self, s, e, rows, sub, sub_entry):
+        self.s, self.e, self.rows, self.sub, self.sub_entry = s, e, rows, sub, sub_entry
+        self.sub32 = None
+
+
+def _large_blocks(S, Mp) -> list:
+    """The cyclic blocks larger than DENSE_BLOCK, with their sub-matrices (built once)."""
+    indptr, indices, data = Mp
+    out = []
+    for k in np.flatnonzero(S.block_sizes > DENSE_BLOCK):
+        s, e = int(S.block_ptr[k]), int(S.block_ptr[k + 1])
+        out.append(_large_block(indptr, indices, data, s, e))
+    return out
+
+
+def _large_block(indptr, indices, data, s, e) -> _LargeBlock:
+    lo, hi = int(indptr[s]), int(indptr[e])
+    rows = (np.ascontiguousarray(indptr[s:e + 1] - lo), indices[lo:hi], data[lo:hi])
+    cols = rows[1]
+    inside = (cols >= s) & (cols < e)
+    row_ids = np.repeat(np.arange(e - s), np.diff(rows[0]))
+    counts = np.bincount(row_ids[inside], minlength=e - s)
+    sub_indptr = np.zeros(e - s + 1, dtype=indptr.dtype)
+    np.cumsum(counts, out=sub_indptr[1:])
+    sub = (sub_indptr, (cols[inside] - s).astype(indices.dtype), rows[2][inside])
+    sub_entry = np.where(inside, np.cumsum(inside) - 1, -1)
+    return _LargeBlock(s, e, rows, sub, sub_entry)
 
 
 class _Run:
     """State of one solve: the vector, the counters and the history."""
 
-    def __init__(self, solver: ValueSolver, b, v0, maxiter, callback):
+    def __init__(self, solver: ValueSolver, b, v0, maxiter, callback, residual0=None):
         self.solver = solver
         self.K = _ops.kernels(solver.backend)
-        At = solver.economy.A
-        self.M = (At.indptr, At.indices, At.data)
+        self.M = solver._M
         self.b = b
         self.v = v0
+        self.residual0 = residual0  # b + Aᵀv0 − v0 when known (warm start after update)
         self.maxiter = maxiter
         self.callback = callback
         self.rtol = solver.options.rtol
@@ -470,6 +757,13 @@ class _Run:
         self.suspect = False
         self.multi = b.ndim == 2
         self._checked = None  # (iterate, its true residual and Aᵀv)
+        nnz = max(int(self.M[0][-1]) if len(self.M[0]) else 0, 1)
+        self.nnz = nnz
+        self.governor = _ops.ThreadGovernor(solver.backend, solver.options.n_threads,
+                                            work=nnz * (b.shape[1] if self.multi else 1))
+
+    def threads_used(self) -> int:
+        return int(self.governor.used)
 
     def record(self, relative: float):
         self.iterations += 1
@@ -477,12 +771,21 @@ class _Run:
         if self.callback is not None:
             self.callback(self.iterations, relative)
 
+    def initial_residual(self) -> float:
+        """The relative residual of the start, from the residual left by an update if
+        known (no pass over A), else from the true residual."""
+        if self.residual0 is not None and not self.multi:
+            r = float(np.max(np.abs(self.residual0), initial=0.0))
+            return float(_krylov.relative_norms(r, float(np.max(np.abs(self.v),
+                                                                initial=0.0))))
+        return self.true_residual()[0]
+
     def true_residual(self) -> tuple[float, np.ndarray]:
         """max over right-hand sides of ‖b + Aᵀv − v‖∞ / ‖v‖∞ from the original A, and Aᵀv.
 
         Computed once per iterate: asking again for the same ``self.v`` object reuses
         it, so a method that changes ``self.v`` in place after a check must reset
-        ``self._checked``.
+        ``self._checked``. NaN when v or the residual is not finite.
         """
         if self._checked is not None and self._checked[0] is self.v:
             return self._checked[1]
@@ -496,7 +799,9 @@ class _Run:
         self.matvecs += 1
         with np.errstate(invalid="ignore", over="ignore"):  # inf − inf when diverged
             res = np.abs(self.b + Atv - self.v).max(axis=0)
-        self._checked = (self.v, (float(np.max(_relative(res, _norms(self.v)))), Atv))
+        rel = _krylov.relative_norms(res, _norms(self.v))
+        worst = float(np.nan if np.isnan(rel).any() else np.max(rel))
+        self._checked = (self.v, (worst, Atv))
         return self._checked[1]
 
     # -- methods ----------------------------------------------------------------
@@ -511,11 +816,12 @@ class _Run:
         v_norm = _norms(v)
         watch = _StagnationWatch()
         for _ in range(self.maxiter):
-            if self.multi:
-                K.jacobi_step_multi(*M, b, v, new, res, vmax)
-            else:
-                res, vmax = K.jacobi_step(*M, b, v, new)
-            relative = float(np.max(_relative(res, v_norm)))
+            with self.governor.step():
+                if self.multi:
+                    K.jacobi_step_multi(*M, b, v, new, res, vmax)
+                else:
+                    res, vmax = K.jacobi_step(*M, b, v, new)
+            relative = float(np.max(_krylov.relative_norms(res, v_norm)))
             new_norm = np.array(vmax, dtype=float, ndmin=1)  # a copy: vmax is reused
             self.matvecs += 1
             self.record(relative)
@@ -542,11 +848,13 @@ class _Run:
             r = v.shape[1]
             change, vmax = np.empty(r), np.empty(r)
         for _ in range(self.maxiter):
+            # Exact (sequential) Gauss-Seidel: one chunk. Chunks per thread would make
+            # the iteration, and so the answer's last bits, depend on the thread count.
             if self.multi:
                 K.gauss_seidel_multi(*M, b, v, 0, n, 1, change, vmax)
             else:
                 change, vmax = K.gauss_seidel(*M, b, v, 0, n, 1)
-            relative = float(np.max(_relative(change, vmax)))
+            relative = float(np.max(_krylov.relative_norms(change, vmax)))
             self.matvecs += 1
             self.record(relative)
             if relative <= 0.1 * self.rtol:
@@ -563,42 +871,68 @@ class _Run:
 
     def solve_krylov(self):
         x = np.zeros_like(self.b) if self.v is None else self.v.copy()
+        solver = self.solver
         for attempt in range(3):
             # The recursively updated residual can drift from the true one: when the
             # final check disagrees, restart from the true residual with a tighter goal.
-            status, passes = _bicgstab(self.K, self.M, self.b, x, tol=self.rtol * 0.1**attempt,
-                                       maxiter=self.maxiter - self.iterations,
-                                       on_iteration=self.record)
-            self.matvecs += passes
+            tol = self.rtol * 0.1**attempt
+            left = self.maxiter - self.iterations
+            if self.multi:
+                out = _krylov.bicgstab_block(self.K, self.M, self.b, x, tol=tol, maxiter=left,
+                                             on_iteration=self.record)
+            elif solver._M32 is not None:
+                out = _krylov.refine(self.K, self.M, solver._M32, self.b, x, tol=tol,
+                                     maxiter=left, governor=self.governor,
+                                     on_iteration=self.record)
+            else:
+                out = _krylov.bicgstab(self.K, self.M, self.b, x, tol=tol, maxiter=left,
+                                       governor=self.governor, on_iteration=self.record)
+            self.matvecs += out.passes + _FLOAT32_PASS * out.passes32
             self.v = x
-            if status is not None or self.true_residual()[0] <= self.rtol:
+            if out.failure is not None or self.true_residual()[0] <= self.rtol:
                 break
             x = x.copy()  # a new iterate: the residual check must not reuse the old one
-        if status is not None:
-            self.failure = status
-            self.suspect = status == Status.BREAKDOWN
+        self._krylov_outcome(out)
+
+    def _krylov_outcome(self, out, what: str = ""):
+        if out.failure is None:
+            return
+        # An overflow inside the recurrence is a breakdown; NOT_FINITE is kept for
+        # answers that are not finite (decided by the final check).
+        overflow = out.failure == "NOT_FINITE"
+        self.failure = Status.BREAKDOWN if overflow else Status[out.failure]
+        self.suspect = out.failure in ("BREAKDOWN", "NOT_FINITE")
+        note = "the recurrence overflowed" if overflow else out.failure
+        self.note = f"{what}: {note}" if what else (note if overflow else self.note)
 
     def solve_blocks(self):
         solver = self.solver
-        S, Mp, identity = solver.structure, solver.permuted, solver.identity
+        S, Mp = solver.structure, solver._Mp
         # Work in component order on the permuted matrix: every pass reads rows in sequence.
         b = self.b[S.order].reshape(len(S.order), -1)
-        v = (np.zeros_like(b) if self.v is None
-             else np.ascontiguousarray(self.v[S.order]).reshape(b.shape))
-        for attempt in range(4):
-            if attempt == 0 and self.v is None:
-                self._block_pass(Mp, identity, S.block_ptr, b, v)
+        if self.v is None:
+            v = np.zeros_like(b)
+            self._block_pass(Mp, S, b, v, atol=None)
+        else:
+            v = np.ascontiguousarray(self.v[S.order]).reshape(b.shape)
+            if self.residual0 is not None and not self.multi:
+                # After update(): the start's residual is known without a pass over A.
+                self._correct(Mp, S, v, self.residual0[S.order].reshape(b.shape))
             else:
-                # Iterative refinement: solve for the correction of the true residual.
-                correction = np.zeros_like(v)
-                self._block_pass(Mp, identity, S.block_ptr, self._residual(Mp, b, v), correction)
-                v += correction
-            self.v = v[S.position].reshape(self.b.shape)
+                self._correct(Mp, S, v, self._residual(Mp, b, v))
+        self.v = v[S.position].reshape(self.b.shape)
+        for _ in range(3):
             relative = self.true_residual()[0]
             self.record(relative)
-            if relative <= self.rtol or self.suspect:
+            if relative <= self.rtol or self.suspect or not math.isfinite(relative):
                 return
-        self.note = "block solves did not reach the tolerance after 3 refinements"
+            # Iterative refinement: solve for the correction of the true residual.
+            self._correct(Mp, S, v, self._residual(Mp, b, v))
+            self.v = v[S.position].reshape(self.b.shape)
+        relative = self.true_residual()[0]
+        self.record(relative)
+        if relative > self.rtol:
+            self.note = "block solves did not reach the tolerance after 3 refinements"
 
     # -- helpers -----------------------------------------------------------------
 
@@ -613,13 +947,23 @@ class _Run:
         out -= v
         return out
 
-    def _block_pass(self, Mp, identity, block_ptr, rhs, x):
+    def _correct(self, Mp, S, v, residual):
+        """v += the block solve of (I − M) d = residual (component order, in place)."""
+        scale = float(np.max(np.abs(v), initial=0.0))
+        correction = np.zeros_like(v)
+        # The correction need only be as accurate as the rule asks of v itself.
+        self._block_pass(Mp, S, residual, correction, atol=0.1 * self.rtol * scale)
+        v += correction
+
+    def _block_pass(self, Mp, S, rhs, x, *, atol):
         """Solve every component in dependency order (rhs, x: (n, r) in component order)."""
         K = self.K
-        sizes = np.diff(block_ptr)
-        large = np.flatnonzero(sizes > DENSE_BLOCK)
+        block_ptr = S.block_ptr
+        identity = S.identity
         first = 0
-        for k in [*large, len(sizes)]:
+        large = {blk.s: blk for blk in self.solver._large}
+        starts = block_ptr[:-1]
+        for k in [*np.flatnonzero(S.block_sizes > DENSE_BLOCK), len(starts)]:
             if k > first:
                 bad = K.block_solve(*Mp, rhs, x, identity, identity, block_ptr, first, k,
                                     DENSE_BLOCK)
@@ -628,40 +972,42 @@ class _Run:
                     self.suspect, self.failure = True, Status.BREAKDOWN
                     self.note = "a component could not be solved (non-positive pivot)"
                     return
-            if k == len(sizes):
+            if k == len(starts):
                 break
-            self._large_block(Mp, rhs, x, int(block_ptr[k]), int(block_ptr[k + 1]))
+            self._solve_large(large[int(starts[k])], rhs, x, atol)
             first = k + 1
         self.matvecs += 1
 
-    def _large_block(self, Mp, rhs, x, s, e):
-        """Solve the cyclic component [s, e) by BiCGSTAB."""
-        indptr, indices, data = Mp
-        lo, hi = int(indptr[s]), int(indptr[e])
-        rows = indptr[s:e + 1] - lo  # the component's rows as a CSR matrix of their own
-        cols = indices[lo:hi]
-        vals = data[lo:hi]
+    def _solve_large(self, blk, rhs, x, atol):
+        """Solve the cyclic component [s, e) by BiCGSTAB (inputs from earlier blocks final)."""
+        s, e = blk.s, blk.e
         # Inputs from earlier components are final: move them to the right-hand side.
         x[s:e] = 0.0
         external = np.empty((e - s, x.shape[1]))
-        self.K.csr_matmat(rows, cols, vals, x, external)
+        self.K.csr_matmat(*blk.rows, x, external)
         block_rhs = rhs[s:e] + external
-        inside = cols >= s
-        row_ids = np.repeat(np.arange(e - s), np.diff(rows))
-        sub_indptr = np.zeros(e - s + 1, dtype=indptr.dtype)
-        np.cumsum(np.bincount(row_ids[inside], minlength=e - s), out=sub_indptr[1:])
-        sub = (sub_indptr, (cols[inside] - s).astype(indices.dtype), vals[inside])
         y = np.zeros_like(block_rhs)
-        target = block_rhs[:, 0] if block_rhs.shape[1] == 1 else block_rhs
-        guess = y[:, 0] if y.shape[1] == 1 else y
-        status, passes = _bicgstab(self.K, sub, target, guess, tol=0.1 * self.rtol,
-                                   maxiter=self.maxiter)
-        self.matvecs += (hi - lo) / max(int(indptr[-1]), 1) * (1 + passes)
+        share = len(blk.rows[1]) / self.nnz
+        if x.shape[1] == 1:
+            target, guess = np.ascontiguousarray(block_rhs[:, 0]), y[:, 0]
+            if blk.sub32 is not None:
+                out = _krylov.refine(self.K, blk.sub, blk.sub32, target, guess,
+                                     tol=0.1 * self.rtol, maxiter=self.maxiter,
+                                     governor=self.governor)
+            else:
+                out = _krylov.bicgstab(self.K, blk.sub, target, guess, tol=0.1 * self.rtol,
+                                       atol=atol or 0.0, maxiter=self.maxiter,
+                                       governor=self.governor)
+        else:
+            out = _krylov.bicgstab_block(self.K, blk.sub, block_rhs, y, tol=0.1 * self.rtol,
+                                         maxiter=self.maxiter)
+        self.matvecs += share * (1 + out.passes + _FLOAT32_PASS * out.passes32)
         x[s:e] = y
-        if status is not None:
-            self.failure = status
-            self.suspect = status == Status.BREAKDOWN
-            self.note = f"inner BiCGSTAB on a cyclic block of {e - s} products: {status.name}"
+        self._krylov_outcome(out, f"inner BiCGSTAB on a cyclic block of {e - s} products")
+
+
+#: A float32 matrix pass, in units of float64 passes (8 against 12 bytes per non-zero).
+_FLOAT32_PASS = 2.0 / 3.0
 
 
 class _StagnationWatch:
@@ -693,132 +1039,12 @@ class _StagnationWatch:
         return False
 
 
-#: Restarts from the true residual allowed after a BiCGSTAB breakdown.
-MAX_RESTARTS = 10
-
-
-def _bicgstab(K, M, b, x, *, tol, maxiter, on_iteration=None):
-    """BiCGSTAB on (I − M)x = b, for one or several columns at once.
-
-    No preconditioner: on generated economies of 10⁶ products (ρ = 0.9 and
-    0.99) a forward Gauss–Seidel sweep saved about 30 % of the iterations but,
-    being serial, cost about four times a parallel matrix pass, and lost by a
-    factor of two in time. Each column is
-    scaled to ‖b‖∞ = 1 (no underflow on tiny right-hand sides) and stops
-    individually once ‖r‖∞ ≤ tol·‖x‖∞; x is updated in place. A breakdown of
-    the recurrence (ρ or ω vanishing relative to the vectors, or a non-finite
-    step) restarts that column from its true residual, up to MAX_RESTARTS
-    times. Returns ``(status or None, matrix passes)``.
-    """
-    single = b.ndim == 1
-    n = b.shape[0]
-    X = x.reshape(n, -1)
-    ncol = X.shape[1]
-    scale = np.abs(b.reshape(n, -1)).max(axis=0, initial=0.0)
-    zero = scale == 0
-    scale[zero] = 1.0
-    B = b.reshape(n, -1) / scale
-    X /= scale
-    X[:, zero] = 0.0  # a zero right-hand side has the exact answer 0
-    eps = np.finfo(float).eps
-
-    def op(src, dst):  # dst = (I − M) src
-        if single:
-            K.identity_minus_matvec(*M, src[:, 0], dst[:, 0])
-        else:
-            K.csr_matmat(*M, src, dst)
-            np.subtract(src, dst, out=dst)
-
-    def dot(a, c):
-        return np.einsum("ij,ij->j", a, c)
-
-    def relative(r_):
-        return _relative(np.abs(r_).max(axis=0), np.abs(X).max(axis=0))
-
-    passes = 0.0
-    R = np.empty_like(B)
-    R_hat = np.empty_like(B)
-    P = np.zeros_like(B)
-    V = np.zeros_like(B)
-    T = np.empty_like(B)
-    rho_old, alpha, omega = np.ones(ncol), np.ones(ncol), np.ones(ncol)
-    restarts = 0
-
-    def restart(cols):
-        nonlocal passes
-        op(X, T)
-        passes += 1
-        R[:, cols] = B[:, cols] - T[:, cols]
-        R_hat[:, cols] = R[:, cols]
-        P[:, cols] = 0.0
-        V[:, cols] = 0.0
-        rho_old[cols] = alpha[cols] = omega[cols] = 1.0
-
-    status = Status.MAXITER
-    restart(np.ones(ncol, dtype=bool))
-    active = (relative(R) > tol) & ~zero
-    for _ in range(maxiter):
-        if not active.any():
-            status = None
-            break
-        rho = dot(R_hat, R)
-        size = np.sqrt(dot(R_hat, R_hat) * dot(R, R))
-        lost = active & ((np.abs(rho) <= eps * eps * size) | (omega == 0))
-        if lost.any():
-            restarts += 1
-            if restarts > MAX_RESTARTS:
-                status = Status.BREAKDOWN
-                break
-            restart(lost)
-            rho = dot(R_hat, R)
-        beta = np.where(active, rho * alpha / np.where(active, rho_old * omega, 1.0), 0.0)
-        P -= omega * V
-        P *= beta
-        P += R
-        op(P, V)
-        denom = dot(R_hat, V)
-        alpha = np.where(active, rho / np.where(denom != 0, denom, 1.0), 0.0)
-        bad = active & ((denom == 0) | ~np.isfinite(alpha))
-        if bad.any():
-            alpha[bad] = 0.0
-            omega[bad] = 0.0  # restart these columns at the next iteration
-        X += alpha * P
-        R -= alpha * V  # R now holds s = r − αv
-        passes += 1
-        still = active & ~bad & (relative(R) > tol)
-        op(R, T)
-        tt = dot(T, T)
-        omega = np.where(still & (tt > 0), dot(T, R) / np.where(tt > 0, tt, 1.0), 0.0)
-        omega[~np.isfinite(omega)] = 0.0
-        X += omega * R
-        R -= omega * T
-        passes += 1
-        rho_old = np.where(active, rho, 1.0)
-        rel = relative(R)
-        active &= rel > tol
-        if on_iteration is not None:
-            on_iteration(float(rel.max()))
-    else:
-        status = Status.MAXITER if active.any() else None
-    X *= scale
-    return status, passes
-
-
 def _norms(v):
     return np.abs(v).max(axis=0) if v.ndim == 2 else np.array([np.abs(v).max(initial=0.0)])
 
 
-def _relative(res, vmax):
-    """res / vmax with 0/0 = 0 (a zero right-hand side has the exact answer 0)."""
-    res = np.asarray(res, dtype=float)
-    vmax = np.asarray(vmax, dtype=float)
-    safe = np.where(vmax > 0, vmax, 1.0)
-    with np.errstate(invalid="ignore", over="ignore"):  # a diverging iterate may be inf
-        return np.where(vmax > 0, res / safe, np.where(res > 0, np.inf, 0.0))
-
-
 def _rate_note(history, rtol) -> str:
-    if len(history) < 10 or history[-1] <= 0:
+    if len(history) < 10 or not history[-1] > 0:
         return ""
     rate = (history[-1] / history[-10]) ** (1 / 9)
     if not 0 < rate < 1:

@@ -23,6 +23,7 @@ from __future__ import annotations
 
 import time
 from dataclasses import dataclass
+from functools import cached_property
 
 import numpy as np
 
@@ -43,8 +44,8 @@ __all__ = [
 DENSE_EIG_MAX = 400
 #: Iterations of the Collatz–Wielandt bracket before giving up on a decision.
 BRACKET_MAXITER = 5000
-#: Safety margin of the a-posteriori certificate against rounding in Aᵀw.
-CERTIFICATE_MARGIN = 1e-12
+#: Unit roundoff of float64.
+_U = np.finfo(float).eps / 2
 
 
 @dataclass(frozen=True)
@@ -77,6 +78,19 @@ class BlockStructure:
     def n_cyclic_blocks(self) -> int:
         return int(np.count_nonzero(self.block_sizes > 1))
 
+    @cached_property
+    def identity(self) -> np.ndarray:
+        """0, 1, ..., n − 1 (the order of the reordered matrix), in the index dtype."""
+        return np.arange(len(self.order), dtype=self.order.dtype)
+
+    def largest_block_nnz(self, indptr) -> int:
+        """Non-zeros in the rows of the largest block (``indptr`` of Aᵀ as CSR)."""
+        if self.n_blocks == 0:
+            return 0
+        k = int(np.argmax(self.block_sizes))
+        rows = self.order[self.block_ptr[k]:self.block_ptr[k + 1]]
+        return int(np.sum(indptr[rows + 1] - indptr[rows]))
+
 
 @dataclass(frozen=True)
 class ProductivityReport:
@@ -86,7 +100,9 @@ class ProductivityReport:
     how: str
 
     def __str__(self) -> str:
-        return f"ρ(A) ≤ {self.bound:.6g} ({self.how})"
+        # enough digits to show a bound below 1 as such (0.999999999999 is not "1")
+        digits = 6 if self.bound < 0.9999 else 15
+        return f"ρ(A) ≤ {self.bound:.{digits}g} ({self.how})"
 
 
 def analyse(economy, backend: str) -> BlockStructure:
@@ -136,21 +152,35 @@ def column_sum_bound(economy) -> float:
     return cached
 
 
-def certify(b: np.ndarray, v: np.ndarray, Atv: np.ndarray) -> float | None:
+def certify(b: np.ndarray, v: np.ndarray, Atv: np.ndarray, M=None) -> float | None:
     """Collatz–Wielandt bound max_j (Aᵀv)_j / v_j from a computed solution, or None.
 
-    ``Atv`` is Aᵀv computed for the check. Several right-hand sides (columns)
-    are summed first: the sum is a solution for the summed right-hand side.
-    Returns ``None`` unless every v_j > 0 and the bound is below 1 with margin.
+    ``Atv`` is Aᵀv as computed in floating point for the check; ``M`` the CSR arrays of
+    Aᵀ it was computed from. The bound is rigorous: each computed (Aᵀv)_j, a sum of
+    k_j non-negative terms, is at most γ_k = k_j·u/(1 − k_j·u) below the exact sum
+    (u = 2⁻⁵³), and the bound is inflated by that and by the rounding of the division,
+    so no fixed margin is needed (an economy with ρ(A) = 1 − 10⁻¹² is proven productive
+    when its values are). Several right-hand sides (columns) are summed first: the sum
+    is a solution for the summed right-hand side. Returns ``None`` unless every
+    v_j > 0 (and every entry ≥ 0) and the bound is below 1.
     """
+    rows = 1
     if v.ndim == 2:
+        if v.size and v.min() < 0:
+            return None
+        rows = v.shape[1]
         v, Atv = v.sum(axis=1), Atv.sum(axis=1)
     if v.size == 0:
         return 0.0
-    if not (np.all(np.isfinite(v)) and v.min() > 0):
+    if not (np.all(np.isfinite(v)) and np.all(np.isfinite(Atv)) and v.min() > 0):
         return None
-    bound = float(np.max(Atv / v))
-    return bound if bound < 1.0 - CERTIFICATE_MARGIN else None
+    k = np.diff(M[0]) + 1 if M is not None else np.full(v.shape, v.size + 1)
+    gamma = k * _U / np.maximum(1.0 - k * _U, 0.5)
+    # summing r columns: each sum is within γ_r of exact, in both v and Aᵀv
+    g_r = (rows - 1) * _U / (1.0 - rows * _U)
+    bound = float(np.max(Atv * (1.0 + 2.0 * gamma) / v)) * (1.0 + 4.0 * _U) \
+        * (1.0 + g_r) / (1.0 - g_r)
+    return bound if bound < 1.0 else None
 
 
 def diagnose(economy, backend: str) -> ProductivityReport:
@@ -174,16 +204,34 @@ def diagnose(economy, backend: str) -> ProductivityReport:
         failing.append((1, int(np.flatnonzero(single)[k]), float(own[k])))
     worst = max(worst, float(own[own < 1.0].max(initial=0.0)))
 
+    undecided = []  # blocks whose radius is within rounding of 1
     for b in np.flatnonzero(sizes > 1):
         s, e = int(structure.block_ptr[b]), int(structure.block_ptr[b + 1])
         lo, hi = _block_radius(At, structure, s, e)
         if lo >= 1.0:
             failing.append((e - s, int(b), lo))
         elif hi >= 1.0:
-            # Not decidable to working precision: too close to 1 to solve reliably.
-            failing.append((e - s, int(b), 0.5 * (lo + hi)))
+            # Too close to 1 for the eigenvalue bounds: a positive solution of
+            # (I − M)w = 1 proves ρ < 1 (Collatz–Wielandt with rounding accounted).
+            proven = _solution_bound(_block_matrix(At, structure, s, e))
+            if proven is not None:
+                worst = max(worst, proven)
+            else:
+                undecided.append((e - s, int(b), 0.5 * (lo + hi)))
         else:
             worst = max(worst, hi)
+    if undecided and not failing:
+        size, b, rho = min(undecided)
+        s, e = int(structure.block_ptr[b]), int(structure.block_ptr[b + 1])
+        members = np.sort(structure.order[s:e])
+        codes = economy.codes_at(members)
+        shown = ", ".join(repr(c) for c in codes[:10])
+        raise NotProductiveError(
+            f"economy cannot be proven productive: the spectral radius of the strongly "
+            f"connected group of {size} products {shown}"
+            f"{' and more' if len(codes) > 10 else ''} is ≈ {rho:.15g}, within rounding "
+            "of 1 (neither ρ < 1 nor ρ ≥ 1 can be shown in float64)",
+            codes=codes, indices=members, spectral_radius=rho)
     if failing:
         failing.sort()
         size, b, rho = failing[0]
@@ -204,8 +252,8 @@ def diagnose(economy, backend: str) -> ProductivityReport:
     return report
 
 
-def _block_radius(At, structure: BlockStructure, s: int, e: int) -> tuple[float, float]:
-    """Lower and upper bound on the spectral radius of the diagonal block [s, e)."""
+def _block_matrix(At, structure: BlockStructure, s: int, e: int):
+    """The diagonal block [s, e) of Aᵀ (component order) as a scipy CSR array."""
     import scipy.sparse as sp
 
     rows = structure.order[s:e]
@@ -216,8 +264,14 @@ def _block_radius(At, structure: BlockStructure, s: int, e: int) -> tuple[float,
     local_row = np.repeat(np.arange(e - s), lengths)
     inside = (local_col >= 0) & (local_col < e - s)
     size = e - s
-    M = sp.csr_array((At.data[entry][inside], (local_row[inside], local_col[inside])),
-                     shape=(size, size))
+    return sp.csr_array((At.data[entry][inside], (local_row[inside], local_col[inside])),
+                        shape=(size, size))
+
+
+def _block_radius(At, structure: BlockStructure, s: int, e: int) -> tuple[float, float]:
+    """Lower and upper bound on the spectral radius of the diagonal block [s, e)."""
+    M = _block_matrix(At, structure, s, e)
+    size = M.shape[0]
     norm = min(float(M.sum(axis=0).max()), float(M.sum(axis=1).max()))
     if norm < 1.0:
         return 0.0, norm
@@ -239,3 +293,34 @@ def _block_radius(At, structure: BlockStructure, s: int, e: int) -> tuple[float,
         w /= w.max()
         np.maximum(w, 1e-300, out=w)
     return lo, hi
+
+
+#: Blocks up to this size get the solution-based proof when their radius is within
+#: rounding of 1 (a sparse LU of the block).
+SOLUTION_PROOF_MAX = 20_000
+
+
+def _solution_bound(M) -> float | None:
+    """A proven bound ρ(M) < 1 from w > 0 solving (I − M)w = 1, or None.
+
+    The solve is refined until its residual is far below 1, then
+    :func:`certify` bounds max_j (Mw)_j / w_j with the rounding of Mw accounted for.
+    """
+    import scipy.sparse as sp
+    from scipy.sparse.linalg import splu
+
+    size = M.shape[0]
+    if size > SOLUTION_PROOF_MAX:
+        return None
+    ones = np.ones(size)
+    try:
+        lu = splu(sp.csc_array(sp.eye_array(size) - M))
+    except RuntimeError:  # exactly singular
+        return None
+    w = lu.solve(ones)
+    for _ in range(3):
+        w += lu.solve(ones - (w - M @ w))
+    if not (np.all(np.isfinite(w)) and w.min() > 0):
+        return None
+    M = sp.csr_array(M)
+    return certify(ones, w, M @ w, (M.indptr, M.indices, M.data))

@@ -1,0 +1,338 @@
+"""BiCGSTAB on (I − M)x = b for the value solvers, on lab's fused kernels.
+
+:func:`bicgstab` solves one right-hand side with five kernel calls per iteration, each
+one pass over memory: the two products with I − M carry the inner products that follow
+them (``bicgstab_matvec_dot``, ``bicgstab_matvec_dot2``), and the vector updates of an
+iteration are three fused sweeps (``bicgstab_update_s``, ``_xr``, ``_p``) instead of a
+dozen NumPy expressions. Per iteration that is two matrix passes and 19 vector reads or
+writes (NumPy needed about 40). :func:`bicgstab_block` keeps the NumPy formulation for
+several right-hand sides at once (``resources="all"``), where the matrix pass serves
+every column.
+
+:func:`refine` is mixed-precision iterative refinement: the corrections are solved with
+the coefficients stored in float32 (8 bytes per non-zero instead of 12 with int32
+indices; products still accumulate in float64), the residual of each refined answer is
+computed with the float64 coefficients, so the answer meets the same rule as a float64
+solve.
+
+Why BiCGSTAB: on generated economies of 10⁵ products it reached lab's rule (relative
+∞-norm residual 1e-10) in 22 matrix passes on an unstructured economy (12 random inputs
+per product, column sums 0.9) and 46 on the cyclic core of ``lab.generate_economy``,
+against 21 and 42 for full GMRES (whose orthogonalisation reads every earlier vector
+again), 24–139 for Anderson-accelerated Jacobi with 1–5 vectors of memory and 196–197
+for Jacobi. No preconditioner: a Gauss–Seidel sweep saved about 30 % of the iterations
+but cost as much as a matrix pass itself.
+"""
+
+from __future__ import annotations
+
+import math
+from collections.abc import Callable
+
+import numpy as np
+
+from lab import _ops
+
+__all__ = ["MAX_RESTARTS", "bicgstab", "bicgstab_block", "refine"]
+
+#: Restarts from the true residual allowed after a breakdown of the recurrence.
+MAX_RESTARTS = 10
+#: A float32 correction solve is asked for at most this reduction of its residual: the
+#: rounding of the coefficients (about 6e-8 relative) limits what one refinement gains.
+FLOAT32_STEP = 1e-6
+#: Refinements of a float32 solve before it reports failure.
+MAX_REFINEMENTS = 8
+
+_EPS = np.finfo(float).eps
+
+
+class Outcome:
+    """How a Krylov solve ended: ``failure`` is None (converged), "MAXITER",
+    "BREAKDOWN" or "NOT_FINITE"; ``passes`` counts matrix passes (float64 ones, and
+    float32 ones separately for :func:`refine`)."""
+
+    __slots__ = ("failure", "passes", "passes32", "iterations")
+
+    def __init__(self):
+        self.failure = None
+        self.passes = 0.0
+        self.passes32 = 0.0
+        self.iterations = 0
+
+
+def bicgstab(K, M, b, x, *, tol: float, maxiter: int, atol: float = 0.0,
+             governor: _ops.ThreadGovernor | None = None,
+             on_iteration: Callable[[float], None] | None = None) -> Outcome:
+    """BiCGSTAB for (I − M)x = b, one right-hand side, x updated in place.
+
+    Parameters
+    ----------
+    K : kernel module
+    M : tuple of (indptr, indices, data)
+        Square CSR matrix; ``data`` float64 or float32.
+    b, x : ndarray of float64, shape (n,)
+        Right-hand side and start (x is overwritten with the answer).
+    tol : float
+        Stop when the recursively updated residual has ‖r‖∞ ≤ tol·‖x‖∞ (the caller
+        checks the true residual afterwards).
+    maxiter : int
+    atol : float
+        Also stop when ‖r‖∞ ≤ atol (used by :func:`refine`).
+    governor : ThreadGovernor, optional
+        Chooses the thread count of each iteration.
+    on_iteration : callable, optional
+        Called with ‖r‖∞ / ‖x‖∞ after each iteration.
+
+    Notes
+    -----
+    The system is scaled to ‖b‖∞ = 1 (no underflow for tiny right-hand sides). A
+    breakdown (ρ or ω vanishing relative to the vectors, a non-finite step) restarts
+    from the true residual, up to :data:`MAX_RESTARTS` times.
+    """
+    out = Outcome()
+    n = b.shape[0]
+    scale = float(np.max(np.abs(b), initial=0.0))
+    if scale == 0.0:
+        x[:] = 0.0
+        return out
+    bs = b / scale
+    x /= scale
+    atol_s = atol / scale
+    r, rhat, p, v, t = (np.empty(n) for _ in range(5))
+    step = governor.step if governor is not None else _no_governor
+    restarts = 0
+
+    def restart():
+        K.identity_minus_matvec(*M, x, t)
+        out.passes += 1
+        np.subtract(bs, t, out=r)
+        rhat[:] = r
+        p[:] = r
+        with np.errstate(over="ignore", invalid="ignore"):  # checked by the caller
+            return float(r @ r)
+
+    rho = restart()
+    rhat_norm = math.sqrt(rho)
+    rmax = float(np.max(np.abs(r)))
+    xmax = float(np.max(np.abs(x)))
+    if not (math.isfinite(rmax) and math.isfinite(xmax)):
+        out.failure = "NOT_FINITE"
+    elif rmax <= max(tol * xmax, atol_s):
+        pass
+    else:
+        out.failure = "MAXITER"
+        for _ in range(maxiter):
+            with step():
+                d = K.bicgstab_matvec_dot(*M, p, rhat, v)
+                out.passes += 1
+                ok = math.isfinite(d) and d != 0.0
+                if ok:
+                    alpha = rho / d
+                    smax = K.bicgstab_update_s(r, v, alpha)
+                    if smax <= max(tol * xmax, atol_s):  # the half step is good enough
+                        x += alpha * p
+                        out.iterations += 1
+                        xmax = float(np.max(np.abs(x)))
+                        rel = smax / xmax if xmax > 0 else math.inf
+                        if on_iteration is not None:
+                            on_iteration(rel)
+                        out.failure = None if math.isfinite(xmax) else "NOT_FINITE"
+                        break
+                    ts, tt = K.bicgstab_matvec_dot2(*M, r, t)
+                    out.passes += 1
+                    omega = ts / tt if tt > 0 and math.isfinite(ts / tt) else 0.0
+                    rho_new, rmax, xmax = K.bicgstab_update_xr(x, p, r, t, rhat, alpha, omega)
+                    out.iterations += 1
+                    rel = rmax / xmax if xmax > 0 else math.inf
+                    if on_iteration is not None:
+                        on_iteration(rel)
+                    if not (math.isfinite(rmax) and math.isfinite(xmax)):
+                        out.failure = "NOT_FINITE"
+                        break
+                    if rmax <= max(tol * xmax, atol_s):
+                        out.failure = None
+                        break
+                    size = rhat_norm * rmax * math.sqrt(n)  # ≥ ‖r̂‖₂‖r‖₂
+                    ok = omega != 0.0 and abs(rho_new) > _EPS * _EPS * size
+                if ok:
+                    beta = (rho_new / rho) * (alpha / omega)
+                    K.bicgstab_update_p(p, r, v, beta, omega)
+                    rho = rho_new
+                    continue
+                restarts += 1
+                if restarts > MAX_RESTARTS:
+                    out.failure = "BREAKDOWN"
+                    break
+                rho = restart()
+                rhat_norm = math.sqrt(rho)
+                if not math.isfinite(rho):
+                    out.failure = "NOT_FINITE"
+                    break
+    x *= scale
+    return out
+
+
+def refine(K, M64, M32, b, x, *, tol: float, maxiter: int,
+           governor: _ops.ThreadGovernor | None = None,
+           on_iteration: Callable[[float], None] | None = None) -> Outcome:
+    """Mixed-precision iterative refinement for (I − M)x = b, x updated in place.
+
+    The residual r = b − (I − M)x is computed with ``M64`` (float64 coefficients); the
+    correction d of (I − M)d = r is solved by :func:`bicgstab` with ``M32`` (the same
+    indices, float32 coefficients), down to ‖r_d‖∞ ≤ max(tol·‖x‖∞ / 4,
+    FLOAT32_STEP·‖r‖∞); then x += d. It stops when the float64 residual meets
+    ‖r‖∞ ≤ tol·‖x‖∞. ``passes`` counts the float64 passes, ``passes32`` the float32 ones.
+    """
+    out = Outcome()
+    n = b.shape[0]
+    r = np.empty(n)
+    d = np.empty(n)
+    used = 0
+    out.failure = "MAXITER"
+    for _ in range(MAX_REFINEMENTS + 1):
+        K.identity_minus_matvec(*M64, x, r)
+        out.passes += 1
+        np.subtract(b, r, out=r)
+        rmax = float(np.max(np.abs(r), initial=0.0))
+        xmax = float(np.max(np.abs(x), initial=0.0))
+        if not (math.isfinite(rmax) and math.isfinite(xmax)):
+            out.failure = "NOT_FINITE"
+            break
+        if rmax <= tol * xmax or rmax == 0.0:
+            out.failure = None
+            break
+        if used >= maxiter:
+            break
+        d[:] = 0.0
+        inner = bicgstab(K, M32, r, d, tol=0.0, maxiter=maxiter - used,
+                         atol=max(0.25 * tol * xmax, FLOAT32_STEP * rmax),
+                         governor=governor, on_iteration=on_iteration)
+        out.passes32 += inner.passes
+        out.iterations += inner.iterations
+        used += max(inner.iterations, 1)
+        x += d
+        if inner.failure in ("BREAKDOWN", "NOT_FINITE"):
+            out.failure = inner.failure
+            break
+    return out
+
+
+def bicgstab_block(K, M, b, x, *, tol: float, maxiter: int,
+                   on_iteration: Callable[[float], None] | None = None) -> Outcome:
+    """BiCGSTAB on (I − M)X = B for several columns at once (NumPy vector updates).
+
+    ``b`` and ``x`` have shape (n, k); each column is scaled to ‖b‖∞ = 1 and stops
+    individually once ‖r‖∞ ≤ tol·‖x‖∞. A breakdown restarts the columns concerned
+    from their true residual, up to :data:`MAX_RESTARTS` times.
+    """
+    out = Outcome()
+    n, ncol = b.shape
+    X = x
+    scale = np.abs(b).max(axis=0, initial=0.0)
+    zero = scale == 0
+    scale[zero] = 1.0
+    B = b / scale
+    X /= scale
+    X[:, zero] = 0.0  # a zero right-hand side has the exact answer 0
+
+    def op(src, dst):  # dst = (I − M) src
+        K.csr_matmat(*M, src, dst)
+        np.subtract(src, dst, out=dst)
+
+    def dot(a, c):
+        return np.einsum("ij,ij->j", a, c)
+
+    def relative(r_):
+        return relative_norms(np.abs(r_).max(axis=0), np.abs(X).max(axis=0))
+
+    R = np.empty_like(B)
+    R_hat = np.empty_like(B)
+    P = np.zeros_like(B)
+    V = np.zeros_like(B)
+    T = np.empty_like(B)
+    rho_old, alpha, omega = np.ones(ncol), np.ones(ncol), np.ones(ncol)
+    restarts = 0
+
+    def restart(cols):
+        op(X, T)
+        out.passes += 1
+        R[:, cols] = B[:, cols] - T[:, cols]
+        R_hat[:, cols] = R[:, cols]
+        P[:, cols] = 0.0
+        V[:, cols] = 0.0
+        rho_old[cols] = alpha[cols] = omega[cols] = 1.0
+
+    out.failure = "MAXITER"
+    restart(np.ones(ncol, dtype=bool))
+    active = (relative(R) > tol) & ~zero
+    for _ in range(maxiter):
+        if not active.any():
+            out.failure = None
+            break
+        rho = dot(R_hat, R)
+        size = np.sqrt(dot(R_hat, R_hat) * dot(R, R))
+        lost = active & ((np.abs(rho) <= _EPS * _EPS * size) | (omega == 0))
+        if lost.any():
+            restarts += 1
+            if restarts > MAX_RESTARTS:
+                out.failure = "BREAKDOWN"
+                break
+            restart(lost)
+            rho = dot(R_hat, R)
+        beta = np.where(active, rho * alpha / np.where(active, rho_old * omega, 1.0), 0.0)
+        P -= omega * V
+        P *= beta
+        P += R
+        op(P, V)
+        denom = dot(R_hat, V)
+        alpha = np.where(active, rho / np.where(denom != 0, denom, 1.0), 0.0)
+        bad = active & ((denom == 0) | ~np.isfinite(alpha))
+        if bad.any():
+            alpha[bad] = 0.0
+            omega[bad] = 0.0  # restart these columns at the next iteration
+        X += alpha * P
+        R -= alpha * V  # R now holds s = r − αv
+        out.passes += 1
+        still = active & ~bad & (relative(R) > tol)
+        op(R, T)
+        tt = dot(T, T)
+        omega = np.where(still & (tt > 0), dot(T, R) / np.where(tt > 0, tt, 1.0), 0.0)
+        omega[~np.isfinite(omega)] = 0.0
+        X += omega * R
+        R -= omega * T
+        out.passes += 1
+        rho_old = np.where(active, rho, 1.0)
+        rel = relative(R)
+        active &= rel > tol
+        out.iterations += 1
+        if on_iteration is not None:
+            on_iteration(float(rel.max()))
+    else:
+        out.failure = "MAXITER" if active.any() else None
+    X *= scale
+    if not np.all(np.isfinite(X)):
+        out.failure = "NOT_FINITE"
+    return out
+
+
+def relative_norms(res, vmax):
+    """res / vmax elementwise, with 0/0 = 0 (a zero right-hand side has the exact answer 0)
+    and NaN wherever res or vmax is not finite (never a small number)."""
+    res = np.asarray(res, dtype=float)
+    vmax = np.asarray(vmax, dtype=float)
+    safe = np.where(vmax > 0, vmax, 1.0)
+    with np.errstate(invalid="ignore", over="ignore"):
+        out = np.where(vmax > 0, res / safe, np.where(res > 0, np.inf, 0.0))
+    return np.where(np.isfinite(res) & np.isfinite(vmax), out, np.nan)
+
+
+class _NoGovernor:
+    def __enter__(self):
+        return None
+
+    def __exit__(self, *exc):
+        return False
+
+
+def _no_governor():
+    return _NoGovernor()

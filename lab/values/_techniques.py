@@ -1,0 +1,359 @@
+"""Labour values with technique choice: the cheapest technique for every product.
+
+With several techniques making a product (MATH.md §2), the labour value of product p is
+that of its cheapest technique,
+
+    v_p = min over techniques j making p of (l_j + Σᵢ vᵢ A[i, j]) / B[p, j].
+
+**Policy iteration** (Howard) finds it: fix one technique per product (a *policy*), solve
+that square economy for its values with lab's value solver, switch every product whose
+cheapest technique at those values is cheaper than its current one by more than rounding,
+and repeat until no product switches. Values never increase from one round to the next,
+and the policy space is finite, so it ends; on generated economies it takes a handful of
+rounds. The answer is proven by the Bellman residual, recomputed from A, B and l:
+max_p |v_p − min_j c_j(v)| / ‖v‖∞ ≤ rtol, where c_j(v) is technique j's unit cost at v.
+
+Every round solves the same structure: the square economy is held with the *union* of
+the input patterns of each product's techniques (a technique's coefficients in its
+product's column, zeros in the slots of the others). The strongly connected components
+of the union graph are valid for every policy, so they are computed once, and each round
+changes coefficients only (:meth:`ValueSolver.update`), starting warm from the last
+values.
+
+By the non-substitution theorem (Samuelson; Arrow; Koopmans), when every technique makes
+one product and labour is the only resource, the chosen techniques are optimal for every
+target vector: the cheapest plan for any targets uses them only.
+
+Behaviour at the edges
+----------------------
+* **Joint production** (a technique making several products) is not covered by the
+  theorem, and values are then not determined by a cost-minimising choice alone:
+  :func:`cheapest_values` raises :class:`~lab.exceptions.InvalidProblemError` naming the
+  techniques (use :func:`lab.plan` for such problems).
+* **A product that no technique makes** has no value: the error names it.
+* **Ties**: products whose best techniques cost the same to within rounding (relative
+  ``10·rtol``) keep their current technique, else take the first one in technique order
+  (``ties="first"``, deterministic); ``ties="error"`` raises, naming them.
+* **No productive choice**: if the first policy (the cheapest by direct labour) is not
+  productive, the first rounds are value iteration from below (v⁰ = 0,
+  vᵗ⁺¹ = min_j c_j(vᵗ)) until a productive policy appears; if none appears,
+  :class:`~lab.exceptions.NotProductiveError` is raised.
+"""
+
+from __future__ import annotations
+
+import math
+import time
+from types import MappingProxyType
+
+import numpy as np
+import scipy.sparse as sp
+
+from lab import _ops
+from lab.exceptions import (
+    ConvergenceWarning,
+    InvalidProblemError,
+    NotConvergedError,
+    NotProductiveError,
+)
+
+__all__ = ["cheapest_values", "is_technology", "MAX_ROUNDS"]
+
+#: Policy-iteration rounds before giving up (each round strictly lowers some value).
+MAX_ROUNDS = 200
+#: Value-iteration sweeps tried to find a productive first policy.
+MAX_VALUE_SWEEPS = 200
+
+
+def is_technology(obj) -> bool:
+    """Whether ``obj`` describes techniques: use ``A``, make ``B``, resources ``R`` and
+    ``product_codes``/``technique_codes`` (a :class:`~lab.PlanningProblem`, say)."""
+    return all(hasattr(obj, name) for name in ("A", "B", "R", "product_codes",
+                                                 "technique_codes"))
+
+
+class _Technology:
+    """Use, make and labour of the techniques, grouped by the product each one makes."""
+
+    def __init__(self, problem):
+        A = sp.csc_array(problem.A)
+        R = np.atleast_2d(np.asarray(problem.R, dtype=np.float64))
+        m, k = A.shape
+        self.m, self.k = m, k
+        self.product_codes = np.asarray(problem.product_codes, dtype=object)
+        self.technique_codes = np.asarray(problem.technique_codes, dtype=object)
+        if R.shape[1] != k:
+            raise InvalidProblemError(f"resources have {R.shape[1]} columns but there are "
+                                      f"{k} techniques")
+        B = problem.B
+        if B is None:  # square: technique j makes product j
+            makes = np.arange(k)
+            beta = np.ones(k)
+        else:
+            B = sp.csc_array(B, copy=True)  # the problem's arrays are read-only
+            B.eliminate_zeros()
+            counts = np.diff(B.indptr)
+            joint = np.flatnonzero(counts > 1)
+            if joint.size:
+                shown = ", ".join(repr(str(self.technique_codes[j])) for j in joint[:5])
+                raise InvalidProblemError(
+                    f"technique choice values need one product per technique, but "
+                    f"{joint.size} technique(s) make several (joint production): {shown}"
+                    f"{', ...' if joint.size > 5 else ''}. The non-substitution theorem does "
+                    "not cover joint production; use lab.plan for such problems")
+            if (counts == 0).any():
+                idle = np.flatnonzero(counts == 0)
+                raise InvalidProblemError(
+                    f"{idle.size} technique(s) make nothing: "
+                    + ", ".join(repr(str(self.technique_codes[j])) for j in idle[:5]))
+            makes = B.indices.astype(np.int64)
+            beta = B.data.astype(np.float64)
+        made = np.bincount(makes, minlength=m)
+        if (made == 0).any():
+            orphans = np.flatnonzero(made == 0)
+            raise InvalidProblemError(
+                f"{orphans.size} product(s) are made by no technique, so they have no "
+                f"labour value: "
+                + ", ".join(repr(str(self.product_codes[p])) for p in orphans[:5])
+                + (", ..." if orphans.size > 5 else ""))
+        self.makes = makes
+        self.beta = beta
+        self.labour = R[0]
+        # techniques sorted by product: product p has techniques by_product[ptr[p]:ptr[p+1]]
+        self.by_product = np.argsort(makes, kind="stable")
+        self.ptr = np.zeros(m + 1, dtype=np.int64)
+        np.cumsum(made, out=self.ptr[1:])
+        self.A = A
+        # Aᵀ as CSR arrays for the unit costs c = (l + Aᵀv) / β of every technique
+        self.At = (A.indptr, A.indices, A.data)
+
+    def costs(self, K, v) -> np.ndarray:
+        """Unit cost of every technique at values v."""
+        c = np.empty(self.k)
+        K.csr_matvec(*self.At, v, c)
+        c += self.labour
+        c /= self.beta
+        return c
+
+    def best(self, costs, current, tol_rel, ties):
+        """(cheapest technique per product, its cost, products tied to within rounding)."""
+        ordered = costs[self.by_product]
+        low = np.minimum.reduceat(ordered, self.ptr[:-1])
+        best = np.empty(self.m, dtype=np.int64)
+        # first technique (in technique order) that attains the minimum
+        at_min = ordered <= np.repeat(low, np.diff(self.ptr))
+        first = np.maximum.reduceat(np.where(at_min, -np.arange(self.k), -self.k),
+                                    self.ptr[:-1])
+        best[:] = self.by_product[-first]
+        tied = None
+        if ties == "error" or current is not None:
+            near = ordered <= np.repeat(low + tol_rel * np.abs(low), np.diff(self.ptr))
+            n_near = np.add.reduceat(near.astype(np.int64), self.ptr[:-1])
+            tied = np.flatnonzero(n_near > 1)
+            if current is not None:
+                # keep the current technique when it is cheapest to within rounding
+                keep = costs[current] <= low + tol_rel * np.abs(low)
+                best[keep] = current[keep]
+        return best, low, tied
+
+
+def cheapest_values(problem, options, *, callback=None, ties: str = "first"):
+    """Values of the cheapest techniques by policy iteration (see the module docstring).
+
+    Parameters
+    ----------
+    problem : planning problem (``A``, ``B``, ``R``, codes)
+    options : ValuesOptions
+        For every policy evaluation (its ``rtol`` is also the Bellman tolerance).
+    callback : callable, optional
+        ``callback(round, bellman_residual)`` after each round.
+    ties : {"first", "error"}
+
+    Returns
+    -------
+    ValuesResult
+        With ``techniques`` and ``technique_codes``; ``method`` names the value solver's
+        method, ``iterations`` counts policy rounds, ``residual`` is the Bellman residual.
+    """
+    from lab.values._solver import Status, ValueSolver, ValuesResult, _choice
+
+    _choice("ties", ties, ("first", "error"))
+    t0 = time.perf_counter()
+    tech = _Technology(problem)
+    backend = _ops.resolve_backend(options.backend)
+    K = _ops.kernels(backend)
+    m = tech.m
+    rtol = options.rtol
+    tol_rel = 10.0 * rtol
+    union = _UnionEconomy(tech, backend)
+    with _ops.thread_limit(options.n_threads, backend):
+        # first policy: the cheapest by direct labour; value iteration if not productive
+        policy, _, _ = tech.best(tech.costs(K, np.zeros(m)), None, tol_rel, "first")
+        economy = union.economy(policy)
+        solver = None
+        sweeps = 0
+        try:
+            solver = ValueSolver(economy, options)
+            result = solver.solve()
+        except NotProductiveError:
+            policy, sweeps = _productive_policy(tech, K, backend, tol_rel)
+            solver = ValueSolver(union.economy(policy), options)
+            result = solver.solve()
+        setup = time.perf_counter() - t0
+        rounds = 1
+        history = []
+        matvecs = result.matvecs
+        while True:
+            v = result.values
+            costs = tech.costs(K, v)
+            matvecs += tech.k / max(m, 1) * tech.A.nnz / max(economy.nnz, 1)
+            best, low, tied = tech.best(costs, policy, tol_rel, ties)
+            bellman = _bellman_residual(v, low)
+            history.append(bellman)
+            if callback is not None:
+                callback(rounds, bellman)
+            switch = np.flatnonzero(best != policy)
+            if switch.size == 0 or rounds >= MAX_ROUNDS or not result.converged:
+                break
+            union.switch(solver, policy, best, switch)
+            policy = best
+            result = solver.solve()
+            matvecs += result.matvecs
+            rounds += 1
+    if ties == "error" and tied is not None and tied.size:
+        shown = ", ".join(repr(str(tech.product_codes[p])) for p in tied[:5])
+        raise InvalidProblemError(
+            f"{tied.size} product(s) have several techniques equally cheap to within "
+            f"rounding (relative {tol_rel:.1e}): {shown}{', ...' if tied.size > 5 else ''}")
+    total = time.perf_counter() - t0
+    converged = bool(result.converged and bellman <= rtol and switch.size == 0)
+    if not result.converged:
+        status, why = result.status, f"the policy evaluation did not converge: {result.message}"
+    elif converged:
+        status, why = Status.CONVERGED, "no product has a cheaper technique"
+    else:
+        status, why = Status.MAXITER, f"policy iteration stopped after {rounds} rounds"
+    message = (f"{'converged' if converged else 'not converged'}: {why}; Bellman residual "
+               f"{bellman:.3e} (rtol {rtol:.3e}) after {rounds} policy round(s)"
+               + (f" and {sweeps} value-iteration sweeps" if sweeps else "")
+               + f" of {result.method}")
+    out = ValuesResult(
+        values=result.values, converged=converged, status=status, message=message,
+        iterations=rounds, residual=max(bellman, result.residual),
+        residual_history=np.asarray(history), rtol=rtol,
+        method=result.method, method_reason=(f"policy iteration over {tech.k} techniques; "
+                                             f"each policy by {result.method}: "
+                                             f"{result.method_reason}"),
+        backend=result.backend, n_threads=result.n_threads, matvecs=matvecs,
+        timings=MappingProxyType({"setup": setup, "solve": total - setup, "check": 0.0,
+                                  "total": total}),
+        resource_names=(result.resource_names[0],), productivity=result.productivity,
+        precision=result.precision, techniques=policy.copy(),
+        technique_codes=tech.technique_codes[policy],
+        _codes=lambda: tech.product_codes)
+    if not converged:
+        if options.raise_on_failure:
+            raise NotConvergedError(message, out)
+        import warnings
+
+        warnings.warn(message, ConvergenceWarning, stacklevel=3)
+    return out
+
+
+def _bellman_residual(v, low) -> float:
+    """max_p |v_p − min_j c_j(v)| / ‖v‖∞ (0 for v = 0 = low)."""
+    scale = float(np.max(np.abs(v), initial=0.0))
+    gap = float(np.max(np.abs(v - low), initial=0.0))
+    if not (math.isfinite(scale) and math.isfinite(gap)):
+        return math.nan
+    return gap / scale if scale > 0 else (0.0 if gap == 0 else math.inf)
+
+
+def _productive_policy(tech, K, backend, tol_rel):
+    """Value iteration from below until its greedy policy is productive (or raise)."""
+    from lab.values._structure import diagnose
+
+    union = _UnionEconomy(tech, backend)
+    v = np.zeros(tech.m)
+    for sweep in range(1, MAX_VALUE_SWEEPS + 1):
+        policy, low, _ = tech.best(tech.costs(K, v), None, tol_rel, "first")
+        if not np.all(np.isfinite(low)):
+            break
+        if sweep % 10 == 0 or np.array_equal(low, v):
+            try:
+                diagnose(union.economy(policy), backend)
+                return policy, sweep
+            except NotProductiveError:
+                pass
+        v = low
+    raise NotProductiveError(
+        "no choice of techniques was found that makes the economy productive: value "
+        f"iteration from below did not give one in {MAX_VALUE_SWEEPS} sweeps")
+
+
+class _UnionEconomy:
+    """The square economy of a policy, stored with the union pattern of every product's
+    techniques (see the module docstring)."""
+
+    def __init__(self, tech, backend):
+        self.tech = tech
+        A = tech.A
+        m = tech.m
+        idx = np.int32 if max(m, A.nnz) < np.iinfo(np.int32).max else np.int64
+        u_indptr = np.empty(m + 1, dtype=idx)
+        u_indices = np.empty(A.nnz, dtype=idx)
+        self.slot = np.empty(A.nnz, dtype=idx)
+        nnz = int(_ops.kernels(backend).technique_union(
+            A.indptr, A.indices, tech.by_product.astype(idx), tech.ptr.astype(idx), u_indptr,
+            u_indices, self.slot, np.empty(m, dtype=idx)))
+        self.indptr, self.indices = u_indptr, u_indices[:nnz].copy()
+        self.nnz = nnz
+        # A[i, j] / B[p, j] of every stored entry
+        self.values = A.data / np.repeat(tech.beta, np.diff(A.indptr))
+
+    def entries(self, techniques) -> np.ndarray:
+        """The stored entries (of A) of the given techniques, concatenated."""
+        indptr = self.tech.A.indptr
+        starts = indptr[techniques].astype(np.int64)
+        lengths = indptr[techniques + 1] - starts
+        return np.repeat(starts - np.cumsum(lengths) + lengths, lengths) + np.arange(
+            int(lengths.sum()))
+
+    def data(self, policy) -> np.ndarray:
+        out = np.zeros(self.nnz)
+        chosen = self.entries(policy)
+        out[self.slot[chosen]] = self.values[chosen]
+        return out
+
+    def economy(self, policy):
+        from lab.economy import Economy
+
+        tech = self.tech
+        A = sp.csc_array((self.data(policy), self.indices, self.indptr),
+                         shape=(tech.m, tech.m))
+        A.has_canonical_format = True
+        labour = tech.labour[policy] / tech.beta[policy]
+        return Economy._from_valid(A, labour[None, :], codes=tech.product_codes,
+                                   names=None, resource_names=None)
+
+    def switch(self, solver, old, new, products):
+        """Change the solver's coefficients and labour to the new techniques of
+        ``products`` (their whole union columns: the new technique's coefficients,
+        zeros in the other slots)."""
+        from lab.values import _update
+
+        tech = self.tech
+        gone = self.entries(old[products])
+        came = self.entries(new[products])
+        new_slots = self.slot[came].astype(np.int64)
+        old_slots = self.slot[gone].astype(np.int64)
+        old_slots = old_slots[~np.isin(old_slots, new_slots)]  # kept by the new technique
+        slots = np.concatenate([old_slots, new_slots])
+        vals = np.concatenate([np.zeros(old_slots.size), self.values[came]])
+        cols = np.searchsorted(self.indptr, slots, side="right") - 1
+        rows = self.indices[slots].astype(np.intp)
+        # the solver holds this union pattern: the slots are its entries of Aᵀ
+        _update.apply_indices(solver, rows, cols.astype(np.intp), vals,
+                              products.astype(np.intp),
+                              tech.labour[new[products]] / tech.beta[new[products]],
+                              where=slots)
