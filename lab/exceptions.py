@@ -12,6 +12,8 @@ __all__ = [
     "DataFormatError",
     "EfficiencyWarning",
     "InvalidEconomyError",
+    "InvalidOptionError",
+    "InvalidTypeError",
     "LabError",
     "NotConvergedError",
     "NotProductiveError",
@@ -90,3 +92,13 @@ class EfficiencyWarning(UserWarning):
 
 class BackendWarning(RuntimeWarning):
     """The requested or preferred kernel backend is unavailable; another one is used."""
+
+
+class InvalidTypeError(LabError, TypeError):
+    """An argument is of the wrong type (a string where options are expected, an array
+    where an economy is, ...); the message names the argument and the type it got."""
+
+
+class InvalidOptionError(LabError, ValueError):
+    """An option has a value outside its range (a gap of 0, a negative iteration limit,
+    an unknown method); the message names the option and the value it got."""
