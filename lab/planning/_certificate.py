@@ -5,18 +5,25 @@ module turns any intensities x and any prices into evidence that needs no trust
 in the method:
 
 * :func:`repair` makes x feasible: clip to 0 ≤ x ≤ c; while some product is
-  used more than it is made, scale every technique that uses it down by the
+  used more than it is made, run the technique that makes most of it a little
+  more (within its capacity) or scale every technique that uses it down by the
   product's supply/use ratio (the rescaling step of Cockshott's algorithm, used
   here only to remove the small violations of a converging iterate); finally
   scale x by one factor so that no resource is over-used. With s⁰ ≥ 0 the last
-  step cannot create a negative net output.
+  step cannot create a negative net output. Where a plan must reach required net
+  outputs (the terminal stocks of a multi-year plan, so x = 0 is not a plan), the
+  repaired x is blended with a known feasible plan, just enough to reach them.
 * :func:`dual_bound` evaluates the Lagrangian dual of the harmony programme or of
   the plan-ray LP at prices p ≥ 0 (products) and λ ≥ 0 (resources). By weak
   duality it is an upper bound on every feasible plan's objective, so
   bound − objective(repaired x) is a certified optimality gap.
 
-Technique intensities are bounded in the dual by their capacity or, where a
-technique has none, by what the limited resources allow it (ρ_q / R[q, j]).
+Technique intensities are bounded in the dual by their capacity, by what the
+limited resources allow them (ρ_q / R[q, j]) and, for techniques with neither
+(holding or investing a stock, a technique that needs only produced inputs), by
+what their inputs allow: a technique can use no more of a product than all its
+makers together can supply (:func:`implied_bounds`). So the bound stays finite
+on every bounded problem, whatever prices the method has reached.
 """
 
 from __future__ import annotations
@@ -24,32 +31,64 @@ from __future__ import annotations
 from dataclasses import dataclass
 
 import numpy as np
+import scipy.sparse as sp
 
 from lab.planning import _harmony
 
-__all__ = ["Evidence", "repair", "dual_bound", "evidence", "implied_bounds", "feasibility",
+__all__ = ["Evidence", "Objective", "repair", "dual_bound", "evidence", "implied_bounds",
+           "supply_bounds", "feasibility", "objective_value", "relative_gap",
            "FEASIBILITY_TOL"]
 
 #: Largest relative violation (of a product's gross flow, a resource limit or a
 #: capacity) with which a plan still counts as feasible.
 FEASIBILITY_TOL = 1e-9
 
-
-def implied_bounds(problem, limited: np.ndarray) -> np.ndarray:
-    """Upper bound on each intensity from its capacity and the limited resources."""
-    ub = np.array(problem.capacities, dtype=np.float64)
-    R = problem.R[limited]
-    rho = problem.available[limited]
-    with np.errstate(divide="ignore"):
-        per = np.where(R > 0, rho[:, None] / np.where(R > 0, R, 1.0), np.inf)
-    if per.size:
-        ub = np.minimum(ub, per.min(axis=0))
-    return ub
+#: Flows below this share of the largest gross flow are judged against that share:
+#: a shortage of 10⁻¹⁵ of the plan's largest flow is rounding, however small the
+#: product's own flow is.
+FLOW_FLOOR = 1e-6
 
 
-def _column_min(indptr, indices, values_at_rows, k):
-    """min over each column's stored rows of ``values_at_rows[row]`` (1 for empty columns)."""
-    out = np.ones(k)
+@dataclass(frozen=True)
+class Objective:
+    """What a plan maximises.
+
+    ``mode`` is ``"harmony"`` (Σ w·H(s) over the targets) or ``"plan-ray"``
+    (Σ over groups g of φ_g, φ_g = min over the group's targets of n_i / t_i).
+    ``groups`` gives each target (in the order of ``problem.target_index``) its
+    group, numbered 0 … G − 1; ``None`` is one group (the plan ray of MATH.md §3).
+    """
+
+    mode: str
+    groups: np.ndarray | None = None
+
+    @property
+    def n_groups(self) -> int:
+        return 1 if self.groups is None else int(self.groups.max()) + 1
+
+
+def without_zeros(M):
+    """``M`` without stored zeros (a copy only where it has some; inputs are read-only)."""
+    if M.nnz and not np.all(M.data != 0):
+        M = M.copy()
+        M.eliminate_zeros()
+    return M
+
+
+def _make(problem) -> sp.csr_array:
+    """B as CSR without stored zeros (the identity in the square case), cached."""
+    if "make_csr" not in problem._cache:
+        if problem.B is None:
+            B = sp.identity(problem.n_products, format="csr")
+        else:
+            B = without_zeros(sp.csr_array(problem.B))
+        problem._cache["make_csr"] = B
+    return problem._cache["make_csr"]
+
+
+def _column_min(indptr, indices, values_at_rows, k, empty=1.0):
+    """min over each column's stored rows of ``values_at_rows[row]`` (``empty`` if none)."""
+    out = np.full(k, empty)
     counts = np.diff(indptr)
     nonempty = counts > 0
     if indices.size:
@@ -58,10 +97,55 @@ def _column_min(indptr, indices, values_at_rows, k):
     return out
 
 
-#: Flows below this share of the largest gross flow are judged against that share:
-#: a shortage of 10⁻¹⁵ of the plan's largest flow is rounding, however small the
-#: product's own flow is.
-FLOW_FLOOR = 1e-6
+def implied_bounds(problem, limited: np.ndarray, *, max_sweeps: int | None = None
+                   ) -> np.ndarray:
+    """Upper bound on each intensity that every feasible plan respects.
+
+    Directly: the capacity and ρ_q / R[q, j] for every limited resource. Through the
+    product balances: technique j uses A_ij units of product i per unit, and no plan
+    uses more of i than s⁰_i plus all its makers' largest output, so
+    x_j ≤ (s⁰_i + Σ_l B_il·ub_l) / A_ij. Sweeps of this propagation run until no bound
+    becomes finite any more and none falls by more than 0.1 % (at most m + 50 sweeps,
+    each O(nnz)); every iterate is valid, so stopping early only loosens the bound.
+    Cached on the problem.
+    """
+    key = ("implied_bounds", tuple(np.flatnonzero(limited)))
+    if key in problem._cache:
+        return problem._cache[key]
+    ub = np.array(problem.capacities, dtype=np.float64)
+    R = problem.R[limited]
+    rho = problem.available[limited]
+    with np.errstate(divide="ignore"):
+        per = np.where(R > 0, rho[:, None] / np.where(R > 0, R, 1.0), np.inf)
+    if per.size:
+        ub = np.minimum(ub, per.min(axis=0))
+    A = without_zeros(sp.csc_array(problem.A))
+    B = _make(problem)
+    s0 = problem.initial_stocks
+    k = problem.n_techniques
+    sweeps = problem.n_products + 50 if max_sweeps is None else max_sweeps
+    for _ in range(sweeps):
+        if not A.nnz:
+            break
+        supply = s0 + B @ ub
+        with np.errstate(divide="ignore", invalid="ignore"):
+            per_input = supply[A.indices] / A.data
+        through = _column_min(A.indptr, np.arange(A.nnz), per_input, k, empty=np.inf)
+        new = np.minimum(ub, through)
+        newly_finite = int(np.isfinite(new).sum() - np.isfinite(ub).sum())
+        both = np.isfinite(new) & np.isfinite(ub) & (ub > 0)
+        fell = float(np.max(1.0 - new[both] / ub[both])) if both.any() else 0.0
+        ub = new
+        if newly_finite == 0 and fell <= 1e-3:
+            break
+    ub.flags.writeable = False
+    problem._cache[key] = ub
+    return ub
+
+
+def supply_bounds(problem, ub: np.ndarray) -> np.ndarray:
+    """Largest amount of each product any feasible plan can make: s⁰ + B·ub."""
+    return problem.initial_stocks + _make(problem) @ ub
 
 
 def _flow_scale(gross: np.ndarray) -> np.ndarray:
@@ -71,14 +155,16 @@ def _flow_scale(gross: np.ndarray) -> np.ndarray:
     return np.maximum(gross, FLOW_FLOOR * top)
 
 
+def _required(problem) -> np.ndarray | None:
+    return problem._required
+
+
 def _makers(problem, x: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
     """For each product, the technique that makes most of it at ``x`` and its B entry."""
     m = problem.n_products
     if problem.B is None:
         return np.arange(m), np.ones(m)
-    Bc = problem._cache.get("make_csr")
-    if Bc is None:
-        Bc = problem._cache["make_csr"] = problem.B.tocsr()
+    Bc = _make(problem)
     maker = np.full(m, -1, dtype=np.intp)
     coef = np.zeros(m)
     rows = np.repeat(np.arange(m), np.diff(Bc.indptr))
@@ -91,8 +177,9 @@ def _makers(problem, x: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
     return maker, coef
 
 
-def repair(problem, x: np.ndarray, *, rtol: float = 0.5 * FEASIBILITY_TOL,
-           max_rounds: int = 2000) -> tuple[np.ndarray, int]:
+def repair(problem, x: np.ndarray, *, anchor: np.ndarray | None = None,
+           rtol: float = 0.5 * FEASIBILITY_TOL, max_rounds: int = 2000
+           ) -> tuple[np.ndarray, int]:
     """A plan near ``x`` that meets every constraint, and the rounds it took.
 
     Shortages (use above supply by more than ``rtol`` of the gross flow) are first
@@ -101,18 +188,27 @@ def repair(problem, x: np.ndarray, *, rtol: float = 0.5 * FEASIBILITY_TOL,
     geometrically in a productive economy. Shortages that remain (a product no
     technique can make, a maker at capacity) are then removed by scaling down the
     techniques that use the product. Resource limits are met last, by scaling
-    every intensity by one factor ≤ 1.
+    every intensity by one factor ≤ 1. Where the problem requires net outputs
+    (n ≥ q) that this leaves short, x is blended with ``anchor``, a feasible plan:
+    x ← (1 − a)·x + a·anchor with the smallest a that reaches them (every other
+    constraint holds for both, so for the blend too).
     """
     x = np.clip(np.asarray(x, dtype=np.float64), 0.0, problem.capacities)
+    x = np.where(np.isfinite(x), x, 0.0)
     A = problem.A
+    B = None if problem.B is None else _make(problem)
     s0 = problem.initial_stocks
+    q = _required(problem)
     cap = problem.capacities
     rounds = 0
-    maker = coef = None
+    maker = None
+    # a target's net output must be ≥ 0 exactly: for a target far below the flows
+    # that make it, a shortage at the rounding level is a large negative fulfilment
+    strict = problem.targets > 0
     for rounds in range(1, max_rounds + 1):  # noqa: B007 - rounds is reported
-        supply = s0 + (x if problem.B is None else problem.B @ x)
-        use = A @ x
-        short = use - supply > rtol * _flow_scale(supply + use)
+        supply = s0 + (x if B is None else B @ x)
+        use = A @ x if q is None else A @ x + q
+        short = use - supply > np.where(strict, 0.0, rtol * _flow_scale(supply + use))
         if not short.any():
             rounds -= 1
             break
@@ -120,11 +216,12 @@ def repair(problem, x: np.ndarray, *, rtol: float = 0.5 * FEASIBILITY_TOL,
             # growing makers has not settled it (a cycle through a technique at its
             # capacity): from here on only shrink, which decreases x monotonically
             f = np.ones(problem.n_products)
-            f[short] = supply[short] / use[short] * (1.0 - rtol)
+            with np.errstate(divide="ignore", invalid="ignore"):
+                f[short] = np.clip(supply[short] / use[short], 0.0, 1.0) * (1.0 - rtol)
             x = x * _column_min(A.indptr, A.indices, f, problem.n_techniques)
             continue
         if maker is None:
-            maker, coef = _makers(problem, x)
+            maker, _ = _makers(problem, x)
         f = np.ones(problem.n_products)
         # produce what is missing where the main maker has room (within its capacity) ...
         i = np.flatnonzero(short & (maker >= 0))
@@ -132,7 +229,9 @@ def repair(problem, x: np.ndarray, *, rtol: float = 0.5 * FEASIBILITY_TOL,
             # the maker may use some of its own product: grow by the net coefficient
             net = np.asarray(problem.net_matrix()[i, maker[i]]).ravel()
             i, net = i[net > 0], net[net > 0]
-            need = (use[i] - supply[i]) * (1.0 + 1e-9) / net
+            # at least a little above the rounding of the product's own balance
+            need = np.maximum((use[i] - supply[i]) * (1.0 + 1e-9),
+                              64 * np.finfo(float).eps * (use[i] + supply[i])) / net
             room = cap[maker[i]] - x[maker[i]]
             can = need <= room
             grow = np.zeros(problem.n_techniques)
@@ -141,7 +240,8 @@ def repair(problem, x: np.ndarray, *, rtol: float = 0.5 * FEASIBILITY_TOL,
             short[i[can]] = False
         # ... and use less of it where it cannot be made
         if short.any():
-            f[short] = supply[short] / use[short] * (1.0 - rtol)
+            with np.errstate(divide="ignore", invalid="ignore"):
+                f[short] = np.clip(supply[short] / use[short], 0.0, 1.0) * (1.0 - rtol)
             x = x * _column_min(A.indptr, A.indices, f, problem.n_techniques)
     limited = np.isfinite(problem.available)
     if limited.any():
@@ -152,20 +252,46 @@ def repair(problem, x: np.ndarray, *, rtol: float = 0.5 * FEASIBILITY_TOL,
         alpha = float(ratio.min()) if ratio.size else 1.0
         if alpha < 1.0:
             x = x * alpha
+    if q is not None and anchor is not None:
+        x = _blend(problem, x, anchor, q)
     return x, rounds
 
 
-def feasibility(problem, x: np.ndarray, n: np.ndarray) -> float:
-    """Largest relative violation of n ≥ 0, R x ≤ ρ and 0 ≤ x ≤ c (0 = feasible).
+def _blend(problem, x: np.ndarray, anchor: np.ndarray, q: np.ndarray) -> np.ndarray:
+    """(1 − a)·x + a·anchor with the smallest a ∈ [0, 1] for which n ≥ q holds."""
+    n = problem.net_output(x)
+    na = problem.net_output(anchor)
+    rows = np.flatnonzero(q > 0)
+    short = q[rows] - n[rows]
+    need = short > FEASIBILITY_TOL * 0.25 * np.maximum(q[rows], 1e-300)
+    if not need.any():
+        return x
+    room = na[rows] - n[rows]
+    with np.errstate(divide="ignore", invalid="ignore"):
+        a = np.where(room > 0, short / room, np.inf)
+    # a little more than needed, so that rounding does not leave a shortage
+    a = float(np.max(a[need])) * (1.0 + 1e-12) + 1e-15
+    if not a < 1.0:
+        return np.array(anchor, dtype=np.float64)
+    return (1.0 - a) * x + a * anchor
 
-    A shortage counts relative to :func:`_flow_scale` of the product's gross flow.
+
+def feasibility(problem, x: np.ndarray, n: np.ndarray) -> float:
+    """Largest relative violation of n ≥ q, R x ≤ ρ and 0 ≤ x ≤ c (0 = feasible).
+
+    A shortage counts relative to :func:`_flow_scale` of the product's gross flow
+    (for a required net output q_i > 0, at least q_i).
     """
+    if not (np.all(np.isfinite(x)) and np.all(np.isfinite(n))):
+        return np.inf
     worst = 0.0
-    gross = problem.initial_stocks + (x if problem.B is None else problem.B @ x) \
+    q = _required(problem)
+    gross = problem.initial_stocks + (x if problem.B is None else _make(problem) @ x) \
         + problem.A @ x
-    short = np.maximum(-n, 0.0)
+    short = np.maximum(-n, 0.0) if q is None else np.maximum(q - n, 0.0)
     if short.any():
-        worst = max(worst, float(np.max(short / np.maximum(_flow_scale(gross), 1e-300))))
+        scale = _flow_scale(gross) if q is None else np.maximum(_flow_scale(gross), q)
+        worst = max(worst, float(np.max(short / np.maximum(scale, 1e-300))))
     limited = np.isfinite(problem.available)
     if limited.any():
         used = problem.R[limited] @ x
@@ -182,71 +308,76 @@ def feasibility(problem, x: np.ndarray, n: np.ndarray) -> float:
     return worst
 
 
-def _main_products(problem) -> np.ndarray:
-    """The product each technique makes most of (its largest entry of B)."""
-    if "main_products" not in problem._cache:
-        if problem.B is None:
-            main = np.arange(problem.n_techniques)
-        else:
-            B = problem.B
-            main = np.zeros(problem.n_techniques, dtype=np.intp)
-            for j in range(problem.n_techniques):  # B has few entries per column
-                lo, hi = B.indptr[j], B.indptr[j + 1]
-                main[j] = B.indices[lo + int(np.argmax(B.data[lo:hi]))]
-        problem._cache["main_products"] = main
-    return problem._cache["main_products"]
-
-
-def _lower_prices(problem, p: np.ndarray, resource_cost: np.ndarray, sweeps: int) -> np.ndarray:
+def _lower_prices(problem, p: np.ndarray, resource_cost: np.ndarray, sweeps: int
+                  ) -> tuple[np.ndarray, int]:
     """Lower product prices where a technique would earn more than its costs.
 
-    Sweeps of p_i ← p_i − max over techniques j making i of gain_j / B[i, j]
-    (gain = revenue − cost at the current prices, main products only). This is
-    value iteration from above: it moves approximate prices towards dual
-    feasibility, so that few reduced profits remain for the bound to pay for.
-    Any p ≥ 0 gives a valid bound; this only makes it tighter.
+    Sweeps of p_i ← p_i·min over the techniques j making i of cost_j / revenue_j
+    (those with a capacity keep their gain: it is the capacity's rent). In the square
+    case this is p_i ← cost_i: value iteration from above; with joint production
+    every output of a gaining technique is cut in proportion. It moves approximate
+    prices towards dual feasibility, so that few reduced profits remain for the bound
+    to pay for. Any p ≥ 0 gives a valid bound; this only makes it tighter. Returns
+    the prices and the sweeps done.
     """
     if sweeps <= 0:
-        return p
-    main = _main_products(problem)
-    B = problem.B
-    if B is None:
-        b_main = np.ones(problem.n_techniques)
-    else:
-        b_main = np.asarray(B[main, np.arange(problem.n_techniques)]).ravel()
-    A = problem.A
+        return p, 0
+    B = _make(problem)
+    BT = problem._cache.get("make_T")
+    if BT is None:
+        BT = problem._cache["make_T"] = sp.csr_array(B.T)
+    AT = problem._cache.get("use_T")
+    if AT is None:
+        AT = problem._cache["use_T"] = sp.csr_array(problem.A.T)
     uncapped = ~np.isfinite(problem.capacities)
-    for _ in range(sweeps):
-        revenue = p[main] * b_main if B is None else B.T @ p
-        gain = revenue - (A.T @ p) - resource_cost
-        # techniques with a capacity keep their gain: it is the capacity's rent
-        gain = np.where(uncapped, gain, 0.0)
-        if not (gain > 0).any():
+    done = 0
+    for done in range(1, sweeps + 1):  # noqa: B007 - reported
+        revenue = BT @ p
+        cost = AT @ p + resource_cost
+        gain = np.where(uncapped, revenue - cost, 0.0)
+        gaining = gain > 16 * np.finfo(float).eps * (cost + np.abs(revenue))
+        if not gaining.any():
             break
-        cut = np.zeros(problem.n_products)
-        np.maximum.at(cut, main, np.maximum(gain, 0.0) / b_main)
-        p = np.maximum(p - cut, 0.0)
-    return p
+        with np.errstate(divide="ignore", invalid="ignore"):
+            ratio = np.where(gaining, cost / np.where(revenue > 0, revenue, 1.0), 1.0)
+        p = p * _row_min(B, ratio)
+    return p, done
 
 
-def dual_bound(problem, mode: str, p: np.ndarray, lam: np.ndarray, limited: np.ndarray,
-               ub: np.ndarray, *, sweeps: int = 60
-               ) -> tuple[float, np.ndarray, np.ndarray, np.ndarray]:
+def _row_min(B: sp.csr_array, values_at_cols: np.ndarray) -> np.ndarray:
+    """min over each row's stored columns of ``values_at_cols[col]`` (1 for empty rows)."""
+    out = np.ones(B.shape[0])
+    counts = np.diff(B.indptr)
+    nonempty = counts > 0
+    if B.indices.size:
+        g = values_at_cols[B.indices]
+        out[nonempty] = np.minimum.reduceat(g, B.indptr[:-1][nonempty])
+    return np.minimum(out, 1.0)
+
+
+def dual_bound(problem, objective: Objective, p: np.ndarray, lam: np.ndarray,
+               limited: np.ndarray, ub: np.ndarray, *, sweeps: int = 60):
     """Upper bound on the objective at prices p ≥ 0, λ ≥ 0 (λ over ``limited`` resources).
 
-    Returns (bound, p, λ, reduced profit per technique) after the normalisation that
-    makes the bound finite where possible (plan-ray: pᵀt = 1).
+    Returns (bound, p, λ, reduced profit per technique, sweeps of price lowering) after
+    the normalisation that makes the bound finite where possible (plan rays:
+    Σ_{i ∈ g} p_i·t_i ≥ 1 for every group g, by one common factor).
     """
-    p = np.maximum(p, 0.0)
-    lam = np.maximum(lam, 0.0)
+    p = np.where(np.isfinite(p), np.maximum(p, 0.0), 0.0)
+    lam = np.where(np.isfinite(lam), np.maximum(lam, 0.0), 0.0)
     t = problem.targets
     R = problem.R[limited]
     rho = problem.available[limited]
-    p = _lower_prices(problem, p, R.T @ lam, sweeps)
-    if mode == "plan-ray":  # the column of φ requires pᵀt ≥ 1
-        scale = float(np.dot(p, t))
-        if not scale > 0:
-            return np.inf, p, lam, np.zeros(problem.n_techniques)
+    p, done = _lower_prices(problem, p, R.T @ lam, sweeps)
+    if objective.mode == "plan-ray":  # the column of each φ_g requires p·t_g ≥ 1
+        idx = problem.target_index
+        per_group = np.zeros(objective.n_groups)
+        groups = np.zeros(idx.size, dtype=np.intp) if objective.groups is None \
+            else objective.groups
+        np.add.at(per_group, groups, p[idx] * t[idx])
+        scale = float(per_group.min())
+        if not scale > 0 or not np.isfinite(scale):
+            return np.inf, p, lam, np.zeros(problem.n_techniques), done
         p = p / scale
         lam = lam / scale
     cost = problem.A.T @ p + R.T @ lam
@@ -265,13 +396,15 @@ def dual_bound(problem, mode: str, p: np.ndarray, lam: np.ndarray, limited: np.n
     gain = np.maximum(profit, 0.0)
     positive = gain > 0
     if np.any(positive & ~np.isfinite(ub)):
-        return np.inf, p, lam, profit
-    bound = float(np.dot(p, problem.initial_stocks) + np.dot(lam, rho)
+        return np.inf, p, lam, profit, done
+    stocks = problem.initial_stocks
+    q_req = _required(problem)
+    bound = float(np.dot(p, stocks if q_req is None else stocks - q_req) + np.dot(lam, rho)
                   + np.dot(ub[positive], gain[positive]))
-    if mode == "harmony":
+    if objective.mode == "harmony":
         idx = problem.target_index
         bound += float(np.sum(_harmony.conjugate(p[idx], t[idx], problem.weights[idx])))
-    return bound, p, lam, profit
+    return bound, p, lam, profit, done
 
 
 def _best_raise(gain: np.ndarray, r_q: np.ndarray, ub: np.ndarray, rho_q: float) -> float:
@@ -286,12 +419,9 @@ def _best_raise(gain: np.ndarray, r_q: np.ndarray, ub: np.ndarray, rho_q: float)
         return 0.0
     brk = gain[active] / r_q[active]
     weight = ub[active] * r_q[active]  # slope contribution while δ < breakpoint
-    order = np.argsort(-brk)
+    order = np.argsort(-brk, kind="stable")
     brk, weight = brk[order], weight[order]
     # slope at δ just below brk[i] is ρ_q − Σ_{j ≤ i} weight_j (techniques still gaining)
-    stuck = (gain > 0) & ~(r_q > 0)
-    if np.any(stuck & ~np.isfinite(ub)):
-        pass  # those stay infinite whatever δ is; raising still helps the others
     cum = np.cumsum(weight)
     over = np.flatnonzero(cum >= rho_q)
     if over.size == 0:
@@ -301,6 +431,8 @@ def _best_raise(gain: np.ndarray, r_q: np.ndarray, ub: np.ndarray, rho_q: float)
 
 @dataclass
 class Evidence:
+    """A feasible plan (x, n, objective) and a bound proven by prices (p, λ)."""
+
     x: np.ndarray
     n: np.ndarray
     objective: float
@@ -312,14 +444,22 @@ class Evidence:
     profit: np.ndarray
     infeasibility: float
     repair_rounds: int
+    work: float = 0.0  # passes over the matrices this certificate took (for scheduling)
 
 
-def objective(problem, mode: str, n: np.ndarray) -> float:
+def objective_value(problem, objective: Objective, n: np.ndarray) -> float:
+    """Σ w·H(s) (harmony) or Σ_g min_{i ∈ g} n_i / t_i (plan rays) at net output n."""
     idx = problem.target_index
     t = problem.targets[idx]
-    if mode == "plan-ray":
-        return float(np.min(n[idx] / t))
-    return float(np.dot(problem.weights[idx], _harmony.harmony((n[idx] - t) / t)))
+    if objective.mode == "plan-ray":
+        with np.errstate(over="ignore"):
+            ratio = n[idx] / t
+        if objective.groups is None:
+            return float(np.min(ratio))
+        per = np.full(objective.n_groups, np.inf)
+        np.minimum.at(per, objective.groups, ratio)
+        return float(np.sum(per))
+    return float(np.dot(problem.weights[idx], _harmony.harmony_of(n[idx], t)))
 
 
 def relative_gap(mode: str, objective_value: float, bound: float) -> float:
@@ -332,18 +472,22 @@ def relative_gap(mode: str, objective_value: float, bound: float) -> float:
     return max(gap, 0.0) / max(1.0, abs(objective_value))
 
 
-def evidence(problem, mode: str, x: np.ndarray, p: np.ndarray, lam_limited: np.ndarray,
-             limited: np.ndarray, ub: np.ndarray) -> Evidence:
+def evidence(problem, objective: Objective, x: np.ndarray, p: np.ndarray,
+             lam_limited: np.ndarray, limited: np.ndarray, ub: np.ndarray, *,
+             anchor: np.ndarray | None = None, sweeps: int = 60) -> Evidence:
     """Repair ``x``, bound with (p, λ), and measure everything a result reports."""
-    xf, rounds = repair(problem, x)
+    xf, rounds = repair(problem, x, anchor=anchor)
     n = problem.net_output(xf)
-    obj = objective(problem, mode, n)
-    bound, p, lam, profit = dual_bound(problem, mode, p, lam_limited, limited, ub)
+    obj = objective_value(problem, objective, n)
+    bound, p, lam, profit, done = dual_bound(problem, objective, p, lam_limited, limited, ub,
+                                             sweeps=sweeps)
     lam_all = np.zeros(problem.n_resources)
     lam_all[limited] = lam
     infeasibility = feasibility(problem, xf, n)
     # a plan that could not be made feasible proves nothing
-    rel = relative_gap(mode, obj, bound) if infeasibility <= FEASIBILITY_TOL else np.inf
+    rel = relative_gap(objective.mode, obj, bound) \
+        if infeasibility <= FEASIBILITY_TOL else np.inf
     return Evidence(x=xf, n=n, objective=obj, bound=bound, gap=bound - obj,
                     relative_gap=rel, prices=p, resource_prices=lam_all, profit=profit,
-                    infeasibility=infeasibility, repair_rounds=rounds)
+                    infeasibility=infeasibility, repair_rounds=rounds,
+                    work=3.0 * (rounds + 1) + 3.0 * done + 4.0)

@@ -22,11 +22,13 @@ Conventions of the reproduction
 
 from __future__ import annotations
 
+import numbers
 from dataclasses import dataclass
 
 import numpy as np
 import scipy.sparse as sp
 
+from lab.exceptions import InvalidOptionError
 from lab.planning import _harmony
 
 __all__ = ["CockshottOptions", "balance"]
@@ -66,18 +68,22 @@ class CockshottOptions:
     epsilon: float = 1e-6
 
     def __post_init__(self):
+        # NumPy scalars are numbers too; they are stored as Python numbers
         for name in ("initial_intensity", "temperature", "phase2adjust", "capacity_target",
                      "useweight", "epsilon"):
             value = getattr(self, name)
-            if isinstance(value, bool) or not isinstance(value, (int, float)) \
+            if isinstance(value, (bool, np.bool_)) or not isinstance(value, numbers.Real) \
                     or not np.isfinite(value) or value <= 0:
-                raise ValueError(f"cockshott option {name} must be a positive number, "
+                raise InvalidOptionError(f"cockshott option {name} must be a positive number, "
                                  f"got {value!r}")
+            object.__setattr__(self, name, float(value))
         for name in ("rounds", "propagation_passes"):
             value = getattr(self, name)
-            if isinstance(value, bool) or not isinstance(value, int) or value < 0:
-                raise ValueError(f"cockshott option {name} must be an integer ≥ 0, "
+            if isinstance(value, (bool, np.bool_)) or not isinstance(value, numbers.Integral) \
+                    or value < 0:
+                raise InvalidOptionError(f"cockshott option {name} must be an integer ≥ 0, "
                                  f"got {value!r}")
+            object.__setattr__(self, name, int(value))
 
 
 def _sigma(d):

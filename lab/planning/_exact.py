@@ -31,7 +31,8 @@ from lab.economy import Economy
 from lab.exceptions import EfficiencyWarning
 from lab.planning import _harmony
 
-__all__ = ["not_applicable", "integrated_coefficients", "gross_outputs", "solve_decoupled"]
+__all__ = ["not_applicable", "integrated", "integrated_coefficients", "gross_outputs",
+           "solve_decoupled"]
 
 
 def not_applicable(problem) -> str | None:
@@ -52,21 +53,26 @@ def _value_solver(economy: Economy, key: str, build):
     return cache[key]
 
 
-def integrated_coefficients(problem, rows: np.ndarray, options) -> np.ndarray:
-    """V = R[rows](I − A)⁻¹, shape (len(rows), m), cached on the economy."""
+def integrated(economy: Economy, rows: np.ndarray, backend: str,
+               n_threads: int | None) -> np.ndarray:
+    """V = R[rows](I − A)⁻¹, shape (len(rows), m), cached on the economy (read-only)."""
     from lab.values._solver import ValueSolver
 
-    economy = problem.economy
-    key = ("plan-V", tuple(int(q) for q in rows), options.backend)
+    key = ("plan-V", tuple(int(q) for q in rows), backend)
     if key not in economy._cache:
         solver = _value_solver(economy, "plan-value-solver",
-                               lambda: ValueSolver(economy, rtol=1e-13, backend=options.backend,
-                                                   n_threads=options.n_threads))
+                               lambda: ValueSolver(economy, rtol=1e-13, backend=backend,
+                                                   n_threads=n_threads))
         result = solver.solve(rhs=economy.R[rows])
         V = np.atleast_2d(result.values)
         V.flags.writeable = False
         economy._cache[key] = V
     return economy._cache[key]
+
+
+def integrated_coefficients(problem, rows: np.ndarray, options) -> np.ndarray:
+    """V = R[rows](I − A)⁻¹ of the problem's economy (see :func:`integrated`)."""
+    return integrated(problem.economy, rows, options.backend, options.n_threads)
 
 
 def gross_outputs(economy: Economy, y: np.ndarray, *, backend: str = "auto",
@@ -95,23 +101,8 @@ def _harmony_prices(V_t, t, w, rho):
     if not np.any(w > 0):  # nothing is worth producing: every plan scores 0, prices 0
         return np.zeros(r)
 
-    def response(lam):
-        return _harmony.best_response(lam @ V_t, t, w)
-
     if r == 1:
-        v = V_t[0]
-
-        def excess(lam):
-            return float(np.dot(v, response(np.array([lam])))) - rho[0]
-
-        if rho[0] == 0:
-            return np.array([float(np.max(2.0 * w / (v * t)))])
-        hi = float(np.max(2.0 * w / (v * t)))  # every target at n = 0: excess = -ρ < 0
-        lo = hi
-        while excess(lo) < 0 and lo > 1e-300:
-            lo *= 1e-3
-        lam = so.brentq(excess, lo, hi, xtol=1e-300, rtol=4 * np.finfo(float).eps, maxiter=500)
-        return np.array([lam])
+        return np.array([_labour_price(V_t[0], t, w, float(rho[0]))])
 
     def g(mu):
         lam = np.exp(mu)
@@ -124,6 +115,47 @@ def _harmony_prices(V_t, t, w, rho):
     res = so.minimize(g, np.log(np.maximum(lam0, 1e-300)), jac=True, method="BFGS",
                       options={"gtol": 1e-13, "maxiter": 2000})
     return np.exp(res.x)
+
+
+def _labour_price(v, t, w, rho):
+    """The labour price λ at which the best responses use exactly ρ hours (one resource).
+
+    At price λ target i gets n_i = t_i·f(Q_i) with Q_i = λ·v_i·t_i / w_i (its marginal
+    harmony per hour relative to λ) and f(Q) = 1/Q (Q ≤ 1), 2 − Q (1 < Q < 2), 0 (Q ≥ 2);
+    its labour is v_i·n_i = w_i/λ, v_i·t_i·(2 − Q_i) or 0. The root is searched in
+    μ = ln λ on a bracket found in closed form, with every term formed from logarithms, so
+    that weights near 10³⁰⁸ or subnormal targets neither overflow nor loop: the search is
+    one bounded root finder (at most 500 steps) on [μ_lo, μ_hi].
+    """
+    import scipy.optimize as so
+
+    pos = w > 0
+    kappa = _log_ratio(v[pos], t[pos], w[pos])  # ln Q_i = μ + κ_i
+    mu_hi = float(np.max(np.log(2.0) - kappa))   # every Q ≥ 2: nothing is made
+    if rho == 0:
+        return float(np.exp(mu_hi))
+    log_w = np.log(w[pos]) - np.log(rho)         # hours in units of ρ
+    log_a = np.log(v[pos]) + np.log(t[pos]) - np.log(rho)
+
+    def excess(mu):
+        with np.errstate(over="ignore"):
+            q = np.exp(mu + kappa)
+            hours = np.where(q <= 1.0, np.exp(log_w - mu),
+                             np.where(q < 2.0, np.exp(log_a) * (2.0 - q), 0.0))
+        return float(np.sum(hours)) - 1.0
+
+    top = float(np.max(log_w))
+    log_total = float(np.log(np.sum(np.exp(log_w - top)))) + top
+    # every Q ≤ 1/2: the hours are Σw/λ ≥ 2ρ
+    mu_lo = min(float(np.min(-kappa)), log_total) - np.log(2.0)
+    mu = so.brentq(excess, mu_lo, mu_hi, xtol=1e-15, rtol=4 * np.finfo(float).eps,
+                   maxiter=500, full_output=True, disp=False)[0]
+    return float(np.exp(mu))
+
+
+def _log_ratio(v, t, w):
+    """κ = ln(v·t/w), elementwise, without forming v·t (which may underflow)."""
+    return np.log(v) + np.log(t) - np.log(w)
 
 
 def solve_decoupled(problem, mode: str, options):
@@ -148,7 +180,8 @@ def solve_decoupled(problem, mode: str, options):
                                   "directly or indirectly, so it can grow without limit")
     y = np.zeros(problem.n_products)
     if mode == "plan-ray":
-        need = V_t @ t
+        with np.errstate(over="ignore"):
+            need = V_t @ t
         q = int(np.argmin(rho / need))
         phi = float(rho[q] / need[q])
         lam = np.zeros(limited.size)

@@ -40,9 +40,23 @@ import scipy.sparse as sp
 
 from lab._validation import check_labels, check_resource_names, check_sparse_matrix, readonly
 from lab.economy import Economy
-from lab.exceptions import InvalidEconomyError, InvalidProblemError
+from lab.exceptions import InvalidEconomyError, InvalidProblemError, InvalidTypeError
+from lab.planning._weights import cheapest_values, value_weights
 
-__all__ = ["PlanningProblem"]
+__all__ = ["PlanningProblem", "WEIGHTINGS"]
+
+#: The weight schemes that can be named (see :class:`PlanningProblem`).
+WEIGHTINGS = ("value", "uniform")
+
+
+def _labour_values(A, B, R, economy) -> np.ndarray:
+    """Labour values of the products: exact for a square economy, of the cheapest
+    technique otherwise (lab.planning._weights)."""
+    if economy is not None:
+        from lab.planning._exact import integrated
+
+        return integrated(economy, np.array([0]), "auto", None)[0]
+    return cheapest_values(A, B, np.asarray(R[0], dtype=np.float64))
 
 
 def _labels(name: str, labels, n: int, default_prefix: str, what: str) -> np.ndarray:
@@ -70,7 +84,17 @@ def _entries(name: str, value, labels: np.ndarray, what: str, *, allow_inf: bool
     if value is None:
         return out
     if hasattr(value, "index") and hasattr(value, "to_numpy") and not isinstance(value, np.ndarray):
-        value = dict(zip(value.index.tolist(), value.to_numpy().tolist(), strict=True))
+        keys = value.index.tolist()
+        if len(set(keys)) != len(keys):
+            seen, twice = set(), []
+            for key in keys:
+                if key in seen and key not in twice:
+                    twice.append(key)
+                seen.add(key)
+            shown = ", ".join(repr(k) for k in twice[:5]) + (", ..." if len(twice) > 5 else "")
+            raise InvalidProblemError(f"{name} names {len(twice)} {what[:-1]}"
+                                      f"{'s' if len(twice) > 1 else ''} more than once: {shown}")
+        value = dict(zip(keys, value.to_numpy().tolist(), strict=True))
     if isinstance(value, Mapping):
         position = {c: i for i, c in enumerate(labels.tolist())} if len(value) else {}
         unknown = [k for k in value if k not in position]
@@ -78,7 +102,7 @@ def _entries(name: str, value, labels: np.ndarray, what: str, *, allow_inf: bool
             shown = ", ".join(repr(k) for k in unknown[:5]) + (", ..." if len(unknown) > 5 else "")
             raise InvalidProblemError(f"{name} names {len(unknown)} unknown {what}: {shown}")
         for key, v in value.items():
-            if isinstance(v, bool) or not isinstance(v, numbers.Real):
+            if isinstance(v, (bool, np.bool_)) or not isinstance(v, numbers.Real):
                 raise InvalidProblemError(
                     f"{name}[{key!r}] must be a number, got {type(v).__name__}")
             out[position[key]] = float(v)
@@ -117,9 +141,18 @@ class PlanningProblem:
         :meth:`from_techniques`.
     targets : mapping {product code: t > 0}, pandas Series, or array of length m
         Final outputs society wants. In array form, 0 means "no target".
-    weights : mapping, Series or array of length m, optional
-        Harmony weights w ≥ 0 of the target products (default 1). A weight for a
-        product without a target is an error.
+    weights : {"value", "uniform"}, mapping, Series or array of length m
+        Harmony weights w ≥ 0 of the target products. ``"value"`` (the default)
+        balances the plan: w_i ∝ v_i·t_i, the labour cost of each target at the
+        labour values v of the economy (of the cheapest technique where there is a
+        choice), normalised to mean 1. Where labour is the binding resource every
+        target is then met in the same proportion, the plan ray's φ (MATH.md §4):
+        on ``uk-2010`` with targets 1.1 × final demand and today's labour, unit
+        weights leave 15 of 122 targets (public administration, retail, health,
+        construction, wholesale) with nothing and overfill small ones up to 405×;
+        value weights meet every target at 0.91. ``"uniform"`` gives every target
+        weight 1, the literal Σ H(s) of Cockshott's published code. Given weights are
+        used as they are; a weight for a product without a target is an error.
     available : mapping {resource name: amount}, Series or array of length r, optional
         Availability ρ ≥ 0 of each resource; ``inf`` or missing = not limited.
     capacities : mapping {technique code: c}, Series or array of length k, optional
@@ -136,12 +169,13 @@ class PlanningProblem:
     """
 
     __slots__ = ("_A", "_B", "_R", "_codes", "_technique_codes", "_resource_names",
-                 "_t", "_w", "_rho", "_c", "_s0", "_economy", "_cache")
+                 "_t", "_w", "_rho", "_c", "_s0", "_economy", "_cache", "_weighting",
+                 "_required")
 
-    def __init__(self, economy: Economy, targets, *, weights=None, available=None,
+    def __init__(self, economy: Economy, targets, *, weights="value", available=None,
                  capacities=None, initial_stocks=None):
         if not isinstance(economy, Economy):
-            raise TypeError(
+            raise InvalidTypeError(
                 f"economy must be a lab.Economy, got {type(economy).__name__}; for "
                 "techniques that differ from products use PlanningProblem.from_techniques")
         self._init(economy.A, None, economy.R, economy.codes, economy.codes,
@@ -150,7 +184,7 @@ class PlanningProblem:
 
     @classmethod
     def from_techniques(cls, use, make, resources, targets, *, product_codes=None,
-                        technique_codes=None, resource_names=None, weights=None,
+                        technique_codes=None, resource_names=None, weights="value",
                         available=None, capacities=None, initial_stocks=None
                         ) -> PlanningProblem:
         """A problem with k techniques making m products (technique choice, joint production).
@@ -249,20 +283,36 @@ class PlanningProblem:
                     f"{shown}{', ...' if idle.size > 5 else ''}")
         if isinstance(targets, Mapping):
             for key, v in targets.items():
-                if isinstance(v, (int, float)) and not isinstance(v, bool) and not v > 0:
+                if isinstance(v, numbers.Real) and not isinstance(v, (bool, np.bool_)) \
+                        and not v > 0:
                     raise InvalidProblemError(
                         f"targets must be > 0; targets[{key!r}] = {float(v)!r} (leave a "
                         "product out to give it no target)")
         t = _entries("targets", targets, codes, "products", allow_inf=False, default=0.0)
         if not (t > 0).any():
             raise InvalidProblemError("targets must give at least one product a target > 0")
-        w = _entries("weights", weights, codes, "products", allow_inf=False, default=1.0)
-        if isinstance(weights, Mapping):
-            stray = [key for key in weights if t[np.flatnonzero(codes == key)[0]] == 0]
-            if stray:
+        if weights is None:
+            weights = "uniform"
+        if isinstance(weights, str):
+            if weights not in WEIGHTINGS:
                 raise InvalidProblemError(
-                    f"weights names product {stray[0]!r}, which has no target")
-        w = np.where(t > 0, w, 0.0)
+                    f"weights must be one of {WEIGHTINGS}, a mapping, a Series or an array, "
+                    f"got {weights!r}")
+            weighting = weights
+            w = np.where(t > 0, 1.0, 0.0)
+            if weighting == "value":
+                w = value_weights(t, _labour_values(A, B, R, economy))
+        else:
+            weighting = "given"
+            w = _entries("weights", weights, codes, "products", allow_inf=False, default=1.0)
+            if isinstance(weights, Mapping) or hasattr(weights, "index"):
+                position = {c: i for i, c in enumerate(codes.tolist())}
+                keys = weights.index.tolist() if hasattr(weights, "index") else list(weights)
+                stray = [key for key in keys if t[position[key]] == 0]
+                if stray:
+                    raise InvalidProblemError(
+                        f"weights names product {stray[0]!r}, which has no target")
+            w = np.where(t > 0, w, 0.0)
         rho = _entries("available", available, np.asarray(rnames, dtype=object), "resources",
                        allow_inf=True, default=np.inf)
         c = _entries("capacities", capacities, tcodes, "techniques", allow_inf=True,
@@ -273,8 +323,30 @@ class PlanningProblem:
                             ("_technique_codes", tcodes), ("_resource_names", rnames),
                             ("_t", readonly(t)), ("_w", readonly(w)), ("_rho", readonly(rho)),
                             ("_c", readonly(c)), ("_s0", readonly(s0)), ("_economy", economy),
-                            ("_cache", {})):
+                            ("_cache", {}), ("_weighting", weighting), ("_required", None)):
             set_(self, name, value)
+
+    @classmethod
+    def _from_arrays(cls, A, B, R, t, w, rho, c, s0, *, codes, technique_codes,
+                     resource_names, required=None, economy=None,
+                     weighting="given") -> PlanningProblem:
+        """A problem from arrays that lab built itself (no validation).
+
+        ``required`` (m,), ≥ 0: net outputs that every plan must reach (n ≥ required),
+        used internally for the terminal stocks of multi-year plans; with it, x = 0
+        may not be a plan.
+        """
+        self = cls.__new__(cls)
+        for name, value in (("_A", A), ("_B", B), ("_R", readonly(np.asarray(R, float))),
+                            ("_codes", codes), ("_technique_codes", technique_codes),
+                            ("_resource_names", tuple(resource_names)),
+                            ("_t", readonly(t)), ("_w", readonly(w)), ("_rho", readonly(rho)),
+                            ("_c", readonly(c)), ("_s0", readonly(s0)), ("_economy", economy),
+                            ("_cache", {}), ("_weighting", weighting),
+                            ("_required", None if required is None or not np.any(required)
+                             else readonly(required))):
+            object.__setattr__(self, name, value)
+        return self
 
     def __setattr__(self, name, value):
         raise AttributeError(f"PlanningProblem is immutable; cannot set {name!r}")
@@ -341,6 +413,11 @@ class PlanningProblem:
     def weights(self) -> np.ndarray:
         """w (m,), 0 for products without a target."""
         return self._w
+
+    @property
+    def weighting(self) -> str:
+        """How the weights were chosen: ``"value"``, ``"uniform"`` or ``"given"``."""
+        return self._weighting
 
     @property
     def available(self) -> np.ndarray:

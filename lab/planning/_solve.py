@@ -1,9 +1,9 @@
 """Harmony-balanced plans and the plan ray (MATH.md §3).
 
-:func:`plan` solves a :class:`~lab.planning.PlanningProblem` and returns a
-:class:`PlanResult` that carries its own proof: an exactly feasible plan, shadow
-prices, and the duality gap between the plan's objective and the dual bound
-those prices give.
+:func:`plan` solves a :class:`~lab.planning.PlanningProblem` (or a
+:class:`~lab.planning.MultiYearProblem`) and returns a :class:`PlanResult` that
+carries its own proof: an exactly feasible plan, shadow prices, and the duality gap
+between the plan's objective and the dual bound those prices give.
 
 Methods
 -------
@@ -13,9 +13,12 @@ Methods
     values when the problem decouples (square, no capacities, no initial stocks;
     see :mod:`lab.planning._exact`) or by restarted Halpern PDHG with diagonal
     preconditioning (:mod:`lab.planning._pdhg`, where the choice is justified) — O(nnz)
-    work per iteration in lab's compiled kernels.
+    work per iteration in lab's fused kernels.
 ``"plan-ray"``
     Kantorovich's linear programme: maximise φ with n ≥ φ·t. Same machinery.
+``"plan-ray-sum"``
+    Σ_y φ_y over the years of a multi-year plan (Cockshott's ``nyearplan``); with one
+    year, the plan ray.
 ``"cockshott"``
     Cockshott's published balancing heuristic (:mod:`lab.planning._cockshott`), kept as
     the historical baseline; it makes no optimality claim and its result says so.
@@ -25,24 +28,37 @@ Methods
 
 Stopping rule
 -------------
-Every ``check_every`` iterations the current iterate is repaired into an exactly
-feasible plan x (:func:`lab.planning._certificate.repair`) and the current prices give a
-dual bound D. The solve stops when
+Every few iterations the current iterate is repaired into an exactly feasible plan
+x (:func:`lab.planning._certificate.repair`) and the current prices give a dual
+bound D. The best plan seen (highest objective) and the best bound proven (lowest D)
+are kept; the solve stops when
 
-    harmony:   D − Σ w·H(s(x)) ≤ gap · max(1, |Σ w·H(s(x))|)
-    plan-ray:  D − φ(x)        ≤ gap · max(φ(x), D)
+    harmony:   D − Σ w·H(s(x)) ≤ gap · max(w̄, |Σ w·H(s(x))|)    (w̄: mean weight)
+    plan rays: D − φ(x)        ≤ gap · max(φ(x), D)
 
-so ``gap`` is a relative optimality gap that is proven, not estimated.
+so ``gap`` is a relative optimality gap that is proven, not estimated, and does
+not depend on the units of products, resources, money or weights.
 
-Infeasibility cannot happen (x = 0 is always a plan). A problem in which some
-target can grow without limit ends with status ``UNBOUNDED``; a solve that runs
-out of iterations or time ends with ``MAXITER``/``TIME_LIMIT``, the best
-certified plan so far, and a :class:`~lab.exceptions.ConvergenceWarning`.
+Units and determinism
+---------------------
+The primal-dual route solves the problem in balanced internal units
+(:mod:`lab.planning._scale`) and maps the plan and prices back, so rescaling
+products, resources or money gives the same plan. Its schedule depends on counted
+work, never on the clock, and its reductions on a fixed partition of the rows, so
+the same call gives the same result bit for bit, whatever the thread count
+(``time_limit`` is the one exception: it reads the clock).
+
+Infeasibility cannot happen for a single-year plan (x = 0 is always a plan). A
+problem in which some target can grow without limit ends with status
+``UNBOUNDED``; a solve that runs out of iterations or time ends with
+``MAXITER``/``TIME_LIMIT``, the best plan and the best bound seen, and a
+:class:`~lab.exceptions.ConvergenceWarning`.
 """
 
 from __future__ import annotations
 
 import math
+import numbers
 import time
 import warnings
 from dataclasses import dataclass, field, replace
@@ -53,16 +69,24 @@ import numpy as np
 import scipy.sparse as sp
 
 from lab import _ops
-from lab.exceptions import ConvergenceWarning, NotConvergedError
+from lab.exceptions import (
+    ConvergenceWarning,
+    InvalidOptionError,
+    InvalidProblemError,
+    InvalidTypeError,
+    NotConvergedError,
+)
 from lab.planning import _certificate, _pdhg
+from lab.planning._certificate import Objective
 from lab.planning._cockshott import CockshottOptions, balance
 from lab.planning._exact import not_applicable, solve_decoupled
-from lab.planning._harmony import harmony as harmony_of
+from lab.planning._harmony import harmony_of
 from lab.planning._problem import PlanningProblem
+from lab.planning._scale import Units, balanced_units, scaled_problem
 
 __all__ = ["PlanStatus", "PlanOptions", "PlanResult", "plan", "METHODS", "CockshottOptions"]
 
-METHODS = ("auto", "harmony", "plan-ray", "cockshott")
+METHODS = ("auto", "harmony", "plan-ray", "plan-ray-sum", "cockshott")
 SOLVERS = ("auto", "pdhg", "decoupled")
 
 
@@ -75,27 +99,40 @@ class PlanStatus(IntEnum):
     UNBOUNDED = 3
     HEURISTIC = 4
     INTERRUPTED = 5
+    INFEASIBLE = 6
+
+
+def _is_real(value) -> bool:
+    return isinstance(value, numbers.Real) and not isinstance(value, (bool, np.bool_))
+
+
+def _is_int(value) -> bool:
+    return isinstance(value, numbers.Integral) and not isinstance(value, (bool, np.bool_))
 
 
 @dataclass(frozen=True)
 class PlanOptions:
     """Options of a plan solve, shared by the Python API, the CLI and batch jobs.
 
+    Numbers may be Python or NumPy scalars; they are stored as Python numbers.
+
     Parameters
     ----------
-    method : {"auto", "harmony", "plan-ray", "cockshott"}
+    method : {"auto", "harmony", "plan-ray", "plan-ray-sum", "cockshott"}
     gap : float
         Relative duality gap at which a plan counts as optimal (see module docstring).
     maxiter : int or None
         Most PDHG iterations; ``None``: 200 000.
     time_limit : float or None
-        Seconds after which the best certified plan so far is returned.
+        Seconds after which the best plan so far is returned.
     solver : {"auto", "pdhg", "decoupled"}
         ``"auto"`` uses the exact decoupled solve when the problem allows it and
         PDHG otherwise; ``"decoupled"`` insists (an error if not applicable).
     check_every : int
-        PDHG iterations between certificates.
+        Fewest PDHG iterations between certificates.
     backend : {"auto", "cython", "numba"}
+        Kernels of the value solves (labour values, Leontief solves). The primal-dual
+        loop always runs on lab's fused Numba kernels, one threading runtime.
     n_threads : int or None
     raise_on_failure : bool
         Raise :class:`~lab.exceptions.NotConvergedError` instead of warning.
@@ -115,28 +152,41 @@ class PlanOptions:
     cockshott: CockshottOptions = field(default_factory=CockshottOptions)
 
     def __post_init__(self):
+        set_ = object.__setattr__
         if self.method not in METHODS:
-            raise ValueError(f"method must be one of {METHODS}, got {self.method!r}")
+            raise InvalidOptionError(f"method must be one of {METHODS}, got {self.method!r}")
         if self.solver not in SOLVERS:
-            raise ValueError(f"solver must be one of {SOLVERS}, got {self.solver!r}")
-        if isinstance(self.gap, bool) or not isinstance(self.gap, (int, float)) \
-                or not 0 < self.gap < 1:
-            raise ValueError(f"gap must be a number in (0, 1), got {self.gap!r}")
+            raise InvalidOptionError(f"solver must be one of {SOLVERS}, got {self.solver!r}")
+        if not _is_real(self.gap) or not 0 < self.gap < 1:
+            raise InvalidOptionError(f"gap must be a number in (0, 1), got {self.gap!r}")
+        set_(self, "gap", float(self.gap))
         for name in ("maxiter", "check_every"):
             value = getattr(self, name)
             if value is None and name == "maxiter":
                 continue
-            if isinstance(value, bool) or not isinstance(value, int) or value < 1:
-                raise ValueError(f"{name} must be a positive integer, got {value!r}")
-        if self.time_limit is not None and (isinstance(self.time_limit, bool) or not isinstance(
-                self.time_limit, (int, float)) or not self.time_limit > 0):
-            raise ValueError(f"time_limit must be a positive number or None, "
-                             f"got {self.time_limit!r}")
+            if not _is_int(value) or value < 1:
+                raise InvalidOptionError(f"{name} must be a positive integer, got {value!r}")
+            set_(self, name, int(value))
+        if self.time_limit is not None:
+            if not _is_real(self.time_limit) or not self.time_limit > 0:
+                raise InvalidOptionError(f"time_limit must be a positive number or None, "
+                                 f"got {self.time_limit!r}")
+            set_(self, "time_limit", float(self.time_limit))
+        if not isinstance(self.raise_on_failure, (bool, np.bool_)):
+            raise InvalidTypeError(f"raise_on_failure must be True or False, "
+                            f"got {self.raise_on_failure!r}")
+        set_(self, "raise_on_failure", bool(self.raise_on_failure))
         if not isinstance(self.cockshott, CockshottOptions):
-            raise TypeError("cockshott must be a CockshottOptions")
-        _ops.resolve_backend(self.backend)
-        if self.n_threads is not None:
-            _ops._check_n_threads(self.n_threads)
+            raise InvalidTypeError(f"cockshott must be a lab.CockshottOptions, got "
+                                   f"{type(self.cockshott).__name__}")
+        try:
+            _ops.resolve_backend(self.backend)
+            if self.n_threads is not None:
+                set_(self, "n_threads", _ops._check_n_threads(self.n_threads))
+        except TypeError as exc:
+            raise InvalidTypeError(str(exc)) from None
+        except ValueError as exc:
+            raise InvalidOptionError(str(exc)) from None
 
 
 @dataclass(frozen=True)
@@ -176,7 +226,8 @@ class PlanResult:
     infeasibility : float
         Largest relative violation of R x ≤ ρ, 0 ≤ x ≤ c and n ≥ 0, a shortage
         being measured against the product's gross flow or, for products whose
-        flow is below a millionth of the plan's largest, against that millionth.
+        flow is below a millionth of the plan's largest, against that millionth
+        (in the planner's balanced units, so that it does not depend on the user's).
         Returned plans have at most 1e-9 (usually 0 up to rounding).
     converged : bool
         True when the gap is certified (status OPTIMAL).
@@ -255,52 +306,104 @@ class PlanResult:
                              "price": self.resource_prices},
                             index=pd.Index(self.problem.resource_names, name="resource"))
 
+    def worst_targets(self, top: int = 5) -> list[tuple[str, float]]:
+        """The ``top`` targets with the lowest fulfilment, as (code, fulfilment)."""
+        return worst_fulfilled(self.target_codes, self.fulfilment, top)
 
-def _reduced_profit_prices(problem, ev) -> np.ndarray:
+    def summary(self, top: int = 5) -> str:
+        """A few lines for people: status, objective, gap, the worst-fulfilled targets,
+        and, said plainly, how many targets get nothing."""
+        return summary_lines(self.status, self.method, self.objective, self.relative_gap,
+                             self.min_fulfilment, self.target_codes, self.fulfilment,
+                             self.message, top)
+
+    def __repr__(self) -> str:
+        return f"PlanResult({self.summary()})"
+
+
+def worst_fulfilled(codes, fulfilment, top: int) -> list[tuple[str, float]]:
+    order = np.argsort(fulfilment, kind="stable")[:max(0, top)]
+    return [(str(codes[i]), float(fulfilment[i])) for i in order]
+
+
+#: A target counts as getting nothing below this fulfilment.
+NOTHING = 1e-9
+
+
+def summary_lines(status, method, objective, relative_gap, min_fulfilment, codes,
+                  fulfilment, message, top: int) -> str:
+    lines = [f"{method}: {status.name.lower()}, objective {objective:.10g}, relative gap "
+             f"{relative_gap:.2e}, {len(codes)} target{'s' if len(codes) != 1 else ''}, "
+             f"smallest fulfilment {min_fulfilment:.6g}"]
+    if status not in (PlanStatus.OPTIMAL, PlanStatus.HEURISTIC):
+        lines.append(f"  not certified: {message}")
+    nothing = [str(codes[i]) for i in np.flatnonzero(np.asarray(fulfilment) < NOTHING)]
+    if nothing:
+        shown = ", ".join(repr(c) for c in nothing[:10]) + (", ..." if len(nothing) > 10
+                                                           else "")
+        lines.append(f"  {len(nothing)} of {len(codes)} targets get nothing: {shown}")
+    if top and len(codes):
+        worst = ", ".join(f"{c!r} {f:.4g}" for c, f in worst_fulfilled(codes, fulfilment, top))
+        lines.append(f"  worst-fulfilled targets: {worst}")
+    return "\n".join(lines)
+
+
+def _reduced_profit_prices(problem, profit) -> np.ndarray:
     capped = np.isfinite(problem.capacities)
-    return np.where(capped, np.maximum(ev.profit, 0.0), 0.0)
+    return np.where(capped, np.maximum(profit, 0.0), 0.0)
 
 
-def _proven_bounded(problem) -> bool:
-    """A sufficient test: every technique that makes a target is limited, directly
-    (capacity or limited resource) or through an input all of whose makers are limited."""
-    limited = np.isfinite(problem.available)
-    bounded = np.isfinite(problem.capacities).copy()
-    if limited.any():
-        bounded |= (problem.R[limited] > 0).any(axis=0)
-    A = problem.A  # CSC: inputs of each technique
-    makes = sp.identity(problem.n_products, format="csr") if problem.B is None \
-        else sp.csr_array(problem.B > 0).astype(np.float64)
-    cols = np.repeat(np.arange(problem.n_techniques), np.diff(A.indptr))
-    product_bounded = None
-    for _ in range(problem.n_products + 1):
-        # a product is bounded when none of its makers is unbounded
-        product_bounded = makes @ (~bounded).astype(np.float64) == 0
-        uses_bounded = np.zeros(problem.n_techniques, bool)
-        uses_bounded[cols[product_bounded[A.indices] & (A.data > 0)]] = True
-        new = bounded | uses_bounded
-        if (new == bounded).all():
-            break
-        bounded = new
-    product_bounded = makes @ (~bounded).astype(np.float64) == 0
-    return bool(product_bounded[problem.target_index].all())
+def _objective_of(method: str) -> Objective:
+    return Objective("plan-ray" if method in ("plan-ray", "plan-ray-sum") else "harmony")
 
 
-def _standard_form(problem, mode: str) -> tuple[_pdhg.StandardForm, np.ndarray]:
+def bounded_reason(problem, objective: Objective, ub: np.ndarray) -> str | None:
+    """Why the objective can grow without limit (None if every feasible plan is bounded).
+
+    A target is bounded when its largest possible supply (s⁰ plus every maker at its
+    implied bound) is finite. Harmony needs every weighted target bounded; a plan ray
+    needs one bounded target in every group.
+    """
+    supply = _certificate.supply_bounds(problem, ub)
+    idx = problem.target_index
+    finite = np.isfinite(supply[idx])
+    if objective.mode == "harmony":
+        free = ~finite & (problem.weights[idx] > 0)
+        if free.any():
+            code = problem.product_codes[idx[np.flatnonzero(free)[0]]]
+            return (f"target product {code!r} can be made by techniques that no capacity, "
+                    "limited resource or limited input restrains")
+        return None
+    groups = np.zeros(idx.size, dtype=np.intp) if objective.groups is None \
+        else objective.groups
+    ok = np.zeros(objective.n_groups, dtype=bool)
+    ok[groups[finite]] = True
+    if not ok.all():
+        return ("every target can be made by techniques that no capacity, limited resource "
+                "or limited input restrains")
+    return None
+
+
+def standard_form(problem, objective: Objective) -> tuple[_pdhg.StandardForm, np.ndarray]:
+    """The programme of ``problem`` as PDHG's standard form (one φ column per ray group)."""
     limited = np.isfinite(problem.available)
     net = problem.net_matrix()
     Rl = sp.csr_array(problem.R[limited])
     m, k = net.shape
     idx = problem.target_index
-    if mode == "plan-ray":
-        t_col = sp.csr_array((-problem.targets[idx], (idx, np.zeros(idx.size, int))),
-                             shape=(m, 1))
-        K = sp.vstack([sp.hstack([net, t_col]), sp.hstack([Rl, sp.csr_array((Rl.shape[0], 1))])],
+    q = problem._required
+    lower_bound = -problem.initial_stocks if q is None else q - problem.initial_stocks
+    if objective.mode == "plan-ray":
+        G = objective.n_groups
+        groups = np.zeros(idx.size, dtype=np.intp) if objective.groups is None \
+            else objective.groups
+        t_cols = sp.csr_array((-problem.targets[idx], (idx, groups)), shape=(m, G))
+        K = sp.vstack([sp.hstack([net, t_cols]), sp.hstack([Rl, sp.csr_array((Rl.shape[0], G))])],
                       format="csr")
-        c = np.zeros(k + 1)
-        c[-1] = -1.0
-        lo = np.zeros(k + 1)
-        hi = np.append(problem.capacities, np.inf)
+        c = np.zeros(k + G)
+        c[k:] = -1.0
+        lo = np.zeros(k + G)
+        hi = np.append(problem.capacities, np.full(G, np.inf))
         hrows = np.zeros(0, dtype=np.intp)
     else:
         K = sp.vstack([net, Rl], format="csr")
@@ -308,7 +411,7 @@ def _standard_form(problem, mode: str) -> tuple[_pdhg.StandardForm, np.ndarray]:
         lo = np.zeros(k)
         hi = np.array(problem.capacities)
         hrows = idx[problem.weights[idx] > 0]
-    bound = np.concatenate([-problem.initial_stocks, problem.available[limited]])
+    bound = np.concatenate([lower_bound, problem.available[limited]])
     lower = np.concatenate([np.ones(m, bool), np.zeros(int(limited.sum()), bool)])
     form = _pdhg.StandardForm(K=K, c=c, lo=lo, hi=hi, bound=bound, lower=lower,
                               harmony_rows=hrows, harmony_t=problem.targets[hrows],
@@ -316,15 +419,149 @@ def _standard_form(problem, mode: str) -> tuple[_pdhg.StandardForm, np.ndarray]:
     return form, limited
 
 
-def plan(problem: PlanningProblem, *, method: str = "auto", gap: float = 1e-6,
+def check_x0(problem, x0) -> np.ndarray:
+    """x0 as float64 (k,), finite and ≥ 0, or :class:`InvalidProblemError`."""
+    try:
+        arr = np.asarray(x0, dtype=np.float64)
+    except (TypeError, ValueError) as exc:
+        raise InvalidProblemError(f"x0 must be an array of numbers: {exc}") from None
+    if arr.shape != (problem.n_techniques,):
+        raise InvalidProblemError(f"x0 must have one entry per technique "
+                                  f"({problem.n_techniques}), got shape {arr.shape}")
+    bad = ~np.isfinite(arr) | (arr < 0)
+    if bad.any():
+        j = int(np.flatnonzero(bad)[0])
+        raise InvalidProblemError(
+            f"x0 must be finite and ≥ 0; {int(bad.sum())} entr"
+            f"{'y is' if bad.sum() == 1 else 'ies are'} not, the first is "
+            f"x0[{str(problem.technique_codes[j])!r}] = {float(arr[j])!r}")
+    return arr
+
+
+@dataclass
+class _Best:
+    """The best feasible plan and the best bound seen (internal units)."""
+
+    plan: _certificate.Evidence | None = None
+    bound: _certificate.Evidence | None = None
+    certify_seconds: float = 0.0
+
+    def add(self, ev: _certificate.Evidence) -> None:
+        if ev.infeasibility <= _certificate.FEASIBILITY_TOL and (
+                self.plan is None or ev.objective > self.plan.objective):
+            self.plan = ev
+        if self.bound is None or ev.bound < self.bound.bound:
+            self.bound = ev
+
+    def relative_gap(self, mode: str) -> float:
+        if self.plan is None or self.bound is None:
+            return np.inf
+        return _certificate.relative_gap(mode, self.plan.objective, self.bound.bound)
+
+    def combined(self, mode: str) -> _certificate.Evidence:
+        p, b = self.plan, self.bound
+        rel = self.relative_gap(mode)
+        return _certificate.Evidence(
+            x=p.x, n=p.n, objective=p.objective, bound=b.bound, gap=b.bound - p.objective,
+            relative_gap=rel, prices=b.prices, resource_prices=b.resource_prices,
+            profit=b.profit, infeasibility=p.infeasibility, repair_rounds=p.repair_rounds)
+
+
+@dataclass
+class General:
+    """What the primal-dual route returns (user units), for :func:`plan` and multi-year."""
+
+    evidence: _certificate.Evidence | None
+    iterations: int
+    history: np.ndarray
+    stopped: str
+    timings: dict
+    parallel: bool
+    units: Units | None
+    unbounded: str | None = None
+
+
+def to_user(ev: _certificate.Evidence, units: Units, mode: str) -> _certificate.Evidence:
+    """Evidence in internal units → the user's units (see lab.planning._scale)."""
+    scale = units.weight if mode == "harmony" else 1.0
+    a, g = units.product, units.technique
+    return _certificate.Evidence(
+        x=ev.x * g, n=ev.n / a, objective=ev.objective * scale, bound=ev.bound * scale,
+        gap=(ev.bound - ev.objective) * scale, relative_gap=ev.relative_gap,
+        prices=ev.prices * a * scale, resource_prices=ev.resource_prices * units.resource * scale,
+        profit=ev.profit / g * scale, infeasibility=ev.infeasibility,
+        repair_rounds=ev.repair_rounds, work=ev.work)
+
+
+def solve_general(problem, objective: Objective, *, gap: float, maxiter: int, n_threads: int,
+                  check_every: int = 64, callback=None, time_limit: float | None = None,
+                  x0: np.ndarray | None = None, anchor: np.ndarray | None = None) -> General:
+    """The primal-dual route on any problem: balanced units, PDHG, certificates.
+
+    ``x0`` (user units) is certified first, so a starting plan that is already
+    optimal is returned as it is. ``anchor`` is a feasible plan for problems with
+    required outputs (see :func:`lab.planning._certificate.repair`).
+    """
+    t1 = time.perf_counter()
+    limited = np.isfinite(problem.available)
+    reason = bounded_reason(problem, objective, _certificate.implied_bounds(problem, limited))
+    if reason is not None:
+        return General(None, 0, np.zeros((0, 2)), "unbounded", {}, False, None, reason)
+    units = balanced_units(problem, limited)
+    inner = scaled_problem(problem, units)
+    ub = _certificate.implied_bounds(inner, limited)
+    form, _ = standard_form(inner, objective)
+    m, k = inner.n_products, inner.n_techniques
+    anchor_s = None if anchor is None else anchor / units.technique
+    best = _Best()
+
+    def certify(z, y):
+        tc = time.perf_counter()
+        ev = _certificate.evidence(inner, objective, z[:k], -y[:m], y[m:], limited, ub,
+                                   anchor=anchor_s)
+        best.add(ev)
+        best.certify_seconds += time.perf_counter() - tc
+        return best.relative_gap(objective.mode), ev.work
+
+    z0 = None
+    history = []
+    if x0 is not None:
+        x0_s = x0 / units.technique
+        start_gap, _ = certify(np.concatenate([x0_s, np.zeros(form.K.shape[1] - k)]),
+                               np.zeros(form.K.shape[0]))
+        history.append((0, start_gap))
+        z0 = x0_s if objective.mode == "harmony" else np.append(
+            x0_s, np.full(objective.n_groups, 0.0))
+    t2 = time.perf_counter()
+    out = _pdhg.solve(form, certify=certify, tol=gap, maxiter=maxiter, n_threads=n_threads,
+                      z0=z0, check_every=check_every, callback=callback,
+                      time_limit=time_limit)
+    t3 = time.perf_counter()
+    if best.plan is None or best.bound is None:
+        certify(out.z, out.y)
+    if best.plan is None:  # no certificate was feasible: x = 0, or the anchor
+        fallback = np.zeros(k) if anchor_s is None else anchor_s
+        ev = _certificate.evidence(inner, objective, fallback, -out.y[:m], out.y[m:],
+                                   limited, ub, anchor=anchor_s)
+        best.add(ev)
+    history.extend(out.history)
+    ev = best.combined(objective.mode) if best.plan is not None else None
+    timings = {"setup": t2 - t1, "solve": t3 - t2 - best.certify_seconds,
+               "certify": best.certify_seconds}
+    return General(None if ev is None else to_user(ev, units, objective.mode), out.iterations,
+                   np.array(history, dtype=float).reshape(-1, 2), out.stopped, timings,
+                   out.parallel, units)
+
+
+def plan(problem, *, method: str = "auto", gap: float = 1e-6,
          maxiter: int | None = None, backend: str = "auto", n_threads: int | None = None,
-         callback=None, options: PlanOptions | None = None, x0=None, **kwargs) -> PlanResult:
+         callback=None, options: PlanOptions | None = None, x0=None, **kwargs):
     """Compute a harmony-balanced plan (or the plan ray) with its certificate.
 
     Parameters
     ----------
-    problem : PlanningProblem
-    method : {"auto", "harmony", "plan-ray", "cockshott"}
+    problem : PlanningProblem or MultiYearProblem
+    method : {"auto", "harmony", "plan-ray", "plan-ray-sum", "cockshott"}
         See the module docstring.
     gap : float
         Relative duality gap to reach (default 1e-6).
@@ -333,19 +570,29 @@ def plan(problem: PlanningProblem, *, method: str = "auto", gap: float = 1e-6,
     backend : {"auto", "cython", "numba"}
     n_threads : int or None
     callback : callable, optional
-        ``callback(iteration, value)`` every certificate (PDHG: the fixed-point
-        residual) or every round (cockshott: the harmony); return ``False`` to stop.
+        ``callback(iteration, value)`` every ``check_every`` iterations (PDHG: the
+        fixed-point residual) or every round (cockshott: the harmony); return
+        ``False`` to stop.
     options : PlanOptions, optional
         All options at once (the keywords above override nothing when given).
     x0 : array_like (k,), optional
-        Starting intensities for the primal-dual method.
+        Starting intensities for the primal-dual method (finite, ≥ 0). They are
+        certified before the first iteration, so a plan that is already optimal
+        comes back as it is.
     **kwargs
         Further :class:`PlanOptions` fields (``time_limit``, ``solver``,
         ``check_every``, ``raise_on_failure``, ``cockshott``).
 
     Returns
     -------
-    PlanResult
+    PlanResult, or MultiYearResult for a MultiYearProblem
+
+    Raises
+    ------
+    InvalidProblemError
+        ``x0`` of the wrong shape, not finite or negative.
+    TypeError
+        ``problem`` or ``options`` of the wrong type.
 
     Examples
     --------
@@ -368,147 +615,170 @@ def plan(problem: PlanningProblem, *, method: str = "auto", gap: float = 1e-6,
     if options is None:
         options = PlanOptions(method=method, gap=gap, maxiter=maxiter, backend=backend,
                               n_threads=n_threads, **kwargs)
+    elif not isinstance(options, PlanOptions):
+        raise InvalidTypeError(f"options must be a lab.PlanOptions, got "
+                               f"{type(options).__name__}")
     elif kwargs:
         options = replace(options, **kwargs)
     if not isinstance(problem, PlanningProblem):
-        raise TypeError(f"problem must be a lab.PlanningProblem, got {type(problem).__name__}")
+        raise InvalidTypeError(f"problem must be a lab.PlanningProblem, got "
+                               f"{type(problem).__name__}")
+    if x0 is not None:
+        x0 = check_x0(problem, x0)
     resolved = _ops.resolve_backend(options.backend)
     t0 = time.perf_counter()
     with _ops.thread_limit(options.n_threads, resolved):
         n_threads = _ops.kernels(resolved).get_num_threads()
-        result = _solve(problem, options, resolved, n_threads, callback, x0, t0)
+        with _ops.thread_limit(options.n_threads, "numba"):
+            result = _solve(problem, options, resolved, n_threads, callback, x0, t0)
+    _warn(result, options)
+    return result
+
+
+def _warn(result, options) -> None:
     if not result.converged and result.status != PlanStatus.HEURISTIC:
         message = f"plan not certified: {result.message}"
         if options.raise_on_failure:
             raise NotConvergedError(message, result)
-        warnings.warn(message, ConvergenceWarning, stacklevel=2)
-    return result
+        warnings.warn(message, ConvergenceWarning, stacklevel=3)
+
+
+def numba_threads() -> int:
+    import numba
+
+    return int(numba.get_num_threads())
 
 
 def _solve(problem, options, backend, n_threads, callback, x0, t0):
     method = options.method
-    mode = "plan-ray" if method == "plan-ray" else "harmony"
+    objective = _objective_of(method)
     if method == "cockshott":
         return _run_cockshott(problem, options, backend, n_threads, callback, t0)
     reason = not_applicable(problem)
     solver = options.solver
     if solver == "decoupled" and reason is not None:
-        raise ValueError(f"solver='decoupled' does not apply: {reason}")
+        raise InvalidOptionError(f"solver='decoupled' does not apply: {reason}")
     if solver == "auto":
         solver = "decoupled" if reason is None else "pdhg"
-    why = (f"{'harmony programme' if method == 'auto' else method}: "
+    what = "harmony programme" if method == "auto" else method
+    why = (f"{what}: "
            + ("decoupled through labour values (square, no capacities, no initial stocks)"
               if solver == "decoupled" else
               f"primal-dual (PDHG){'' if reason is None else ' because ' + reason}"))
-    limited = np.isfinite(problem.available)
-    ub = _certificate.implied_bounds(problem, limited)
     if solver == "decoupled":
-        t1 = time.perf_counter()
-        x, p, lam, unbounded = solve_decoupled(problem, mode, options)
-        t2 = time.perf_counter()
-        if x is None:
-            return _unbounded(problem, options, method, why, solver, backend, n_threads,
-                              unbounded, t0)
-        ev = _certificate.evidence(problem, mode, x, p, lam, limited, ub)
-        t3 = time.perf_counter()
-        timings = {"setup": 0.0, "solve": t2 - t1, "certify": t3 - t2}
-        return _result(problem, options, ev, mode, method, why, solver, backend, n_threads,
-                       iterations=0, history=np.array([[0.0, ev.relative_gap]]),
-                       timings=timings, t0=t0, stopped="certified")
-    if not _proven_bounded(problem):
-        return _unbounded(problem, options, method, why, solver, backend, n_threads,
-                          "some target can be made by techniques that no capacity, limited "
-                          "resource or limited input restrains", t0)
+        out = _decoupled(problem, objective, options, t0)
+        if out is None or isinstance(out, str):
+            return _unbounded(problem, method, why, solver, backend, n_threads,
+                              out or "the problem is unbounded", t0)
+        ev, timings = out
+        if ev.relative_gap <= options.gap or options.solver == "decoupled":
+            return _result(problem, options, ev, method, why, solver, backend, n_threads,
+                           iterations=0, history=np.array([[0.0, ev.relative_gap]]),
+                           timings=timings, t0=t0, stopped="the decoupled solve")
+        # rounding left the exact plan uncertified (targets of extreme magnitudes):
+        # the primal-dual method takes it from there
+        x0 = ev.x
+        solver = "pdhg"
+        why += f"; its plan was not certified (gap {ev.relative_gap:.1e}), so PDHG went on"
+    general = solve_general(problem, objective, gap=options.gap,
+                            maxiter=options.maxiter or 200_000, n_threads=numba_threads(),
+                            check_every=options.check_every, callback=callback,
+                            time_limit=options.time_limit, x0=x0)
+    if general.unbounded is not None:
+        return _unbounded(problem, method, why, solver, backend, n_threads,
+                          general.unbounded, t0)
+    return _result(problem, options, general.evidence, method, why, solver, backend,
+                   n_threads, iterations=general.iterations, history=general.history,
+                   timings=general.timings, t0=t0, stopped=general.stopped)
+
+
+def _decoupled(problem, objective, options, t0):
+    """The exact route; its certificate in user units with weights of mean 1."""
     t1 = time.perf_counter()
-    form, limited = _standard_form(problem, mode)
-    m = problem.n_products
-    certify_time = [0.0]
-    feasible = [None]  # the best feasible plan seen, for when none could be certified
-
-    def certify(z, y):
-        tc = time.perf_counter()
-        ev = _certificate.evidence(problem, mode, z[:problem.n_techniques],
-                                   -y[:m], y[m:], limited, ub)
-        if ev.infeasibility <= _certificate.FEASIBILITY_TOL and (
-                feasible[0] is None or ev.objective > feasible[0].objective):
-            feasible[0] = ev
-        certify_time[0] += time.perf_counter() - tc
-        return ev.relative_gap, ev
-
-    z0 = None
-    if x0 is not None:
-        x0 = np.asarray(x0, dtype=np.float64)
-        if x0.shape != (problem.n_techniques,):
-            raise ValueError(f"x0 must have one entry per technique ({problem.n_techniques}), "
-                             f"got shape {x0.shape}")
-        z0 = x0 if mode == "harmony" else np.append(x0, 0.0)
+    units = Units(product=np.ones(problem.n_products), technique=np.ones(problem.n_techniques),
+                  resource=np.ones(problem.n_resources),
+                  weight=balanced_weight(problem))
+    inner = PlanningProblem._from_arrays(
+        problem.A, problem.B, problem.R, problem.targets, problem.weights / units.weight,
+        problem.available, problem.capacities, problem.initial_stocks,
+        codes=problem.product_codes, technique_codes=problem.technique_codes,
+        resource_names=problem.resource_names, economy=problem.economy,
+        weighting=problem.weighting)
+    inner._cache.update({k: v for k, v in problem._cache.items() if k in ("target_index",
+                                                                         "net")})
+    x, p, lam, unbounded = solve_decoupled(inner, objective.mode, options)
     t2 = time.perf_counter()
-    out = _pdhg.solve(form, certify=certify, tol=options.gap,
-                      maxiter=options.maxiter or 200_000, backend=backend, z0=z0,
-                      check_every=options.check_every, callback=callback,
-                      time_limit=options.time_limit)
+    if x is None:
+        return unbounded
+    limited = np.isfinite(problem.available)
+    ub = _certificate.implied_bounds(inner, limited)
+    ev = _certificate.evidence(inner, objective, x, p, lam, limited, ub)
     t3 = time.perf_counter()
-    ev = out.certificate
-    if ev is None:
-        ev = certify(out.z, out.y)[1]
-    if ev.infeasibility > _certificate.FEASIBILITY_TOL:
-        # never return a plan that breaks a constraint: the best feasible one seen, or x = 0
-        ev = feasible[0] or _certificate.evidence(problem, mode, np.zeros(problem.n_techniques),
-                                                  -out.y[:m], out.y[m:], limited, ub)
-    timings = {"setup": t2 - t1, "solve": t3 - t2 - certify_time[0], "certify": certify_time[0]}
-    return _result(problem, options, ev, mode, method, why, solver, backend, n_threads,
-                   iterations=out.iterations, history=np.array(out.history, dtype=float),
-                   timings=timings, t0=t0, stopped=out.stopped)
+    return to_user(ev, units, objective.mode), {"setup": 0.0, "solve": t2 - t1,
+                                                "certify": t3 - t2}
 
 
-def _unbounded(problem, options, method, why, solver, backend, n_threads, reason, t0):
+def balanced_weight(problem) -> float:
+    from lab.planning._scale import _mean_weight
+
+    return _mean_weight(problem)
+
+
+def _unbounded(problem, method, why, solver, backend, n_threads, reason, t0):
     k, m, r = problem.n_techniques, problem.n_products, problem.n_resources
     zeros_k, zeros_m = np.zeros(k), problem.initial_stocks.copy()
     idx = problem.target_index
+    fulfil = zeros_m[idx] / problem.targets[idx]
     return PlanResult(
-        x=zeros_k, net_output=zeros_m, fulfilment=zeros_m[idx] / problem.targets[idx],
-        harmony=problem.harmony(zeros_k), min_fulfilment=float(np.min(zeros_m[idx]
-                                                                       / problem.targets[idx])),
+        x=zeros_k, net_output=zeros_m, fulfilment=fulfil,
+        harmony=float(np.dot(problem.weights[idx], harmony_of(zeros_m[idx],
+                                                              problem.targets[idx]))),
+        min_fulfilment=float(np.min(fulfil)),
         objective=np.inf, bound=np.inf, gap=np.inf, relative_gap=np.inf,
         prices=np.zeros(m), resource_prices=np.zeros(r), capacity_prices=np.zeros(k),
         resource_use=np.zeros(r), available=np.array(problem.available),
         capacity_use=np.zeros(k), infeasibility=0.0, converged=False,
         status=PlanStatus.UNBOUNDED, message=f"unbounded: {reason}", iterations=0,
-        history=np.zeros((0, 2)), method=method, method_reason=why, solver=solver,
-        backend=backend, n_threads=n_threads,
+        history=np.zeros((0, 2)), method=method if method != "auto" else "harmony",
+        method_reason=why, solver=solver, backend=backend, n_threads=n_threads,
         timings=MappingProxyType({"setup": 0.0, "solve": 0.0, "certify": 0.0,
                                   "total": time.perf_counter() - t0}),
         problem=problem)
 
 
-def _result(problem, options, ev, mode, method, why, solver, backend, n_threads, *,
+def status_of(relative_gap: float, tol: float, stopped: str) -> tuple[PlanStatus, str]:
+    if relative_gap <= tol:
+        return PlanStatus.OPTIMAL, "optimal"
+    if stopped == "time":
+        return PlanStatus.TIME_LIMIT, "time limit reached"
+    if stopped == "callback":
+        return PlanStatus.INTERRUPTED, "stopped by the callback"
+    return PlanStatus.MAXITER, f"not certified ({stopped})"
+
+
+def _result(problem, options, ev, method, why, solver, backend, n_threads, *,
             iterations, history, timings, t0, stopped):
     idx = problem.target_index
-    fulfil = ev.n[idx] / problem.targets[idx]
-    certified = ev.relative_gap <= options.gap
-    if certified:
-        status, text = PlanStatus.OPTIMAL, "optimal"
-    elif stopped == "time":
-        status, text = PlanStatus.TIME_LIMIT, "time limit reached"
-    elif stopped == "callback":
-        status, text = PlanStatus.INTERRUPTED, "stopped by the callback"
-    else:
-        status, text = PlanStatus.MAXITER, f"iteration limit reached ({stopped})"
+    with np.errstate(over="ignore"):
+        fulfil = ev.n[idx] / problem.targets[idx]
+    status, text = status_of(ev.relative_gap, options.gap, stopped)
     message = (f"{text}: relative gap {ev.relative_gap:.2e} (tolerance {options.gap:.1e}), "
                f"objective {ev.objective:.10g}, bound {ev.bound:.10g}")
     timings = dict(timings)
     timings["total"] = time.perf_counter() - t0
     return PlanResult(
         x=ev.x, net_output=ev.n, fulfilment=fulfil,
-        harmony=float(np.dot(problem.weights[idx], harmony_of(fulfil - 1.0))),
+        harmony=float(np.dot(problem.weights[idx], harmony_of(ev.n[idx],
+                                                              problem.targets[idx]))),
         min_fulfilment=float(np.min(fulfil)), objective=ev.objective, bound=ev.bound,
         gap=ev.gap, relative_gap=ev.relative_gap, prices=ev.prices,
         resource_prices=ev.resource_prices,
-        capacity_prices=_reduced_profit_prices(problem, ev),
+        capacity_prices=_reduced_profit_prices(problem, ev.profit),
         resource_use=problem.R @ ev.x, available=np.array(problem.available),
         capacity_use=_capacity_use(ev.x, problem.capacities),
-        infeasibility=ev.infeasibility, converged=certified, status=status, message=message,
-        iterations=iterations, history=history, method=method if method != "auto" else mode,
+        infeasibility=ev.infeasibility, converged=status == PlanStatus.OPTIMAL, status=status,
+        message=message, iterations=iterations, history=history,
+        method=method if method != "auto" else "harmony",
         method_reason=why, solver=solver, backend=backend, n_threads=n_threads,
         timings=MappingProxyType(timings), problem=problem)
 
@@ -530,7 +800,7 @@ def _run_cockshott(problem, options, backend, n_threads, callback, t0):
     n = problem.net_output(xf)
     idx = problem.target_index
     fulfil = n[idx] / problem.targets[idx]
-    harmony = float(np.dot(problem.weights[idx], harmony_of(fulfil - 1.0)))
+    harmony = float(np.dot(problem.weights[idx], harmony_of(n[idx], problem.targets[idx])))
     k, r = problem.n_techniques, problem.n_resources
     moved = "" if rounds == 0 else f"; lab's feasibility repair needed {rounds} round(s)"
     message = (f"{len(history)} rounds of Cockshott's heuristic (no optimality claim): "

@@ -1,0 +1,107 @@
+"""Units that do not depend on the user's: the planner's internal, balanced units.
+
+A plan must not depend on whether a table is in € or € million, labour in hours or
+thousand persons. The primal-dual method, its preconditioner and the certificate's
+feasibility floor all see magnitudes, so the general route first divides out the
+units of each group of quantities, with factors that every such rescaling maps to
+the same place:
+
+* products: κ_P, the geometric mean of the targets (and required outputs), so that
+  targets are of order one;
+* techniques: κ_T = κ_P / (geometric mean of the make coefficients B), so that a
+  technique makes products of order one at intensity one (κ_T = κ_P in the square
+  case, where B = I);
+* each limited resource q: its availability ρ_q (the largest coefficient R_qj when
+  ρ_q = 0), so that availabilities are one;
+* harmony weights: their mean (money and weight units drop out; the objective is
+  multiplied back).
+
+Rescaling every product by c (money), every technique by d or resource q by e_q
+multiplies κ_P, κ_T, ρ_q by exactly that factor, so the scaled problem is the same
+problem up to rounding (1e-16 relative) and the method takes the same steps. The
+relative units of products among themselves are kept as the user gave them (the
+primal-dual method's own equilibration takes care of them, see
+:mod:`lab.planning._pdhg`).
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+import numpy as np
+import scipy.sparse as sp
+
+__all__ = ["Units", "balanced_units", "scaled_problem"]
+
+
+@dataclass(frozen=True)
+class Units:
+    """Internal quantity = ``product`` × user quantity; user intensity = ``technique`` ×
+    internal intensity; internal resource = ``resource`` × user resource; internal
+    weight = user weight / ``weight``."""
+
+    product: np.ndarray
+    technique: np.ndarray
+    resource: np.ndarray
+    weight: float
+
+
+def _mean_weight(problem) -> float:
+    w = problem.weights[problem.target_index]
+    w = w[w > 0]
+    if not w.size:
+        return 1.0
+    top = float(w.max())
+    return float(np.mean(w / top)) * top
+
+
+def _geometric_mean(values: np.ndarray) -> float:
+    values = np.abs(values[values != 0])
+    return float(np.exp(np.mean(np.log(values)))) if values.size else 1.0
+
+
+def balanced_units(problem, limited: np.ndarray) -> Units:
+    """The group factors of the module docstring."""
+    quantities = problem.targets[problem.targets > 0]
+    if problem._required is not None:
+        quantities = np.concatenate([quantities, problem._required[problem._required > 0]])
+    kappa_p = _geometric_mean(quantities)
+    made = np.ones(1) if problem.B is None else problem.B.data
+    kappa_t = kappa_p / _geometric_mean(made)
+    resource = np.ones(problem.n_resources)
+    for q in np.flatnonzero(limited):
+        rho = float(problem.available[q])
+        top = float(np.max(problem.R[q])) if problem.R.shape[1] else 0.0
+        scale = rho if rho > 0 else top
+        resource[q] = 1.0 / scale if scale > 0 else 1.0
+    return Units(product=np.full(problem.n_products, 1.0 / kappa_p),
+                 technique=np.full(problem.n_techniques, kappa_t), resource=resource,
+                 weight=_mean_weight(problem))
+
+
+def _scale_columns_rows(M, row_scale, col_scale):
+    M = sp.csc_array(M)
+    cols = np.repeat(np.arange(M.shape[1]), np.diff(M.indptr))
+    return sp.csc_array((M.data * row_scale[M.indices] * col_scale[cols], M.indices,
+                         M.indptr), shape=M.shape)
+
+
+def scaled_problem(problem, units: Units):
+    """The problem in internal units (a private PlanningProblem, no validation)."""
+    from lab.planning._problem import PlanningProblem
+
+    a, g = units.product, units.technique
+    m = problem.n_products
+    B = sp.identity(m, format="csc") if problem.B is None else problem.B
+    with np.errstate(over="ignore"):
+        cap = np.where(np.isfinite(problem.capacities), problem.capacities / g, np.inf)
+        rho = np.where(np.isfinite(problem.available), problem.available * units.resource,
+                       np.inf)
+    q = problem._required
+    return PlanningProblem._from_arrays(
+        _scale_columns_rows(problem.A, a, g), _scale_columns_rows(B, a, g),
+        problem.R * units.resource[:, None] * g[None, :],
+        problem.targets * a, problem.weights / units.weight, rho, cap,
+        problem.initial_stocks * a, codes=problem.product_codes,
+        technique_codes=problem.technique_codes, resource_names=problem.resource_names,
+        required=None if q is None else q * a, weighting=problem.weighting)
