@@ -596,3 +596,122 @@ def test_hybrid_gauss_seidel_norms_have_no_race():
             norms2 = nb.gauss_seidel(M.indptr, M.indices, M.data, b, v2, 0, 7, 5)
             assert norms1 == norms2
             assert_array_equal(v1, v2)
+
+
+# --------------------------------------------------------------------------- Krylov (fused)
+
+# Large enough (nnz ≥ SERIAL_WORK) for several dynamically scheduled chunks.
+KRYLOV_SIZES = [0, 1, 7, 500, 30_000]
+
+
+def _krylov_case(n, idx, dtype=np.float64, seed=11):
+    M = square_problem(n, seed=seed, density=min(1.0, 12 / max(n, 1)))
+    ip, ix, d = arrays(M, idx, dtype)
+    M_ref = sp.csr_matrix((d.astype(np.float64), M.indices, M.indptr), shape=M.shape)
+    rng = np.random.default_rng(seed)
+    return ip, ix, d, M_ref, rng
+
+
+@pytest.mark.parametrize("dtype", [np.float64, np.float32], ids=["f64", "f32"])
+@pytest.mark.parametrize("n", KRYLOV_SIZES)
+def test_bicgstab_matvec_dots(kern, idx, n, dtype):
+    ip, ix, d, M, rng = _krylov_case(n, idx, dtype)
+    x, w = rng.standard_normal(n), rng.standard_normal(n)
+    y = np.full(n, np.nan)
+    dot = kern.bicgstab_matvec_dot(ip, ix, d, x, w, y)
+    ref = x - M @ x
+    assert_allclose(y, ref, rtol=1e-13, atol=1e-13)
+    assert dot == pytest.approx(float(w @ ref), rel=1e-11, abs=1e-11)
+    y2 = np.full(n, np.nan)
+    yx, yy = kern.bicgstab_matvec_dot2(ip, ix, d, x, y2)
+    assert_allclose(y2, ref, rtol=1e-13, atol=1e-13)
+    assert yx == pytest.approx(float(ref @ x), rel=1e-11, abs=1e-11)
+    assert yy == pytest.approx(float(ref @ ref), rel=1e-11, abs=1e-11)
+
+
+@pytest.mark.parametrize("n", KRYLOV_SIZES)
+def test_bicgstab_vector_updates(kern, n):
+    rng = np.random.default_rng(12)
+    x, p, r, t, w, v = (rng.standard_normal(n) for _ in range(6))
+    alpha, omega, beta = 0.37, -1.2, 0.8
+    r1 = r.copy()
+    smax = kern.bicgstab_update_s(r1, v, alpha)
+    assert_allclose(r1, r - alpha * v, rtol=1e-15, atol=1e-15)
+    assert smax == pytest.approx(np.abs(r - alpha * v).max(initial=0.0), rel=1e-15)
+    x1, r2 = x.copy(), r.copy()
+    dot, rmax, xmax = kern.bicgstab_update_xr(x1, p, r2, t, w, alpha, omega)
+    x_ref = x + alpha * p + omega * r
+    r_ref = r - omega * t
+    assert_allclose(x1, x_ref, rtol=1e-14, atol=1e-14)
+    assert_allclose(r2, r_ref, rtol=1e-14, atol=1e-14)
+    assert dot == pytest.approx(float(w @ r_ref), rel=1e-11, abs=1e-11)
+    assert rmax == pytest.approx(np.abs(r_ref).max(initial=0.0), rel=1e-15)
+    assert xmax == pytest.approx(np.abs(x_ref).max(initial=0.0), rel=1e-15)
+    p1 = p.copy()
+    kern.bicgstab_update_p(p1, r, v, beta, omega)
+    assert_allclose(p1, r + beta * (p - omega * v), rtol=1e-14, atol=1e-14)
+
+
+def test_bicgstab_kernels_nan_propagates(kern):
+    n = 30_000
+    r, v = np.ones(n), np.ones(n)
+    r[12_345] = np.nan
+    assert np.isnan(kern.bicgstab_update_s(r, v, 0.5))
+    x, p, t, w = np.zeros(n), np.ones(n), np.ones(n), np.ones(n)
+    _, rmax, _ = kern.bicgstab_update_xr(x, p, r, t, w, 1.0, 1.0)
+    assert np.isnan(rmax)
+
+
+def test_bicgstab_kernels_same_bits_on_any_thread_count(kern, backend, idx):
+    """Reductions are summed chunk by chunk in a fixed order: 1 and 2 threads agree to
+    the last bit, and so do the two backends (checked in test_backends_agree_krylov)."""
+    ip, ix, d, _, rng = _krylov_case(40_000, idx)
+    x, w = rng.standard_normal(40_000), rng.standard_normal(40_000)
+    out = {}
+    for threads in (1, 2):
+        with _ops.thread_limit(threads, backend):
+            y = np.empty(40_000)
+            out[threads] = (kern.bicgstab_matvec_dot(ip, ix, d, x, w, y),
+                            kern.bicgstab_matvec_dot2(ip, ix, d, x, y), y)
+    assert out[1][0] == out[2][0] and out[1][1] == out[2][1]
+    assert_array_equal(out[1][2], out[2][2])
+
+
+def test_backends_agree_krylov():
+    if len(BACKENDS) < 2:
+        pytest.skip("one backend only")
+    ip, ix, d, _, rng = _krylov_case(40_000, np.int32)
+    x, w = rng.standard_normal(40_000), rng.standard_normal(40_000)
+    got = []
+    for name in BACKENDS:
+        y = np.empty(40_000)
+        got.append(_ops.kernels(name).bicgstab_matvec_dot(ip, ix, d, x, w, y))
+    assert got[0] == got[1]
+
+
+# --------------------------------------------------------------------------- techniques
+
+
+@pytest.mark.parametrize("seed", [0, 1, 2])
+def test_technique_union(kern, idx, seed):
+    """Union of each product's technique columns, against a set-based reference."""
+    rng = np.random.default_rng(seed)
+    m, k = 40, 90
+    makes = np.concatenate([np.arange(m), rng.integers(0, m, k - m)])
+    A = sp.random(m, k, density=0.15, format="csc", random_state=rng)
+    A.sort_indices()
+    ip, ix = A.indptr.astype(idx), A.indices.astype(idx)
+    by_product = np.argsort(makes, kind="stable").astype(idx)
+    ptr = np.zeros(m + 1, dtype=idx)
+    np.cumsum(np.bincount(makes, minlength=m), out=ptr[1:])
+    u_ip, u_ix, slot = np.empty(m + 1, idx), np.empty(A.nnz, idx), np.empty(A.nnz, idx)
+    nnz = kern.technique_union(ip, ix, by_product, ptr, u_ip, u_ix, slot, np.empty(m, idx))
+    for p in range(m):
+        expected = sorted({int(i) for j in np.flatnonzero(makes == p)
+                           for i in A.indices[A.indptr[j]:A.indptr[j + 1]]})
+        assert u_ix[u_ip[p]:u_ip[p + 1]].tolist() == expected
+    assert nnz == u_ip[-1]
+    # every technique entry points at its own row in its product's union column
+    tech = np.repeat(np.arange(k), np.diff(A.indptr))
+    assert_array_equal(u_ix[slot], A.indices)
+    assert np.all((slot >= u_ip[makes[tech]]) & (slot < u_ip[makes[tech] + 1]))

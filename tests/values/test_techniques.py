@@ -1,0 +1,176 @@
+"""Labour values with technique choice (MATH.md §2), against independent references.
+
+References: brute force over every choice of techniques on small economies (each choice a
+dense NumPy solve; the values of the cheapest techniques are the componentwise minimum
+over the productive choices), and HiGHS on the minimum-labour LP on larger ones (its
+optimum for targets t is v·t and its prices are v). The non-substitution property is
+tested where it holds (one product per technique, labour the only cost): the cheapest
+plan for any targets uses the chosen techniques only.
+"""
+
+from __future__ import annotations
+
+import itertools
+import types
+
+import numpy as np
+import pytest
+import scipy.sparse as sp
+from conftest import BACKENDS
+from scipy.optimize import linprog
+
+import lab
+from lab.generate import generate_planning_problem
+
+
+def _brute_force(A, B, l):
+    """Componentwise minimum of the values over all productive technique choices."""
+    m, k = A.shape
+    makes = B.argmax(axis=0)
+    options = [np.flatnonzero(makes == p) for p in range(m)]
+    best = None
+    for choice in itertools.product(*options):
+        choice = np.array(choice)
+        beta = B[makes[choice], choice]
+        Ah = A[:, choice] / beta
+        if np.max(np.abs(np.linalg.eigvals(Ah))) >= 1.0:
+            continue
+        v = np.linalg.solve(np.eye(m) - Ah.T, l[choice] / beta)
+        best = v if best is None else np.minimum(best, v)
+    return best, makes
+
+
+def _small_problem(seed, m=6, alternatives=0.7):
+    return generate_planning_problem(m, seed=seed, alternatives=alternatives,
+                                     mean_inputs=3.0, spectral_radius=0.8)
+
+
+@pytest.mark.parametrize("backend", BACKENDS)
+@pytest.mark.parametrize("seed", range(8))
+def test_brute_force_small(seed, backend):
+    problem = _small_problem(seed)
+    A, B, l = problem.A.toarray(), problem.B.toarray(), problem.R[0]
+    expected, makes = _brute_force(A, B, l)
+    result = lab.labour_values(problem, backend=backend, rtol=1e-13)
+    assert result.converged, result.message
+    np.testing.assert_allclose(result.values, expected, rtol=1e-10)
+    # the chosen techniques make their products and attain the values
+    t = result.techniques
+    assert t.shape == (problem.n_products,) and t.dtype.kind == "i"
+    assert np.array_equal(makes[t], np.arange(problem.n_products))
+    assert list(result.technique_codes) == [problem.technique_codes[j] for j in t]
+    beta = B[makes[t], t]
+    chosen = np.linalg.solve(np.eye(len(t)) - (A[:, t] / beta).T, l[t] / beta)
+    np.testing.assert_allclose(chosen, expected, rtol=1e-10)
+    assert result.residual <= 1e-13
+
+
+def _lp_min_labour(problem, targets):
+    """HiGHS on min l·x s.t. (B − A)x ≥ t, x ≥ 0: (objective, x, prices)."""
+    N = sp.csr_array(problem.B - problem.A)
+    res = linprog(problem.R[0], A_ub=-N, b_ub=-targets, bounds=(0, None), method="highs")
+    assert res.status == 0, res.message
+    return res.fun, res.x, -res.ineqlin.marginals
+
+
+@pytest.mark.parametrize("backend", BACKENDS)
+def test_against_highs_and_non_substitution(backend):
+    problem = generate_planning_problem(400, seed=3, alternatives=0.8)
+    result = lab.labour_values(problem, backend=backend, rtol=1e-12)
+    assert result.converged, result.message
+    v = result.values
+    chosen = np.zeros(problem.n_techniques, dtype=bool)
+    chosen[result.techniques] = True
+    rng = np.random.default_rng(0)
+    for _ in range(4):  # the same techniques are optimal for every target vector
+        targets = rng.lognormal(0.0, 1.0, problem.n_products) * (rng.random(400) < 0.5)
+        targets[rng.integers(400)] += 1.0
+        objective, x, prices = _lp_min_labour(problem, targets)
+        assert objective == pytest.approx(float(v @ targets), rel=1e-8)
+        assert np.max(x[~chosen], initial=0.0) <= 1e-8 * max(1.0, x.max())
+        used = targets > 0
+        np.testing.assert_allclose(prices[used], v[used], rtol=1e-7)
+
+
+def test_square_problem_equals_labour_values():
+    economy = lab.generate_economy(500, seed=4)
+    problem = lab.PlanningProblem(economy, {economy.codes[0]: 1.0})
+    result = lab.labour_values(problem, rtol=1e-12)
+    np.testing.assert_allclose(result.values, lab.labour_values(economy, rtol=1e-12).values,
+                               rtol=1e-10)
+    assert np.array_equal(result.techniques, np.arange(500))
+
+
+def _tech(A, B, R, products=None, techniques=None):
+    """A duck-typed technology (no PlanningProblem needed)."""
+    m, k = np.shape(B)
+    return types.SimpleNamespace(
+        A=sp.csc_array(np.asarray(A, float)), B=sp.csc_array(np.asarray(B, float)),
+        R=np.atleast_2d(np.asarray(R, float)),
+        product_codes=products or [f"p{i}" for i in range(m)],
+        technique_codes=techniques or [f"t{j}" for j in range(k)])
+
+
+def test_hand_solved_choice_and_make_coefficients():
+    # corn by hand (2 h) or by tractor (0.5 h + 0.25 iron, makes 2 corn per unit);
+    # iron by one technique: 1 h + 0.1 corn.  Tractor corn: (0.5 + 0.25 v_iron) / 2.
+    A = [[0.0, 0.0, 0.1], [0.0, 0.25, 0.0]]
+    B = [[1.0, 2.0, 0.0], [0.0, 0.0, 1.0]]
+    R = [2.0, 0.5, 1.0]
+    result = lab.labour_values(_tech(A, B, R, ["corn", "iron"], ["hand", "tractor", "mine"]),
+                               rtol=1e-14)
+    # tractor: v_c = (0.5 + 0.25 v_i)/2, v_i = 1 + 0.1 v_c → v_c = 0.375/(1 − 0.0125)
+    v_c = 0.375 / (1 - 0.0125)
+    np.testing.assert_allclose(result.values, [v_c, 1 + 0.1 * v_c], rtol=1e-13)
+    assert list(result.technique_codes) == ["tractor", "mine"]
+
+
+def test_joint_production_raises():
+    A = [[0.0, 0.1], [0.1, 0.0]]
+    B = [[1.0, 1.0], [0.5, 1.0]]  # technique t0 makes both products
+    with pytest.raises(lab.InvalidProblemError, match="joint production"):
+        lab.labour_values(_tech(A, B, [1.0, 1.0]))
+
+
+def test_product_made_by_nothing_raises():
+    A = [[0.0, 0.1], [0.0, 0.0]]
+    B = [[1.0, 1.0], [0.0, 0.0]]  # nothing makes p1
+    with pytest.raises(lab.InvalidProblemError, match="made by no technique.*'p1'"):
+        lab.labour_values(_tech(A, B, [1.0, 2.0]))
+
+
+def test_ties_first_or_error():
+    A = np.zeros((2, 3))
+    A[1, 0] = A[1, 1] = 0.2
+    B = [[1.0, 1.0, 0.0], [0.0, 0.0, 1.0]]  # t0 and t1 identical: a tie
+    tech = _tech(A, B, [1.0, 1.0, 1.0])
+    result = lab.labour_values(tech)
+    assert result.converged and list(result.techniques) == [0, 2]
+    with pytest.raises(lab.InvalidProblemError, match="equally cheap.*'p0'"):
+        lab.labour_values(tech, ties="error")
+    with pytest.raises(lab.InvalidEconomyError, match="ties"):
+        lab.labour_values(tech, ties="random")
+
+
+def test_first_choice_not_productive():
+    """The cheapest by direct labour (t0: 0.1 h but 1.5 units of itself) is not
+    productive; value iteration finds the productive choice t1."""
+    A = [[1.5, 0.2]]
+    B = [[1.0, 1.0]]
+    result = lab.labour_values(_tech(A, B, [0.1, 1.0]))
+    assert result.converged
+    assert list(result.techniques) == [1]
+    np.testing.assert_allclose(result.values, [1.0 / 0.8], rtol=1e-12)
+    assert "value-iteration" in result.message
+
+
+def test_no_productive_choice_raises():
+    A = [[1.5, 1.2]]
+    B = [[1.0, 1.0]]
+    with pytest.raises(lab.NotProductiveError):
+        lab.labour_values(_tech(A, B, [0.1, 1.0]))
+
+
+def test_resources_argument_rejected():
+    with pytest.raises(lab.InvalidEconomyError, match="resources"):
+        lab.labour_values(_small_problem(0), resources="all")

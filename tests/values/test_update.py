@@ -1,0 +1,233 @@
+"""Real-time updates: ``ValueSolver.update`` then ``solve`` equals a cold solve of the
+changed economy (independent reference: a direct sparse LU solve with scipy).
+
+Cases: coefficients changed inside a cyclic block, between blocks, a link that creates a
+new cycle (blocks merge), links removed, labour changed, several updates in a row.
+"""
+
+from __future__ import annotations
+
+import numpy as np
+import pytest
+import scipy.sparse as sp
+from conftest import BACKENDS, METHODS, assert_values_close, reference_values
+
+import lab
+from lab.exceptions import InvalidEconomyError
+from lab.values._solver import ArgumentTypeError
+
+RTOL = 1e-12
+
+
+def _economy(n=3000, seed=7, **kwargs):
+    kwargs.setdefault("core_share", 0.2)
+    kwargs.setdefault("cyclic_share", 0.1)
+    kwargs.setdefault("group_size", 8)
+    return lab.generate_economy(n, seed=seed, spectral_radius=0.9, **kwargs)
+
+
+def _changed(economy, changes, labour=None):
+    """A and l of the changed economy, built independently with scipy."""
+    A = sp.lil_array(economy.A)
+    idx = {c: i for i, c in enumerate(economy.codes)}
+    for (i, j), value in changes.items():
+        A[idx[i], idx[j]] = value
+    l = economy.labour.copy()
+    if isinstance(labour, dict):
+        for code, value in labour.items():
+            l[idx[code]] = value
+    elif labour is not None:
+        l = np.asarray(labour, dtype=float)
+    return sp.csc_array(A), l
+
+
+def _blocks(economy):
+    from scipy.sparse.csgraph import connected_components
+
+    _, labels = connected_components(sp.csr_array(economy.A), directed=True,
+                                     connection="strong")
+    return labels
+
+
+def _cyclic_pairs(economy, rng, count, *, same_block):
+    """Existing links (input, product) inside one cyclic block, or between blocks."""
+    labels = _blocks(economy)
+    A = economy.A.tocoo()
+    inside = labels[A.row] == labels[A.col]
+    pick = np.flatnonzero(inside if same_block else ~inside)
+    chosen = rng.choice(pick, size=count, replace=False)
+    codes = economy.codes
+    return {(codes[A.row[k]], codes[A.col[k]]): float(A.data[k] * rng.uniform(0.5, 1.5))
+            for k in chosen}
+
+
+def _check(solver, economy, changes, labour=None):
+    A, l = _changed(economy, changes, labour)
+    solver.update(changes, labour=labour)
+    result = solver.solve()
+    assert result.converged, result.message
+    assert result.residual <= RTOL
+    assert_values_close(result.values, reference_values(A, l), 1e-9, "update")
+    # the solver's economy is the changed one
+    assert abs(solver.economy.A - A).max() == 0
+    assert np.array_equal(solver.economy.labour, l)
+    return result, A, l
+
+
+def _cases():
+    for method in METHODS:
+        for backend in BACKENDS:
+            yield pytest.param(method, backend, id=f"{method}-{backend}")
+
+
+@pytest.mark.parametrize("method, backend", list(_cases()))
+def test_change_inside_a_cyclic_block(method, backend):
+    economy = _economy()
+    rng = np.random.default_rng(1)
+    solver = lab.ValueSolver(economy, method=method, backend=backend, rtol=RTOL)
+    cold = solver.solve()
+    changes = _cyclic_pairs(economy, rng, 20, same_block=True)
+    result, _, _ = _check(solver, economy, changes)
+    if method in ("blocks", "krylov"):
+        # warm from the last values: fewer iterations than the cold solve
+        assert result.matvecs < cold.matvecs
+
+
+@pytest.mark.parametrize("method, backend", list(_cases()))
+def test_change_between_blocks_and_labour(method, backend):
+    economy = _economy()
+    rng = np.random.default_rng(2)
+    solver = lab.ValueSolver(economy, method=method, backend=backend, rtol=RTOL)
+    solver.solve()
+    changes = _cyclic_pairs(economy, rng, 30, same_block=False)
+    codes = economy.codes
+    labour = {codes[k]: float(rng.uniform(0.1, 2.0)) for k in rng.choice(3000, 25)}
+    _check(solver, economy, changes, labour)
+
+
+def test_new_link_consistent_with_order_keeps_blocks():
+    """product j starts using an input i that comes earlier in the dependency order."""
+    economy = _economy()
+    solver = lab.ValueSolver(economy, method="blocks", rtol=RTOL)
+    solver.solve()
+    S = solver.structure
+    i, j = int(S.order[10]), int(S.order[-10])  # i early, j late: j may use i
+    assert economy.A[i, j] == 0
+    codes = economy.codes
+    n_blocks = S.n_blocks
+    _check(solver, economy, {(codes[i], codes[j]): 0.05})
+    assert solver.structure.n_blocks == n_blocks
+
+
+@pytest.mark.parametrize("backend", BACKENDS)
+def test_new_link_creates_a_cycle(backend):
+    """An early product starts using a late one (the late one depends on it): the
+    components between them merge, and the answer equals a cold solve."""
+    economy = _economy(core_share=0.05, cyclic_share=0.02)
+    solver = lab.ValueSolver(economy, method="blocks", backend=backend, rtol=RTOL)
+    solver.solve()
+    S = solver.structure
+    labels = _blocks(economy)
+    # j late in the order with an input path back to an early product i
+    j = int(S.order[-1])
+    A = economy.A
+    i = int(A.indices[A.indptr[j]])  # a direct input of j: j uses i, so i comes first
+    assert labels[i] != labels[j]
+    codes = economy.codes
+    changes = {(codes[j], codes[i]): 0.02}  # now i uses j too: a new cycle i -> j -> i
+    n_blocks = S.n_blocks
+    _check(solver, economy, changes)
+    A_new, _ = _changed(economy, changes)
+    from scipy.sparse.csgraph import connected_components
+
+    expected = connected_components(sp.csr_array(A_new), directed=True,
+                                    connection="strong")[0]
+    assert solver.structure.n_blocks == expected < n_blocks
+    order, ptr = solver.structure.order, solver.structure.block_ptr
+    # the block order is still dependencies-first for the new pattern
+    position = solver.structure.position
+    block_of = np.searchsorted(ptr, position, side="right") - 1
+    C = sp.coo_array(A_new)
+    assert np.all(block_of[C.row] <= block_of[C.col])
+    assert sorted(order.tolist()) == list(range(economy.n_products))
+
+
+@pytest.mark.parametrize("method", METHODS)
+def test_removed_links_and_repeated_updates(method):
+    economy = _economy(n=1500)
+    rng = np.random.default_rng(3)
+    solver = lab.ValueSolver(economy, method=method, rtol=RTOL)
+    solver.solve()
+    total = {}
+    for round_ in range(3):
+        changes = _cyclic_pairs(economy, rng, 10, same_block=bool(round_ % 2))
+        for key in list(changes)[:3]:
+            changes[key] = 0.0  # removed
+        total.update(changes)
+        A, l = _changed(economy, total)
+        solver.update(changes)
+        result = solver.solve()
+        assert result.converged
+        assert_values_close(result.values, reference_values(A, l), 1e-9)
+
+
+def test_labour_as_array_and_other_rows_unchanged():
+    economy = _economy(n=800)
+    solver = lab.ValueSolver(economy, rtol=RTOL)
+    new_l = economy.labour * 2.0
+    solver.update(labour=new_l)
+    assert_values_close(solver.solve().values, reference_values(economy.A, new_l), 1e-9)
+    energy = solver.solve(resources="energy")
+    assert_values_close(energy.values, reference_values(economy.A, economy.R[1]), 1e-9)
+
+
+def test_float32_storage_with_updates():
+    economy = _economy(core_share=0.6)
+    rng = np.random.default_rng(4)
+    solver = lab.ValueSolver(economy, precision="float32", rtol=1e-11)
+    first = solver.solve()
+    assert first.converged and first.precision == "float32"
+    changes = _cyclic_pairs(economy, rng, 15, same_block=True)
+    A, l = _changed(economy, changes)
+    solver.update(changes)
+    result = solver.solve()
+    assert result.converged and result.residual <= 1e-11
+    assert_values_close(result.values, reference_values(A, l), 1e-8)
+
+
+def test_update_that_breaks_productivity():
+    A = np.array([[0.0, 0.5], [0.5, 0.0]])
+    solver = lab.ValueSolver(lab.Economy(A, [1.0, 1.0], codes=["a", "b"]))
+    assert solver.solve().converged
+    solver.update({("a", "b"): 3.0})
+    with pytest.raises(lab.NotProductiveError):
+        solver.solve()
+
+
+def test_economy_is_not_mutated():
+    economy = _economy(n=600)
+    A_before = economy.A.copy()
+    l_before = economy.labour.copy()
+    solver = lab.ValueSolver(economy)
+    solver.update({(economy.codes[1], economy.codes[2]): 0.3}, labour={economy.codes[5]: 9.0})
+    solver.solve()
+    assert abs(economy.A - A_before).max() == 0
+    assert np.array_equal(economy.labour, l_before)
+    assert solver.economy is not economy
+
+
+@pytest.mark.parametrize("changes, labour, error, text", [
+    ({("P1", "nope"): 0.1}, None, InvalidEconomyError, "nope"),
+    ({("P1", "P2"): -0.1}, None, InvalidEconomyError, "≥ 0"),
+    ({("P1", "P2"): float("nan")}, None, InvalidEconomyError, "finite"),
+    ({"P1": 0.1}, None, InvalidEconomyError, "pair"),
+    ({("P1", "P2"): "0.1"}, None, InvalidEconomyError, "real number"),
+    ([("P1", "P2", 0.1)], None, ArgumentTypeError, "mapping"),
+    (None, np.ones(5), InvalidEconomyError, "length"),
+    (None, {"P1": -1.0}, InvalidEconomyError, "≥ 0"),
+], ids=["unknown-code", "negative", "nan", "not-a-pair", "string", "list", "labour-length",
+        "labour-negative"])
+def test_bad_updates(changes, labour, error, text):
+    solver = lab.ValueSolver(_economy(n=200))
+    with pytest.raises(error, match=text):
+        solver.update(changes, labour=labour)
