@@ -36,9 +36,11 @@ Process pools start workers with ``spawn``: a script that calls
 
 from __future__ import annotations
 
+import contextlib
 import hashlib
 import math
 import os
+import shutil
 import signal
 import threading
 import time
@@ -224,6 +226,33 @@ class _Inline:
         clear_state()
 
 
+@contextlib.contextmanager
+def _sigint_blocked():
+    """Hold SIGINT back meanwhile, then raise the KeyboardInterrupt it meant.
+
+    It is blocked in this thread, and the processes and threads started meanwhile
+    inherit the block (the pool workers ignore SIGINT in their initializer, then
+    unblock it); a SIGINT that another thread receives is only recorded by the handler
+    installed here, so no KeyboardInterrupt can cut a worker's start in half (its
+    preparation data half sent). Either way it is raised as soon as the block ends:
+    never lost. Main thread, POSIX only; elsewhere a plain context.
+    """
+    if not (hasattr(signal, "pthread_sigmask") and
+            threading.current_thread() is threading.main_thread()):
+        yield
+        return
+    caught = []
+    handler = signal.signal(signal.SIGINT, lambda signum, frame: caught.append(signum))
+    mask = signal.pthread_sigmask(signal.SIG_BLOCK, {signal.SIGINT})
+    try:
+        yield
+    finally:
+        signal.pthread_sigmask(signal.SIG_SETMASK, mask)  # a pending SIGINT arrives now
+        signal.signal(signal.SIGINT, handler)
+        if caught:
+            raise KeyboardInterrupt
+
+
 class _ProcessPool:
     name = "process pool"
 
@@ -246,17 +275,14 @@ class _ProcessPool:
     def results(self, chunks, out, fmt):
         from concurrent.futures import as_completed
 
-        # Workers start (spawn) at the first submissions. SIGINT is ignored meanwhile,
-        # and the workers inherit that: a Ctrl-C cannot cut the economy off half-sent,
-        # and a worker still starting never prints a KeyboardInterrupt traceback.
-        main = threading.current_thread() is threading.main_thread()
-        previous = signal.signal(signal.SIGINT, signal.SIG_IGN) if main else None
-        try:
+        # Workers start (spawn) at the first submissions. SIGINT is *blocked* meanwhile,
+        # not ignored: the workers inherit the blocked mask, so one still starting
+        # never prints a KeyboardInterrupt traceback (its initializer ignores SIGINT,
+        # then unblocks it), and a Ctrl-C that comes now stays pending in this process
+        # and is raised as soon as the submissions are done: it is never lost.
+        with _sigint_blocked():
             futures = {self.pool.submit(run_chunk, chunk, None, out, fmt, True): chunk
                        for chunk in chunks}
-        finally:
-            if main:
-                signal.signal(signal.SIGINT, previous)
         for future in as_completed(futures):
             try:
                 yield futures[future], future.result()
@@ -264,17 +290,17 @@ class _ProcessPool:
                 yield futures[future], exc
 
     def close(self, cancel: bool):
-        import shutil
-
         if not cancel:
             self.pool.shutdown(wait=True)
         else:
-            processes = list(getattr(self.pool, "_processes", {}).values())
-            self.pool.shutdown(wait=False, cancel_futures=True)
-            for p in processes:  # workers ignore SIGINT; stop them now, not after their chunk
+            # Workers ignore SIGINT: stop them now, not after their chunk, and before the
+            # pool closes their queues (one still starting would report the closed pipe).
+            processes = list((getattr(self.pool, "_processes", None) or {}).values())
+            for p in processes:
                 p.terminate()
             for p in processes:
                 p.join(5)
+            self.pool.shutdown(wait=False, cancel_futures=True)
         shutil.rmtree(self.folder, ignore_errors=True)
 
 
@@ -529,6 +555,7 @@ def run_batch(spec, *, out=None, workers: int | None = None, resume: bool = Fals
         interrupted = True
         if executor is not None:
             executor.close(cancel=True)
+        shutil.rmtree(store.root / WORK, ignore_errors=True)  # interrupted while written
         store.remove_temporary()
     finally:
         # Jobs of chunks that had not come back: their records (the truth) decide.

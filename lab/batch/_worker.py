@@ -22,6 +22,7 @@ Every job's residual is recomputed from its own scenario's A and right-hand side
 from __future__ import annotations
 
 import dataclasses
+import os
 import signal
 import threading
 import time
@@ -59,10 +60,17 @@ class TimeLimitExceeded(Exception):
 
 
 def init_pool_worker(paths: dict, n_threads: int | None) -> None:
-    """Process-pool initializer: read every economy once; leave Ctrl-C to the parent."""
+    """Process-pool initializer: read every economy once; leave Ctrl-C to the parent.
+
+    The worker starts with SIGINT blocked (the parent blocks it while it starts
+    workers): it is ignored here first, then unblocked, so a Ctrl-C pending since the
+    start is dropped instead of ending the worker with a traceback.
+    """
     from lab.io import read_economy
 
     signal.signal(signal.SIGINT, signal.SIG_IGN)
+    if hasattr(signal, "pthread_sigmask"):
+        signal.pthread_sigmask(signal.SIG_UNBLOCK, {signal.SIGINT})
     _POOL.clear()
     for name, path in paths.items():
         _POOL[name] = read_economy(path, "npz")
@@ -246,6 +254,25 @@ def _economy_state(economy, key: str) -> _EconomyState:
 # --------------------------------------------------------------------------- running
 
 
+#: Testing only: the path of a file listing job names, one per line. When set, a
+#: worker waits before each job until the file lists it (``*`` lists all), so that
+#: interruption tests know exactly which jobs have finished when they strike.
+TEST_GATE = "LAB_BATCH_TEST_GATE"
+
+
+def _wait_for_gate(names) -> None:
+    gate = os.environ.get(TEST_GATE)
+    names = set(names)
+    while gate:
+        try:
+            allowed = set(Path(gate).read_text().split())
+        except OSError:
+            allowed = set()
+        if "*" in allowed or names <= allowed:
+            return
+        time.sleep(0.01)
+
+
 def run_chunk(tasks, economies, out: str, fmt: str, exclusive: bool = True) -> list[dict]:
     """Run ``tasks`` (``(JobSpec, economy_hash, scenario_hash, run_id)``) on one economy.
 
@@ -261,6 +288,7 @@ def run_chunk(tasks, economies, out: str, fmt: str, exclusive: bool = True) -> l
     while pending:
         group = _stackable_prefix(pending)
         pending = pending[len(group):]
+        _wait_for_gate(task[0].name for task in group)
         economy = economies[group[0][0].economy]
         state = _economy_state(economy, group[0][1])
         if len(group) > 1:

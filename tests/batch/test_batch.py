@@ -38,6 +38,7 @@ from lab.batch import (
     read_batch,
     run_batch,
 )
+from lab.batch._worker import TEST_GATE
 from lab.cli import cli
 
 ROOT = Path(__file__).resolve().parents[2]
@@ -292,23 +293,56 @@ def _write_job_file(folder: Path, n_jobs: int, economy) -> tuple[Path, list[JobS
     return path, list(read_batch(path).jobs)
 
 
-def _start_batch(path: Path, out: Path, *extra) -> subprocess.Popen:
+def _start_batch(path: Path, out: Path, *extra, gate: Path | None = None) -> subprocess.Popen:
+    """``lab batch`` in a new session; with ``gate``, a job starts only once the gate file
+    lists its name (lab.batch._worker.TEST_GATE): the test decides which jobs can finish
+    before it strikes, instead of racing them."""
     env = {**os.environ, "PYTHONPATH": str(ROOT) + os.pathsep + os.environ.get("PYTHONPATH", "")}
+    if gate is not None:
+        env[TEST_GATE] = str(gate)
     return subprocess.Popen([sys.executable, "-m", "lab", "batch", str(path), "--out", str(out),
                              "--quiet", *extra], env=env, cwd=path.parent,
                             stdout=subprocess.PIPE, stderr=subprocess.PIPE,
                             start_new_session=True)
 
 
-def _wait_for_records(proc, out: Path, at_least: int, timeout: float = 120) -> None:
+def _open_gate(gate: Path, names) -> None:
+    tmp = gate.with_suffix(".tmp")
+    tmp.write_text("\n".join(names) + "\n")
+    os.replace(tmp, gate)  # the workers read whole lists only
+
+
+def _wait_for(proc, what: str, ready, timeout: float = 120) -> None:
+    """Poll (every 5 ms) until ``ready()``; the batch must not have ended before."""
     deadline = time.monotonic() + timeout
     while time.monotonic() < deadline:
-        if out.is_dir() and len(list(out.glob("jobs/*/record.json"))) >= at_least:
+        if ready():
             return
         if proc.poll() is not None:
-            raise AssertionError(f"the batch ended early: {proc.communicate()}")
-        time.sleep(0.02)
-    raise AssertionError("the batch wrote no records in time")
+            raise AssertionError(f"the batch ended before {what}: {proc.communicate()}")
+        time.sleep(0.005)
+    raise AssertionError(f"no {what} in {timeout} s")
+
+
+def _records(out: Path) -> int:
+    return len(list(out.glob("jobs/*/record.json"))) if out.is_dir() else 0
+
+
+def _wait_for_records(proc, out: Path, at_least: int, timeout: float = 120) -> None:
+    _wait_for(proc, f"{at_least} records", lambda: _records(out) >= at_least, timeout)
+
+
+def _session_ends(proc, timeout: float = 20) -> None:
+    """Every process of the batch's session (the coordinator and its workers) is gone."""
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        try:
+            os.killpg(proc.pid, 0)
+        except ProcessLookupError:
+            return
+        time.sleep(0.05)
+    os.killpg(proc.pid, signal.SIGKILL)
+    raise AssertionError("processes of the interrupted batch were still running")
 
 
 def assert_solves_scenario(out, economy, job):
@@ -323,15 +357,22 @@ def _finished_before(out: Path) -> dict:
 
 
 def test_resume_after_kill_9_loses_and_redoes_nothing(tmp_path):
-    economy = lab.generate_economy(8000, seed=5)
+    economy = lab.generate_economy(4000, seed=5)
     path, jobs = _write_job_file(tmp_path, 32, economy)
-    out = tmp_path / "out"
-    proc = _start_batch(path, out, "--workers", "2")
+    names = [j.name for j in jobs]
+    out, gate = tmp_path / "out", tmp_path / "gate"
+    _open_gate(gate, names[:4])
+    proc = _start_batch(path, out, "--workers", "2", gate=gate)
     _wait_for_records(proc, out, 4)
+    assert set(_finished_before(out)) == set(names[:4])
+    # Four more may run; the kill comes as soon as one of them has finished, while the
+    # others are being solved or written, and the rest cannot start.
+    _open_gate(gate, names[:8])
+    _wait_for_records(proc, out, 5)
     os.killpg(proc.pid, signal.SIGKILL)  # the coordinator and its workers
     proc.wait()
     before = _finished_before(out)
-    assert 4 <= len(before) < len(jobs), "kill came too late to test a resume"
+    assert set(names[:5]) <= set(before) <= set(names[:8])
     # Whatever is on disk is whole: every values file there is complete (atomic renames).
     for folder in out.glob("jobs/*"):
         for f in folder.glob("values.*"):
@@ -352,21 +393,47 @@ def test_resume_after_kill_9_loses_and_redoes_nothing(tmp_path):
         assert_solves_scenario(out, economy, job)
 
 
-def test_ctrl_c_stops_cleanly_and_resume_finishes(tmp_path):
-    economy = lab.generate_economy(8000, seed=6)
+def _first_worker(proc) -> bool:
+    psutil = pytest.importorskip("psutil")
+    try:
+        return bool(psutil.Process(proc.pid).children())
+    except psutil.NoSuchProcess:
+        return False
+
+
+#: When the Ctrl-C comes: the output folder is written, the pool's economies are being
+#: written, the first worker process is starting, three jobs are done.
+MOMENTS = ["manifest", "pool economies", "worker starting", "jobs done"]
+
+
+@pytest.mark.parametrize("moment", MOMENTS)
+def test_ctrl_c_stops_cleanly_and_resume_finishes(tmp_path, moment):
+    economy = lab.generate_economy(4000, seed=6)
     path, jobs = _write_job_file(tmp_path, 32, economy)
-    out = tmp_path / "out"
-    proc = _start_batch(path, out, "--workers", "2")
-    _wait_for_records(proc, out, 3)
+    names = [j.name for j in jobs]
+    out, gate = tmp_path / "out", tmp_path / "gate"
+    allowed = names[:3] if moment == "jobs done" else []
+    _open_gate(gate, allowed)  # no other job can start: the batch cannot end by itself
+    proc = _start_batch(path, out, "--workers", "2", gate=gate)
+    ready = {"manifest": lambda: (out / "manifest.json").exists(),
+             "pool economies": lambda: (out / ".work").exists(),
+             "worker starting": lambda: _first_worker(proc),
+             "jobs done": lambda: _records(out) >= 3}[moment]
+    _wait_for(proc, moment, ready)
     proc.send_signal(signal.SIGINT)  # the coordinator only, as a terminal would plus more
     _, stderr = proc.communicate(timeout=60)
+    stderr = stderr.decode()
     assert proc.returncode == 130, stderr
-    assert "interrupted" in stderr.decode() and "Traceback" not in stderr.decode()
-    assert not temp_files(out)
+    assert "interrupted" in stderr and "Traceback" not in stderr, stderr
+    _session_ends(proc)
+    assert not temp_files(out) and not (out / ".work").exists()
+    assert set(_finished_before(out)) == set(allowed)
     manifest = json.loads((out / "manifest.json").read_text())
-    assert manifest["counts"].get("done", 0) == len(_finished_before(out))
+    assert manifest["counts"].get("done", 0) == len(allowed)
     summary = run_batch(path, out=out, resume=True, workers=1)
-    assert summary.ok and summary.n_skipped == manifest["counts"]["done"]
+    assert summary.ok and summary.n_skipped == len(allowed)
+    for job in jobs:
+        assert_solves_scenario(out, economy, job)
 
 
 def test_resume_reruns_failed_changed_and_corrupted_jobs(economy, tmp_path):
