@@ -638,3 +638,25 @@ def test_duplicated_or_unknown_labels_are_errors_naming_them(case, match):
             Economy.from_flows(A, pd.Series([1.0, 2, 3, 4], index=["a", "b", "c", "c"]))
         else:
             Economy(A, R, codes=["x", "b", "c", "d"])
+
+
+# ----------------------------------------------------------------------- issue 11, item 14
+
+
+def test_coo_with_mismatched_lengths_is_lab_error():
+    coo = sp.coo_array(small_dense())
+    coo.data = coo.data[:-1]
+    with pytest.raises(InvalidEconomyError, match=r"A\.row has length 8 but A\.data has "
+                                                  r"length 7"):
+        Economy(coo, L)
+
+
+def test_numpy_scalars_are_accepted_where_python_numbers_are():
+    import pandas as pd
+
+    e = Economy(small_dense().astype(np.float32), np.float32(1.5) * L.astype(np.float32),
+                codes=np.array(["a", "b", "c", "d"]))
+    assert e.codes_at(np.int64(2)) == ["c"] and e.index_of(np.str_("d")).tolist() == [3]
+    assert e.codes_at(np.array([np.int32(1)])) == ["b"]
+    flows = Economy.from_flows(small_dense(), [np.float32(2.0)] * 4, pd.Series(L))
+    np.testing.assert_allclose(flows.labour, L / 2)

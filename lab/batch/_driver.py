@@ -39,6 +39,7 @@ from __future__ import annotations
 import contextlib
 import hashlib
 import math
+import numbers
 import os
 import shutil
 import signal
@@ -59,6 +60,7 @@ from lab.batch._spec import (
 )
 from lab.batch._store import MANIFEST, RECORD, WORK, OutputFolder
 from lab.batch._worker import STACK, clear_state, init_pool_worker, run_chunk
+from lab.exceptions import InvalidTypeError
 
 __all__ = ["BatchInterrupted", "BatchProgress", "BatchSummary", "JobOutcome", "economy_digest",
            "run_batch"]
@@ -311,8 +313,8 @@ class _Dask:
         try:
             from distributed import Client, LocalCluster
         except ImportError:
-            raise ValueError("Dask is not installed: pip install 'lab[dask]' "
-                             "(dask[distributed])") from None
+            raise JobFileError("Dask is not installed: pip install 'lab[dask]' "
+                               "(dask[distributed])") from None
         self.own_client = client is None
         self.cluster = None
         if client is not None:
@@ -444,10 +446,15 @@ def run_batch(spec, *, out=None, workers: int | None = None, resume: bool = Fals
         out = spec.out
     _refuse_inputs_in_output(spec, Path(out))
     if (scheduler is not None or client is not None) and dask_local:
-        raise ValueError("give either scheduler/client or dask_local, not both")
-    if workers is not None and (isinstance(workers, bool) or not isinstance(workers, int)
-                                or workers < 1):
-        raise ValueError(f"workers must be a positive int, got {workers!r}")
+        raise JobFileError("give either scheduler/client or dask_local, not both")
+    for name, value in (("workers", workers), ("chunk_size", chunk_size)):
+        if value is not None and (isinstance(value, bool) or
+                                  not isinstance(value, numbers.Integral)):
+            raise InvalidTypeError(f"{name} must be a positive int or None, got {value!r}")
+        if value is not None and value < 1:
+            raise JobFileError(f"{name} must be a positive int or None, got {value!r}")
+    workers = None if workers is None else int(workers)
+    chunk_size = None if chunk_size is None else int(chunk_size)
     use_dask = scheduler is not None or client is not None or dask_local
     n_workers = workers or os.cpu_count() or 1
     store = OutputFolder(out)

@@ -58,7 +58,7 @@ from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 
-from lab.exceptions import LabError
+from lab.exceptions import InvalidTypeError, LabError
 from lab.values import ValuesOptions
 
 __all__ = [
@@ -108,7 +108,7 @@ class JobFileError(LabError, ValueError):
 
 def _check_name(what: str, name) -> str:
     if not isinstance(name, str) or not NAME_RE.match(name) or ".." in name:
-        raise ValueError(
+        raise JobFileError(
             f"{what} must be 1-128 characters of letters, digits and . _ = + -, starting "
             f"with a letter or digit and without '..' (it names a folder), got {name!r}")
     return name
@@ -116,20 +116,20 @@ def _check_name(what: str, name) -> str:
 
 def _check_number(what: str, x, *, positive: bool = False) -> float:
     if isinstance(x, bool) or not isinstance(x, numbers.Real):
-        raise TypeError(f"{what} must be a number, got {x!r}")
+        raise InvalidTypeError(f"{what} must be a number, got {x!r}")
     x = float(x)
     if not math.isfinite(x) or x < 0 or (positive and x == 0):
-        raise ValueError(f"{what} must be a finite number {'>' if positive else '≥'} 0, "
-                         f"got {x!r}")
+        raise JobFileError(f"{what} must be a finite number {'>' if positive else '≥'} 0, "
+                           f"got {x!r}")
     return x
 
 
 def _check_codes(what: str, codes) -> tuple[str, ...]:
     if isinstance(codes, str) or not isinstance(codes, Sequence) or len(codes) == 0:
-        raise TypeError(f"{what} must be a non-empty list of product codes, got {codes!r}")
+        raise InvalidTypeError(f"{what} must be a non-empty list of product codes, got {codes!r}")
     for c in codes:
         if not isinstance(c, str):
-            raise TypeError(f"{what} must hold product codes (strings), got {c!r}")
+            raise InvalidTypeError(f"{what} must hold product codes (strings), got {c!r}")
     return tuple(codes)
 
 
@@ -138,18 +138,18 @@ def _check_table(what: str, values, *, allow_empty: bool = False) -> tuple:
     if isinstance(values, Mapping):
         items = list(values.items())
     elif isinstance(values, Sequence) and not isinstance(values, str):
-        items = [tuple(p) for p in values]
+        items = [tuple(p) if isinstance(p, (tuple, list)) else (p,) for p in values]
     else:
-        raise TypeError(f"{what} must be a table of code = number, got {values!r}")
+        raise InvalidTypeError(f"{what} must be a table of code = number, got {values!r}")
     if not items and not allow_empty:
-        raise ValueError(f"{what} must not be empty")
+        raise JobFileError(f"{what} must not be empty")
     seen = set()
     out = []
     for item in items:
         if len(item) != 2 or not isinstance(item[0], str):
-            raise TypeError(f"{what} must map codes (strings) to numbers, got {item!r}")
+            raise InvalidTypeError(f"{what} must map codes (strings) to numbers, got {item!r}")
         if item[0] in seen:
-            raise ValueError(f"{what} names {item[0]!r} twice")
+            raise JobFileError(f"{what} names {item[0]!r} twice")
         seen.add(item[0])
         out.append((item[0], _check_number(f"{what}[{item[0]!r}]", item[1])))
     return tuple(out)
@@ -196,11 +196,11 @@ class EconomySource:
         given = [k for k in ("path", "dataset", "generate", "economy")
                  if getattr(self, k) is not None]
         if len(given) != 1:
-            raise ValueError("an economy needs exactly one of path, dataset, generate"
-                             + (f"; got {', '.join(given)}" if given else ""))
+            raise JobFileError("an economy needs exactly one of path, dataset, generate"
+                               + (f"; got {', '.join(given)}" if given else ""))
         if self.path is not None:
             if not isinstance(self.path, (str, Path)):
-                raise TypeError(f"path must be a string, got {self.path!r}")
+                raise InvalidTypeError(f"path must be a string, got {self.path!r}")
             object.__setattr__(self, "path", str(self.path))
         if self.dataset is not None:
             from lab import datasets
@@ -208,32 +208,32 @@ class EconomySource:
             datasets.info(self.dataset)  # ValueError listing the shipped tables
         if self.generate is not None:
             if not isinstance(self.generate, Mapping):
-                raise TypeError(f"generate must be a table of generate_economy arguments, "
-                                f"got {self.generate!r}")
+                raise InvalidTypeError(f"generate must be a table of generate_economy arguments, "
+                                       f"got {self.generate!r}")
             from lab.generate import generate_economy
 
             allowed = set(inspect.signature(generate_economy).parameters) - {"index_dtype"}
             unknown = sorted(set(self.generate) - allowed)
             if unknown:
-                raise ValueError(f"generate: unknown key(s) {', '.join(map(repr, unknown))}; "
-                                 f"allowed: {', '.join(sorted(allowed))}")
+                raise JobFileError(f"generate: unknown key(s) {', '.join(map(repr, unknown))}; "
+                                   f"allowed: {', '.join(sorted(allowed))}")
             if "n_products" not in self.generate:
-                raise ValueError("generate: n_products is required")
+                raise JobFileError("generate: n_products is required")
             object.__setattr__(self, "generate", dict(self.generate))
         if self.economy is not None:
             from lab.economy import Economy
 
             if not isinstance(self.economy, Economy):
-                raise TypeError(f"economy must be a lab.Economy, got {type(self.economy)}")
+                raise InvalidTypeError(f"economy must be a lab.Economy, got {type(self.economy)}")
         for key in ("labour", "negative", "format"):
             value = getattr(self, key)
             if value is not None and not isinstance(value, str):
-                raise TypeError(f"{key} must be a string, got {value!r}")
+                raise InvalidTypeError(f"{key} must be a string, got {value!r}")
         if self.format is not None and self.path is None:
-            raise ValueError("format applies to path economies only")
+            raise JobFileError("format applies to path economies only")
         if (self.labour is not None or self.negative is not None) and (
                 self.generate is not None or self.economy is not None):
-            raise ValueError("labour and negative apply to path and dataset economies only")
+            raise JobFileError("labour and negative apply to path and dataset economies only")
 
     def load(self):
         """Read, load or generate the economy (errors are lab's reader errors)."""
@@ -281,7 +281,7 @@ class ScaleResource:
 
     def __post_init__(self):
         if not isinstance(self.resource, str):
-            raise TypeError(f"resource must be a resource name, got {self.resource!r}")
+            raise InvalidTypeError(f"resource must be a resource name, got {self.resource!r}")
         object.__setattr__(self, "factor", _check_number("factor", self.factor))
         if self.products is not None:
             object.__setattr__(self, "products", _check_codes("products", self.products))
@@ -307,7 +307,7 @@ class SetResource:
 
     def __post_init__(self):
         if not isinstance(self.resource, str):
-            raise TypeError(f"resource must be a resource name, got {self.resource!r}")
+            raise InvalidTypeError(f"resource must be a resource name, got {self.resource!r}")
         object.__setattr__(self, "values", _check_table(
             "values", self.values, allow_empty=self.fill is not None))
         if self.fill is not None:
@@ -337,7 +337,7 @@ class ChangeCoefficients:
 
     def __post_init__(self):
         if not isinstance(self.product, str):
-            raise TypeError(f"product must be a product code, got {self.product!r}")
+            raise InvalidTypeError(f"product must be a product code, got {self.product!r}")
         object.__setattr__(self, "values", _check_table("values", self.values,
                                                         allow_empty=True))
         object.__setattr__(self, "factors", _check_table("factors", self.factors,
@@ -345,10 +345,10 @@ class ChangeCoefficients:
         if self.factor is not None:
             object.__setattr__(self, "factor", _check_number("factor", self.factor))
         if not self.values and not self.factors and self.factor is None:
-            raise ValueError("coefficients: give values, factors or factor")
+            raise JobFileError("coefficients: give values, factors or factor")
         both = {c for c, _ in self.values} & {c for c, _ in self.factors}
         if both:
-            raise ValueError(f"coefficients: input(s) {sorted(both)} are both set and scaled")
+            raise JobFileError(f"coefficients: input(s) {sorted(both)} are both set and scaled")
 
 
 @dataclass(frozen=True)
@@ -404,10 +404,10 @@ def options_class(kind: str):
         try:
             from lab.planning import PlanOptions
         except ImportError:
-            raise ValueError("kind 'plan' needs lab.plan, which this version of lab does "
-                             "not have; use kind = 'values'") from None
+            raise JobFileError("kind 'plan' needs lab.plan, which this version of lab does "
+                               "not have; use kind = 'values'") from None
         return PlanOptions
-    raise ValueError(f"kind must be one of {KINDS}, got {kind!r}")
+    raise JobFileError(f"kind must be one of {KINDS}, got {kind!r}")
 
 
 def make_options(kind: str, options):
@@ -418,13 +418,13 @@ def make_options(kind: str, options):
     if options is None:
         return cls()
     if not isinstance(options, Mapping):
-        raise TypeError(f"options must be a {cls.__name__} or a table of its fields, "
-                        f"got {options!r}")
+        raise InvalidTypeError(f"options must be a {cls.__name__} or a table of its fields, "
+                               f"got {options!r}")
     allowed = [f.name for f in dataclasses.fields(cls)]
     unknown = [k for k in options if k not in allowed]
     if unknown:
-        raise ValueError(f"options: unknown key(s) {', '.join(map(repr, unknown))}; "
-                         f"{cls.__name__} has {', '.join(allowed)}")
+        raise JobFileError(f"options: unknown key(s) {', '.join(map(repr, unknown))}; "
+                           f"{cls.__name__} has {', '.join(allowed)}")
     options = dict(options)
     for f in dataclasses.fields(cls):  # nested option tables (PlanOptions.cockshott)
         value = options.get(f.name)
@@ -440,8 +440,8 @@ def make_nested(name: str, cls, table):
     allowed = [f.name for f in dataclasses.fields(cls)]
     unknown = [k for k in table if k not in allowed]
     if unknown:
-        raise ValueError(f"options: {name}: unknown key(s) {', '.join(map(repr, unknown))}; "
-                         f"{cls.__name__} has {', '.join(allowed)}")
+        raise JobFileError(f"options: {name}: unknown key(s) {', '.join(map(repr, unknown))}; "
+                           f"{cls.__name__} has {', '.join(allowed)}")
     return cls(**table)
 
 
@@ -489,25 +489,25 @@ class JobSpec:
     def __post_init__(self):
         _check_name("job name", self.name)
         if not isinstance(self.economy, str):
-            raise TypeError(f"economy must be the name of an economy, got {self.economy!r}")
+            raise InvalidTypeError(f"economy must be the name of an economy, got {self.economy!r}")
         if self.kind not in KINDS:
-            raise ValueError(f"kind must be one of {KINDS}, got {self.kind!r}")
+            raise JobFileError(f"kind must be one of {KINDS}, got {self.kind!r}")
         object.__setattr__(self, "options", make_options(self.kind, self.options))
         changes = tuple(self.changes)
         for c in changes:
             if not isinstance(c, tuple(CHANGES.values())):
-                raise TypeError(f"changes: expected a change object, got {c!r}")
+                raise InvalidTypeError(f"changes: expected a change object, got {c!r}")
             if self.kind == "values" and isinstance(c, PLAN_ONLY):
-                raise ValueError(f"changes: {c.TYPE} apply to plan jobs (kind = 'plan') only")
+                raise JobFileError(f"changes: {c.TYPE} apply to plan jobs (kind = 'plan') only")
         object.__setattr__(self, "changes", changes)
         if self.kind == "plan" and self.resources is not None:
-            raise ValueError("resources apply to values jobs only (plans use every resource)")
+            raise JobFileError("resources apply to values jobs only (plans use every resource)")
         r = self.resources
         if r is not None and not isinstance(r, str):
             if not isinstance(r, Sequence) or len(r) == 0 or not all(
                     isinstance(x, str) for x in r):
-                raise TypeError("resources must be 'all', a resource name or a non-empty "
-                                f"list of names, got {r!r}")
+                raise InvalidTypeError("resources must be 'all', a resource name or a non-empty "
+                                       f"list of names, got {r!r}")
             object.__setattr__(self, "resources", tuple(r))
         if self.time_limit is not None:
             object.__setattr__(self, "time_limit",
@@ -566,32 +566,33 @@ class BatchSpec:
         from lab.economy import Economy
 
         if not isinstance(self.economies, Mapping) or not self.economies:
-            raise ValueError("economies must be a non-empty mapping of name to economy")
+            raise JobFileError("economies must be a non-empty mapping of name to economy")
         econs = {}
         for name, src in self.economies.items():
             _check_name("economy name", name)
             if isinstance(src, Economy):
                 src = EconomySource(economy=src)
             elif not isinstance(src, EconomySource):
-                raise TypeError(f"economies[{name!r}] must be an EconomySource or an Economy")
+                raise InvalidTypeError(f"economies[{name!r}] must be an EconomySource or an "
+                                       "Economy")
             econs[name] = src
         object.__setattr__(self, "economies", econs)
         jobs = tuple(self.jobs)
         if not jobs:
-            raise ValueError("a batch needs at least one job")
+            raise JobFileError("a batch needs at least one job")
         seen = set()
         for job in jobs:
             if not isinstance(job, JobSpec):
-                raise TypeError(f"jobs must be JobSpec objects, got {job!r}")
+                raise InvalidTypeError(f"jobs must be JobSpec objects, got {job!r}")
             if job.name in seen:
-                raise ValueError(f"job name {job.name!r} is used twice")
+                raise JobFileError(f"job name {job.name!r} is used twice")
             seen.add(job.name)
             if job.economy not in econs:
-                raise ValueError(f"job {job.name!r}: unknown economy {job.economy!r}; "
-                                 f"the batch has {', '.join(econs)}")
+                raise JobFileError(f"job {job.name!r}: unknown economy {job.economy!r}; "
+                                   f"the batch has {', '.join(econs)}")
         object.__setattr__(self, "jobs", jobs)
         if self.format not in FORMATS:
-            raise ValueError(f"format must be one of {FORMATS}, got {self.format!r}")
+            raise JobFileError(f"format must be one of {FORMATS}, got {self.format!r}")
 
 
 # --------------------------------------------------------------------------- TOML
@@ -765,8 +766,12 @@ class _Reader:
         """Call a dataclass constructor; its ValueError/TypeError gets the file and line."""
         try:
             return fn(*args, **kwargs)
-        except JobFileError:
-            raise
+        except JobFileError as exc:
+            if exc.path is not None:  # located already
+                raise
+            key = _key_in(str(exc), kwargs)
+            raise self.error(where, str(exc),
+                             line_path=(*where, key) if key else None) from None
         except (ValueError, TypeError) as exc:
             key = _key_in(str(exc), kwargs)
             raise self.error(where, str(exc),

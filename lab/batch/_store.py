@@ -65,13 +65,13 @@ class OutputFolder:
     def job_dir(self, name: str) -> Path:
         """``OUT/jobs/NAME``, refusing any name or link that would lead outside OUT/jobs."""
         if not isinstance(name, str) or not NAME_RE.match(name) or ".." in name:
-            raise ValueError(f"job name {name!r} cannot name a folder inside the output folder")
+            raise JobFileError(f"job name {name!r} cannot name a folder inside the output folder")
         path = self.jobs / name
         base = self.jobs.resolve()
         real = path.resolve()
         if real.parent != base:
-            raise ValueError(f"job {name!r}: {path} leads outside the output folder "
-                             f"{self.root} (a symbolic link?)")
+            raise JobFileError(f"job {name!r}: {path} leads outside the output folder "
+                               f"{self.root} (a symbolic link?)")
         return path
 
     # -- start ----------------------------------------------------------------------

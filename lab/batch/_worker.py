@@ -38,7 +38,13 @@ from lab import _ops
 from lab._atomic import atomic_path
 from lab._memory import peak_rss_bytes, reset_peak_rss
 from lab._version import __version__
-from lab.batch._spec import ChangeCoefficients, JobSpec, ScaleResource, SetResource
+from lab.batch._spec import (
+    ChangeCoefficients,
+    JobFileError,
+    JobSpec,
+    ScaleResource,
+    SetResource,
+)
 from lab.batch._store import OutputFolder, file_sha256, worker_id
 from lab.exceptions import InvalidEconomyError
 
@@ -641,7 +647,7 @@ def _run_plan(state, task, store, fmt, exclusive) -> dict:
                 elif isinstance(c, SetAvailability):
                     available.update(c.values)
             if not targets:
-                raise ValueError("a plan job needs targets: add a change of type 'targets'")
+                raise JobFileError("a plan job needs targets: add a change of type 'targets'")
             problem = PlanningProblem(econ, targets, available=available or None)
             setup = time.perf_counter() - t0
             t1 = time.perf_counter()

@@ -98,6 +98,7 @@ def refuse_overwriting(outputs, *, economy=None, dataset=None, files=()) -> None
     and manifest, a Matrix Market file's sidecar), a shipped ``dataset``'s files, and
     ``files``. Checked before any work is done.
     """
+    from lab.exceptions import InvalidOptionError
     from lab.io._formats import input_files
 
     inputs = [Path(f) for f in files if f is not None]
@@ -110,5 +111,5 @@ def refuse_overwriting(outputs, *, economy=None, dataset=None, files=()) -> None
     for out in outputs:
         for inp in inputs:
             if _same_file(Path(out), inp):
-                raise ValueError(f"the output {out} is the input {inp}: writing it would "
-                                 "destroy the input; choose another output file")
+                raise InvalidOptionError(f"the output {out} is the input {inp}: writing it would "
+                                         "destroy the input; choose another output file")

@@ -57,6 +57,7 @@ from dataclasses import dataclass, field
 from importlib import resources
 from pathlib import Path
 
+from lab.exceptions import InvalidOptionError
 from lab.io import read_economy
 
 __all__ = ["DatasetInfo", "available", "info", "load"]
@@ -237,7 +238,7 @@ def info(name: str) -> DatasetInfo:
     'GBP million'
     """
     if not isinstance(name, str) or name not in _DATASETS:
-        raise ValueError(f"unknown dataset {name!r}; available: {', '.join(_DATASETS)}")
+        raise InvalidOptionError(f"unknown dataset {name!r}; available: {', '.join(_DATASETS)}")
     return _DATASETS[name]
 
 
@@ -308,11 +309,11 @@ def load(name: str, *, labour: str | None = None, negative: str | None = None):
     """
     meta = info(name)
     if labour is None and not meta.labour:
-        raise ValueError(
+        raise InvalidOptionError(
             f"dataset {name!r} has no labour column; pass labour='none' to load its use "
             "matrix with one zero resource row named 'none'")
     if labour is not None and labour != "none" and labour not in meta.labour:
-        raise ValueError(
+        raise InvalidOptionError(
             f"dataset {name!r} has no labour column {labour!r}; its labour columns are: "
             f"{', '.join(meta.labour) or 'none'} (or labour='none')")
     if negative is None:

@@ -148,17 +148,18 @@ def write_dense_csv(economy, path):
     """Write ``economy`` as a dense CSV matrix (atomically); for small tables."""
     path = Path(path)
     if economy.n_products > DENSE_MAX:
-        raise ValueError(f"dense-csv is for small tables (at most {DENSE_MAX} products); this "
-                         f"economy has {economy.n_products}: write .npz, .mtx or a csv/parquet "
-                         "folder")
+        raise InvalidEconomyError(f"dense-csv is for small tables (at most {DENSE_MAX} "
+                                  f"products); this economy has {economy.n_products}: write "
+                                  ".npz, .mtx or a csv/parquet folder")
     codes = np.asarray(economy.codes, dtype=object)
     check_writable_labels(codes, economy.resource_names)
     for what, labels in (("product code", codes.tolist()),
                          ("resource name", list(economy.resource_names))):
         clash = {RESOURCES_MARKER, END_MARKER} & set(labels)
         if clash:
-            raise ValueError(f"a {what} {sorted(clash)[0]!r} cannot be written in dense-csv "
-                             "(it marks a section of the file); write .npz, .mtx or a folder")
+            raise InvalidEconomyError(f"a {what} {sorted(clash)[0]!r} cannot be written in "
+                                      "dense-csv (it marks a section of the file); write .npz, "
+                                      ".mtx or a folder")
     body = pd.DataFrame(economy.A.toarray(), index=pd.Index(codes, name="code"),
                         columns=codes)
     res = pd.DataFrame(economy.R, index=list(economy.resource_names), columns=codes)

@@ -183,8 +183,9 @@ def check_writable_labels(codes, resource_names) -> None:
         empty = np.flatnonzero(arr == "") if arr.size else []
         if len(empty):
             where = f" (product {int(empty[0])})" if what == "product code" else ""
-            raise ValueError(f"an empty {what}{where} cannot be written: a reader would take "
-                             "the empty cell for a missing one; give it a name")
+            raise InvalidEconomyError(f"an empty {what}{where} cannot be written: a reader "
+                                      "would take the empty cell for a missing one; give it a "
+                                      "name")
 
 
 def line_end(*labels) -> str:
@@ -208,7 +209,7 @@ def economy_columns(economy):
     bad = [n for n in rn if n in ("code", "name", "total_output", "unit", "input_code",
                                   "output_code", "value")]
     if bad:
-        raise ValueError(f"resource names {bad} clash with the columns of the layout")
+        raise InvalidEconomyError(f"resource names {bad} clash with the columns of the layout")
     return np.asarray(economy.codes, dtype=object), rn
 
 

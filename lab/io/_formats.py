@@ -70,7 +70,7 @@ from pathlib import Path
 
 from lab._atomic import atomic_path
 from lab._validation import check_choice
-from lab.exceptions import DataFormatError
+from lab.exceptions import DataFormatError, InvalidOptionError
 
 __all__ = ["FORMATS", "detect_format", "read_economy", "write_economy", "write_values"]
 
@@ -104,8 +104,8 @@ def detect_format(path, format: str | None = None, *, for_writing: bool = False)
     if for_writing:
         if path.suffix == "":
             return "csv"
-        raise ValueError(f"cannot tell the format from the name {str(path)!r}; pass format= "
-                         f"(one of {', '.join(FORMATS)})")
+        raise InvalidOptionError(f"cannot tell the format from the name {str(path)!r}; pass "
+                                 f"format= (one of {', '.join(FORMATS)})")
     from lab.io._files import open_regular
 
     with open_regular(path) as fh:  # a FIFO or a device is refused, not waited on
@@ -239,7 +239,7 @@ def check_values_path(path) -> Path:
     """The output path of :func:`write_values`, checked before any work is done."""
     path = Path(path)
     if path.suffix.lower() not in (".csv", ".parquet"):
-        raise ValueError(f"output must end in .csv or .parquet, got {str(path)!r}")
+        raise InvalidOptionError(f"output must end in .csv or .parquet, got {str(path)!r}")
     return path
 
 

@@ -261,7 +261,8 @@ def write_mtx(economy, path):
     check_writable_labels(codes, economy.resource_names)
     for name in economy.resource_names:
         if name == "code":
-            raise ValueError("a resource named 'code' clashes with the sidecar's code column")
+            raise InvalidEconomyError("a resource named 'code' clashes with the sidecar's code "
+                                      "column")
     side = sidecar_path(path)
     df = pd.DataFrame({"code": codes})
     for q, name in enumerate(economy.resource_names):

@@ -21,7 +21,7 @@ import scipy.sparse as sp
 
 from lab._atomic import atomic_path
 from lab.economy import Economy
-from lab.exceptions import DataFormatError
+from lab.exceptions import DataFormatError, InvalidEconomyError
 from lab.io._files import check_allocation, open_regular
 from lab.io._flows import check_writable_labels, default_codes
 
@@ -42,8 +42,8 @@ def write_npz(economy, path: Path) -> Path:
                          ("product name", economy.names if economy.names is not None else ())):
         bad = next((s for s in labels if s.endswith("\x00")), None)
         if bad is not None:  # NumPy's fixed-width strings drop trailing NULs
-            raise ValueError(f"a {what} ending in a NUL character ({bad!r}) cannot be written "
-                             "to .npz; write a csv or parquet folder")
+            raise InvalidEconomyError(f"a {what} ending in a NUL character ({bad!r}) cannot be "
+                                      "written to .npz; write a csv or parquet folder")
     A = economy.A
     arrays = {
         "version": np.array(NPZ_VERSION),

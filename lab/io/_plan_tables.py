@@ -24,7 +24,7 @@ import math
 from pathlib import Path
 
 from lab._atomic import atomic_path
-from lab.exceptions import DataFormatError
+from lab.exceptions import DataFormatError, InvalidOptionError
 from lab.io._files import check_text_end, open_regular
 
 __all__ = ["PLAN_SUFFIXES", "products_path", "read_table", "write_plan"]
@@ -116,7 +116,7 @@ def write_plan(result, path) -> Path:
     """
     path = Path(path)
     if path.suffix.lower() not in PLAN_SUFFIXES:
-        raise ValueError(f"the plan file must end in .csv or .parquet, got {str(path)!r}")
+        raise InvalidOptionError(f"the plan file must end in .csv or .parquet, got {str(path)!r}")
     techniques = result.techniques_frame()
     products = result.products_frame()
     if result.problem.is_square:

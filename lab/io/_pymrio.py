@@ -21,7 +21,7 @@ import numpy as np
 
 from lab._validation import check_choice
 from lab.economy import Economy
-from lab.exceptions import InvalidEconomyError
+from lab.exceptions import InvalidEconomyError, InvalidTypeError
 
 __all__ = ["from_pymrio"]
 
@@ -130,7 +130,7 @@ def from_pymrio(io_system, *, extensions=None, rows=None, labour=None,
     check_choice("negative", negative, ("error", "split"))
     check_choice("zero_output", zero_output, ("drop", "error"))
     if not isinstance(io_system, pymrio.IOSystem):
-        raise TypeError(
+        raise InvalidTypeError(
             f"io_system must be a pymrio.IOSystem, got {type(io_system).__name__}"
         )
 

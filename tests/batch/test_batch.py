@@ -834,3 +834,31 @@ def test_batch_records_overflowing_results_as_failed(tmp_path, economy):
         assert rec["status"] == "failed" and rec["result"] is None
         assert sorted(p.name for p in (tmp_path / "o" / "jobs" / name).iterdir()) == \
             ["record.json"]
+
+
+def test_numpy_scalars_and_lab_errors_in_the_batch_api(tmp_path, economy):
+    """Item 14: numpy scalars wherever Python numbers are; lab's own errors otherwise."""
+    from lab.exceptions import InvalidTypeError, LabError
+
+    jobs = [JobSpec("a", "e", time_limit=np.float32(600),
+                    changes=[ScaleResource("labour", np.float64(2.0), ["P1"]),
+                             SetResource("energy", {"P2": np.int64(0)}, fill=np.float32(1))]),
+            JobSpec("b", "e", options={"rtol": np.float64(1e-9), "maxiter": np.int64(10**6)})]
+    summary = run_batch(BatchSpec({"e": economy}, jobs), out=tmp_path / "o",
+                        workers=np.int64(1), chunk_size=np.int32(4))
+    assert summary.ok
+    assert_matches_reference(tmp_path / "o", economy, jobs[0])
+    for bad in (lambda: JobSpec("a", "e", time_limit="5"),
+                lambda: ScaleResource("labour", "2"),
+                lambda: SetResource("labour", {"P1": None}),
+                lambda: SetResource("labour", [1, 2, 3]),
+                lambda: run_batch(BatchSpec({"e": economy}, jobs), out=tmp_path / "p",
+                                  workers="2"),
+                lambda: run_batch(BatchSpec({"e": economy}, jobs), out=tmp_path / "q",
+                                  workers=0),
+                lambda: BatchSpec({"e": economy}, [object()]),
+                lambda: EconomySource(path=3)):
+        with pytest.raises(LabError):
+            bad()
+    with pytest.raises(InvalidTypeError, match="workers must be a positive int"):
+        run_batch(BatchSpec({"e": economy}, jobs), out=tmp_path / "r", workers=1.5)
