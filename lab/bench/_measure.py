@@ -17,6 +17,7 @@ Peak memory is measured two ways, and the report says which:
 
 from __future__ import annotations
 
+import contextlib
 import gc
 import os
 import platform
@@ -31,6 +32,7 @@ import numpy as np
 
 __all__ = [
     "Timing",
+    "busy_process",
     "cold_start",
     "fit_slope",
     "import_time",
@@ -208,6 +210,23 @@ def fit_slope(x, y) -> float | None:
 
 
 # --------------------------------------------------------------------------- processes
+
+@contextlib.contextmanager
+def busy_process(start: bool = True):
+    """Run the body beside one busy process: a Python child spinning on one core (the
+    "another program is running" case of the thread measurements). It is stopped (by
+    its own process id) when the body ends."""
+    if not start:
+        yield None
+        return
+    child = subprocess.Popen([sys.executable, "-c", "while True: pass"])
+    try:
+        time.sleep(0.2)  # let it reach the scheduler
+        yield child
+    finally:
+        child.kill()
+        child.wait()
+
 
 def _child_env() -> dict:
     env = dict(os.environ)

@@ -147,11 +147,32 @@ def _headline_lines(report) -> list:
                    f"products, second run on: {s['cold_start_s']:.2f} s "
                    f"(first run {report['cold_start']['first_s']:.2f} s); "
                    f"`import lab`: {s.get('import_s', float('nan')):.2f} s")
-    for t in report.get("threads", []):
-        if t.get("speedup") and t["threads"] != report["threads"][0]["threads"]:
-            out.append(f"{t['workload']} at {t['n_products']:,} products: speed-up "
-                       f"{t['speedup']:.2f}× from {report['threads'][0]['threads']} to "
-                       f"{t['threads']} threads")
+    for f in s.get("bandwidth_floor", []):
+        out.append(f"{f['suite']} {f['workload']} at {f['n_products']:,} products "
+                   f"({f['method']}): {_ms(f['median_s'])} = {f['over_floor']:.2f}× its "
+                   f"bandwidth floor ({f['matvecs']:.1f} passes × "
+                   f"{f['bytes_per_pass'] / 1e6:.0f} MB at the stream rate of "
+                   f"{f['threads_used']} thread(s): {_ms(f['floor_s'])})")
+    if "update" in s:
+        u = s["update"]
+        out.append(f"real-time: {u['changes']:,} changed coefficients of {u['n_products']:,} "
+                   f"products re-solved in {_ms(u['median_s'])} (median); answer within "
+                   f"{u['difference_from_cold']:.1e} of a cold solve (relative), residual "
+                   f"{u['residual']:.1e}")
+    threads = report.get("threads", [])
+    if threads:
+        low = min(t["threads"] for t in threads)
+        for t in threads:
+            if t.get("speedup") and t["threads"] != low:
+                out.append(f"{t['workload']} at {t['n_products']:,} products, "
+                           f"{t.get('load', 'quiet')}: speed-up {t['speedup']:.2f}× from "
+                           f"{low} to {t['threads']} threads")
+    huge = report.get("huge")
+    if huge and "error" not in huge:
+        timings = huge.get("timings") or {}
+        out.append(f"cold solve at {huge['n_products']:,} products ({huge.get('method')}): "
+                   f"{huge['solve_s']:.2f} s, of which set-up (structure analysis) "
+                   f"{timings.get('setup', float('nan')):.2f} s")
     return out
 
 
@@ -215,11 +236,31 @@ def markdown(report: dict, plots: list) -> str:
                           "–" if k.get("fraction_of_stream") is None
                           else f"{100 * k['fraction_of_stream']:.0f} %"]
                          for k in report.get("kernels", [])]), ""]
+    floors = report.get("summary", {}).get("bandwidth_floor", [])
+    if floors:
+        lines += ["## Bandwidth floor", "",
+                  "The floor of a solve is its matrix passes (float32 passes count 2/3) × "
+                  "the bytes of one float64 pass (indptr, indices, coefficients, x read and "
+                  "y written once) ÷ the streaming read bandwidth measured in this run at "
+                  "the thread count the solve ended on. Vector updates, the structure "
+                  "analysis of a cold solve and the final residual check are above it.", "",
+                  _md_table(["suite", "workload", "products", "method", "passes",
+                             "MB per pass", "threads", "median", "floor", "× floor"],
+                            [[f["suite"], f["workload"], f"{f['n_products']:,}",
+                              str(f["method"]), f"{f['matvecs']:.1f}",
+                              f"{f['bytes_per_pass'] / 1e6:.0f}", str(f["threads_used"]),
+                              _ms(f["median_s"]), _ms(f["floor_s"]),
+                              f"{f['over_floor']:.2f}"] for f in floors]), ""]
     if report.get("threads"):
         lines += ["## Threads", "",
-                  _md_table(["workload", "products", "threads", "median", "speed-up"],
-                            [[t["workload"], f"{t['n_products']:,}", str(t["threads"]),
-                              _ms(t.get("median_s")), _ratio(t.get("speedup"))]
+                  "Every method at each thread count, quiet and beside one busy process "
+                  "(a spinning Python child started by the benchmark); speed-up against "
+                  "the fewest threads under the same load (below 1: slower).", "",
+                  _md_table(["workload", "products", "load", "threads", "median",
+                             "speed-up"],
+                            [[t["workload"], f"{t['n_products']:,}", t.get("load", "quiet"),
+                              str(t["threads"]), _ms(t.get("median_s")),
+                              _ratio(t.get("speedup"))]
                              for t in report["threads"]]), ""]
     lines += ["## Scaling", "",
               _md_table(["workload", "side", "products", "fitted exponent (time ∝ nnz^e)"],
@@ -252,6 +293,13 @@ def markdown(report: dict, plots: list) -> str:
 def _note(r) -> str:
     if r.get("error"):
         return r["error"]
+    if "difference_from_cold" in r:
+        return (f"{r['changes']:,} changes; {r['difference_from_cold']:.1e} from a cold solve "
+                f"(its residual {r['cold_residual']:.1e})")
+    if "rounds" in r:
+        return f"{r['techniques']:,} techniques, {r['rounds']} policy rounds ({r['method']})"
+    if "over_floor" in r:
+        return f"{r['method']}, {r['matvecs']:.1f} passes, {r['over_floor']:.2f}× floor"
     if "peer_rtol" in r:
         return f"scipy rtol {r['peer_rtol']:g}" + ("" if r.get("rule_met") else
                                                      " (lab's rule NOT met)")

@@ -67,6 +67,13 @@ class BenchConfig:
         Products of the all-resources comparison with pymrio (dense inverse).
     pymrio_max : int or None
         Largest economy pymrio may run on (also limited by free memory).
+    unstructured_sizes : tuple of int
+        Products of the economies without supply-chain structure (suite
+        ``values-unstructured``: 12 random inputs per product, column sums 0.9); lab's
+        answers there are also compared with the bandwidth floor.
+    technique_sizes : tuple of int
+        Products of the technique-choice economies (suite ``techniques``: two techniques
+        per product, against one square solve).
     plan_sizes : tuple of int
         Products of the planning problems, with technique choice and capacities
         (suite ``plans``) and square (``plans-square``); empty: no plan suites.
@@ -82,6 +89,9 @@ class BenchConfig:
     threads : tuple of int or None
         Thread counts of the kernel and multicore measurements (None: 1 and the
         usable cores).
+    threads_busy : bool
+        Also measure every method at each thread count beside one busy process (a
+        spinning ``python`` child started by the benchmark).
     scaling_min : int
         The fitted scaling exponent uses the economies of at least this many products.
     convergence_size : int or None
@@ -111,12 +121,15 @@ class BenchConfig:
     spsolve_max: int | None = 2_000
     pymrio_sizes: tuple = (1_000, 2_000)
     pymrio_max: int | None = 5_000
+    unstructured_sizes: tuple = (100_000,)
+    technique_sizes: tuple = (10_000,)
     plan_sizes: tuple = (1_000,)
     highs_max: int | None = 10_000
     plan_time_limit: float | None = 5.0
     kernel_size: int = 1_000_000
     kernel_backends: str = "default"
     threads: tuple | None = None
+    threads_busy: bool = True
     scaling_min: int = 10_000
     convergence_size: int | None = None
     huge_size: int | None = None
@@ -129,7 +142,8 @@ class BenchConfig:
     plots: bool = True
 
     def __post_init__(self):
-        for name in ("values_sizes", "pymrio_sizes", "plan_sizes"):
+        for name in ("values_sizes", "pymrio_sizes", "unstructured_sizes", "technique_sizes",
+                     "plan_sizes"):
             sizes = tuple(int(s) for s in getattr(self, name))
             if any(s < 2 for s in sizes):
                 raise ValueError(f"{name} must be integers >= 2, got {sizes}")
@@ -182,7 +196,8 @@ PROFILES = {
     "full": BenchConfig(
         name="full", values_sizes=(2_000, 10_000, 100_000, 1_000_000, 10_000_000),
         peer_max=1_000_000, spsolve_max=10_000, pymrio_sizes=(1_000, 2_000, 5_000),
-        pymrio_max=5_000, plan_sizes=(1_000, 10_000), kernel_size=1_000_000,
+        pymrio_max=5_000, unstructured_sizes=(1_000_000,), technique_sizes=(1_000_000,),
+        plan_sizes=(1_000, 10_000), kernel_size=1_000_000,
         kernel_backends="all", plan_time_limit=20.0, convergence_size=100_000,
         huge_size=10_000_000,
         cold_start_runs=5, repeat=5, peer_budget_s=10.0, bandwidth_bytes=1 << 30),
@@ -241,9 +256,12 @@ def run_bench(config: BenchConfig | None = None, *,
 
     report["kernels"] = _run_kernels(config, threads, report, log)
     for suite, sizes in (("values", config.values_sizes), ("pymrio", config.pymrio_sizes),
+                         ("values-unstructured", config.unstructured_sizes),
+                         ("techniques", config.technique_sizes),
                          ("plans", config.plan_sizes), ("plans-square", config.plan_sizes)):
         for n in sizes:
             _run_suite_size(suite, n, config, report, log)
+    _bandwidth_floor(report)
     report["comparisons"] = _comparisons(report["records"])
     report["scaling"] = _scaling(report["records"], config)
     report["threads"] = _run_threads(config, threads, log)
@@ -311,6 +329,21 @@ def _run_suite_size(suite, n, config, report, log):
     del case
 
 
+def _bandwidth_floor(report) -> None:
+    """For lab's value records: the bandwidth floor, their matrix passes × bytes per pass
+    ÷ the streaming read bandwidth measured in this run at the thread count the answer
+    used; ``over_floor`` is the median time over it."""
+    stream = {b["threads"]: b["best_GBps"] for b in report.get("bandwidth", [])}
+    for r in report["records"]:
+        if "matvecs" not in r or "bytes_per_pass" not in r or "median_s" not in r:
+            continue
+        bw = stream.get(r.get("threads_used")) or max(stream.values(), default=None)
+        if not bw:
+            continue
+        r["floor_s"] = r["matvecs"] * r["bytes_per_pass"] / (bw * 1e9)
+        r["over_floor"] = r["median_s"] / r["floor_s"] if r["floor_s"] > 0 else None
+
+
 def _mib(b) -> str:
     return "n/a" if b is None else f"{b / 2**20:.1f} MiB"
 
@@ -333,7 +366,8 @@ def _comparisons(records) -> list:
                    "lab_residual": a.get("residual"), "peer_residual": b.get("residual"),
                    "lab_peak_bytes": a.get("peak_bytes"), "peer_peak_bytes": b.get("peak_bytes"),
                    "error": a.get("error") or b.get("error")}
-            for key in ("phi", "harmony", "status", "relative_gap", "peer_rtol", "rule_met"):
+            for key in ("phi", "harmony", "status", "relative_gap", "peer_rtol", "rule_met",
+                        "matvecs", "floor_s", "over_floor", "method"):
                 if key in a:
                     row[f"lab_{key}"] = a[key]
                 if key in b:
@@ -440,30 +474,47 @@ def _run_kernels(config, threads, report, log) -> list:
 
 # --------------------------------------------------------------------------- threads
 
+#: Methods of the thread measurement ("auto-cold" pays the structure analysis).
+THREAD_WORKLOADS = ("auto-cold", "auto-warm", "jacobi", "gauss-seidel", "krylov", "blocks")
+
+
 def _run_threads(config, threads, log) -> list:
-    """lab ``auto`` cold and warm at each thread count on the largest peer-sized economy."""
+    """Every method at each thread count on the largest peer-sized economy, quiet and
+    (``threads_busy``) beside one busy process started here."""
     sizes = [s for s in config.values_sizes if config.peer_max is None or s <= config.peer_max]
     n = max(sizes) if sizes else min(config.values_sizes)
     economy = _w.make_economy(n, seed=config.seed)
     rows = []
-    for t in threads:
-        def cold(t=t):
-            economy._cache.clear()
-            return labour_values(economy, rtol=config.rtol, n_threads=t).values
-
-        solver = ValueSolver(economy, rtol=config.rtol, n_threads=t)
-        for name, fn in (("auto-cold", cold), ("auto-warm", lambda s=solver: s.solve().values)):
-            timing = _m.measure(fn, config.repeat, memory=False)
-            row = {"workload": name, "threads": t, "n_products": n, "nnz": int(economy.nnz),
-                   **{k: v for k, v in _clean(timing).items() if k != "peak_bytes"}}
-            rows.append(row)
-            if "error" not in row:
-                log(f"threads={t} {name}: {row['median_s'] * 1e3:.1f} ms (n={n})")
-    base = {r["workload"]: r.get("median_s") for r in rows if r["threads"] == threads[0]}
+    for load in ("quiet", "busy") if config.threads_busy else ("quiet",):
+        with _m.busy_process(load == "busy"):
+            for name in THREAD_WORKLOADS:
+                for t in threads:
+                    fn = _thread_call(economy, name, config.rtol, t)
+                    timing = _m.measure(fn, config.repeat, memory=False)
+                    row = {"workload": name, "threads": t, "load": load, "n_products": n,
+                           "nnz": int(economy.nnz),
+                           **{k: v for k, v in _clean(timing).items() if k != "peak_bytes"}}
+                    rows.append(row)
+                    if "error" not in row:
+                        log(f"threads={t} {load:<5} {name}: {row['median_s'] * 1e3:.1f} ms "
+                            f"(n={n})")
+    base = {(r["workload"], r["load"]): r.get("median_s") for r in rows
+            if r["threads"] == threads[0]}
     for r in rows:
-        b0 = base.get(r["workload"])
+        b0 = base.get((r["workload"], r["load"]))
         r["speedup"] = (b0 / r["median_s"]) if b0 and r.get("median_s") else None
     return rows
+
+
+def _thread_call(economy, name, rtol, t):
+    if name == "auto-cold":
+        def cold():
+            economy._cache.clear()
+            return labour_values(economy, rtol=rtol, n_threads=t).values
+        return cold
+    method = "auto" if name == "auto-warm" else name
+    solver = ValueSolver(economy, method=method, rtol=rtol, n_threads=t)
+    return lambda: solver.solve().values
 
 
 # --------------------------------------------------------------------------- convergence
@@ -551,6 +602,19 @@ def _summary(report) -> dict:
         s["peak_memory_huge"] = {k: huge[k] for k in ("n_products", "peak_rss_solve",
                                                      "csr_bytes", "peak_over_csr",
                                                      "peak_method")}
+    floors = [r for r in report["records"] if r.get("over_floor")]
+    if floors:
+        s["bandwidth_floor"] = [{k: r.get(k) for k in (
+            "suite", "workload", "n_products", "method", "matvecs", "bytes_per_pass",
+            "threads_used", "median_s", "floor_s", "over_floor")} for r in floors]
+    slow = [r for r in report.get("threads", []) if r.get("speedup") is not None
+            and r["threads"] > min(x["threads"] for x in report["threads"])]
+    if slow:
+        s["threads_worst_speedup"] = min(r["speedup"] for r in slow)
+    for r in report["records"]:
+        if r["workload"] == "update-1000" and "median_s" in r:
+            s["update"] = {k: r.get(k) for k in ("n_products", "median_s", "changes",
+                                                 "difference_from_cold", "residual")}
     cold = report.get("cold_start")
     if cold and "error" not in cold:
         s["cold_start_s"] = cold["median_after_first_s"]

@@ -16,6 +16,16 @@ Suites and their cases
     ``bicgstab`` and ``gmres(30)`` (their 2-norm rtol chosen per economy,
     untimed, as the loosest of :data:`SCIPY_RTOL_LADDER` whose answer meets
     lab's rule), and the textbook Jacobi loop on scipy's ``A @ x``.
+``values-unstructured``
+    The same, on an economy without supply-chain structure, built with NumPy and scipy
+    only (:func:`unstructured_economy`: every product has 12 random inputs, every column
+    of A sums to 0.9, so one strongly connected block holds nearly every product). lab's
+    records carry the matrix passes of the answer and the bytes of one pass, from which
+    the suite computes the bandwidth floor.
+``techniques``
+    Labour values with technique choice (:func:`lab.labour_values` on a
+    :func:`lab.generate.generate_planning_problem` with a second technique for every
+    product) against one square value solve of its economy (``square-cold``).
 ``pymrio``
     Every resource row at once (V = R (I − A)⁻¹): lab ``resources="all"``
     against pymrio's own Leontief calculation ``calc_M(S, calc_L(A))`` (a dense
@@ -58,6 +68,7 @@ __all__ = [
     "make_case",
     "make_economy",
     "scipy_matvec_call",
+    "unstructured_economy",
     "workload",
     "workloads",
 ]
@@ -86,6 +97,28 @@ def make_economy(n: int, *, seed: int = SEED, index_dtype=None):
                             spectral_radius=SPECTRAL_RADIUS, index_dtype=index_dtype)
 
 
+def unstructured_economy(n: int, *, seed: int = SEED, inputs: int = 12,
+                         column_sum: float = 0.9):
+    """An economy without supply-chain structure, built with NumPy and scipy only.
+
+    Every product has ``inputs`` inputs drawn uniformly at random (duplicates merged),
+    with uniform random weights scaled so that every column of A sums to ``column_sum``
+    (so ρ(A) = column_sum); labour uniform in [0.1, 1.1]. With 12 inputs per product
+    nearly every product lies in one strongly connected block.
+    """
+    from lab.economy import Economy
+
+    rng = np.random.default_rng(seed)
+    rows = rng.integers(0, n, size=n * inputs)
+    cols = np.repeat(np.arange(n), inputs)
+    A = sp.csc_array((rng.random(n * inputs), (rows, cols)), shape=(n, n))
+    A.sum_duplicates()
+    A.sort_indices()
+    sums = np.add.reduceat(A.data, A.indptr[:-1])
+    A.data *= np.repeat(column_sum / sums, np.diff(A.indptr))
+    return Economy(A, rng.uniform(0.1, 1.1, n))
+
+
 # --------------------------------------------------------------------------- cases
 
 @dataclass
@@ -96,6 +129,7 @@ class ValuesCase:
     config: object = field(repr=False, default=None)
     calibration: dict = field(default_factory=dict, repr=False)
     _M: object = field(default=None, repr=False)
+    problem: object = field(default=None, repr=False)  # suite "techniques"
 
     @property
     def n(self) -> int:
@@ -143,6 +177,12 @@ class ValuesCase:
 
     def residual(self, v) -> float:
         return float(self.residuals(v).max())
+
+    def bytes_per_pass(self) -> int:
+        """Bytes of one pass of (I − Aᵀ)x: indptr, indices and float64 coefficients once,
+        x read and y written once (each array counted once: the compulsory traffic)."""
+        A = self.economy.A
+        return int(A.indptr.nbytes + A.indices.nbytes + A.data.nbytes + 16 * self.n)
 
 
 @dataclass
@@ -193,6 +233,15 @@ def make_case(suite: str, n: int, config=None):
     seed = getattr(config, "seed", SEED)
     if suite in ("values", "pymrio"):
         return ValuesCase(make_economy(n, seed=seed), config)
+    if suite == "values-unstructured":
+        return ValuesCase(unstructured_economy(n, seed=seed), config)
+    if suite == "techniques":
+        from lab.generate import generate_planning_problem
+
+        economy = make_economy(n, seed=seed)
+        problem = generate_planning_problem(n, seed=seed, economy=economy,
+                                            alternatives=1.0)
+        return ValuesCase(economy, config, problem=problem)
     if suite in ("plans", "plans-square"):
         from lab.generate import generate_planning_problem
 
@@ -244,8 +293,15 @@ class Workload:
     description: str = ""
 
 
-def _values_check(case, v) -> dict:
-    return {"residual": case.residual(v)}
+def _values_check(case, answer) -> dict:
+    """lab's rule recomputed; for lab's answers (a ValuesResult) also the method used, the
+    matrix passes and the bytes of one pass (for the bandwidth floor)."""
+    out = {"residual": case.residual(getattr(answer, "values", answer))}
+    if hasattr(answer, "matvecs"):
+        # matvecs counts float32 passes as 2/3 of a float64 one: bytes of a float64 pass
+        out.update(method=answer.method, matvecs=float(answer.matvecs),
+                   threads_used=int(answer.n_threads), bytes_per_pass=case.bytes_per_pass())
+    return out
 
 
 def _multi_check(case, V) -> dict:
@@ -263,7 +319,7 @@ def _threads_of(config) -> int | None:
     return getattr(config, "n_threads", None)
 
 
-def _lab_cold(method: str):
+def _lab_cold(method: str, precision: str = "float64"):
     def build(case, config):
 
         economy = case.economy
@@ -272,25 +328,111 @@ def _lab_cold(method: str):
         def run():
             economy._cache.clear()  # every call pays the structure analysis
             return labour_values(economy, method=method, rtol=_rtol_of(case),
-                                     n_threads=n_threads).values
+                                 n_threads=n_threads, precision=precision)
 
         return run
 
     return build
 
 
-def _lab_warm(method: str):
+def _lab_warm(method: str, precision: str = "float64"):
     def build(case, config):
 
         solver = ValueSolver(case.economy, method=method, rtol=_rtol_of(case),
-                                 n_threads=_threads_of(config))
+                             n_threads=_threads_of(config), precision=precision)
 
         def run():
-            return solver.solve().values
+            return solver.solve()
 
         return run
 
     return build
+
+
+#: Coefficients changed per call of the real-time workload.
+UPDATE_CHANGES = 1000
+
+
+def _lab_update(case, config):
+    """ValueSolver set up and solved once; each timed call changes UPDATE_CHANGES random
+    existing coefficients (by a factor in [0.9, 1.1], which keeps ρ(A) ≤ 0.99 since the
+    generator's price-weighted column sums are 0.9) and re-solves. The first call keeps
+    the changed economy, for the check against a cold solve."""
+    economy = case.economy
+    solver = ValueSolver(economy, rtol=_rtol_of(case), n_threads=_threads_of(config))
+    solver.solve()
+    rng = np.random.default_rng(getattr(config, "seed", SEED))
+    A = economy.A
+    cols = np.repeat(np.arange(case.n), np.diff(A.indptr))
+    k = min(UPDATE_CHANGES, A.nnz)
+    state = {"call": 0}
+    batches = []
+    for _ in range(16):  # change sets drawn untimed; the calls cycle through them
+        pick = rng.choice(A.nnz, size=k, replace=False)
+        rows, cols_ = A.indices[pick], cols[pick]
+        batches.append((rows, cols_, rng.uniform(0.9, 1.1, k)))
+    current = A.data.copy()
+    ptr = A.indptr
+
+    def run():
+        rows, cols_, factor = batches[state["call"] % len(batches)]
+        entry = _entries(ptr, A.indices, rows, cols_)
+        current[entry] *= factor  # stay near the original coefficients
+        current[entry] = np.clip(current[entry], 0.0, A.data[entry] * 1.1)
+        changes = {(f"P{i}", f"P{j}"): float(x)
+                   for i, j, x in zip(rows, cols_, current[entry], strict=True)}
+        solver.update(changes)
+        result = solver.solve()
+        if state["call"] == 0:
+            state["first"] = (result, solver.economy)
+        state["call"] += 1
+        return state
+
+    return run
+
+
+def _entries(indptr, indices, rows, cols):
+    """Stored entries of A (CSC, sorted) at (rows, cols)."""
+    out = np.empty(rows.size, dtype=np.int64)
+    for t in range(rows.size):
+        lo, hi = indptr[cols[t]], indptr[cols[t] + 1]
+        out[t] = lo + np.searchsorted(indices[lo:hi], rows[t])
+    return out
+
+
+def _update_check(case, state) -> dict:
+    """The first update's answer against a cold solve of the changed economy."""
+    result, changed = state["first"]
+    cold = labour_values(changed, rtol=_rtol_of(case))
+    scale = float(np.max(np.abs(cold.values)))
+    AT = sp.csr_array((changed.A.data, changed.A.indices, changed.A.indptr),
+                      shape=(case.n, case.n))
+    res = float(np.max(np.abs(changed.labour + AT @ result.values - result.values)))
+    return {"residual": res / float(np.max(np.abs(result.values))),
+            "cold_residual": cold.residual, "changes": UPDATE_CHANGES,
+            "difference_from_cold": float(np.max(np.abs(result.values - cold.values))) / scale,
+            "matvecs": float(result.matvecs), "method": result.method}
+
+
+def _lab_techniques(case, config):
+    problem = case.problem
+
+    def run():
+        return labour_values(problem, rtol=_rtol_of(case), n_threads=_threads_of(config))
+
+    return run
+
+
+def _techniques_check(case, result) -> dict:
+    """Bellman residual of the answer (recomputed), its policy rounds."""
+    p = case.problem
+    costs = (p.R[0] + p.A.T @ result.values) / np.asarray(p.B.sum(axis=0)).ravel()
+    made = np.asarray(p.B.argmax(axis=0)).ravel()
+    low = np.full(case.n, np.inf)
+    np.minimum.at(low, made, costs)
+    bellman = float(np.max(np.abs(result.values - low)) / np.max(np.abs(result.values)))
+    return {"residual": bellman, "rounds": int(result.iterations),
+            "techniques": int(p.n_techniques), "method": result.method}
 
 
 def _lab_all_cold(case, config):
@@ -537,6 +679,28 @@ WORKLOADS: list[Workload] = [
     Workload("values", "scipy-jacobi", "peer", lambda case, config: scipy_jacobi(case),
              _values_check, _peer_cap("peer_max"),
              "the textbook loop v = l + Aᵀv on scipy's A @ x, lab's stopping rule"),
+    Workload("values", "update-1000", "lab", _lab_update, _update_check,
+             lambda case, config: case.n >= 10 * UPDATE_CHANGES,
+             description=f"ValueSolver.update of {UPDATE_CHANGES} coefficients, then .solve()"),
+    # no supply-chain structure: one strongly connected block
+    Workload("values-unstructured", "auto-cold", "lab", _lab_cold("auto"), _values_check,
+             description="a fresh labour_values call: structure analysis and solve"),
+    Workload("values-unstructured", "auto-warm", "lab", _lab_warm("auto"), _values_check,
+             description="ValueSolver set up once, .solve() timed"),
+    Workload("values-unstructured", "krylov-float32", "lab",
+             _lab_warm("krylov", "float32"), _values_check,
+             description="ValueSolver(method='krylov', precision='float32').solve()"),
+    Workload("values-unstructured", "scipy-bicgstab", "peer", _scipy_iterative("bicgstab"),
+             _scipy_iterative_check("bicgstab"), _peer_cap("peer_max"),
+             "scipy.sparse.linalg.bicgstab on I − Aᵀ, rtol calibrated to lab's rule"),
+    Workload("values-unstructured", f"scipy-gmres({GMRES_RESTART})", "peer",
+             _scipy_iterative("gmres"), _scipy_iterative_check("gmres"),
+             _peer_cap("peer_max"), "scipy.sparse.linalg.gmres(restart=30) on I − Aᵀ"),
+    # technique choice against one square value solve
+    Workload("techniques", "technique-choice", "lab", _lab_techniques, _techniques_check,
+             description="labour_values(problem): cheapest of 2 techniques per product"),
+    Workload("techniques", "square-cold", "lab", _lab_cold("auto"), _values_check,
+             description="labour_values(economy) of the same economy, one technique each"),
     # every resource row: lab against pymrio
     Workload("pymrio", "all-resources-cold", "lab", _lab_all_cold, _multi_check,
              _pymrio_fits, "labour_values(resources='all'), a fresh call"),
@@ -566,6 +730,11 @@ COMPARISONS: list[tuple[str, str, str]] = [
     ("values", "gauss-seidel", "scipy-jacobi"),
     ("values", "krylov", "scipy-bicgstab"),
     ("values", "blocks", "scipy-bicgstab"),
+    ("values-unstructured", "auto-cold", "scipy-bicgstab"),
+    ("values-unstructured", "auto-warm", "scipy-bicgstab"),
+    ("values-unstructured", "krylov-float32", "scipy-bicgstab"),
+    ("values-unstructured", "auto-warm", f"scipy-gmres({GMRES_RESTART})"),
+    ("techniques", "technique-choice", "square-cold"),
     ("pymrio", "all-resources-cold", "pymrio-calc_M(calc_L)"),
     ("plans", "plan-ray", "highs-plan-ray"),
     ("plans", "harmony", "cockshott"),

@@ -43,6 +43,11 @@ def _sizes(text: str | None, what: str):
               help="Largest economy for the iterative peers and lab's non-auto methods.")
 @click.option("--pymrio-sizes", default=None, metavar="N,...",
               help="Products of the comparison with pymrio ('none' skips it).")
+@click.option("--unstructured-sizes", default=None, metavar="N,...",
+              help="Products of the economies without structure (12 random inputs per "
+                   "product, column sums 0.9; 'none' skips them).")
+@click.option("--technique-sizes", default=None, metavar="N,...",
+              help="Products of the technique-choice economies ('none' skips them).")
 @click.option("--plan-sizes", default=None, metavar="N,...",
               help="Products of the planning problems ('none' skips them).")
 @click.option("--kernel-size", type=click.IntRange(min=2), default=None,
@@ -53,26 +58,35 @@ def _sizes(text: str | None, what: str):
               help="Timed calls per workload (medians are reported).")
 @click.option("--threads", default=None, metavar="T,T,...",
               help="Thread counts measured (default: 1 and the usable cores).")
+@click.option("--no-busy", is_flag=True,
+              help="Skip the thread measurements beside a busy process.")
 @click.option("--cold-start-runs", type=click.IntRange(min=0), default=None,
               help="Fresh `lab values` processes for the cold-start time (0 skips; else >= 2).")
 @click.option("--no-plots", is_flag=True, help="Skip the PNG plots.")
 @click.option("--json", "as_json", is_flag=True,
               help="Print the summary as JSON instead of the table.")
 @click.option("--quiet", is_flag=True, help="No progress lines.")
-def bench(profile, out, sizes, peer_max, pymrio_sizes, plan_sizes, kernel_size, huge_size,
-          repeat, threads, cold_start_runs, no_plots, as_json, quiet):
+def bench(profile, out, sizes, peer_max, pymrio_sizes, unstructured_sizes, technique_sizes,
+          plan_sizes, kernel_size, huge_size, repeat, threads, no_busy, cold_start_runs,
+          no_plots, as_json, quiet):
     """Benchmark lab against scipy, pymrio and HiGHS; write JSON, Markdown and PNG files.
 
     Prints, for each workload, lab's median, the peer's median and their ratio,
     with residuals and peak memory; then the SpMV throughput beside the
-    streaming bandwidth measured in the same run, the scaling exponent, the
-    cold-start time and (--full) the peak memory at 10⁷ products.
+    streaming bandwidth measured in the same run, lab's solves against the
+    bandwidth floor (matrix passes × bytes per pass ÷ that bandwidth), every
+    method at 1 and 2 threads quiet and beside a busy process, the real-time
+    update, the scaling exponent, the cold-start time and (--full) the cold
+    solve and peak memory at 10⁷ products.
     """
     from lab.bench._suite import BenchConfig, format_table, run_bench, write_report
 
     overrides = {}
     for key, value, what in (("values_sizes", sizes, "--sizes"),
                              ("pymrio_sizes", pymrio_sizes, "--pymrio-sizes"),
+                             ("unstructured_sizes", unstructured_sizes,
+                              "--unstructured-sizes"),
+                             ("technique_sizes", technique_sizes, "--technique-sizes"),
                              ("plan_sizes", plan_sizes, "--plan-sizes")):
         parsed = _sizes(value, what)
         if parsed is not None:
@@ -98,6 +112,8 @@ def bench(profile, out, sizes, peer_max, pymrio_sizes, plan_sizes, kernel_size, 
             overrides[key] = value
     if no_plots:
         overrides["plots"] = False
+    if no_busy:
+        overrides["threads_busy"] = False
     if overrides.get("cold_start_runs") == 1:
         fail("--cold-start-runs: 0 skips the measurement; otherwise at least 2 runs are "
              "needed (the first one fills the caches)")

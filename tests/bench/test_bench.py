@@ -22,14 +22,17 @@ pytest.importorskip("matplotlib")
 PNG_MAGIC = b"\x89PNG\r\n\x1a\n"
 
 TINY = ["--sizes", "200,400", "--peer-max", "400", "--pymrio-sizes", "150",
+        "--unstructured-sizes", "300", "--technique-sizes", "200",
         "--plan-sizes", "none", "--kernel-size", "2000", "--repeat", "1",
-        "--threads", "1,2", "--cold-start-runs", "0"]
+        "--threads", "1,2", "--no-busy", "--cold-start-runs", "0"]
 
 
 @pytest.fixture(scope="module")
 def tiny_report():
-    config = BenchConfig.profile("quick", values_sizes=(200, 400), peer_max=400,
-                                 spsolve_max=400, pymrio_sizes=(150,), plan_sizes=(),
+    config = BenchConfig.profile("quick", values_sizes=(200, 400, 12_000), peer_max=400,
+                                 spsolve_max=400, pymrio_sizes=(150,),
+                                 unstructured_sizes=(3000,), technique_sizes=(300,),
+                                 plan_sizes=(),
                                  kernel_size=2000, repeat=1, threads=(1, 2),
                                  cold_start_runs=0, bandwidth_bytes=1 << 22)
     return run_bench(config)
@@ -79,11 +82,37 @@ def test_report_schema(tiny_report, tmp_path):
     assert any(k["backend"] == "scipy" for k in r["kernels"])
     for k in r["kernels"]:
         assert k["GBps"] > 0 and k["fraction_of_stream"] > 0
-    assert r["scaling"]["auto-cold"]["n_products"] == [200, 400]
+    assert r["scaling"]["auto-cold"]["n_products"] == [200, 400, 12_000]
     curves = r["convergence"]["curves"]
     assert {"lab jacobi", "lab krylov", "scipy bicgstab", "scipy jacobi"} <= set(curves)
     assert all(len(c["passes"]) == len(c["residual"]) for c in curves.values())
     assert r["cold_start"] is None and r["huge"] is None
+    # issue 14: unstructured economy against scipy and the bandwidth floor
+    assert ("values-unstructured", "auto-cold") in names
+    floors = r["summary"]["bandwidth_floor"]
+    assert {(f["suite"], f["workload"]) for f in floors} >= {
+        ("values-unstructured", "auto-cold"), ("values-unstructured", "krylov-float32")}
+    for f in floors:
+        assert f["floor_s"] == pytest.approx(
+            f["matvecs"] * f["bytes_per_pass"]
+            / (next(b["best_GBps"] for b in r["bandwidth"]
+                    if b["threads"] == f["threads_used"]) * 1e9))
+    unstructured = [x for x in r["records"] if x["suite"] == "values-unstructured"
+                    and x["side"] == "lab"]
+    assert unstructured and all(x["method"] == "krylov" for x in unstructured)
+    # real-time update: equal to a cold solve of the changed economy
+    update = next(x for x in r["records"] if x["workload"] == "update-1000")
+    assert update["n_products"] == 12_000 and update["difference_from_cold"] < 1e-8
+    assert r["summary"]["update"]["changes"] == 1000
+    # technique choice against one square solve of the same economy
+    tc = next(x for x in r["records"] if x["workload"] == "technique-choice")
+    assert tc["rounds"] >= 1 and tc["techniques"] == 600
+    assert any(c["suite"] == "techniques" for c in r["comparisons"])
+    # every method at 1 and 2 threads, quiet and beside a busy process
+    loads = {(t["workload"], t["threads"], t["load"]) for t in r["threads"]}
+    for name in ("auto-cold", "auto-warm", "jacobi", "gauss-seidel", "krylov", "blocks"):
+        for threads in (1, 2):
+            assert {(name, threads, "quiet"), (name, threads, "busy")} <= loads
     # the JSON is strict (no NaN/Infinity) and round-trips
     paths = write_report(r, tmp_path, plots=False)
     assert paths["plots"] == []
