@@ -48,14 +48,15 @@ def pytest_collection_modifyitems(config, items):
 
 @pytest.fixture(scope="session")
 def value_cases():
-    """n -> (values case, workload options), built on first use and kept for the session."""
-    cache: dict[int, tuple] = {}
+    """(n, suite) -> (case, workload options), built on first use and kept for the
+    session; suites "values" (lab's generator), "values-unstructured", "techniques"."""
+    cache: dict[tuple, tuple] = {}
 
-    def get(n: int):
-        if n not in cache:
+    def get(n: int, suite: str = "values"):
+        if (n, suite) not in cache:
             options = config()
-            cache[n] = (W.make_case("values", n, options), options)
-        return cache[n]
+            cache[n, suite] = (W.make_case(suite, n, options), options)
+        return cache[n, suite]
 
     return get
 

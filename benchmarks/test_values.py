@@ -2,10 +2,15 @@
 
 Economies: ``LAB_BENCH_SIZES`` products (default 10^4, 10^5; 10^6 under ``-m large``),
 12 mean inputs, ρ(A) = 0.9, lab rtol = 1e-10. The workloads are those of ``lab bench``
-(:mod:`lab.bench._workloads`). Every entry records in ``extra_info`` the achieved
+(:mod:`lab.bench._workloads`), in three suites: ``values`` (lab's generator, and the
+real-time update of 10³ coefficients), ``values-unstructured`` (12 random inputs per
+product, column sums 0.9, built with scipy only) and ``techniques`` (two techniques per
+product, against one square solve). Every entry records in ``extra_info`` the achieved
 residual under lab's rule ‖l + Aᵀv − v‖∞ / ‖v‖∞, recomputed independently with scipy,
 and for the scipy peers the rtol chosen (untimed) as the loosest of a ladder whose
-answer meets lab's rule.
+answer meets lab's rule; lab's entries record their matrix passes, bytes per pass and,
+with the streaming bandwidth measured in the same session, their bandwidth floor.
+``test_threads`` runs every method at 1 and 2 threads, quiet and beside a busy process.
 """
 
 from __future__ import annotations
@@ -16,36 +21,73 @@ from _params import rounds, size_params
 from lab.bench import _workloads as W
 
 SIZES = size_params()
-LAB = [w.name for w in W.workloads("values") if w.side == "lab"]
-PEERS = [w.name for w in W.workloads("values") if w.side == "peer"]
+SUITES = ("values", "values-unstructured", "techniques")
+LAB = [(w.suite, w.name) for s in SUITES for w in W.workloads(s) if w.side == "lab"]
+PEERS = [(w.suite, w.name) for s in SUITES for w in W.workloads(s) if w.side == "peer"]
 
 
-def _run(benchmark, cases, n, name):
-    case, config = cases(n)
-    w = W.workload("values", name)
+def _run(benchmark, cases, n, suite, name, stream=None):
+    case, config = cases(n, suite)
+    w = W.workload(suite, name)
     if not w.applies(case, config):
-        pytest.skip(f"{name} does not run at {n} products (see LAB_BENCH_SPSOLVE_MAX)")
+        pytest.skip(f"{name} does not run at {n} products (spsolve: LAB_BENCH_SPSOLVE_MAX; "
+                    f"update-1000: at least {10 * W.UPDATE_CHANGES} products)")
     fn = w.build(case, config)   # untimed set-up (peers: calibrates scipy's rtol once)
     info = w.check(case, fn())   # untimed warm-up (JIT compilation, caches), checked
-    benchmark.group = f"values n={n}"
+    benchmark.group = f"{suite} n={n}"
     benchmark.extra_info.update(n_products=case.n, nnz=case.nnz, rtol=W.RTOL, side=w.side,
-                                workload=name, n_threads=config.n_threads, **info)
+                                suite=suite, workload=name, n_threads=config.n_threads,
+                                **info)
     benchmark.pedantic(fn, rounds=rounds(), iterations=1, warmup_rounds=0)
+    stats = getattr(benchmark, "stats", None)
+    if stats is not None and stream and "matvecs" in info:
+        bw = stream.get(info.get("threads_used")) or max(stream.values())
+        floor = info["matvecs"] * info["bytes_per_pass"] / (bw * 1e9)
+        benchmark.extra_info.update(stream_GBps=bw, floor_s=floor,
+                                    over_floor=stats.stats.median / floor)
     return info
 
 
+def _id(pair):
+    return f"{pair[0]}:{pair[1]}"
+
+
 @pytest.mark.parametrize("n", SIZES)
-@pytest.mark.parametrize("workload", LAB)
-def test_lab(benchmark, value_cases, n, workload):
-    info = _run(benchmark, value_cases, n, workload)
+@pytest.mark.parametrize("suite_workload", LAB, ids=_id)
+def test_lab(benchmark, value_cases, stream, n, suite_workload):
+    suite, workload = suite_workload
+    info = _run(benchmark, value_cases, n, suite, workload, stream)
     assert info["residual"] <= W.RTOL * 1.0001, \
         f"lab {workload} missed rtol: {info['residual']:.3g}"
 
 
 @pytest.mark.parametrize("n", SIZES)
-@pytest.mark.parametrize("peer", PEERS)
-def test_peer(benchmark, value_cases, n, peer):
-    info = _run(benchmark, value_cases, n, peer)
+@pytest.mark.parametrize("suite_peer", PEERS, ids=_id)
+def test_peer(benchmark, value_cases, n, suite_peer):
+    suite, peer = suite_peer
+    info = _run(benchmark, value_cases, n, suite, peer)
     if info.get("rule_met") is False:
         pytest.xfail(f"{peer} did not meet lab's rule even at rtol={info['peer_rtol']:g} "
                      f"(residual {info['residual']:.3g})")
+
+
+THREAD_METHODS = ("auto-cold", "auto-warm", "jacobi", "gauss-seidel", "krylov", "blocks")
+
+
+@pytest.mark.parametrize("load", ["quiet", "busy"])
+@pytest.mark.parametrize("threads", [1, 2], ids=lambda t: f"threads={t}")
+@pytest.mark.parametrize("method", THREAD_METHODS)
+@pytest.mark.parametrize("n", SIZES)
+def test_threads(benchmark, value_cases, n, method, threads, load):
+    """Every method at 1 and 2 threads, quiet and beside one busy process (a spinning
+    Python child); compare the pairs of one group (2 threads should never be slower)."""
+    from lab.bench._measure import busy_process
+    from lab.bench._suite import _thread_call
+
+    case, _ = value_cases(n)
+    fn = _thread_call(case.economy, method, W.RTOL, threads)
+    fn()  # untimed warm-up
+    benchmark.group = f"threads {method} n={n} {load}"
+    benchmark.extra_info.update(n_products=case.n, method=method, threads=threads, load=load)
+    with busy_process(load == "busy"):
+        benchmark.pedantic(fn, rounds=rounds(), iterations=1, warmup_rounds=0)
