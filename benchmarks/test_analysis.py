@@ -16,8 +16,9 @@ Footprints (group ``footprint n=…``): ``LAB_BENCH_SCENARIOS`` final-demand sce
   ``LAB_BENCH_SPSOLVE_MAX`` products (default 10^4: its fill grows fast; 28 million
   non-zeros in L and U at 10^4).
 
-Every answer's gross output is checked, untimed, with scipy: max over scenarios of
-‖y + Ax − x‖∞ / ‖x‖∞, in ``extra_info["residual"]``.
+``LAB_BENCH_THREADS`` sets lab's kernel threads. Every answer's gross output is checked,
+untimed, with scipy: max over scenarios of ‖y + Ax − x‖∞ / ‖x‖∞, in
+``extra_info["residual"]``.
 
 Paths (group ``explain n=…``): ``lab.explain(economy, code)`` of the top 20 paths for
 three products (first, middle, last), with the labour values given (``search``) and
@@ -32,7 +33,7 @@ import os
 import numpy as np
 import pytest
 import scipy.sparse as sp
-from _params import rounds, size_params
+from _params import env_threads, rounds, size_params
 
 import lab
 from lab.bench import _workloads as W
@@ -52,7 +53,7 @@ def cases():
             cache.clear()  # one size at a time: Y alone is 0.8 GB at 10^6 × 100
             economy = W.make_economy(n)
             Y = np.random.default_rng(W.SEED).random((n, SCENARIOS))
-            solver = lab.FootprintSolver(economy, rtol=W.RTOL)
+            solver = lab.FootprintSolver(economy, rtol=W.RTOL, n_threads=env_threads())
             solver.multipliers("all")
             cache[n] = (economy, Y, solver)
         return cache[n]
@@ -79,7 +80,8 @@ def _lab_one_by_one(economy, Y, solver):
 
 def _lab_cold(economy, Y, solver):
     fresh = lab.Economy(economy.A, economy.R)  # nothing cached on it
-    return lambda: lab.footprint(fresh, Y, rtol=W.RTOL).gross_output.to_numpy()
+    return lambda: lab.footprint(fresh, Y, rtol=W.RTOL,
+                                 n_threads=env_threads()).gross_output.to_numpy()
 
 
 def _scipy_splu(economy, Y, solver):
