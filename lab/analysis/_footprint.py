@@ -25,7 +25,7 @@ from types import MappingProxyType
 import numpy as np
 import scipy.sparse as sp
 
-from lab._validation import check_finite_nonnegative
+from lab._validation import check_finite_nonnegative, readonly
 from lab.analysis._common import check_economy, resource_rows
 from lab.economy import Economy
 from lab.exceptions import InvalidEconomyError
@@ -205,8 +205,10 @@ class FootprintSolver:
         out = self._leontief.solve(rhs=Y[:, 0] if Y.shape[1] == 1 else Y.T)
         t3 = time.perf_counter()
 
-        V = mult.values.reshape(len(rows), m)
-        X = out.values.reshape(-1, m).T  # products × scenarios, no copy
+        # The frames share these arrays (no copy): read-only, so that a result cannot
+        # change under its lazily computed `embodied`. Y is lab's own copy of the demand.
+        V = readonly(mult.values.reshape(len(rows), m))
+        X = readonly(out.values.reshape(-1, m).T)  # products × scenarios
         # einsum, not BLAS: with r ≈ 3 rows the product is memory-bound anyway, and
         # threaded BLAS stalled for 0.2 s at 10⁴ products on a loaded 2-core machine.
         totals = np.einsum("qm,ms->qs", V, Y)
@@ -347,12 +349,12 @@ def _demand_matrix(economy, demand, solver):
         raise InvalidEconomyError(
             f"demand has shape {arr.shape} but the economy has {m} products; demand "
             f"must be products × scenarios{hint}")
-    Y = np.ascontiguousarray(arr.reshape(m, -1), dtype=np.float64)
+    Y = np.array(arr.reshape(m, -1), dtype=np.float64, order="C")  # owned: see solve
     if Y.shape[1] == 0:
         raise InvalidEconomyError(f"demand has no scenarios (shape {arr.shape})")
     scenarios = pd.RangeIndex(Y.shape[1], name="scenario")
     _check_finite(Y, lambda i: economy.codes_at(i)[0], scenarios)
-    return Y, scenarios
+    return readonly(Y), scenarios
 
 
 def _labelled(economy, frame, solver):
@@ -370,12 +372,11 @@ def _labelled(economy, frame, solver):
                 or types.is_complex_dtype(dtype)):
             raise InvalidEconomyError(
                 f"demand column {label!r} must hold real numbers, got dtype {dtype}")
-    values = frame.to_numpy(dtype=np.float64, na_value=np.nan)
+    # lab's own C-ordered copy (a frame's values may be a view of its column-major blocks)
+    values = np.array(frame.to_numpy(dtype=np.float64, na_value=np.nan), order="C")
     labels = frame.index
     scenarios = frame.columns
-    if labels.equals(solver.codes):
-        Y = np.ascontiguousarray(values)
-    else:
+    if not labels.equals(solver.codes):
         if labels.has_duplicates:
             dup = labels[labels.duplicated()].unique().tolist()
             raise InvalidEconomyError(f"demand lists product codes more than once: {dup[:5]}")
@@ -390,10 +391,9 @@ def _labelled(economy, frame, solver):
             raise InvalidEconomyError(f"demand: {exc}") from None
         Y = np.zeros((m, values.shape[1]))
         Y[positions] = values
-        values = Y
-        labels = solver.codes
+        values, labels = Y, solver.codes
     _check_finite(values, lambda i: labels[i], scenarios)
-    return np.ascontiguousarray(values), pd.Index(scenarios)
+    return readonly(values), pd.Index(scenarios)
 
 
 def _check_finite(Y, code_of, scenarios):

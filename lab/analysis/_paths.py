@@ -44,6 +44,8 @@ __all__ = ["explain"]
 ROUND_SHARE = 0.5
 #: Nodes expanded at once: bounds the temporary arrays of their children.
 SLICE = 1 << 16
+#: Given values must meet ‖r + Aᵀv − v‖∞ ≤ VALUES_RTOL·‖v‖∞ for this economy.
+VALUES_RTOL = 1e-8
 
 
 def explain(economy, code, *, resource="labour", top: int = 20, max_nodes: int = 5_000_000,
@@ -68,7 +70,8 @@ def explain(economy, code, *, resource="labour", top: int = 20, max_nodes: int =
         of smallest bound are dropped, and their total and largest bound are kept.
     values : ValuesResult, optional
         ``labour_values(economy, resources=resource)``, to reuse one solve for many
-        products; default: solved here.
+        products (checked with one sparse product: its relative residual must be at
+        most 1e-8); default: solved here.
 
     Returns
     -------
@@ -96,7 +99,7 @@ def explain(economy, code, *, resource="labour", top: int = 20, max_nodes: int =
     ------
     InvalidEconomyError
         Unknown product code or resource, ``top`` or ``max_nodes`` not a positive
-        integer, ``values`` that do not belong to this economy and resource.
+        integer, ``values`` that do not solve this economy's equation for the resource.
 
     Examples
     --------
@@ -174,6 +177,15 @@ def _values(economy, row, name, values) -> ValuesResult:
             f"values hold {values.resource_names} of shape {values.values.shape}, but "
             f"explaining {name!r} needs labour_values(economy, resources={name!r}) "
             f"of shape ({economy.n_products},)")
+    # The bounds of the search are only as good as the values: check they solve this
+    # economy's equation (one sparse product), whatever economy they came from.
+    v = values.values
+    scale = float(np.max(np.abs(v), initial=0.0))
+    residual = float(np.max(np.abs(economy.R[row] + economy.A.T @ v - v), initial=0.0))
+    if residual > VALUES_RTOL * max(scale, 1e-300):
+        raise InvalidEconomyError(
+            f"values do not solve v = r + Aᵀv for this economy and {name!r}: relative "
+            f"residual {residual / max(scale, 1e-300):.3e} > {VALUES_RTOL:.0e}")
     return values
 
 

@@ -241,6 +241,9 @@ def test_values_of_another_resource_are_refused():
     energy = lab.labour_values(economy, resources="energy")
     with pytest.raises(InvalidEconomyError, match="explaining 'labour' needs"):
         lab.explain(economy, "p1", values=energy)
+    other, _, _ = _random_economy(6, 2, 2, acyclic=False)  # same size, other economy
+    with pytest.raises(InvalidEconomyError, match="do not solve v = r"):
+        lab.explain(economy, "p1", values=lab.labour_values(other))
 
 
 # --------------------------------------------------------------------------- command line

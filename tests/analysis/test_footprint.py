@@ -156,6 +156,18 @@ def test_inputs_are_not_mutated():
     pd.testing.assert_frame_equal(frame, frame_before)
 
 
+def test_results_do_not_share_memory_with_the_input():
+    economy = _economy("n50-rho0.3")
+    Y = np.random.default_rng(1).random((economy.n_products, 2))
+    result = lab.footprint(economy, Y)
+    embodied = result.embodied[1].to_numpy().copy()
+    Y[:] = 7.0  # the caller reuses the array: the result must not change
+    np.testing.assert_array_equal(result.embodied[1].to_numpy(), embodied)
+    assert not np.shares_memory(result.final_demand.to_numpy(), Y)
+    with pytest.raises(ValueError, match="read-only"):
+        result.gross_output.iloc[0, 0] = 1.0  # results are immutable, like the Economy
+
+
 def test_solver_reuses_its_setup_and_multipliers():
     economy = _economy("n400-cyclic-groups")
     solver = lab.FootprintSolver(economy)
