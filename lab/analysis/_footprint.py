@@ -208,7 +208,7 @@ class FootprintSolver:
         # The frames share these arrays (no copy): read-only, so that a result cannot
         # change under its lazily computed `embodied`. Y is lab's own copy of the demand.
         V = readonly(mult.values.reshape(len(rows), m))
-        X = readonly(out.values.reshape(-1, m).T)  # products × scenarios
+        X = readonly(out.values.reshape(Y.shape[1], m).T)  # products × scenarios
         # einsum, not BLAS: with r ≈ 3 rows the product is memory-bound anyway, and
         # threaded BLAS stalled for 0.2 s at 10⁴ products on a loaded 2-core machine.
         totals = np.einsum("qm,ms->qs", V, Y)
@@ -349,7 +349,8 @@ def _demand_matrix(economy, demand, solver):
         raise InvalidEconomyError(
             f"demand has shape {arr.shape} but the economy has {m} products; demand "
             f"must be products × scenarios{hint}")
-    Y = np.array(arr.reshape(m, -1), dtype=np.float64, order="C")  # owned: see solve
+    Y = np.array(arr[:, None] if arr.ndim == 1 else arr, dtype=np.float64,
+                 order="C")  # lab's own copy: see solve
     if Y.shape[1] == 0:
         raise InvalidEconomyError(f"demand has no scenarios (shape {arr.shape})")
     scenarios = pd.RangeIndex(Y.shape[1], name="scenario")

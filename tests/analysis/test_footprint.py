@@ -190,6 +190,18 @@ def test_repr_is_a_summary():
     assert len(repr(result.embodied)) < 200
 
 
+def test_empty_and_input_free_economies():
+    empty = lab.Economy(np.zeros((0, 0)), np.zeros((1, 0)))
+    result = lab.footprint(empty, np.zeros((0, 2)))
+    assert result.converged and result.gross_output.shape == (0, 2)
+    assert np.all(result.totals.to_numpy() == 0.0)
+    # No inputs at all: x = y exactly, footprints R·y.
+    flat = lab.Economy(np.zeros((3, 3)), [1.0, 2.0, 3.0])
+    result = lab.footprint(flat, [1.0, 2.0, -3.0])
+    assert result.gross_output[0].tolist() == [1.0, 2.0, -3.0]
+    assert result.totals.loc["labour", 0] == -4.0
+
+
 def test_not_productive_raises():
     economy = lab.Economy(np.array([[0.5, 0.6], [0.6, 0.5]]), [1.0, 1.0])
     with pytest.raises(NotProductiveError):
