@@ -69,6 +69,7 @@ __all__ = [
     "is_positional",
     "match_labels",
     "pandas_labels",
+    "physical_memory",
     "readonly",
     "shape_2d",
     "sparse_parts",
@@ -523,8 +524,28 @@ def sparse_parts(name: str, M, *, allow_1d: bool = False) -> SparseParts:
     return SparseParts("coo", shape, data, _int64(keys[:, 0]), _int64(keys[:, 1]), False)
 
 
+def physical_memory() -> int | None:
+    """Bytes of physical memory, or None where the platform does not say."""
+    import os
+
+    try:
+        return int(os.sysconf("SC_PAGE_SIZE")) * int(os.sysconf("SC_PHYS_PAGES"))
+    except (AttributeError, ValueError, OSError):  # pragma: no cover - not POSIX
+        return None
+
+
 def _parts_to_csc(parts: SparseParts, index_dtype) -> sp.csc_array:
-    """A csc_array (duplicates summed, sorted) from checked parts; scipy is safe on them."""
+    """A csc_array (duplicates summed, sorted) from checked parts; scipy is safe on them.
+
+    The conversion allocates column pointers for every column: a shape whose pointers
+    alone exceed the machine's memory is refused here, not left to a MemoryError.
+    """
+    need = 8.0 * (parts.shape[1] + 1)
+    memory = physical_memory()
+    if memory is not None and need > memory:
+        raise InvalidEconomyError(
+            f"a sparse matrix of shape {parts.shape} needs {_fmt_bytes(need)} for its "
+            f"column pointers alone, more than this machine has; is its shape corrupt?")
     data = parts.data if parts.data.dtype == np.float64 else parts.data.astype(np.float64)
     if parts.kind == "coo":
         coords = (parts.index.astype(index_dtype), parts.pointer.astype(index_dtype))

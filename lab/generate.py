@@ -50,74 +50,77 @@ class _Generated(NamedTuple):
 
 def _check_params(n_products, mean_inputs, max_inputs, depth, core_share, cyclic_share,
                   group_size, spectral_radius, allow_nonproductive, n_resources,
-                  supplier_concentration, index_dtype):
+                  supplier_concentration, index_dtype, seed=None):
+    from lab.exceptions import InvalidOptionError
+
+    if not (seed is None or isinstance(seed, (np.random.SeedSequence, np.random.Generator))
+            or (isinstance(seed, (int, np.integer)) and not isinstance(seed, (bool, np.bool_))
+                and seed >= 0)):
+        raise InvalidOptionError(f"seed must be None, an integer >= 0, a SeedSequence or a "
+                                 f"Generator, got {seed!r}")
+
     def is_int(x):
         return isinstance(x, (int, np.integer)) and not isinstance(x, (bool, np.bool_))
 
     if not is_int(n_products) or n_products < 1:
-        raise ValueError(f"n_products must be an integer >= 1, got {n_products!r}")
+        raise InvalidOptionError(f"n_products must be an integer >= 1, got {n_products!r}")
     if not is_int(depth) or depth < 1:
-        raise ValueError(f"depth must be an integer >= 1, got {depth!r}")
+        raise InvalidOptionError(f"depth must be an integer >= 1, got {depth!r}")
     if not is_int(group_size) or group_size < 1:
-        raise ValueError(f"group_size must be an integer >= 1, got {group_size!r}")
+        raise InvalidOptionError(f"group_size must be an integer >= 1, got {group_size!r}")
     if not is_int(n_resources) or n_resources < 1:
-        raise ValueError(f"n_resources must be an integer >= 1, got {n_resources!r}")
+        raise InvalidOptionError(f"n_resources must be an integer >= 1, got {n_resources!r}")
     if max_inputs is not None and (not is_int(max_inputs) or max_inputs < 1):
-        raise ValueError(f"max_inputs must be None or an integer >= 1, got {max_inputs!r}")
+        raise InvalidOptionError(
+            f"max_inputs must be None or an integer >= 1, got {max_inputs!r}")
     for name, x in (("mean_inputs", mean_inputs), ("core_share", core_share),
                     ("cyclic_share", cyclic_share), ("spectral_radius", spectral_radius),
                     ("supplier_concentration", supplier_concentration)):
         if not isinstance(x, (int, float, np.integer, np.floating)) or isinstance(
                 x, (bool, np.bool_)):
-            raise ValueError(f"{name} must be a real number, got {x!r}")
+            raise InvalidOptionError(f"{name} must be a real number, got {x!r}")
     if not (np.isfinite(mean_inputs) and mean_inputs >= 1.0):
-        raise ValueError(f"mean_inputs must be finite and >= 1, got {mean_inputs!r}")
+        raise InvalidOptionError(f"mean_inputs must be finite and >= 1, got {mean_inputs!r}")
     # Every product draws about mean_inputs suppliers (repeats are merged afterwards):
     # the draws, not the products, bound the memory, and a product's count is an int32.
     draws = float(n_products) * float(mean_inputs)
-    memory = _physical_memory()
+    from lab._validation import physical_memory
+
+    memory = physical_memory()
     if mean_inputs > 2**31 / 50 or (memory is not None and 64.0 * draws > memory):
-        raise ValueError(
+        raise InvalidOptionError(
             f"mean_inputs={mean_inputs!r} is too large for {n_products} products: about "
             f"{draws:.3g} supplier draws (each product draws about mean_inputs suppliers; "
             f"a product can have at most {n_products} distinct ones), more than this "
             "machine's memory holds; use a mean_inputs below the number of products")
     cap = int(max_inputs) if max_inputs is not None else max(1, int(round(50 * mean_inputs)))
     if not mean_inputs <= cap:
-        raise ValueError(
+        raise InvalidOptionError(
             f"mean_inputs must be finite and in [1, max_inputs={cap}], got {mean_inputs!r}")
     if not (np.isfinite(core_share) and 0.0 < core_share <= 1.0):
-        raise ValueError(f"core_share must be in (0, 1], got {core_share!r}")
+        raise InvalidOptionError(f"core_share must be in (0, 1], got {core_share!r}")
     if not (np.isfinite(cyclic_share) and 0.0 <= cyclic_share < 1.0):
-        raise ValueError(f"cyclic_share must be in [0, 1), got {cyclic_share!r}")
+        raise InvalidOptionError(f"cyclic_share must be in [0, 1), got {cyclic_share!r}")
     if not (np.isfinite(supplier_concentration) and supplier_concentration >= 1.0):
-        raise ValueError(
+        raise InvalidOptionError(
             f"supplier_concentration must be finite and >= 1, got {supplier_concentration!r}")
     if not (np.isfinite(spectral_radius) and spectral_radius > 0.0):
-        raise ValueError(f"spectral_radius must be positive and finite, got {spectral_radius!r}")
+        raise InvalidOptionError(
+            f"spectral_radius must be positive and finite, got {spectral_radius!r}")
     if spectral_radius >= 1.0 and not allow_nonproductive:
-        raise ValueError(
+        raise InvalidOptionError(
             f"spectral_radius must be < 1 for a productive economy, got {spectral_radius!r}; "
             "pass allow_nonproductive=True to generate a non-productive economy on purpose")
     if index_dtype is not None:
         try:
             index_dtype = np.dtype(index_dtype)
         except TypeError as exc:
-            raise ValueError(f"index_dtype must be None, int32 or int64, got {index_dtype!r}") \
-                from exc
+            raise InvalidOptionError(
+                f"index_dtype must be None, int32 or int64, got {index_dtype!r}") from exc
         if index_dtype not in (np.dtype(np.int32), np.dtype(np.int64)):
-            raise ValueError(f"index_dtype must be None, int32 or int64, got {index_dtype!r}")
+            raise InvalidOptionError(
+                f"index_dtype must be None, int32 or int64, got {index_dtype!r}")
     return cap, index_dtype
-
-
-def _physical_memory() -> int | None:
-    """Bytes of physical memory, or None where the platform does not say."""
-    import os
-
-    try:
-        return int(os.sysconf("SC_PAGE_SIZE")) * int(os.sysconf("SC_PHYS_PAGES"))
-    except (AttributeError, ValueError, OSError):  # pragma: no cover - not POSIX
-        return None
 
 
 def _lognormal_mu(mean: float, sigma: float, cap: int) -> float:
@@ -237,7 +240,7 @@ def _generate(n_products, *, mean_inputs=12.0, max_inputs=None, depth=10, core_s
     cap, index_dtype = _check_params(
         n_products, mean_inputs, max_inputs, depth, core_share, cyclic_share, group_size,
         spectral_radius, allow_nonproductive, n_resources, supplier_concentration,
-        index_dtype)
+        index_dtype, seed)
     n = int(n_products)
     rho = float(spectral_radius)
     rng = np.random.default_rng(seed)

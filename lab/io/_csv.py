@@ -24,6 +24,7 @@ from __future__ import annotations
 import csv
 import io
 import re
+import warnings
 from pathlib import Path
 
 import numpy as np
@@ -88,15 +89,24 @@ def _read(path: Path, required: tuple[str, ...], str_columns: tuple[str, ...]) -
     with open_regular(path) as fh:
         header = _header(fh, path)
         try:
-            df = pd.read_csv(
-                fh,
-                dtype=str,
-                keep_default_na=False,
-                na_filter=False,
-                skip_blank_lines=False,
-                engine="c",
-                encoding="utf-8",
-            )
+            with warnings.catch_warnings():
+                # Rows with more fields than the header: pandas would take the first
+                # column as an index (shifting every value) or, with index_col=False,
+                # drop the extra fields with this warning. Either way: an error.
+                warnings.simplefilter("error", pd.errors.ParserWarning)
+                df = pd.read_csv(
+                    fh,
+                    dtype=str,
+                    keep_default_na=False,
+                    na_filter=False,
+                    skip_blank_lines=False,
+                    engine="c",
+                    encoding="utf-8",
+                    index_col=False,
+                )
+        except pd.errors.ParserWarning:
+            raise DataFormatError(f"lines with more fields than the {len(header)} of the "
+                                  "header", path=path) from None
         except pd.errors.EmptyDataError:
             raise DataFormatError("file is empty (no header)", path=path) from None
         except pd.errors.ParserError as exc:

@@ -30,6 +30,7 @@ import stat
 from pathlib import Path
 
 from lab._atomic import atomic_path
+from lab._validation import physical_memory
 from lab.exceptions import DataFormatError
 
 __all__ = ["MANIFEST", "check_allocation", "check_regular", "check_text_end", "file_digest",
@@ -123,14 +124,6 @@ def check_text_end(fh, path, line: int | None = None) -> None:
         raise DataFormatError("the last line has no line end: the file looks truncated "
                               "(if it is complete, end it with a newline)", path=path,
                               line=line)
-
-
-def physical_memory() -> int | None:
-    """Bytes of physical memory, or None where the platform does not say."""
-    try:
-        return int(os.sysconf("SC_PAGE_SIZE")) * int(os.sysconf("SC_PHYS_PAGES"))
-    except (AttributeError, ValueError, OSError):  # pragma: no cover - not POSIX
-        return None
 
 
 def _fmt_bytes(n: float) -> str:

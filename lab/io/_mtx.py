@@ -48,9 +48,17 @@ def sidecar_path(path) -> Path:
     return path.with_name(stem + ".resources.csv")
 
 
+def _text(raw: bytes, path, line: int) -> str:
+    try:
+        return raw.decode("utf-8")
+    except UnicodeDecodeError as exc:
+        raise DataFormatError(f"not UTF-8 text ({exc.reason} at byte {exc.start})", path=path,
+                              line=line) from None
+
+
 def _header(fh, path):
     """(format, field, symmetry, size line ints, comments, line number of the body)."""
-    banner = fh.readline(_LINE_MAX).decode("utf-8", "replace").split()
+    banner = _text(fh.readline(_LINE_MAX), path, 1).split()
     if len(banner) != 5 or banner[0] != "%%MatrixMarket" or banner[1].lower() != "matrix":
         raise DataFormatError("not a Matrix Market file (the first line must be "
                               "'%%MatrixMarket matrix FORMAT FIELD SYMMETRY')", path=path, line=1)
@@ -72,14 +80,15 @@ def _header(fh, path):
             raise DataFormatError("no size line", path=path, line=line)
         if len(raw) == _LINE_MAX and not raw.endswith(b"\n"):
             raise DataFormatError("line too long", path=path, line=line)
-        text = raw.decode("utf-8", "replace").strip()
+        text = _text(raw, path, line).strip()
         if text.startswith("%"):
             comments.append(text.lstrip("%").strip())
         elif text:
             break
     want = 3 if fmt == "coordinate" else 2
     parts = text.split()
-    if len(parts) != want or not all(p.isdigit() for p in parts):
+    if len(parts) != want or not all(p.isascii() and p.isdigit() and len(p) <= 18
+                                     for p in parts):
         raise DataFormatError(f"the size line must hold {want} non-negative integers "
                               f"({'rows columns entries' if want == 3 else 'rows columns'}), "
                               f"got {text[:80]!r}", path=path, line=line)

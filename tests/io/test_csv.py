@@ -134,6 +134,14 @@ BAD_CSV = [
     ("", FLOWS, "products.csv", "empty"),
     (PRODUCTS, None, "flows.csv", "not found"),
     (PRODUCTS.replace("\n02,", "\n,"), FLOWS, "products.csv", "line 3.*empty 'code'"),
+    # a header that lost a column name: pandas took the codes as an index and shifted
+    # every value one column (found by the fuzz suite)
+    (PRODUCTS.replace("code,name,", "code,"), FLOWS, "products.csv",
+     "more fields than the 3 of the header"),
+    (PRODUCTS.replace("total_output,", "total_output,,"), FLOWS, "products.csv",
+     "line 1.*empty column name"),
+    (PRODUCTS.replace(",hours_worked", ",code"), FLOWS, "products.csv",
+     "line 1.*duplicated column name 'code'"),
 ]
 
 
