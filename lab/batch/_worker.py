@@ -558,7 +558,11 @@ def _column_residuals(economy, backend, n_threads, B, V) -> np.ndarray:
     res = np.abs(out).max(axis=0, initial=0.0)
     norm = np.abs(X).max(axis=0, initial=0.0)
     safe = np.where(norm > 0, norm, 1.0)
-    return np.where(norm > 0, res / safe, np.where(res > 0, np.inf, 0.0))
+    with np.errstate(invalid="ignore"):
+        ratio = np.where(norm > 0, res / safe, np.where(res > 0, np.inf, 0.0))
+    # NaN compares false: without this a NaN residual would come out as 0
+    ratio[~(np.isfinite(res) & np.isfinite(norm))] = np.nan
+    return ratio
 
 
 def _run_stacked(state, group, store, fmt, exclusive) -> list[dict]:
@@ -609,8 +613,9 @@ def _run_stacked(state, group, store, fmt, exclusive) -> list[dict]:
         one = dataclasses.replace(
             result, values=V[i], residual=residual, converged=converged,
             resource_names=(name,))
-        if not converged:
-            summaries.append(_failure(task, _not_converged(one), share, store, {
+        failure = _not_converged(one)  # its numbers are checked too, not only its residual
+        if failure is not None:
+            summaries.append(_failure(task, failure, share, store, {
                 "residual": residual, "iterations": result.iterations}))
             continue
         try:
