@@ -20,13 +20,14 @@ ROOT = Path(__file__).resolve().parents[1]
 LAYERS = {
     "lab._kernels": 0,
     "lab.exceptions": 0, "lab._version": 0, "lab._atomic": 0, "lab._memory": 0,
+    "lab._html": 0,
     "lab._validation": 1, "lab._ops": 1,
     "lab.economy": 2,
     "lab.values": 3, "lab.io": 3,
     "lab.planning": 4, "lab.datasets": 4, "lab.analysis": 4,
     "lab.generate": 5,
     "lab.batch": 6,
-    "lab.bench": 7,
+    "lab.bench": 7, "lab.report": 7,
     "lab.cli": 8,
     "lab": 9,
 }

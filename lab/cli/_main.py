@@ -148,6 +148,10 @@ def values(economy, method, rtol, maxiter, backend, n_threads, resources, out, l
                   + (f"; nothing written to {out}" if out is not None else ""), 1)
         if out is not None and result.converged:
             write_values(result, out)
+            from lab.cli._report import write_evidence_for  # beside it: lab report reads it
+
+            write_evidence_for(out, result, economy=economy, dataset=dataset, labour=labour,
+                               negative=negative, loaded=econ)
         info = _summary(result, seconds)
         info.update(products=econ.n_products, nnz=econ.nnz, read_seconds=t_read,
                     out=str(out) if out else None)
@@ -265,6 +269,10 @@ cli.add_command(plan)
 from lab.cli._explain import explain  # noqa: E402
 
 cli.add_command(explain)
+
+from lab.cli._report import report  # noqa: E402
+
+cli.add_command(report)
 
 
 def main(argv=None):

@@ -116,6 +116,11 @@ def plan(economy, dataset, targets_file, resources_file, capacities_file, stocks
             click.echo(f"lab: warning: {w.message}", err=True)
         if out is not None:
             write_plan(result, out)
+            from lab.cli._report import write_evidence_for  # beside it: lab report reads it
+
+            write_evidence_for(out, result, economy=economy, dataset=dataset,
+                               files={"targets": targets_file, "resources": resources_file,
+                                      "capacities": capacities_file, "stocks": stocks_file})
         info = _summary(result, top)
         info.update(products=problem.n_products, techniques=problem.n_techniques,
                     read_seconds=t_read, out=str(out) if out else None)
