@@ -31,6 +31,8 @@ __all__ = ["Column", "plan_document", "values_document", "multiyear_document",
 RESOLVED = 1e-6
 #: How many paths of each supply-chain explanation are kept.
 PATHS = 8
+#: Values closer than this (relative) are drawn as one: they differ by rounding only.
+SAME = 1e-6
 #: The worst-fulfilled targets named in the headline.
 WORST = 5
 #: Rows of the "what limits the plan" lists.
@@ -88,8 +90,9 @@ def histogram(x, *, bins: int = 40, log: bool = False) -> tuple[list, str]:
         if hi > lo and hi - lo > 2 * (q - lo) and q > lo:
             note.append(f"the last bar holds every value above {_fmt(q)} (up to {_fmt(hi)})")
             hi = q
-    if hi - lo <= 1e-12 * max(1.0, abs(hi)):
+    if hi - lo <= SAME * max(1.0, abs(hi)):  # one value, up to rounding: one bar
         width = max(abs(hi) * 0.01, 1e-3)
+        note.append(f"all {x.size:,} equal to {_fmt(hi, 6)} (to within {SAME:.0e})")
         return [{"lo": lo - width, "hi": hi + width, "count": int(x.size)}], "; ".join(note)
     counts, edges = np.histogram(np.minimum(x, hi), bins=bins, range=(lo, hi))
     bars = [{"lo": float(edges[i]), "hi": float(edges[i + 1]), "count": int(counts[i])}
