@@ -28,9 +28,11 @@ from lab.io._flows import check_writable_labels, default_codes
 NPZ_VERSION = 1
 _NPZ_KEYS = ("version", "shape", "indptr", "indices", "data", "R", "resource_names")
 _OPTIONAL = ("codes", "names")
-#: dtype kinds each member may have.
-_KINDS = {"version": "iu", "shape": "iu", "indptr": "iu", "indices": "iu", "data": "biuf",
-          "R": "biuf", "resource_names": "U", "codes": "U", "names": "U"}
+#: dtype kinds each member may have. ``members`` (written first) lists every member:
+#: a damaged zip directory can list fewer members without any error from zipfile,
+#: and a missing optional member (the codes) would otherwise go unnoticed.
+_KINDS = {"members": "U", "version": "iu", "shape": "iu", "indptr": "iu", "indices": "iu",
+          "data": "biuf", "R": "biuf", "resource_names": "U", "codes": "U", "names": "U"}
 #: Largest ratio of a member's size to its compressed size (deflate stays below 1032).
 _MAX_COMPRESSION = 1100
 
@@ -57,6 +59,7 @@ def write_npz(economy, path: Path) -> Path:
         arrays["codes"] = np.asarray(codes, dtype=str)
     if economy.names is not None:
         arrays["names"] = np.asarray(economy.names, dtype=str)
+    arrays = {"members": np.array(["members", *arrays], dtype=str), **arrays}
     with atomic_path(path) as tmp, open(tmp, "wb") as fh:
         np.savez(fh, **arrays)
     return path
@@ -114,14 +117,20 @@ def _read_arrays(path: Path) -> dict:
                 if unknown:
                     raise DataFormatError(f"not a lab economy file: unknown members {unknown} "
                                           f"(it holds {', '.join(_KINDS)})", path=path)
-                return {k: _member(zf, infos[k], k, path, file_bytes)
-                        for k in _NPZ_KEYS + _OPTIONAL if k in infos}
+                arrays = {k: _member(zf, infos[k], k, path, file_bytes)
+                          for k in ("members", *_NPZ_KEYS, *_OPTIONAL) if k in infos}
         except DataFormatError:
             raise
         except (zipfile.BadZipFile, EOFError, OSError, ValueError, KeyError,
                 NotImplementedError, zlib.error, RuntimeError) as exc:
             raise DataFormatError(f"corrupt or truncated .npz file ({exc})", path=path) \
                 from None
+    listed = arrays.pop("members", None)  # files written before it have none
+    if listed is not None and (listed.ndim != 1 or set(listed.tolist()) != set(infos)):
+        raise DataFormatError(f"the archive holds the members {sorted(infos)} but lists "
+                              f"{sorted(listed.tolist()) if listed.ndim == 1 else listed}: "
+                              "its directory is damaged", path=path)
+    return arrays
 
 
 def _strings(arrays, key, path, length=None):

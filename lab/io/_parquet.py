@@ -346,7 +346,9 @@ def read_parquet_folder(directory, *, labour=None, negative="error", batch_size=
             schema.field(c).type) or pa.types.is_binary(schema.field(c).type))]
     pf = _open(fpath, read_dictionary=as_dict or None, stream=True)
     n = pf.metadata.num_rows
-    check_allocation(fpath, f"the metadata declares {n} flow rows", 16.0 * max(n, 0),
+    if n < 0:
+        raise DataFormatError(f"the metadata declares {n} rows: corrupt", path=fpath)
+    check_allocation(fpath, f"the metadata declares {n} flow rows", 16.0 * n,
                      file_bytes=fpath.stat().st_size)
     idx_dtype = np.int32 if max(m, n) < np.iinfo(np.int32).max else np.int64
     rows = np.empty(n, dtype=idx_dtype)
