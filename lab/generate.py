@@ -584,3 +584,118 @@ def generate_planning_problem(n_products: int, *, seed=None, alternatives: float
         use, make, R, t, product_codes=codes, technique_codes=tcodes,
         resource_names=economy.resource_names, available=avail, capacities=cap)
 
+
+def generate_multiyear_problem(n_products: int, *, years: int = 5, seed=None,
+                               capital_goods: float = 0.05, capital_per_product: float = 3.0,
+                               capital_ratio: float = 2.0, depreciation: float = 0.1,
+                               growth: float = 0.03, target_share: float = 0.3,
+                               labour_share: float = 0.8, initial_capacity: float = 0.9,
+                               terminal_stocks=None, weights="value", economy=None,
+                               **economy_kwargs):
+    """A multi-year plan (MATH.md §4) on a generated economy, with capital and depreciation.
+
+    Parameters
+    ----------
+    n_products : int
+        Products m (ignored when ``economy`` is given).
+    years : int, default 5
+    seed : int, optional
+    capital_goods : float, default 0.05
+        Share of the products that serve as capital goods (at least one).
+    capital_per_product : float, default 3
+        Mean number of capital goods an industry needs (1 + Poisson, at most all of them).
+    capital_ratio : float, default 2
+        Mean value of an industry's capital per value of its yearly output, split among
+        its capital goods: C[s, p] = share · capital_ratio · v_p / v_s with the labour
+        values v (so C is in the economy's physical units).
+    depreciation : float, default 0.1
+        Mean yearly depreciation; each capital good draws its rate uniformly in
+        [0.5, 1.5] times this (at most 1).
+    growth : float, default 0.03
+        Yearly growth of the targets.
+    target_share : float, default 0.3
+        Share of products with a target in every year (lognormal around 1 in year 1).
+    labour_share : float, default 0.8
+        Labour each year is this share of what meeting the year's targets and its
+        replacement and growth investment needs.
+    initial_capacity : float, default 0.9
+        K₁ is this multiple of the capital that year 1's needs tie up.
+    terminal_stocks : None or float
+        As for :class:`lab.MultiYearProblem` (a fraction of K₁).
+    weights : {"value", "uniform"}
+    economy : Economy, optional
+        Use this economy instead of generating one.
+    **economy_kwargs
+        Passed to :func:`generate_economy`.
+
+    Returns
+    -------
+    MultiYearProblem
+        Labour (resource row 0) is limited each year; other resources are not.
+
+    Examples
+    --------
+    >>> from lab.generate import generate_multiyear_problem
+    >>> p = generate_multiyear_problem(300, years=3, seed=1)
+    >>> p.years, p.n_products, p.capital.nnz > 300
+    (3, 300, True)
+    """
+    import scipy.sparse as sp
+
+    from lab.planning import MultiYearProblem
+    from lab.planning._exact import gross_outputs
+    from lab.values import labour_values
+
+    if not isinstance(years, (int, np.integer)) or isinstance(years, bool) or years < 1:
+        raise ValueError(f"years must be an integer >= 1, got {years!r}")
+    for name, share in (("capital_goods", capital_goods), ("depreciation", depreciation),
+                        ("labour_share", labour_share)):
+        if not 0 <= share <= 1:
+            raise ValueError(f"{name} must be in [0, 1], got {share!r}")
+    if not 0 < target_share <= 1:
+        raise ValueError(f"target_share must be in (0, 1], got {target_share!r}")
+    for name, value in (("capital_per_product", capital_per_product),
+                        ("capital_ratio", capital_ratio), ("growth", growth),
+                        ("initial_capacity", initial_capacity)):
+        if not (np.isfinite(value) and value >= 0):
+            raise ValueError(f"{name} must be finite and >= 0, got {value!r}")
+    rng = np.random.default_rng(seed)
+    if economy is None:
+        economy = generate_economy(n_products, seed=rng.integers(2**31), **economy_kwargs)
+    m = economy.n_products
+    v = labour_values(economy, rtol=1e-12).values
+    v = np.where(v > 0, v, float(v[v > 0].min()) if (v > 0).any() else 1.0)
+    goods = np.sort(rng.choice(m, max(1, int(round(capital_goods * m))), replace=False))
+    counts = np.minimum(1 + rng.poisson(max(capital_per_product - 1.0, 0.0), m), goods.size)
+    cols = np.repeat(np.arange(m), counts)
+    rows = np.concatenate([rng.choice(goods, c, replace=False) for c in counts]) \
+        if m else np.zeros(0, dtype=np.intp)
+    split = rng.uniform(0.5, 1.5, rows.size)
+    split /= np.bincount(cols, weights=split, minlength=m)[cols]
+    C = sp.csc_array((split * capital_ratio * v[cols] / v[rows], (rows, cols)), shape=(m, m))
+    rate = np.minimum(rng.uniform(0.5, 1.5, m) * depreciation, 1.0)
+    n_targets = max(1, int(round(target_share * m)))
+    idx = np.sort(rng.choice(m, n_targets, replace=False))
+    t1 = np.zeros(m)
+    t1[idx] = rng.lognormal(0.0, 0.5, n_targets)
+    targets = np.stack([t1 * (1.0 + growth) ** y for y in range(years)])
+    # what each year needs: the targets plus replacement and growth investment
+    Cc = C.tocoo()
+    yearly_rate = rate[Cc.row] + growth
+
+    def needs(t):
+        x = gross_outputs(economy, t)
+        invest = np.bincount(Cc.row, weights=yearly_rate * Cc.data * x[Cc.col], minlength=m)
+        return gross_outputs(economy, t + invest), invest
+
+    labour = np.empty(years)
+    for y in range(years):
+        _, invest = needs(targets[y])
+        labour[y] = labour_share * float(v @ (targets[y] + invest))
+    x1, _ = needs(targets[0])
+    K1 = sp.csc_array((initial_capacity * Cc.data * x1[Cc.col], (Cc.row, Cc.col)), shape=(m, m))
+    available = np.full((years, economy.n_resources), np.inf)
+    available[:, 0] = labour
+    return MultiYearProblem(economy, years=years, targets=targets, available=available,
+                            capital=C, depreciation=rate, initial_stocks=K1,
+                            terminal_stocks=terminal_stocks, weights=weights)

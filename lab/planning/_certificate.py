@@ -474,9 +474,20 @@ def relative_gap(mode: str, objective_value: float, bound: float) -> float:
 
 def evidence(problem, objective: Objective, x: np.ndarray, p: np.ndarray,
              lam_limited: np.ndarray, limited: np.ndarray, ub: np.ndarray, *,
-             anchor: np.ndarray | None = None, sweeps: int = 60) -> Evidence:
-    """Repair ``x``, bound with (p, λ), and measure everything a result reports."""
-    xf, rounds = repair(problem, x, anchor=anchor)
+             anchor: np.ndarray | None = None, sweeps: int = 60,
+             repair_fn=None) -> Evidence:
+    """Repair ``x``, bound with (p, λ), and measure everything a result reports.
+
+    ``repair_fn(x) -> (x, rounds)`` replaces :func:`repair` where the problem's
+    structure allows a better one (the forward pass of multi-year plans); required
+    outputs are then reached by blending with ``anchor`` as in :func:`repair`.
+    """
+    if repair_fn is None:
+        xf, rounds = repair(problem, x, anchor=anchor)
+    else:
+        xf, rounds = repair_fn(x)
+        if problem._required is not None and anchor is not None:
+            xf = _blend(problem, xf, anchor, problem._required)
     n = problem.net_output(xf)
     obj = objective_value(problem, objective, n)
     bound, p, lam, profit, done = dual_bound(problem, objective, p, lam_limited, limited, ub,

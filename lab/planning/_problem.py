@@ -305,9 +305,11 @@ class PlanningProblem:
         else:
             weighting = "given"
             w = _entries("weights", weights, codes, "products", allow_inf=False, default=1.0)
-            if isinstance(weights, Mapping) or hasattr(weights, "index"):
+            series = hasattr(weights, "index") and hasattr(weights, "to_numpy") and \
+                not isinstance(weights, np.ndarray)
+            if isinstance(weights, Mapping) or series:
                 position = {c: i for i, c in enumerate(codes.tolist())}
-                keys = weights.index.tolist() if hasattr(weights, "index") else list(weights)
+                keys = weights.index.tolist() if series else list(weights)
                 stray = [key for key in keys if t[position[key]] == 0]
                 if stray:
                     raise InvalidProblemError(

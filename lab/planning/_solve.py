@@ -495,12 +495,16 @@ def to_user(ev: _certificate.Evidence, units: Units, mode: str) -> _certificate.
 
 def solve_general(problem, objective: Objective, *, gap: float, maxiter: int, n_threads: int,
                   check_every: int = 64, callback=None, time_limit: float | None = None,
-                  x0: np.ndarray | None = None, anchor: np.ndarray | None = None) -> General:
+                  x0: np.ndarray | None = None, anchor: np.ndarray | None = None,
+                  enough: float | None = None, repair_factory=None) -> General:
     """The primal-dual route on any problem: balanced units, PDHG, certificates.
 
     ``x0`` (user units) is certified first, so a starting plan that is already
     optimal is returned as it is. ``anchor`` is a feasible plan for problems with
-    required outputs (see :func:`lab.planning._certificate.repair`).
+    required outputs (see :func:`lab.planning._certificate.repair`). ``enough``: stop
+    as soon as a plan reaches this objective (a search for a plan, not an optimum).
+    ``repair_factory(internal_problem)`` gives a repair for the problem in internal
+    units (see :func:`lab.planning._certificate.evidence`).
     """
     t1 = time.perf_counter()
     limited = np.isfinite(problem.available)
@@ -513,14 +517,17 @@ def solve_general(problem, objective: Objective, *, gap: float, maxiter: int, n_
     form, _ = standard_form(inner, objective)
     m, k = inner.n_products, inner.n_techniques
     anchor_s = None if anchor is None else anchor / units.technique
+    repair_fn = None if repair_factory is None else repair_factory(inner)
     best = _Best()
 
     def certify(z, y):
         tc = time.perf_counter()
         ev = _certificate.evidence(inner, objective, z[:k], -y[:m], y[m:], limited, ub,
-                                   anchor=anchor_s)
+                                   anchor=anchor_s, repair_fn=repair_fn)
         best.add(ev)
         best.certify_seconds += time.perf_counter() - tc
+        if enough is not None and best.plan is not None and best.plan.objective >= enough:
+            return 0.0, ev.work
         return best.relative_gap(objective.mode), ev.work
 
     z0 = None
@@ -542,8 +549,8 @@ def solve_general(problem, objective: Objective, *, gap: float, maxiter: int, n_
     if best.plan is None:  # no certificate was feasible: x = 0, or the anchor
         fallback = np.zeros(k) if anchor_s is None else anchor_s
         ev = _certificate.evidence(inner, objective, fallback, -out.y[:m], out.y[m:],
-                                   limited, ub, anchor=anchor_s)
-        best.add(ev)
+                                   limited, ub, anchor=anchor_s, repair_fn=repair_fn)
+        best.add(ev)  # (with required outputs and no anchor, still no plan)
     history.extend(out.history)
     ev = best.combined(objective.mode) if best.plan is not None else None
     timings = {"setup": t2 - t1, "solve": t3 - t2 - best.certify_seconds,
@@ -620,9 +627,15 @@ def plan(problem, *, method: str = "auto", gap: float = 1e-6,
                                f"{type(options).__name__}")
     elif kwargs:
         options = replace(options, **kwargs)
+    from lab.planning._multiyear import MultiYearProblem, solve_multiyear
+
+    if isinstance(problem, MultiYearProblem):
+        result = solve_multiyear(problem, options, callback=callback, x0=x0)
+        _warn(result, options)
+        return result
     if not isinstance(problem, PlanningProblem):
-        raise InvalidTypeError(f"problem must be a lab.PlanningProblem, got "
-                               f"{type(problem).__name__}")
+        raise InvalidTypeError(f"problem must be a lab.PlanningProblem or "
+                               f"lab.MultiYearProblem, got {type(problem).__name__}")
     if x0 is not None:
         x0 = check_x0(problem, x0)
     resolved = _ops.resolve_backend(options.backend)

@@ -82,3 +82,137 @@ def harmony_cvxpy(problem):
     prob = cp.Problem(objective, cons)
     prob.solve(solver=cp.CLARABEL, tol_gap_abs=1e-11, tol_gap_rel=1e-11, tol_feas=1e-11)
     return float(prob.value), np.asarray(x.value)
+
+
+def _multiyear_blocks(problem):
+    """The constraints of MATH.md §4 from a MultiYearProblem's public arrays: variables
+    z = [x_1..x_T (m each), c_1..c_T (m each), I_1..I_T (E each), K_1..K_{T+1} (E each)].
+
+    Returns (offsets of the variable groups, blocks of (matrix, lower, upper) rows,
+    lower and upper bounds of z).
+    """
+    T, m = problem.years, problem.n_products
+    s, p = problem.capital_entries
+    E = s.size
+    cvals = np.asarray(sp.csr_array(problem.capital)[s, p]).ravel() if E else np.zeros(0)
+    delta = np.asarray(sp.csr_array(problem.depreciation)[s, p]).ravel() if E else np.zeros(0)
+    K1 = np.asarray(sp.csr_array(problem.initial_stocks)[s, p]).ravel() if E else np.zeros(0)
+    nx, nc, nI, nK = m * T, m * T, E * T, E * (T + 1)
+    off = {"x": 0, "c": nx, "I": nx + nc, "K": nx + nc + nI, "n": nx + nc + nI + nK}
+    S = sp.csr_array((np.ones(E), (s, np.arange(E))), shape=(m, E))
+    blocks = []
+    for y, e in enumerate(problem.economies):
+        # goods: x − A x − S I − c ≥ 0
+        M = sp.hstack([sp.csr_array((m, y * m)), sp.identity(m) - e.A,
+                       sp.csr_array((m, (T - y - 1) * m)), sp.csr_array((m, y * m)),
+                       -sp.identity(m), sp.csr_array((m, (T - y - 1) * m)),
+                       sp.csr_array((m, y * E)), -S, sp.csr_array((m, (T - y - 1) * E)),
+                       sp.csr_array((m, nK))], format="csr")
+        blocks.append((M, np.zeros(m), np.full(m, np.inf)))
+        # capacity: C[s,p] x_y[p] − K_y[e] ≤ 0
+        cap = sp.csr_array((cvals, (np.arange(E), y * m + p)), shape=(E, nx))
+        M = sp.hstack([cap, sp.csr_array((E, nc + nI)),
+                       sp.csr_array((-np.ones(E), (np.arange(E), y * E + np.arange(E))),
+                                    shape=(E, nK))], format="csr")
+        blocks.append((M, np.full(E, -np.inf), np.zeros(E)))
+        # stocks: K_{y+1} − (1 − δ) K_y − I_y = 0
+        kk = sp.csr_array((np.concatenate([np.ones(E), -(1 - delta)]),
+                           (np.concatenate([np.arange(E)] * 2),
+                            np.concatenate([(y + 1) * E + np.arange(E), y * E + np.arange(E)]))),
+                          shape=(E, nK))
+        ii = sp.csr_array((-np.ones(E), (np.arange(E), y * E + np.arange(E))), shape=(E, nI))
+        M = sp.hstack([sp.csr_array((E, nx + nc)), ii, kk], format="csr")
+        blocks.append((M, np.zeros(E), np.zeros(E)))
+        # resources: R_y x_y ≤ ρ_y
+        lim = np.isfinite(problem.available[y])
+        if lim.any():
+            Ry = sp.csr_array(e.R[lim])
+            M = sp.hstack([sp.csr_array((int(lim.sum()), y * m)), Ry,
+                           sp.csr_array((int(lim.sum()), off["n"] - (y + 1) * m))], format="csr")
+            blocks.append((M, np.full(int(lim.sum()), -np.inf), problem.available[y][lim]))
+    lo = np.zeros(off["n"])
+    hi = np.full(off["n"], np.inf)
+    lo[off["K"]:off["K"] + E] = hi[off["K"]:off["K"] + E] = K1
+    if problem.terminal_stocks is not None:
+        term = np.asarray(sp.csr_array(problem.terminal_stocks)[s, p]).ravel()
+        lo[off["K"] + T * E:] = term
+    return off, blocks, lo, hi
+
+
+def multiyear_ray_highs(problem, method: str = "plan-ray", solver: str = "ipm"):
+    """max φ (one rate) or Σ_y φ_y with c_y ≥ φ_y·t_y, by HiGHS. Returns (objective, status)."""
+    import highspy
+
+    T, m = problem.years, problem.n_products
+    off, blocks, lo, hi = _multiyear_blocks(problem)
+    t = problem.targets
+    years = [y for y in range(T) if (t[y] > 0).any()]
+    G = 1 if method == "plan-ray" else len(years)
+    n = off["n"] + G
+    rows, rlo, rhi = [], [], []
+    for M, a, b in blocks:
+        rows.append(sp.hstack([M, sp.csr_array((M.shape[0], G))], format="csr"))
+        rlo.append(a)
+        rhi.append(b)
+    for g, y in enumerate(years):  # c_y − φ_g t_y ≥ 0 on the targets
+        idx = np.flatnonzero(t[y] > 0)
+        M = sp.csr_array((np.concatenate([np.ones(idx.size), -t[y][idx]]),
+                          (np.concatenate([np.arange(idx.size)] * 2),
+                           np.concatenate([off["c"] + y * m + idx,
+                                           np.full(idx.size, off["n"] + (0 if G == 1 else g))]))),
+                         shape=(idx.size, n))
+        rows.append(M)
+        rlo.append(np.zeros(idx.size))
+        rhi.append(np.full(idx.size, np.inf))
+    K = sp.vstack(rows, format="csc")
+    inf = highspy.kHighsInf
+    h = highspy.Highs()
+    h.setOptionValue("output_flag", False)
+    h.setOptionValue("solver", solver)
+    lp = highspy.HighsLp()
+    lp.num_col_, lp.num_row_ = n, K.shape[0]
+    cost = np.zeros(n)
+    cost[off["n"]:] = -1.0
+    lp.col_cost_ = cost
+    lp.col_lower_ = np.append(lo, np.zeros(G))
+    lp.col_upper_ = np.where(np.isfinite(np.append(hi, np.full(G, np.inf))),
+                             np.append(hi, np.full(G, np.inf)), inf)
+    lo_r, hi_r = np.concatenate(rlo), np.concatenate(rhi)
+    lp.row_lower_ = np.where(np.isfinite(lo_r), lo_r, -inf)
+    lp.row_upper_ = np.where(np.isfinite(hi_r), hi_r, inf)
+    lp.a_matrix_.format_ = highspy.MatrixFormat.kColwise
+    lp.a_matrix_.start_ = K.indptr
+    lp.a_matrix_.index_ = K.indices
+    lp.a_matrix_.value_ = K.data
+    h.passModel(lp)
+    h.run()
+    return -h.getInfo().objective_function_value, h.modelStatusToString(h.getModelStatus())
+
+
+def multiyear_harmony_cvxpy(problem):
+    """max Σ_y Σ_i w_{y,i} H((c_{y,i} − t_{y,i}) / t_{y,i}) over the same constraints."""
+    import cvxpy as cp
+
+    off, blocks, lo, hi = _multiyear_blocks(problem)
+    z = cp.Variable(off["n"])
+    cons = [z >= lo]
+    fin = np.isfinite(hi)
+    if fin.any():
+        cons.append(z[np.flatnonzero(fin)] <= hi[fin])
+    for M, a, b in blocks:
+        Mz = M @ z
+        if np.isfinite(a).any():
+            cons.append(Mz[np.flatnonzero(np.isfinite(a))] >= a[np.isfinite(a)])
+        if np.isfinite(b).any():
+            cons.append(Mz[np.flatnonzero(np.isfinite(b))] <= b[np.isfinite(b)])
+    t = problem.targets.ravel()
+    w = problem.weights.ravel()
+    idx = np.flatnonzero(t > 0)
+    c = z[off["c"] + idx]
+    a = cp.Variable(idx.size, nonpos=True)
+    b = cp.Variable(idx.size, nonneg=True)
+    cons.append(a + b == cp.multiply(c - t[idx], 1.0 / t[idx]))
+    objective = cp.Maximize(w[idx] @ (a - 0.5 * cp.square(a) + cp.log(1 + b)))
+    prob = cp.Problem(objective, cons)
+    prob.solve(solver=cp.CLARABEL, tol_gap_abs=1e-9, tol_gap_rel=1e-9, tol_feas=1e-9)
+    return float(prob.value)
