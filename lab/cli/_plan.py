@@ -8,6 +8,7 @@ import warnings
 from pathlib import Path
 
 import click
+import numpy as np
 
 from lab.cli._util import Progress, fail, refuse_overwriting, run_guarded
 
@@ -38,6 +39,186 @@ def _summary(result, top: int) -> dict:
     }
 
 
+def _targets_summary(codes, fulfilment, top: int) -> dict:
+    """The worst-fulfilled targets, and those that get nothing, said plainly."""
+    from lab.planning._solve import NOTHING, worst_fulfilled
+
+    fulfilment = np.asarray(fulfilment, dtype=np.float64)
+    nothing = [str(codes[i]) for i in np.flatnonzero(fulfilment < NOTHING)]
+    return {"worst_targets": [{"target": c, "fulfilment": f}
+                              for c, f in worst_fulfilled(codes, fulfilment, top)],
+            "targets_with_nothing": nothing, "n_targets": len(codes)}
+
+
+def _echo_targets(info: dict) -> None:
+    nothing = info["targets_with_nothing"]
+    if nothing:
+        shown = ", ".join(nothing[:10]) + (", ..." if len(nothing) > 10 else "")
+        click.echo(f"{len(nothing)} of {info['n_targets']} targets get nothing: {shown}")
+    if info["worst_targets"]:
+        click.echo("worst-fulfilled targets:")
+        for w in info["worst_targets"]:
+            click.echo(f"  {w['target']:<20} {w['fulfilment']:.6g}")
+
+
+def _files(*values) -> list:
+    """The options that may be a number or a file: those that name an existing file."""
+    return [Path(v) for v in values if v is not None and not _number(v) and Path(v).exists()]
+
+
+def _number(text):
+    try:
+        return float(text)
+    except (TypeError, ValueError):
+        return None
+
+
+def _pairs(path, value: str, codes):
+    """A CSV good,industry,<value> as an m × m sparse matrix (codes by label)."""
+    import scipy.sparse as sp
+
+    from lab.io._plan_tables import read_keyed_table
+
+    _, table = read_keyed_table(path, ("good", "industry"), (value,))
+    return _matrix(table[value], codes, path, sp)
+
+
+def _matrix(entries: dict, codes, path, sp):
+    from lab.exceptions import InvalidProblemError
+
+    position = {str(c): i for i, c in enumerate(codes)}
+    unknown = sorted({k for pair in entries for k in pair if k not in position})
+    if unknown:
+        raise InvalidProblemError(f"{path}: unknown product code(s) "
+                                  f"{', '.join(repr(u) for u in unknown[:5])}")
+    rows = [position[g] for g, _ in entries]
+    cols = [position[i] for _, i in entries]
+    m = len(codes)
+    return sp.csc_array((list(entries.values()), (rows, cols)), shape=(m, m))
+
+
+def _yearly(path, key: str, value: str, years: int):
+    """A CSV [year,]key,value as {year: {key: value}} (the same every year without a year
+    column)."""
+    from lab.exceptions import InvalidProblemError
+    from lab.io._plan_tables import read_keyed_table
+
+    present, table = read_keyed_table(path, (key,), (value,), optional_keys=("year",))
+    out: dict[int, dict[str, float]] = {y: {} for y in range(1, years + 1)}
+    for k, v in table[value].items():
+        if present[0] == "year":
+            year = _number(k[0])
+            if year is None or year != int(year) or not 1 <= year <= years:
+                raise InvalidProblemError(f"{path}: year {k[0]!r} is not one of 1 … {years}")
+            out[int(year)][k[1]] = v
+        else:
+            for y in out:
+                out[y][k[0]] = v
+    return out
+
+
+def _run_multiyear(econ, years, targets_file, resources_file, capital_file, depreciation,
+                   initial_file, terminal, year_weights, weighting, method, say, t0, options,
+                   out, top, as_json, quiet):
+    import scipy.sparse as sp
+
+    from lab.exceptions import InvalidProblemError
+    from lab.io._plan_tables import read_keyed_table, write_multiyear_plan
+    from lab.planning import MultiYearProblem
+    from lab.planning import plan as solve
+
+    codes = [str(c) for c in econ.codes]
+    targets = {y: v for y, v in _yearly(targets_file, "code", "target", years).items() if v}
+    present, table = read_keyed_table(targets_file, ("code",), (), ("weight",),
+                                      optional_keys=("year",))
+    weights = weighting
+    if table["weight"]:
+        weights = {}
+        for k, w in table["weight"].items():
+            code = k[-1]
+            if weights.setdefault(code, w) != w:
+                raise InvalidProblemError(f"{targets_file}: {code!r} has different weights in "
+                                          "different years (weights are per product; use "
+                                          "--year-weights for the years)")
+    available = None
+    if resources_file:
+        per_year = _yearly(resources_file, "resource", "available", years)
+        names = {n for v in per_year.values() for n in v}
+        available = {n: [per_year[y].get(n, float("inf")) for y in range(1, years + 1)]
+                     for n in names}
+    capital = _pairs(capital_file, "coefficient", codes) if capital_file else None
+    rate = _number(depreciation)
+    if rate is None:
+        present, dep = read_keyed_table(depreciation, ("good",), ("depreciation",),
+                                        optional_keys=("industry",))
+        if present == ("good",):
+            position = {c: i for i, c in enumerate(codes)}
+            unknown = [k[0] for k in dep["depreciation"] if k[0] not in position]
+            if unknown:
+                raise InvalidProblemError(f"{depreciation}: unknown product code(s) "
+                                          f"{', '.join(repr(u) for u in unknown[:5])}")
+            rate = np.zeros(len(codes))
+            for k, v in dep["depreciation"].items():
+                rate[position[k[0]]] = v
+        else:  # industry,good: the optional key comes first
+            rate = _matrix({(g, i): v for (i, g), v in dep["depreciation"].items()}, codes,
+                           depreciation, sp)
+    initial = _pairs(initial_file, "stock", codes) if initial_file else None
+    term = None
+    if terminal is not None:
+        term = _number(terminal)
+        if term is None:
+            term = _pairs(terminal, "stock", codes)
+    betas = None
+    if year_weights is not None:
+        betas = [_number(b) for b in year_weights.split(",")]
+        if any(b is None for b in betas):
+            raise InvalidProblemError(f"--year-weights must be numbers separated by commas, "
+                                      f"got {year_weights!r}")
+    problem = MultiYearProblem(econ, years=years, targets=targets, available=available,
+                               capital=capital, depreciation=rate, initial_stocks=initial,
+                               terminal_stocks=term, weights=weights, year_weights=betas)
+    t_read = time.perf_counter() - t0
+    say(f"planning {years} years of {problem.n_products} products, "
+        f"{int((problem.targets > 0).sum())} targets, {problem.capital.nnz} capital entries, "
+        f"method {method} ...")
+    progress = Progress("plan", enabled=not (quiet or as_json))
+    with warnings.catch_warnings(record=True) as caught:
+        warnings.simplefilter("always")
+        result = solve(problem, method=method, callback=lambda k, r: progress(k, r), **options)
+    progress.close()
+    for w in caught:
+        click.echo(f"lab: warning: {w.message}", err=True)
+    if out is not None and result.status.name not in ("INFEASIBLE", "UNBOUNDED"):
+        write_multiyear_plan(result, out)
+    has = problem.targets > 0
+    labels = [f"{codes[i]}@{y + 1}" for y, i in np.argwhere(has)]
+    info = {"method": result.method, "method_reason": result.method_reason,
+            "status": result.status.name, "converged": result.converged,
+            "message": result.message, "objective": result.objective,
+            "bound": result.bound, "relative_gap": result.relative_gap,
+            "harmony": result.harmony, "phi": [float(f) for f in result.phi],
+            "infeasibility": result.infeasibility, "iterations": result.iterations,
+            "timings": dict(result.timings), "years": years,
+            "products": problem.n_products, "read_seconds": t_read,
+            "out": str(out) if out else None,
+            **_targets_summary(labels, result.fulfilment[has], top)}
+    if as_json:
+        click.echo(json.dumps(info))
+    else:
+        click.echo(result.message)
+        click.echo(f"method {result.method} ({result.method_reason})")
+        click.echo(f"harmony {result.harmony:.10g}, smallest fulfilment by year "
+                   f"{', '.join(f'{f:.6g}' for f in result.phi)}, relative gap "
+                   f"{result.relative_gap:.2e}, {result.timings['total']:.3f} s")
+        _echo_targets(info)
+        if out is not None and result.status.name not in ("INFEASIBLE", "UNBOUNDED"):
+            click.echo(f"plan written to {out} (investment and stocks: "
+                       f"{out.with_name(out.stem + '.capital' + out.suffix)})")
+    if not result.converged:
+        raise SystemExit(1)
+
+
 @click.command()
 @click.argument("economy", type=click.Path(path_type=Path), required=False)
 @click.option("--dataset", default=None, metavar="NAME",
@@ -50,8 +231,31 @@ def _summary(result, top: int) -> dict:
               default=None, help="CSV with columns code,capacity.")
 @click.option("--stocks", "stocks_file", type=click.Path(path_type=Path), default=None,
               help="CSV with columns code,stock (initial stocks).")
-@click.option("--method", type=click.Choice(("auto", "harmony", "plan-ray", "cockshott")),
-              default="auto", show_default=True)
+@click.option("--method", type=click.Choice(("auto", "harmony", "plan-ray", "plan-ray-sum",
+                                            "cockshott")),
+              default="auto", show_default=True,
+              help="plan-ray-sum (Σ of yearly rates) is for multi-year plans (--years).")
+@click.option("--weights", "weighting", type=click.Choice(("value", "uniform")),
+              default="value", show_default=True,
+              help="Harmony weights when the targets file has no weight column: 'value' "
+                   "(w ∝ labour cost of the target: balanced) or 'uniform' (Σ H(s)).")
+@click.option("--years", type=click.IntRange(min=1), default=None,
+              help="Plan this many years with investment and capital stocks; --targets may "
+                   "then have a year column (year,code,target; else the same every year), "
+                   "--resources too (year,resource,available).")
+@click.option("--capital", "capital_file", type=click.Path(path_type=Path), default=None,
+              help="With --years: CSV good,industry,coefficient (units of good in the "
+                   "industry's stock per unit of its yearly output).")
+@click.option("--depreciation", default="0", show_default=True, metavar="RATE|FILE",
+              help="With --years: one yearly rate, or CSV good,depreciation (per capital "
+                   "good) or good,industry,depreciation.")
+@click.option("--initial-stocks", "initial_file", type=click.Path(path_type=Path),
+              default=None, help="With --years: CSV good,industry,stock (capital at the start).")
+@click.option("--terminal-stocks", "terminal", default=None, metavar="FRACTION|FILE",
+              help="With --years: stocks to leave after the last year, as a fraction of the "
+                   "initial stocks or CSV good,industry,stock.")
+@click.option("--year-weights", default=None, metavar="B1,B2,...",
+              help="With --years: weight of each year's harmony (default 1 each).")
 @click.option("--gap", type=float, default=1e-6, show_default=True,
               help="Relative duality gap that certifies a plan.")
 @click.option("--maxiter", type=click.IntRange(min=1), default=None)
@@ -67,12 +271,29 @@ def _summary(result, top: int) -> dict:
 @click.option("--json", "as_json", is_flag=True, help="Print a machine-readable summary.")
 @click.option("--quiet", is_flag=True, help="No progress output.")
 def plan(economy, dataset, targets_file, resources_file, capacities_file, stocks_file, method,
+         weighting, years, capital_file, depreciation, initial_file, terminal, year_weights,
          gap, maxiter, time_limit, backend, n_threads, out, top, as_json, quiet):
-    """Compute a harmony-balanced plan for ECONOMY (any format `lab values` reads)."""
+    """Compute a harmony-balanced plan for ECONOMY (any format `lab values` reads).
+
+    With --years N, a plan over N years in which investment builds the capital
+    stocks of later years (MATH.md §4): --capital, --depreciation, --initial-stocks,
+    --terminal-stocks describe the stocks.
+    """
     if (economy is None) == (dataset is None):
         fail("give exactly one of ECONOMY or --dataset NAME")
     if out is not None and out.suffix.lower() not in (".csv", ".parquet"):
         fail(f"--out must end in .csv or .parquet, got {str(out)!r}")
+    multi = dict(capital=capital_file, initial_stocks=initial_file, terminal_stocks=terminal,
+                 year_weights=year_weights)
+    if years is None:
+        given = [f"--{k.replace('_', '-')}" for k, v in multi.items() if v is not None]
+        if depreciation != "0":
+            given.append("--depreciation")
+        if given or method == "plan-ray-sum":
+            fail(f"{', '.join(given) or '--method plan-ray-sum'} needs --years")
+    elif capacities_file is not None or stocks_file is not None or method == "cockshott":
+        fail("--capacities, --stocks and --method cockshott plan one year; with --years use "
+             "--capital and --initial-stocks")
 
     def run():
         from lab.io import read_economy
@@ -81,9 +302,13 @@ def plan(economy, dataset, targets_file, resources_file, capacities_file, stocks
         from lab.planning import plan as solve
 
         if out is not None:  # outputs never replace inputs (issue 11)
-            refuse_overwriting([out, products_path(out)], economy=economy, dataset=dataset,
+            from lab.io._plan_tables import capital_path
+
+            refuse_overwriting([out, products_path(out), capital_path(out)], economy=economy,
+                               dataset=dataset,
                                files=[targets_file, resources_file, capacities_file,
-                                      stocks_file])
+                                      stocks_file, capital_file, initial_file,
+                                      *_files(depreciation, terminal)])
 
         say = (lambda text: None) if (quiet or as_json) else (lambda t: click.echo(t, err=True))
         t0 = time.perf_counter()
@@ -93,8 +318,15 @@ def plan(economy, dataset, targets_file, resources_file, capacities_file, stocks
             econ = load(dataset)
         else:
             econ = read_economy(economy)
+        if years is not None:
+            return _run_multiyear(econ, years, targets_file, resources_file, capital_file,
+                                  depreciation, initial_file, terminal, year_weights,
+                                  weighting, method, say, t0,
+                                  dict(gap=gap, maxiter=maxiter, backend=backend,
+                                       n_threads=n_threads, time_limit=time_limit),
+                                  out, top, as_json, quiet)
         table = read_table(targets_file, "code", ("target",), ("weight",))
-        weights = table["weight"] or None
+        weights = table["weight"] or weighting
         available = (read_table(resources_file, "resource", ("available",))["available"]
                      if resources_file else None)
         capacities = (read_table(capacities_file, "code", ("capacity",))["capacity"]
@@ -123,7 +355,8 @@ def plan(economy, dataset, targets_file, resources_file, capacities_file, stocks
                                       "capacities": capacities_file, "stocks": stocks_file})
         info = _summary(result, top)
         info.update(products=problem.n_products, techniques=problem.n_techniques,
-                    read_seconds=t_read, out=str(out) if out else None)
+                    read_seconds=t_read, out=str(out) if out else None,
+                    **_targets_summary(result.target_codes, result.fulfilment, top))
         if as_json:
             click.echo(json.dumps(info))
         else:
@@ -133,6 +366,7 @@ def plan(economy, dataset, targets_file, resources_file, capacities_file, stocks
                        f"{result.min_fulfilment:.6g}, relative gap {result.relative_gap:.2e}, "
                        f"infeasibility {result.infeasibility:.1e}, "
                        f"{result.timings['total']:.3f} s")
+            _echo_targets(info)
             if info["resources"]:
                 click.echo("most binding resources:")
                 for r in info["resources"][:top or None]:

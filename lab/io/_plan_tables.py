@@ -27,7 +27,8 @@ from lab._atomic import atomic_path
 from lab.exceptions import DataFormatError, InvalidOptionError
 from lab.io._files import check_text_end, open_regular
 
-__all__ = ["PLAN_SUFFIXES", "products_path", "read_table", "write_plan"]
+__all__ = ["PLAN_SUFFIXES", "capital_path", "products_path", "read_keyed_table",
+           "read_table", "write_multiyear_plan", "write_plan"]
 
 PLAN_SUFFIXES = (".csv", ".parquet")
 
@@ -124,4 +125,113 @@ def write_plan(result, path) -> Path:
     else:
         _write_frame(techniques, path)
         _write_frame(products, products_path(path))
+    return path
+
+
+def read_keyed_table(path, keys: tuple[str, ...], columns: tuple[str, ...],
+                     optional: tuple[str, ...] = (), *, optional_keys: tuple[str, ...] = ()
+                     ) -> tuple[tuple[str, ...], dict[str, dict[tuple[str, ...], float]]]:
+    """Rows keyed by several columns (``year,code``, ``good,industry``) from a CSV file.
+
+    Returns the key columns present (``keys`` plus those of ``optional_keys`` in the
+    header) and ``{column: {key tuple: number}}``. The same checks as
+    :func:`read_table`: regular whole files, numbers, no key twice, at least one row.
+    """
+    path = Path(path)
+    raw = open_regular(path)
+    try:
+        check_text_end(raw, path)
+    except BaseException:
+        raw.close()
+        raise
+    fh = io.TextIOWrapper(raw, encoding="utf-8", newline="")
+    out: dict[str, dict[tuple[str, ...], float]] = {c: {} for c in columns + optional}
+    with fh:
+        reader = csv.reader(fh)
+        try:
+            header = [h.strip() for h in next(reader)]
+        except StopIteration:
+            raise DataFormatError("the file is empty (expected a header row)", path=path) from None
+        except (csv.Error, UnicodeDecodeError) as exc:
+            raise DataFormatError(f"not a CSV file ({exc})", path=path, line=1) from None
+        present = tuple(k for k in optional_keys if k in header) + keys
+        missing = [c for c in present + columns if c not in header]
+        if missing:
+            raise DataFormatError(f"missing column(s) {', '.join(missing)}; the header is "
+                                  f"{','.join(header)}", path=path, line=1)
+        where = {c: header.index(c) for c in present + columns + optional if c in header}
+        seen: set[tuple[str, ...]] = set()
+        try:
+            for line, row in enumerate(reader, start=2):
+                if not row or all(not cell.strip() for cell in row):
+                    continue
+                if len(row) < len(header):
+                    raise DataFormatError(f"{len(row)} fields, the header has {len(header)} "
+                                          "(truncated line?)", path=path, line=line)
+                key = tuple(row[where[k]].strip() for k in present)
+                for k, v in zip(present, key, strict=True):
+                    if not v:
+                        raise DataFormatError(f"empty {k}", path=path, line=line)
+                if key in seen:
+                    raise DataFormatError(f"{','.join(present)} {','.join(key)!r} appears twice",
+                                          path=path, line=line)
+                seen.add(key)
+                for c in columns + optional:
+                    if c not in where:
+                        continue
+                    text = row[where[c]].strip()
+                    try:
+                        value = float(text)
+                    except ValueError:
+                        raise DataFormatError(f"{c} {text!r} of {','.join(key)!r} is not a "
+                                              "number", path=path, line=line) from None
+                    if math.isnan(value):
+                        raise DataFormatError(f"{c} of {','.join(key)!r} is NaN", path=path,
+                                              line=line)
+                    out[c][key] = value
+        except (csv.Error, UnicodeDecodeError) as exc:
+            raise DataFormatError(f"unreadable CSV ({exc})", path=path,
+                                  line=reader.line_num) from None
+    if not seen:
+        raise DataFormatError("no rows after the header", path=path)
+    return present, out
+
+
+def capital_path(path) -> Path:
+    """Where :func:`write_multiyear_plan` puts investment and stocks: ``<name>.capital<suffix>``."""
+    path = Path(path)
+    return path.with_name(path.stem + ".capital" + path.suffix)
+
+
+def write_multiyear_plan(result, path) -> Path:
+    """Write a :class:`~lab.planning.MultiYearResult` to ``.csv`` or ``.parquet``, atomically:
+    one row per (year, code) (output, consumption, target, fulfilment, investment, price),
+    and beside it ``<name>.capital<suffix>``: one row per (year, good, industry) with the
+    investment of the year and the stock at its start (year T + 1: what the plan leaves).
+    """
+    import numpy as np
+    import pandas as pd
+
+    path = Path(path)
+    if path.suffix.lower() not in PLAN_SUFFIXES:
+        raise InvalidOptionError(f"the plan file must end in .csv or .parquet, got {str(path)!r}")
+    _write_frame(result.frame(), path)
+    problem = result.problem
+    codes = np.asarray([str(c) for c in problem.product_codes], dtype=object)
+    s, p = problem.capital_entries
+    T = problem.years
+    years, invest, stock = [], [], []
+    for y in range(T + 1):
+        K = result.stocks[y].tocsr()
+        stock.append(np.asarray(K[s, p]).ravel() if s.size else np.zeros(0))
+        I = result.investment[y].tocsr() if y < T else None  # noqa: E741
+        invest.append(np.asarray(I[s, p]).ravel() if (I is not None and s.size)
+                      else np.zeros(s.size))
+        years.append(np.full(s.size, y + 1))
+    index = pd.MultiIndex.from_arrays([np.concatenate(years), np.tile(codes[s], T + 1),
+                                       np.tile(codes[p], T + 1)],
+                                      names=["year", "good", "industry"])
+    _write_frame(pd.DataFrame({"investment": np.concatenate(invest),
+                               "stock": np.concatenate(stock)}, index=index),
+                 capital_path(path))
     return path

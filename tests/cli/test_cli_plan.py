@@ -101,3 +101,114 @@ def test_plan_needs_an_economy(files):
     _, _, tmp = files
     result = run_cli("plan", "--targets", tmp / "targets.csv")
     assert result.exit_code == 2 and "ECONOMY" in result.stderr
+
+
+# ------------------------------------------------------------ multi-year plans (issue 12)
+
+
+@pytest.fixture()
+def tractors(tmp_path):
+    """The hand-solved two-year economy of tests/planning/test_multiyear.py as files."""
+    economy = lab.Economy(np.zeros((2, 2)), [1.0, 3.0], codes=["grain", "tractor"])
+    path = lab.write_economy(economy, tmp_path / "e.npz")
+    (tmp_path / "targets.csv").write_text("year,code,target\n1,grain,10\n2,grain,10\n")
+    (tmp_path / "resources.csv").write_text("resource,available\nlabour,30\n")
+    (tmp_path / "capital.csv").write_text("good,industry,coefficient\ntractor,grain,2\n")
+    (tmp_path / "initial.csv").write_text("good,industry,stock\ntractor,grain,20\n")
+    return path, tmp_path
+
+
+def _multiyear_args(path, tmp, *more):
+    return ("plan", path, "--years", 2, "--targets", tmp / "targets.csv", "--resources",
+            tmp / "resources.csv", "--capital", tmp / "capital.csv", "--depreciation", 0.5,
+            "--initial-stocks", tmp / "initial.csv", "--weights", "uniform", *more)
+
+
+def test_multiyear_plan_from_files(tractors):
+    path, tmp = tractors
+    out = tmp / "plan.csv"
+    result = run_cli(*_multiyear_args(path, tmp, "--method", "plan-ray", "-o", out, "--json"))
+    assert result.exit_code == 0, result.output
+    info = json.loads(result.stdout)
+    assert info["status"] == "OPTIMAL" and abs(info["objective"] - 6 / 7) <= 1e-6
+    frame = pd.read_csv(out, index_col=["year", "code"])
+    assert frame.loc[(2, "grain"), "fulfilment"] == pytest.approx(6 / 7, rel=1e-6)
+    capital = pd.read_csv(tmp / "plan.capital.csv", index_col=["year", "good", "industry"])
+    assert capital.loc[(1, "tractor", "grain"), "investment"] == pytest.approx(50 / 7, rel=1e-5)
+    assert capital.loc[(2, "tractor", "grain"), "stock"] == pytest.approx(120 / 7, rel=1e-6)
+    assert capital.loc[(3, "tractor", "grain"), "investment"] == 0.0
+
+
+def test_multiyear_sum_of_rates_and_terminal_stocks(tractors):
+    path, tmp = tractors
+    result = run_cli(*_multiyear_args(path, tmp, "--method", "plan-ray-sum", "--json"))
+    assert result.exit_code == 0, result.output
+    assert abs(json.loads(result.stdout)["objective"] - 11 / 6) <= 1e-6
+    (tmp / "r2.csv").write_text("year,resource,available\n1,labour,30\n2,labour,20\n")
+    result = run_cli("plan", path, "--years", 2, "--targets", tmp / "targets.csv",
+                     "--resources", tmp / "r2.csv", "--capital", tmp / "capital.csv",
+                     "--depreciation", 0.5, "--initial-stocks", tmp / "initial.csv",
+                     "--terminal-stocks", 0.75, "--method", "plan-ray", "--json")
+    assert result.exit_code == 0, result.output
+    assert abs(json.loads(result.stdout)["objective"] - 1 / 3) <= 1e-6
+    result = run_cli(*_multiyear_args(path, tmp, "--terminal-stocks", 2, "--method",
+                                      "plan-ray"))
+    assert result.exit_code == 1 and "no plan leaves the terminal stocks" in result.output
+
+
+def test_multiyear_summary_names_the_worst_targets(tractors):
+    path, tmp = tractors
+    result = run_cli(*_multiyear_args(path, tmp))
+    assert result.exit_code == 0, result.output
+    assert "worst-fulfilled targets:" in result.stdout and "grain@2" in result.stdout
+    assert "smallest fulfilment by year 1, 0.833333" in result.stdout
+
+
+@pytest.mark.parametrize("args, needle", [
+    (("--method", "plan-ray-sum"), "--method plan-ray-sum needs --years"),
+    (("--capital", "c.csv"), "--capital needs --years"),
+    (("--depreciation", "0.1"), "--depreciation needs --years"),
+])
+def test_multiyear_options_need_years(files, args, needle):
+    _, path, tmp = files
+    result = run_cli("plan", path, "--targets", tmp / "targets.csv", *args)
+    assert result.exit_code == 2 and needle in result.stderr
+
+
+@pytest.mark.parametrize("name, content, needle", [
+    ("capital.csv", "good,industry,coefficient\nsteel,grain,2\n", "unknown product code"),
+    ("capital.csv", "good,industry,coefficient\ntractor,grain,2\ntractor,grain,3\n",
+     "appears twice"),
+    ("targets.csv", "year,code,target\n3,grain,10\n", "year '3' is not one of 1 … 2"),
+    ("initial.csv", "good,industry,stock\ngrain,grain,5\n", "needs none of it"),
+])
+def test_multiyear_bad_files_are_one_line(tractors, name, content, needle):
+    path, tmp = tractors
+    (tmp / name).write_text(content)
+    result = run_cli(*_multiyear_args(path, tmp))
+    assert result.exit_code == 2, result.output
+    errors = [ln for ln in result.stderr.splitlines() if ln.startswith("lab: error: ")]
+    assert len(errors) == 1 and needle in errors[0], result.stderr
+
+
+def test_single_year_summary_says_when_targets_get_nothing(tmp_path):
+    """uk-2010 with unit weights starves its largest sectors (issue 12): the summary
+    says so; the default (value) weights meet every target."""
+    from importlib import resources as res
+
+    fd = pd.read_csv(res.files("lab.datasets") / "uk-2010" / "final_demand.csv",
+                     dtype={"code": str})
+    fd = fd[fd["value"] > 0]
+    (tmp_path / "t.csv").write_text("code,target\n" + "".join(
+        f"{c},{1.1 * v}\n" for c, v in zip(fd["code"], fd["value"], strict=True)))
+    products = pd.read_csv(res.files("lab.datasets") / "uk-2010" / "products.csv")
+    (tmp_path / "r.csv").write_text(f"resource,available\ncompensation,"
+                                    f"{products['compensation'].sum()}\n")
+    plain = run_cli("plan", "--dataset", "uk-2010", "--targets", tmp_path / "t.csv",
+                    "--resources", tmp_path / "r.csv", "--weights", "uniform")
+    assert plain.exit_code == 0, plain.output
+    assert "targets get nothing" in plain.stdout and "worst-fulfilled targets" in plain.stdout
+    balanced = run_cli("plan", "--dataset", "uk-2010", "--targets", tmp_path / "t.csv",
+                       "--resources", tmp_path / "r.csv", "--json")
+    info = json.loads(balanced.stdout)
+    assert info["targets_with_nothing"] == [] and info["min_fulfilment"] > 0.5
