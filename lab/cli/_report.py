@@ -86,8 +86,9 @@ def write_evidence_for(out, result, *, economy=None, dataset=None, labour=None, 
 @click.option("--dataset", default=None, metavar="NAME",
               help="The economy is a table shipped with lab (see `lab datasets`).")
 @click.option("--labour", default=None, help="With --economy or --dataset: the labour column.")
-@click.option("--chains", type=click.IntRange(min=0), default=200, show_default=True,
-              help="Supply chains of at most this many products (0: none).")
+@click.option("--chains", type=click.IntRange(min=0), default=None,
+              help="Supply chains of at most this many products (0: none) "
+                   "[default: 200; 20 above 10^5 products].")
 @click.option("--title", default=None, help="The report's title.")
 def report(result, out, economy, dataset, labour, chains, title):
     """Write a self-contained HTML report of RESULT.

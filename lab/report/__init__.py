@@ -42,7 +42,8 @@ def _economy_provenance(prov, economy) -> None:
         prov.economy = economy_summary(economy)
 
 
-def to_html(result, path, *, economy=None, problem=None, chains: int = 200, title=None):
+def to_html(result, path, *, economy=None, problem=None, chains: int | None = None,
+            title=None):
     """Write the HTML report of a plan, a multi-year plan or labour values.
 
     Parameters
@@ -55,10 +56,11 @@ def to_html(result, path, *, economy=None, problem=None, chains: int = 200, titl
         (and product names). For plans: default the problem's economy.
     problem : PlanningProblem, optional
         For values solved on a planning problem (technique choice): its economy's names.
-    chains : int, default 200
+    chains : int, optional
         Supply chains (:func:`lab.explain`, top 8 paths) of at most this many
         products: every target (or product) when there are no more, else the worst
         fulfilled and those claiming the most labour (or the highest values). 0: none.
+        Default 200, or 20 above 10⁵ products (each costs a pass over A).
     title : str, optional
 
     Returns
@@ -77,7 +79,8 @@ def to_html(result, path, *, economy=None, problem=None, chains: int = 200, titl
     from lab.report._render import render_html
     from lab.report._sources import plan_parts, values_parts
 
-    if isinstance(chains, bool) or not isinstance(chains, int) or chains < 0:
+    if chains is not None and (isinstance(chains, bool) or not isinstance(chains, int)
+                               or chains < 0):
         raise InvalidOptionError(f"chains must be an integer ≥ 0, got {chains!r}")
     name = type(result).__name__
     if name == "MultiYearResult":
@@ -106,7 +109,7 @@ def to_html(result, path, *, economy=None, problem=None, chains: int = 200, titl
     return render_html(doc, columns, path)
 
 
-def report_file(source, path, *, economy=None, economy_source=None, chains: int = 200,
+def report_file(source, path, *, economy=None, economy_source=None, chains: int | None = None,
                 title=None) -> Path:
     """Write the HTML report of a result on disk: a ``lab plan`` or ``lab values`` output
     file (with its ``.evidence.json`` sidecar) or a batch job folder (``OUT/jobs/NAME``).

@@ -300,6 +300,7 @@
     const t0 = performance.now();
     await Promise.all([loadTable().catch((e) => fail('table', e)), drawCharts()]);
     report.seconds = (performance.now() - t0) / 1000;
+    report.readyAt = performance.now() / 1000;  // seconds since the navigation started
     report.ready = true;
     document.body.dataset.ready = report.errors.length ? 'error' : 'yes';
   }
