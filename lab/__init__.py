@@ -1,6 +1,7 @@
 """lab: labour values and harmony-balanced plans for economies of millions of products."""
 
-from lab import batch, datasets
+# lab.report registers the HTML report writers that result.to_html calls (lab._html)
+from lab import batch, datasets, report
 from lab._version import __version__
 from lab.analysis import FootprintResult, FootprintSolver, explain, footprint
 from lab.batch import BatchSpec, BatchSummary, JobFileError, JobSpec, read_batch, run_batch
@@ -74,6 +75,7 @@ __all__ = [
     "__version__",
     "batch",
     "datasets",
+    "report",
     "explain",
     "footprint",
     "from_pymrio",
