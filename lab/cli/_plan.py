@@ -191,6 +191,12 @@ def _run_multiyear(econ, years, targets_file, resources_file, capital_file, depr
         click.echo(f"lab: warning: {w.message}", err=True)
     if out is not None and result.status.name not in ("INFEASIBLE", "UNBOUNDED"):
         write_multiyear_plan(result, out)
+        from lab.cli._report import write_evidence_for  # beside it: lab report reads it
+
+        write_evidence_for(out, result, loaded=econ, files={
+            "targets": targets_file, "resources": resources_file, "capital": capital_file,
+            "initial stocks": initial_file, "depreciation": depreciation,
+            "terminal stocks": terminal})
     has = problem.targets > 0
     labels = [f"{codes[i]}@{y + 1}" for y, i in np.argwhere(has)]
     info = {"method": result.method, "method_reason": result.method_reason,

@@ -36,6 +36,14 @@ def command_argv(ctx: click.Context) -> list[str]:
     return argv
 
 
+def _number(value) -> bool:
+    try:
+        float(value)
+    except (TypeError, ValueError):
+        return False
+    return True
+
+
 def write_evidence_for(out, result, *, economy=None, dataset=None, labour=None, negative=None,
                        files=None, loaded=None) -> Path:
     """Write ``<out>.evidence.json`` for a result ``lab plan`` or ``lab values`` has just
@@ -46,6 +54,9 @@ def write_evidence_for(out, result, *, economy=None, dataset=None, labour=None, 
 
     out = Path(out)
     base = out.parent
+    ctx = click.get_current_context(silent=True)
+    if economy is None and dataset is None and ctx is not None:  # the command's own
+        economy, dataset = ctx.params.get("economy"), ctx.params.get("dataset")
     inputs = []
     source = {}
     if dataset is not None:
@@ -65,14 +76,10 @@ def write_evidence_for(out, result, *, economy=None, dataset=None, labour=None, 
     if negative is not None:
         source["negative"] = negative
     for role, path in (files or {}).items():
-        if path is not None:
+        if path is not None and not _number(path):  # --depreciation 0.1 is no file
             inputs += input_files(role, [path], base=base)
-    ctx = click.get_current_context(silent=True)
     argv = command_argv(ctx) if ctx is not None else None
-    kind = "plan" if hasattr(result, "fulfilment") else "values"
-    econ = loaded if loaded is not None else getattr(getattr(result, "problem", None),
-                                                     "economy", None)
-    return write_evidence(out, result, kind=kind, inputs=inputs, argv=argv, economy=econ,
+    return write_evidence(out, result, inputs=inputs, argv=argv, economy=loaded,
                           economy_source=source or None)
 
 
@@ -93,9 +100,9 @@ def write_evidence_for(out, result, *, economy=None, dataset=None, labour=None, 
 def report(result, out, economy, dataset, labour, chains, title):
     """Write a self-contained HTML report of RESULT.
 
-    RESULT is the output of `lab plan` or `lab values` (a .csv or .parquet file, with
-    the .evidence.json file they write beside it) or a batch job folder
-    (OUT/jobs/NAME). The page opens offline in any browser.
+    RESULT is the output of `lab plan` (with --years too) or `lab values` (a .csv or
+    .parquet file, with the .evidence.json file they write beside it) or a batch job
+    folder (OUT/jobs/NAME). The page opens offline in any browser.
     """
     if economy is not None and dataset is not None:
         fail("give at most one of --economy and --dataset")

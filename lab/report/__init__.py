@@ -77,18 +77,17 @@ def to_html(result, path, *, economy=None, problem=None, chains: int | None = No
     from lab.exceptions import InvalidOptionError, InvalidTypeError
     from lab.report import _document
     from lab.report._render import render_html
-    from lab.report._sources import plan_parts, values_parts
+    from lab.report._sources import plan_parts, values_parts, years_parts
 
     if chains is not None and (isinstance(chains, bool) or not isinstance(chains, int)
                                or chains < 0):
         raise InvalidOptionError(f"chains must be an integer ≥ 0, got {chains!r}")
     name = type(result).__name__
     if name == "MultiYearResult":
-        doc, columns, traj = _document.multiyear_document(result, chains=chains, title=title)
-        extra = {"traj:codes": traj["codes"]}
-        extra.update({f"traj:{k}": traj[k] for k in ("output", "consumption", "investment",
-                                                     "stocks")})
-        return render_html(doc, columns, path, extra=extra)
+        parts = years_parts(result)
+        economy = economy if economy is not None else result.problem.economies[0]
+        _economy_provenance(parts.provenance, economy)
+        return _years_html(parts, economy, path, chains=chains, title=title)
     if name == "PlanResult":
         parts = plan_parts(result, economy)
         economy = economy if economy is not None else result.problem.economy
@@ -109,6 +108,17 @@ def to_html(result, path, *, economy=None, problem=None, chains: int | None = No
     return render_html(doc, columns, path)
 
 
+def _years_html(parts, economy, path, *, chains, title, notes=()):
+    from lab.report import _document
+    from lab.report._render import render_html
+
+    doc, columns, traj = _document.multiyear_document(parts, economy, chains=chains,
+                                                      title=title, notes=notes)
+    extra = {f"traj:{k}": traj[k] for k in ("codes", "output", "consumption", "investment",
+                                           "stocks")}
+    return render_html(doc, columns, path, extra=extra)
+
+
 def report_file(source, path, *, economy=None, economy_source=None, chains: int | None = None,
                 title=None) -> Path:
     """Write the HTML report of a result on disk: a ``lab plan`` or ``lab values`` output
@@ -121,12 +131,14 @@ def report_file(source, path, *, economy=None, economy_source=None, chains: int 
     """
     from lab.report import _document
     from lab.report._render import render_html
-    from lab.report._sources import PlanParts, read_source
+    from lab.report._sources import PlanParts, YearsParts, read_source
 
     parts = read_source(source)
     econ, notes = _document.load_economy(parts, economy=economy, source=economy_source)
     if econ is not None and parts.names is None and econ.names is not None:
         parts.names = econ.names if len(econ.names) == len(parts.codes) else None
+    if isinstance(parts, YearsParts):
+        return _years_html(parts, econ, path, chains=chains, title=title, notes=notes)
     if isinstance(parts, PlanParts):
         doc, columns = _document.plan_document(parts, econ, chains=chains, title=title,
                                                notes=notes)

@@ -22,7 +22,7 @@ import numpy as np
 
 from lab._version import __version__
 from lab.report._evidence import number
-from lab.report._sources import PlanParts, Provenance, ValuesParts
+from lab.report._sources import PlanParts, Provenance, ValuesParts, YearsParts
 
 __all__ = ["Column", "plan_document", "values_document", "multiyear_document",
            "load_economy"]
@@ -180,7 +180,7 @@ def load_economy(parts, *, economy=None, source=None):
                           "digest differs from the recorded one): labour values and supply "
                           "chains are not shown."]
     codes = [str(c) for c in parts.codes]
-    if isinstance(parts, ValuesParts) or parts.square:
+    if isinstance(parts, (ValuesParts, YearsParts)) or parts.square:
         if len(codes) != economy.n_products or list(map(str, economy.codes)) != codes:
             return None, ["the economy's products are not those of the result: labour "
                           "values and supply chains are not shown."]
@@ -619,28 +619,28 @@ def values_document(parts: ValuesParts, economy=None, *, chains: int | None = No
 # --------------------------------------------------------------------------- multi-year
 
 
-def multiyear_document(result, *, chains: int | None = None, title=None
-                       ) -> tuple[dict, list, dict]:
+def multiyear_document(parts: YearsParts, economy=None, *, chains: int | None = None,
+                       title=None, notes=()) -> tuple[dict, list, dict]:
     """The content of a multi-year plan's report: the plan's pages plus the trajectories of
-    output, consumption, investment and stocks by year (valued at labour values)."""
-    from lab.report._evidence import plan_certificate
-
-    problem = result.problem
-    T, m = result.output.shape
+    output, consumption, investment and stocks by year (totals valued at the labour values
+    of ``economy``, year 1's; without one, only each product's own trajectory)."""
+    notices = list(parts.provenance.notices) + list(notes)
+    T, m = parts.output.shape
     chains = chain_count(chains, m)
-    codes = np.asarray([str(c) for c in problem.product_codes], dtype=object)
-    economy = problem.economies[0]
-    names_map = _names_of(economy.codes, economy.names) if economy.names is not None else {}
-    from lab.values import labour_values
+    codes = np.asarray([str(c) for c in parts.codes], dtype=object)
+    names_map = _names_of(codes, parts.names)
+    if economy is not None and not names_map and economy.names is not None:
+        names_map = _names_of(economy.codes, economy.names)
+    values = v = None
+    if economy is not None:
+        from lab.values import labour_values
 
-    values = labour_values(economy)
-    v = values.values if values.values.ndim == 1 else values.values[0]
-    invested = np.stack([np.asarray(I.sum(axis=1)).ravel() for I in result.investment])
-    stocks = np.stack([np.asarray(K.sum(axis=1)).ravel() for K in result.stocks])
-    t = problem.targets
+        values = labour_values(economy)
+        v = values.values if values.values.ndim == 1 else values.values[0]
+    t = parts.target
     where = np.argwhere(t > 0)
     ys, ps = where[:, 0], where[:, 1]
-    fulfil = result.fulfilment[ys, ps]
+    fulfil = parts.fulfilment[ys, ps]
     row_codes = codes[ps]
     columns = [Column("year", "year", (ys + 1).astype(float), fmt="d"),
                Column("code", "code", row_codes, kind="text")]
@@ -649,37 +649,43 @@ def multiyear_document(result, *, chains: int | None = None, title=None
                                                           for c in row_codes], dtype=object),
                               kind="text"))
     columns += [Column("target", "target", t[ys, ps]),
-                Column("consumption", "consumption", result.consumption[ys, ps]),
+                Column("consumption", "consumption", parts.consumption[ys, ps]),
                 Column("fulfilment", "fulfilment", fulfil,
                        note="consumption ÷ target; 1 = met exactly"),
-                Column("price", "shadow price", result.prices[ys, ps]),
-                Column("value", "labour value", v[ps])]
-    hours = {"output": result.output @ v, "consumption": result.consumption @ v,
-             "investment": invested @ v}
-    series = [{"year": y + 1, "series": k, "hours": float(h[y])} for k, h in hours.items()
-              for y in range(T)]
-    series += [{"year": y + 1, "series": "stocks (start of year)", "hours": float(stocks[y] @ v)}
-               for y in range(T + 1)]
-    phi = [{"year": y + 1, "phi": float(result.phi[y])} for y in range(T)
-           if np.isfinite(result.phi[y])]
+                Column("price", "shadow price", parts.price[ys, ps])]
+    if v is not None:
+        columns.append(Column("value", "labour value", v[ps]))
+    phi = parts.phi
     bars, hist_note = histogram(fulfil)
-    line = {"$schema": VL_SCHEMA,
-            "width": "container", "height": 240, "data": {"values": series},
-            "mark": {"type": "line", "point": True},
-            "encoding": {"x": {"field": "year", "type": "ordinal", "title": "year"},
+    charts = []
+    if v is not None:
+        hours = {"output": parts.output @ v, "consumption": parts.consumption @ v,
+                 "investment": parts.investment @ v}
+        series = [{"year": y + 1, "series": k, "hours": float(h[y])}
+                  for k, h in hours.items() for y in range(T)]
+        series += [{"year": y + 1, "series": "stocks (start of year)",
+                    "hours": float(parts.stocks[y] @ v)} for y in range(T + 1)]
+        charts.append({
+            "id": "trajectories", "title": "Output, consumption, investment and stocks by year",
+            "note": "totals over all products, each valued at its labour value (year 1's "
+                    "economy); the last stock point is what the plan leaves after the horizon",
+            "spec": {"$schema": VL_SCHEMA, "width": "container", "height": 240,
+                     "data": {"values": series}, "mark": {"type": "line", "point": True},
+                     "encoding": {
+                         "x": {"field": "year", "type": "ordinal", "title": "year"},
                          "y": {"field": "hours", "type": "quantitative",
                                "title": f"{values.resource_names[0]} at labour values"},
                          "color": {"field": "series", "type": "nominal", "title": None},
                          "tooltip": [{"field": "year"}, {"field": "series"},
-                                     {"field": "hours", "format": ",.6~g"}]}}
-    charts = [
-        {"id": "trajectories", "title": "Output, consumption, investment and stocks by year",
-         "note": "totals over all products, each valued at its labour value (year 1's "
-                 "economy); the last stock point is what the plan leaves after the horizon",
-         "spec": line},
+                                     {"field": "hours", "format": ",.6~g"}]}}})
+    else:
+        notices.append("without the economy the totals by year cannot be valued: each "
+                       "product's own trajectory is shown when its row is clicked.")
+    charts += [
         {"id": "phi", "title": "Smallest fulfilment of each year", "note": "",
-         "spec": {"$schema": VL_SCHEMA,
-                  "width": "container", "height": 160, "data": {"values": phi},
+         "spec": {"$schema": VL_SCHEMA, "width": "container", "height": 160,
+                  "data": {"values": [{"year": y + 1, "phi": float(phi[y])} for y in range(T)
+                                      if np.isfinite(phi[y])]},
                   "mark": {"type": "bar", "color": "#4c78a8"},
                   "encoding": {"x": {"field": "year", "type": "ordinal"},
                                "y": {"field": "phi", "type": "quantitative",
@@ -690,57 +696,56 @@ def multiyear_document(result, *, chains: int | None = None, title=None
          "note": hist_note, "spec": histogram_spec(bars, title="", x_title="fulfilment",
                                                    rule=1.0)},
     ]
-    c = plan_certificate(result)
-    c["harmony"] = float(result.harmony)
-    c["min_fulfilment"] = float(result.min_fulfilment)
-    scale = max(1.0, abs(float(result.objective))) if np.isfinite(result.objective) else 1.0
-    what = objective_words(result.method)
+    c = dict(parts.certificate)
+    objective = number(c.get("objective"))
+    scale = max(1.0, abs(objective)) if math.isfinite(objective) else 1.0
+    what = objective_words(str(c.get("method", "harmony")))
     resources = []
-    for y in range(T):
-        for q, name in enumerate(problem.resource_names):
-            avail, price = float(result.available[y, q]), float(result.resource_prices[y, q])
-            use = float(result.resource_use[y, q])
-            binding = _significant(price, avail, scale)
-            words = (f"Year {y + 1}: one more {_resource_unit(name)} would raise {what} by "
-                     f"about {_fmt(price)}." if binding else
-                     f"Year {y + 1}: {name} does not limit the plan." if np.isfinite(avail)
-                     else f"Year {y + 1}: {name} is not limited.")
-            resources.append({"resource": f"{name}, year {y + 1}", "use": use,
-                              "available": avail, "price": price if binding else 0.0,
-                              "binding": binding, "words": words})
+    for r in parts.resources or []:
+        name, y = r["resource"], r.get("year")
+        avail, price, use = number(r["available"]), number(r["price"]), number(r["use"])
+        binding = _significant(price, avail, scale)
+        words = (f"Year {y}: one more {_resource_unit(name)} would raise {what} by about "
+                 f"{_fmt(price)}." if binding else
+                 f"Year {y}: {name} does not limit the plan." if math.isfinite(avail)
+                 else f"Year {y}: {name} is not limited.")
+        resources.append({"resource": f"{name}, year {y}", "use": use, "available": avail,
+                          "price": price if binding else 0.0, "binding": binding,
+                          "words": words})
     limits = {"resources": resources, "capacities": [], "capacities_binding": 0,
               "products": [], "objective": what}
     chain_data, chain_note = {}, ""
     targeted = np.unique(ps)
-    if chains > 0 and targeted.size:
+    if values is not None and chains > 0 and targeted.size:
         claim = v[targeted] * t[:, targeted].sum(axis=0)
         pick = targeted[np.argsort(-claim, kind="stable")[:chains]]
         chain_data = supply_chains(economy, values, [codes[i] for i in pick])
         chain_note = ("supply chains (year 1's economy) of "
                       + ("every targeted product" if len(pick) == targeted.size else
                          f"the {len(pick):,} targeted products that claim the most labour"))
-    headline = _headline_plan(c, fulfil, [f"{row_codes[i]} (year {ys[i] + 1})"
-                                          for i in range(len(ys))], {}, len(ys))
+    elif economy is None:
+        chain_note = "no economy: supply chains are not shown"
+    labels = [f"{row_codes[i]} (year {ys[i] + 1})" for i in range(len(ys))]
+    headline = _headline_plan(c, fulfil, labels, {}, len(ys))
     for w in headline["worst"]:
-        code = w["code"].split(" (year ")[0]
-        w["name"] = names_map.get(code, "")
-    prov = Provenance(lab_version=__version__)
-    prov.economy = None
+        w["name"] = names_map.get(w["code"].split(" (year ")[0], "")
     doc = {
         "kind": "multiyear", "title": title or f"{T}-year plan report",
         "subtitle": f"{T} years, {m:,} products, {len(ys):,} targets",
         "generated": time.strftime("%Y-%m-%d %H:%M UTC", time.gmtime()),
-        "lab_version": __version__, "notices": [], "headline": headline, "limits": limits,
+        "lab_version": __version__, "notices": notices, "headline": headline,
+        "limits": limits,
         "table": {"title": "Every target of every year", "rows": int(len(ys)),
                   "sort": "fulfilment", "columns": [col.spec() for col in columns],
                   "note": "click a row for the product's trajectory and supply chains"},
         "charts": charts, "chains": chain_data, "chains_note": chain_note,
         "names": {k: names_map.get(k, "") for k in _chain_codes(chain_data)},
-        "evidence": evidence_section(prov, c, kind="plan", rows=_certificate_rows(c, "plan")),
+        "evidence": evidence_section(parts.provenance, c, kind="plan",
+                                     rows=_certificate_rows(c, "plan")),
         "years": {"T": int(T)},
         "product_chart": {
-            "$schema": VL_SCHEMA, "width": 400,
-            "height": 180, "data": {"values": []}, "mark": {"type": "line", "point": True},
+            "$schema": VL_SCHEMA, "width": 400, "height": 180, "data": {"values": []},
+            "mark": {"type": "line", "point": True},
             "encoding": {"x": {"field": "year", "type": "ordinal"},
                          "y": {"field": "amount", "type": "quantitative",
                                "title": "units of the product"},
@@ -748,6 +753,6 @@ def multiyear_document(result, *, chains: int | None = None, title=None
                          "tooltip": [{"field": "year"}, {"field": "series"},
                                      {"field": "amount", "format": ",.6~g"}]}},
     }
-    trajectories = {"output": result.output, "consumption": result.consumption,
-                    "investment": invested, "stocks": stocks[:T]}
-    return doc, columns, {"codes": codes, **trajectories}
+    trajectories = {"codes": codes, "output": parts.output, "consumption": parts.consumption,
+                    "investment": parts.investment, "stocks": parts.stocks[:T]}
+    return doc, columns, trajectories

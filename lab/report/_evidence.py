@@ -6,7 +6,7 @@
 ``schema``
     ``"lab-evidence/1"``.
 ``kind``
-    ``"plan"`` or ``"values"``.
+    ``"plan"``, ``"multiyear"`` or ``"values"``.
 ``result``
     ``{"file": name, "sha256": ...}``: the result file it belongs to (same folder).
 ``lab_version``, ``created`` (UTC, ISO 8601), ``python``, ``platform``
@@ -31,8 +31,9 @@
     for values the status, method, residual, rtol, iterations and the productivity
     proof.
 ``resources`` (plans)
-    ``[{"resource", "use", "available", "price"}]``: the resource limits and their
-    shadow prices, which the plan file does not hold.
+    ``[{"resource", "use", "available", "price"}]`` (with ``"year"`` for multi-year
+    plans): the resource limits and their shadow prices, which the plan file does not
+    hold.
 
 Non-finite numbers are written as the strings ``"inf"``, ``"-inf"`` and ``"nan"``
 (JSON has none). :func:`read_evidence` refuses anything else than such an object
@@ -62,6 +63,7 @@ __all__ = ["SCHEMA", "SUFFIX", "evidence_path", "file_sha256", "input_files", "p
 
 SCHEMA = "lab-evidence/1"
 SUFFIX = ".evidence.json"
+KINDS = ("plan", "multiyear", "values")
 #: An evidence file is small; a larger one is not one.
 MAX_BYTES = 16 << 20
 
@@ -169,8 +171,8 @@ def write_evidence(result_path, result, *, kind: str | None = None, inputs=(), a
     ----------
     result_path : path
         The result file (it must exist: its sha256 is recorded).
-    result : PlanResult or ValuesResult
-    kind : {"plan", "values"}, optional
+    result : PlanResult, MultiYearResult or ValuesResult
+    kind : {"plan", "multiyear", "values"}, optional
         Default: from the type of ``result``.
     inputs : iterable of dict
         Entries made by :func:`input_files`.
@@ -190,8 +192,15 @@ def write_evidence(result_path, result, *, kind: str | None = None, inputs=(), a
     """
     result_path = Path(result_path)
     if kind is None:
-        kind = "plan" if hasattr(result, "fulfilment") else "values"
-    if kind == "plan":
+        kind = ("multiyear" if hasattr(result, "investment") else
+                "plan" if hasattr(result, "fulfilment") else "values")
+    if kind == "multiyear":
+        from lab.report._sources import years_resources
+
+        certificate = plan_certificate(result)
+        economy = economy if economy is not None else result.problem.economies[0]
+        resources = years_resources(result)
+    elif kind == "plan":
         certificate = plan_certificate(result)
         economy = economy if economy is not None else getattr(result.problem, "economy", None)
         names = result.problem.resource_names
@@ -201,7 +210,7 @@ def write_evidence(result_path, result, *, kind: str | None = None, inputs=(), a
     elif kind == "values":
         certificate, resources = values_certificate(result), None
     else:
-        raise InvalidTypeError(f"kind must be 'plan' or 'values', got {kind!r}")
+        raise InvalidTypeError(f"kind must be 'plan', 'multiyear' or 'values', got {kind!r}")
     data = {
         "schema": SCHEMA, "kind": kind,
         "result": {"file": result_path.name, "sha256": file_sha256(result_path)},
@@ -252,8 +261,8 @@ def read_evidence(path) -> dict:
         raise DataFormatError(f"not a {SCHEMA} evidence file (schema "
                               f"{data.get('schema') if isinstance(data, dict) else None!r})",
                               path=path)
-    if data.get("kind") not in ("plan", "values"):
-        raise DataFormatError(f"kind must be 'plan' or 'values', got {data.get('kind')!r}",
+    if data.get("kind") not in KINDS:
+        raise DataFormatError(f"kind must be one of {KINDS}, got {data.get('kind')!r}",
                               path=path)
     result = data.get("result")
     if not (isinstance(result, dict) and isinstance(result.get("file"), str)

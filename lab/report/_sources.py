@@ -32,7 +32,7 @@ from lab.report._evidence import (
     values_certificate,
 )
 
-__all__ = ["PlanParts", "ValuesParts", "Provenance", "read_source"]
+__all__ = ["PlanParts", "ValuesParts", "YearsParts", "Provenance", "read_source"]
 
 
 @dataclass
@@ -79,6 +79,31 @@ class ValuesParts:
     names: np.ndarray | None = None
 
 
+@dataclass
+class YearsParts:
+    """A multi-year plan: arrays (years, m) of the products, stocks (years + 1, m) of each
+    good held at the start of each year (the last: what the plan leaves)."""
+
+    codes: np.ndarray
+    output: np.ndarray
+    consumption: np.ndarray
+    target: np.ndarray                 # 0 where the product has no target that year
+    fulfilment: np.ndarray             # NaN where it has none
+    investment: np.ndarray             # units of each good invested, by year
+    stocks: np.ndarray
+    price: np.ndarray
+    resources: list | None             # [{year, resource, use, available, price}]
+    certificate: dict
+    provenance: Provenance
+    names: np.ndarray | None = None
+
+    @property
+    def phi(self) -> np.ndarray:
+        with np.errstate(invalid="ignore"):
+            return np.array([np.nanmin(f) if np.isfinite(f).any() else np.nan
+                             for f in self.fulfilment])
+
+
 # --------------------------------------------------------------------------- results
 
 
@@ -104,6 +129,33 @@ def plan_parts(result, economy=None) -> PlanParts:
                      techniques=techniques, resources=resources,
                      certificate=plan_certificate(result), provenance=Provenance(),
                      names=names, square=bool(p.is_square), weights=p.weights)
+
+
+def years_resources(result) -> list:
+    """The yearly resource limits of a multi-year result, with their shadow prices."""
+    names = result.problem.resource_names
+    T = result.resource_use.shape[0]
+    return [{"year": y + 1, "resource": str(names[q]),
+             "use": float(result.resource_use[y, q]),
+             "available": float(result.available[y, q]),
+             "price": float(result.resource_prices[y, q])}
+            for y in range(T) for q in range(len(names))]
+
+
+def years_parts(result) -> YearsParts:
+    """The pieces of a :class:`~lab.MultiYearResult`."""
+    problem = result.problem
+    economy = problem.economies[0]
+    certificate = plan_certificate(result)
+    return YearsParts(
+        codes=np.asarray([str(c) for c in problem.product_codes], dtype=object),
+        output=result.output, consumption=result.consumption, target=problem.targets,
+        fulfilment=result.fulfilment,
+        investment=np.stack([np.asarray(I.sum(axis=1)).ravel() for I in result.investment]),
+        stocks=np.stack([np.asarray(K.sum(axis=1)).ravel() for K in result.stocks]),
+        price=result.prices, resources=years_resources(result), certificate=certificate,
+        provenance=Provenance(),
+        names=None if economy.names is None else np.asarray(economy.names, dtype=object))
 
 
 def values_parts(result, economy=None, problem=None) -> ValuesParts:
@@ -267,6 +319,68 @@ def _values_from_columns(codes, cols, path, certificate, prov) -> ValuesParts:
                        provenance=prov)
 
 
+def _years_from_columns(codes, cols, path, certificate, resources, prov) -> YearsParts:
+    """A multi-year plan file (one row per (year, code), years 1 … T, the same codes in the
+    same order every year) and its capital file (year, good, industry, investment, stock)."""
+    need = ("year", "output", "consumption", "target", "fulfilment", "investment", "price")
+    missing = [c for c in need if c not in cols]
+    if missing:
+        raise DataFormatError(f"not a multi-year plan file: no column(s) {', '.join(missing)}",
+                              path=path)
+    year = cols["year"]
+    T = int(np.nanmax(year)) if year.size else 0
+    m = len(codes) // T if T else 0
+    if T < 1 or m * T != len(codes) or not np.array_equal(
+            year, np.repeat(np.arange(1, T + 1, dtype=float), m)) or any(
+            list(codes[y * m:(y + 1) * m]) != list(codes[:m]) for y in range(1, T)):
+        raise DataFormatError("a multi-year plan file has one row per product for each year "
+                              "1 … T, in the same order every year", path=path)
+
+    def grid(name):
+        return cols[name].reshape(T, m)
+
+    first = np.asarray(codes[:m], dtype=object)
+    stocks = np.zeros((T + 1, m))
+    capital = path.with_name(path.stem + ".capital" + path.suffix)
+    if capital.exists():
+        stocks = _stocks_of(capital, first, T)
+    else:
+        prov.notices.append(f"no capital file {capital.name}: stocks are not shown.")
+    target = np.nan_to_num(grid("target"), nan=0.0)
+    return YearsParts(codes=first, output=grid("output"), consumption=grid("consumption"),
+                      target=target, fulfilment=grid("fulfilment"),
+                      investment=grid("investment"), stocks=stocks, price=grid("price"),
+                      resources=resources, certificate=certificate, provenance=prov)
+
+
+def _stocks_of(path: Path, codes, T: int) -> np.ndarray:
+    """Stock of each good at the start of each year 1 … T + 1, summed over industries."""
+    import pandas as pd
+
+    try:
+        frame = (pd.read_parquet(path).reset_index() if path.suffix.lower() == ".parquet"
+                 else pd.read_csv(path, dtype=str, keep_default_na=False))
+    except (OSError, ValueError, ImportError) as exc:
+        raise DataFormatError(f"cannot read the capital file ({exc})", path=path) from None
+    missing = [c for c in ("year", "good", "stock") if c not in frame.columns]
+    if missing:
+        raise DataFormatError(f"no column(s) {', '.join(missing)}", path=path, line=1)
+    index = {str(c): i for i, c in enumerate(codes)}
+    out = np.zeros((T + 1, len(codes)))
+    try:
+        years = frame["year"].astype(float).to_numpy()
+        stock = frame["stock"].replace("", "nan").astype(float).to_numpy()
+    except ValueError as exc:
+        raise DataFormatError(f"a year or stock is not a number ({exc})", path=path) from None
+    goods = [index.get(str(g), -1) for g in frame["good"]]
+    for k, (y, g) in enumerate(zip(years, goods, strict=True)):
+        if g < 0 or not (1 <= y <= T + 1) or y != int(y):
+            raise DataFormatError(f"unknown good {frame['good'].iloc[k]!r} or year {y!r}",
+                                  path=path, line=k + 2)
+        out[int(y) - 1, g] += stock[k]
+    return out
+
+
 def _products_file(path: Path) -> Path:
     return path.with_name(path.stem + ".products" + path.suffix)
 
@@ -289,6 +403,8 @@ def read_file(path: Path):
             ev.get("resources")
     _check_hash(prov, path)
     _check_inputs(prov, ev_path.parent)
+    if kind == "multiyear" or (ev is None and "year" in cols and "investment" in cols):
+        return _years_from_columns(codes, cols, path, certificate, resources, prov)
     if kind == "plan":
         products = None
         if "fulfilment" not in cols and _products_file(path).exists():

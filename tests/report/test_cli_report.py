@@ -195,3 +195,40 @@ def test_lab_report_refuses_bad_input(tmp_path, planned):
         evidence_path(bad).write_text("{")
         read_evidence(evidence_path(bad))
     assert not (tmp_path / "r.html").exists()
+
+
+def test_lab_report_of_a_multiyear_plan_file(tmp_path, monkeypatch):
+    """`lab plan --years` writes its evidence; `lab report` shows the trajectories the
+    Python result has (MultiYearProblem's docstring economy: grain, tractors)."""
+    monkeypatch.chdir(tmp_path)
+    economy = lab.Economy(np.zeros((2, 2)), [1.0, 3.0], codes=["grain", "tractor"])
+    lab.write_economy(economy, "e.npz")
+    files = {"targets.csv": "code,target\ngrain,10\n",
+             "resources.csv": "resource,available\nlabour,30\n",
+             "capital.csv": "good,industry,coefficient\ntractor,grain,2\n",
+             "initial.csv": "good,industry,stock\ntractor,grain,20\n"}
+    for name, text in files.items():
+        (tmp_path / name).write_text(text)
+    _run(["plan", "e.npz", "--years", "2", "--targets", "targets.csv", "--resources",
+          "resources.csv", "--capital", "capital.csv", "--depreciation", "0.5",
+          "--initial-stocks", "initial.csv", "--method", "plan-ray", "-o", "plan.csv",
+          "--quiet"])
+    ev = read_evidence(evidence_path(tmp_path / "plan.csv"))
+    assert ev["kind"] == "multiyear" and ev["economy_source"] == {"path": "e.npz"}
+    assert {e["role"]: e["path"] for e in ev["inputs"]}["capital"] == "capital.csv"
+    assert [r["year"] for r in ev["resources"]] == [1, 2]
+    _run(["report", "plan.csv", "-o", "r.html"])
+    doc, cols = document(tmp_path / "r.html"), columns(tmp_path / "r.html")
+    result = lab.plan(lab.MultiYearProblem(
+        economy, years=2, targets=[[10.0, 0.0], [10.0, 0.0]], available=[[30.0], [30.0]],
+        capital=[[0.0, 0.0], [2.0, 0.0]], depreciation=0.5,
+        initial_stocks=[[0.0, 0.0], [20.0, 0.0]]), method="plan-ray")
+    assert doc["kind"] == "multiyear" and doc["notices"] == []
+    np.testing.assert_allclose(cols["traj:output"].reshape(2, 2), result.output, rtol=1e-6)
+    series = {(r["series"], r["year"]): r["hours"]
+              for r in doc["charts"][0]["spec"]["data"]["values"]}
+    v = np.array([1.0, 3.0])
+    for y in range(3):
+        held = np.asarray(result.stocks[y].sum(axis=1)).ravel() @ v
+        assert series[("stocks (start of year)", y + 1)] == pytest.approx(held, abs=1e-7)
+    assert doc["limits"]["resources"][0]["binding"]            # year 1's labour
