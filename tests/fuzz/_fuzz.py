@@ -9,6 +9,10 @@ from _sandbox import FAILURES
 from hypothesis import HealthCheck, settings
 
 TOTAL = int(os.environ.get("LAB_FUZZ_EXAMPLES", "0") or 0)
+#: Triage only: count failures and go on instead of stopping at the first one.
+KEEP_GOING = os.environ.get("LAB_FUZZ_KEEP_GOING", "") not in ("", "0")
+#: (test, kind, detail) of the failures seen with KEEP_GOING
+FAILED: list = []
 #: test -> Counter of outcome kinds, for the summary
 TALLY: dict = collections.defaultdict(collections.Counter)
 
@@ -24,5 +28,8 @@ def check(sandbox, test: str, case: str, payload, timeout: float | None = None):
     """Run one example in the sandbox, count it, and fail on a failure class."""
     outcome = sandbox.run(case, payload, timeout)
     TALLY[test][outcome.kind] += 1
+    if KEEP_GOING and outcome.kind in FAILURES:
+        FAILED.append((test, outcome.kind, outcome.detail.splitlines()[0][:300], payload))
+        return outcome
     assert outcome.kind not in FAILURES, f"{outcome.kind}: {outcome.detail}"
     return outcome

@@ -6,7 +6,8 @@ without it every test runs its small default (the whole folder in well under a
 minute), derandomized, so that CI sees the same inputs every time.
 ``LAB_FUZZ_REPORT=path.json`` writes the tally (tests × outcome classes) as JSON;
 ``LAB_FUZZ_TIMEOUT`` (seconds, default 120) is the time one example may take before
-it counts as a hang.
+it counts as a hang. ``LAB_FUZZ_KEEP_GOING=1`` (triage only) counts failures and goes
+on instead of stopping at the first one, and lists them at the end.
 """
 
 from __future__ import annotations
@@ -16,7 +17,7 @@ import json
 import os
 
 import pytest
-from _fuzz import TALLY, TOTAL
+from _fuzz import FAILED, TALLY, TOTAL
 from _sandbox import FAILURES, Sandbox
 
 
@@ -42,9 +43,15 @@ def pytest_terminal_summary(terminalreporter):
                       + f"{sum(counts.values()):>9}")
     tr.write_line(f"{'all':<34}" + "".join(f"{totals[k]:>9}" for k in kinds)
                   + f"{sum(totals.values()):>9}")
+    if FAILED:
+        tr.write_sep("-", f"{len(FAILED)} failures (LAB_FUZZ_KEEP_GOING)")
+        for test, kind, detail, _ in FAILED[:50]:
+            tr.write_line(f"{test}: {kind}: {detail}")
     report = os.environ.get("LAB_FUZZ_REPORT")
     if report:
         with open(report, "w") as fh:
             json.dump({"examples_setting": TOTAL or None,
                        "tests": {t: dict(c) for t, c in TALLY.items()},
-                       "total": dict(totals)}, fh, indent=1)
+                       "total": dict(totals),
+                       "failures": [{"test": t, "kind": k, "detail": d, "input": repr(p)}
+                                    for t, k, d, p in FAILED]}, fh, indent=1)
