@@ -373,7 +373,7 @@ def _limits(parts: PlanParts, scale: float, method: str) -> dict:
         if not math.isfinite(avail):
             row["words"] = f"{r['resource']} is not limited."
         elif math.isnan(price):
-            row["words"] = f"this method computes no shadow price for {r['resource']}."
+            row["words"] = f"This method computes no shadow price for {r['resource']}."
         elif binding:
             row["words"] = (f"One more {unit} would raise {what} by about {_fmt(price)}; "
                             f"1 % more {r['resource']} ({_fmt(0.01 * avail)}) by about "
@@ -547,7 +547,8 @@ def values_document(parts: ValuesParts, economy=None, *, chains: int | None = No
                               note=f"{name} per unit, direct and indirect"))
     bars, hist_note = histogram(v, log=True)
     finite = np.where(np.isfinite(v), v, -np.inf)
-    top = np.argsort(-finite, kind="stable")[:20]
+    ranked = np.argsort(-finite, kind="stable")
+    top = ranked[:20]
     top_rows = [{"code": str(parts.codes[i]), "name": names_map.get(str(parts.codes[i]), ""),
                  "value": float(v[i])} for i in top if np.isfinite(v[i])]
     charts = [
@@ -570,7 +571,7 @@ def values_document(parts: ValuesParts, economy=None, *, chains: int | None = No
     if economy is not None:
         values = _values_match(economy, parts, notices)
     if values is not None and chains > 0:
-        pick = [int(i) for i in top[:chains] if np.isfinite(v[i])]
+        pick = [int(i) for i in ranked[:chains] if np.isfinite(v[i])]
         if len(v) <= chains:
             pick = list(range(len(v)))
         chain_data = supply_chains(economy, values, [parts.codes[i] for i in pick])

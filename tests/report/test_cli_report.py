@@ -232,3 +232,13 @@ def test_lab_report_of_a_multiyear_plan_file(tmp_path, monkeypatch):
         held = np.asarray(result.stocks[y].sum(axis=1)).ravel() @ v
         assert series[("stocks (start of year)", y + 1)] == pytest.approx(held, abs=1e-7)
     assert doc["limits"]["resources"][0]["binding"]            # year 1's labour
+
+
+def test_lab_report_refuses_another_economy(tmp_path, monkeypatch):
+    monkeypatch.chdir(tmp_path)
+    _run(["values", "--dataset", "uk-2010", "-o", "values.csv", "--quiet"])
+    lab.write_economy(lab.generate_economy(127, seed=1), "other.npz")
+    _run(["report", "values.csv", "-o", "r.html", "--economy", "other.npz"])
+    doc = document(tmp_path / "r.html")
+    assert doc["chains"] == {} and any("not the one the result was made from" in n
+                                       for n in doc["notices"])

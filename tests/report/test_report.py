@@ -214,3 +214,25 @@ def test_a_large_generated_plan_aggregates_and_pages(tmp_path):
     assert len(doc["chains"]) == 5
     assert len(doc["charts"][0]["spec"]["data"]["values"]) <= 40     # bars, not points
     assert math.isfinite(sum(b["count"] for b in doc["charts"][0]["spec"]["data"]["values"]))
+
+
+def test_values_of_several_resources_and_chains_of_the_highest(tmp_path):
+    economy = lab.generate_economy(300, seed=2)            # labour, energy, co2
+    values = lab.labour_values(economy, resources="all")
+    path = lab.report.to_html(values, tmp_path / "v.html", economy=economy, chains=30)
+    doc, cols = document(path), columns(path)
+    for q in range(3):
+        np.testing.assert_allclose(cols[f"v{q}"], values.values[q], rtol=1e-6)
+    highest = np.argsort(-values.values[0], kind="stable")[:30]
+    assert set(doc["chains"]) == {str(economy.codes[i]) for i in highest}
+    assert "the 30 products with the highest values" in doc["chains_note"]
+
+
+def test_cockshott_plans_claim_nothing(tmp_path):
+    problem = lab.generate.generate_planning_problem(300, seed=1)
+    plan = lab.plan(problem, method="cockshott")
+    doc = document(lab.report.to_html(plan, tmp_path / "c.html"))
+    assert not doc["headline"]["certified"] and "no optimality claim" in doc["headline"][
+        "verdict"]
+    assert doc["limits"]["resources"][0]["words"] == (
+        "This method computes no shadow price for labour.")
