@@ -100,8 +100,9 @@ def histogram(x, *, bins: int = 40, log: bool = False) -> tuple[list, str]:
     return bars, "; ".join(note)
 
 
-def histogram_spec(bars, *, title: str, x_title: str, log: bool = False, rule=None) -> dict:
+def histogram_spec(bars, *, x_title: str, log: bool = False, rule=None) -> dict:
     x_axis = {"title": x_title}
+    unit = " (log10)" if log else ""
     if log:
         x_axis["labelExpr"] = "'1e' + format(datum.value, 'd')"
         x_axis["tickMinStep"] = 1
@@ -112,14 +113,15 @@ def histogram_spec(bars, *, title: str, x_title: str, log: bool = False, rule=No
                             "y": {"field": "count", "type": "quantitative",
                                   "title": "count"},
                             "y2": {"datum": 0},
-                            "tooltip": [{"field": "lo", "title": "from", "format": ".4~g"},
-                                        {"field": "hi", "title": "to", "format": ".4~g"},
+                            "tooltip": [{"field": "lo", "title": "from" + unit,
+                                         "format": ".4~g"},
+                                        {"field": "hi", "title": "to" + unit,
+                                         "format": ".4~g"},
                                         {"field": "count", "format": ","}]}}]
     if rule is not None:
         layers.append({"mark": {"type": "rule", "color": "#e45756", "strokeDash": [4, 3]},
                        "encoding": {"x": {"datum": rule}}})
-    return {"$schema": VL_SCHEMA,
-            "title": title, "width": "container", "height": 220,
+    return {"$schema": VL_SCHEMA, "width": "container", "height": 220,
             "data": {"values": bars}, "layer": layers}
 
 
@@ -282,21 +284,28 @@ def evidence_section(prov: Provenance, certificate: dict, *, kind: str, rows: li
                      f"it was made): `{prov.command}`; then `lab report` of its output.")
     elif prov.origin == "python":
         steps.append("Made in Python: re-run the script that made it with lab "
-                     f"{prov.lab_version or __version__}; the economy's digest below "
+                     f"{prov.lab_version or __version__}; the economy digest above "
                      "identifies the economy (lab.batch.economy_digest).")
     elif prov.origin == "batch":
         steps.append("Re-run the batch (`lab batch JOBFILE --out OUT`) and compare the job's "
                      "record.json; `lab batch --resume` checks these hashes itself.")
-    if kind == "plan":
+    if kind in ("plan", "multiyear"):
         steps.append("What the certificate proves: the shadow prices give, by weak duality, an "
                      "upper bound on the objective of every feasible plan (the 'bound'); the "
                      "plan's objective is within the relative gap of it, so no plan can be "
                      "better by more than that. The plan itself is checked against every "
                      "limit: its largest relative violation is the 'infeasibility'.")
+    if kind == "plan":
         steps.append("Check it without lab's solver: with A the use matrix and x the "
                      "intensities of the plan file, the net outputs are n = x − A x (plus any "
                      "initial stocks); every target's fulfilment is n / target, and R x must "
                      "not exceed what is available.")
+    elif kind == "multiyear":
+        steps.append("Check it without lab's solver: every year, consumption = output − A·output "
+                     "− investment (the plan file's columns) and fulfilment = consumption / "
+                     "target; in the capital file, each stock is the last year's stock less "
+                     "depreciation plus the investment, and C[s, p]·output[p] never exceeds "
+                     "the stock of s held by p; R·output must not exceed what is available.")
     else:
         steps.append("Check it without lab's solver: with A the use matrix and l the direct "
                      "labour of the economy, the residual ‖l + Aᵀv − v‖∞ / ‖v‖∞ of the values "
@@ -483,7 +492,7 @@ def plan_document(parts: PlanParts, economy=None, *, chains: int | None = None, 
     bars, hist_note = histogram(fulfil)
     charts = [{"id": "fulfilment", "title": "Fulfilment of the targets",
                "note": hist_note or "", "spec": histogram_spec(
-                   bars, title="", x_title="fulfilment (net output ÷ target)", rule=1.0)}]
+                   bars, x_title="fulfilment (net output ÷ target)", rule=1.0)}]
     chain_data, chain_note = {}, ""
     if values is not None and chains > 0 and len(tidx):
         fin = np.where(np.isfinite(fulfil), fulfil, np.inf)
@@ -553,7 +562,7 @@ def values_document(parts: ValuesParts, economy=None, *, chains: int | None = No
                  "value": float(v[i])} for i in top if np.isfinite(v[i])]
     charts = [
         {"id": "values", "title": f"Distribution of the {first} values", "note": hist_note,
-         "spec": histogram_spec(bars, title="", x_title=f"{first} per unit (log scale)",
+         "spec": histogram_spec(bars, x_title=f"{first} per unit (log scale)",
                                 log=True)},
         {"id": "top", "title": "The products with the highest values", "note": "",
          "spec": {"$schema": VL_SCHEMA,
@@ -694,7 +703,7 @@ def multiyear_document(parts: YearsParts, economy=None, *, chains: int | None = 
                                "tooltip": [{"field": "year"},
                                            {"field": "phi", "format": ".6~g"}]}}},
         {"id": "fulfilment", "title": "Fulfilment of the targets (all years)",
-         "note": hist_note, "spec": histogram_spec(bars, title="", x_title="fulfilment",
+         "note": hist_note, "spec": histogram_spec(bars, x_title="fulfilment",
                                                    rule=1.0)},
     ]
     c = dict(parts.certificate)
@@ -741,7 +750,7 @@ def multiyear_document(parts: YearsParts, economy=None, *, chains: int | None = 
                   "note": "click a row for the product's trajectory and supply chains"},
         "charts": charts, "chains": chain_data, "chains_note": chain_note,
         "names": {k: names_map.get(k, "") for k in _chain_codes(chain_data)},
-        "evidence": evidence_section(parts.provenance, c, kind="plan",
+        "evidence": evidence_section(parts.provenance, c, kind="multiyear",
                                      rows=_certificate_rows(c, "plan")),
         "years": {"T": int(T)},
         "product_chart": {

@@ -13,6 +13,7 @@ import os
 import shutil
 from pathlib import Path
 
+import _fixtures as fx
 import numpy as np
 import pytest
 from _page import document
@@ -87,7 +88,9 @@ class Page:
         return path
 
 
-def test_plan_report_of_uk_2010_in_chromium(browser, uk_plan, uk, tmp_path):
+def test_plan_report_of_uk_2010_in_chromium(browser, tmp_path):
+    uk_plan = fx.uk_plan()
+    uk = fx.uk()
     path = lab.report.to_html(uk_plan, tmp_path / "plan.html")
     page = Page(browser, path)
     doc = document(path)
@@ -130,7 +133,9 @@ def test_plan_report_of_uk_2010_in_chromium(browser, uk_plan, uk, tmp_path):
     page.screenshot(tmp_path, "report-uk-2010.png")
 
 
-def test_values_report_in_chromium(browser, uk_values, uk, tmp_path):
+def test_values_report_in_chromium(browser, tmp_path):
+    uk_values = fx.uk_values()
+    uk = fx.uk()
     path = lab.report.to_html(uk_values, tmp_path / "values.html", economy=uk)
     page = Page(browser, path)
     assert page.page.evaluate("window.labReport.charts") == 2

@@ -10,9 +10,9 @@ import shutil
 import numpy as np
 import pandas as pd
 import pytest
+from _fixtures import write_inputs
 from _page import columns, document
 from click.testing import CliRunner
-from conftest import write_inputs
 
 import lab
 from lab.cli._main import cli

@@ -7,6 +7,7 @@ from __future__ import annotations
 
 import math
 
+import _fixtures as fx
 import numpy as np
 import pytest
 import scipy.sparse as sp
@@ -30,7 +31,9 @@ def _targets(plan):
     return [str(plan.problem.product_codes[i]) for i in plan.problem.target_index]
 
 
-def test_plan_report_shows_every_target_and_its_numbers(uk_plan, uk, tmp_path):
+def test_plan_report_shows_every_target_and_its_numbers(tmp_path):
+    uk_plan = fx.uk_plan()
+    uk = fx.uk()
     path = lab.report.to_html(uk_plan, tmp_path / "plan.html")
     doc, cols = document(path), columns(path)
     codes = _targets(uk_plan)
@@ -54,7 +57,8 @@ def test_plan_report_shows_every_target_and_its_numbers(uk_plan, uk, tmp_path):
     assert sum(b["count"] for b in bars) == len(codes)
 
 
-def test_plan_report_says_what_limits_the_plan_in_words(uk_plan, tmp_path):
+def test_plan_report_says_what_limits_the_plan_in_words(tmp_path):
+    uk_plan = fx.uk_plan()
     doc = document(lab.report.to_html(uk_plan, tmp_path / "plan.html"))
     (row,) = doc["limits"]["resources"]
     price = float(uk_plan.resource_prices[0])
@@ -84,7 +88,9 @@ def test_shadow_prices_below_the_certificate_are_zero_and_not_binding(tmp_path):
     assert "does not limit the plan" in rows["water"]["words"]
 
 
-def test_supply_chains_of_every_target_add_up_to_its_value(uk_plan, uk, tmp_path):
+def test_supply_chains_of_every_target_add_up_to_its_value(tmp_path):
+    uk_plan = fx.uk_plan()
+    uk = fx.uk()
     doc = document(lab.report.to_html(uk_plan, tmp_path / "plan.html"))
     chains = doc["chains"]
     assert set(chains) == set(_targets(uk_plan))          # 122 targets ≤ 200: all of them
@@ -101,7 +107,8 @@ def test_supply_chains_of_every_target_add_up_to_its_value(uk_plan, uk, tmp_path
     np.testing.assert_allclose(chains[code]["contribution"], paths["contribution"])
 
 
-def test_chains_are_limited_to_the_worst_and_largest_targets(uk_plan, tmp_path):
+def test_chains_are_limited_to_the_worst_and_largest_targets(tmp_path):
+    uk_plan = fx.uk_plan()
     doc = document(lab.report.to_html(uk_plan, tmp_path / "plan.html", chains=12))
     worst = [c for c, _ in uk_plan.worst_targets(10)]
     assert len(doc["chains"]) == 12 and set(worst) <= set(doc["chains"])
@@ -110,7 +117,8 @@ def test_chains_are_limited_to_the_worst_and_largest_targets(uk_plan, tmp_path):
     assert none["chains"] == {}
 
 
-def test_targets_that_get_nothing_are_said_plainly(uk_uniform_plan, tmp_path):
+def test_targets_that_get_nothing_are_said_plainly(tmp_path):
+    uk_uniform_plan = fx.uk_uniform_plan()
     doc = document(lab.report.to_html(uk_uniform_plan, tmp_path / "plan.html"))
     nothing = int(np.count_nonzero(uk_uniform_plan.fulfilment < 1e-9))
     assert nothing == 15 and doc["headline"]["nothing"] == nothing
@@ -119,7 +127,9 @@ def test_targets_that_get_nothing_are_said_plainly(uk_uniform_plan, tmp_path):
     assert note.startswith("the last bar holds every value above")   # 405× outliers
 
 
-def test_values_report_distribution_highest_values_and_chains(uk_values, uk, tmp_path):
+def test_values_report_distribution_highest_values_and_chains(tmp_path):
+    uk_values = fx.uk_values()
+    uk = fx.uk()
     path = lab.report.to_html(uk_values, tmp_path / "values.html", economy=uk)
     doc, cols = document(path), columns(path)
     v = _reference_values(uk)
@@ -135,20 +145,25 @@ def test_values_report_distribution_highest_values_and_chains(uk_values, uk, tmp
     assert doc["headline"]["certified"] and "residual" in doc["headline"]["verdict"]
 
 
-def test_values_report_without_economy_has_no_chains(uk_values, tmp_path):
+def test_values_report_without_economy_has_no_chains(tmp_path):
+    uk_values = fx.uk_values()
     doc = document(lab.report.to_html(uk_values, tmp_path / "values.html"))
     assert doc["chains"] == {} and "no economy" in doc["chains_note"]
 
 
-def test_the_page_fetches_nothing(uk_plan, tmp_path):
+def test_the_page_fetches_nothing(tmp_path):
+    uk_plan = fx.uk_plan()
     path = lab.report.to_html(uk_plan, tmp_path / "plan.html")
     assert external_references(path) == []
     text = path.read_text(encoding="utf-8")
     assert "<script src" not in text and "<link" not in text
 
 
-def test_result_to_html_goes_through_the_registry(uk_plan, uk_values, uk, tmp_path):
+def test_result_to_html_goes_through_the_registry(tmp_path):
     """What result.to_html(path, **kw) will call: lab._html.render(result, path, **kw)."""
+    uk_plan = fx.uk_plan()
+    uk_values = fx.uk_values()
+    uk = fx.uk()
     assert {"PlanResult", "ValuesResult", "MultiYearResult"} <= set(lab._html.registered())
     plan_page = lab._html.render(uk_plan, tmp_path / "plan.html")
     assert document(plan_page)["table"]["rows"] == 122
@@ -193,7 +208,8 @@ def test_multiyear_report_shows_the_trajectories(tmp_path):
     assert doc["headline"]["certified"] == bool(result.converged)
 
 
-def test_bad_arguments_are_clear_errors(uk_plan, tmp_path):
+def test_bad_arguments_are_clear_errors(tmp_path):
+    uk_plan = fx.uk_plan()
     with pytest.raises(InvalidOptionError, match="must end in .html"):
         lab.report.to_html(uk_plan, tmp_path / "plan.txt")
     with pytest.raises(InvalidOptionError, match="chains"):

@@ -1,12 +1,13 @@
-"""Plans and values of a shipped table for the report tests (made once per session)."""
+"""Plans and values of a shipped table for the report tests (made once per session).
+
+Plain cached functions, not fixtures in a conftest.py: other folders import
+tests/conftest.py as ``conftest``, and a second conftest.py would shadow it."""
 
 from __future__ import annotations
 
 import csv
 import functools
 from pathlib import Path
-
-import pytest
 
 import lab
 from lab.datasets import dataset_files
@@ -29,27 +30,28 @@ def uk_inputs():
     return targets, {"compensation": labour}
 
 
-@pytest.fixture(scope="session")
+@functools.cache
 def uk():
     return lab.datasets.load("uk-2010")
 
 
-@pytest.fixture(scope="session")
-def uk_plan(uk):
+@functools.cache
+def uk_plan():
     targets, available = uk_inputs()
-    return lab.plan(lab.PlanningProblem(uk, targets, available=available))
+    return lab.plan(lab.PlanningProblem(uk(), targets, available=available))
 
 
-@pytest.fixture(scope="session")
-def uk_uniform_plan(uk):
+@functools.cache
+def uk_uniform_plan():
     """The plan with unit weights: 15 targets get nothing (issue 12), a varied page."""
     targets, available = uk_inputs()
-    return lab.plan(lab.PlanningProblem(uk, targets, available=available, weights="uniform"))
+    return lab.plan(lab.PlanningProblem(uk(), targets, available=available,
+                                        weights="uniform"))
 
 
-@pytest.fixture(scope="session")
-def uk_values(uk):
-    return lab.labour_values(uk)
+@functools.cache
+def uk_values():
+    return lab.labour_values(uk())
 
 
 def write_inputs(folder: Path) -> tuple[Path, Path]:
