@@ -25,8 +25,10 @@ __all__ = [
     "bicgstab_update_s",
     "bicgstab_update_xr",
     "block_solve",
+    "chain_ends",
     "csr_matmat",
     "csr_matvec",
+    "csr_matvec_rows",
     "csr_rmatmat",
     "csr_rmatvec",
     "gauss_seidel",
@@ -204,6 +206,38 @@ def identity_minus_matvec(indptr, indices, data, x, out):
     old = numba.set_parallel_chunksize(1)  # chunks handed out dynamically
     for t in prange(nchunks):
         _matvec_rows(indptr, indices, data, x, out, bounds[t], bounds[t + 1], True)
+    numba.set_parallel_chunksize(old)
+
+
+@njit(cache=True, error_model="numpy")
+def _matvec_rows_listed(indptr, indices, data, rows, X, out, lo, hi):
+    r = X.shape[1]
+    for t in range(lo, hi):
+        i = rows[t]
+        for q in range(r):
+            out[t, q] = 0.0
+        for k in range(indptr[i], indptr[i + 1]):
+            a = data[k]
+            c = indices[k]
+            for q in range(r):
+                out[t, q] += a * X[c, q]
+
+
+@njit(parallel=True, error_model="numpy")
+def csr_matvec_rows(indptr, indices, data, rows, X, out):
+    """out[t] = (M @ X)[rows[t]] for the listed rows only; see ``_cy.csr_matvec_rows``."""
+    nr = rows.shape[0]
+    r = X.shape[1]
+    _check_csr(indptr, indices.shape[0], data.shape[0])
+    _check_shape(out, nr, r)
+    nchunks = _n_chunks(nr, 12 * nr * r)
+    if nchunks == 1:
+        _matvec_rows_listed(indptr, indices, data, rows, X, out, 0, nr)
+        return
+    old = numba.set_parallel_chunksize(1)
+    for ch in prange(nchunks):
+        _matvec_rows_listed(indptr, indices, data, rows, X, out, (nr * ch) // nchunks,
+                            (nr * (ch + 1)) // nchunks)
     numba.set_parallel_chunksize(old)
 
 
@@ -832,6 +866,31 @@ def strongly_connected_components(indptr, indices, order, block_ptr):
                 stack[sp] = v
                 sp += 1
     return nb
+
+
+@njit(cache=True, error_model="numpy")
+def chain_ends(indptr, indices, used):
+    """Products used by no other product, plus products using none (own use does not
+    count); see ``_cy.chain_ends``. ``used`` is work space of length n."""
+    n = indptr.shape[0] - 1
+    if indptr.shape[0] < 1 or indptr[n] > indices.shape[0]:
+        raise ValueError("inconsistent CSR arrays")
+    _check_len(used.shape[0], n)
+    used[:] = 0
+    ends = 0
+    for j in range(n):
+        other = False
+        for k in range(indptr[j], indptr[j + 1]):
+            i = indices[k]
+            if i != j:
+                used[i] = 1
+                other = True
+        if not other:
+            ends += 1
+    for j in range(n):
+        if used[j] == 0:
+            ends += 1
+    return ends
 
 
 @njit(cache=True, error_model="numpy")

@@ -103,9 +103,12 @@ def bicgstab(K, M, b, x, *, tol: float, maxiter: int, atol: float = 0.0,
     restarts = 0
 
     def restart():
-        K.identity_minus_matvec(*M, x, t)
-        out.passes += 1
-        np.subtract(bs, t, out=r)
+        if x.any():
+            K.identity_minus_matvec(*M, x, t)
+            out.passes += 1
+            np.subtract(bs, t, out=r)
+        else:  # from zero the residual is b itself: no pass needed
+            r[:] = bs
         rhat[:] = r
         p[:] = r
         with np.errstate(over="ignore", invalid="ignore"):  # checked by the caller

@@ -75,6 +75,13 @@ JACOBI_MAX_SWEEPS = 12
 #: holds at least this share of the non-zeros: substitution could then handle little,
 #: and the reordered copy of A would cost a pass and a copy for nothing.
 GIANT_SHARE = 0.8
+#: "auto" skips the structure analysis (a serial depth-first search, about five matrix
+#: passes) when fewer than this share of the products are ends of supply chains (used
+#: by no other product, or using no other): without final or primary products there is
+#: no chain for substitution to walk, every product sits between cycles. Below
+#: ANALYSIS_ALWAYS products the analysis is cheap and always done.
+CHAIN_END_SHARE = 0.005
+ANALYSIS_ALWAYS = 20_000
 
 
 class ArgumentTypeError(LabError, TypeError):
@@ -428,9 +435,15 @@ class ValueSolver:
             if sweeps <= JACOBI_MAX_SWEEPS:
                 return "jacobi", (f"every column sum of A is at most {bound:.3g}, so Jacobi "
                                   f"needs at most {math.ceil(sweeps)} sweeps")
+        m = economy.n_products
+        ends = _structure.chain_ends(economy, self.backend) if m >= ANALYSIS_ALWAYS else m
+        if ends < CHAIN_END_SHARE * m:
+            return "krylov", (
+                f"only {ends} of {m} products end a supply chain (used by no other product "
+                "or using no other): there are no chains for substitution to walk, so the "
+                "structure analysis is skipped and BiCGSTAB runs on the whole economy")
         S = _structure.analyse(economy, self.backend)
         giant = S.largest_block_nnz(self._M[0])
-        m = economy.n_products
         if giant >= GIANT_SHARE * max(economy.nnz, 1):
             return "krylov", (
                 f"one strongly connected block of {S.largest_block} of {m} products holds "
@@ -442,14 +455,12 @@ class ValueSolver:
                           "cyclic blocks")
 
     def _prepare(self):
-        """What the chosen method needs: the block order and reordered copy (blocks),
-        float32 coefficients (precision float32)."""
-        self._M32 = self._Mp32 = None
+        """What the chosen method needs: the block order and the matrices of the large
+        cyclic blocks (blocks), float32 coefficients (precision float32)."""
+        self._M32 = None
         if self.method == "blocks":
-            economy = self._economy
-            self.structure = _structure.analyse(economy, self.backend)
-            self._Mp = _structure.permuted(economy, self.structure, self.backend)
-            self._large = _large_blocks(self.structure, self._Mp)
+            self.structure = _structure.analyse(self._economy, self.backend)
+            self._large = _large_blocks(self.structure, self._M)
         if self.options.precision == "float32":
             self._refresh_float32()
 
@@ -695,43 +706,52 @@ def _message(status, residual, rtol, iterations, method, note) -> str:
 
 
 class _LargeBlock:
-    """A cyclic block [s, e) of the reordered matrix, solved by BiCGSTAB.
+    """A cyclic block at positions [s, e) of the block order, solved by BiCGSTAB.
 
-    ``rows``: its rows as a CSR matrix of their own (views of the reordered arrays, every
-    entry); ``sub``: the entries inside the block, renumbered from 0 (a copy);
-    ``sub_entry``: for each entry of ``rows``, its index in ``sub`` or −1; ``sub32``:
-    ``sub`` with float32 coefficients (precision float32) or None.
+    ``members``: its products (``order[s:e]``); ``sub``: the coefficients among them as a
+    CSR matrix of its own (rows and columns numbered from 0 in block order, a copy);
+    ``sub_entry``: the entry of Aᵀ each ``sub`` entry was copied from (for updates);
+    ``sub32``: ``sub`` with float32 coefficients (precision float32), or None.
     """
 
-    __slots__ = ("s", "e", "rows", "sub", "sub_entry", "sub32")
+    __slots__ = ("s", "e", "members", "sub", "sub_entry", "sub32", "_lookup")
 
-    def __init__(self, s, e, rows, sub, sub_entry):
-        self.s, self.e, self.rows, self.sub, self.sub_entry = s, e, rows, sub, sub_entry
+    def __init__(self, s, e, members, sub, sub_entry):
+        self.s, self.e, self.members, self.sub, self.sub_entry = s, e, members, sub, sub_entry
         self.sub32 = None
+        self._lookup = None
+
+    def locate(self, entries) -> tuple[np.ndarray, np.ndarray]:
+        """(which of ``entries`` of Aᵀ are in ``sub``, their positions in ``sub``)."""
+        if self._lookup is None:
+            by_entry = np.argsort(self.sub_entry, kind="stable")
+            self._lookup = (self.sub_entry[by_entry], by_entry)
+        keys, where = self._lookup
+        at = np.minimum(np.searchsorted(keys, entries), max(keys.size - 1, 0))
+        hit = keys[at] == entries if keys.size else np.zeros(entries.shape, dtype=bool)
+        return hit, where[at[hit]]
 
 
-def _large_blocks(S, Mp) -> list:
-    """The cyclic blocks larger than DENSE_BLOCK, with their sub-matrices (built once)."""
-    indptr, indices, data = Mp
-    out = []
-    for k in np.flatnonzero(S.block_sizes > DENSE_BLOCK):
-        s, e = int(S.block_ptr[k]), int(S.block_ptr[k + 1])
-        out.append(_large_block(indptr, indices, data, s, e))
-    return out
+def _large_blocks(S, M) -> list:
+    """The cyclic blocks larger than DENSE_BLOCK, with their own matrices (built once)."""
+    return [_large_block(M, S, int(S.block_ptr[k]), int(S.block_ptr[k + 1]))
+            for k in np.flatnonzero(S.block_sizes > DENSE_BLOCK)]
 
 
-def _large_block(indptr, indices, data, s, e) -> _LargeBlock:
-    lo, hi = int(indptr[s]), int(indptr[e])
-    rows = (np.ascontiguousarray(indptr[s:e + 1] - lo), indices[lo:hi], data[lo:hi])
-    cols = rows[1]
-    inside = (cols >= s) & (cols < e)
-    row_ids = np.repeat(np.arange(e - s), np.diff(rows[0]))
-    counts = np.bincount(row_ids[inside], minlength=e - s)
+def _large_block(M, S, s, e) -> _LargeBlock:
+    indptr, indices, data = M
+    members = S.order[s:e]
+    starts = indptr[members].astype(np.int64)
+    lengths = indptr[members + 1] - starts
+    entry = (np.repeat(starts - np.cumsum(lengths) + lengths, lengths)
+             + np.arange(int(lengths.sum())))
+    local = S.position[indices[entry]].astype(np.int64) - s
+    inside = (local >= 0) & (local < e - s)
+    row_ids = np.repeat(np.arange(e - s), lengths)
     sub_indptr = np.zeros(e - s + 1, dtype=indptr.dtype)
-    np.cumsum(counts, out=sub_indptr[1:])
-    sub = (sub_indptr, (cols[inside] - s).astype(indices.dtype), rows[2][inside])
-    sub_entry = np.where(inside, np.cumsum(inside) - 1, -1)
-    return _LargeBlock(s, e, rows, sub, sub_entry)
+    np.cumsum(np.bincount(row_ids[inside], minlength=e - s), out=sub_indptr[1:])
+    sub = (sub_indptr, local[inside].astype(indices.dtype), data[entry[inside]])
+    return _LargeBlock(s, e, members, sub, entry[inside])
 
 
 class _Run:
@@ -906,29 +926,28 @@ class _Run:
         self.note = f"{what}: {note}" if what else (note if overflow else self.note)
 
     def solve_blocks(self):
-        solver = self.solver
-        S, Mp = solver.structure, solver._Mp
-        # Work in component order on the permuted matrix: every pass reads rows in sequence.
-        b = self.b[S.order].reshape(len(S.order), -1)
+        S = self.solver.structure
+        m = self.b.shape[0]
+        b = self.b.reshape(m, -1)
         if self.v is None:
             v = np.zeros_like(b)
-            self._block_pass(Mp, S, b, v, atol=None)
+            self._block_pass(S, b, v, atol=None)
         else:
-            v = np.ascontiguousarray(self.v[S.order]).reshape(b.shape)
+            v = self.v.copy().reshape(b.shape)
             if self.residual0 is not None and not self.multi:
                 # After update(): the start's residual is known without a pass over A.
-                self._correct(Mp, S, v, self.residual0[S.order].reshape(b.shape))
+                self._correct(S, v, self.residual0.reshape(b.shape))
             else:
-                self._correct(Mp, S, v, self._residual(Mp, b, v))
-        self.v = v[S.position].reshape(self.b.shape)
+                self._correct(S, v, self._residual(b, v))
+        self.v = v.reshape(self.b.shape)  # a new view: the residual check is not reused
         for _ in range(3):
             relative = self.true_residual()[0]
             self.record(relative)
             if relative <= self.rtol or self.suspect or not math.isfinite(relative):
                 return
             # Iterative refinement: solve for the correction of the true residual.
-            self._correct(Mp, S, v, self._residual(Mp, b, v))
-            self.v = v[S.position].reshape(self.b.shape)
+            self._correct(S, v, self._residual(b, v))
+            self.v = v.reshape(self.b.shape)
         relative = self.true_residual()[0]
         self.record(relative)
         if relative > self.rtol:
@@ -939,34 +958,36 @@ class _Run:
     def _stalled(self, watch):
         self.failure, self.note, self.suspect = Status.STAGNATED, watch.note, True
 
-    def _residual(self, M, b, v):
+    def _residual(self, b, v):
         out = np.empty_like(v)
-        self.K.csr_matmat(*M, v, out)
+        self.K.csr_matmat(*self.M, v, out)
         self.matvecs += 1
         out += b
         out -= v
         return out
 
-    def _correct(self, Mp, S, v, residual):
-        """v += the block solve of (I − M) d = residual (component order, in place)."""
+    def _correct(self, S, v, residual):
+        """v += the block solve of (I − M) d = residual (in place)."""
         scale = float(np.max(np.abs(v), initial=0.0))
         correction = np.zeros_like(v)
         # The correction need only be as accurate as the rule asks of v itself.
-        self._block_pass(Mp, S, residual, correction, atol=0.1 * self.rtol * scale)
+        self._block_pass(S, residual, correction, atol=0.1 * self.rtol * scale)
         v += correction
 
-    def _block_pass(self, Mp, S, rhs, x, *, atol):
-        """Solve every component in dependency order (rhs, x: (n, r) in component order)."""
+    def _block_pass(self, S, rhs, x, *, atol):
+        """Solve every component in dependency order (rhs, x: (m, r), products' numbering).
+
+        The rows are read in block order through ``S.order`` (the kernel prefetches them
+        ahead): no reordered copy of A is made, which saves a pass and a copy of A."""
         K = self.K
         block_ptr = S.block_ptr
-        identity = S.identity
         first = 0
         large = {blk.s: blk for blk in self.solver._large}
         starts = block_ptr[:-1]
         for k in [*np.flatnonzero(S.block_sizes > DENSE_BLOCK), len(starts)]:
             if k > first:
-                bad = K.block_solve(*Mp, rhs, x, identity, identity, block_ptr, first, k,
-                                    DENSE_BLOCK)
+                bad = K.block_solve(*self.M, rhs, x, S.order, S.position, block_ptr, first,
+                                    k, DENSE_BLOCK)
                 if bad >= 0:
                     # A pivot ≤ 0 in I − M_bb: the block consumes at least what it makes.
                     self.suspect, self.failure = True, Status.BREAKDOWN
@@ -980,14 +1001,14 @@ class _Run:
 
     def _solve_large(self, blk, rhs, x, atol):
         """Solve the cyclic component [s, e) by BiCGSTAB (inputs from earlier blocks final)."""
-        s, e = blk.s, blk.e
+        s, e, members = blk.s, blk.e, blk.members
         # Inputs from earlier components are final: move them to the right-hand side.
-        x[s:e] = 0.0
+        x[members] = 0.0
         external = np.empty((e - s, x.shape[1]))
-        self.K.csr_matmat(*blk.rows, x, external)
-        block_rhs = rhs[s:e] + external
+        self.K.csr_matvec_rows(*self.M, members, x, external)
+        block_rhs = rhs[members] + external
         y = np.zeros_like(block_rhs)
-        share = len(blk.rows[1]) / self.nnz
+        share = len(blk.sub[1]) / self.nnz
         if x.shape[1] == 1:
             target, guess = np.ascontiguousarray(block_rhs[:, 0]), y[:, 0]
             if blk.sub32 is not None:
@@ -1002,7 +1023,7 @@ class _Run:
             out = _krylov.bicgstab_block(self.K, blk.sub, block_rhs, y, tol=0.1 * self.rtol,
                                          maxiter=self.maxiter)
         self.matvecs += share * (1 + out.passes + _FLOAT32_PASS * out.passes32)
-        x[s:e] = y
+        x[members] = y
         self._krylov_outcome(out, f"inner BiCGSTAB on a cyclic block of {e - s} products")
 
 

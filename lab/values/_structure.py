@@ -23,7 +23,6 @@ from __future__ import annotations
 
 import time
 from dataclasses import dataclass
-from functools import cached_property
 
 import numpy as np
 
@@ -35,9 +34,9 @@ __all__ = [
     "ProductivityReport",
     "analyse",
     "certify",
+    "chain_ends",
     "column_sum_bound",
     "diagnose",
-    "permuted",
 ]
 
 #: Blocks up to this size get their spectral radius from a dense eigensolve.
@@ -77,11 +76,6 @@ class BlockStructure:
     @property
     def n_cyclic_blocks(self) -> int:
         return int(np.count_nonzero(self.block_sizes > 1))
-
-    @cached_property
-    def identity(self) -> np.ndarray:
-        """0, 1, ..., n − 1 (the order of the reordered matrix), in the index dtype."""
-        return np.arange(len(self.order), dtype=self.order.dtype)
 
     def largest_block_nnz(self, indptr) -> int:
         """Non-zeros in the rows of the largest block (``indptr`` of Aᵀ as CSR)."""
@@ -126,15 +120,19 @@ def analyse(economy, backend: str) -> BlockStructure:
     return structure
 
 
-def permuted(economy, structure: BlockStructure, backend: str):
-    """CSR arrays of P Aᵀ Pᵀ: products in component order, so block sweeps read rows in sequence."""
-    At = economy.A
-    indptr = np.empty_like(At.indptr)
-    indices = np.empty_like(At.indices)
-    data = np.empty_like(At.data)
-    _ops.kernels(backend).permute_csr(At.indptr, At.indices, At.data, structure.order,
-                                      structure.position, indptr, indices, data)
-    return indptr, indices, data
+def chain_ends(economy, backend: str) -> int:
+    """Products used by no other product, plus products using no other (cached).
+
+    One pass over the row indices of A: the cheap test that decides whether the
+    structure analysis can pay (an economy with final and primary products has chains).
+    """
+    cached = economy._cache.get("chain_ends")
+    if cached is None:
+        A = economy.A
+        cached = int(_ops.kernels(backend).chain_ends(
+            A.indptr, A.indices, np.empty(economy.n_products, dtype=np.uint8)))
+        economy._cache["chain_ends"] = cached
+    return cached
 
 
 def column_sum_bound(economy) -> float:

@@ -6,8 +6,8 @@ as the change allows, and leaves the next solve a warm start whose residual is a
 known:
 
 * **Changed coefficients of existing links** (the usual case): the coefficients are
-  changed in place, in Aᵀ, in the reordered copy of the block method, in the cyclic
-  blocks' own matrices and in their float32 copies. The structure analysis stays valid:
+  changed in place, in Aᵀ, in the large cyclic blocks' own matrices and in their float32
+  copies. The structure analysis stays valid:
   it depends on the pattern only. A coefficient set to 0 stays in the pattern as a
   stored zero, so the block order stays valid too.
 * **New links** change the pattern: Aᵀ is rebuilt with them. A new link "product j uses
@@ -15,7 +15,7 @@ known:
   i's block after j's, the link may close cycles: every such cycle runs through blocks
   between the two in the order (an edge never points forward), so the strongly connected
   components are recomputed on that range of the order only, and spliced back. The
-  reordered copy of A is then rebuilt.
+  matrices of the large cyclic blocks are then rebuilt.
 * **Labour**: the resource rows are copied once, then changed in place.
 
 For the warm start, the solver remembers each solved vector v with Aᵀv. After the
@@ -78,7 +78,7 @@ def apply_indices(solver, inputs, products, values, labour_idx, labour_val, *,
     solver.column_bound = float(solver._colsums.max(initial=0.0))
 
     if solver.method == "blocks" and known.any():
-        _change_reordered(solver, where[known], products[known], values[known])
+        _change_blocks(solver, where[known], values[known])
     if solver._M32 is not None and known.any():
         solver._M32[2][where[known]] = values[known]
     if new_links.any():
@@ -175,24 +175,14 @@ def _locate(indptr, indices, inputs, products) -> np.ndarray:
     return np.where(found, entry[np.minimum(at, max(keys.size - 1, 0))], -1)
 
 
-def _change_reordered(solver, entries, products, values):
-    """The same coefficients in the reordered copy and the cyclic blocks' matrices."""
-    indptr = solver._M[0]
-    S = solver.structure
-    Mp_indptr, _, Mp_data = solver._Mp
-    # permute_csr keeps the order of the entries within a row
-    at = Mp_indptr[S.position[products]] + (entries - indptr[products])
-    Mp_data[at] = values
+def _change_blocks(solver, entries, values):
+    """The same coefficients in the large cyclic blocks' own matrices."""
     for blk in solver._large:
-        lo, hi = int(Mp_indptr[blk.s]), int(Mp_indptr[blk.e])
-        mine = (at >= lo) & (at < hi)
-        if not mine.any():
-            continue
-        local = blk.sub_entry[at[mine] - lo]
-        inside = local >= 0
-        blk.sub[2][local[inside]] = values[mine][inside]
-        if blk.sub32 is not None:
-            blk.sub32[2][local[inside]] = values[mine][inside]
+        hit, at = blk.locate(entries)
+        if at.size:
+            blk.sub[2][at] = values[hit]
+            if blk.sub32 is not None:
+                blk.sub32[2][at] = values[hit]
 
 
 def _add_links(solver, inputs, products, values):
@@ -211,11 +201,10 @@ def _add_links(solver, inputs, products, values):
     if solver._M32 is not None:
         solver._M32 = (*solver._M[:2], new.data.astype(np.float32))
     if solver.method == "blocks":
-        solver.structure = _reanalyse(solver, inputs, products)
-        solver._Mp = _permute(solver)
         from lab.values._solver import _large_blocks
 
-        solver._large = _large_blocks(solver.structure, solver._Mp)
+        solver.structure = _reanalyse(solver, inputs, products)
+        solver._large = _large_blocks(solver.structure, solver._M)
         if solver.options.precision == "float32":
             solver._refresh_float32()
 
@@ -272,15 +261,6 @@ def _reanalyse(solver, inputs, products) -> _structure.BlockStructure:
     position = np.empty_like(order)
     position[order] = np.arange(len(order), dtype=order.dtype)
     return _structure.BlockStructure(order, position, block_ptr, 0.0)
-
-
-def _permute(solver):
-    indptr, indices, data = solver._M
-    S = solver.structure
-    out = (np.empty_like(indptr), np.empty_like(indices), np.empty_like(data))
-    _ops.kernels(solver.backend).permute_csr(indptr, indices, data, S.order.astype(
-        indices.dtype), S.position.astype(indices.dtype), *out)
-    return out
 
 
 def economy_of(solver):

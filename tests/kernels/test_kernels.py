@@ -715,3 +715,28 @@ def test_technique_union(kern, idx, seed):
     tech = np.repeat(np.arange(k), np.diff(A.indptr))
     assert_array_equal(u_ix[slot], A.indices)
     assert np.all((slot >= u_ip[makes[tech]]) & (slot < u_ip[makes[tech] + 1]))
+
+
+def test_chain_ends(kern, idx):
+    """Products used by no other product plus products using no other (own use aside)."""
+    M = random_csr(300, 300, 0.01, seed=13, diag=True)  # some rows empty, every diagonal set
+    ip, ix, _ = arrays(M, idx)
+    C = sp.coo_array(M)
+    off = C.row != C.col
+    used = np.zeros(300, bool)
+    used[C.col[off]] = True
+    uses = np.zeros(300, bool)
+    uses[C.row[off]] = True
+    expected = int((~used).sum() + (~uses).sum())
+    assert kern.chain_ends(ip, ix, np.empty(300, np.uint8)) == expected
+
+
+@pytest.mark.parametrize("nrhs", [1, 3])
+def test_csr_matvec_rows(kern, idx, nrhs):
+    M = random_csr(3000, 2000, 0.01, seed=14)
+    ip, ix, d = arrays(M, idx)
+    rows = np.random.default_rng(15).permutation(3000)[:1700].astype(idx)
+    X = np.random.default_rng(16).standard_normal((2000, nrhs))
+    out = np.full((1700, nrhs), np.nan)
+    kern.csr_matvec_rows(ip, ix, d, rows, X, out)
+    assert_allclose(out, (M @ X)[rows], rtol=1e-13, atol=1e-13)

@@ -525,3 +525,22 @@ def test_property_monotone_in_A(case, method, where, delta):
     w = solve(lab.Economy(bigger, l), method=method, rtol=1e-13).values
     scale = max(float(np.max(w, initial=0.0)), 1e-300)
     assert np.all(w >= v - 1e-10 * scale), (v, w)
+
+
+def test_auto_skips_the_analysis_without_chain_ends():
+    """An economy without supply chains (12 random inputs per product, column sums 0.9,
+    built with scipy): auto goes straight to Krylov and says why; a generated economy
+    (final and primary products) is analysed."""
+    from lab.bench._workloads import unstructured_economy
+
+    economy = unstructured_economy(30_000, seed=1)
+    result = solve(economy, rtol=1e-12)
+    assert result.method == "krylov" and "supply chain" in result.method_reason
+    assert "blocks" not in economy._cache  # no structure analysis was paid for
+    # reference: scipy's BiCGSTAB (a direct LU of a random matrix fills in), checked
+    M = sp.identity(30_000, format="csr") - sp.csr_array(economy.A.T)
+    v, info = bicgstab(M, economy.labour, rtol=1e-14, atol=0.0, maxiter=1000)
+    assert info == 0 and relative_residual(economy.A, economy.labour, v) < 1e-13
+    assert_values_close(result.values, v, 1e-10)
+    generated_ = lab.generate_economy(30_000, seed=1)
+    assert solve(generated_).method == "blocks"
