@@ -280,6 +280,10 @@
   // ---------------------------------------------------------------- start
 
   async function loadTable() {
+    if (typeof DecompressionStream === 'undefined') {
+      throw new Error('this browser cannot unpack the table (it needs DecompressionStream: ' +
+        'Chrome 80, Firefox 113, Safari 16.4 or newer); the rest of the page is complete');
+    }
     for (const node of document.querySelectorAll('script.lab-column')) {
       const key = node.dataset.key;
       const data = await decode(node);
@@ -298,7 +302,10 @@
 
   async function start() {
     const t0 = performance.now();
-    await Promise.all([loadTable().catch((e) => fail('table', e)), drawCharts()]);
+    await Promise.all([loadTable().catch((e) => {
+      fail('table', e);
+      $('status').textContent = 'the table could not be shown: ' + e.message;
+    }), drawCharts()]);
     report.seconds = (performance.now() - t0) / 1000;
     report.readyAt = performance.now() / 1000;  // seconds since the navigation started
     report.ready = true;
