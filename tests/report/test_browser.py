@@ -163,3 +163,16 @@ def test_multiyear_report_in_chromium(browser, tmp_path):
     page.page.wait_for_selector("#chart-product svg g.mark-line path", state="attached")
     assert "By year" in page.page.text_content("#product")
     page.clean()
+
+
+def test_codes_are_shown_as_text_not_run(browser, tmp_path):
+    evil = "</script><script>window.pwned=1</script><img src=x onerror=window.pwned=2>"
+    A = np.array([[0.0, 0.2], [0.5, 0.0]])
+    economy = lab.Economy(A, [1.0, 2.0], codes=[evil, "iron"], names=[evil, "iron"])
+    plan = lab.plan(lab.PlanningProblem(economy, {evil: 10.0, "iron": 1.0},
+                                        available={"labour": 30.0}))
+    page = Page(browser, lab.report.to_html(plan, tmp_path / "p.html"))
+    page.page.click("#targets tbody tr:first-child")
+    assert page.page.evaluate("window.pwned") is None
+    assert evil in [r[0] for r in page.rows()]
+    page.clean()

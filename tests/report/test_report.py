@@ -252,3 +252,20 @@ def test_cockshott_plans_claim_nothing(tmp_path):
         "verdict"]
     assert doc["limits"]["resources"][0]["words"] == (
         "This method computes no shadow price for labour.")
+
+
+def test_codes_and_names_cannot_inject_markup(tmp_path):
+    """Codes and names are data: escaped in the HTML, JSON-escaped in the scripts, and
+    written into the page by textContent only."""
+    evil = "</script><script>window.pwned=1</script><b>"
+    A = np.array([[0.0, 0.2], [0.5, 0.0]])
+    economy = lab.Economy(A, [1.0, 2.0], codes=[evil, "iron"], names=[evil, "<i>iron</i>"])
+    plan = lab.plan(lab.PlanningProblem(economy, {evil: 10.0, "iron": 1.0},
+                                        available={"labour": 30.0}))
+    path = lab.report.to_html(plan, tmp_path / "p.html")
+    text = path.read_text(encoding="utf-8")
+    n_columns = len(columns(path))
+    assert text.count("<script") == 1 + n_columns + 2      # document, columns, Vega, lab
+    assert "<script>window.pwned" not in text
+    assert document(path)["headline"]["worst"][0]["code"] in (evil, "iron")
+    assert columns(path)["code"] == [evil, "iron"]
