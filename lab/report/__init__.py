@@ -70,18 +70,23 @@ def to_html(result, path, *, economy=None, problem=None, chains: int | None = No
     Raises
     ------
     InvalidTypeError
-        ``result`` is none of these.
+        ``result`` is none of these; ``economy`` is not an Economy.
     InvalidOptionError
-        ``path`` does not end in ``.html``; ``chains`` is not an integer ≥ 0.
+        ``path`` does not end in ``.html``; ``chains`` is not an integer ≥ 0; ``economy``
+        has another number of products than the values.
     """
+    from lab.economy import Economy
     from lab.exceptions import InvalidOptionError, InvalidTypeError
     from lab.report import _document
-    from lab.report._render import render_html
+    from lab.report._render import check_html_path, render_html
     from lab.report._sources import plan_parts, values_parts, years_parts
 
+    check_html_path(path)
     if chains is not None and (isinstance(chains, bool) or not isinstance(chains, int)
                                or chains < 0):
         raise InvalidOptionError(f"chains must be an integer ≥ 0, got {chains!r}")
+    if economy is not None and not isinstance(economy, Economy):
+        raise InvalidTypeError(f"economy must be a lab.Economy, got {type(economy).__name__}")
     name = type(result).__name__
     if name == "MultiYearResult":
         parts = years_parts(result)
@@ -94,14 +99,13 @@ def to_html(result, path, *, economy=None, problem=None, chains: int | None = No
         _economy_provenance(parts.provenance, economy)
         doc, columns = _document.plan_document(parts, economy, chains=chains, title=title)
     elif name == "ValuesResult":
+        m = result.values.shape[-1]
+        if economy is not None and economy.n_products != m:
+            raise InvalidOptionError(f"economy has {economy.n_products} products but the "
+                                     f"values {m}")
         parts = values_parts(result, economy, problem)
         _economy_provenance(parts.provenance, economy)
-        notes = []
-        if economy is not None and economy.n_products != parts.values.shape[1]:
-            raise InvalidOptionError(f"economy has {economy.n_products} products but the "
-                                     f"values {parts.values.shape[1]}")
-        doc, columns = _document.values_document(parts, economy, chains=chains, title=title,
-                                                 notes=notes)
+        doc, columns = _document.values_document(parts, economy, chains=chains, title=title)
     else:
         raise InvalidTypeError(f"result must be a PlanResult, MultiYearResult or ValuesResult, "
                                f"got {name}")
@@ -130,9 +134,10 @@ def report_file(source, path, *, economy=None, economy_source=None, chains: int 
     result was made from (its digest, and for batch jobs the result itself, tell).
     """
     from lab.report import _document
-    from lab.report._render import render_html
+    from lab.report._render import check_html_path, render_html
     from lab.report._sources import PlanParts, YearsParts, read_source
 
+    check_html_path(path)
     parts = read_source(source)
     econ, notes = _document.load_economy(parts, economy=economy, source=economy_source)
     if econ is not None and parts.names is None and econ.names is not None:

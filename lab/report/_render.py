@@ -114,13 +114,19 @@ def _num(x, digits: int = 6) -> str:
     return _fmt(x, digits)
 
 
+def check_html_path(path) -> Path:
+    """``path`` as a Path, if it names an .html (or .htm) file."""
+    path = Path(path)
+    if path.suffix.lower() not in (".html", ".htm"):
+        raise InvalidOptionError(f"the report file must end in .html, got {str(path)!r}")
+    return path
+
+
 def render_html(doc: dict, columns, path, *, extra=None) -> Path:
     """Write the report page of ``doc`` (and its table ``columns``) to ``path`` atomically."""
     import markupsafe
 
-    path = Path(path)
-    if path.suffix.lower() not in (".html", ".htm"):
-        raise InvalidOptionError(f"the report file must end in .html, got {str(path)!r}")
+    path = check_html_path(path)
     env = _environment()
     template = env.get_template("report.html.j2")
     doc = plain(doc)
