@@ -79,7 +79,8 @@ def _pack_text(a) -> tuple[str, bytes]:
 
 
 def pack_columns(columns, extra=None) -> list[dict]:
-    """Each column as {key, type, b64}; ``extra`` maps more keys to arrays (numbers)."""
+    """Each column as {key, type, b64}; ``extra`` maps more keys to arrays (of numbers, or
+    of strings as an object array)."""
     blobs = []
     for col in columns:
         kind, raw = _pack_text(col.data) if col.kind == "text" else _pack_numbers(col.data)
