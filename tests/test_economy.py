@@ -660,3 +660,25 @@ def test_numpy_scalars_are_accepted_where_python_numbers_are():
     assert e.codes_at(np.array([np.int32(1)])) == ["b"]
     flows = Economy.from_flows(small_dense(), [np.float32(2.0)] * 4, pd.Series(L))
     np.testing.assert_allclose(flows.labour, L / 2)
+
+
+@pytest.mark.xfail(reason="lab/planning/_problem.py (owned by the planning helper) still "
+                          "calls resources.toarray() on unchecked arrays; the fix is one "
+                          "line: lab._validation.dense_from_sparse('resources', resources)",
+                   strict=False)
+def test_planning_sparse_resources_go_through_the_same_validation_path():
+    """Issue 11, item 1 ("sparse resources"): a corrupted sparse ``resources`` of
+    PlanningProblem.from_techniques crashed the process (SIGSEGV)."""
+    from conftest import run_python
+
+    proc = run_python(_PRELUDE + """
+R = sp.csr_matrix((1, 3)); R.indptr = np.array([0, 2]); R.indices = np.array([0, 10**8])
+R.data = np.ones(2)
+try:
+    lab.PlanningProblem.from_techniques(use=np.eye(3) * 0.1, make=np.eye(3), resources=R,
+                                        targets=[1.0, 1.0, 1.0])
+except lab.InvalidEconomyError as exc:
+    print("LAB-ERROR", exc)
+""")
+    assert proc.returncode == 0, f"the child died ({proc.returncode})"
+    assert proc.stdout.startswith("LAB-ERROR") and "resources" in proc.stdout
