@@ -14,14 +14,14 @@ LAB_NO_OPENMP=1      compile without OpenMP (serial Cython kernels).
 import os
 import sys
 
-from setuptools import setup
+from setuptools import find_packages, setup
 
-packages = ["lab", "lab._kernels", "lab.batch", "lab.bench", "lab.cli", "lab.datasets", "lab.io",
-            "lab.planning", "lab.values"]
+# every folder of lab/ with an __init__.py, and the kernels built into lab._kernels
+packages = [*find_packages(include=["lab", "lab.*"]), "lab._kernels"]
 package_dir = {"lab": "lab", "lab._kernels": "kernels"}
 # The real tables shipped with lab (lab.datasets): one folder per table, plus the
 # attribution and terms of the data.
-package_data = {"lab": ["py.typed"],
+package_data = {"lab": ["py.typed"], "lab.report": ["assets/*"],
                 "lab.datasets": ["README.md", "LICENSE-DATA", "*/*.csv", "*/*.csv.gz"]}
 
 

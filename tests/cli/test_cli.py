@@ -106,7 +106,8 @@ def test_values_output_file(economy_file, expected, tmp_path, suffix):
     assert frame["code"].astype(str).tolist() == [str(c) for c in econ.codes]
     np.testing.assert_allclose(frame["value"].to_numpy(), ref.values, rtol=1e-12, atol=0)
     assert leftover_temp_files(tmp_path) == [], "atomic write left a temporary file"
-    assert sorted(p.name for p in tmp_path.iterdir()) == [out.name]
+    assert sorted(p.name for p in tmp_path.iterdir()) == sorted([out.name,
+                                                                 out.name + ".evidence.json"])
 
 
 @pytest.mark.parametrize("suffix", [".csv", ".parquet"])
