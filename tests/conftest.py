@@ -187,3 +187,12 @@ def run_python(code: str, *, timeout: float = 120, cwd=None, env=None, argv=()):
                 "PYTHONFAULTHANDLER": "1"}
     return subprocess.run([sys.executable, "-c", code, *map(str, argv)], capture_output=True,
                           text=True, timeout=timeout, cwd=cwd, env=full_env)
+
+
+def pytest_terminal_summary(terminalreporter):
+    """The fuzz suite's tally of outcomes (tests/fuzz/_fuzz.py), when it ran."""
+    import sys
+
+    fuzz = sys.modules.get("_fuzz")
+    if fuzz is not None:
+        fuzz.summary(terminalreporter)

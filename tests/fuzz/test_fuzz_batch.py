@@ -111,6 +111,6 @@ def job_files(draw):
 
 @fuzz_settings(weight=0.048, small=40)
 @given(text=job_files())
-def test_fuzz_job_files(sandbox, text):
-    check(sandbox, "lab batch job files", "batch", {"text": text}, timeout=300)
+def test_fuzz_job_files(text):
+    check("lab batch job files", "batch", {"text": text}, timeout=300)
     assert json.dumps(text)  # the file is text the sandbox can receive

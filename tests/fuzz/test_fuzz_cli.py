@@ -88,8 +88,8 @@ def command_lines(draw):
 
 @fuzz_settings(weight=0.12, small=150)
 @given(payload=command_lines())
-def test_fuzz_cli_runner(sandbox, payload):
-    check(sandbox, "CLI (CliRunner)", "cli", payload)
+def test_fuzz_cli_runner(payload):
+    check("CLI (CliRunner)", "cli", payload)
 
 
 @fuzz_settings(weight=0.002, small=4)

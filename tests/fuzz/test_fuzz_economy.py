@@ -13,7 +13,7 @@ from hypothesis import strategies as st
 
 @fuzz_settings(weight=0.25, small=300)
 @given(data=st.data(), fmt=st.sampled_from(FORMATS), role=st.sampled_from(["A", "R"]))
-def test_fuzz_economy_any_format_corrupted(sandbox, data, fmt, role):
+def test_fuzz_economy_any_format_corrupted(data, fmt, role):
     m = data.draw(st.integers(0, 6))
     A = data.draw(dense(m=m))
     R = data.draw(dense(m=data.draw(st.integers(0, 3)), n=m))
@@ -23,12 +23,12 @@ def test_fuzz_economy_any_format_corrupted(sandbox, data, fmt, role):
         A = data.draw(corrupted(A, fmt)).value
     elif R.ndim == 2:
         R = data.draw(corrupted(R, fmt)).value
-    check(sandbox, "economy: any format, corrupted", "economy", {"A": A, "R": R})
+    check("economy: any format, corrupted", "economy", {"A": A, "R": R})
 
 
 @fuzz_settings(weight=0.06, small=80)
 @given(data=st.data(), fmt=st.sampled_from(FORMATS))
-def test_fuzz_from_flows(sandbox, data, fmt):
+def test_fuzz_from_flows(data, fmt):
     m = data.draw(st.integers(0, 5))
     Z = data.draw(corrupted(data.draw(dense(m=m)), fmt)).value
     x = [data.draw(st.sampled_from([0.0, 1.0, 10.0, 1e-300, 5e-324, 1e300, -1.0,
@@ -36,12 +36,12 @@ def test_fuzz_from_flows(sandbox, data, fmt):
     if data.draw(st.integers(0, 9)) == 0:
         x = x[:-1]
     T = data.draw(dense(m=data.draw(st.integers(1, 2)), n=m))
-    check(sandbox, "from_flows", "from_flows", {"Z": Z, "x": np.array(x), "T": T})
+    check("from_flows", "from_flows", {"Z": Z, "x": np.array(x), "T": T})
 
 
 @fuzz_settings(weight=0.06, small=80)
 @given(data=st.data())
-def test_fuzz_labelled_arguments(sandbox, data):
+def test_fuzz_labelled_arguments(data):
     m = data.draw(st.integers(1, 5))
     codes = [f"c{k}" for k in range(m)]
 
@@ -57,12 +57,12 @@ def test_fuzz_labelled_arguments(sandbox, data):
     payload = {"A": data.draw(dense(m=m, bad=0)), "R": np.arange(1.0, m + 1),
                "rows": labels(), "cols": labels(), "rlabels": labels(),
                "codes": data.draw(st.one_of(st.none(), st.just(None), st.builds(labels)))}
-    check(sandbox, "economy: pandas labels", "labels", payload)
+    check("economy: pandas labels", "labels", payload)
     assert isinstance(pd.Index(payload["rows"]), pd.Index)
 
 
 @fuzz_settings(weight=0.20, small=200)
 @given(case=economy_near_the_edge(), options=value_options())
-def test_fuzz_labour_values(sandbox, case, options):
+def test_fuzz_labour_values(case, options):
     A, l = case
-    check(sandbox, "labour_values", "values", {"A": A, "l": l, "options": options})
+    check("labour_values", "values", {"A": A, "l": l, "options": options})

@@ -65,7 +65,7 @@ def _payload(fmt, files, data, original, edited, **extra):
 @fuzz_settings(weight=0.20, small=300)
 @given(data=st.data(), fmt=st.sampled_from(list(TARGET)),
        which=st.sampled_from(list(_economies())))
-def test_fuzz_edited_files(sandbox, data, fmt, which):
+def test_fuzz_edited_files(data, fmt, which):
     files, names, original = WRITTEN[fmt, which]
     edited = dict(files)
     for _ in range(data.draw(st.integers(1, 2))):
@@ -87,7 +87,7 @@ def test_fuzz_edited_files(sandbox, data, fmt, which):
         edited.pop(fifos[0])
     payload = _payload(fmt, files, names, original, edited, fifos=fifos,
                        explicit=data.draw(st.booleans()))
-    check(sandbox, "read_economy: edited files", "read", payload, timeout=60)
+    check("read_economy: edited files", "read", payload, timeout=60)
 
 
 def _table_text(table) -> str:
@@ -103,7 +103,7 @@ def _table_text(table) -> str:
 
 @fuzz_settings(weight=0.06, small=80)
 @given(data=st.data(), which=st.sampled_from(["products", "flows"]))
-def test_fuzz_parquet_cells(sandbox, data, which):
+def test_fuzz_parquet_cells(data, which):
     """Cell edits of Parquet tables (NaN, inf, negative, unknown codes, nulls, swapped
     columns): an error, or what the reference reads from the same cells."""
     files, names, original = WRITTEN["parquet", "plain"]
@@ -131,4 +131,4 @@ def test_fuzz_parquet_cells(sandbox, data, which):
         edited[f"e/{key}.parquet"] = buf.getvalue()
     payload = _payload("parquet", files, names, original, edited,
                        reference_text={k: _table_text(t) for k, t in tables.items()})
-    check(sandbox, "read_economy: parquet cells", "read", payload, timeout=60)
+    check("read_economy: parquet cells", "read", payload, timeout=60)
