@@ -816,7 +816,7 @@ class ForwardRepair:
             alpha = float(np.min(cap[over] / x[over]))
         limited = np.isfinite(year.available)
         if limited.any():
-            used = year.R[limited] @ x
+            used = _certificate.limited_rows(year, limited) @ x
             with np.errstate(divide="ignore", invalid="ignore"):
                 ratio = np.where(used > year.available[limited],
                                  year.available[limited] / used, 1.0)

@@ -43,8 +43,8 @@ Units and determinism
 ---------------------
 The primal-dual route solves the problem in balanced internal units
 (:mod:`lab.planning._scale`) and maps the plan and prices back, so rescaling
-products, resources or money gives the same plan. Its schedule depends on counted
-work, never on the clock, and its reductions on a fixed partition of the rows, so
+products, resources or money gives the same plan. Its schedule depends on the
+iteration count, never on the clock, and its reductions on a fixed partition of the rows, so
 the same call gives the same result bit for bit, whatever the thread count
 (``time_limit`` is the one exception: it reads the clock).
 
@@ -446,12 +446,20 @@ class _Best:
     bound: _certificate.Evidence | None = None
     certify_seconds: float = 0.0
 
+    #: A later plan (bound) replaces the kept one only when it is better by more than
+    #: this, relative: among plans equal up to rounding the first stays, so that an
+    #: optimum with many optimal plans gives the same plan in any units.
+    BETTER = 1e-12
+
     def add(self, ev: _certificate.Evidence) -> None:
         if ev.infeasibility <= _certificate.FEASIBILITY_TOL and (
-                self.plan is None or ev.objective > self.plan.objective):
+                self.plan is None or ev.objective > self.plan.objective
+                + self.BETTER * max(1.0, abs(self.plan.objective))):
             self.plan = ev
-        if self.bound is None or ev.bound < self.bound.bound:
-            self.bound = ev
+        if self.bound is None or not np.isfinite(self.bound.bound) or (
+                ev.bound < self.bound.bound - self.BETTER * max(1.0, abs(self.bound.bound))):
+            if self.bound is None or ev.bound <= self.bound.bound:
+                self.bound = ev
 
     def relative_gap(self, mode: str) -> float:
         if self.plan is None or self.bound is None:
@@ -490,7 +498,7 @@ def to_user(ev: _certificate.Evidence, units: Units, mode: str) -> _certificate.
         gap=(ev.bound - ev.objective) * scale, relative_gap=ev.relative_gap,
         prices=ev.prices * a * scale, resource_prices=ev.resource_prices * units.resource * scale,
         profit=ev.profit / g * scale, infeasibility=ev.infeasibility,
-        repair_rounds=ev.repair_rounds, work=ev.work)
+        repair_rounds=ev.repair_rounds)
 
 
 def solve_general(problem, objective: Objective, *, gap: float, maxiter: int, n_threads: int,
@@ -527,15 +535,15 @@ def solve_general(problem, objective: Objective, *, gap: float, maxiter: int, n_
         best.add(ev)
         best.certify_seconds += time.perf_counter() - tc
         if enough is not None and best.plan is not None and best.plan.objective >= enough:
-            return 0.0, ev.work
-        return best.relative_gap(objective.mode), ev.work
+            return 0.0
+        return best.relative_gap(objective.mode)
 
     z0 = None
     history = []
     if x0 is not None:
         x0_s = x0 / units.technique
-        start_gap, _ = certify(np.concatenate([x0_s, np.zeros(form.K.shape[1] - k)]),
-                               np.zeros(form.K.shape[0]))
+        start_gap = certify(np.concatenate([x0_s, np.zeros(form.K.shape[1] - k)]),
+                            np.zeros(form.K.shape[0]))
         history.append((0, start_gap))
         z0 = x0_s if objective.mode == "harmony" else np.append(
             x0_s, np.full(objective.n_groups, 0.0))
