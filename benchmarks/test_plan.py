@@ -160,3 +160,75 @@ def test_cockshott_against_harmony_at_equal_time(benchmark, n):
         harmony_min_fulfilment=best.min_fulfilment, harmony_seconds=best.timings["total"],
         harmony_gap=best.relative_gap)
     assert np.isfinite(cock.harmony)
+
+
+# --------------------------------------------------------------------------- multi-year
+#
+# Five-year plans (issue 12): lab.generate.generate_multiyear_problem(n, years=5,
+# seed=1): 5 % of products are capital goods, 3 per industry on average, depreciation
+# 10 % on average, targets growing 3 % a year, labour at 80 % of the yearly needs.
+# HiGHS solves the same linear programme lab certifies, the year-indexed plan-ray LP
+# (MultiYearProblem.as_planning_problem), with each of its solvers and a time limit.
+#
+#     LAB_BENCH_MULTIYEAR_SIZES=1000,10000 python -m pytest benchmarks/test_plan.py -k multiyear
+#     python -m pytest benchmarks/test_plan.py -m large -k multiyear      # 10^5 products, lab
+
+MULTIYEAR_SIZES = [int(float(s)) for s in
+                   os.environ.get("LAB_BENCH_MULTIYEAR_SIZES", "1000,10000").split(",")]
+MULTIYEAR_LARGE = 100_000
+_multiyear: dict = {}
+
+
+def _multiyear_problem(n: int):
+    if n not in _multiyear:
+        from lab.generate import generate_multiyear_problem
+
+        _multiyear[n] = generate_multiyear_problem(n, years=5, seed=1)
+    return _multiyear[n]
+
+
+def _multiyear_sizes():
+    return [pytest.param(n, id=f"n={n:.0e}".replace("+0", ""))
+            for n in MULTIYEAR_SIZES] + [
+        pytest.param(MULTIYEAR_LARGE, id="n=1e5", marks=[pytest.mark.large])]
+
+
+@pytest.mark.parametrize("method", ["plan-ray", "harmony"])
+@pytest.mark.parametrize("n", _multiyear_sizes())
+def test_multiyear_lab(benchmark, n, method):
+    """lab on the five-year plan; the plan ray is the LP HiGHS solves below."""
+    problem = _multiyear_problem(n)
+    with warnings.catch_warnings():  # untimed warm-up: compiles the kernels
+        warnings.simplefilter("ignore")
+        lab.plan(problem, method=method, maxiter=64)
+    options = dict(method=method, maxiter=400_000, time_limit=LAB_LIMIT)
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")  # the status is recorded
+        result = benchmark.pedantic(lab.plan, args=(problem,), kwargs=options, rounds=1,
+                                    iterations=1)
+    inner = problem.as_planning_problem()
+    benchmark.extra_info.update(
+        objective=result.objective, bound=result.bound, relative_gap=result.relative_gap,
+        status=result.status.name, iterations=result.iterations,
+        infeasibility=result.infeasibility, products=inner.n_products,
+        techniques=inner.n_techniques, nonzeros=int(inner.A.nnz + inner.B.nnz),
+        timings=dict(result.timings), peak_rss_gb=_peak_gb())
+
+
+@pytest.mark.parametrize("solver", ["simplex", "ipm", "pdlp"])
+@pytest.mark.parametrize("n", [pytest.param(n, id=f"n={n:.0e}".replace("+0", ""))
+                               for n in MULTIYEAR_SIZES])
+def test_multiyear_highs(benchmark, n, solver):
+    """HiGHS on the same plan-ray LP (one timed run, limited by LAB_BENCH_HIGHS_LIMIT)."""
+    import highspy
+
+    inner = _multiyear_problem(n).as_planning_problem()
+    started = time.perf_counter()
+
+    def run():
+        return plan_ray_highs(inner, solver, time_limit=HIGHS_LIMIT)
+
+    objective, _, status = benchmark.pedantic(run, rounds=1, iterations=1)
+    benchmark.extra_info.update(objective=objective, status=status,
+                                seconds=time.perf_counter() - started,
+                                highs=highspy.Highs().version(), peak_rss_gb=_peak_gb())

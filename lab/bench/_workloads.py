@@ -38,6 +38,11 @@ Suites and their cases
     solving the same linear programme, and the certified ``harmony`` plan
     against Cockshott's heuristic. Answers are checked by recomputing φ (the
     smallest target fulfilment) and the infeasibility of the plan x.
+``plans-multiyear``
+    Five-year plans (:func:`lab.generate.generate_multiyear_problem`: capital goods,
+    depreciation, growing targets): lab's ``plan-ray`` and ``harmony`` on the
+    :class:`lab.MultiYearProblem` against HiGHS on the same year-indexed plan-ray LP,
+    checked on that LP like the other plans.
 """
 
 from __future__ import annotations
@@ -63,6 +68,7 @@ __all__ = [
     "Workload",
     "KERNELS",
     "KernelCase",
+    "MultiYearCase",
     "kernel_call",
     "kernel_case",
     "make_case",
@@ -228,6 +234,18 @@ class PlanCase:
         return phi, max(0.0, *viol)
 
 
+@dataclass
+class MultiYearCase(PlanCase):
+    """A generated five-year plan: ``problem`` is its year-indexed plan-ray LP (what HiGHS
+    solves and the checks recompute), ``multiyear`` the MultiYearProblem lab solves."""
+
+    multiyear: object = None
+
+
+#: Years of the multi-year plans (suite ``plans-multiyear``).
+MULTIYEAR_YEARS = 5
+
+
 def make_case(suite: str, n: int, config=None):
     """The case of ``suite`` with ``n`` products (seeded)."""
     seed = getattr(config, "seed", SEED)
@@ -242,6 +260,13 @@ def make_case(suite: str, n: int, config=None):
         problem = generate_planning_problem(n, seed=seed, economy=economy,
                                             alternatives=1.0)
         return ValuesCase(economy, config, problem=problem)
+    if suite == "plans-multiyear":
+        from lab.generate import generate_multiyear_problem
+
+        multiyear = generate_multiyear_problem(n, years=MULTIYEAR_YEARS, seed=seed,
+                                               mean_inputs=MEAN_INPUTS,
+                                               spectral_radius=SPECTRAL_RADIUS)
+        return MultiYearCase(multiyear.as_planning_problem(), config, multiyear=multiyear)
     if suite in ("plans", "plans-square"):
         from lab.generate import generate_planning_problem
 
@@ -576,6 +601,20 @@ def _lab_plan(method: str):
     return build
 
 
+def _lab_multiyear(method: str):
+    def build(case, config):
+        limit = getattr(config, "plan_time_limit", None)
+
+        def run():
+            with warnings.catch_warnings():  # the status is in the report
+                warnings.simplefilter("ignore")
+                return plan(case.multiyear, method=method, gap=PLAN_GAP, time_limit=limit)
+
+        return run
+
+    return build
+
+
 def _plan_check(case, answer) -> dict:
     """φ and infeasibility recomputed from x; lab's status and certified gap if given."""
     x = getattr(answer, "x", answer)
@@ -718,6 +757,13 @@ WORKLOADS: list[Workload] = [
         Workload(suite, "highs-plan-ray", "peer", _highs_plan_ray, _plan_check,
                  _peer_cap("highs_max"), "HiGHS (highspy) on the plan-ray LP"),
     )),
+    # five-year plans: lab's MultiYearProblem against HiGHS on its year-indexed LP
+    Workload("plans-multiyear", "plan-ray", "lab", _lab_multiyear("plan-ray"), _plan_check,
+             description="lab.plan(MultiYearProblem, method='plan-ray'), certified gap 1e-6"),
+    Workload("plans-multiyear", "harmony", "lab", _lab_multiyear("harmony"), _plan_check,
+             description="lab.plan(MultiYearProblem, method='harmony'), certified gap 1e-6"),
+    Workload("plans-multiyear", "highs-plan-ray", "peer", _highs_plan_ray, _plan_check,
+             _peer_cap("highs_max"), "HiGHS (highspy) on the same year-indexed plan-ray LP"),
 ]
 
 #: (suite, lab workload, peer workload): the rows of the comparison table.
@@ -740,6 +786,7 @@ COMPARISONS: list[tuple[str, str, str]] = [
     ("plans", "harmony", "cockshott"),
     ("plans-square", "plan-ray", "highs-plan-ray"),
     ("plans-square", "harmony", "cockshott"),
+    ("plans-multiyear", "plan-ray", "highs-plan-ray"),
 ]
 
 
