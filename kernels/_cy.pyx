@@ -37,12 +37,14 @@ cdef extern from *:
     #else
     #define LAB_HAVE_OPENMP 0
     static int omp_get_max_threads(void) { return 1; }
+    static int omp_get_thread_num(void) { return 0; }
     static void omp_set_num_threads(int n) { (void)n; }
     #endif
     #define lab_prefetch(p) __builtin_prefetch(p)
     """
     void lab_prefetch(const void *p) noexcept nogil
     int omp_get_max_threads() noexcept nogil
+    int omp_get_thread_num() noexcept nogil
     void omp_set_num_threads(int n) noexcept nogil
     int LAB_HAVE_OPENMP
 
@@ -68,7 +70,9 @@ __all__ = [
     "bicgstab_update_p",
     "bicgstab_update_s",
     "bicgstab_update_xr",
+    "block_levels",
     "block_solve",
+    "block_solve_levels",
     "chain_ends",
     "csr_matmat",
     "csr_matvec",
@@ -1195,6 +1199,166 @@ def block_solve(const idx_t[::1] indptr, const idx_t[::1] indices, const real_t[
     finally:
         free(T)
         free(rhs)
+    return bad
+
+
+# --------------------------------------------------------------------------- levels
+
+def block_levels(const idx_t[::1] indptr, const idx_t[::1] indices, const idx2_t[::1] order,
+                 const idx2_t[::1] block_ptr, idx2_t[::1] by_level, idx2_t[::1] level_ptr):
+    """Levels of the blocks, for a substitution pass in parallel.
+
+    A block's level is 0 if it uses no product of another block, else 1 + the largest
+    level of the blocks it uses, so the blocks of one level never use each other. The
+    blocks must be in dependency order (``strongly_connected_components``). Writes the
+    blocks sorted by level (in block order within a level) to ``by_level`` (length the
+    number of blocks) and the start of each level to ``level_ptr`` (length ≥ levels + 1;
+    pass the number of blocks + 1). One pass over the rows in block order: a random read
+    per non-zero. Returns the number of levels.
+    """
+    cdef Py_ssize_t n = indptr.shape[0] - 1, nb = block_ptr.shape[0] - 1, b, s, e, a, j, p
+    cdef Py_ssize_t lev, c, n_levels = 0
+    cdef Py_ssize_t *plev
+    cdef Py_ssize_t *blev
+    cdef Py_ssize_t *count
+    if indptr.shape[0] < 1 or indptr[n] > indices.shape[0]:
+        raise ValueError("inconsistent CSR arrays")
+    _check_len("order", order.shape[0], n)
+    _check_len("by_level", by_level.shape[0], nb)
+    if level_ptr.shape[0] < nb + 1:
+        raise ValueError("level_ptr needs the number of blocks + 1 entries")
+    plev = <Py_ssize_t *> malloc((n + 1) * sizeof(Py_ssize_t))
+    blev = <Py_ssize_t *> malloc((nb + 1) * sizeof(Py_ssize_t))
+    count = <Py_ssize_t *> malloc((nb + 2) * sizeof(Py_ssize_t))
+    if plev == NULL or blev == NULL or count == NULL:
+        free(plev)
+        free(blev)
+        free(count)
+        raise MemoryError("block_levels: cannot allocate work arrays")
+    try:
+        with nogil:
+            for j in range(n):
+                plev[j] = -1  # not yet solved: later blocks, or this block itself
+            for b in range(nb):
+                s = block_ptr[b]
+                e = block_ptr[b + 1]
+                lev = 0
+                for a in range(s, e):
+                    j = order[a]
+                    for p in range(indptr[j], indptr[j + 1]):
+                        c = plev[indices[p]] + 1
+                        if c > lev:
+                            lev = c
+                blev[b] = lev
+                for a in range(s, e):
+                    plev[order[a]] = lev
+                if lev + 1 > n_levels:
+                    n_levels = lev + 1
+            for c in range(n_levels + 1):
+                count[c] = 0
+            for b in range(nb):
+                count[blev[b] + 1] += 1
+            for c in range(n_levels):
+                count[c + 1] += count[c]
+            for c in range(n_levels + 1):
+                level_ptr[c] = <idx2_t> count[c]
+            for b in range(nb):
+                by_level[count[blev[b]]] = <idx2_t> b
+                count[blev[b]] += 1
+    finally:
+        free(plev)
+        free(blev)
+        free(count)
+    return n_levels
+
+
+def block_solve_levels(const idx_t[::1] indptr, const idx_t[::1] indices,
+                       const real_t[::1] data, const double[:, ::1] B, double[:, ::1] V,
+                       const idx2_t[::1] order, const idx2_t[::1] position,
+                       const idx2_t[::1] block_ptr, const idx2_t[::1] by_level,
+                       const idx2_t[::1] level_ptr, Py_ssize_t first, Py_ssize_t last,
+                       Py_ssize_t dense_max):
+    """:func:`block_solve` over the levels first..last-1 of :func:`block_levels`.
+
+    The blocks of one level are independent and are solved in parallel (chunks handed
+    out dynamically); the levels in order. Blocks of more than ``dense_max`` products
+    are skipped: the caller solves them after their level. The answer is the same as
+    :func:`block_solve`'s, bit for bit (each block is solved by the same arithmetic).
+
+    Returns
+    -------
+    int
+        −1 if every block was solved, else a block whose pivot was not positive (the
+        levels after its own are left unsolved).
+    """
+    cdef Py_ssize_t n = indptr.shape[0] - 1, r = B.shape[1], L, lo, hi, cnt, nchunks, ch
+    cdef Py_ssize_t q, k, s, e, j, p, col, c0, c1, t, nt, bad = -1, qq
+    cdef int tid
+    cdef double d
+    cdef double[:, ::1] T, rh
+    cdef Py_ssize_t[::1] badc
+    _check_csr(indptr, data.shape[0], indices.shape[0])
+    _check_shape("B", B.shape[0], B.shape[1], n, r)
+    _check_shape("V", V.shape[0], V.shape[1], n, r)
+    _check_len("order", order.shape[0], n)
+    _check_len("position", position.shape[0], n)
+    if first < 0 or last < first or last >= level_ptr.shape[0]:
+        raise ValueError(f"levels [{first}, {last}) are not inside level_ptr")
+    if dense_max < 1:
+        raise ValueError(f"dense_max must be at least 1, got {dense_max}")
+    nt = omp_get_max_threads()
+    T = np.empty((nt, dense_max * dense_max + 1), dtype=np.float64)
+    rh = np.empty((nt, dense_max * r + r + 1), dtype=np.float64)
+    badc = np.empty(_MAX_CHUNKS, dtype=np.intp)
+    with nogil:
+        for L in range(first, last):
+            lo = level_ptr[L]
+            hi = level_ptr[L + 1]
+            cnt = hi - lo
+            nchunks = _n_chunks(cnt, 16 * cnt * (r if r > 0 else 1))
+            for ch in range(nchunks):
+                badc[ch] = -1
+            for ch in prange(nchunks, schedule="dynamic", chunksize=1,
+                             num_threads=_team(nchunks)):
+                tid = omp_get_thread_num()
+                c0 = lo + (cnt * ch) // nchunks
+                c1 = lo + (cnt * (ch + 1)) // nchunks
+                for q in range(c0, c1):
+                    if q + 8 < c1:  # rows of the blocks ahead (random in this numbering)
+                        qq = indptr[order[block_ptr[by_level[q + 8]]]]
+                        lab_prefetch(&indices[qq])
+                        lab_prefetch(&data[qq])
+                    k = by_level[q]
+                    s = block_ptr[k]
+                    e = block_ptr[k + 1]
+                    if e - s > dense_max:
+                        continue
+                    if e - s == 1:
+                        j = order[s]
+                        d = 0.0
+                        for t in range(r):
+                            rh[tid, t] = B[j, t]
+                        for p in range(indptr[j], indptr[j + 1]):
+                            col = indices[p]
+                            if col == j:
+                                d = d + data[p]
+                            else:
+                                for t in range(r):
+                                    rh[tid, t] = rh[tid, t] + data[p] * V[col, t]
+                        if not (1.0 - d > 0.0):
+                            badc[ch] = k
+                            break
+                        for t in range(r):
+                            V[j, t] = rh[tid, t] / (1.0 - d)
+                    elif _solve_block(indptr, indices, data, B, V, order, position, s, e,
+                                      &T[tid, 0], &rh[tid, 0]):
+                        badc[ch] = k
+                        break
+            for ch in range(nchunks):
+                if badc[ch] >= 0 and (bad < 0 or badc[ch] < bad):
+                    bad = badc[ch]
+            if bad >= 0:
+                break
     return bad
 
 

@@ -24,7 +24,9 @@ __all__ = [
     "bicgstab_update_p",
     "bicgstab_update_s",
     "bicgstab_update_xr",
+    "block_levels",
     "block_solve",
+    "block_solve_levels",
     "chain_ends",
     "csr_matmat",
     "csr_matvec",
@@ -985,6 +987,125 @@ def block_solve(indptr, indices, data, B, V, order, position, block_ptr, first, 
         elif _solve_dense_block(indptr, indices, data, B, V, order, position, s, e, T, rhs):
             return k
     return -1
+
+
+# --------------------------------------------------------------------------- levels
+
+
+@njit(cache=True, error_model="numpy")
+def block_levels(indptr, indices, order, block_ptr, by_level, level_ptr):
+    """Levels of the blocks for a parallel substitution pass; see ``_cy.block_levels``.
+    Returns the number of levels."""
+    n = indptr.shape[0] - 1
+    nb = block_ptr.shape[0] - 1
+    if indptr.shape[0] < 1 or indptr[n] > indices.shape[0]:
+        raise ValueError("inconsistent CSR arrays")
+    _check_len(order.shape[0], n)
+    _check_len(by_level.shape[0], nb)
+    if level_ptr.shape[0] < nb + 1:
+        raise ValueError("level_ptr needs the number of blocks + 1 entries")
+    plev = np.full(n, -1, dtype=np.int64)
+    blev = np.empty(nb, dtype=np.int64)
+    n_levels = 0
+    for b in range(nb):
+        lev = 0
+        for a in range(block_ptr[b], block_ptr[b + 1]):
+            j = order[a]
+            for p in range(indptr[j], indptr[j + 1]):
+                c = plev[indices[p]] + 1
+                if c > lev:
+                    lev = c
+        blev[b] = lev
+        for a in range(block_ptr[b], block_ptr[b + 1]):
+            plev[order[a]] = lev
+        if lev + 1 > n_levels:
+            n_levels = lev + 1
+    count = np.zeros(n_levels + 1, dtype=np.int64)
+    for b in range(nb):
+        count[blev[b] + 1] += 1
+    for c in range(n_levels):
+        count[c + 1] += count[c]
+    for c in range(n_levels + 1):
+        level_ptr[c] = count[c]
+    for b in range(nb):
+        by_level[count[blev[b]]] = b
+        count[blev[b]] += 1
+    return n_levels
+
+
+@njit(cache=True, error_model="numpy")
+def _solve_level_chunk(indptr, indices, data, B, V, order, position, block_ptr, by_level,
+                       c0, c1, dense_max):
+    r = B.shape[1]
+    T = np.empty((dense_max, dense_max))
+    rhs = np.empty((dense_max, max(r, 1)))
+    acc = np.empty(max(r, 1))
+    for q in range(c0, c1):
+        k = by_level[q]
+        s = np.intp(block_ptr[k])
+        e = np.intp(block_ptr[k + 1])
+        if e - s > dense_max:
+            continue
+        if e - s == 1:
+            j = np.intp(order[s])
+            d = 0.0
+            for t in range(r):
+                acc[t] = B[j, t]
+            for p in range(indptr[j], indptr[j + 1]):
+                col = indices[p]
+                if col == j:
+                    d += data[p]
+                else:
+                    for t in range(r):
+                        acc[t] += data[p] * V[col, t]
+            if not 1.0 - d > 0.0:
+                return k
+            for t in range(r):
+                V[j, t] = acc[t] / (1.0 - d)
+        elif _solve_dense_block(indptr, indices, data, B, V, order, position, s, e, T, rhs):
+            return k
+    return -1
+
+
+@njit(parallel=True, error_model="numpy")
+def block_solve_levels(indptr, indices, data, B, V, order, position, block_ptr, by_level,
+                       level_ptr, first, last, dense_max):
+    """``block_solve`` over levels first..last-1 of ``block_levels``, the blocks of one
+    level in parallel; blocks larger than dense_max are skipped. See
+    ``_cy.block_solve_levels``."""
+    n = indptr.shape[0] - 1
+    r = B.shape[1]
+    _check_csr(indptr, indices.shape[0], data.shape[0])
+    _check_shape(B, n, r)
+    _check_shape(V, n, r)
+    _check_len(order.shape[0], n)
+    _check_len(position.shape[0], n)
+    if first < 0 or last < first or last >= level_ptr.shape[0]:
+        raise ValueError("levels [first, last) are not inside level_ptr")
+    if dense_max < 1:
+        raise ValueError("dense_max must be at least 1")
+    bad = -1
+    for L in range(first, last):
+        lo = level_ptr[L]
+        cnt = level_ptr[L + 1] - lo
+        nchunks = _n_chunks(cnt, 16 * cnt * max(r, 1))
+        badc = np.full(nchunks, -1, dtype=np.int64)
+        if nchunks == 1:
+            badc[0] = _solve_level_chunk(indptr, indices, data, B, V, order, position,
+                                         block_ptr, by_level, lo, lo + cnt, dense_max)
+        else:
+            old = numba.set_parallel_chunksize(1)
+            for ch in prange(nchunks):
+                badc[ch] = _solve_level_chunk(
+                    indptr, indices, data, B, V, order, position, block_ptr, by_level,
+                    lo + (cnt * ch) // nchunks, lo + (cnt * (ch + 1)) // nchunks, dense_max)
+            numba.set_parallel_chunksize(old)
+        for ch in range(nchunks):
+            if badc[ch] >= 0 and (bad < 0 or badc[ch] < bad):
+                bad = badc[ch]
+        if bad >= 0:
+            break
+    return bad
 
 
 @njit(cache=True, error_model="numpy")

@@ -264,8 +264,9 @@ class ThreadGovernor:
     until the next probe. Probes become rarer (8, 16, ... up to 256 steps apart) while
     T keeps winning, and frequent again when T's steps get slower than their running
     average (another process started) or when the single thread wins. Records are kept
-    per backend and step size for the life of the process, so one solve learns from the
-    last. Steps of less than ``MIN_STEP_S`` are too short to time and are not governed.
+    per kind of step, backend and step size for the life of the process, so one solve
+    learns from the last. Steps of less than ``MIN_STEP_S`` are too short to time and
+    are not governed.
 
     Examples
     --------
@@ -282,7 +283,8 @@ class ThreadGovernor:
     MAX_PROBE = 256
     _records: dict = {}
 
-    def __init__(self, backend: str, n_threads: int | None, *, work: float):
+    def __init__(self, backend: str, n_threads: int | None, *, work: float,
+                 kind: str = "iteration"):
         self.module = kernels(backend)
         self.forced = None if n_threads is None else _check_n_threads(n_threads)
         top = self.forced or int(self.module.get_num_threads())
@@ -292,7 +294,7 @@ class ThreadGovernor:
             top = min(top, numba.config.NUMBA_NUM_THREADS)
         self.top = top
         self.used = top  # the thread count of the last step
-        key = (backend, top, int(math.log2(max(work, 1.0))))
+        key = (kind, backend, top, int(math.log2(max(work, 1.0))))
         self.record = self._records.setdefault(
             key, {"rate": {}, "interval": self.FIRST_PROBE, "countdown": 2})
 

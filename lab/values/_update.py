@@ -205,6 +205,7 @@ def _add_links(solver, inputs, products, values):
 
         solver.structure = _reanalyse(solver, inputs, products)
         solver._large = _large_blocks(solver.structure, solver._M)
+        solver._levels = None
         if solver.options.precision == "float32":
             solver._refresh_float32()
 

@@ -740,3 +740,84 @@ def test_csr_matvec_rows(kern, idx, nrhs):
     out = np.full((1700, nrhs), np.nan)
     kern.csr_matvec_rows(ip, ix, d, rows, X, out)
     assert_allclose(out, (M @ X)[rows], rtol=1e-13, atol=1e-13)
+
+
+# --------------------------------------------------------------------------- levels
+
+
+def _blocked_problem(idx, n=400, seed=17):
+    """A square matrix with small cycles and chains, its components (scipy) in
+    dependency order from lab's SCC kernel."""
+    M = square_problem(n, seed=seed, density=0.9 / n)  # below 1 input a row: chains, small cycles
+    ip, ix, d = arrays(M, idx)
+    order, ptr = np.empty(n, idx), np.empty(n + 1, idx)
+    nb = _ops.kernels("numba").strongly_connected_components(ip, ix, order, ptr)
+    position = np.empty_like(order)
+    position[order] = np.arange(n, dtype=idx)
+    return M, ip, ix, d, order, position, ptr[:nb + 1]
+
+
+def test_block_levels(kern, idx):
+    M, ip, ix, d, order, position, ptr = _blocked_problem(idx)
+    nb = len(ptr) - 1
+    by_level, level_ptr = np.empty(nb, idx), np.empty(nb + 1, idx)
+    n_levels = kern.block_levels(ip, ix, order, ptr, by_level, level_ptr)
+    assert sorted(by_level.tolist()) == list(range(nb))
+    level = np.empty(nb, dtype=np.int64)
+    for L in range(n_levels):
+        block_ids = by_level[level_ptr[L]:level_ptr[L + 1]]
+        assert np.all(np.diff(block_ids) > 0)  # block order within a level
+        level[block_ids] = L
+    block_of = np.searchsorted(ptr, position, side="right") - 1
+    C = sp.coo_array(M)  # row j uses column i
+    other = block_of[C.row] != block_of[C.col]
+    # every block is one level above the highest block it uses (0 if none)
+    expected = np.zeros(nb, dtype=np.int64)
+    for b in range(nb):  # dependency order: used blocks come first
+        used = block_of[C.col[other & (block_of[C.row] == b)]]
+        expected[b] = 1 + level[used].max() if used.size else 0
+    assert_array_equal(level, expected)
+
+
+@pytest.mark.parametrize("nrhs", [1, 3])
+def test_block_solve_levels_equals_block_solve(kern, backend, idx, nrhs):
+    M, ip, ix, d, order, position, ptr = _blocked_problem(idx, n=3000, seed=18)
+    nb = len(ptr) - 1
+    by_level, level_ptr = np.empty(nb, idx), np.empty(nb + 1, idx)
+    n_levels = kern.block_levels(ip, ix, order, ptr, by_level, level_ptr)
+    B = np.random.default_rng(19).uniform(size=(3000, nrhs))
+    serial = np.zeros((3000, nrhs))
+    assert kern.block_solve(ip, ix, d, B, serial, order, position, ptr, 0, nb, 400) == -1
+    for threads in (1, 2):
+        with _ops.thread_limit(threads, backend):
+            V = np.zeros((3000, nrhs))
+            assert kern.block_solve_levels(ip, ix, d, B, V, order, position, ptr, by_level,
+                                           level_ptr, 0, n_levels, 400) == -1
+        assert_array_equal(V, serial)  # the same arithmetic, bit for bit
+    dense = np.linalg.solve(np.eye(3000) - M.toarray(), B)
+    assert_allclose(serial, dense, rtol=1e-10, atol=1e-12)
+
+
+def test_block_solve_levels_skips_large_and_reports_bad_pivot(kern, idx):
+    M, ip, ix, d, order, position, ptr = _blocked_problem(idx, n=500, seed=20)
+    nb = len(ptr) - 1
+    by_level, level_ptr = np.empty(nb, idx), np.empty(nb + 1, idx)
+    n_levels = kern.block_levels(ip, ix, order, ptr, by_level, level_ptr)
+    sizes = np.diff(ptr)
+    B = np.ones((500, 1))
+    V = np.full((500, 1), -7.0)
+    kern.block_solve_levels(ip, ix, d, B, V, order, position, ptr, by_level, level_ptr, 0,
+                            n_levels, 1)  # dense_max 1: cyclic blocks are skipped
+    cyclic = np.concatenate([order[ptr[k]:ptr[k + 1]] for k in np.flatnonzero(sizes > 1)]
+                            + [np.zeros(0, idx)])
+    assert np.all(V[cyclic] == -7.0)
+    # a product using 1.5 units of itself has no positive pivot
+    d2 = d.copy()
+    j = int(order[ptr[np.flatnonzero(sizes == 1)[0]]])
+    own = np.flatnonzero(ix[ip[j]:ip[j + 1]] == j)
+    if own.size:
+        d2[ip[j] + own[0]] = 1.5
+        V = np.zeros((500, 1))
+        bad = kern.block_solve_levels(ip, ix, d2, B, V, order, position, ptr, by_level,
+                                      level_ptr, 0, n_levels, 400)
+        assert bad >= 0 and sizes[bad] == 1
