@@ -73,7 +73,6 @@ __all__ = [
     "block_levels",
     "block_solve",
     "block_solve_levels",
-    "chain_ends",
     "csr_matmat",
     "csr_matvec",
     "csr_matvec_rows",
@@ -86,6 +85,7 @@ __all__ = [
     "jacobi_step",
     "jacobi_step_multi",
     "permute_csr",
+    "scan_rows",
     "set_num_threads",
     "strongly_connected_components",
     "technique_union",
@@ -1023,33 +1023,39 @@ def strongly_connected_components(const idx_t[::1] indptr, const idx_t[::1] indi
     return nb
 
 
-def chain_ends(const idx_t[::1] indptr, const idx_t[::1] indices, unsigned char[::1] used):
-    """Products at the ends of supply chains: used by no other product, or using none.
+def scan_rows(const idx_t[::1] indptr, const idx_t[::1] indices, const real_t[::1] data,
+              unsigned char[::1] used):
+    """One pass over the rows of Aᵀ (row j: the inputs of product j) for the solver's set-up.
 
-    Row j of the CSR matrix lists the inputs of product j (Aᵀ); own use (j in row j) does
-    not count. ``used`` (length n) is work space. Returns the number of such products.
+    Returns ``(largest row sum, chain ends)``: the largest Σ_k data[k] over a row (the
+    largest column sum of A, a bound on ρ(A)), and the number of products at the ends of
+    supply chains (used by no other product, or using none; own use does not count).
+    ``used`` (length n) is work space.
     """
     cdef Py_ssize_t n = indptr.shape[0] - 1, j, k, i, ends = 0
     cdef bint other
-    if indptr.shape[0] < 1 or indptr[n] > indices.shape[0]:
-        raise ValueError("inconsistent CSR arrays")
+    cdef double s, top = 0.0
+    _check_csr(indptr, data.shape[0], indices.shape[0])
     _check_len("used", used.shape[0], n)
     with nogil:
         for j in range(n):
             used[j] = 0
         for j in range(n):
             other = False
+            s = 0.0
             for k in range(indptr[j], indptr[j + 1]):
                 i = indices[k]
+                s = s + data[k]
                 if i != j:
                     used[i] = 1
                     other = True
             if not other:
                 ends += 1
+            top = _nanmax(top, s)
         for j in range(n):
             if not used[j]:
                 ends += 1
-    return ends
+    return top, ends
 
 
 cdef int _check_block_range(const idx2_t[::1] block_ptr, Py_ssize_t first,

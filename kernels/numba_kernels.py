@@ -27,7 +27,6 @@ __all__ = [
     "block_levels",
     "block_solve",
     "block_solve_levels",
-    "chain_ends",
     "csr_matmat",
     "csr_matvec",
     "csr_matvec_rows",
@@ -40,6 +39,7 @@ __all__ = [
     "jacobi_step",
     "jacobi_step_multi",
     "permute_csr",
+    "scan_rows",
     "set_num_threads",
     "strongly_connected_components",
     "technique_union",
@@ -871,28 +871,31 @@ def strongly_connected_components(indptr, indices, order, block_ptr):
 
 
 @njit(cache=True, error_model="numpy")
-def chain_ends(indptr, indices, used):
-    """Products used by no other product, plus products using none (own use does not
-    count); see ``_cy.chain_ends``. ``used`` is work space of length n."""
+def scan_rows(indptr, indices, data, used):
+    """``(largest row sum, chain ends)`` in one pass over the rows of Aᵀ; see
+    ``_cy.scan_rows``. ``used`` is work space of length n."""
     n = indptr.shape[0] - 1
-    if indptr.shape[0] < 1 or indptr[n] > indices.shape[0]:
-        raise ValueError("inconsistent CSR arrays")
+    _check_csr(indptr, indices.shape[0], data.shape[0])
     _check_len(used.shape[0], n)
     used[:] = 0
     ends = 0
+    top = 0.0
     for j in range(n):
         other = False
+        s = 0.0
         for k in range(indptr[j], indptr[j + 1]):
             i = indices[k]
+            s += data[k]
             if i != j:
                 used[i] = 1
                 other = True
         if not other:
             ends += 1
+        top = _nanmax(top, s)
     for j in range(n):
         if used[j] == 0:
             ends += 1
-    return ends
+    return top, ends
 
 
 @njit(cache=True, error_model="numpy")

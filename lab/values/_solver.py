@@ -406,7 +406,7 @@ class ValueSolver:
         self._warm: dict = {}
         t0 = time.perf_counter()
         with _ops.thread_limit(options.n_threads, self.backend):
-            self.column_bound = _structure.column_sum_bound(economy)
+            self.column_bound = _structure.scan(economy, self.backend)[0]
             self.method, self.reason = self._choose_method()
             self._prepare()
         self._setup_seconds = time.perf_counter() - t0
@@ -436,7 +436,7 @@ class ValueSolver:
                 return "jacobi", (f"every column sum of A is at most {bound:.3g}, so Jacobi "
                                   f"needs at most {math.ceil(sweeps)} sweeps")
         m = economy.n_products
-        ends = _structure.chain_ends(economy, self.backend) if m >= ANALYSIS_ALWAYS else m
+        ends = _structure.scan(economy, self.backend)[1] if m >= ANALYSIS_ALWAYS else m
         if ends < CHAIN_END_SHARE * m:
             return "krylov", (
                 f"only {ends} of {m} products end a supply chain (used by no other product "

@@ -717,10 +717,10 @@ def test_technique_union(kern, idx, seed):
     assert np.all((slot >= u_ip[makes[tech]]) & (slot < u_ip[makes[tech] + 1]))
 
 
-def test_chain_ends(kern, idx):
-    """Products used by no other product plus products using no other (own use aside)."""
+def test_scan_rows(kern, idx):
+    """Largest row sum; products used by no other product plus those using no other."""
     M = random_csr(300, 300, 0.01, seed=13, diag=True)  # some rows empty, every diagonal set
-    ip, ix, _ = arrays(M, idx)
+    ip, ix, d = arrays(M, idx)
     C = sp.coo_array(M)
     off = C.row != C.col
     used = np.zeros(300, bool)
@@ -728,7 +728,9 @@ def test_chain_ends(kern, idx):
     uses = np.zeros(300, bool)
     uses[C.row[off]] = True
     expected = int((~used).sum() + (~uses).sum())
-    assert kern.chain_ends(ip, ix, np.empty(300, np.uint8)) == expected
+    top, ends = kern.scan_rows(ip, ix, d, np.empty(300, np.uint8))
+    assert ends == expected
+    assert top == pytest.approx(float(np.asarray(M.sum(axis=1)).max()), rel=1e-14)
 
 
 @pytest.mark.parametrize("nrhs", [1, 3])
