@@ -64,6 +64,7 @@ __all__ = [
     "check_sparse_matrix",
     "check_vector",
     "dense_from_sparse",
+    "describe_nonfinite",
     "frame_resource_names",
     "is_pandas",
     "is_positional",
@@ -80,6 +81,11 @@ __all__ = [
 DENSE_SILENT_MAX = 2000
 
 _INT32_MAX = np.iinfo(np.int32).max
+
+
+def fmt_bytes(n: float) -> str:
+    """A byte count for messages: ``"1.5 GiB"``."""
+    return _fmt_bytes(n)
 
 
 def _fmt_bytes(n: float) -> str:
@@ -522,6 +528,19 @@ def sparse_parts(name: str, M, *, allow_1d: bool = False) -> SparseParts:
     for w, c, bound in (("keys[:, 0]", keys[:, 0], m), ("keys[:, 1]", keys[:, 1], n)):
         _check_index_range(name, w, c, bound, shape)
     return SparseParts("coo", shape, data, _int64(keys[:, 0]), _int64(keys[:, 1]), False)
+
+
+def describe_nonfinite(*arrays) -> str:
+    """'' if every number of ``arrays`` is finite, else how many are NaN and infinite.
+
+    For the places that check a result by its numbers, whatever its status says (the
+    CLI before it writes values, batch jobs before they are recorded done).
+    """
+    for a in arrays:
+        a = np.asarray(a, dtype=np.float64)
+        if not np.isfinite(a).all():
+            return f"{int(np.isnan(a).sum())} NaN and {int(np.isinf(a).sum())} infinite numbers"
+    return ""
 
 
 def physical_memory() -> int | None:

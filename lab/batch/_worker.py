@@ -37,6 +37,7 @@ import scipy.sparse as sp
 from lab import _ops
 from lab._atomic import atomic_path
 from lab._memory import peak_rss_bytes, reset_peak_rss
+from lab._validation import describe_nonfinite
 from lab._version import __version__
 from lab.batch._spec import (
     ChangeCoefficients,
@@ -454,20 +455,10 @@ def _done(state, task, result, store, fmt, *, seconds, solve_seconds, setup_seco
             "residual": result.residual, "iterations": result.iterations}
 
 
-def _not_finite(*arrays) -> str:
-    """'' if every number is finite, else what is not: a result is checked by its
-    numbers, whatever its status says (an overflow once came back "converged")."""
-    for a in arrays:
-        a = np.asarray(a, dtype=np.float64)
-        if not np.isfinite(a).all():
-            return f"{int(np.isnan(a).sum())} NaN and {int(np.isinf(a).sum())} infinite numbers"
-    return ""
-
-
 def _not_converged(result) -> Exception | None:
     from lab.exceptions import NotConvergedError
 
-    bad = _not_finite(result.values, result.residual)
+    bad = describe_nonfinite(result.values, result.residual)
     if bad:
         return NotConvergedError(f"the values are not a result: {bad} (overflow?); "
                                  f"the solver said: {result.message}")
@@ -666,7 +657,7 @@ def _run_plan(state, task, store, fmt, exclusive) -> dict:
                                         f"job took {elapsed:.3g} s")
             from lab.exceptions import NotConvergedError
 
-            bad = _not_finite(result.x, result.net_output, result.prices, result.harmony)
+            bad = describe_nonfinite(result.x, result.net_output, result.prices, result.harmony)
             if bad:
                 return _failure(task, NotConvergedError(
                     f"the plan is not a result: {bad} (overflow?); the planner said: "

@@ -67,19 +67,11 @@ def run_guarded(fn):
 
 
 def not_finite(*arrays) -> str:
-    """'' if every number of ``arrays`` is finite, else what is not (for a message).
+    """'' if every number of ``arrays`` is finite, else what is not (for a message): the
+    CLI checks a result's numbers before it prints or writes them."""
+    from lab._validation import describe_nonfinite
 
-    The CLI checks the numbers of a result itself before it prints or writes them: a
-    result holding NaN or inf is never reported as an answer, whatever its status says.
-    """
-    import numpy as np
-
-    for a in arrays:
-        a = np.asarray(a, dtype=np.float64)
-        if not np.isfinite(a).all():
-            n_nan, n_inf = int(np.isnan(a).sum()), int(np.isinf(a).sum())
-            return f"{n_nan} NaN and {n_inf} infinite numbers"
-    return ""
+    return describe_nonfinite(*arrays)
 
 
 def _same_file(a: Path, b: Path) -> bool:

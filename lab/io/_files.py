@@ -30,6 +30,7 @@ import stat
 from pathlib import Path
 
 from lab._atomic import atomic_path
+from lab._validation import fmt_bytes as _fmt_bytes
 from lab._validation import physical_memory
 from lab.exceptions import DataFormatError
 
@@ -124,14 +125,6 @@ def check_text_end(fh, path, line: int | None = None) -> None:
         raise DataFormatError("the last line has no line end: the file looks truncated "
                               "(if it is complete, end it with a newline)", path=path,
                               line=line)
-
-
-def _fmt_bytes(n: float) -> str:
-    for unit in ("B", "KiB", "MiB", "GiB", "TiB"):
-        if n < 1024 or unit == "TiB":
-            return f"{n:.0f} {unit}" if unit == "B" else f"{n:.1f} {unit}"
-        n /= 1024
-    return f"{n:.1f} TiB"  # pragma: no cover
 
 
 #: A reader may allocate at most this many bytes per byte of its file (plus
