@@ -73,6 +73,7 @@ __all__ = [
     "block_levels",
     "block_solve",
     "block_solve_levels",
+    "cheapest_techniques",
     "csr_matmat",
     "csr_matvec",
     "csr_matvec_rows",
@@ -1454,3 +1455,51 @@ def technique_union(const idx_t[::1] indptr, const idx_t[::1] indices,
             for a in range(start, c):
                 mark[u_indices[a]] = <idx2_t> p
     return c
+
+
+def cheapest_techniques(const double[::1] costs, const idx2_t[::1] by_product,
+                        const idx2_t[::1] product_ptr, const idx2_t[::1] current,
+                        double tol_rel, idx2_t[::1] best, double[::1] low,
+                        unsigned char[::1] tied):
+    """The cheapest technique of every product (technique choice, one pass).
+
+    Product p's techniques are ``by_product[product_ptr[p]:product_ptr[p + 1]]`` in
+    ascending order. ``low[p]`` is the least of their ``costs``; ``best[p]`` the first
+    technique attaining it, or ``current[p]`` (when ``current`` is not empty) if that costs
+    at most ``low[p] + tol_rel·|low[p]|`` (keep the technique in use unless another is
+    cheaper beyond rounding). ``tied[p]`` is 1 where several techniques cost at most that.
+    Returns the number of tied products.
+    """
+    cdef Py_ssize_t m = product_ptr.shape[0] - 1, p, q, j, first, n_tied = 0
+    cdef double c, lo, cut
+    cdef bint keep = current.shape[0] > 0
+    _check_len("best", best.shape[0], m)
+    _check_len("low", low.shape[0], m)
+    _check_len("tied", tied.shape[0], m)
+    if keep:
+        _check_len("current", current.shape[0], m)
+    with nogil:
+        for p in prange(m, schedule="static", num_threads=_team(_n_chunks(m, 4 * m))):
+            lo = INFINITY
+            first = -1
+            for q in range(product_ptr[p], product_ptr[p + 1]):
+                j = by_product[q]
+                c = costs[j]
+                if c < lo or first < 0:
+                    lo = c
+                    first = j
+            cut = lo + tol_rel * fabs(lo)
+            tied[p] = 0
+            c = 0
+            for q in range(product_ptr[p], product_ptr[p + 1]):
+                if costs[by_product[q]] <= cut:
+                    c = c + 1
+            if c > 1:
+                tied[p] = 1
+            if keep and costs[current[p]] <= cut:
+                first = current[p]
+            best[p] = <idx2_t> first
+            low[p] = lo
+        for p in range(m):
+            n_tied += tied[p]
+    return n_tied

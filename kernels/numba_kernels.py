@@ -27,6 +27,7 @@ __all__ = [
     "block_levels",
     "block_solve",
     "block_solve_levels",
+    "cheapest_techniques",
     "csr_matmat",
     "csr_matvec",
     "csr_matvec_rows",
@@ -1201,3 +1202,39 @@ def technique_union(indptr, indices, by_product, product_ptr, u_indptr, u_indice
         for a in range(start, c):
             mark[u_indices[a]] = p
     return c
+
+
+@njit(parallel=True, error_model="numpy")
+def cheapest_techniques(costs, by_product, product_ptr, current, tol_rel, best, low, tied):
+    """The cheapest technique of every product; see ``_cy.cheapest_techniques``. Returns
+    the number of tied products."""
+    m = product_ptr.shape[0] - 1
+    keep = current.shape[0] > 0
+    _check_len(best.shape[0], m)
+    _check_len(low.shape[0], m)
+    _check_len(tied.shape[0], m)
+    if keep:
+        _check_len(current.shape[0], m)
+    for p in prange(m):
+        lo = np.inf
+        first = -1
+        for q in range(product_ptr[p], product_ptr[p + 1]):
+            j = by_product[q]
+            c = costs[j]
+            if c < lo or first < 0:
+                lo = c
+                first = j
+        cut = lo + tol_rel * abs(lo)
+        count = 0
+        for q in range(product_ptr[p], product_ptr[p + 1]):
+            if costs[by_product[q]] <= cut:
+                count += 1
+        tied[p] = 1 if count > 1 else 0
+        if keep and costs[current[p]] <= cut:
+            first = current[p]
+        best[p] = first
+        low[p] = lo
+    n_tied = 0
+    for p in range(m):
+        n_tied += tied[p]
+    return n_tied

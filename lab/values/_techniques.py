@@ -120,8 +120,9 @@ class _Technology:
         self.beta = beta
         self.labour = R[0]
         # techniques sorted by product: product p has techniques by_product[ptr[p]:ptr[p+1]]
-        self.by_product = np.argsort(makes, kind="stable")
-        self.ptr = np.zeros(m + 1, dtype=np.int64)
+        idx = np.int32 if k < np.iinfo(np.int32).max else np.int64
+        self.by_product = np.argsort(makes, kind="stable").astype(idx)
+        self.ptr = np.zeros(m + 1, dtype=idx)
         np.cumsum(made, out=self.ptr[1:])
         self.A = A
         # Aᵀ as CSR arrays for the unit costs c = (l + Aᵀv) / β of every technique
@@ -135,26 +136,16 @@ class _Technology:
         c /= self.beta
         return c
 
-    def best(self, costs, current, tol_rel, ties):
-        """(cheapest technique per product, its cost, products tied to within rounding)."""
-        ordered = costs[self.by_product]
-        low = np.minimum.reduceat(ordered, self.ptr[:-1])
-        best = np.empty(self.m, dtype=np.int64)
-        # first technique (in technique order) that attains the minimum
-        at_min = ordered <= np.repeat(low, np.diff(self.ptr))
-        first = np.maximum.reduceat(np.where(at_min, -np.arange(self.k), -self.k),
-                                    self.ptr[:-1])
-        best[:] = self.by_product[-first]
-        tied = None
-        if ties == "error" or current is not None:
-            near = ordered <= np.repeat(low + tol_rel * np.abs(low), np.diff(self.ptr))
-            n_near = np.add.reduceat(near.astype(np.int64), self.ptr[:-1])
-            tied = np.flatnonzero(n_near > 1)
-            if current is not None:
-                # keep the current technique when it is cheapest to within rounding
-                keep = costs[current] <= low + tol_rel * np.abs(low)
-                best[keep] = current[keep]
-        return best, low, tied
+    def best(self, K, costs, current, tol_rel):
+        """(cheapest technique per product, its cost, products tied to within rounding);
+        the current technique is kept unless another is cheaper beyond rounding."""
+        idx = self.by_product.dtype
+        best = np.empty(self.m, dtype=idx)
+        low = np.empty(self.m)
+        tied = np.empty(self.m, dtype=np.uint8)
+        keep = np.zeros(0, dtype=idx) if current is None else current.astype(idx, copy=False)
+        K.cheapest_techniques(costs, self.by_product, self.ptr, keep, tol_rel, best, low, tied)
+        return best.astype(np.int64), low, np.flatnonzero(tied)
 
 
 def cheapest_values(problem, options, *, callback=None, ties: str = "first"):
@@ -175,7 +166,7 @@ def cheapest_values(problem, options, *, callback=None, ties: str = "first"):
         With ``techniques`` and ``technique_codes``; ``method`` names the value solver's
         method, ``iterations`` counts policy rounds, ``residual`` is the Bellman residual.
     """
-    from lab.values._solver import Status, ValueSolver, ValuesResult, _choice
+    from lab.values._solver import Status, ValuesResult, _choice
 
     _choice("ties", ties, ("first", "error"))
     t0 = time.perf_counter()
@@ -188,16 +179,16 @@ def cheapest_values(problem, options, *, callback=None, ties: str = "first"):
     union = _UnionEconomy(tech, backend)
     with _ops.thread_limit(options.n_threads, backend):
         # first policy: the cheapest by direct labour; value iteration if not productive
-        policy, _, _ = tech.best(tech.costs(K, np.zeros(m)), None, tol_rel, "first")
+        policy, _, _ = tech.best(K, tech.costs(K, np.zeros(m)), None, tol_rel)
         economy = union.economy(policy)
-        solver = None
         sweeps = 0
         try:
-            solver = ValueSolver(economy, options)
+            solver = union.solver(economy, options)
             result = solver.solve()
         except NotProductiveError:
             policy, sweeps = _productive_policy(tech, K, backend, tol_rel)
-            solver = ValueSolver(union.economy(policy), options)
+            economy = union.economy(policy)
+            solver = union.solver(economy, options)
             result = solver.solve()
         setup = time.perf_counter() - t0
         rounds = 1
@@ -207,7 +198,7 @@ def cheapest_values(problem, options, *, callback=None, ties: str = "first"):
             v = result.values
             costs = tech.costs(K, v)
             matvecs += tech.k / max(m, 1) * tech.A.nnz / max(economy.nnz, 1)
-            best, low, tied = tech.best(costs, policy, tol_rel, ties)
+            best, low, tied = tech.best(K, costs, policy, tol_rel)
             bellman = _bellman_residual(v, low)
             history.append(bellman)
             if callback is not None:
@@ -215,12 +206,12 @@ def cheapest_values(problem, options, *, callback=None, ties: str = "first"):
             switch = np.flatnonzero(best != policy)
             if switch.size == 0 or rounds >= MAX_ROUNDS or not result.converged:
                 break
-            union.switch(solver, policy, best, switch)
+            union.switch(solver, best, switch)
             policy = best
             result = solver.solve()
             matvecs += result.matvecs
             rounds += 1
-    if ties == "error" and tied is not None and tied.size:
+    if ties == "error" and tied.size:
         shown = ", ".join(repr(str(tech.product_codes[p])) for p in tied[:5])
         raise InvalidProblemError(
             f"{tied.size} product(s) have several techniques equally cheap to within "
@@ -276,7 +267,7 @@ def _productive_policy(tech, K, backend, tol_rel):
     union = _UnionEconomy(tech, backend)
     v = np.zeros(tech.m)
     for sweep in range(1, MAX_VALUE_SWEEPS + 1):
-        policy, low, _ = tech.best(tech.costs(K, v), None, tol_rel, "first")
+        policy, low, _ = tech.best(K, tech.costs(K, v), None, tol_rel)
         if not np.all(np.isfinite(low)):
             break
         if sweep % 10 == 0 or np.array_equal(low, v):
@@ -304,12 +295,15 @@ class _UnionEconomy:
         u_indices = np.empty(A.nnz, dtype=idx)
         self.slot = np.empty(A.nnz, dtype=idx)
         nnz = int(_ops.kernels(backend).technique_union(
-            A.indptr, A.indices, tech.by_product.astype(idx), tech.ptr.astype(idx), u_indptr,
+            A.indptr, A.indices, tech.by_product.astype(idx, copy=False),
+            tech.ptr.astype(idx, copy=False), u_indptr,
             u_indices, self.slot, np.empty(m, dtype=idx)))
         self.indptr, self.indices = u_indptr, u_indices[:nnz].copy()
         self.nnz = nnz
-        # A[i, j] / B[p, j] of every stored entry
-        self.values = A.data / np.repeat(tech.beta, np.diff(A.indptr))
+        # A[i, j] / B[p, j] of every stored entry (A's own array when every B[p, j] = 1)
+        self.values = (A.data if np.all(tech.beta == 1.0)
+                       else A.data / np.repeat(tech.beta, np.diff(A.indptr)))
+        self.by_product = tech.by_product.astype(idx, copy=False)
 
     def entries(self, techniques) -> np.ndarray:
         """The stored entries (of A) of the given techniques, concatenated."""
@@ -326,31 +320,44 @@ class _UnionEconomy:
         return out
 
     def economy(self, policy):
+        """The economy of ``policy`` (its coefficients array is kept as ``self.owned``)."""
         from lab.economy import Economy
 
         tech = self.tech
-        A = sp.csc_array((self.data(policy), self.indices, self.indptr),
-                         shape=(tech.m, tech.m))
+        self.owned = self.data(policy)
+        A = sp.csc_array((self.owned, self.indices, self.indptr), shape=(tech.m, tech.m))
         A.has_canonical_format = True
         labour = tech.labour[policy] / tech.beta[policy]
         return Economy._from_valid(A, labour[None, :], codes=tech.product_codes,
                                    names=None, resource_names=None)
 
-    def switch(self, solver, old, new, products):
+    def solver(self, economy, options):
+        """A ValueSolver of ``economy`` that changes this object's own coefficients in
+        place on updates (the economy is private here, so its copy is not needed)."""
+        from lab.values._solver import ValueSolver
+
+        solver = ValueSolver(economy, options)
+        indptr, indices, _ = solver._M
+        solver._M = (indptr, indices, self.owned)
+        return solver
+
+    def switch(self, solver, new, products):
         """Change the solver's coefficients and labour to the new techniques of
-        ``products`` (their whole union columns: the new technique's coefficients,
-        zeros in the other slots)."""
+        ``products``: their whole union columns, the new technique's coefficients in its
+        slots and zeros in the others."""
         from lab.values import _update
 
         tech = self.tech
-        gone = self.entries(old[products])
+        starts = self.indptr[products].astype(np.int64)
+        lengths = self.indptr[products + 1] - starts
+        offsets = np.cumsum(lengths) - lengths  # where each column starts in the change list
+        slots = np.repeat(starts - offsets, lengths) + np.arange(int(lengths.sum()))
+        vals = np.zeros(slots.size)
         came = self.entries(new[products])
-        new_slots = self.slot[came].astype(np.int64)
-        old_slots = self.slot[gone].astype(np.int64)
-        old_slots = old_slots[~np.isin(old_slots, new_slots)]  # kept by the new technique
-        slots = np.concatenate([old_slots, new_slots])
-        vals = np.concatenate([np.zeros(old_slots.size), self.values[came]])
-        cols = np.searchsorted(self.indptr, slots, side="right") - 1
+        per = np.diff(tech.A.indptr)[new[products]]
+        at = np.repeat(offsets - starts, per) + self.slot[came]
+        vals[at] = self.values[came]
+        cols = np.repeat(products, lengths)
         rows = self.indices[slots].astype(np.intp)
         # the solver holds this union pattern: the slots are its entries of Aᵀ
         _update.apply_indices(solver, rows, cols.astype(np.intp), vals,

@@ -74,7 +74,8 @@ def apply_indices(solver, inputs, products, values, labour_idx, labour_val, *,
     delta = values - old
     data[where[known]] = values[known]
     new_links = ~known & (values != 0)
-    np.add.at(solver._colsums, products, delta)
+    m = len(solver._colsums)
+    solver._colsums += np.bincount(products, weights=delta, minlength=m)
     solver.column_bound = float(solver._colsums.max(initial=0.0))
 
     if solver.method == "blocks" and known.any():
@@ -91,7 +92,7 @@ def apply_indices(solver, inputs, products, values, labour_idx, labour_val, *,
 
     # Warm starts: the residual of every remembered vector under the new coefficients.
     for key, (v, Atv) in solver._previous.items():
-        np.add.at(Atv, products, delta * v[inputs])
+        Atv += np.bincount(products, weights=delta * v[inputs], minlength=m)
         b = solver._R[key[0]]
         with np.errstate(invalid="ignore", over="ignore"):
             solver._warm[key] = (v, b + Atv - v)
@@ -177,7 +178,13 @@ def _locate(indptr, indices, inputs, products) -> np.ndarray:
 
 def _change_blocks(solver, entries, values):
     """The same coefficients in the large cyclic blocks' own matrices."""
+    data = solver._M[2]
     for blk in solver._large:
+        if entries.size > blk.sub_entry.size // 4:  # many changes: copy the block again
+            blk.sub[2][:] = data[blk.sub_entry]
+            if blk.sub32 is not None:
+                blk.sub32[2][:] = blk.sub[2]
+            continue
         hit, at = blk.locate(entries)
         if at.size:
             blk.sub[2][at] = values[hit]

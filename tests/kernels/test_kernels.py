@@ -823,3 +823,27 @@ def test_block_solve_levels_skips_large_and_reports_bad_pivot(kern, idx):
         bad = kern.block_solve_levels(ip, ix, d2, B, V, order, position, ptr, by_level,
                                       level_ptr, 0, n_levels, 400)
         assert bad >= 0 and sizes[bad] == 1
+
+
+def test_cheapest_techniques(kern, idx):
+    rng = np.random.default_rng(21)
+    m, k = 50, 140
+    makes = np.concatenate([np.arange(m), rng.integers(0, m, k - m)])
+    by_product = np.argsort(makes, kind="stable").astype(idx)
+    ptr = np.zeros(m + 1, dtype=idx)
+    np.cumsum(np.bincount(makes, minlength=m), out=ptr[1:])
+    costs = rng.uniform(1.0, 2.0, k)
+    costs[m + 3] = costs[makes[m + 3]]  # an exact tie with the product's first technique
+    best, low, tied = np.empty(m, idx), np.empty(m), np.empty(m, np.uint8)
+    n_tied = kern.cheapest_techniques(costs, by_product, ptr, np.zeros(0, idx), 1e-12, best,
+                                      low, tied)
+    for p in range(m):
+        mine = np.flatnonzero(makes == p)
+        assert low[p] == costs[mine].min()
+        assert best[p] == mine[np.argmin(costs[mine])]  # the first at the minimum
+        assert tied[p] == (np.sum(costs[mine] <= low[p] * (1 + 1e-12)) > 1)
+    assert n_tied == tied.sum() >= (1 if costs[m + 3] == low[makes[m + 3]] else 0)
+    # the technique in use is kept when it is cheapest to within the tolerance
+    current = np.array([np.flatnonzero(makes == p)[-1] for p in range(m)], dtype=idx)
+    kern.cheapest_techniques(costs, by_product, ptr, current, 1.0, best, low, tied)
+    assert_array_equal(best, current)  # tolerance 100 %: nothing is cheaper beyond it
