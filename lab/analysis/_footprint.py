@@ -62,7 +62,7 @@ class FootprintResult:
         The larger of the two relative residuals, each recomputed from A:
         ‖y + Ax − x‖∞/‖x‖∞ (the gross output) and ‖r + Aᵀv − v‖∞/‖v‖∞ (the multipliers).
     consistency : float
-        max |R·x − V·y| / max |V·y| over resources and scenarios: the footprint
+        max abs(R·x − V·y) / max abs(V·y) over resources and scenarios: the footprint
         counted where it is produced against where it is consumed. Both solves
         are independent, so a small value confirms both.
     output_solve, multiplier_solve : ValuesResult
