@@ -58,7 +58,13 @@ import numpy as np
 
 from lab import _ops
 from lab.economy import Economy
-from lab.exceptions import ConvergenceWarning, InvalidEconomyError, LabError, NotConvergedError
+from lab.exceptions import (
+    ConvergenceWarning,
+    InvalidEconomyError,
+    InvalidOptionError,
+    InvalidTypeError,
+    NotConvergedError,
+)
 from lab.values import _krylov, _structure
 
 __all__ = ["Status", "ValuesOptions", "ValuesResult", "ValueSolver", "labour_values", "METHODS"]
@@ -84,10 +90,6 @@ CHAIN_END_SHARE = 0.005
 ANALYSIS_ALWAYS = 20_000
 
 
-class ArgumentTypeError(LabError, TypeError):
-    """An argument of a value solve has the wrong type (names the argument)."""
-
-
 class Status(IntEnum):
     """Outcome of a solve. ``CONVERGED`` is the only successful one.
 
@@ -105,12 +107,12 @@ class Status(IntEnum):
 def _real(name: str, value, *, low: float, high: float) -> float:
     """``float(value)`` for a real number (Python or NumPy) with low < value < high."""
     if isinstance(value, (bool, np.bool_)) or not isinstance(value, numbers.Real):
-        raise ArgumentTypeError(f"{name} must be a real number, got {type(value).__name__} "
+        raise InvalidTypeError(f"{name} must be a real number, got {type(value).__name__} "
                                 f"{value!r}")
     x = float(value)
     if not (math.isfinite(x) and low < x < high):
-        raise InvalidEconomyError(f"{name} must be a finite number in ({low:g}, {high:g}), "
-                                  f"got {value!r}")
+        raise InvalidOptionError(f"{name} must be a finite number in ({low:g}, {high:g}), "
+                                 f"got {value!r}")
     return x
 
 
@@ -119,19 +121,19 @@ def _count(name: str, value) -> int | None:
     if value is None:
         return None
     if isinstance(value, (bool, np.bool_)) or not isinstance(value, numbers.Integral):
-        raise ArgumentTypeError(f"{name} must be a positive int or None, got "
+        raise InvalidTypeError(f"{name} must be a positive int or None, got "
                                 f"{type(value).__name__} {value!r}")
     if value < 1:
-        raise InvalidEconomyError(f"{name} must be at least 1, got {value}")
+        raise InvalidOptionError(f"{name} must be at least 1, got {value}")
     return int(value)
 
 
 def _choice(name: str, value, choices) -> str:
     if not isinstance(value, str):
-        raise ArgumentTypeError(f"{name} must be a string, one of {choices}, got "
+        raise InvalidTypeError(f"{name} must be a string, one of {choices}, got "
                                 f"{type(value).__name__} {value!r}")
     if value not in choices:
-        raise InvalidEconomyError(f"{name} must be one of {choices}, got {value!r}")
+        raise InvalidOptionError(f"{name} must be one of {choices}, got {value!r}")
     return value
 
 
@@ -179,12 +181,12 @@ class ValuesOptions:
         set_(self, "n_threads", _count("n_threads", self.n_threads))
         _choice("backend", self.backend, ("auto", *_ops.BACKENDS))
         if not isinstance(self.raise_on_failure, (bool, np.bool_)):
-            raise ArgumentTypeError(f"raise_on_failure must be True or False, got "
+            raise InvalidTypeError(f"raise_on_failure must be True or False, got "
                                     f"{self.raise_on_failure!r}")
         set_(self, "raise_on_failure", bool(self.raise_on_failure))
         _choice("precision", self.precision, PRECISIONS)
         if self.precision == "float32" and self.method in ("jacobi", "gauss-seidel"):
-            raise InvalidEconomyError(
+            raise InvalidOptionError(
                 f"precision='float32' applies to the Krylov solves (methods 'krylov', "
                 f"'blocks', 'auto'), not to method={self.method!r}")
 
@@ -329,7 +331,7 @@ def labour_values(economy, *, method: str = "auto", rtol: float = 1e-10,
     ------
     NotProductiveError
         If ρ(A) ≥ 1; the error names the smallest responsible group of products.
-    ArgumentTypeError
+    InvalidTypeError
         If ``economy`` is neither an Economy nor a planning problem.
 
     Examples
@@ -383,16 +385,16 @@ class ValueSolver:
 
     def __init__(self, economy, options: ValuesOptions | None = None, **kwargs):
         if not isinstance(economy, Economy):
-            raise ArgumentTypeError(
+            raise InvalidTypeError(
                 f"economy must be a lab.Economy, got {type(economy).__name__}"
                 + ("; build one with lab.Economy(A, R)" if isinstance(economy, np.ndarray)
                    else ""))
         if options is None:
             options = ValuesOptions(**kwargs)
         elif kwargs:
-            raise ArgumentTypeError("pass either options or keyword options, not both")
+            raise InvalidTypeError("pass either options or keyword options, not both")
         elif not isinstance(options, ValuesOptions):
-            raise ArgumentTypeError(f"options must be a lab.ValuesOptions, got "
+            raise InvalidTypeError(f"options must be a lab.ValuesOptions, got "
                                     f"{type(options).__name__}")
         self._economy = economy
         self._original = economy  # codes and resource names never change with updates
@@ -444,7 +446,7 @@ class ValueSolver:
                 "structure analysis is skipped and BiCGSTAB runs on the whole economy")
         S = _structure.analyse(economy, self.backend)
         giant = S.largest_block_nnz(self._M[0])
-        if giant >= GIANT_SHARE * max(economy.nnz, 1):
+        if S.largest_block > DENSE_BLOCK and giant >= GIANT_SHARE * max(economy.nnz, 1):
             return "krylov", (
                 f"one strongly connected block of {S.largest_block} of {m} products holds "
                 f"{giant / max(economy.nnz, 1):.0%} of the non-zeros: substitution would "
@@ -537,7 +539,7 @@ class ValueSolver:
                             f"resources: row {item} is out of range for {r} resource rows")
                     rows.append(int(item) % r)
                 else:
-                    raise ArgumentTypeError(
+                    raise InvalidTypeError(
                         f"resources: expected a name or an int, got {item!r}")
         return rows, tuple(names[q] for q in rows)
 
@@ -621,6 +623,15 @@ class ValueSolver:
         else:
             converged = residual <= options.rtol
             status = Status.CONVERGED if converged else run.failure
+            if converged and _wrong_sign(b, run.v, options.rtol):
+                # ‖r‖∞ ≤ rtol·‖v‖∞ yet v is wrong: values spanning hundreds of orders of
+                # magnitude let a normwise residual hide errors in the small ones
+                converged, status = False, Status.BREAKDOWN
+                run.note = ("values below zero although A ≥ 0 and the right-hand side is "
+                            "≥ 0 (v = Σ (Aᵀ)ᵏ b ≥ 0): the small values are wrong although "
+                            "the residual meets the rule, the economy's numbers span too "
+                            "many orders of magnitude for this method; method='blocks' "
+                            "solves such economies by substitution")
         message = _message(status, residual, options.rtol, run.iterations, self.method,
                            run.note)
         values = run.v if single else np.ascontiguousarray(run.v.T)
@@ -669,14 +680,14 @@ class ValueSolver:
 def _check_rhs(name, value, m) -> np.ndarray:
     """A real, finite float64 array of shape (m,) or (k, m) with k ≥ 1."""
     if isinstance(value, (str, bytes)) or value is None:
-        raise ArgumentTypeError(f"{name} must be an array of numbers, got "
+        raise InvalidTypeError(f"{name} must be an array of numbers, got "
                                 f"{type(value).__name__}")
     try:
         arr = np.asarray(value)
     except Exception as exc:  # ragged nesting and the like
         raise InvalidEconomyError(f"{name} could not be read as an array: {exc}") from None
     if arr.dtype.kind not in "iuf":
-        raise ArgumentTypeError(f"{name} must hold real numbers, got dtype {arr.dtype}")
+        raise InvalidTypeError(f"{name} must hold real numbers, got dtype {arr.dtype}")
     arr = arr.astype(np.float64, copy=False)
     if arr.ndim not in (1, 2) or arr.shape[-1] != m or (arr.ndim == 2 and arr.shape[0] == 0):
         raise InvalidEconomyError(
@@ -685,6 +696,15 @@ def _check_rhs(name, value, m) -> np.ndarray:
     if not np.all(np.isfinite(arr)):
         raise InvalidEconomyError(f"{name} contains NaN or infinite values")
     return arr
+
+
+def _wrong_sign(b, v, rtol) -> bool:
+    """Whether a column with b ≥ 0 has a value below −rtol·‖v‖∞ (impossible for v ≥ 0)."""
+    b2, v2 = b.reshape(b.shape[0], -1), v.reshape(v.shape[0], -1)
+    if b2.shape[0] == 0:
+        return False
+    nonneg = b2.min(axis=0) >= 0
+    return bool(np.any(nonneg & (v2.min(axis=0) < -rtol * np.abs(v2).max(axis=0))))
 
 
 def _default_maxiter(method: str, m: int) -> int:
@@ -709,6 +729,10 @@ def _message(status, residual, rtol, iterations, method, note) -> str:
            Status.NOT_FINITE: "the values are not finite"}[status]
     text = (f"not converged ({why}): relative residual {residual:.3e} > rtol {rtol:.3e} "
             f"after {iterations} iteration(s) of {method}")
+    if residual <= rtol:  # the residual passed, a consistency check did not
+        text = (f"not converged (the answer fails a consistency check): relative residual "
+                f"{residual:.3e} ≤ rtol {rtol:.3e} after {iterations} iteration(s) of "
+                f"{method}")
     if status == Status.NOT_FINITE:
         text = (f"not converged ({why}): relative residual {residual:.3e} after "
                 f"{iterations} iteration(s) of {method}")

@@ -104,9 +104,9 @@ def _parse_changes(meta, changes):
         empty = np.zeros(0, dtype=np.intp)
         return empty, empty, np.zeros(0)
     if not isinstance(changes, Mapping):
-        from lab.values._solver import ArgumentTypeError
+        from lab.exceptions import InvalidTypeError
 
-        raise ArgumentTypeError(
+        raise InvalidTypeError(
             "changes must be a mapping {(input code, product code): coefficient}, got "
             f"{type(changes).__name__}")
     keys = list(changes.keys())

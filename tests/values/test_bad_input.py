@@ -13,8 +13,7 @@ import pytest
 from conftest import BACKENDS, METHODS
 
 import lab
-from lab.exceptions import InvalidEconomyError, LabError
-from lab.values._solver import ArgumentTypeError
+from lab.exceptions import InvalidEconomyError, InvalidOptionError, InvalidTypeError, LabError
 
 # --------------------------------------------------------------------------- overflow
 
@@ -74,29 +73,29 @@ def test_krylov_badly_scaled_is_honest(labour, backend):
 
 def test_labour_values_of_an_array():
     """Issue 11, item 14: labour_values(ndarray) raised AttributeError."""
-    with pytest.raises(ArgumentTypeError, match="economy") as info:
+    with pytest.raises(InvalidTypeError, match="economy") as info:
         lab.labour_values(np.eye(3) * 0.1)
     assert isinstance(info.value, TypeError) and isinstance(info.value, LabError)
 
 
 def test_value_solver_of_a_string():
     """Issue 11, item 14: ValueSolver("x") raised AttributeError."""
-    with pytest.raises(ArgumentTypeError, match="economy"):
+    with pytest.raises(InvalidTypeError, match="economy"):
         lab.ValueSolver("x")
 
 
 def test_value_solver_bad_options_object():
     economy = lab.Economy(np.array([[0.1]]), [1.0])
-    with pytest.raises(ArgumentTypeError, match="options"):
+    with pytest.raises(InvalidTypeError, match="options"):
         lab.ValueSolver(economy, "fast")
 
 
 @pytest.mark.parametrize("rhs, error", [
-    ("abc", ArgumentTypeError),
-    (np.array([1 + 1j, 2.0]), ArgumentTypeError),
+    ("abc", InvalidTypeError),
+    (np.array([1 + 1j, 2.0]), InvalidTypeError),
     (np.zeros((0, 2)), InvalidEconomyError),
     ([[1.0, 2.0], [3.0]], InvalidEconomyError),
-    (np.array([True, False]), ArgumentTypeError),
+    (np.array([True, False]), InvalidTypeError),
     (None, None),  # None means "the resource rows": allowed
 ], ids=["string", "complex", "shape-0-m", "ragged", "bool", "none"])
 def test_rhs_of_wrong_kind(rhs, error):
@@ -125,13 +124,13 @@ def test_numpy_scalars_in_options():
 
 
 @pytest.mark.parametrize("kwargs, error, text", [
-    (dict(rtol="1e-6"), ArgumentTypeError, "rtol must be a real number"),
-    (dict(rtol=np.float32(2.0)), InvalidEconomyError, r"rtol must be a finite number in \(0, 1\)"),
-    (dict(maxiter=np.float64(10.0)), ArgumentTypeError, "maxiter must be a positive int"),
-    (dict(maxiter=np.int64(0)), InvalidEconomyError, "maxiter must be at least 1"),
-    (dict(method=3), ArgumentTypeError, "method must be a string"),
-    (dict(precision="float16"), InvalidEconomyError, "precision"),
-    (dict(method="jacobi", precision="float32"), InvalidEconomyError, "float32"),
+    (dict(rtol="1e-6"), InvalidTypeError, "rtol must be a real number"),
+    (dict(rtol=np.float32(2.0)), InvalidOptionError, r"rtol must be a finite number in \(0"),
+    (dict(maxiter=np.float64(10.0)), InvalidTypeError, "maxiter must be a positive int"),
+    (dict(maxiter=np.int64(0)), InvalidOptionError, "maxiter must be at least 1"),
+    (dict(method=3), InvalidTypeError, "method must be a string"),
+    (dict(precision="float16"), InvalidOptionError, "precision"),
+    (dict(method="jacobi", precision="float32"), InvalidOptionError, "float32"),
 ], ids=["rtol-str", "rtol-np-2", "maxiter-np-float", "maxiter-np-0", "method-int",
         "precision", "jacobi-float32"])
 def test_option_messages_name_the_problem(kwargs, error, text):
@@ -182,3 +181,43 @@ def test_undecidable_radius_is_not_called_non_productive():
         lab.labour_values(lab.Economy(A, [1.0, 1.0]))
     text = str(info.value)
     assert "≥ 1" in text or "cannot be proven" in text
+
+
+# --------------------------------------------------------------------------- fuzz finds
+
+
+def test_eigensolver_is_not_trusted_for_productivity():
+    """Found by the fuzz suite: LAPACK gives eigenvalues (0, 0.25) for this block, whose
+    spectral radius is 1.13 (λ² − 0.25λ − 1 = 0); lab answered with negative values,
+    CONVERGED. Productivity now needs a proof, and ρ ≥ 1 is shown by Collatz–Wielandt."""
+    A = np.array([[0.0, 1e+300], [1e-300, 0.25]])
+    for method in METHODS:
+        with warnings.catch_warnings():
+            warnings.simplefilter("ignore", lab.ConvergenceWarning)
+            with pytest.raises(lab.NotProductiveError) as info:
+                lab.labour_values(lab.Economy(A, [1e-300, 0.1]), method=method)
+        # a proven lower bound (the true radius is 1.13; the bracket may not close on a
+        # block whose Perron vector spans 300 orders of magnitude)
+        assert 1.0 <= info.value.spectral_radius <= (0.25 + np.sqrt(4.0625)) / 2 + 1e-9
+
+
+@pytest.mark.parametrize("A, l", [
+    ([[0, 0, 0], [0, 0, 0], [1e300, 0, 0]], [1e300, 0.5, 2.5]),
+    ([[0.0, 0.0, 0.0], [0.0, 0.0, 1e+300], [0.0, 0.0, 0.0]], [0.0, 1e-300, 0.1]),
+], ids=["1e300-column", "1e300-row"])
+def test_wrong_sign_is_never_converged(A, l):
+    """Found by a random search like the fuzz suite's: Krylov returned all-negative values
+    whose normwise residual met the rule (values span 300 orders of magnitude); A ≥ 0 and
+    l ≥ 0 give v ≥ 0, so such an answer is reported as not converged."""
+    A = np.array(A, dtype=float)
+    exact = np.linalg.solve(np.eye(3) - A.T, l)  # small and triangular: exact enough
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore", lab.ConvergenceWarning)
+        krylov = lab.labour_values(lab.Economy(A, l), method="krylov")
+    if krylov.converged:
+        assert np.all(krylov.values >= -1e-10 * np.abs(krylov.values).max())
+    else:
+        assert krylov.status == lab.Status.BREAKDOWN and "consistency" in krylov.message
+    auto = lab.labour_values(lab.Economy(A, l))
+    assert auto.converged and auto.method == "blocks"
+    np.testing.assert_allclose(auto.values, exact, rtol=1e-12)

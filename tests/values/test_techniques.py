@@ -148,7 +148,7 @@ def test_ties_first_or_error():
     assert result.converged and list(result.techniques) == [0, 2]
     with pytest.raises(lab.InvalidProblemError, match="equally cheap.*'p0'"):
         lab.labour_values(tech, ties="error")
-    with pytest.raises(lab.InvalidEconomyError, match="ties"):
+    with pytest.raises(lab.InvalidOptionError, match="ties"):
         lab.labour_values(tech, ties="random")
 
 

@@ -13,8 +13,7 @@ import scipy.sparse as sp
 from conftest import BACKENDS, METHODS, assert_values_close, reference_values
 
 import lab
-from lab.exceptions import InvalidEconomyError
-from lab.values._solver import ArgumentTypeError
+from lab.exceptions import InvalidEconomyError, InvalidTypeError
 
 RTOL = 1e-12
 
@@ -222,7 +221,7 @@ def test_economy_is_not_mutated():
     ({("P1", "P2"): float("nan")}, None, InvalidEconomyError, "finite"),
     ({"P1": 0.1}, None, InvalidEconomyError, "pair"),
     ({("P1", "P2"): "0.1"}, None, InvalidEconomyError, "real number"),
-    ([("P1", "P2", 0.1)], None, ArgumentTypeError, "mapping"),
+    ([("P1", "P2", 0.1)], None, InvalidTypeError, "mapping"),
     (None, np.ones(5), InvalidEconomyError, "length"),
     (None, {"P1": -1.0}, InvalidEconomyError, "≥ 0"),
 ], ids=["unknown-code", "negative", "nan", "not-a-pair", "string", "list", "labour-length",
