@@ -589,9 +589,9 @@ def generate_multiyear_problem(n_products: int, *, years: int = 5, seed=None,
                                capital_goods: float = 0.05, capital_per_product: float = 3.0,
                                capital_ratio: float = 2.0, depreciation: float = 0.1,
                                growth: float = 0.03, target_share: float = 0.3,
-                               labour_share: float = 0.8, initial_capacity: float = 0.9,
-                               terminal_stocks=None, weights="value", economy=None,
-                               **economy_kwargs):
+                               labour_share: float = 0.8, initial_capacity: float = 1.0,
+                               capacity_spread: float = 0.15, terminal_stocks=None,
+                               weights="value", economy=None, **economy_kwargs):
     """A multi-year plan (MATH.md §4) on a generated economy, with capital and depreciation.
 
     Parameters
@@ -618,8 +618,12 @@ def generate_multiyear_problem(n_products: int, *, years: int = 5, seed=None,
     labour_share : float, default 0.8
         Labour each year is this share of what meeting the year's targets and its
         replacement and growth investment needs.
-    initial_capacity : float, default 0.9
-        K₁ is this multiple of the capital that year 1's needs tie up.
+    initial_capacity : float, default 1
+        K₁ is on average this multiple of the capital that year 1's needs tie up.
+    capacity_spread : float, default 0.15
+        Each entry of K₁ is multiplied by a uniform factor in [1 − spread, 1 + spread], so
+        that some industries have spare capacity and others are short (with a spread of
+        0 every capacity binds at once: a very degenerate plan).
     terminal_stocks : None or float
         As for :class:`lab.MultiYearProblem` (a fraction of K₁).
     weights : {"value", "uniform"}
@@ -659,6 +663,8 @@ def generate_multiyear_problem(n_products: int, *, years: int = 5, seed=None,
                         ("initial_capacity", initial_capacity)):
         if not (np.isfinite(value) and value >= 0):
             raise ValueError(f"{name} must be finite and >= 0, got {value!r}")
+    if not 0 <= capacity_spread < 1:
+        raise ValueError(f"capacity_spread must be in [0, 1), got {capacity_spread!r}")
     rng = np.random.default_rng(seed)
     if economy is None:
         economy = generate_economy(n_products, seed=rng.integers(2**31), **economy_kwargs)
@@ -693,7 +699,9 @@ def generate_multiyear_problem(n_products: int, *, years: int = 5, seed=None,
         _, invest = needs(targets[y])
         labour[y] = labour_share * float(v @ (targets[y] + invest))
     x1, _ = needs(targets[0])
-    K1 = sp.csc_array((initial_capacity * Cc.data * x1[Cc.col], (Cc.row, Cc.col)), shape=(m, m))
+    spread = rng.uniform(1.0 - capacity_spread, 1.0 + capacity_spread, Cc.data.size)
+    K1 = sp.csc_array((initial_capacity * spread * Cc.data * x1[Cc.col], (Cc.row, Cc.col)),
+                      shape=(m, m))
     available = np.full((years, economy.n_resources), np.inf)
     available[:, 0] = labour
     return MultiYearProblem(economy, years=years, targets=targets, available=available,
