@@ -700,9 +700,9 @@ def _check_rhs(name, value, m) -> np.ndarray:
 
 def _wrong_sign(b, v, rtol) -> bool:
     """Whether a column with b ≥ 0 has a value below −rtol·‖v‖∞ (impossible for v ≥ 0)."""
-    b2, v2 = b.reshape(b.shape[0], -1), v.reshape(v.shape[0], -1)
-    if b2.shape[0] == 0:
+    if b.size == 0:
         return False
+    b2, v2 = b.reshape(b.shape[0], -1), v.reshape(v.shape[0], -1)
     nonneg = b2.min(axis=0) >= 0
     return bool(np.any(nonneg & (v2.min(axis=0) < -rtol * np.abs(v2).max(axis=0))))
 

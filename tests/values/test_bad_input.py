@@ -221,3 +221,9 @@ def test_wrong_sign_is_never_converged(A, l):
     auto = lab.labour_values(lab.Economy(A, l))
     assert auto.converged and auto.method == "blocks"
     np.testing.assert_allclose(auto.values, exact, rtol=1e-12)
+
+
+def test_empty_economy_every_resource():
+    economy = lab.Economy(np.zeros((0, 0)), np.zeros((2, 0)))
+    result = lab.labour_values(economy, resources="all")
+    assert result.converged and result.values.shape == (2, 0)
