@@ -35,7 +35,6 @@ __all__ = [
     "ProductivityReport",
     "analyse",
     "certify",
-    "column_sum_bound",
     "diagnose",
     "scan",
 ]
@@ -132,15 +131,6 @@ def scan(economy, backend: str) -> tuple[float, int]:
         bound, ends = _ops.kernels(backend).scan_rows(
             A.indptr, A.indices, A.data, np.empty(economy.n_products, dtype=np.uint8))
         cached = economy._cache["scan"] = (float(bound), int(ends))
-        economy._cache["column_sum_bound"] = cached[0]
-    return cached
-
-
-def column_sum_bound(economy, backend: str = "auto") -> float:
-    """max_j Σ_i A[i, j], an upper bound on ρ(A) (cached on the economy)."""
-    cached = economy._cache.get("column_sum_bound")
-    if cached is None:
-        cached = scan(economy, _ops.resolve_backend(backend))[0]
     return cached
 
 

@@ -544,3 +544,17 @@ def test_auto_skips_the_analysis_without_chain_ends():
     assert_values_close(result.values, v, 1e-10)
     generated_ = lab.generate_economy(30_000, seed=1)
     assert solve(generated_).method == "blocks"
+
+
+@pytest.mark.parametrize("backend", BACKENDS)
+@pytest.mark.parametrize("method", ["krylov", "blocks", "auto"])
+@pytest.mark.parametrize("name", ["n3000-giant-core", "n500-int64", "n3000-int64-group8"])
+def test_float32_storage_same_rule(name, method, backend):
+    """precision='float32': coefficients stored in float32, refined against float64 to the
+    same rule, the same answer as the direct solve (int32 and int64 indices)."""
+    economy = generated(name)
+    result = solve(economy, method=method, backend=backend, precision="float32", rtol=RTOL)
+    assert result.converged and result.precision == "float32"
+    assert result.residual <= RTOL
+    assert relative_residual(economy.A, economy.labour, result.values) <= RTOL * 1.01
+    assert_values_close(result.values, generated_reference(name), 1e-9)
