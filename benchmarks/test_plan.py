@@ -35,7 +35,7 @@ import pytest
 import lab
 from lab.generate import generate_planning_problem
 
-sys.path.insert(0, str(Path(__file__).parent.parent / "tests"))
+sys.path.insert(0, str(Path(__file__).parent.parent / "tests" / "planning"))
 
 from _plan_reference import plan_ray_highs  # noqa: E402
 

@@ -678,6 +678,12 @@ class MultiYearResult:
                              "investment": invested.ravel(), "price": self.prices.ravel()},
                             index=index)
 
+    def to_html(self, path, **options):
+        """Write this result's self-contained HTML report (see :func:`lab.report.to_html`)."""
+        from lab import _html
+
+        return _html.render(self, path, **options)
+
     def summary(self, top: int = 5) -> str:
         from lab.planning._solve import summary_lines
 
@@ -685,8 +691,11 @@ class MultiYearResult:
         where = np.argwhere(t > 0)
         codes = [f"{str(self.problem.product_codes[i])}@{y + 1}" for y, i in where]
         fulfil = self.fulfilment[t > 0]
+        years, m = self.output.shape
         return summary_lines(self.status, self.method, self.objective, self.relative_gap,
-                             self.min_fulfilment, codes, fulfil, self.message, top)
+                             self.min_fulfilment, codes, fulfil, self.message, top,
+                             route=self.solver, shape=f"{years} years × {m} products",
+                             iterations=self.iterations, seconds=self.timings.get("total"))
 
     def __repr__(self) -> str:
         return f"MultiYearResult({self.summary()})"

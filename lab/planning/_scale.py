@@ -31,7 +31,7 @@ from dataclasses import dataclass
 import numpy as np
 import scipy.sparse as sp
 
-__all__ = ["Units", "balanced_units", "scaled_problem"]
+__all__ = ["Units", "balanced_units", "mean_weight", "scaled_problem"]
 
 
 @dataclass(frozen=True)
@@ -46,7 +46,8 @@ class Units:
     weight: float
 
 
-def _mean_weight(problem) -> float:
+def mean_weight(problem) -> float:
+    """The mean of the positive harmony weights (1 if there are none)."""
     w = problem.weights[problem.target_index]
     w = w[w > 0]
     if not w.size:
@@ -76,7 +77,7 @@ def balanced_units(problem, limited: np.ndarray) -> Units:
         resource[q] = 1.0 / scale if scale > 0 else 1.0
     return Units(product=np.full(problem.n_products, 1.0 / kappa_p),
                  technique=np.full(problem.n_techniques, kappa_t), resource=resource,
-                 weight=_mean_weight(problem))
+                 weight=mean_weight(problem))
 
 
 def _scale_columns_rows(M, row_scale, col_scale):

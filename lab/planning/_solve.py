@@ -69,6 +69,7 @@ import numpy as np
 import scipy.sparse as sp
 
 from lab import _ops
+from lab.economy import product_index
 from lab.exceptions import (
     ConvergenceWarning,
     InvalidOptionError,
@@ -82,7 +83,7 @@ from lab.planning._cockshott import CockshottOptions, balance
 from lab.planning._exact import not_applicable, solve_decoupled
 from lab.planning._harmony import harmony_of
 from lab.planning._problem import PlanningProblem
-from lab.planning._scale import Units, balanced_units, scaled_problem
+from lab.planning._scale import Units, balanced_units, mean_weight, scaled_problem
 
 __all__ = ["PlanStatus", "PlanOptions", "PlanResult", "plan", "METHODS", "CockshottOptions"]
 
@@ -100,6 +101,13 @@ class PlanStatus(IntEnum):
     HEURISTIC = 4
     INTERRUPTED = 5
     INFEASIBLE = 6
+
+    def __str__(self) -> str:  # print(status) shows OPTIMAL, not 0; int(status) is the code
+        return self.name
+
+    def __format__(self, spec: str) -> str:
+        numeric = spec[-1:] in tuple("bcdoxXn")
+        return int.__format__(self, spec) if numeric else format(self.name, spec)
 
 
 def _is_real(value) -> bool:
@@ -278,44 +286,71 @@ class PlanResult:
     def target_codes(self) -> list[str]:
         return self.problem.target_codes
 
+    # Frames show a shadow price as 0 when its whole effect (price × the amount it
+    # prices) is below what the certificate resolves (see ``resolved``); the arrays
+    # ``prices``, ``resource_prices``, ``capacity_prices`` keep the certificate's numbers.
+
     def products_frame(self):
-        """One row per product: net output, target, fulfilment, shadow price."""
+        """One row per product: net output, target, fulfilment, shadow price (0 where
+        its effect on the objective is below what the certificate resolves)."""
         import pandas as pd
 
         p = self.problem
         target = np.where(p.targets > 0, p.targets, np.nan)
+        supply = p.initial_stocks + (self.x if p.B is None else p.B @ self.x)
+        amount = np.maximum.reduce([supply, p.A @ self.x, p.targets])
+        # a product the plan neither makes, uses nor targets keeps its marginal value
+        price = np.where(amount > 0, shown_prices(self.prices, amount, self.objective),
+                         self.prices)
         return pd.DataFrame({"net_output": self.net_output, "target": target,
-                             "fulfilment": self.net_output / target, "price": self.prices},
-                            index=pd.Index(p.product_codes, name="code"))
+                             "fulfilment": self.net_output / target, "price": price},
+                            index=product_index(p.economy or p.product_codes))
 
     def techniques_frame(self):
-        """One row per technique: intensity, capacity, capacity use and its shadow price."""
+        """One row per technique: intensity, capacity, capacity use, its shadow price
+        (0 where negligible) and ``binding``: the capacity limits the plan."""
         import pandas as pd
 
-        p = self.problem
+        p, prices = self.problem, self.capacity_prices
         return pd.DataFrame({"intensity": self.x, "capacity": p.capacities,
                              "capacity_use": self.capacity_use,
-                             "capacity_price": self.capacity_prices},
-                            index=pd.Index(p.technique_codes, name="code"))
+                             "capacity_price": shown_prices(prices, p.capacities,
+                                                            self.objective),
+                             "binding": binding(prices, p.capacities, self.objective)},
+                            index=product_index(p.economy or p.technique_codes))
 
     def resources_frame(self):
-        """One row per resource: use, availability and shadow price."""
+        """One row per resource: use, availability, shadow price (0 where its effect,
+        price × available, is below what the certificate resolves) and ``binding``: a
+        limited resource with a positive price that is not negligible."""
         import pandas as pd
 
+        prices = self.resource_prices
         return pd.DataFrame({"use": self.resource_use, "available": self.available,
-                             "price": self.resource_prices},
+                             "price": shown_prices(prices, self.available, self.objective),
+                             "binding": binding(prices, self.available, self.objective)},
                             index=pd.Index(self.problem.resource_names, name="resource"))
 
     def worst_targets(self, top: int = 5) -> list[tuple[str, float]]:
         """The ``top`` targets with the lowest fulfilment, as (code, fulfilment)."""
         return worst_fulfilled(self.target_codes, self.fulfilment, top)
 
+    def to_html(self, path, **options):
+        """Write this result's self-contained HTML report (see :func:`lab.report.to_html`)."""
+        from lab import _html
+
+        return _html.render(self, path, **options)
+
     def summary(self, top: int = 5) -> str:
-        """A few lines for people: status, objective, gap, the worst-fulfilled targets,
-        and, said plainly, how many targets get nothing."""
+        """A few lines for people: status, route, objective, gap, size, iterations and
+        time, the worst-fulfilled targets, and, said plainly, how many targets get
+        nothing. Never the arrays (see :meth:`products_frame` and the other frames)."""
+        p = self.problem
         return summary_lines(self.status, self.method, self.objective, self.relative_gap,
                              self.min_fulfilment, self.target_codes, self.fulfilment,
-                             self.message, top)
+                             self.message, top, route=self.solver,
+                             shape=f"{p.n_products} products × {p.n_techniques} techniques",
+                             iterations=self.iterations, seconds=self.timings.get("total"))
 
     def __repr__(self) -> str:
         return f"PlanResult({self.summary()})"
@@ -328,21 +363,59 @@ def worst_fulfilled(codes, fulfilment, top: int) -> list[tuple[str, float]]:
 
 #: A target counts as getting nothing below this fulfilment.
 NOTHING = 1e-9
+#: Share of the objective's scale (max(1, |objective|)) below which a shadow price's
+#: whole effect, price × amount, is not resolved by a certificate of the default gap:
+#: such a price is shown as 0 and its limit as not binding (the report uses the same rule).
+RESOLVED = 1e-6
+
+
+def negligible(prices, amounts, objective) -> np.ndarray:
+    """Where a shadow price's whole effect, |price| × amount (an unlimited amount counting
+    as 0), is at most ``RESOLVED`` × max(1, |objective|): below what the certificate
+    resolves. NaN prices (methods that compute none) are not negligible."""
+    prices, amounts = np.asarray(prices, dtype=float), np.asarray(amounts, dtype=float)
+    scale = max(1.0, abs(objective)) if math.isfinite(objective) else 1.0
+    with np.errstate(invalid="ignore", over="ignore"):
+        effect = np.abs(prices) * np.where(np.isfinite(amounts), amounts, 0.0)
+    return ~np.isnan(prices) & (effect <= RESOLVED * scale)
+
+
+def shown_prices(prices, amounts, objective) -> np.ndarray:
+    """The prices with the negligible ones (see :func:`negligible`) set to 0."""
+    return np.where(negligible(prices, amounts, objective), 0.0, prices)
+
+
+def binding(prices, amounts, objective) -> np.ndarray:
+    """The limits that bind as far as the certificate can tell: a finite amount and a
+    positive price that is not negligible."""
+    amounts = np.asarray(amounts, dtype=float)
+    return (np.isfinite(amounts) & (np.asarray(prices, dtype=float) > 0)
+            & ~negligible(prices, amounts, objective))
 
 
 def summary_lines(status, method, objective, relative_gap, min_fulfilment, codes,
-                  fulfilment, message, top: int) -> str:
-    lines = [f"{method}: {status.name.lower()}, objective {objective:.10g}, relative gap "
-             f"{relative_gap:.2e}, {len(codes)} target{'s' if len(codes) != 1 else ''}, "
-             f"smallest fulfilment {min_fulfilment:.6g}"]
+                  fulfilment, message, top: int, *, route: str = "", shape: str = "",
+                  iterations: int | None = None, seconds: float | None = None) -> str:
+    """The summary of a plan (single- or multi-year): a few lines, whatever its size."""
+    n = len(codes)
+    lines = [f"{method}{f' ({route})' if route else ''}: {status.name}, objective "
+             f"{objective:.10g}, relative gap {relative_gap:.2e}"]
+    facts = [shape] if shape else []
+    facts.append(f"{n} target{'s' if n != 1 else ''}, smallest fulfilment {min_fulfilment:.6g}")
+    if iterations is not None:
+        facts.append(f"{iterations} iteration{'s' if iterations != 1 else ''}")
+    if seconds is not None:
+        facts.append(f"{seconds:.3g} s")
+    lines.append("  " + ", ".join(facts))
     if status not in (PlanStatus.OPTIMAL, PlanStatus.HEURISTIC):
-        lines.append(f"  not certified: {message}")
+        lines.append("  " + (message if message.startswith("not certified")
+                             else f"not certified: {message}"))
     nothing = [str(codes[i]) for i in np.flatnonzero(np.asarray(fulfilment) < NOTHING)]
     if nothing:
         shown = ", ".join(repr(c) for c in nothing[:10]) + (", ..." if len(nothing) > 10
                                                            else "")
-        lines.append(f"  {len(nothing)} of {len(codes)} targets get nothing: {shown}")
-    if top and len(codes):
+        lines.append(f"  {len(nothing)} of {n} targets get nothing: {shown}")
+    if top and n:
         worst = ", ".join(f"{c!r} {f:.4g}" for c, f in worst_fulfilled(codes, fulfilment, top))
         lines.append(f"  worst-fulfilled targets: {worst}")
     return "\n".join(lines)
@@ -687,8 +760,8 @@ def _solve(problem, options, backend, n_threads, callback, x0, t0):
               if solver == "decoupled" else
               f"primal-dual (PDHG){'' if reason is None else ' because ' + reason}"))
     if solver == "decoupled":
-        out = _decoupled(problem, objective, options, t0)
-        if out is None or isinstance(out, str):
+        out = _decoupled(problem, objective, options)
+        if isinstance(out, str):
             return _unbounded(problem, method, why, solver, backend, n_threads,
                               out or "the problem is unbounded", t0)
         ev, timings = out
@@ -713,12 +786,12 @@ def _solve(problem, options, backend, n_threads, callback, x0, t0):
                    timings=general.timings, t0=t0, stopped=general.stopped)
 
 
-def _decoupled(problem, objective, options, t0):
+def _decoupled(problem, objective, options):
     """The exact route; its certificate in user units with weights of mean 1."""
     t1 = time.perf_counter()
     units = Units(product=np.ones(problem.n_products), technique=np.ones(problem.n_techniques),
                   resource=np.ones(problem.n_resources),
-                  weight=balanced_weight(problem))
+                  weight=mean_weight(problem))
     inner = PlanningProblem._from_arrays(
         problem.A, problem.B, problem.R, problem.targets, problem.weights / units.weight,
         problem.available, problem.capacities, problem.initial_stocks,
@@ -732,17 +805,12 @@ def _decoupled(problem, objective, options, t0):
     if x is None:
         return unbounded
     limited = np.isfinite(problem.available)
-    ub = _certificate.implied_bounds(inner, limited)
+    # the exact prices leave no profit for bounds through the inputs to pay for
+    ub = _certificate.implied_bounds(inner, limited, max_sweeps=0)
     ev = _certificate.evidence(inner, objective, x, p, lam, limited, ub)
     t3 = time.perf_counter()
     return to_user(ev, units, objective.mode), {"setup": 0.0, "solve": t2 - t1,
                                                 "certify": t3 - t2}
-
-
-def balanced_weight(problem) -> float:
-    from lab.planning._scale import _mean_weight
-
-    return _mean_weight(problem)
 
 
 def _unbounded(problem, method, why, solver, backend, n_threads, reason, t0):

@@ -57,7 +57,7 @@ from types import MappingProxyType
 import numpy as np
 
 from lab import _ops
-from lab.economy import Economy
+from lab.economy import Economy, product_index
 from lab.exceptions import (
     ConvergenceWarning,
     InvalidEconomyError,
@@ -102,6 +102,13 @@ class Status(IntEnum):
     STAGNATED = 2
     BREAKDOWN = 3
     NOT_FINITE = 4
+
+    def __str__(self) -> str:  # print(status) shows OPTIMAL, not 0; int(status) is the code
+        return self.name
+
+    def __format__(self, spec: str) -> str:
+        numeric = spec[-1:] in tuple("bcdoxXn")
+        return int.__format__(self, spec) if numeric else format(self.name, spec)
 
 
 def _real(name: str, value, *, low: float, high: float) -> float:
@@ -270,8 +277,27 @@ class ValuesResult:
 
         if self.values.ndim != 1:
             raise ValueError("values hold several resource rows; use .frame instead of .series")
-        return pd.Series(self.values, index=pd.Index(self._codes(), name="code"),
+        return pd.Series(self.values, index=product_index(self._codes()),
                          name=self.resource_names[0])
+
+    def to_html(self, path, **options):
+        """Write this result's self-contained HTML report (see :func:`lab.report.to_html`)."""
+        from lab import _html
+
+        return _html.render(self, path, **options)
+
+    def __repr__(self) -> str:
+        """A few facts (status, method, residual, size, time), never the arrays."""
+        rows = self.values.shape[0] if self.values.ndim == 2 else 1
+        names = ", ".join(self.resource_names[:3]) + (", ..." if rows > 3 else "")
+        m = self.values.shape[-1]
+        chosen = "" if self.techniques is None else ", techniques chosen"
+        total = self.timings.get("total")
+        return (f"ValuesResult({self.status.name} by {self.method}: {m} products × {rows} "
+                f"resource row{'s' if rows != 1 else ''} ({names}){chosen}, residual "
+                f"{self.residual:.2e} (rtol {self.rtol:.0e}), {self.iterations} "
+                f"iteration{'s' if self.iterations != 1 else ''}"
+                + ("" if total is None else f", {total:.3g} s") + ")")
 
     @property
     def frame(self):
@@ -279,7 +305,7 @@ class ValuesResult:
         import pandas as pd
 
         data = self.values if self.values.ndim == 2 else self.values[None, :]
-        return pd.DataFrame(data.T, index=pd.Index(self._codes(), name="code"),
+        return pd.DataFrame(data.T, index=product_index(self._codes()),
                             columns=list(self.resource_names))
 
 
@@ -646,7 +672,7 @@ class ValueSolver:
                                       "solve": t_check - t_solve, "check": t_end - t_check,
                                       "total": self._setup_seconds + (t_end - t_start)}),
             resource_names=names, productivity=str(productivity),
-            precision=options.precision, _codes=lambda: meta.codes)
+            precision=options.precision, _codes=lambda: meta.index)
         self._setup_seconds = 0.0  # set-up is paid once, by the first solve
         self._solves += 1
         if key is not None and finite and single:

@@ -160,15 +160,18 @@ def test_the_page_fetches_nothing(tmp_path):
 
 
 def test_result_to_html_goes_through_the_registry(tmp_path):
-    """What result.to_html(path, **kw) will call: lab._html.render(result, path, **kw)."""
+    """result.to_html(path, **kw) calls lab._html.render(result, path, **kw)."""
     uk_plan = fx.uk_plan()
     uk_values = fx.uk_values()
     uk = fx.uk()
     assert {"PlanResult", "ValuesResult", "MultiYearResult"} <= set(lab._html.registered())
-    plan_page = lab._html.render(uk_plan, tmp_path / "plan.html")
+    plan_page = uk_plan.to_html(tmp_path / "plan.html")
     assert document(plan_page)["table"]["rows"] == 122
-    values_page = lab._html.render(uk_values, tmp_path / "values.html", economy=uk)
+    assert plan_page.read_bytes() == lab.report.to_html(uk_plan, tmp_path / "p2.html").read_bytes()
+    values_page = uk_values.to_html(tmp_path / "values.html", economy=uk)
     assert document(values_page)["kind"] == "values"
+    multiyear_page = lab.plan(_two_year_problem()).to_html(tmp_path / "years.html")
+    assert document(multiyear_page)["kind"] == "multiyear"
     with pytest.raises(TypeError, match="no HTML report for a object"):
         lab._html.render(object(), tmp_path / "x.html")
 
