@@ -662,10 +662,6 @@ def test_numpy_scalars_are_accepted_where_python_numbers_are():
     np.testing.assert_allclose(flows.labour, L / 2)
 
 
-@pytest.mark.xfail(reason="lab/planning/_problem.py (owned by the planning helper) still "
-                          "calls resources.toarray() on unchecked arrays; the fix is one "
-                          "line: lab._validation.dense_from_sparse('resources', resources)",
-                   strict=False)
 def test_planning_sparse_resources_go_through_the_same_validation_path():
     """Issue 11, item 1 ("sparse resources"): a corrupted sparse ``resources`` of
     PlanningProblem.from_techniques crashed the process (SIGSEGV)."""
@@ -682,3 +678,26 @@ except lab.InvalidEconomyError as exc:
 """)
     assert proc.returncode == 0, f"the child died ({proc.returncode})"
     assert proc.stdout.startswith("LAB-ERROR") and "resources" in proc.stdout
+
+
+@pytest.mark.parametrize("call", [
+    "lab.footprint(lab.Economy(np.eye(3) * 0.1, [1.0, 2.0, 3.0]), R.T)",
+    "lab.MultiYearProblem(lab.Economy(np.eye(3) * 0.1, [1.0, 2.0, 3.0]), years=2, "
+    "targets=np.ones((2, 3)), available=[[9.0], [9.0]], capital=np.eye(3) * 0.1, "
+    "depreciation=0.1, initial_stocks=sp.vstack([R, R, R]).tocsr())",
+])
+def test_other_sparse_arguments_go_through_the_same_validation_path(call):
+    """Issue 11, item 1, for the arguments added since: footprint's demand and a
+    multi-year plan's stocks, corrupted, give lab's error (the child survives)."""
+    from conftest import run_python
+
+    proc = run_python(_PRELUDE + f"""
+R = sp.csr_matrix((1, 3)); R.indptr = np.array([0, 2]); R.indices = np.array([0, 10**8])
+R.data = np.ones(2)
+try:
+    {call}
+except lab.InvalidEconomyError as exc:
+    print("LAB-ERROR", exc)
+""")
+    assert proc.returncode == 0, f"the child died ({proc.returncode})"
+    assert proc.stdout.startswith("LAB-ERROR") and "out of range" in proc.stdout, proc.stdout

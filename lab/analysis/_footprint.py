@@ -25,7 +25,7 @@ from types import MappingProxyType
 import numpy as np
 import scipy.sparse as sp
 
-from lab._validation import check_finite_nonnegative, readonly
+from lab._validation import check_finite_nonnegative, dense_from_sparse, readonly
 from lab.analysis._common import check_economy, resource_rows
 from lab.economy import Economy
 from lab.exceptions import InvalidEconomyError
@@ -175,11 +175,9 @@ class FootprintSolver:
 
     @property
     def codes(self):
-        """The product codes as a :class:`pandas.Index` named ``"code"`` (built once)."""
+        """The products as a :class:`pandas.Index`: ``economy.index`` (built once)."""
         if self._codes is None:
-            import pandas as pd
-
-            self._codes = pd.Index(self.economy.codes, name="code")
+            self._codes = self.economy.index
         return self._codes
 
     def multipliers(self, resources="all") -> ValuesResult:
@@ -333,7 +331,7 @@ def _demand_matrix(economy, demand, solver):
         return _labelled(economy, demand, solver)
 
     if sp.issparse(demand):
-        demand = demand.toarray()
+        demand = dense_from_sparse("demand", demand)
     arr = np.asarray(demand)
     if arr.dtype.kind not in "iuf":
         raise InvalidEconomyError(
@@ -381,6 +379,8 @@ def _labelled(economy, frame, solver):
         if labels.has_duplicates:
             dup = labels[labels.duplicated()].unique().tolist()
             raise InvalidEconomyError(f"demand lists product codes more than once: {dup[:5]}")
+        if economy._index is not None and labels.isin(solver.codes).all():
+            labels = pd.Index(economy.codes[solver.codes.get_indexer(labels)])
         if len(labels) and not all(isinstance(c, str) for c in labels):
             bad = next(c for c in labels if not isinstance(c, str))
             raise InvalidEconomyError(

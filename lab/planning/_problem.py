@@ -38,7 +38,13 @@ from collections.abc import Mapping
 import numpy as np
 import scipy.sparse as sp
 
-from lab._validation import check_labels, check_resource_names, check_sparse_matrix, readonly
+from lab._validation import (
+    check_labels,
+    check_resource_names,
+    check_sparse_matrix,
+    dense_from_sparse,
+    readonly,
+)
 from lab.economy import Economy
 from lab.exceptions import InvalidEconomyError, InvalidProblemError, InvalidTypeError
 from lab.planning._weights import cheapest_values, value_weights
@@ -235,11 +241,13 @@ class PlanningProblem:
                                     col_label=lambda j: str(tcodes[j]))
             B = check_sparse_matrix("make", make, (m, k), label=lambda i: str(codes[i]),
                                     col_label=lambda j: str(tcodes[j]))
+            # a sparse resources matrix is checked before scipy converts it
+            R = np.asarray(dense_from_sparse("resources", resources)
+                           if sp.issparse(resources) else resources)
         except InvalidProblemError:
             raise
         except InvalidEconomyError as exc:
             raise InvalidProblemError(str(exc)) from None
-        R = np.asarray(resources.toarray() if sp.issparse(resources) else resources)
         if R.dtype.kind not in "iuf":
             raise InvalidProblemError(f"resources must be numeric, got dtype {R.dtype}")
         R = R.reshape(1, -1) if R.ndim == 1 else R
