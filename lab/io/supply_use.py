@@ -268,6 +268,12 @@ class SupplyUseResult:
     total_output: np.ndarray = field(repr=False)
     notes: tuple[str, ...] = ()
 
+    def __repr__(self) -> str:
+        """The assumption, the size and the negative coefficients in a line or two."""
+        return (f"SupplyUseResult({self.assumption}: {self.economy!r}, "
+                f"negative={self.negative!r}, {self.negative_coefficients.summary(3)}, "
+                f"{len(self.notes)} note{'s' if len(self.notes) != 1 else ''})")
+
 
 class RectangularTables(NamedTuple):
     """Supply and use per unit of industry activity (techniques = industries).

@@ -350,7 +350,16 @@ class PlanResult:
                              self.min_fulfilment, self.target_codes, self.fulfilment,
                              self.message, top, route=self.solver,
                              shape=f"{p.n_products} products × {p.n_techniques} techniques",
-                             iterations=self.iterations, seconds=self.timings.get("total"))
+                             iterations=self.iterations, seconds=self.timings.get("total"),
+                             binding=self.binding_resources()[:top])
+
+    def binding_resources(self) -> list[tuple[str, float]]:
+        """(name, shadow price) of the resources that limit the plan (``binding`` in
+        :meth:`resources_frame`), highest price first; never one whose price is 0."""
+        bind = binding(self.resource_prices, self.available, self.objective)
+        order = np.flatnonzero(bind)[np.argsort(-self.resource_prices[bind], kind="stable")]
+        return [(self.problem.resource_names[q], float(self.resource_prices[q]))
+                for q in order]
 
     def __repr__(self) -> str:
         return f"PlanResult({self.summary()})"
@@ -395,7 +404,8 @@ def binding(prices, amounts, objective) -> np.ndarray:
 
 def summary_lines(status, method, objective, relative_gap, min_fulfilment, codes,
                   fulfilment, message, top: int, *, route: str = "", shape: str = "",
-                  iterations: int | None = None, seconds: float | None = None) -> str:
+                  iterations: int | None = None, seconds: float | None = None,
+                  binding=()) -> str:
     """The summary of a plan (single- or multi-year): a few lines, whatever its size."""
     n = len(codes)
     lines = [f"{method}{f' ({route})' if route else ''}: {status.name}, objective "
@@ -418,6 +428,9 @@ def summary_lines(status, method, objective, relative_gap, min_fulfilment, codes
     if top and n:
         worst = ", ".join(f"{c!r} {f:.4g}" for c, f in worst_fulfilled(codes, fulfilment, top))
         lines.append(f"  worst-fulfilled targets: {worst}")
+    if binding:
+        lines.append("  binding resources (shadow price): "
+                     + ", ".join(f"{name} {price:.4g}" for name, price in binding))
     return "\n".join(lines)
 
 
