@@ -44,6 +44,16 @@ Each product has a unique string code. When ``codes=None`` the default codes are
 generated economy of 10⁷ products unless :attr:`Economy.codes` is read;
 :meth:`Economy.codes_at` and :meth:`Economy.index_of` work without materialising them.
 
+Labels
+------
+pandas arguments are matched by label, never by position. A labelled DataFrame ``A``
+(or ``Z``) gives the codes; R's index (or a named Series' name) gives the resource
+names. When the product labels are a :class:`pandas.MultiIndex` (pymrio's
+``(region, sector)``) or not strings, the economy keeps them: :attr:`Economy.index`
+returns them, the codes are their string form (levels joined with ``"."``), and
+results (``ValuesResult.series``/``frame``, footprints, plan frames) are indexed by
+them, so they join back to the caller's tables.
+
 Planning (MATH.md §3): techniques ≠ products
 --------------------------------------------
 An Economy is the square case: one technique per product, make matrix B = I
@@ -89,6 +99,7 @@ from lab._validation import (
     check_vector,
     frame_resource_names,
     is_pandas,
+    is_positional,
     match_labels,
     readonly,
     shape_2d,
@@ -96,7 +107,7 @@ from lab._validation import (
 )
 from lab.exceptions import InvalidEconomyError
 
-__all__ = ["Economy"]
+__all__ = ["Economy", "product_index"]
 
 _DEFAULT_CODE = re.compile(r"P(0|[1-9][0-9]*)\Z")
 
@@ -149,12 +160,13 @@ class Economy:
         "_resource_names",
         "_dropped",
         "_code_index",
+        "_index",
         "_cache",
         "__weakref__",
     )
 
     def __init__(self, A, R, *, codes=None, names=None, resource_names=None):
-        A, R, codes, names, resource_names = _match_pandas_labels(
+        A, R, codes, names, resource_names, index = _match_pandas_labels(
             "A", A, "R", R, codes, names, resource_names)
         m = _square_size(A)
         codes_arr = None if codes is None else check_labels("codes", codes, m)
@@ -163,6 +175,7 @@ class Economy:
         label = self._label
         A = check_sparse_matrix("A", A, "square", label=label)
         self._set_fields(A, R, resource_names, names)
+        object.__setattr__(self, "_index", index)
 
     def _set_fields(self, A, R, resource_names, names, names_checked=False):
         """Check R, resource_names and names against the canonical A; store everything."""
@@ -188,6 +201,7 @@ class Economy:
         object.__setattr__(self, "_resource_names", rn)
         object.__setattr__(self, "_dropped", types.MappingProxyType({}))
         object.__setattr__(self, "_code_index", None)
+        object.__setattr__(self, "_index", None)
         object.__setattr__(self, "_cache", {})
 
     def __setattr__(self, name, value):
@@ -237,10 +251,10 @@ class Economy:
             products as described above (the message names their codes).
         """
         check_choice("zero_output", zero_output, ("drop", "error"))
-        Z, resource_totals, codes, names, resource_names = _match_pandas_labels(
+        Z, resource_totals, codes, names, resource_names, index = _match_pandas_labels(
             "Z", Z, "resource_totals", resource_totals, codes, names, resource_names)
         m = _square_size(Z, "Z")
-        total_output = align_products("total_output", total_output, codes, m)
+        total_output = align_products("total_output", _joined(total_output), codes, m)
         codes_arr = None if codes is None else check_labels("codes", codes, m)
 
         def label(i: int) -> str:
@@ -259,11 +273,12 @@ class Economy:
 
         return cls._from_valid_flows(Z, x, T, codes=codes_arr, names=names,
                                      resource_names=resource_names, zero_output=zero_output,
-                                     label=label)
+                                     label=label, index=index)
 
     @classmethod
     def _from_valid_flows(cls, Z, x, T, *, codes, names, resource_names, zero_output="drop",
-                          label=None, inplace=False, names_checked=False) -> Economy:
+                          label=None, inplace=False, names_checked=False,
+                          index=None) -> Economy:
         """The part of :meth:`from_flows` after its arguments are checked.
 
         ``Z`` canonical float64 ``csc_array`` with finite values >= 0, ``x`` (m,) and
@@ -271,6 +286,7 @@ class Economy:
         (not checked again). lab's readers call this directly with arrays they own:
         ``inplace=True`` divides ``Z.data`` by x in place (no second copy of the
         values), ``names_checked=True`` skips the check of ``names`` (str already).
+        ``index``: the pandas labels to keep (see :attr:`Economy.index`), or None.
         """
         m = Z.shape[0]
         if label is None:
@@ -307,6 +323,8 @@ class Economy:
             inplace = False  # _drop_empty returned read-only arrays
             x = x[keep]
             T = T[:, keep]
+            if index is not None:
+                index = index[keep]
             if codes_arr is not None:
                 codes_arr = codes_arr[keep]
             elif m:
@@ -334,12 +352,14 @@ class Economy:
         A.has_canonical_format = True
         R = np.ascontiguousarray(T / x) if x.size else np.zeros_like(T)
         econ = cls._from_valid(A, R, codes=codes_arr, names=names,
-                               resource_names=resource_names, names_checked=names_checked)
+                               resource_names=resource_names, names_checked=names_checked,
+                               index=index)
         object.__setattr__(econ, "_dropped", types.MappingProxyType(dropped))
         return econ
 
     @classmethod
-    def _from_valid(cls, A, R, *, codes, names, resource_names, names_checked=False) -> Economy:
+    def _from_valid(cls, A, R, *, codes, names, resource_names, names_checked=False,
+                    index=None) -> Economy:
         """:class:`Economy` from a canonical float64 CSC ``A`` with values >= 0 and unique
         ``codes`` (object array of str, or None), checking only what can still be wrong:
         non-finite values of A (a quotient that overflowed), R, resource_names, names.
@@ -364,6 +384,7 @@ class Economy:
         check_finite_nonnegative("A", A.data, locate)
         A = _canonical_readonly(A)
         econ._set_fields(A, R, resource_names, names, names_checked)
+        object.__setattr__(econ, "_index", index)
         return econ
 
     # ------------------------------------------------------------------ properties
@@ -421,6 +442,20 @@ class Economy:
     def names(self) -> np.ndarray | None:
         """Product names (read-only object ndarray of str), or None if not given."""
         return self._names
+
+    @property
+    def index(self):
+        """The products as a :class:`pandas.Index`, in order; results are indexed by it.
+
+        The labels the economy was built with when they were a
+        :class:`pandas.MultiIndex` (pymrio's ``(region, sector)``, level names kept)
+        or not strings; otherwise the codes, as an Index named ``"code"``.
+        """
+        if self._index is not None:
+            return self._index
+        import pandas as pd
+
+        return pd.Index(self.codes, name="code")
 
     @property
     def resource_names(self) -> tuple[str, ...]:
@@ -495,6 +530,16 @@ class Economy:
             raise UnknownCodeError(f"unknown product code(s): {shown}")
         return np.asarray(out, dtype=np.intp)
 
+    def _with_index(self, index, codes) -> Economy:
+        """Keep the pandas ``index`` as :attr:`index`, for readers that build the economy
+        from arrays: ``index`` and ``codes`` label the products before any was dropped."""
+        if self._dropped:
+            index = index[~np.isin(np.asarray(codes, dtype=object), list(self._dropped))]
+        if len(index) != self._m:
+            raise InvalidEconomyError(f"index has {len(index)} labels for {self._m} products")
+        object.__setattr__(self, "_index", index)
+        return self
+
     # ------------------------------------------------------------------ misc
 
     def __repr__(self) -> str:
@@ -507,14 +552,29 @@ class Economy:
     def __reduce__(self):
         return (
             _rebuild,
-            (self._A, self._R, self._codes, self._names, self._resource_names, dict(self._dropped)),
+            (self._A, self._R, self._codes, self._names, self._resource_names, dict(self._dropped),
+             self._index),
         )
 
 
-def _rebuild(A, R, codes, names, resource_names, dropped):
+def _rebuild(A, R, codes, names, resource_names, dropped, index=None):
     e = Economy(A, R, codes=codes, names=names, resource_names=resource_names)
     object.__setattr__(e, "_dropped", types.MappingProxyType(dropped))
+    object.__setattr__(e, "_index", index)
     return e
+
+
+def product_index(products):
+    """The products of ``products`` as a :class:`pandas.Index`: an Economy's
+    :attr:`~Economy.index`, a pandas Index as it is, or an Index of codes named
+    ``"code"``. Results build their row labels with it."""
+    import pandas as pd
+
+    if isinstance(products, Economy):
+        return products.index
+    if isinstance(products, pd.Index):
+        return products
+    return pd.Index(products, name="code")
 
 
 # ---------------------------------------------------------------------- helpers
@@ -523,11 +583,13 @@ def _rebuild(A, R, codes, names, resource_names, dropped):
 def _match_pandas_labels(a_name, A, r_name, R, codes, names, resource_names):
     """pandas arguments matched by label: a DataFrame A (or Z) gives the codes (or is
     put in the order of ``codes``), a DataFrame R gives the resource names (or is put in
-    their order), and every product axis of R and names is put in the order of the
-    codes. Plain arrays and sparse matrices pass through unchanged."""
+    their order), a named Series R its one resource name, and every product axis of R
+    and names is put in the order of the codes. Plain arrays and sparse matrices pass
+    through unchanged. Also returns the index to keep (see :attr:`Economy.index`)."""
     if not any(map(is_pandas, (A, R, names))):
-        return A, R, codes, names, resource_names
-    A, labels = square_frame_labels(a_name, A)
+        return A, R, codes, names, resource_names, None
+    index = _kept_index(A)
+    A, labels = square_frame_labels(a_name, _joined(A, both=True))
     if labels is not None:
         if codes is None:
             codes = labels
@@ -535,11 +597,55 @@ def _match_pandas_labels(a_name, A, r_name, R, codes, names, resource_names):
             order = match_labels(f"{a_name}.index", labels, [str(c) for c in codes],
                                  "codes")
             A = A[np.ix_(order, order)]
+            if index is not None:
+                index = index[order]
     m = shape_2d(a_name, A)[0]
+    if (resource_names is None and is_pandas(R) and R.ndim == 1
+            and isinstance(R.name, str) and R.name):
+        resource_names = (R.name,)
     R, resource_names = frame_resource_names(r_name, R, resource_names)
-    R = align_products(r_name, R, codes, m)
-    names = align_products("names", names, codes, m)
-    return A, R, codes, names, resource_names
+    R = align_products(r_name, _joined(R), codes, m)
+    names = align_products("names", _joined(names), codes, m)
+    return A, R, codes, names, resource_names, index
+
+
+#: Separator between the levels of a MultiIndex in product codes (pymrio: "reg1.food").
+CODE_SEP = "."
+
+
+def index_codes(index) -> list[str]:
+    """The product codes of a pandas index: a MultiIndex's levels joined with ``"."``
+    (``("reg1", "food")`` → ``"reg1.food"``), other labels as strings."""
+    if index.nlevels > 1:
+        return [CODE_SEP.join(str(v) for v in label) for label in index]
+    return [v if isinstance(v, str) else str(v) for v in index]
+
+
+def _kept_index(A):
+    """The index of a labelled DataFrame ``A`` that the economy keeps: a MultiIndex or
+    labels that are not all strings (their codes are only their string form)."""
+    if not is_pandas(A) or getattr(A, "ndim", 0) != 2:
+        return None
+    index = A.index
+    if index.nlevels == 1 and (is_positional(index, A.shape[0])
+                               or all(isinstance(v, str) for v in index)):
+        return None
+    return index
+
+
+def _joined(x, both=False):
+    """``x`` with a MultiIndex product axis (a Series' index, a DataFrame's columns, and
+    its index too when ``both``) replaced by the codes, levels joined with ``"."``."""
+    if not is_pandas(x):
+        return x
+
+    def flat(axis):
+        return axis if axis.nlevels == 1 else index_codes(axis)
+
+    if x.ndim == 1:
+        return x.set_axis(flat(x.index))
+    x = x.set_axis(flat(x.columns), axis=1)
+    return x.set_axis(flat(x.index), axis=0) if both else x
 
 
 def _square_size(A, name: str = "A") -> int:

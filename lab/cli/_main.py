@@ -147,7 +147,7 @@ def values(economy, method, rtol, maxiter, backend, n_threads, resources, out, l
             _fail(f"the labour values are not a result: {bad} (overflow?)"
                   + (f"; nothing written to {out}" if out is not None else ""), 1)
         if out is not None and result.converged:
-            write_values(result, out)
+            write_values(result, out, names=econ.names)
             from lab.cli._report import write_evidence_for  # beside it: lab report reads it
 
             write_evidence_for(out, result, economy=economy, dataset=dataset, labour=labour,

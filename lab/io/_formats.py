@@ -70,7 +70,7 @@ from pathlib import Path
 
 from lab._atomic import atomic_path
 from lab._validation import check_choice
-from lab.exceptions import DataFormatError, InvalidOptionError
+from lab.exceptions import DataFormatError, InvalidEconomyError, InvalidOptionError
 
 __all__ = ["FORMATS", "detect_format", "read_economy", "write_economy", "write_values"]
 
@@ -243,16 +243,34 @@ def check_values_path(path) -> Path:
     return path
 
 
-def write_values(result, path) -> Path:
-    """Write a :class:`~lab.values.ValuesResult` as ``code,value`` CSV or Parquet (by suffix).
+def write_values(result, path, *, names=None) -> Path:
+    """Write a :class:`~lab.values.ValuesResult` as ``code[,name],value`` CSV or Parquet
+    (by suffix).
 
-    With several resource rows the columns are named after the resources.
+    With several resource rows the columns are named after the resources. ``names``:
+    the product names (``economy.names``), written in a ``name`` column after the
+    code. Products labelled by a MultiIndex (pymrio's ``(region, sector)``) are
+    written by their codes (``"reg1.food"``).
     """
+    import pandas as pd
+
+    from lab.economy import index_codes
+
     path = check_values_path(path)
     suffix = path.suffix.lower()
     frame = result.frame
     if result.values.ndim == 1:
         frame.columns = ["value"]
+    frame.index = pd.Index(index_codes(frame.index), name="code")
+    if names is not None:
+        names = list(names)
+        if len(names) != len(frame):
+            raise InvalidEconomyError(f"names has length {len(names)} but the result has "
+                                      f"{len(frame)} products")
+        if "name" in frame.columns:
+            raise InvalidEconomyError("a resource is called 'name', which clashes with the "
+                                      "column of product names; write without names")
+        frame.insert(0, "name", names)
     with atomic_path(path) as tmp:
         if suffix == ".csv":
             from lab.io._flows import line_end

@@ -12,8 +12,8 @@ the file and line; unknown codes are reported by the problem's validation. Only
 regular files are read, and only whole ones (the last line must end with a newline).
 The plan is written atomically as CSV or Parquet (by suffix), one row per
 technique: code, intensity, capacity use, capacity price, and, in the square
-case where techniques are products, the product's net output, target,
-fulfilment and shadow price.
+case where techniques are products, the product's name (where the economy has
+names), net output, target, fulfilment and shadow price.
 """
 
 from __future__ import annotations
@@ -113,15 +113,27 @@ def write_plan(result, path) -> Path:
     """Write a :class:`~lab.planning.PlanResult` to ``.csv`` or ``.parquet``, atomically.
 
     With techniques ≠ products, the product balances (net output, target,
-    fulfilment, price) go to a second file ``<name>.products<suffix>`` beside it.
+    fulfilment, price) go to a second file ``<name>.products<suffix>`` beside it. A
+    plan of an economy with product names has a ``name`` column after the code.
     """
+    import numpy as np
+    import pandas as pd
+
     path = Path(path)
     if path.suffix.lower() not in PLAN_SUFFIXES:
         raise InvalidOptionError(f"the plan file must end in .csv or .parquet, got {str(path)!r}")
+    from lab.economy import index_codes
+
     techniques = result.techniques_frame()
     products = result.products_frame()
+    for frame in (techniques, products):  # codes, also for a (region, sector) MultiIndex
+        frame.index = pd.Index(index_codes(frame.index), name="code")
     if result.problem.is_square:
-        _write_frame(techniques.join(products), path)
+        square = techniques.join(products)
+        economy = result.problem.economy
+        if economy is not None and economy.names is not None:
+            square.insert(0, "name", np.asarray(economy.names, dtype=object))
+        _write_frame(square, path)
     else:
         _write_frame(techniques, path)
         _write_frame(products, products_path(path))

@@ -87,6 +87,10 @@ def from_pymrio(io_system, *, extensions=None, rows=None, labour=None,
         * ``codes``: ``"REGION.SECTOR"`` (e.g. ``"reg1.food"``), in pymrio's order;
           an index with one level uses its labels as they are.
         * ``names``: ``"SECTOR (REGION)"``.
+        * ``index``: pymrio's ``(region, sector)`` :class:`pandas.MultiIndex`, level
+          names kept; every result (``ValuesResult.series``/``frame``,
+          :func:`lab.footprint`, plan frames) is indexed by it, so it joins to
+          pymrio's frames without splitting the codes.
         * ``resource_names``: ``"extension:row"`` (e.g.
           ``"factor_inputs:Value Added"``, ``"emissions:emission_type1/air"``),
           the labour row first, then the selected rows in order.
@@ -201,12 +205,16 @@ def from_pymrio(io_system, *, extensions=None, rows=None, labour=None,
     codes = [_code(label) for label in index]
     names = [_name(label) for label in index]
     if flows:
-        return Economy.from_flows(
+        economy = Economy.from_flows(
             Z.to_numpy(dtype=np.float64), x, satellite, codes=codes, names=names,
             resource_names=names_out, zero_output=zero_output,
         )
-    return Economy(A.to_numpy(dtype=np.float64), satellite, codes=codes, names=names,
-                   resource_names=names_out)
+    else:
+        economy = Economy(A.to_numpy(dtype=np.float64), satellite, codes=codes, names=names,
+                          resource_names=names_out)
+    if index.nlevels > 1:  # results come back indexed by (region, sector)
+        economy._with_index(index, codes)
+    return economy
 
 
 # ---------------------------------------------------------------------- helpers

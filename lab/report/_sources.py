@@ -190,7 +190,7 @@ def _read_frame(path: Path):
             if "code" in frame.columns:
                 frame = frame.set_index("code")
             codes = np.asarray([str(c) for c in frame.index], dtype=object)
-            cols = {c: frame[c].to_numpy(dtype=float) for c in frame.columns}
+            cols = {c: frame[c].to_numpy(dtype=float) for c in frame.columns if c != "name"}
             return codes, cols
         if suffix != ".csv":
             raise DataFormatError("a result file ends in .csv or .parquet", path=path)
@@ -205,7 +205,7 @@ def _read_frame(path: Path):
     codes = frame["code"].to_numpy(dtype=object)
     cols = {}
     for c in frame.columns:
-        if c == "code":
+        if c in ("code", "name"):  # product names: text, not numbers
             continue
         text = frame[c].to_numpy(dtype=object)
         text = np.where(text == "", "nan", text)

@@ -284,4 +284,5 @@ def economy_of(solver):
     A.has_canonical_format = True
     return Economy._from_valid(A, np.array(solver._R), codes=original._codes,
                                names=original._names,
-                               resource_names=original.resource_names, names_checked=True)
+                               resource_names=original.resource_names, names_checked=True,
+                               index=original._index)
