@@ -61,6 +61,28 @@ def _echo_targets(info: dict) -> None:
             click.echo(f"  {w['target']:<20} {w['fulfilment']:.6g}")
 
 
+_FINAL_DEMAND = "final-demand"
+_CURRENT = "current"
+
+
+def _table(economy, dataset):
+    """The table behind --targets final-demand / --available current: a shipped dataset,
+    or a folder in the csv layout with final_demand.csv."""
+    from lab.datasets import load_table
+    from lab.exceptions import InvalidOptionError
+
+    if dataset is not None:
+        return load_table(dataset)
+    folder = Path(economy)
+    if not (folder / "final_demand.csv").is_file():
+        raise InvalidOptionError(
+            f"--targets final-demand and --available current read the table's "
+            f"final_demand.csv and products.csv, but {str(economy)!r} is not a folder "
+            "holding final_demand.csv; use --dataset NAME or give the targets "
+            "(--targets FILE) and resources (--resources FILE) as files")
+    return load_table(folder)
+
+
 def _files(*values) -> list:
     """The options that may be a number or a file: those that name an existing file."""
     return [Path(v) for v in values if v is not None and not _number(v) and Path(v).exists()]
@@ -229,10 +251,17 @@ def _run_multiyear(econ, years, targets_file, resources_file, capital_file, depr
 @click.argument("economy", type=click.Path(path_type=Path), required=False)
 @click.option("--dataset", default=None, metavar="NAME",
               help="Plan for a table shipped with lab instead of ECONOMY (see `lab datasets`).")
-@click.option("--targets", "targets_file", type=click.Path(path_type=Path), required=True,
-              help="CSV with columns code,target[,weight].")
+@click.option("--targets", "targets_file", required=True, metavar="FILE|final-demand",
+              help="CSV with columns code,target[,weight]; or 'final-demand': the table's "
+                   "final demand (products with final demand > 0; with --dataset, or a "
+                   "folder holding final_demand.csv).")
+@click.option("--scale", type=float, default=None, metavar="FACTOR",
+              help="Multiply every target by FACTOR > 0 (e.g. 1.1 for 10% more).")
 @click.option("--resources", "resources_file", type=click.Path(path_type=Path), default=None,
               help="CSV with columns resource,available (unlisted resources are not limited).")
+@click.option("--available", default=None, metavar="current|FILE",
+              help="'current': every resource limited to the table's total (what its column "
+                   "of products.csv sums to); or a CSV like --resources.")
 @click.option("--capacities", "capacities_file", type=click.Path(path_type=Path),
               default=None, help="CSV with columns code,capacity.")
 @click.option("--stocks", "stocks_file", type=click.Path(path_type=Path), default=None,
@@ -276,10 +305,15 @@ def _run_multiyear(econ, years, targets_file, resources_file, capital_file, depr
               help="How many of the highest shadow prices to print.")
 @click.option("--json", "as_json", is_flag=True, help="Print a machine-readable summary.")
 @click.option("--quiet", is_flag=True, help="No progress output.")
-def plan(economy, dataset, targets_file, resources_file, capacities_file, stocks_file, method,
-         weighting, years, capital_file, depreciation, initial_file, terminal, year_weights,
-         gap, maxiter, time_limit, backend, n_threads, out, top, as_json, quiet):
+def plan(economy, dataset, targets_file, scale, resources_file, available, capacities_file,
+         stocks_file, method, weighting, years, capital_file, depreciation, initial_file,
+         terminal, year_weights, gap, maxiter, time_limit, backend, n_threads, out, top,
+         as_json, quiet):
     """Compute a harmony-balanced plan for ECONOMY (any format `lab values` reads).
+
+    Without input files: `lab plan --dataset uk-2010 --targets final-demand --scale 1.1
+    --available current` plans 10% more of every product's final demand with today's
+    resources.
 
     With --years N, a plan over N years in which investment builds the capital
     stocks of later years (MATH.md §4): --capital, --depreciation, --initial-stocks,
@@ -300,6 +334,19 @@ def plan(economy, dataset, targets_file, resources_file, capacities_file, stocks
     elif capacities_file is not None or stocks_file is not None or method == "cockshott":
         fail("--capacities, --stocks and --method cockshott plan one year; with --years use "
              "--capital and --initial-stocks")
+    from_table = targets_file == _FINAL_DEMAND
+    if available is not None:
+        if resources_file is not None:
+            fail("give either --resources FILE or --available, not both")
+        if available != _CURRENT:
+            resources_file, available = Path(available), None
+    if scale is not None and not (0 < scale < float("inf")):
+        fail(f"--scale must be a finite number > 0, got {scale!r}")
+    if years is not None and (from_table or available is not None or scale is not None):
+        fail("--targets final-demand, --available current and --scale plan one year; with "
+             "--years give the yearly targets and resources as files")
+    if not from_table:
+        targets_file = Path(targets_file)
 
     def run():
         from lab.io import read_economy
@@ -307,18 +354,26 @@ def plan(economy, dataset, targets_file, resources_file, capacities_file, stocks
         from lab.planning import PlanningProblem
         from lab.planning import plan as solve
 
+        table_files = []
+        if (from_table or available is not None) and dataset is None:
+            table_files = [Path(economy) / "final_demand.csv"]
         if out is not None:  # outputs never replace inputs (issue 11)
             from lab.io._plan_tables import capital_path
 
             refuse_overwriting([out, products_path(out), capital_path(out)], economy=economy,
                                dataset=dataset,
-                               files=[targets_file, resources_file, capacities_file,
-                                      stocks_file, capital_file, initial_file,
+                               files=[None if from_table else targets_file, resources_file,
+                                      capacities_file, stocks_file, capital_file,
+                                      initial_file, *table_files,
                                       *_files(depreciation, terminal)])
 
         say = (lambda text: None) if (quiet or as_json) else (lambda t: click.echo(t, err=True))
         t0 = time.perf_counter()
-        if dataset is not None:
+        table = None
+        if from_table or available is not None:
+            table = _table(economy, dataset)
+            econ = table.economy
+        elif dataset is not None:
             from lab.datasets import load
 
             econ = load(dataset)
@@ -331,14 +386,21 @@ def plan(economy, dataset, targets_file, resources_file, capacities_file, stocks
                                   dict(gap=gap, maxiter=maxiter, backend=backend,
                                        n_threads=n_threads, time_limit=time_limit),
                                   out, top, as_json, quiet)
-        table = read_table(targets_file, "code", ("target",), ("weight",))
-        weights = table["weight"] or weighting
-        available = (read_table(resources_file, "resource", ("available",))["available"]
-                     if resources_file else None)
+        if from_table:
+            targets, weights = table.targets(scale=scale or 1.0), weighting
+        else:
+            given = read_table(targets_file, "code", ("target",), ("weight",))
+            targets = {c: (scale or 1.0) * t for c, t in given["target"].items()}
+            weights = given["weight"] or weighting
+        if available is not None:
+            limits = table.resource_totals
+        else:
+            limits = (read_table(resources_file, "resource", ("available",))["available"]
+                      if resources_file else None)
         capacities = (read_table(capacities_file, "code", ("capacity",))["capacity"]
                       if capacities_file else None)
         stocks = read_table(stocks_file, "code", ("stock",))["stock"] if stocks_file else None
-        problem = PlanningProblem(econ, table["target"], weights=weights, available=available,
+        problem = PlanningProblem(econ, targets, weights=weights, available=limits,
                                   capacities=capacities, initial_stocks=stocks)
         t_read = time.perf_counter() - t0
         say(f"planning {problem.n_products} products, {len(problem.target_codes)} targets, "
@@ -357,8 +419,10 @@ def plan(economy, dataset, targets_file, resources_file, capacities_file, stocks
             from lab.cli._report import write_evidence_for  # beside it: lab report reads it
 
             write_evidence_for(out, result, economy=economy, dataset=dataset,
-                               files={"targets": targets_file, "resources": resources_file,
-                                      "capacities": capacities_file, "stocks": stocks_file})
+                               files={"targets": None if from_table else targets_file,
+                                      "resources": resources_file,
+                                      "capacities": capacities_file, "stocks": stocks_file,
+                                      "final demand": table_files[0] if table_files else None})
         info = _summary(result, top)
         info.update(products=problem.n_products, techniques=problem.n_techniques,
                     read_seconds=t_read, out=str(out) if out else None,

@@ -31,6 +31,12 @@ Defaults for the two tables that need an option:
 The files are package data read through :mod:`importlib.resources`, so loading works
 from an installed wheel. The two large ``flows.csv`` are stored gzip-compressed.
 
+What a plan needs from a table: :func:`load_table` gives the economy with the
+table's final demand (a Series by product code) and its resource totals (what each
+labour column sums to, by resource name), so targets and availabilities need no
+files: ``PlanningProblem(t.economy, t.targets(scale=1.1), available=t.resource_totals)``,
+or ``lab plan --dataset uk-2010 --targets final-demand --scale 1.1 --available current``.
+
 Examples
 --------
 >>> import lab.datasets
@@ -43,6 +49,9 @@ Economy(6 products, 2 resources, 36 non-zeros)
 ('employment', 'compensation')
 >>> lab.datasets.info("germany-1995").labour["employment"]
 'thousand persons'
+>>> table = lab.datasets.load_table("germany-1995")
+>>> table.resource_totals.index.tolist()
+['employment', 'compensation']
 """
 
 from __future__ import annotations
@@ -57,10 +66,11 @@ from dataclasses import dataclass, field
 from importlib import resources
 from pathlib import Path
 
-from lab.exceptions import InvalidOptionError
+from lab.economy import Economy
+from lab.exceptions import DataFormatError, InvalidOptionError
 from lab.io import read_economy
 
-__all__ = ["DatasetInfo", "available", "info", "load"]
+__all__ = ["DatasetInfo", "Table", "available", "info", "load", "load_table"]
 
 _FILES = ("products.csv", "flows.csv")
 _TIMMER = ("Timmer, M. P., Dietzenbacher, E., Los, B., Stehrer, R. and de Vries, G. J. "
@@ -334,3 +344,143 @@ def load(name: str, *, labour: str | None = None, negative: str | None = None):
                 with folder.joinpath(file).open("rb") as src, open(target, "wb") as dst:
                     shutil.copyfileobj(src, dst, 1 << 20)
         return _load_from(tmp, name, labour, negative)
+
+
+# ---------------------------------------------------------------------- tables for plans
+
+
+@dataclass(frozen=True, repr=False)
+class Table:
+    """A table in lab's csv layout with what a plan needs from it (see :func:`load_table`).
+
+    Attributes
+    ----------
+    name : str
+        The dataset's name, or the folder it was read from.
+    economy : Economy
+        As :func:`load` (or :func:`lab.read_economy`) gives it.
+    final_demand : pandas.Series
+        Final demand of each product of ``economy`` (consumption, investment,
+        inventories, exports, as ``final_demand.csv`` has it), indexed by product
+        code in the economy's order, in the table's money unit. Entries may be 0 or
+        negative (net exports, inventory drawdowns).
+    resource_totals : pandas.Series
+        What each resource column of ``products.csv`` sums to over the products,
+        indexed by resource name in the economy's order (labour row first): today's
+        use of each resource, ``R @ x``. Usable as ``available=`` of a plan.
+    info : DatasetInfo or None
+        Source, units and terms of a shipped table; None for a folder.
+    """
+
+    name: str
+    economy: Economy
+    final_demand: object
+    resource_totals: object
+    info: DatasetInfo | None = None
+
+    def targets(self, scale: float = 1.0):
+        """Plan targets from the final demand: ``scale`` × final demand of the products
+        whose final demand is > 0 (the others get no target), as a Series by code.
+
+        Raises
+        ------
+        InvalidOptionError
+            ``scale`` not a finite number > 0.
+        """
+        from lab._validation import check_positive_float
+        from lab.exceptions import InvalidEconomyError
+
+        try:
+            scale = check_positive_float("scale", scale)
+        except InvalidEconomyError as exc:
+            raise InvalidOptionError(str(exc)) from None
+        if not scale < float("inf"):
+            raise InvalidOptionError(f"scale must be finite, got {scale!r}")
+        positive = self.final_demand[self.final_demand > 0]
+        return (scale * positive).rename("target")
+
+    def __repr__(self) -> str:
+        fd = self.final_demand
+        return (f"Table({self.name!r}: {self.economy!r}; final demand of {int((fd > 0).sum())} "
+                f"of {fd.size} products > 0; resource totals "
+                + ", ".join(f"{k} {v:.6g}" for k, v in self.resource_totals.items()) + ")")
+
+
+def load_table(name, *, labour: str | None = None, negative: str | None = None) -> Table:
+    """A shipped table (or a folder in the same csv layout) with its final demand and
+    resource totals, for plans without hand-made input files.
+
+    Parameters
+    ----------
+    name : str or path-like
+        One of :func:`available`; or a folder (a :class:`pathlib.Path`) holding
+        ``products.csv``, ``flows.csv`` and ``final_demand.csv`` (``code,value``).
+    labour, negative
+        As for :func:`load` (for a folder, as for :func:`lab.read_economy`).
+
+    Returns
+    -------
+    Table
+        ``economy``, ``final_demand`` (Series by code), ``resource_totals`` (Series by
+        resource name) and ``info``.
+
+    Raises
+    ------
+    InvalidOptionError
+        As :func:`load`.
+    DataFormatError
+        A malformed ``final_demand.csv`` or ``products.csv`` (naming file and line), a
+        product of the economy missing from ``final_demand.csv``, or a folder without it.
+
+    Examples
+    --------
+    >>> import lab, lab.datasets
+    >>> uk = lab.datasets.load_table("uk-2010")
+    >>> uk.resource_totals.round(0).to_dict()
+    {'compensation': 801796.0}
+    >>> problem = lab.PlanningProblem(uk.economy, uk.targets(scale=1.1),
+    ...                               available=uk.resource_totals)
+    >>> round(lab.plan(problem).min_fulfilment, 3)
+    0.909
+    """
+    import os
+
+    if isinstance(name, os.PathLike):
+        folder = Path(name)
+        economy = read_economy(folder, format="csv", labour=labour,
+                               negative=negative or "error")
+        return _table(str(folder), economy, folder, None)
+    meta = info(name)
+    economy = load(name, labour=labour, negative=negative)
+    with resources.as_file(_folder(meta.name)) as folder:
+        return _table(name, economy, folder, meta)
+
+
+def _table(name, economy, folder: Path, meta) -> Table:
+    import numpy as np
+    import pandas as pd
+
+    from lab.io._plan_tables import read_table
+
+    path = folder / "final_demand.csv"
+    if not path.is_file():
+        raise DataFormatError("the table has no final_demand.csv (columns code,value)",
+                              path=folder)
+    demand = read_table(path, "code", ("value",))["value"]
+    codes = [str(c) for c in economy.codes]
+    missing = [c for c in codes if c not in demand]
+    if missing:
+        raise DataFormatError(f"no final demand for {len(missing)} product(s) of the economy: "
+                              + ", ".join(repr(c) for c in missing[:5]), path=path)
+    names = [n for n in economy.resource_names if n != "none"]
+    columns = read_table(folder / "products.csv", "code", ("total_output",), tuple(names))
+    totals = [sum(columns[n].values()) if n in columns else 0.0
+              for n in economy.resource_names]
+    return Table(
+        name=name, economy=economy,
+        final_demand=pd.Series([demand[c] for c in codes], index=pd.Index(codes, name="code"),
+                               name="final_demand", dtype=np.float64),
+        resource_totals=pd.Series(totals, index=pd.Index(economy.resource_names,
+                                                         name="resource"),
+                                  name="total", dtype=np.float64),
+        info=meta)

@@ -106,7 +106,10 @@ def _entries(name: str, value, labels: np.ndarray, what: str, *, allow_inf: bool
         unknown = [k for k in value if k not in position]
         if unknown:
             shown = ", ".join(repr(k) for k in unknown[:5]) + (", ..." if len(unknown) > 5 else "")
-            raise InvalidProblemError(f"{name} names {len(unknown)} unknown {what}: {shown}")
+            valid = ", ".join(repr(str(c)) for c in labels[:10]) + (
+                f", ... ({n} in all)" if n > 10 else "")
+            raise InvalidProblemError(f"{name} names {len(unknown)} unknown {what}: {shown}; "
+                                      f"the {what} are {valid}")
         for key, v in value.items():
             if isinstance(v, (bool, np.bool_)) or not isinstance(v, numbers.Real):
                 raise InvalidProblemError(
@@ -135,6 +138,19 @@ def _entries(name: str, value, labels: np.ndarray, what: str, *, allow_inf: bool
     return out
 
 
+def _labour_alias(available, rnames):
+    """``available`` with the name ``"labour"`` standing for resource row 0 (lab's labour
+    row) when no resource is called so, as in :func:`lab.footprint` and
+    :func:`lab.explain`: ``{"labour": h}`` then limits ``compensation`` of a table whose
+    labour row is compensation."""
+    if "labour" in rnames or not isinstance(available, Mapping) or "labour" not in available:
+        return available
+    if rnames[0] in available:
+        raise InvalidProblemError(f"available names both 'labour' and {rnames[0]!r}, which "
+                                  "is the labour row (row 0)")
+    return {rnames[0] if k == "labour" else k: v for k, v in available.items()}
+
+
 class PlanningProblem:
     """A harmony planning problem: technology, targets and limits (MATH.md §3).
 
@@ -160,7 +176,10 @@ class PlanningProblem:
         weight 1, the literal Σ H(s) of Cockshott's published code. Given weights are
         used as they are; a weight for a product without a target is an error.
     available : mapping {resource name: amount}, Series or array of length r, optional
-        Availability ρ ≥ 0 of each resource; ``inf`` or missing = not limited.
+        Availability ρ ≥ 0 of each resource; ``inf`` or missing = not limited. In a
+        mapping, ``"labour"`` names resource row 0 when no resource is called so
+        (``{"labour": h}`` limits ``compensation`` on a table whose labour row is
+        compensation); unknown names are an error listing the resources.
     capacities : mapping {technique code: c}, Series or array of length k, optional
         Upper bound on each technique's intensity; ``inf`` or missing = none.
     initial_stocks : mapping {product code: s⁰}, Series or array of length m, optional
@@ -323,8 +342,9 @@ class PlanningProblem:
                     raise InvalidProblemError(
                         f"weights names product {stray[0]!r}, which has no target")
             w = np.where(t > 0, w, 0.0)
-        rho = _entries("available", available, np.asarray(rnames, dtype=object), "resources",
-                       allow_inf=True, default=np.inf)
+        rho = _entries("available", _labour_alias(available, rnames),
+                       np.asarray(rnames, dtype=object), "resources", allow_inf=True,
+                       default=np.inf)
         c = _entries("capacities", capacities, tcodes, "techniques", allow_inf=True,
                      default=np.inf)
         s0 = _entries("initial_stocks", initial_stocks, codes, "products", allow_inf=False,
