@@ -20,7 +20,7 @@ ROOT = Path(__file__).resolve().parents[1]
 LAYERS = {
     "lab._kernels": 0,
     "lab.exceptions": 0, "lab._version": 0, "lab._atomic": 0, "lab._memory": 0,
-    "lab._html": 0,
+    "lab._html": 0, "lab._progress": 0,
     "lab._validation": 1, "lab._ops": 1,
     "lab.economy": 2,
     "lab.values": 3, "lab.io": 3,

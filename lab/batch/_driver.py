@@ -28,6 +28,12 @@ Plan jobs (``kind = "plan"``) take their targets and resource limits from
 ``targets`` and ``availability`` changes, their options from
 :class:`lab.PlanOptions`, and write the plan with the planner's own writer
 (``plan.csv``); records, resume and executors are shared with value jobs.
+Multi-year plan jobs (``kind = "multiyear"``) take the options of ``lab plan
+--years`` under the same names (``years``, ``capital``, ``depreciation``,
+``initial_stocks``, ``terminal_stocks``, ``year_weights``) and write ``plan.csv``
+with ``plan.capital.csv`` beside it. A plan's record holds its certificate:
+``plan_status`` (``"OPTIMAL"``, as ``lab plan --json`` says it), ``converged``,
+``objective``, ``bound``, ``gap``, ``iterations`` and, for several years, ``phi``.
 
 Process pools start workers with ``spawn``: a script that calls
 :func:`run_batch` with several workers needs the usual
@@ -37,6 +43,7 @@ Process pools start workers with ``spawn``: a script that calls
 from __future__ import annotations
 
 import contextlib
+import dataclasses
 import hashlib
 import math
 import numbers
@@ -156,6 +163,30 @@ class BatchSummary:
             if job.name == name:
                 return job
         raise KeyError(name)
+
+    def to_frame(self):
+        """One row per job, in the order of the spec, indexed by job name: ``status``,
+        ``seconds``, ``residual``, ``iterations``, ``error`` (a pandas DataFrame; the
+        full records are in ``OUT/jobs/NAME/record.json``).
+
+        Examples
+        --------
+        >>> import lab, tempfile
+        >>> spec = lab.BatchSpec({"e": lab.generate_economy(50, seed=1)},
+        ...                      [lab.JobSpec("base", "e")])
+        >>> with tempfile.TemporaryDirectory() as out:
+        ...     frame = lab.run_batch(spec, out=out, workers=1).to_frame()
+        >>> frame.loc["base", "status"]
+        'done'
+        """
+        import pandas as pd
+
+        columns = [f.name for f in dataclasses.fields(JobOutcome)]
+        frame = pd.DataFrame([dataclasses.astuple(j) for j in self.jobs], columns=columns)
+        for name in ("seconds", "residual"):
+            frame[name] = frame[name].astype(float)
+        frame["iterations"] = frame["iterations"].astype("Int64")
+        return frame.set_index("name")
 
     def table(self, limit: int = 40) -> str:
         """A plain-text summary table (at most ``limit`` job rows; failures first)."""
@@ -602,6 +633,7 @@ def _refuse_inputs_in_output(spec, out: Path) -> None:
     for source in spec.economies.values():
         if source.path is not None:
             inputs += input_files(source.path)
+    inputs += [Path(f) for job in spec.jobs for f in job.files().values()]
     written = [out / MANIFEST, out / "jobs", out / WORK]
     for inp in inputs:
         real = inp.resolve()

@@ -75,8 +75,13 @@ __all__ = [
     "read_batch",
 ]
 
-#: Job kinds: labour values and harmony-balanced plans.
-KINDS = ("values", "plan")
+#: Job kinds: labour values, harmony-balanced plans, and plans over several years.
+KINDS = ("values", "plan", "multiyear")
+#: Job keys of multi-year plans: the options of ``lab plan --years`` (the CLI's
+#: ``--initial-stocks`` is ``initial_stocks`` here), the same names as
+#: :class:`lab.MultiYearProblem`'s arguments.
+MULTIYEAR_KEYS = ("years", "capital", "depreciation", "initial_stocks", "terminal_stocks",
+                  "year_weights")
 #: Output formats of the per-job results.
 FORMATS = ("csv", "parquet")
 #: Most jobs a job file may describe, and its largest size: bounds on what parsing it
@@ -351,26 +356,43 @@ class ChangeCoefficients:
             raise JobFileError(f"coefficients: input(s) {sorted(both)} are both set and scaled")
 
 
+def _check_year(year) -> int | None:
+    if year is None:
+        return None
+    if isinstance(year, bool) or not isinstance(year, numbers.Integral) or year < 1:
+        raise JobFileError(f"year must be a year of the plan (1, 2, ...), got {year!r}")
+    return int(year)
+
+
 @dataclass(frozen=True)
 class SetTargets:
-    """Plan targets: product code → target net output (``kind = "plan"`` jobs only)."""
+    """Plan targets: product code → target net output (plan jobs only).
+
+    In a multi-year job (``kind = "multiyear"``) the targets hold every year, or only
+    ``year`` (1 … years) when it is given; later changes override earlier ones.
+    """
 
     values: tuple = ()
+    year: int | None = None
     TYPE = "targets"
 
     def __post_init__(self):
         object.__setattr__(self, "values", _check_table("values", self.values))
+        object.__setattr__(self, "year", _check_year(self.year))
 
 
 @dataclass(frozen=True)
 class SetAvailability:
-    """Resource availability: resource name → amount available (``kind = "plan"`` only)."""
+    """Resource availability: resource name → amount available (plan jobs only); in a
+    multi-year job every year, or only ``year`` when it is given."""
 
     values: tuple = ()
+    year: int | None = None
     TYPE = "availability"
 
     def __post_init__(self):
         object.__setattr__(self, "values", _check_table("values", self.values))
+        object.__setattr__(self, "year", _check_year(self.year))
 
 
 CHANGES = {c.TYPE: c for c in (ScaleResource, SetResource, ChangeCoefficients, SetTargets,
@@ -382,6 +404,8 @@ def _change_dict(change) -> dict:
     out = {"type": change.TYPE}
     for f in dataclasses.fields(change):
         value = getattr(change, f.name)
+        if f.name == "year" and value is None:
+            continue  # absent, so that the digests of jobs written before it stay the same
         if isinstance(value, tuple) and value and isinstance(value[0], tuple):
             value = dict(value)
         elif isinstance(value, tuple):
@@ -400,7 +424,7 @@ def options_class(kind: str):
     """
     if kind == "values":
         return ValuesOptions
-    if kind == "plan":
+    if kind in ("plan", "multiyear"):
         try:
             from lab.planning import PlanOptions
         except ImportError:
@@ -455,12 +479,14 @@ class JobSpec:
         Unique within the batch; names the job's folder ``OUT/jobs/NAME``.
     economy : str
         Name of an economy of the :class:`BatchSpec`.
-    kind : {"values", "plan"}
+    kind : {"values", "plan", "multiyear"}
         ``"values"``: :func:`lab.labour_values`; ``"plan"``: :func:`lab.plan` on a
         :class:`lab.PlanningProblem` (targets from :class:`SetTargets`, resource
-        limits from :class:`SetAvailability`).
+        limits from :class:`SetAvailability`); ``"multiyear"``: :func:`lab.plan` on a
+        :class:`lab.MultiYearProblem` of ``years`` years (as ``lab plan --years``).
     options : ValuesOptions, PlanOptions or mapping
-        The solver options (the same dataclass as the Python API).
+        The solver options (the same dataclass as the Python API; PlanOptions for
+        both plan kinds).
     changes : sequence
         :class:`ScaleResource`, :class:`SetResource`, :class:`ChangeCoefficients`,
         and for plans :class:`SetTargets`, :class:`SetAvailability`; applied in order.
@@ -469,6 +495,26 @@ class JobSpec:
     time_limit : float, optional
         Seconds. Checked at every iteration of the solver; a job over the limit
         fails with a time-limit error (one uninterruptible block pass may overrun it).
+    weights : {"value", "uniform"} or mapping, optional
+        Harmony weights of plan jobs (default ``"value"``), as ``lab plan --weights``;
+        a mapping gives product code → weight.
+    years : int
+        Multi-year jobs: the number of years (required), as ``lab plan --years``.
+    capital : str, optional
+        Multi-year jobs: CSV ``good,industry,coefficient`` (``--capital``).
+    depreciation : float or str
+        Multi-year jobs: one yearly rate, or CSV ``good,depreciation`` or
+        ``good,industry,depreciation`` (``--depreciation``; default 0).
+    initial_stocks : str, optional
+        Multi-year jobs: CSV ``good,industry,stock`` (``--initial-stocks``).
+    terminal_stocks : float or str, optional
+        Multi-year jobs: a fraction of the initial stocks or CSV ``good,industry,stock``
+        (``--terminal-stocks``).
+    year_weights : sequence of float, optional
+        Multi-year jobs: the weight of each year's harmony (``--year-weights``).
+
+    File paths in a job file are relative to its folder; a job's digest includes the
+    files' sha256, so a changed file re-runs the job on ``resume``.
 
     Examples
     --------
@@ -485,6 +531,13 @@ class JobSpec:
     changes: tuple = ()
     resources: object = None
     time_limit: float | None = None
+    weights: object = None
+    years: int | None = None
+    capital: str | None = None
+    depreciation: object = 0.0
+    initial_stocks: str | None = None
+    terminal_stocks: object = None
+    year_weights: tuple | None = None
 
     def __post_init__(self):
         _check_name("job name", self.name)
@@ -499,8 +552,12 @@ class JobSpec:
                 raise InvalidTypeError(f"changes: expected a change object, got {c!r}")
             if self.kind == "values" and isinstance(c, PLAN_ONLY):
                 raise JobFileError(f"changes: {c.TYPE} apply to plan jobs (kind = 'plan') only")
+            if self.kind != "multiyear" and isinstance(c, PLAN_ONLY) and c.year is not None:
+                raise JobFileError(f"changes: {c.TYPE}: year applies to multi-year jobs "
+                                   "(kind = 'multiyear') only")
         object.__setattr__(self, "changes", changes)
-        if self.kind == "plan" and self.resources is not None:
+        self._check_plan_keys()
+        if self.kind != "values" and self.resources is not None:
             raise JobFileError("resources apply to values jobs only (plans use every resource)")
         r = self.resources
         if r is not None and not isinstance(r, str):
@@ -513,13 +570,85 @@ class JobSpec:
             object.__setattr__(self, "time_limit",
                                _check_number("time_limit", self.time_limit, positive=True))
 
+    def _check_plan_keys(self) -> None:
+        set_ = object.__setattr__
+        given = [k for k in MULTIYEAR_KEYS
+                 if getattr(self, k) != (0.0 if k == "depreciation" else None)]
+        if self.kind != "multiyear" and given:
+            raise JobFileError(f"{', '.join(given)} apply to multi-year jobs "
+                               "(kind = 'multiyear') only")
+        if self.weights is not None:
+            if self.kind == "values":
+                raise JobFileError("weights apply to plan jobs only")
+            if isinstance(self.weights, str):
+                if self.weights not in ("value", "uniform"):
+                    raise JobFileError(f"weights must be 'value', 'uniform' or a table of "
+                                       f"product code to weight, got {self.weights!r}")
+            else:
+                set_(self, "weights", _check_table("weights", self.weights))
+        if self.kind != "multiyear":
+            return
+        if self.years is None:
+            raise JobFileError("a multi-year job needs years (the number of years)")
+        if isinstance(self.years, bool) or not isinstance(self.years, numbers.Integral) \
+                or self.years < 1:
+            raise JobFileError(f"years must be a positive integer, got {self.years!r}")
+        set_(self, "years", int(self.years))
+        for key in ("capital", "initial_stocks"):
+            value = getattr(self, key)
+            if value is not None and not isinstance(value, (str, Path)):
+                raise InvalidTypeError(f"{key} must be the path of a CSV file, got {value!r}")
+            if value is not None:
+                set_(self, key, str(value))
+        for key, high in (("depreciation", 1.0), ("terminal_stocks", math.inf)):
+            value = getattr(self, key)
+            if isinstance(value, Path):
+                set_(self, key, str(value))
+            elif value is not None and not isinstance(value, str):
+                x = _check_number(key, value)
+                if x > high:
+                    raise JobFileError(f"{key} must be in [0, {high:g}], got {x!r}")
+                set_(self, key, x)
+        w = self.year_weights
+        if w is not None:
+            if isinstance(w, str) or not isinstance(w, Sequence) or len(w) != self.years:
+                raise JobFileError(f"year_weights must be a list of {self.years} numbers (one "
+                                   f"per year), got {w!r}")
+            set_(self, "year_weights", tuple(_check_number("year_weights", x) for x in w))
+        for c in self.changes:
+            if isinstance(c, PLAN_ONLY) and c.year is not None and c.year > self.years:
+                raise JobFileError(f"changes: {c.TYPE}: year {c.year} is after the last year "
+                                   f"({self.years})")
+
+    def files(self) -> dict[str, str]:
+        """The input files of a multi-year job, by key (paths as given)."""
+        return {k: getattr(self, k) for k in ("capital", "depreciation", "initial_stocks",
+                                               "terminal_stocks")
+                if isinstance(getattr(self, k), str)}
+
     def to_dict(self) -> dict:
-        """A JSON-ready description: the scenario, hashed into the job's records."""
+        """A JSON-ready description: the scenario, hashed into the job's records.
+
+        Multi-year jobs add their keys, each file as its path and sha256 (so a changed
+        file changes the digest); other jobs' descriptions are as before them."""
         opts = dataclasses.asdict(self.options)
-        return {"name": self.name, "economy": self.economy, "kind": self.kind,
-                "options": opts, "changes": [_change_dict(c) for c in self.changes],
-                "resources": list(self.resources) if isinstance(self.resources, tuple)
-                else self.resources, "time_limit": self.time_limit}
+        out = {"name": self.name, "economy": self.economy, "kind": self.kind,
+               "options": opts, "changes": [_change_dict(c) for c in self.changes],
+               "resources": list(self.resources) if isinstance(self.resources, tuple)
+               else self.resources, "time_limit": self.time_limit}
+        if self.weights is not None:
+            out["weights"] = (self.weights if isinstance(self.weights, str)
+                              else dict(self.weights))
+        if self.kind == "multiyear":
+            files = self.files()
+            for key in MULTIYEAR_KEYS:
+                value = getattr(self, key)
+                if key in files:
+                    value = {"path": value, "sha256": _file_digest(value)}
+                elif isinstance(value, tuple):
+                    value = list(value)
+                out[key] = value
+        return out
 
     def digest(self) -> str:
         """sha256 of :meth:`to_dict` (canonical JSON)."""
@@ -735,7 +864,8 @@ def _fmt_path(path) -> str:
 class _Reader:
     """Turns the parsed TOML into dataclasses, naming file, line and key on errors."""
 
-    JOB_KEYS = ("name", "economy", "kind", "options", "changes", "resources", "time_limit")
+    JOB_KEYS = ("name", "economy", "kind", "options", "changes", "resources", "time_limit",
+                "weights", *MULTIYEAR_KEYS)
 
     def __init__(self, text: str, path, base: Path):
         self.path = path
@@ -850,10 +980,12 @@ class _Reader:
     def merged(self, item: dict, defaults: dict) -> dict:
         job = {**defaults, **item}
         if job.get("kind", "values") != defaults.get("kind", "values"):
-            # Default options are for the default kind (ValuesOptions ≠ PlanOptions).
-            job.pop("options", None)
-            if "options" in item:
-                job["options"] = item["options"]
+            # Default options are for the default kind (ValuesOptions ≠ PlanOptions),
+            # and so are its multi-year keys and weights.
+            for key in ("options", "weights", *MULTIYEAR_KEYS):
+                job.pop(key, None)
+                if key in item:
+                    job[key] = item[key]
         elif isinstance(defaults.get("options"), dict) and isinstance(item.get("options"),
                                                                       dict):
             job["options"] = {**defaults["options"], **item["options"]}
@@ -882,6 +1014,9 @@ class _Reader:
                 raise self.error(where, str(exc), (*where, "options", bad) if bad
                                  else (*where, "options")) from None
             job["options"] = options
+        for key in ("capital", "initial_stocks", "depreciation", "terminal_stocks"):
+            if isinstance(job.get(key), str):  # a file, relative to the job file's folder
+                job[key] = str(self.base / job[key])
         changes = job.get("changes", [])
         if not isinstance(changes, list):
             raise self.error((*where, "changes"), "expected [[changes]] tables")
@@ -926,6 +1061,17 @@ class _Reader:
 
 
 _PLACEHOLDER = re.compile(r"\{([A-Za-z_][A-Za-z0-9_]*)\}")
+
+
+def _file_digest(path) -> str:
+    """sha256 of a job's input file, or why there is none (the job fails when it runs)."""
+    from lab.batch._store import file_sha256
+    from lab.exceptions import DataFormatError
+
+    try:
+        return file_sha256(path)
+    except (OSError, DataFormatError) as exc:
+        return f"unreadable: {getattr(exc, 'strerror', None) or exc}"
 
 
 def _fmt_value(v) -> str:

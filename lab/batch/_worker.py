@@ -476,7 +476,7 @@ def _warm_start(state, solver, key, shape):
 
 def _run_one(state, task, store, fmt, exclusive) -> dict:
     job, econ_hash, *_ = task
-    if job.kind == "plan":
+    if job.kind in ("plan", "multiyear"):
         return _run_plan(state, task, store, fmt, exclusive)
     t0 = time.perf_counter()
     scope = "job" if exclusive and reset_peak_rss() else "process"
@@ -622,31 +622,142 @@ def _run_stacked(state, group, store, fmt, exclusive) -> list[dict]:
     return summaries
 
 
+def _plan_problem(job, econ):
+    """The :class:`~lab.PlanningProblem` of a plan job: targets and limits from its changes."""
+    from lab.batch._spec import SetAvailability, SetTargets
+    from lab.planning import PlanningProblem
+
+    targets, available = {}, {}
+    for c in job.changes:
+        if isinstance(c, SetTargets):
+            targets.update(c.values)
+        elif isinstance(c, SetAvailability):
+            available.update(c.values)
+    if not targets:
+        raise JobFileError("a plan job needs targets: add a change of type 'targets'")
+    weights = dict(job.weights) if isinstance(job.weights, tuple) else job.weights
+    return PlanningProblem(econ, targets, available=available or None,
+                           **({} if weights is None else {"weights": weights}))
+
+
+def _multiyear_problem(job, econ):
+    """The :class:`~lab.MultiYearProblem` of a multi-year job, read as ``lab plan --years``
+    reads its options: targets and limits from the changes (every year, or the change's
+    ``year``), capital, depreciation and stocks from numbers or CSV files."""
+    from lab.batch._spec import SetAvailability, SetTargets
+    from lab.planning import MultiYearProblem
+
+    T = job.years
+    years = range(1, T + 1)
+    targets: dict[int, dict] = {y: {} for y in years}
+    available: dict[str, list] = {}
+    for c in job.changes:
+        chosen = years if c.year is None else (c.year,)
+        if isinstance(c, SetTargets):
+            for y in chosen:
+                targets[y].update(c.values)
+        elif isinstance(c, SetAvailability):
+            for name, amount in c.values:
+                row = available.setdefault(name, [np.inf] * T)
+                for y in chosen:
+                    row[y - 1] = amount
+    if not any(targets.values()):
+        raise JobFileError("a multi-year job needs targets: add a change of type 'targets'")
+    codes = [str(c) for c in econ.codes]
+    weights = dict(job.weights) if isinstance(job.weights, tuple) else job.weights
+    terminal = job.terminal_stocks
+    return MultiYearProblem(
+        econ, years=T, targets={y: v for y, v in targets.items() if v},
+        available=available or None,
+        capital=None if job.capital is None else _pairs(job.capital, "coefficient", codes),
+        depreciation=_depreciation(job.depreciation, codes),
+        initial_stocks=(None if job.initial_stocks is None
+                        else _pairs(job.initial_stocks, "stock", codes)),
+        terminal_stocks=_pairs(terminal, "stock", codes) if isinstance(terminal, str)
+        else terminal,
+        year_weights=None if job.year_weights is None else list(job.year_weights),
+        **({} if weights is None else {"weights": weights}))
+
+
+def _by_code(entries: dict, codes, path) -> sp.csc_array:
+    """{(good, industry): number} as an m × m matrix, or an error naming unknown codes."""
+    from lab.exceptions import InvalidProblemError
+
+    position = {c: i for i, c in enumerate(codes)}
+    unknown = sorted({k for pair in entries for k in pair if k not in position})
+    if unknown:
+        raise InvalidProblemError(f"{path}: unknown product code(s) "
+                                  f"{', '.join(repr(u) for u in unknown[:5])}")
+    rows = [position[g] for g, _ in entries]
+    cols = [position[i] for _, i in entries]
+    m = len(codes)
+    return sp.csc_array((list(entries.values()), (rows, cols)), shape=(m, m))
+
+
+def _pairs(path, column: str, codes) -> sp.csc_array:
+    """A CSV ``good,industry,<column>`` as an m × m matrix (``lab plan``'s layout)."""
+    from lab.io._plan_tables import read_keyed_table
+
+    _, table = read_keyed_table(path, ("good", "industry"), (column,))
+    return _by_code(table[column], codes, path)
+
+
+def _depreciation(value, codes):
+    """A rate, or a CSV ``good,depreciation`` (per capital good) or
+    ``good,industry,depreciation`` (per entry), as ``lab plan --depreciation`` reads it."""
+    from lab.exceptions import InvalidProblemError
+    from lab.io._plan_tables import read_keyed_table
+
+    if not isinstance(value, str):
+        return value
+    present, table = read_keyed_table(value, ("good",), ("depreciation",),
+                                      optional_keys=("industry",))
+    entries = table["depreciation"]
+    if present != ("good",):  # industry,good: the optional key comes first
+        return _by_code({(g, i): v for (i, g), v in entries.items()}, codes, value)
+    position = {c: i for i, c in enumerate(codes)}
+    unknown = [k[0] for k in entries if k[0] not in position]
+    if unknown:
+        raise InvalidProblemError(f"{value}: unknown product code(s) "
+                                  f"{', '.join(repr(u) for u in unknown[:5])}")
+    rate = np.zeros(len(codes))
+    for (good,), v in entries.items():
+        rate[position[good]] = v
+    return rate
+
+
+def _certificate_fields(result) -> dict:
+    """What a plan's record says about its proof (the same names as ``lab plan --json``)."""
+    fields = {"plan_status": result.status.name, "converged": bool(result.converged),
+              "objective": result.objective, "bound": result.bound, "gap": result.relative_gap,
+              "harmony": result.harmony, "min_fulfilment": result.min_fulfilment,
+              "infeasibility": result.infeasibility, "iterations": result.iterations,
+              "message": result.message}
+    phi = getattr(result, "phi", None)
+    if phi is not None:
+        fields["phi"] = [float(f) for f in phi]
+    return fields
+
+
 def _run_plan(state, task, store, fmt, exclusive) -> dict:
     """A plan job: the scenario economy, its targets and limits, :func:`lab.plan`.
 
     Jobs that leave A and R alone share the worker's economy object, so the
     planner's caches on it (e.g. V = R(I − A)⁻¹) are computed once per worker.
+    Multi-year jobs write the plan (one row per year and product) and, beside it,
+    ``plan.capital.<fmt>`` (investment and stocks), as ``lab plan --years -o``.
     """
-    from lab.batch._spec import SetAvailability, SetTargets
-    from lab.planning import PlanningProblem, plan
+    from lab.planning import plan
 
     job = task[0]
+    multiyear = job.kind == "multiyear"
     t0 = time.perf_counter()
     scope = "job" if exclusive and reset_peak_rss() else "process"
     try:
         with warnings.catch_warnings(record=True) as caught:
             warnings.simplefilter("always")
             econ, _ = scenario(state.economy, job.changes)
-            targets, available = {}, {}
-            for c in job.changes:
-                if isinstance(c, SetTargets):
-                    targets.update(c.values)
-                elif isinstance(c, SetAvailability):
-                    available.update(c.values)
-            if not targets:
-                raise JobFileError("a plan job needs targets: add a change of type 'targets'")
-            problem = PlanningProblem(econ, targets, available=available or None)
+            problem = (_multiyear_problem if multiyear else _plan_problem)(job, econ)
             setup = time.perf_counter() - t0
             t1 = time.perf_counter()
             result = plan(problem, options=job.options)
@@ -657,29 +768,35 @@ def _run_plan(state, task, store, fmt, exclusive) -> dict:
                                         f"job took {elapsed:.3g} s")
             from lab.exceptions import NotConvergedError
 
-            bad = describe_nonfinite(result.x, result.net_output, result.prices, result.harmony)
+            numbers = (result.output, result.consumption) if multiyear else \
+                (result.x, result.net_output)
+            bad = describe_nonfinite(*numbers, result.prices, result.harmony)
             if bad:
                 return _failure(task, NotConvergedError(
                     f"the plan is not a result: {bad} (overflow?); the planner said: "
                     f"{result.message}"), elapsed, store, {"iterations": result.iterations})
             if not result.converged and job.options.method != "cockshott":
                 return _failure(task, NotConvergedError(result.message), elapsed, store, {
-                    "gap": result.relative_gap, "iterations": result.iterations})
+                    "plan_status": result.status.name, "gap": result.relative_gap,
+                    "iterations": result.iterations})
         t2 = time.perf_counter()
         folder = store.job_dir(job.name)
         folder.mkdir(parents=True, exist_ok=True)
         name = f"plan.{fmt}"
-        from lab.io._plan_tables import write_plan
+        from lab.io._plan_tables import capital_path, write_multiyear_plan, write_plan
 
-        write_plan(result, folder / name)
+        (write_multiyear_plan if multiyear else write_plan)(result, folder / name)
+        extra = {}
+        if multiyear:
+            capital = capital_path(folder / name)
+            extra = {"years": job.years, "capital_result": capital.name,
+                     "capital_result_sha256": file_sha256(capital)}
         write_seconds = time.perf_counter() - t2
         record = _record(
             job, task[1], task[2], task[3], status="done", error=None, result=name,
-            result_sha256=file_sha256(folder / name), converged=bool(result.converged),
-            plan_status=str(getattr(result, "status", "")), gap=result.relative_gap,
-            harmony=result.harmony, min_fulfilment=result.min_fulfilment,
-            infeasibility=result.infeasibility, iterations=result.iterations,
-            message=result.message, seconds=time.perf_counter() - t0,
+            result_sha256=file_sha256(folder / name), **_certificate_fields(result),
+            **extra, method=result.method, method_reason=result.method_reason,
+            seconds=time.perf_counter() - t0,
             solve_seconds=solve_seconds, setup_seconds=setup, write_seconds=write_seconds,
             peak_rss_bytes=peak_rss_bytes(), peak_rss_scope=scope,
             reuse={"economy": "shared" if econ is state.economy else "scenario copy"},

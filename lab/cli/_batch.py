@@ -14,38 +14,30 @@ from pathlib import Path
 
 import click
 
-from lab.cli._util import fail, run_guarded
+from lab.cli._util import Progress, fail, run_guarded
 
 __all__ = ["batch"]
 
 
-class _Bar:
-    """Jobs done, failed and the time left, on one line of stderr."""
-
-    WIDTH = 24
+class _Jobs:
+    """:func:`lab.run_batch`'s progress callback as a bar of jobs (lab's Progress)."""
 
     def __init__(self, enabled: bool):
         self.enabled = enabled
-        self.tty = sys.stderr.isatty()
-        self.last = 0.0
-        self.shown = False
+        self.bar = None
 
     def __call__(self, p):
-        if not self.enabled:
-            return
-        now = time.perf_counter()
-        end = p.finished == p.total
-        if not end and now - self.last < (0.2 if self.tty else 5.0):
-            return
-        self.last = now
-        filled = int(self.WIDTH * p.finished / max(p.total, 1))
-        eta = "--:--" if p.eta is None else time.strftime("%H:%M:%S", time.gmtime(p.eta))
-        text = (f"[{'#' * filled}{'.' * (self.WIDTH - filled)}] {p.finished}/{p.total} jobs: "
-                f"{p.done} done, {p.failed} failed"
+        if self.bar is None:
+            self.bar = Progress("batch", total=p.total, enabled=self.enabled, delay=0.0)
+        eta = "--:--:--" if p.eta is None else time.strftime("%H:%M:%S", time.gmtime(p.eta))
+        text = (f"jobs: {p.done} done, {p.failed} failed"
                 + (f", {p.skipped} finished earlier" if p.skipped else "")
                 + f"; {p.elapsed:.0f} s, about {eta} left")
-        click.echo(text + ("\r" if self.tty and not end else "\n"), err=True, nl=False)
-        self.shown = True
+        self.bar.update(text, completed=p.finished, force=p.finished == p.total)
+
+    def close(self):
+        if self.bar is not None:
+            self.bar.close()
 
 
 @click.command()
@@ -93,7 +85,7 @@ def batch(jobs, workers, out, resume, scheduler, dask_local, example, print_exam
                 fail(spec.out_refused)
             default_out = Path(spec.out) if spec.out else Path(f"{jobs.stem}-results")
         target = out or default_out
-        bar = _Bar(enabled=not quiet and not as_json)
+        bar = _Jobs(enabled=not quiet and not as_json)
         if not as_json:
             click.echo(f"{len(spec.jobs)} jobs on {len(spec.economies)} economies, results "
                        f"in {target}", err=True)
@@ -101,10 +93,12 @@ def batch(jobs, workers, out, resume, scheduler, dask_local, example, print_exam
             summary = run_batch(spec, out=target, workers=workers, resume=resume,
                                 scheduler=scheduler, dask_local=dask_local, progress=bar)
         except BatchInterrupted as exc:
+            bar.close()
             s = exc.summary
             click.echo(f"\nlab: interrupted: {s.n_done + s.n_skipped} of {len(s.jobs)} jobs "
                        f"finished and kept; continue with --resume", err=True)
             sys.exit(130)
+        bar.close()
         if as_json:
             click.echo(json.dumps({
                 "out": str(summary.out), "executor": summary.executor,

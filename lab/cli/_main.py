@@ -87,8 +87,12 @@ def generate(n_products, out, seed, spectral_radius, mean_inputs, as_json):
 @click.option("--threads", "n_threads", type=click.IntRange(min=1), default=None)
 @click.option("--resources", default=None,
               help="'all' for every resource row, or a resource name; default labour.")
-@click.option("-o", "--out", "out", type=click.Path(dir_okay=False, path_type=Path),
-              default=None, help="Write code,value to this .csv or .parquet file.")
+@click.option("-o", "--out", "out", type=click.Path(dir_okay=False, path_type=Path,
+                                                   allow_dash=True),
+              default=None, help="Write code[,name],value to this .csv or .parquet file; "
+                                 "'-' writes the CSV to stdout (messages go to stderr).")
+@click.option("--top", type=click.IntRange(min=0), default=10, show_default=True,
+              help="List the products with the highest values (0: none).")
 @click.option("--labour", default=None,
               help="CSV folders: the labour column used as resource row 0 "
                    "(hours_worked, employment, compensation).")
@@ -99,9 +103,13 @@ def generate(n_products, out, seed, spectral_radius, mean_inputs, as_json):
               help="Solve a table shipped with lab instead of ECONOMY (see `lab datasets`).")
 @click.option("--json", "as_json", is_flag=True, help="Print a machine-readable summary.")
 @click.option("--quiet", is_flag=True, help="No progress output.")
-def values(economy, method, rtol, maxiter, backend, n_threads, resources, out, labour, negative,
-           dataset, as_json, quiet):
+def values(economy, method, rtol, maxiter, backend, n_threads, resources, out, top, labour,
+           negative, dataset, as_json, quiet):
     """Compute labour values of ECONOMY (a CSV folder or an .npz file) or of --dataset NAME."""
+    to_stdout = out is not None and str(out) == "-"
+    if to_stdout and as_json:
+        _fail("-o - and --json both write to stdout: give one of them")
+    echo = (lambda text: click.echo(text, err=True)) if to_stdout else click.echo
     if economy is not None and dataset is not None:
         _fail(f"give either ECONOMY or --dataset, not both (got {str(economy)!r} and "
               f"--dataset {dataset!r})")
@@ -119,7 +127,7 @@ def values(economy, method, rtol, maxiter, backend, n_threads, resources, out, l
         return read_economy(economy, labour=labour, negative=negative or "error")
 
     def run():
-        if out is not None:
+        if out is not None and not to_stdout:
             check_values_path(out)
             refuse_overwriting([out], economy=economy, dataset=dataset)
         t0 = time.perf_counter()
@@ -146,7 +154,9 @@ def values(economy, method, rtol, maxiter, backend, n_threads, resources, out, l
         if bad:  # checked here, whatever the solver's status says
             _fail(f"the labour values are not a result: {bad} (overflow?)"
                   + (f"; nothing written to {out}" if out is not None else ""), 1)
-        if out is not None and result.converged:
+        if to_stdout and result.converged:
+            _values_to_stdout(result, econ.names)
+        elif out is not None and result.converged:
             write_values(result, out, names=econ.names)
             from lab.cli._report import write_evidence_for  # beside it: lab report reads it
 
@@ -160,19 +170,66 @@ def values(economy, method, rtol, maxiter, backend, n_threads, resources, out, l
         if as_json:
             click.echo(json.dumps(info))
         else:
-            click.echo(f"{econ.n_products} products, {econ.nnz} non-zeros (read in "
-                       f"{t_read:.2f} s)")
-            click.echo(f"method {result.method} ({result.method_reason})")
-            click.echo(f"{result.message}; {seconds:.3f} s on {result.backend} with "
-                       f"{result.n_threads} thread(s)")
-            if out is not None and result.converged:
-                click.echo(f"values written to {out}")
+            echo(f"{econ.n_products} products, {econ.nnz} non-zeros (read in "
+                 f"{t_read:.2f} s)")
+            echo(f"method {result.method} ({result.method_reason})")
+            echo(f"{result.message}; {seconds:.3f} s on {result.backend} with "
+                 f"{result.n_threads} thread(s)")
+            if top and result.converged:
+                echo(_top_values(result, econ.names, top))
+            if out is not None and result.converged and not to_stdout:
+                echo(f"values written to {out}")
         if not result.converged:
             if out is not None:
                 _fail(f"the values did not converge; nothing written to {out}", 1)
             sys.exit(1)
 
     _run_guarded(run)
+
+
+def _top_values(result, names, top: int) -> str:
+    """The ``top`` products with the highest values (of the first resource row): code,
+    name (when the economy has names) and every resource row's value, aligned."""
+    import numpy as np
+
+    V = result.values if result.values.ndim == 2 else result.values[None, :]
+    order = np.argsort(-V[0], kind="stable")[:top]
+    codes = [str(result.frame.index[i]) for i in order]
+    rows = [[c] for c in codes]
+    header = ["code"]
+    if names is not None:
+        header.append("name")
+        for row, i in zip(rows, order, strict=True):
+            name = str(names[i])
+            row.append(name if len(name) <= 40 else name[:39] + "…")
+    widths = [max(len(h), *(len(r[k]) for r in rows)) for k, h in enumerate(header)]
+    columns = list(result.resource_names)
+
+    def line(cells, numbers):
+        return "  " + "  ".join(f"{c:<{w}}" for c, w in zip(cells, widths, strict=True)) + \
+            "".join(f"  {n:>14}" for n in numbers)
+
+    lines = [f"highest {columns[0]} values per unit (top {len(order)} of {V.shape[1]} "
+             "products):", line(header, columns)]
+    lines += [line(row, [f"{V[q, i]:.6g}" for q in range(V.shape[0])])
+              for row, i in zip(rows, order, strict=True)]
+    return "\n".join(lines)
+
+
+def _values_to_stdout(result, names) -> None:
+    """The values as ``lab values -o x.csv`` writes them, on stdout (the same writer, so
+    the same columns, quoting and number format)."""
+    import shutil
+    import tempfile
+
+    from lab.io import write_values
+
+    with tempfile.TemporaryDirectory(prefix="lab-values-") as folder:
+        path = write_values(result, Path(folder) / "values.csv", names=names)
+        stdout = click.get_binary_stream("stdout")
+        with open(path, "rb") as fh:
+            shutil.copyfileobj(fh, stdout)
+        stdout.flush()
 
 
 @cli.command()

@@ -1,5 +1,8 @@
 """Helpers shared by the ``lab`` command modules: progress lines and error handling.
 
+Progress is :class:`lab._progress.Progress` (drawn by rich on a terminal, plain
+lines on stderr otherwise), the same as the Python API shows with ``progress=True``.
+
 User mistakes end with one line on stderr and exit status 2 (bad usage or
 input) or 1 (the computation failed); never a traceback.
 """
@@ -8,43 +11,13 @@ from __future__ import annotations
 
 import os
 import sys
-import time
 from pathlib import Path
 
 import click
 
+from lab._progress import Progress
+
 __all__ = ["Progress", "fail", "not_finite", "refuse_overwriting", "run_guarded"]
-
-
-class Progress:
-    """Iteration progress on stderr, at most a few lines a second."""
-
-    #: Solves shorter than this show no progress at all.
-    DELAY = 1.0
-
-    def __init__(self, label: str, enabled: bool):
-        self.label = label
-        self.enabled = enabled
-        self.start = time.perf_counter()
-        self.last = 0.0
-        self.tty = sys.stderr.isatty()
-        self.shown = False
-
-    def __call__(self, iteration: int, residual: float):
-        now = time.perf_counter()
-        interval = 0.2 if self.tty else 2.0
-        if not self.enabled or now - self.start < self.DELAY or now - self.last < interval:
-            return
-        self.last = now
-        end = "\r" if self.tty else "\n"
-        click.echo(f"{self.label}: iteration {iteration}, residual {residual:.2e}", err=True,
-                   nl=False)
-        click.echo(end, err=True, nl=False)
-        self.shown = True
-
-    def close(self):
-        if self.shown and self.tty:
-            click.echo(" " * 60 + "\r", err=True, nl=False)
 
 
 def fail(message: str, code: int = 2):

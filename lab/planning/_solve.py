@@ -656,7 +656,8 @@ def solve_general(problem, objective: Objective, *, gap: float, maxiter: int, n_
 
 def plan(problem, *, method: str = "auto", gap: float = 1e-6,
          maxiter: int | None = None, backend: str = "auto", n_threads: int | None = None,
-         callback=None, options: PlanOptions | None = None, x0=None, **kwargs):
+         callback=None, options: PlanOptions | None = None, x0=None,
+         progress: bool = False, **kwargs):
     """Compute a harmony-balanced plan (or the plan ray) with its certificate.
 
     Parameters
@@ -680,6 +681,10 @@ def plan(problem, *, method: str = "auto", gap: float = 1e-6,
         Starting intensities for the primal-dual method (finite, ≥ 0). They are
         certified before the first iteration, so a plan that is already optimal
         comes back as it is.
+    progress : bool, default False
+        Show the iteration and the fixed-point residual (cockshott: the harmony) on
+        stderr while the solve runs longer than a second (:mod:`lab._progress`: a line
+        redrawn on a terminal, a plain line every 2 s in a log).
     **kwargs
         Further :class:`PlanOptions` fields (``time_limit``, ``solver``,
         ``check_every``, ``raise_on_failure``, ``cockshott``).
@@ -713,6 +718,19 @@ def plan(problem, *, method: str = "auto", gap: float = 1e-6,
     >>> best.status.name, best.relative_gap <= 1e-6
     ('OPTIMAL', True)
     """
+    if progress is not False:
+        if not isinstance(progress, (bool, np.bool_)):
+            raise InvalidTypeError(f"progress must be True or False, got {progress!r}")
+        if progress:
+            from lab._progress import Progress
+
+            chosen = options.method if isinstance(options, PlanOptions) else method
+            with Progress("plan", what="harmony" if chosen == "cockshott" else
+                          "residual") as shown:
+                return plan(problem, method=method, gap=gap, maxiter=maxiter,
+                            backend=backend, n_threads=n_threads,
+                            callback=shown.chain(callback), options=options, x0=x0,
+                            **kwargs)
     if options is None:
         options = PlanOptions(method=method, gap=gap, maxiter=maxiter, backend=backend,
                               n_threads=n_threads, **kwargs)

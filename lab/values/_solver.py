@@ -314,7 +314,7 @@ def labour_values(economy, *, method: str = "auto", rtol: float = 1e-10,
                   n_threads: int | None = None, resources=None,
                   callback: Callable[[int, float], None] | None = None,
                   raise_on_failure: bool = False, precision: str = "float64",
-                  ties: str = "first") -> ValuesResult:
+                  ties: str = "first", progress: bool = False) -> ValuesResult:
     """Labour values v = l + Aᵀv of every product.
 
     Parameters
@@ -348,6 +348,9 @@ def labour_values(economy, *, method: str = "auto", rtol: float = 1e-10,
     ties : {"first", "error"}, default "first"
         Technique choice only: among techniques equally cheap to within rounding,
         keep the current one, else the first; ``"error"`` raises instead.
+    progress : bool, default False
+        Show the iteration and the relative residual on stderr while the solve runs
+        longer than a second (:mod:`lab._progress`).
 
     Returns
     -------
@@ -372,13 +375,19 @@ def labour_values(economy, *, method: str = "auto", rtol: float = 1e-10,
     options = ValuesOptions(method=method, rtol=rtol, maxiter=maxiter, backend=backend,
                             n_threads=n_threads, raise_on_failure=raise_on_failure,
                             precision=precision)
-    if not isinstance(economy, Economy) and _techniques_module().is_technology(economy):
-        if resources is not None:
-            raise InvalidEconomyError("resources: technique choice prices labour only "
-                                      "(resources must be None)")
-        return _techniques_module().cheapest_values(economy, options, callback=callback,
-                                                    ties=ties)
-    return ValueSolver(economy, options).solve(resources=resources, callback=callback)
+    if not isinstance(progress, (bool, np.bool_)):
+        raise InvalidTypeError(f"progress must be True or False, got {progress!r}")
+    from lab._progress import Progress
+
+    with Progress("values", enabled=progress) as shown:
+        callback = shown.chain(callback)
+        if not isinstance(economy, Economy) and _techniques_module().is_technology(economy):
+            if resources is not None:
+                raise InvalidEconomyError("resources: technique choice prices labour only "
+                                          "(resources must be None)")
+            return _techniques_module().cheapest_values(economy, options, callback=callback,
+                                                        ties=ties)
+        return ValueSolver(economy, options).solve(resources=resources, callback=callback)
 
 
 def _techniques_module():
