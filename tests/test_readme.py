@@ -1,6 +1,10 @@
-"""README.md opens with the two set-up commands, and .ci/run runs the second one."""
+"""README.md opens with the two set-up commands, .ci/run runs the second one, and every
+Python example of README.md runs (issue 15)."""
 
+import warnings
 from pathlib import Path
+
+import pytest
 
 ROOT = Path(__file__).resolve().parents[1]
 
@@ -24,3 +28,45 @@ def test_readme_opens_with_two_setup_commands():
 def test_ci_runs_the_readme_test_command():
     ci = (ROOT / ".ci" / "run").read_text().splitlines()
     assert _setup_commands()[1] in [line.strip() for line in ci]
+
+
+# ---------------------------------------------------------------- the Python examples
+
+NEEDS = "# needs:"
+
+
+def _python_blocks() -> list[tuple[str, str]]:
+    """(id, code) of every ```python block of README.md, id = the heading above it and
+    the block's first line number."""
+    lines = (ROOT / "README.md").read_text().splitlines()
+    blocks, heading, start = [], "top", None
+    for number, line in enumerate(lines, start=1):
+        if start is None and line.startswith("#"):
+            heading = line.lstrip("#").strip().lower().replace(" ", "-")
+        elif start is None and line.strip() == "```python":
+            start = number
+        elif start is not None and line.strip() == "```":
+            blocks.append((f"{heading}-L{start}", "\n".join(lines[start:number - 1])))
+            start = None
+    return blocks
+
+
+def test_the_readme_has_python_examples_and_marks_what_it_cannot_run():
+    blocks = _python_blocks()
+    assert len(blocks) >= 4
+    marked = [name for name, code in blocks if NEEDS in code]
+    # only examples on the reader's own files may be skipped
+    assert all("your own" in dict(blocks)[name] for name in marked), marked
+
+
+@pytest.mark.parametrize("code", [code for _, code in _python_blocks()],
+                         ids=[name for name, _ in _python_blocks()])
+def test_readme_python_example_runs(code, tmp_path, monkeypatch):
+    """Each block runs on its own (a fresh namespace, in an empty folder), as a reader
+    would paste it; blocks that read the reader's own files say so with '# needs:'."""
+    if NEEDS in code:
+        pytest.skip(code[code.index(NEEDS):].splitlines()[0])
+    monkeypatch.chdir(tmp_path)
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")  # ConvergenceWarning of the heuristic, clipped flows
+        exec(compile(code, "README.md", "exec"), {"__name__": "readme"})
