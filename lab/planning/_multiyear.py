@@ -664,18 +664,25 @@ class MultiYearResult:
 
     def frame(self):
         """A tidy table indexed by (year, code): output, consumption, target,
-        fulfilment, investment made of the product, price."""
+        fulfilment, investment made of the product, price (0 where its effect, price ×
+        the product's amount that year, is below what the certificate resolves, as in
+        :meth:`PlanResult.products_frame`; ``prices`` keeps the certificate's numbers)."""
         import pandas as pd
+
+        from lab.planning._solve import shown_prices
 
         T, m = self.output.shape
         codes = [str(c) for c in self.problem.product_codes]
         index = pd.MultiIndex.from_product([range(1, T + 1), codes], names=["year", "code"])
         invested = np.stack([np.asarray(I.sum(axis=1)).ravel() for I in self.investment])
         target = np.where(self.problem.targets > 0, self.problem.targets, np.nan)
+        amount = np.maximum.reduce([self.output, self.consumption, self.problem.targets])
+        price = np.where(amount > 0, shown_prices(self.prices, amount, self.objective),
+                         self.prices)
         return pd.DataFrame({"output": self.output.ravel(),
                              "consumption": self.consumption.ravel(),
                              "target": target.ravel(), "fulfilment": self.fulfilment.ravel(),
-                             "investment": invested.ravel(), "price": self.prices.ravel()},
+                             "investment": invested.ravel(), "price": price.ravel()},
                             index=index)
 
     def to_html(self, path, **options):
