@@ -540,6 +540,23 @@ class Economy:
         object.__setattr__(self, "_index", index)
         return self
 
+    def _as_codes(self, x):
+        """``x`` (a Series or mapping by product) with labels of a kept :attr:`index`
+        (pymrio's ``(region, sector)`` tuples, non-string labels) replaced by their codes,
+        so ``1.1 * io.Y.sum(axis=1)`` can be a plan's targets; anything else unchanged
+        (unknown labels are left for the caller's check to name)."""
+        if self._index is None:
+            return x
+        if is_pandas(x) and getattr(x, "ndim", 0) == 1:
+            pos = self._index.get_indexer(x.index)
+            return x if (pos < 0).any() else x.set_axis(self.codes[pos].tolist())
+        if isinstance(x, Mapping):
+            pos = self._index.get_indexer(list(x))
+            codes = self.codes
+            return {codes[p] if p >= 0 else k: v for k, p, v in zip(x, pos, x.values(),
+                                                                     strict=True)}
+        return x
+
     # ------------------------------------------------------------------ misc
 
     def __repr__(self) -> str:

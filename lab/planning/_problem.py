@@ -203,9 +203,10 @@ class PlanningProblem:
             raise InvalidTypeError(
                 f"economy must be a lab.Economy, got {type(economy).__name__}; for "
                 "techniques that differ from products use PlanningProblem.from_techniques")
+        by_code = economy._as_codes  # pymrio's (region, sector) labels work as codes
         self._init(economy.A, None, economy.R, economy.codes, economy.codes,
-                   economy.resource_names, targets, weights, available, capacities,
-                   initial_stocks, economy)
+                   economy.resource_names, by_code(targets), by_code(weights), available,
+                   by_code(capacities), by_code(initial_stocks), economy)
 
     @classmethod
     def from_techniques(cls, use, make, resources, targets, *, product_codes=None,

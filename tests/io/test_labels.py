@@ -217,3 +217,25 @@ def test_written_values_and_plans_carry_names(tmp_path):
     plan = pd.read_csv(tmp_path / "plan.csv", dtype={"code": str}, keep_default_na=False)
     assert plan.columns[:2].tolist() == ["code", "name"]
     assert plan["name"].tolist() == economy.names.tolist()
+
+
+def test_pymrio_final_demand_is_a_plans_targets_by_region_and_sector(mrio):
+    """Targets 1.1 × pymrio's final demand with today's value added: every target is met
+    at 1/1.1 (x = L·y uses exactly today's value added), and the frames come back by
+    (region, sector)."""
+    io, _ = mrio
+    economy = lab.from_pymrio(io, labour=("factor_inputs", "Value Added"))
+    targets = 1.1 * io.Y.sum(axis=1)
+    value_added = float(io.factor_inputs.F.loc["Value Added"].sum())
+    problem = lab.PlanningProblem(economy, targets.iloc[::-1], available={"labour": value_added})
+    np.testing.assert_array_equal(problem.targets, targets.to_numpy())
+    plan = lab.plan(problem)
+    assert plan.converged
+    assert plan.min_fulfilment == pytest.approx(1 / 1.1, rel=1e-9)
+    frame = plan.products_frame()
+    assert frame.index.equals(io.Z.index)
+    np.testing.assert_allclose(frame["target"], targets.loc[frame.index], rtol=1e-15)
+    mixed = lab.PlanningProblem(economy, {("reg1", "food"): 1.0, "reg2.food": 2.0})
+    assert mixed.target_codes == ["reg1.food", "reg2.food"]
+    with pytest.raises(lab.InvalidProblemError, match="unknown products: .*'nowhere'"):
+        lab.PlanningProblem(economy, {("nowhere", "food"): 1.0})
