@@ -63,6 +63,7 @@ from lab._version import __version__
 from lab.batch._spec import (
     BatchSpec,
     JobFileError,
+    _sha256_of,
     read_batch,
 )
 from lab.batch._store import MANIFEST, RECORD, WORK, OutputFolder
@@ -511,6 +512,7 @@ def run_batch(spec, *, out=None, workers: int | None = None, resume: bool = Fals
     outcomes: dict[str, JobOutcome] = {}
     states: dict[str, dict] = {}
     tasks = []
+    _sha256_of.cache_clear()  # input files are hashed afresh by every run
     for job in spec.jobs:
         scen = job.digest()
         states[job.name] = {"status": "pending", "economy": job.economy, "scenario": scen,

@@ -47,12 +47,14 @@ becomes the value of parameter ``p`` (keeping its type); other strings have
 from __future__ import annotations
 
 import dataclasses
+import functools
 import hashlib
 import inspect
 import itertools
 import json
 import math
 import numbers
+import os
 import re
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
@@ -82,6 +84,8 @@ KINDS = ("values", "plan", "multiyear")
 #: :class:`lab.MultiYearProblem`'s arguments.
 MULTIYEAR_KEYS = ("years", "capital", "depreciation", "initial_stocks", "terminal_stocks",
                   "year_weights")
+#: Those of them that may name a CSV file (a string; numbers are rates or fractions).
+FILE_KEYS = ("capital", "depreciation", "initial_stocks", "terminal_stocks")
 #: Output formats of the per-job results.
 FORMATS = ("csv", "parquet")
 #: Most jobs a job file may describe, and its largest size: bounds on what parsing it
@@ -622,9 +626,7 @@ class JobSpec:
 
     def files(self) -> dict[str, str]:
         """The input files of a multi-year job, by key (paths as given)."""
-        return {k: getattr(self, k) for k in ("capital", "depreciation", "initial_stocks",
-                                               "terminal_stocks")
-                if isinstance(getattr(self, k), str)}
+        return {k: getattr(self, k) for k in FILE_KEYS if isinstance(getattr(self, k), str)}
 
     def to_dict(self) -> dict:
         """A JSON-ready description: the scenario, hashed into the job's records.
@@ -1014,7 +1016,7 @@ class _Reader:
                 raise self.error(where, str(exc), (*where, "options", bad) if bad
                                  else (*where, "options")) from None
             job["options"] = options
-        for key in ("capital", "initial_stocks", "depreciation", "terminal_stocks"):
+        for key in FILE_KEYS:
             if isinstance(job.get(key), str):  # a file, relative to the job file's folder
                 job[key] = str(self.base / job[key])
         changes = job.get("changes", [])
@@ -1064,14 +1066,23 @@ _PLACEHOLDER = re.compile(r"\{([A-Za-z_][A-Za-z0-9_]*)\}")
 
 
 def _file_digest(path) -> str:
-    """sha256 of a job's input file, or why there is none (the job fails when it runs)."""
-    from lab.batch._store import file_sha256
+    """sha256 of a job's input file, or why there is none (the job fails when it runs).
+    Read once per version of the file, however many jobs of a grid share it (run_batch
+    clears the cache first, so a file rewritten within a clock tick is read again)."""
     from lab.exceptions import DataFormatError
 
     try:
-        return file_sha256(path)
+        st = os.stat(path)
+        return _sha256_of(str(path), st.st_mtime_ns, st.st_size)
     except (OSError, DataFormatError) as exc:
         return f"unreadable: {getattr(exc, 'strerror', None) or exc}"
+
+
+@functools.lru_cache(maxsize=64)
+def _sha256_of(path: str, mtime_ns: int, size: int) -> str:
+    from lab.batch._store import file_sha256
+
+    return file_sha256(path)
 
 
 def _fmt_value(v) -> str:
