@@ -125,3 +125,16 @@ def test_terminal_line_is_drawn_by_rich_and_removed_at_the_end():
     assert "plan:" in text and "iteration 64, residual 1.50e-03" in text
     assert "\x1b[" in text  # drawn in place with terminal controls, then cleared
     assert progress._live is None
+
+
+def test_multiyear_plan_progress(immediate, capsys):
+    from lab.generate import generate_multiyear_problem
+
+    problem = generate_multiyear_problem(100, years=3, seed=1)
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")
+        plain = lab.plan(problem, maxiter=640, check_every=64)
+        shown = lab.plan(problem, maxiter=640, check_every=64, progress=True)
+    err = capsys.readouterr().err.splitlines()
+    assert len(err) == shown.iterations // 64 and err[0].startswith("plan: iteration 64, ")
+    np.testing.assert_array_equal(shown.output, plain.output)
