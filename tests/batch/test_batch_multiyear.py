@@ -231,3 +231,48 @@ def test_cli_runs_a_multiyear_job_file(tmp_path):
     assert result.exit_code == 0, result.output
     info = json.loads(result.stdout)
     assert info["done"] == 2 and record(tmp_path / "o", "ray")["plan_status"] == "OPTIMAL"
+
+
+def test_the_same_options_give_the_same_plan_as_lab_plan_years(tmp_path):
+    """`lab plan --years 2 --capital F --depreciation F --initial-stocks F
+    --terminal-stocks 0.5 --year-weights 1,0.5` and the job with the same keys write
+    the same plan files."""
+    _grain_tractor(tmp_path)
+    (tmp_path / "depreciation.csv").write_text("good,depreciation\ntractor,0.25\n")
+    (tmp_path / "targets.csv").write_text("year,code,target\n1,grain,10\n2,grain,12\n")
+    (tmp_path / "resources.csv").write_text("resource,available\nlabour,30\n")
+    cli_run = CliRunner().invoke(cli, [
+        "plan", str(tmp_path / "e.npz"), "--years", "2", "--targets",
+        str(tmp_path / "targets.csv"), "--resources", str(tmp_path / "resources.csv"),
+        "--capital", str(tmp_path / "capital.csv"), "--depreciation",
+        str(tmp_path / "depreciation.csv"), "--initial-stocks", str(tmp_path / "stocks.csv"),
+        "--terminal-stocks", "0.5", "--year-weights", "1,0.5", "--method", "harmony",
+        "-o", str(tmp_path / "cli.csv"), "--json"])
+    assert cli_run.exit_code == 0, cli_run.output
+    path = tmp_path / "jobs.toml"
+    path.write_text(textwrap.dedent("""\
+        [economies.e]
+        path = "e.npz"
+        [[jobs]]
+        name = "same"
+        kind = "multiyear"
+        years = 2
+        capital = "capital.csv"
+        depreciation = "depreciation.csv"
+        initial_stocks = "stocks.csv"
+        terminal_stocks = 0.5
+        year_weights = [1, 0.5]
+        options = { method = "harmony" }
+        changes = [{ type = "targets", year = 1, values = { grain = 10 } },
+                   { type = "targets", year = 2, values = { grain = 12 } },
+                   { type = "availability", values = { labour = 30 } }]
+        """))
+    assert run_batch(read_batch(path), out=tmp_path / "out", workers=1).ok
+    info = json.loads(cli_run.stdout)
+    rec = record(tmp_path / "out", "same")
+    assert rec["plan_status"] == info["status"] == "OPTIMAL"
+    assert rec["objective"] == info["objective"] and rec["phi"] == info["phi"]
+    job = tmp_path / "out" / "jobs" / "same"
+    assert (job / "plan.csv").read_bytes() == (tmp_path / "cli.csv").read_bytes()
+    assert (job / "plan.capital.csv").read_bytes() == \
+        (tmp_path / "cli.capital.csv").read_bytes()
