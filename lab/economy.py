@@ -652,17 +652,18 @@ def _kept_index(A):
 
 def _joined(x, both=False):
     """``x`` with a MultiIndex product axis (a Series' index, a DataFrame's columns, and
-    its index too when ``both``) replaced by the codes, levels joined with ``"."``."""
+    its index too when ``both``) replaced by the codes, levels joined with ``"."``. The
+    values are not copied (a shallow copy gets the new labels)."""
     if not is_pandas(x):
         return x
-
-    def flat(axis):
-        return axis if axis.nlevels == 1 else index_codes(axis)
-
-    if x.ndim == 1:
-        return x.set_axis(flat(x.index))
-    x = x.set_axis(flat(x.columns), axis=1)
-    return x.set_axis(flat(x.index), axis=0) if both else x
+    axes = ("index",) if x.ndim == 1 else ("columns", "index") if both else ("columns",)
+    multi = [a for a in axes if getattr(x, a).nlevels > 1]
+    if not multi:
+        return x
+    x = x.copy(deep=False)
+    for a in multi:
+        setattr(x, a, index_codes(getattr(x, a)))
+    return x
 
 
 def _square_size(A, name: str = "A") -> int:
