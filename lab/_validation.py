@@ -925,7 +925,11 @@ def align_products(name: str, x, codes, m: int, *, axis_what: str = "product cod
 
 def frame_resource_names(name: str, R, resource_names):
     """``(R, resource_names)`` for a pandas DataFrame ``R`` whose index names resources:
-    the index gives the names when none are passed, or is matched to them by label."""
+    the index gives the names when none are passed, or is matched to them by label. A
+    Series with a (string) name is one resource row of that name when none is passed."""
+    if (resource_names is None and is_pandas(R) and getattr(R, "ndim", 2) == 1
+            and isinstance(R.name, str) and R.name):
+        return R, (R.name,)
     if not is_pandas(R) or getattr(R, "ndim", 1) != 2 or is_positional(R.index, R.shape[0]):
         return R, resource_names
     got = pandas_labels(f"{name}.index", R.index)

@@ -617,9 +617,6 @@ def _match_pandas_labels(a_name, A, r_name, R, codes, names, resource_names):
             if index is not None:
                 index = index[order]
     m = shape_2d(a_name, A)[0]
-    if (resource_names is None and is_pandas(R) and R.ndim == 1
-            and isinstance(R.name, str) and R.name):
-        resource_names = (R.name,)
     R, resource_names = frame_resource_names(r_name, R, resource_names)
     R = align_products(r_name, _joined(R), codes, m)
     names = align_products("names", _joined(names), codes, m)

@@ -239,3 +239,19 @@ def test_pymrio_final_demand_is_a_plans_targets_by_region_and_sector(mrio):
     assert mixed.target_codes == ["reg1.food", "reg2.food"]
     with pytest.raises(lab.InvalidProblemError, match="unknown products: .*'nowhere'"):
         lab.PlanningProblem(economy, {("nowhere", "food"): 1.0})
+
+
+def test_supply_use_takes_the_resource_name_of_a_named_series_matched_by_industry():
+    supply = pd.DataFrame([[10.0, 0.0], [0.0, 20.0]], index=["corn", "iron"],
+                          columns=["farm", "mill"])
+    use = pd.DataFrame([[1.0, 2.0], [3.0, 4.0]], index=["corn", "iron"],
+                       columns=["farm", "mill"])
+    hours = pd.Series([5.0, 6.0], index=["mill", "farm"], name="hours")
+    table = lab.from_supply_use(supply, use, resource_totals=hours,
+                                assumption="industry-technology")
+    assert table.economy.resource_names == ("hours",)
+    # one product per industry: hours per unit are the industry's hours over its output
+    np.testing.assert_allclose(table.economy.labour, [6.0 / 10.0, 5.0 / 20.0], rtol=1e-15)
+    with pytest.raises(InvalidEconomyError, match="^resource_totals.*'mine'"):
+        lab.from_supply_use(supply, use, resource_totals=hours.rename({"mill": "mine"}),
+                            assumption="industry-technology")
