@@ -217,7 +217,8 @@ def capital_path(path) -> Path:
 
 def write_multiyear_plan(result, path) -> Path:
     """Write a :class:`~lab.planning.MultiYearResult` to ``.csv`` or ``.parquet``, atomically:
-    one row per (year, code) (output, consumption, target, fulfilment, investment, price),
+    one row per (year, code) (the product's name where the economies have the same
+    names, output, consumption, target, fulfilment, investment, price),
     and beside it ``<name>.capital<suffix>``: one row per (year, good, industry) with the
     investment of the year and the stock at its start (year T + 1: what the plan leaves).
     """
@@ -227,8 +228,13 @@ def write_multiyear_plan(result, path) -> Path:
     path = Path(path)
     if path.suffix.lower() not in PLAN_SUFFIXES:
         raise InvalidOptionError(f"the plan file must end in .csv or .parquet, got {str(path)!r}")
-    _write_frame(result.frame(), path)
     problem = result.problem
+    frame = result.frame()  # rows (year, code), the codes in order within each year
+    names = problem.economies[0].names
+    if names is not None and all(e.names is not None and list(e.names) == list(names)
+                                 for e in problem.economies):
+        frame.insert(0, "name", np.tile(np.asarray(names, dtype=object), problem.years))
+    _write_frame(frame, path)
     codes = np.asarray([str(c) for c in problem.product_codes], dtype=object)
     s, p = problem.capital_entries
     T = problem.years

@@ -255,3 +255,19 @@ def test_supply_use_takes_the_resource_name_of_a_named_series_matched_by_industr
     with pytest.raises(InvalidEconomyError, match="^resource_totals.*'mine'"):
         lab.from_supply_use(supply, use, resource_totals=hours.rename({"mill": "mine"}),
                             assumption="industry-technology")
+
+
+def test_multiyear_plan_files_carry_names(tmp_path):
+    from lab.io._plan_tables import write_multiyear_plan
+
+    table = lab.datasets.load_table("germany-1995")
+    economy = table.economy
+    problem = lab.MultiYearProblem(
+        economy, years=2, targets={1: table.targets().to_dict(),
+                                   2: table.targets(scale=1.05).to_dict()},
+        available={"employment": 1.1 * float(table.resource_totals["employment"])})
+    write_multiyear_plan(lab.plan(problem), tmp_path / "plan.csv")
+    back = pd.read_csv(tmp_path / "plan.csv", dtype={"code": str}, keep_default_na=False)
+    assert back.columns[:3].tolist() == ["year", "code", "name"]
+    assert back["code"].tolist() == 2 * economy.codes.tolist()
+    assert back["name"].tolist() == 2 * economy.names.tolist()
