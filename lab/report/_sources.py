@@ -22,6 +22,7 @@ from pathlib import Path
 
 import numpy as np
 
+from lab.economy import index_codes, product_index
 from lab.exceptions import DataFormatError, InvalidOptionError
 from lab.report._evidence import (
     MAX_BYTES,
@@ -161,7 +162,8 @@ def years_parts(result) -> YearsParts:
 def values_parts(result, economy=None, problem=None) -> ValuesParts:
     """The pieces of a :class:`~lab.ValuesResult`."""
     values = result.values if result.values.ndim == 2 else result.values[None, :]
-    codes = np.asarray(result._codes(), dtype=object) if result._codes is not None else \
+    codes = np.asarray(index_codes(product_index(result._codes())), dtype=object) \
+        if result._codes is not None else \
         np.asarray([f"P{i}" for i in range(values.shape[1])], dtype=object)
     names = None
     if economy is not None and economy.names is not None:

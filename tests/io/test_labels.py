@@ -271,3 +271,12 @@ def test_multiyear_plan_files_carry_names(tmp_path):
     assert back.columns[:3].tolist() == ["year", "code", "name"]
     assert back["code"].tolist() == 2 * economy.codes.tolist()
     assert back["name"].tolist() == 2 * economy.names.tolist()
+
+
+def test_reports_show_the_codes_of_a_multiindex(mrio):
+    from lab.report._sources import values_parts
+
+    io, _ = mrio
+    economy = lab.from_pymrio(io, labour=("factor_inputs", "Value Added"))
+    parts = values_parts(lab.labour_values(economy), economy=economy)
+    assert parts.codes.tolist() == economy.codes.tolist()  # "reg1.food", not a tuple
