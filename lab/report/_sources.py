@@ -211,6 +211,8 @@ def _read_frame(path: Path):
             continue
         text = frame[c].to_numpy(dtype=object)
         text = np.where(text == "", "nan", text)
+        # a flag column (a plan's `binding`) is True/False: read as 1/0
+        text = np.where(text == "True", "1", np.where(text == "False", "0", text))
         try:
             cols[c] = text.astype(float)
         except ValueError:

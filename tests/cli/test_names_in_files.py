@@ -34,3 +34,5 @@ def test_values_and_plan_files_carry_names_and_still_make_reports(tmp_path):
     report = run_cli("report", values, "-o", tmp_path / "values.html")
     assert report.exit_code == 0, report.output
     assert "Products of agriculture" in (tmp_path / "values.html").read_text(encoding="utf-8")
+    report = run_cli("report", plan, "-o", tmp_path / "plan.html")  # names, True/False flags
+    assert report.exit_code == 0, report.output
