@@ -65,10 +65,14 @@ from collections.abc import Mapping
 from dataclasses import dataclass, field
 from importlib import resources
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 from lab.economy import Economy
 from lab.exceptions import DataFormatError, InvalidOptionError
 from lab.io import read_economy
+
+if TYPE_CHECKING:
+    import pandas as pd
 
 __all__ = ["DatasetInfo", "Table", "available", "info", "load", "load_table"]
 
@@ -374,13 +378,17 @@ class Table:
 
     name: str
     economy: Economy
-    final_demand: object
-    resource_totals: object
+    final_demand: pd.Series
+    resource_totals: pd.Series
     info: DatasetInfo | None = None
 
-    def targets(self, scale: float = 1.0):
+    def targets(self, scale: float = 1.0) -> pd.Series:
         """Plan targets from the final demand: ``scale`` × final demand of the products
         whose final demand is > 0 (the others get no target), as a Series by code.
+
+        A target product that uses no limited resource, directly or through its inputs,
+        makes the plan unbounded (``usa-2017-bea-detail``'s customs duties ``4200ID``
+        use no compensation): the plan says which.
 
         Raises
         ------
