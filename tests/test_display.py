@@ -180,7 +180,7 @@ def test_unlimited_resource_is_never_binding():
     assert np.isinf(frame.loc["water", "available"])
 
 
-def test_capacity_prices_that_bind_match_an_independent_lp():
+def test_capacity_binding_column_matches_an_independent_lp():
     """Binding capacities: those whose shadow price HiGHS (scipy's linprog) also finds
     clearly positive; none whose HiGHS price is 0."""
     from scipy.optimize import linprog
@@ -189,7 +189,10 @@ def test_capacity_prices_that_bind_match_an_independent_lp():
     result = lab.plan(problem, method="plan-ray", gap=1e-9)
     assert result.converged
     frame = result.techniques_frame()
-    bind = (frame["capacity_price"] > 0).to_numpy()  # negligible prices are shown as 0
+    bind = frame["binding"].to_numpy()
+    assert frame["binding"].dtype == bool
+    # negligible prices are shown as 0: the binding capacities are those priced > 0
+    np.testing.assert_array_equal(bind, (frame["capacity_price"] > 0).to_numpy())
     assert 0 < bind.sum() < np.isfinite(problem.capacities).sum()
     assert bind.sum() < (result.capacity_prices > 0).sum()  # some were negligible
     # the LP max φ: (I − A)x ≥ φt, Rx ≤ ρ, 0 ≤ x ≤ c, solved by HiGHS

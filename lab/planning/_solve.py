@@ -307,16 +307,17 @@ class PlanResult:
                             index=product_index(p.economy or p.product_codes))
 
     def techniques_frame(self):
-        """One row per technique: intensity, capacity, capacity use and its shadow price,
-        0 where negligible, so that the capacities that bind are those with a price > 0.
-        (No boolean column: this frame is the plan file, whose readers take numbers.)"""
+        """One row per technique: intensity, capacity, capacity use, its shadow price
+        (0 where negligible) and ``binding``: the capacity limits the plan (a capacity
+        with a price > 0 that is not negligible)."""
         import pandas as pd
 
-        p = self.problem
+        p, prices = self.problem, self.capacity_prices
         return pd.DataFrame({"intensity": self.x, "capacity": p.capacities,
                              "capacity_use": self.capacity_use,
-                             "capacity_price": shown_prices(self.capacity_prices,
-                                                            p.capacities, self.objective)},
+                             "capacity_price": shown_prices(prices, p.capacities,
+                                                            self.objective),
+                             "binding": binding(prices, p.capacities, self.objective)},
                             index=product_index(p.economy or p.technique_codes))
 
     def resources_frame(self):
