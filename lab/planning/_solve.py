@@ -79,6 +79,8 @@ from lab.exceptions import (
 )
 from lab.planning import _certificate, _pdhg
 from lab.planning._certificate import Objective
+from lab.planning._choice import NotApplicable, solve_choice
+from lab.planning._choice import not_applicable as choice_not_applicable
 from lab.planning._cockshott import CockshottOptions, balance
 from lab.planning._exact import not_applicable, solve_decoupled
 from lab.planning._harmony import harmony_of
@@ -780,19 +782,32 @@ def _solve(problem, options, backend, n_threads, callback, x0, t0):
     objective = _objective_of(method)
     if method == "cockshott":
         return _run_cockshott(problem, options, backend, n_threads, callback, t0)
-    reason = not_applicable(problem)
+    # the exact routes: square (closed form through labour values) or technique choice
+    # (the same on the cheapest techniques, lab.planning._choice)
+    reason = not_applicable(problem) if problem.is_square else choice_not_applicable(problem)
     solver = options.solver
     if solver == "decoupled" and reason is not None:
         raise InvalidOptionError(f"solver='decoupled' does not apply: {reason}")
     if solver == "auto":
         solver = "decoupled" if reason is None else "pdhg"
     what = "harmony programme" if method == "auto" else method
+    exact = ("decoupled through labour values (square, no capacities, no initial stocks)"
+             if problem.is_square else
+             "exact through the cheapest techniques (technique choice by policy iteration, "
+             "no joint production, no capacities, no initial stocks)")
     why = (f"{what}: "
-           + ("decoupled through labour values (square, no capacities, no initial stocks)"
-              if solver == "decoupled" else
+           + (exact if solver == "decoupled" else
               f"primal-dual (PDHG){'' if reason is None else ' because ' + reason}"))
     if solver == "decoupled":
-        out = _decoupled(problem, objective, options)
+        try:
+            out = _decoupled(problem, objective, options)
+        except NotApplicable as exc:
+            if options.solver == "decoupled":
+                raise InvalidOptionError(f"solver='decoupled' does not apply: {exc}") from None
+            out = None
+            solver = "pdhg"
+            why = f"{what}: primal-dual (PDHG) because the exact route failed: {exc}"
+    if solver == "decoupled":
         if isinstance(out, str):
             return _unbounded(problem, method, why, solver, backend, n_threads,
                               out or "the problem is unbounded", t0)
@@ -832,7 +847,8 @@ def _decoupled(problem, objective, options):
         weighting=problem.weighting)
     inner._cache.update({k: v for k, v in problem._cache.items() if k in ("target_index",
                                                                          "net")})
-    x, p, lam, unbounded = solve_decoupled(inner, objective.mode, options)
+    exact = solve_decoupled if problem.is_square else solve_choice
+    x, p, lam, unbounded = exact(inner, objective.mode, options)
     t2 = time.perf_counter()
     if x is None:
         return unbounded

@@ -1,0 +1,389 @@
+"""Exact plans with technique choice and no capacities (MATH.md §2–§3).
+
+When several techniques make a product but every technique makes one product (no
+joint production), no technique has a capacity and there are no initial stocks,
+the plan is decided by the cheapest techniques:
+
+* **One limited resource q** (labour, say): by the non-substitution theorem the
+  techniques that are cheapest in q (policy iteration, :mod:`lab.values._techniques`,
+  with R[q] as the cost) are optimal for every target vector. The square economy of
+  those techniques is solved exactly by the decoupled route (:mod:`lab.planning._exact`:
+  closed form for the plan ray, one-dimensional dual for harmony) and the plan is
+  lifted back: the chosen technique of each product gets its intensity, the others 0.
+  The cheapest-technique values are the dual prices, so the certificate shows a gap at
+  the rounding level.
+* **Several limited resources** (prices λ ≥ 0 over the r limited rows): at prices λ
+  the cheapest techniques for the cost λᵀR give product values v(λ), concave in λ.
+  Plan ray: φ* = min over λ of λᵀρ / (v(λ)·t). Kelley's cutting planes solve it: each
+  evaluation at λ is one policy iteration and one Leontief solve x_π = (I − A_π)⁻¹t,
+  whose resource use u_π = R x_π gives the cut λᵀu_π ≥ 1; the cut LP
+  min λᵀρ s.t. λᵀu_s ≥ 1 (HiGHS, r columns) is the dual of the Dantzig–Wolfe master
+  max Σμ_s s.t. Σ μ_s u_s ≤ ρ, whose solution is an exact primal: the mix
+  x = Σ μ_s x_s of the policies' plans (where several technique sets are optimal at
+  λ*, the optimal plan mixes them; no single square system gives it). It ends when no
+  policy gives a violated cut, finitely, since there are finitely many policies.
+  Harmony: the dual g(λ) = λᵀρ + Σ conj(v(λ)) is convex in λ and equals the largest
+  of the smooth duals g_π of the square economies of the policies π seen so far where
+  λ is in π's region. The route minimises max over a growing set S of policies of
+  g_π (a smooth min-max in r dimensions: SLSQP), adds the cheapest policy at the
+  minimiser, and stops when it is already in S or the duals agree. Net outputs are the
+  best responses y* at the final prices; the plan that makes them is the plan ray
+  towards y* by the cutting planes above (a mix of policies where needed).
+
+Every plan is certified by :func:`lab.planning._certificate.evidence` on the
+original problem; a route that cannot apply says why (:class:`NotApplicable`) and the
+caller falls back to the primal-dual method.
+"""
+
+from __future__ import annotations
+
+import math
+import types
+import warnings
+
+import numpy as np
+import scipy.sparse as sp
+
+from lab.economy import Economy
+from lab.exceptions import (
+    ConvergenceWarning,
+    EfficiencyWarning,
+    InvalidProblemError,
+    NotConvergedError,
+    NotProductiveError,
+)
+from lab.planning import _harmony
+from lab.planning._exact import _harmony_prices, gross_outputs, integrated, solve_decoupled
+
+__all__ = ["NotApplicable", "not_applicable", "solve_choice", "MAX_CUTS", "MAX_POLICIES"]
+
+#: Most evaluations (policy iterations) of the cutting-plane loop for the plan ray.
+MAX_CUTS = 200
+#: Most policies in the harmony route's min-max.
+MAX_POLICIES = 30
+#: Bellman tolerance of the policy iterations (relative).
+POLICY_RTOL = 1e-12
+#: The exact routes stop when their bound and plan agree to this share of the
+#: requested gap (the certificate then proves the gap on the original problem).
+GAP_SHARE = 0.01
+#: Wentges' smoothing of the cutting planes (0: Kelley's method).
+SMOOTHING = 0.5
+
+
+class NotApplicable(Exception):
+    """The technique-choice route does not apply; the message says why."""
+
+
+def not_applicable(problem) -> str | None:
+    """Why the exact technique-choice route does not apply (None if it does)."""
+    if problem.is_square:
+        return "one technique per product (the square route applies)"
+    if np.isfinite(problem.capacities).any():
+        return "some techniques have capacity limits"
+    if np.any(problem.initial_stocks > 0):
+        return "there are initial stocks"
+    if problem._required is not None:
+        return "some net outputs are required"
+    lim = np.isfinite(problem.available)
+    if not lim.any():
+        return "no resource is limited"
+    if np.any(problem.available[lim] <= 0):
+        return "a limited resource has availability 0"
+    B = _make_csc(problem)
+    counts = np.diff(B.indptr)
+    if np.any(counts > 1):
+        return ("joint production (a technique makes several products): the "
+                "non-substitution theorem does not apply")
+    made = np.bincount(B.indices, minlength=problem.n_products)
+    if np.any(made == 0):
+        return "some product is made by no technique"
+    return None
+
+
+def _make_csc(problem) -> sp.csc_array:
+    key = "choice_make"
+    if key not in problem._cache:
+        B = sp.csc_array(problem.B, copy=True)
+        B.eliminate_zeros()
+        problem._cache[key] = B
+    return problem._cache[key]
+
+
+class _Technology:
+    """The problem's techniques as the square economies of policies."""
+
+    def __init__(self, problem, options):
+        self.problem = problem
+        self.options = options
+        B = _make_csc(problem)
+        self.beta = np.asarray(B.sum(axis=0)).ravel()  # one positive entry per column
+        self.A = sp.csc_array(problem.A)
+        self.limited = np.flatnonzero(np.isfinite(problem.available))
+        self.rho = problem.available[self.limited]
+        self.R_lim = problem.R[self.limited]
+        self.k = problem.n_techniques
+
+    def cheapest(self, cost: np.ndarray):
+        """(techniques (m,), values (m,)) of the cheapest techniques at unit costs ``cost``."""
+        from lab.values import labour_values
+
+        p = self.problem
+        view = types.SimpleNamespace(A=p.A, B=p.B, R=cost[None, :],
+                                     product_codes=p.product_codes,
+                                     technique_codes=p.technique_codes)
+        try:
+            with warnings.catch_warnings():
+                warnings.simplefilter("ignore", ConvergenceWarning)
+                result = labour_values(view, rtol=POLICY_RTOL, backend=self.options.backend,
+                                       n_threads=self.options.n_threads,
+                                       raise_on_failure=True)
+        except NotConvergedError as exc:
+            raise NotApplicable(f"policy iteration did not converge: {exc}") from None
+        except (NotProductiveError, InvalidProblemError) as exc:
+            raise NotApplicable(f"policy iteration failed: {exc}") from None
+        return np.asarray(result.techniques, dtype=np.int64), np.asarray(result.values)
+
+    def economy(self, techniques: np.ndarray) -> Economy:
+        """The square economy of a policy: column p is technique techniques[p] per unit
+        of product p (coefficients divided by B[p, j])."""
+        b = self.beta[techniques]
+        A = self.A[:, techniques]
+        A = sp.csc_array((A.data / np.repeat(b, np.diff(A.indptr)), A.indices, A.indptr),
+                         shape=A.shape)
+        A.sort_indices()
+        R = self.problem.R[:, techniques] / b[None, :]
+        return Economy._from_valid(A, np.ascontiguousarray(R),
+                                   codes=self.problem.product_codes, names=None,
+                                   resource_names=self.problem.resource_names)
+
+    def lift(self, techniques: np.ndarray, x_square: np.ndarray) -> np.ndarray:
+        """Technique intensities from the square plan of a policy."""
+        x = np.zeros(self.k)
+        x[techniques] = x_square / self.beta[techniques]
+        return x
+
+    def plan_for(self, techniques, economy, y) -> np.ndarray:
+        """Intensities making net output y with the policy's techniques."""
+        with warnings.catch_warnings():
+            warnings.simplefilter("ignore", EfficiencyWarning)
+            xs = gross_outputs(economy, y, backend=self.options.backend,
+                               n_threads=self.options.n_threads)
+        return self.lift(techniques, xs)
+
+
+def _square_problem(problem, tech: _Technology, techniques):
+    """The square planning problem of a policy (same targets, weights, limits)."""
+    from lab.planning._problem import PlanningProblem
+
+    econ = tech.economy(techniques)
+    m = problem.n_products
+    return PlanningProblem._from_arrays(
+        econ.A, None, econ.R, problem.targets, problem.weights, problem.available,
+        np.full(m, np.inf), np.zeros(m), codes=problem.product_codes,
+        technique_codes=problem.product_codes, resource_names=problem.resource_names,
+        economy=econ, weighting=problem.weighting)
+
+
+def solve_choice(problem, mode: str, options):
+    """Intensities x (k,), product prices p (m,), resource prices λ over the limited
+    rows, and a note (or None for x and the reason it is unbounded), like
+    :func:`lab.planning._exact.solve_decoupled`. Raises :class:`NotApplicable`."""
+    reason = not_applicable(problem)
+    if reason is not None:
+        raise NotApplicable(reason)
+    tech = _Technology(problem, options)
+    if tech.limited.size == 1:
+        techniques, _ = tech.cheapest(tech.R_lim[0])
+        square = _square_problem(problem, tech, techniques)
+        xs, p, lam, why = solve_decoupled(square, mode, options)
+        if xs is None:
+            return None, None, None, why
+        return tech.lift(techniques, xs), p, lam, None
+    tol = max(GAP_SHARE * options.gap, 1e-11)
+    if mode == "plan-ray":
+        return _plan_ray(problem, tech, problem.targets, tol)
+    return _harmony_route(problem, tech, tol)
+
+
+def _cut_lp(U: np.ndarray, rho: np.ndarray):
+    """min λᵀρ s.t. U λ ≥ 1, λ ≥ 0 by HiGHS; (λ, row duals μ ≥ 0, value) or None if
+    infeasible (every cut is 0: no limited resource is used)."""
+    import highspy
+
+    s, r = U.shape
+    h = highspy.Highs()
+    h.setOptionValue("output_flag", False)
+    h.setOptionValue("primal_feasibility_tolerance", 1e-10)
+    h.setOptionValue("dual_feasibility_tolerance", 1e-10)
+    inf = highspy.kHighsInf
+    lp = highspy.HighsLp()
+    lp.num_col_, lp.num_row_ = r, s
+    lp.col_cost_ = rho
+    lp.col_lower_ = np.zeros(r)
+    lp.col_upper_ = np.full(r, inf)
+    lp.row_lower_ = np.ones(s)
+    lp.row_upper_ = np.full(s, inf)
+    M = sp.csc_array(U)
+    lp.a_matrix_.format_ = highspy.MatrixFormat.kColwise
+    lp.a_matrix_.start_ = M.indptr
+    lp.a_matrix_.index_ = M.indices
+    lp.a_matrix_.value_ = M.data
+    h.passModel(lp)
+    h.run()
+    if h.getModelStatus() != highspy.HighsModelStatus.kOptimal:
+        return None
+    sol = h.getSolution()
+    lam = np.maximum(np.array(sol.col_value), 0.0)
+    mu = np.maximum(np.array(sol.row_dual), 0.0)
+    return lam, mu, float(np.dot(lam, rho))
+
+
+def _plan_ray(problem, tech: _Technology, t: np.ndarray, tol: float,
+              lam0: np.ndarray | None = None):
+    """max φ with (B − A)x ≥ φ t, R x ≤ ρ by cutting planes over λ (module docstring).
+
+    Evaluations are stabilised (Wentges' smoothing): at α·λ_best + (1 − α)·λ_LP, the
+    best dual point so far pulled towards the cut LP's solution, and at λ_LP itself when
+    that gives no cut the LP violates. Stops when the mix and the best bound agree to
+    ``tol`` (relative). Returns (x, p, λ, None) with p the cheapest values at the best λ,
+    or (None, None, None, reason) when unbounded.
+    """
+    rho = tech.rho
+    lam = 1.0 / rho if lam0 is None else np.maximum(lam0, 1e-12 * np.max(lam0) / rho)
+    cuts, plans = [], []
+    best = (math.inf, None, None)  # (bound on φ, λ, values), scaled so that v·t = 1
+    lam_lp, mix = None, None
+    for _ in range(MAX_CUTS):
+        techniques, v = tech.cheapest(lam @ tech.R_lim)
+        x = tech.plan_for(techniques, tech.economy(techniques), t)
+        u = tech.R_lim @ x
+        vt = float(np.dot(lam, u))  # = v(λ)·t
+        if vt > 0:
+            bound = float(np.dot(lam, rho)) / vt
+            if bound < best[0]:
+                best = (bound, lam / vt, v / vt)
+        new = lam_lp is None or float(np.dot(lam_lp, u)) < 1.0 - tol
+        if new:
+            cuts.append(u)
+            plans.append(x)
+            out = _cut_lp(np.array(cuts), rho)
+            if out is None:
+                return None, None, None, ("the targets can be made without any limited "
+                                          "resource, so they can grow without limit")
+            lam_lp, mu, value = out
+            mix = mu
+        if best[0] - value <= tol * best[0]:
+            break
+        if new and best[1] is not None:
+            lam = SMOOTHING * best[1] + (1.0 - SMOOTHING) * lam_lp
+        elif np.array_equal(lam, lam_lp):
+            break  # the LP's own point gives no new cut: the mix is optimal
+        else:
+            lam = lam_lp  # mispriced: the smoothed point gave no violated cut
+    x = np.zeros(tech.k)
+    for weight, plan in zip(mix, plans, strict=True):
+        if weight > 0:
+            x += weight * plan
+    # the LP meets Σ μ u ≤ ρ to its tolerance: meet it in this arithmetic
+    used = tech.R_lim @ x
+    with np.errstate(divide="ignore", invalid="ignore"):
+        over = np.where(used > rho, rho / used, 1.0)
+    x *= float(over.min())
+    _, lam_best, v_best = best
+    return x, v_best, lam_best, None
+
+
+def _dual_pieces(V_t, t, w, rho):
+    """g_π(λ) and its gradient for a policy with integrated coefficients V_t (r, |T|)."""
+
+    def g(lam):
+        p = lam @ V_t
+        y = _harmony.best_response(p, t, w)
+        value = float(np.sum(_harmony.conjugate(p, t, w)) + np.dot(lam, rho))
+        return value, rho - V_t @ y
+
+    return g
+
+
+def _min_max(pieces, lam0, rho):
+    """λ minimising max over the pieces of g_π(λ) (SLSQP on the epigraph, in units of
+    λ0); returns λ and the min-max value."""
+    import scipy.optimize as so
+
+    # a resource priced near 0 so far may be priced at the optimum: its unit is the price
+    # at which its whole availability is worth an equal share of the current λᵀρ
+    scale = np.maximum(lam0, float(np.dot(lam0, rho)) / (lam0.size * rho))
+    vals = [g(lam0)[0] for g in pieces]
+    ref = max(1.0, abs(max(vals)))
+
+    def objective(z):
+        grad = np.zeros_like(z)
+        grad[-1] = 1.0
+        return z[-1], grad
+
+    def constraints(z):
+        lam = z[:-1] * scale
+        return np.array([(z[-1] * ref - g(lam)[0]) / ref for g in pieces])
+
+    def jac(z):
+        lam = z[:-1] * scale
+        rows = []
+        for g in pieces:
+            _, grad = g(lam)
+            rows.append(np.append(-grad * scale / ref, 1.0))
+        return np.array(rows)
+
+    z0 = np.append(np.ones(lam0.size), max(vals) / ref)
+    res = so.minimize(objective, z0, jac=True, method="SLSQP",
+                      bounds=[(0.0, None)] * lam0.size + [(None, None)],
+                      constraints=[{"type": "ineq", "fun": constraints, "jac": jac}],
+                      options={"ftol": 1e-15, "maxiter": 500})
+    lam = np.maximum(res.x[:-1], 0.0) * scale
+    return lam, max(g(lam)[0] for g in pieces)
+
+
+def _harmony_route(problem, tech: _Technology, tol: float):
+    """Harmony with several limited resources (module docstring)."""
+    idx = problem.target_index
+    t = problem.targets[idx]
+    w = problem.weights[idx]
+    rho = tech.rho
+    options = tech.options
+    lam = 1.0 / rho
+    pieces, seen = [], []
+    for _ in range(MAX_POLICIES):
+        techniques, _ = tech.cheapest(lam @ tech.R_lim)
+        if any(np.array_equal(techniques, s) for s in seen):
+            break
+        econ = tech.economy(techniques)
+        V = integrated(econ, tech.limited, options.backend, options.n_threads)
+        V_t = V[:, idx]
+        if np.any(~(V_t > 0).any(axis=0) & (w > 0)):
+            return None, None, None, ("some target uses none of the limited resources, "
+                                      "so it can grow without limit")
+        g = _dual_pieces(V_t, t, w, rho)
+        if pieces:
+            value = g(lam)[0]
+            low = max(h(lam)[0] for h in pieces)
+            if value - low <= tol * max(1.0, abs(value)):
+                break  # the cheapest policy at λ adds nothing to the dual
+        seen.append(techniques)
+        pieces.append(g)
+        lam = _harmony_prices(V_t, t, w, rho) if len(pieces) == 1 else \
+            _min_max(pieces, lam, rho)[0]
+    techniques, v = tech.cheapest(lam @ tech.R_lim)
+    y = np.zeros(problem.n_products)
+    y[idx] = _harmony.best_response(v[idx], t, w)
+    if not np.any(y > 0):
+        return np.zeros(tech.k), v, lam, None
+    econ = tech.economy(techniques)
+    x = tech.plan_for(techniques, econ, y)
+    used = tech.R_lim @ x
+    if np.all(used <= rho * (1.0 + 1e-12)):
+        # one policy makes y within the limits: its plan is the answer
+        return x * min(1.0, float(np.min(np.where(used > rho, rho / used, 1.0)))), v, lam, None
+    # a mix of policies makes y: the plan ray towards y
+    xr, _, _, _ = _plan_ray(problem, tech, y, tol, lam0=lam)
+    if xr is None:
+        return x, v, lam, None
+    return xr, v, lam, None

@@ -1,0 +1,229 @@
+"""The exact route for technique choice without capacities (lab.planning._choice).
+
+References: HiGHS (plan-ray LP) and Clarabel (harmony) on the whole problem; brute force
+over every choice of techniques on tiny economies (dense inverses, and for several
+resources the LP over the policies' resource vectors, by scipy); hand-solved mixes.
+"""
+
+from __future__ import annotations
+
+import itertools
+import sys
+import types
+from pathlib import Path
+
+import numpy as np
+import pytest
+import scipy.optimize as so
+
+import lab
+from lab.exceptions import ConvergenceWarning, InvalidOptionError
+from lab.generate import generate_planning_problem
+
+sys.path.insert(0, str(Path(__file__).parent))
+from _plan_reference import harmony_cvxpy, plan_ray_highs  # noqa: E402
+
+pytest.importorskip("highspy")
+
+EXACT = "exact through the cheapest techniques"
+
+
+def _choice_problem(n, seed, resources, **kw):
+    return generate_planning_problem(n, seed=seed, alternatives=1.0,
+                                     limit_resources=resources, **kw)
+
+
+@pytest.mark.parametrize("resources", [1, 3])
+@pytest.mark.parametrize("seed", [1, 2, 3])
+def test_plan_ray_against_highs(seed, resources):
+    problem = _choice_problem(150, seed, resources)
+    result = lab.plan(problem, method="plan-ray")
+    assert result.solver == "decoupled" and EXACT in result.method_reason
+    assert result.status == lab.PlanStatus.OPTIMAL
+    assert result.relative_gap <= 1e-6 and result.infeasibility <= 1e-9
+    phi, _, status = plan_ray_highs(problem, "simplex")
+    assert status == "Optimal"
+    assert result.objective == pytest.approx(phi, rel=1e-7)
+    assert result.bound >= phi * (1 - 1e-7)  # HiGHS meets its constraints to 1e-7
+
+
+@pytest.mark.parametrize("resources", [1, 3])
+@pytest.mark.parametrize("seed", [1, 2])
+def test_harmony_against_clarabel(seed, resources):
+    problem = _choice_problem(80, seed, resources)
+    result = lab.plan(problem, method="harmony")
+    assert result.solver == "decoupled" and EXACT in result.method_reason
+    assert result.status == lab.PlanStatus.OPTIMAL and result.relative_gap <= 1e-6
+    reference, _ = harmony_cvxpy(problem)
+    assert result.objective == pytest.approx(reference, rel=1e-6, abs=1e-6)
+    # the certificate's bound is a bound on the reference too
+    assert result.bound >= reference - 1e-6 * max(1.0, abs(reference))
+
+
+def _tiny(seed, m=3, per=2, resources=1):
+    """m products, ``per`` techniques each, dense random use and resource coefficients."""
+    rng = np.random.default_rng(seed)
+    k = m * per
+    A = rng.uniform(0.0, 0.25, (m, k)) * (rng.random((m, k)) < 0.7)
+    B = np.zeros((m, k))
+    B[np.repeat(np.arange(m), per), np.arange(k)] = rng.uniform(0.8, 1.2, k)
+    R = rng.uniform(0.2, 2.0, (resources, k))
+    t = rng.uniform(0.5, 2.0, m)
+    avail = dict(zip(["labour", "R1", "R2"][:resources], rng.uniform(5.0, 10.0, resources),
+                     strict=True))
+    problem = lab.PlanningProblem.from_techniques(
+        A, B, R, t, resource_names=["labour", "R1", "R2"][:resources], available=avail)
+    return problem, A, B, R, t, np.array(list(avail.values())), per
+
+
+def _policies(m, per):
+    return [np.array([p * per + c for p, c in enumerate(choice)])
+            for choice in itertools.product(range(per), repeat=m)]
+
+
+def _usage(A, B, R, t, policy):
+    """Resource use of making net output t with one technique per product (dense)."""
+    m = t.size
+    beta = B[np.arange(m), policy]
+    A_pi = A[:, policy] / beta
+    x = np.linalg.solve(np.eye(m) - A_pi, t)
+    assert np.all(x >= 0)
+    return R[:, policy] / beta @ x, x / beta
+
+
+@pytest.mark.parametrize("seed", range(6))
+def test_plan_ray_brute_force_one_resource(seed):
+    problem, A, B, R, t, rho, per = _tiny(seed)
+    phis = []
+    for policy in _policies(t.size, per):
+        use, _ = _usage(A, B, R, t, policy)
+        phis.append(rho[0] / use[0])
+    result = lab.plan(problem, method="plan-ray")
+    assert result.solver == "decoupled" and result.converged
+    assert result.objective == pytest.approx(max(phis), rel=1e-10)
+    # the plan runs the techniques of the best policy only
+    best = _policies(t.size, per)[int(np.argmax(phis))]
+    assert set(np.flatnonzero(result.x > 0)) <= set(best.tolist())
+
+
+@pytest.mark.parametrize("seed", range(6))
+def test_plan_ray_brute_force_several_resources(seed):
+    """With r binding resources the optimum mixes policies: max Σμ s.t. Σ μ_π u_π ≤ ρ
+    over every policy π (scipy's LP on the enumerated usage vectors)."""
+    problem, A, B, R, t, rho, per = _tiny(seed, m=3, per=2, resources=3)
+    U = np.array([_usage(A, B, R, t, pol)[0] for pol in _policies(t.size, per)])
+    lp = so.linprog(-np.ones(len(U)), A_ub=U.T, b_ub=rho, bounds=(0, None), method="highs")
+    result = lab.plan(problem, method="plan-ray")
+    assert result.solver == "decoupled" and result.converged
+    assert result.objective == pytest.approx(-lp.fun, rel=1e-9)
+
+
+def test_mix_of_two_techniques_hand_solved():
+    """One product, two techniques: (2 h, 1 kWh) and (1 h, 2 kWh), 3 h and 3 kWh.
+    Either alone makes 1.5; half of each makes 2, the optimum, which no single
+    technique choice gives (the non-substitution theorem needs one resource)."""
+    problem = lab.PlanningProblem.from_techniques(
+        np.zeros((1, 2)), [[1.0, 1.0]], [[2.0, 1.0], [1.0, 2.0]], [1.0],
+        resource_names=["labour", "energy"], available={"labour": 3.0, "energy": 3.0})
+    result = lab.plan(problem, method="plan-ray")
+    assert result.solver == "decoupled" and result.converged
+    assert result.objective == pytest.approx(2.0, rel=1e-12)
+    np.testing.assert_allclose(result.x, [1.0, 1.0], rtol=1e-12)
+    np.testing.assert_allclose(result.resource_prices, [1 / 3, 1 / 3], rtol=1e-9)
+    harmony = lab.plan(problem, method="harmony")
+    assert harmony.converged and harmony.solver == "decoupled"
+    np.testing.assert_allclose(harmony.net_output, [2.0], rtol=1e-9)  # ln(1 + s): all of it
+
+
+@pytest.mark.parametrize("seed", [1, 2])
+def test_non_substitution_one_resource(seed):
+    """With labour alone the cheapest techniques (lab.labour_values) make every target
+    vector: the techniques in use do not change with the targets."""
+    problem = _choice_problem(200, seed, 1)
+    values = lab.labour_values(problem)
+    chosen = set(values.techniques.tolist())
+    rng = np.random.default_rng(seed)
+    for _ in range(3):
+        t = np.where(rng.random(problem.n_products) < 0.3,
+                     rng.lognormal(0.0, 1.0, problem.n_products), 0.0)
+        t[0] = 1.0
+        other = lab.PlanningProblem.from_techniques(
+            problem.A, problem.B, problem.R, t, product_codes=problem.product_codes,
+            technique_codes=problem.technique_codes, resource_names=problem.resource_names,
+            available=dict(zip(problem.resource_names, problem.available, strict=True)))
+        for method in ("plan-ray", "harmony"):
+            result = lab.plan(other, method=method)
+            assert result.converged and result.solver == "decoupled"
+            assert set(np.flatnonzero(result.x > 0).tolist()) <= chosen
+            phi, _, _ = plan_ray_highs(other, "simplex") if method == "plan-ray" \
+                else (None, None, None)
+            if phi is not None:
+                assert result.objective == pytest.approx(phi, rel=1e-7)
+
+
+def test_ties_are_certified():
+    """Two identical techniques for every product: either is optimal."""
+    problem = _choice_problem(60, 4, 1)
+    A, B, R = problem.A, problem.B, problem.R
+    import scipy.sparse as sp
+
+    twin = lab.PlanningProblem.from_techniques(
+        sp.hstack([A, A]), sp.hstack([B, B]), np.hstack([R, R]), problem.targets,
+        available=dict(zip(problem.resource_names, problem.available, strict=True)),
+        resource_names=problem.resource_names)
+    for method in ("plan-ray", "harmony"):
+        ours = lab.plan(problem, method=method)
+        both = lab.plan(twin, method=method)
+        assert both.solver == "decoupled" and both.converged
+        assert both.objective == pytest.approx(ours.objective, rel=1e-9)
+
+
+def test_joint_production_falls_back_and_says_why():
+    problem = generate_planning_problem(100, seed=2, alternatives=1.0, joint=0.5)
+    result = lab.plan(problem, method="plan-ray")
+    assert result.solver == "pdhg" and "joint production" in result.method_reason
+    assert result.converged
+    phi, _, _ = plan_ray_highs(problem, "simplex")
+    assert result.objective == pytest.approx(phi, rel=1e-5)
+    with pytest.raises(InvalidOptionError, match="joint production"):
+        lab.plan(problem, method="plan-ray", solver="decoupled")
+
+
+def test_capacities_take_the_primal_dual_route():
+    problem = _choice_problem(100, 3, 1, capacities=0.2)
+    result = lab.plan(problem, method="plan-ray")
+    assert result.solver == "pdhg" and "capacity" in result.method_reason
+
+
+def test_product_no_technique_makes():
+    """A product without a technique (not a target, used by nobody): the exact route does
+    not apply and says so; the primal-dual route solves it."""
+    problem = lab.PlanningProblem.from_techniques(
+        [[0.0, 0.1, 0.0], [0.2, 0.0, 0.0], [0.0, 0.0, 0.0]],
+        [[1.0, 0.0, 1.0], [0.0, 1.0, 0.0], [0.0, 0.0, 0.0]],
+        [[1.0, 1.0, 2.0]], {"P0": 1.0}, available={"labour": 5.0})
+    result = lab.plan(problem, method="plan-ray")
+    assert result.solver == "pdhg" and "made by no technique" in result.method_reason
+    assert result.converged
+
+
+def test_unbounded_target_without_limited_resource():
+    """Energy is the only limited resource and one technique makes product 0 without it."""
+    problem = lab.PlanningProblem.from_techniques(
+        np.zeros((2, 3)), [[1.0, 1.0, 0.0], [0.0, 0.0, 1.0]],
+        [[1.0, 1.0, 1.0], [1.0, 0.0, 1.0]], [1.0, 1.0],
+        resource_names=["labour", "energy"], available={"energy": 2.0})
+    with pytest.warns(ConvergenceWarning, match="unbounded"):
+        result = lab.plan(problem, method="plan-ray")
+    assert result.status == lab.PlanStatus.UNBOUNDED
+
+
+def test_policy_values_are_the_prices():
+    """With one limited resource the product prices are λ times the cheapest values."""
+    problem = _choice_problem(200, 5, 1)
+    result = lab.plan(problem, method="plan-ray")
+    values = lab.labour_values(types.SimpleNamespace(
+        A=problem.A, B=problem.B, R=problem.R[:1], product_codes=problem.product_codes,
+        technique_codes=problem.technique_codes), rtol=1e-12).values
+    lam = result.resource_prices[0]
+    np.testing.assert_allclose(result.prices, lam * values, rtol=1e-8)
