@@ -192,7 +192,9 @@ def _read_matrix(path: Path):
             text = fh.read().decode("utf-8")
         except UnicodeDecodeError as exc:
             raise DataFormatError(f"not UTF-8 text ({exc})", path=path) from None
-    lines = text.splitlines()
+    # lines end at \n (\r\n too: the fields are stripped), as in the header; not at the
+    # other characters str.splitlines() breaks on (\x1c, \x85, \u2028, ...)
+    lines = text.split("\n")
     if fmt == "coordinate":
         rows, cols, values = _coordinate(lines, m, n, count, path, line + 1)
     else:

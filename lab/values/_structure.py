@@ -208,8 +208,9 @@ def diagnose(economy, backend: str) -> ProductivityReport:
         raise NotProductiveError(
             f"economy cannot be proven productive: the spectral radius of the strongly "
             f"connected group of {size} products {shown}"
-            f"{' and more' if len(codes) > 10 else ''} is ≈ {rho:.15g}, within rounding "
-            "of 1 (neither ρ < 1 nor ρ ≥ 1 can be shown in float64)",
+            f"{' and more' if len(codes) > 10 else ''} can be shown neither below 1 nor at "
+            f"least 1 in float64 (rough estimate {rho:.3g}; coefficients spanning hundreds "
+            "of orders of magnitude cause this: rescale the units of the products)",
             codes=codes, indices=members, spectral_radius=rho)
     if failing:
         failing.sort()

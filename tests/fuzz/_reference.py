@@ -13,6 +13,7 @@ import csv
 import io
 import math
 import numbers
+from fractions import Fraction
 
 import numpy as np
 import scipy.sparse as sp
@@ -47,6 +48,29 @@ def residual(A: np.ndarray, b: np.ndarray, v: np.ndarray) -> float:
 
 def spectral_radius(A: np.ndarray) -> float:
     return float(np.max(np.abs(np.linalg.eigvals(A)), initial=0.0)) if A.size else 0.0
+
+
+def productive_exactly(A: np.ndarray) -> bool:
+    """ρ(A) < 1 for A ≥ 0, decided in exact rational arithmetic: I − A is then a
+    nonsingular M-matrix, that is, all its leading principal minors are positive.
+
+    LAPACK's eigenvalues are no reference for coefficients spanning hundreds of orders
+    of magnitude (it gave ρ = 0.5 for [[0.1, 1e308], [2.8e-280, 0.5]], whose radius is
+    1.7e14); every float is a rational, so this test is exact. Gaussian elimination on
+    fractions: the k-th leading minor is the product of the first k pivots.
+    """
+    m = A.shape[0]
+    M = [[Fraction(int(i == j)) - Fraction(float(A[i, j])) for j in range(m)]
+         for i in range(m)]
+    for k in range(m):
+        if M[k][k] <= 0:
+            return False
+        for i in range(k + 1, m):
+            f = M[i][k] / M[k][k]
+            if f:
+                for j in range(k, m):
+                    M[i][j] -= f * M[k][j]
+    return True
 
 
 # --------------------------------------------------------------------------- sparse
@@ -307,7 +331,7 @@ def mtx(text: str, sidecar: str | None):
     """(codes or None, A, R, resource names) of a Matrix Market file and its sidecar."""
     if not text.endswith(("\n", "\r")):
         raise Rejected("no line end")
-    lines = text.splitlines()
+    lines = text.split("\n")  # Matrix Market lines end at \n, not at \x1c or \u2028
     banner = lines[0].split() if lines else []
     if len(banner) != 5 or banner[0] != "%%MatrixMarket" or banner[1].lower() != "matrix":
         raise Rejected("banner")

@@ -118,6 +118,20 @@ def test_third_party_text_cut_inside_a_line_is_refused(tmp_path):
         read_economy(mtx)
 
 
+def test_mtx_lines_end_at_newline_only(tmp_path):
+    """Found by the long fuzz run: str.splitlines() also breaks at \\x1c, \\x85 and
+    \\u2028, so the body was split where the header (read by line) was not. A line
+    break inside an entry line is now no line break: the entry has too many fields."""
+    mtx = tmp_path / "m.mtx"
+    mtx.write_bytes(b"%%MatrixMarket matrix coordinate real general\n% a\x1cb\n"
+                    b"2 2 1\n1 2 0.25\n")
+    np.testing.assert_array_equal(read_economy(mtx).A.toarray(), [[0.0, 0.25], [0.0, 0.0]])
+    mtx.write_bytes(b"%%MatrixMarket matrix coordinate real general\n2 2 2\n"
+                    b"1 2 0.25\xe2\x80\xa82 1 0.5\n")
+    with pytest.raises(DataFormatError):
+        read_economy(mtx)
+
+
 # --------------------------------------------------------------------------- item 9
 
 
