@@ -18,9 +18,15 @@ __all__ = ["plan"]
 def _summary(result, top: int) -> dict:
     problem = result.problem
     order = [int(i) for i in result.prices.argsort()[::-1][:top]] if result.prices.size else []
+    from lab.planning._solve import binding, negligible
+
     lim = [q for q in range(problem.n_resources) if problem.available[q] < float("inf")]
-    binding = sorted(lim, key=lambda q: -result.resource_use[q] / max(problem.available[q],
-                                                                       1e-300))
+    by_use = sorted(lim, key=lambda q: -result.resource_use[q] / max(problem.available[q],
+                                                                      1e-300))
+    # prices below what the certificate resolves are 0, as in the frames and the report
+    prices = np.where(negligible(result.resource_prices, problem.available, result.objective),
+                      0.0, result.resource_prices)
+    binds = binding(result.resource_prices, problem.available, result.objective)
     return {
         "method": result.method, "method_reason": result.method_reason,
         "solver": result.solver, "status": result.status.name, "converged": result.converged,
@@ -33,10 +39,36 @@ def _summary(result, top: int) -> dict:
         "resources": [{"resource": problem.resource_names[q],
                        "use": float(result.resource_use[q]),
                        "available": float(problem.available[q]),
-                       "price": float(result.resource_prices[q])} for q in binding],
+                       "price": float(prices[q]), "binding": bool(binds[q])}
+                      for q in by_use],
         "highest_prices": [{"product": str(problem.product_codes[i]),
                             "price": float(result.prices[i])} for i in order],
     }
+
+
+def _echo_resources(resources: list[dict], top: int) -> None:
+    """The binding resources with their shadow prices; without prices (cockshott), the
+    resources by share used."""
+    def line(r):
+        price = "n/a" if r["price"] != r["price"] else f"{r['price']:.6g}"
+        click.echo(f"  {r['resource']:<20} use {r['use']:.6g} of {r['available']:.6g}, "
+                   f"shadow price {price}")
+
+    if not resources:
+        return
+    if all(r["price"] != r["price"] for r in resources):  # NaN: no prices computed
+        click.echo("resources by share used (this method computes no shadow prices):")
+        for r in resources[:top or None]:
+            line(r)
+        return
+    bound = [r for r in resources if r["binding"]]
+    if not bound:
+        click.echo("binding resources: none (every resource price is 0 within the "
+                   "certificate)")
+    else:
+        click.echo("binding resources:")
+        for r in sorted(bound, key=lambda r: -r["price"])[:top or None]:
+            line(r)
 
 
 def _targets_summary(codes, fulfilment, top: int) -> dict:
@@ -437,11 +469,7 @@ def plan(economy, dataset, targets_file, scale, resources_file, available, capac
                        f"infeasibility {result.infeasibility:.1e}, "
                        f"{result.timings['total']:.3f} s")
             _echo_targets(info)
-            if info["resources"]:
-                click.echo("most binding resources:")
-                for r in info["resources"][:top or None]:
-                    click.echo(f"  {r['resource']:<20} use {r['use']:.6g} of "
-                               f"{r['available']:.6g}, shadow price {r['price']:.6g}")
+            _echo_resources(info["resources"], top)
             if info["highest_prices"]:
                 click.echo("highest shadow prices:")
                 for p in info["highest_prices"]:

@@ -57,8 +57,30 @@ def test_plan_summary_names_binding_resources_and_prices(files):
     result = run_cli("plan", path, "--targets", tmp / "targets.csv", "--resources",
                      tmp / "resources.csv", "--method", "plan-ray")
     assert result.exit_code == 0, result.output
-    assert "most binding resources" in result.stdout and "labour" in result.stdout
+    assert "binding resources:\n  labour" in result.stdout
     assert "highest shadow prices" in result.stdout
+    info = json.loads(run_cli("plan", path, "--targets", tmp / "targets.csv", "--resources",
+                              tmp / "resources.csv", "--method", "plan-ray", "--json").stdout)
+    (labour,) = info["resources"]
+    assert labour["binding"] and labour["price"] > 0
+
+
+def test_plan_summary_lists_no_resource_whose_price_is_zero(files):
+    """Issue 15: "most binding resources" listed a resource whose price was 0. Here
+    labour is plentiful (10^6 hours), so the capacity limits the plan, not labour."""
+    _, path, tmp = files
+    plenty = tmp / "plenty.csv"
+    plenty.write_text("resource,available\nlabour,1000000\n")
+    caps = tmp / "every-target.csv"
+    caps.write_text("code,capacity\nP3,0.2\nP10,0.2\nP77,0.2\n")
+    options = ("--targets", tmp / "targets.csv", "--resources", plenty, "--capacities", caps,
+               "--method", "plan-ray")
+    result = run_cli("plan", path, *options, "--json")
+    assert result.exit_code == 0, result.output
+    (labour,) = json.loads(result.stdout)["resources"]
+    assert labour["price"] == 0 and not labour["binding"]
+    text = run_cli("plan", path, *options).stdout
+    assert "binding resources: none" in text
 
 
 def test_plan_parquet_and_cockshott(files):
