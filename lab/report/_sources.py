@@ -464,6 +464,22 @@ def read_job(folder: Path):
             prov.extra["job file"] = job_file
     _check_hash(prov, path)
     codes, cols = _read_frame(path)
+    if record.get("kind") == "multiyear":
+        certificate = {k: record.get(k) for k in (
+            "converged", "message", "method", "method_reason", "objective", "bound",
+            "harmony", "min_fulfilment", "infeasibility", "iterations")}
+        certificate.update(status=record.get("plan_status") or (
+            "OPTIMAL" if record.get("converged") else "NOT CERTIFIED"),
+            relative_gap=record.get("gap"))
+        capital = folder / str(record.get("capital_result", ""))
+        recorded = record.get("capital_result_sha256")
+        if capital.is_file() and recorded and file_sha256(capital) != recorded:
+            prov.notices.append(f"{capital.name} has changed since lab wrote it (its sha256 "
+                                "is not the one recorded): the stocks shown may not be the "
+                                "plan's.")
+        prov.notices.append("batch records hold no resource shadow prices: what limits the "
+                            "plan is shown from the plan file alone.")
+        return _years_from_columns(codes, cols, path, certificate, None, prov)
     if record.get("kind") == "plan":
         certificate = {"status": "OPTIMAL" if record.get("converged") else "NOT CERTIFIED",
                        "converged": bool(record.get("converged")),

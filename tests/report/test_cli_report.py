@@ -234,6 +234,39 @@ def test_lab_report_of_a_multiyear_plan_file(tmp_path, monkeypatch):
     assert doc["limits"]["resources"][0]["binding"]            # year 1's labour
 
 
+def test_lab_report_of_a_multiyear_batch_job(tmp_path):
+    """A multi-year job's folder is reported as a multi-year plan (trajectories and
+    stocks from plan.capital.csv), with the certificate of its record."""
+    economy = lab.Economy(np.zeros((2, 2)), [1.0, 3.0], codes=["grain", "tractor"])
+    lab.write_economy(economy, tmp_path / "e.npz")
+    (tmp_path / "capital.csv").write_text("good,industry,coefficient\ntractor,grain,2\n")
+    (tmp_path / "stocks.csv").write_text("good,industry,stock\ntractor,grain,20\n")
+    (tmp_path / "jobs.toml").write_text(
+        '[economies.e]\npath = "e.npz"\n[[jobs]]\nname = "years"\nkind = "multiyear"\n'
+        'years = 2\ncapital = "capital.csv"\ndepreciation = 0.5\n'
+        'initial_stocks = "stocks.csv"\noptions = { method = "plan-ray" }\n'
+        'changes = [{ type = "targets", values = { grain = 10.0 } },\n'
+        '           { type = "availability", values = { labour = 30.0 } }]\n')
+    assert lab.run_batch(tmp_path / "jobs.toml", out=tmp_path / "out").ok
+    job = tmp_path / "out" / "jobs" / "years"
+    _run(["report", job, "-o", tmp_path / "r.html"])
+    doc, cols = document(tmp_path / "r.html"), columns(tmp_path / "r.html")
+    result = lab.plan(lab.MultiYearProblem(
+        economy, years=2, targets=[[10.0, 0.0], [10.0, 0.0]], available=[[30.0], [30.0]],
+        capital=[[0.0, 0.0], [2.0, 0.0]], depreciation=0.5,
+        initial_stocks=[[0.0, 0.0], [20.0, 0.0]]), method="plan-ray")
+    assert doc["kind"] == "multiyear" and doc["headline"]["certified"]
+    np.testing.assert_allclose(cols["traj:output"].reshape(2, 2), result.output, rtol=1e-6)
+    series = {(r["series"], r["year"]): r["hours"]
+              for r in doc["charts"][0]["spec"]["data"]["values"]}
+    held = np.asarray(result.stocks[1].sum(axis=1)).ravel() @ np.array([1.0, 3.0])
+    assert series[("stocks (start of year)", 2)] == pytest.approx(held, abs=1e-7)
+    (job / "plan.capital.csv").write_text((job / "plan.capital.csv").read_text() + "\n")
+    _run(["report", job, "-o", tmp_path / "r2.html"])
+    assert any("plan.capital.csv has changed" in n for n in document(tmp_path / "r2.html")
+               ["notices"])
+
+
 def test_lab_report_refuses_another_economy(tmp_path, monkeypatch):
     monkeypatch.chdir(tmp_path)
     _run(["values", "--dataset", "uk-2010", "-o", "values.csv", "--quiet"])
