@@ -353,7 +353,8 @@ def _failure(task, exc, seconds, store, extra=None) -> dict:
 
 
 class _Writer:
-    """Writes values files like :func:`lab.write_values` (``code`` + one column per row).
+    """Writes values files like :func:`lab.write_values` with the economy's names
+    (``code``, ``name`` where the economy has product names, one column per row).
 
     With pyarrow, the codes are converted to Arrow once per economy and the file is
     written by Arrow's CSV or Parquet writer (about ten times faster than pandas
@@ -365,6 +366,7 @@ class _Writer:
     def __init__(self, economy):
         self.economy = economy
         self.codes = None
+        self.names = None  # product names as Arrow strings, where the economy has them
         self.parquet_meta: dict = {}
 
     def write(self, result, path: Path, fmt: str) -> None:
@@ -380,8 +382,13 @@ class _Writer:
             codes = (e.codes.tolist() if getattr(e, "_codes", None) is not None
                      else [f"P{i}" for i in range(e.n_products)])
             self.codes = pa.array(codes, type=pa.string())
+            if e.names is not None:
+                self.names = pa.array([str(n) for n in e.names], type=pa.string())
         values = result.values if result.values.ndim == 2 else result.values[None, :]
         columns = ["value"] if result.values.ndim == 1 else list(result.resource_names)
+        if self.names is not None and "name" in columns:
+            self._fallback(result, path)  # write_values refuses the clash with its message
+            return
         if fmt == "csv":
             self._csv(pa, values, columns, path, result)
         else:
@@ -390,7 +397,7 @@ class _Writer:
     def _fallback(self, result, path):
         from lab.io import write_values
 
-        write_values(result, path)
+        write_values(result, path, names=self.economy.names)
 
     def _csv(self, pa, values, columns, path, result):
         import csv
@@ -399,8 +406,10 @@ class _Writer:
         import pyarrow.csv as pacsv
 
         header = io.StringIO()
-        csv.writer(header, lineterminator="\n").writerow(["code", *columns])
-        table = pa.table({"code": self.codes,
+        named = self.names is not None
+        csv.writer(header, lineterminator="\n").writerow(
+            ["code", *(["name"] if named else []), *columns])
+        table = pa.table({"code": self.codes, **({"name": self.names} if named else {}),
                           **{f"c{q}": values[q] for q in range(len(columns))}})
         try:
             with atomic_path(path) as tmp, open(tmp, "wb") as fh:
@@ -418,10 +427,12 @@ class _Writer:
             import pandas as pd
 
             # The pandas metadata of write_values' files, so read_parquet gives the index.
-            sample = pd.DataFrame({c: [0.0] for c in columns},
+            named = {"name": ["n"]} if self.names is not None else {}
+            sample = pd.DataFrame({**named, **{c: [0.0] for c in columns}},
                                   index=pd.Index([self.economy.codes_at(0)[0]], name="code"))
             self.parquet_meta[key] = pa.Table.from_pandas(sample).schema.metadata
-        table = pa.table({**{c: values[q] for q, c in enumerate(columns)},
+        named = {"name": self.names} if self.names is not None else {}
+        table = pa.table({**named, **{c: values[q] for q, c in enumerate(columns)},
                           "code": self.codes}).replace_schema_metadata(self.parquet_meta[key])
         with atomic_path(path) as tmp:
             pq.write_table(table, tmp)
