@@ -239,20 +239,29 @@ def _cut_lp(U: np.ndarray, rho: np.ndarray):
 
 
 def _plan_ray(problem, tech: _Technology, t: np.ndarray, tol: float,
-              lam0: np.ndarray | None = None):
+              lam0: np.ndarray | None = None, seeds=()):
     """max φ with (B − A)x ≥ φ t, R x ≤ ρ by cutting planes over λ (module docstring).
 
     Evaluations are stabilised (Wentges' smoothing): at α·λ_best + (1 − α)·λ_LP, the
     best dual point so far pulled towards the cut LP's solution, and at λ_LP itself when
-    that gives no cut the LP violates. Stops when the mix and the best bound agree to
-    ``tol`` (relative). Returns (x, p, λ, None) with p the cheapest values at the best λ,
-    or (None, None, None, reason) when unbounded.
+    that gives no cut the LP violates. ``seeds``: (techniques, V) of policies known to
+    matter, V = R_lim (I − A_π)⁻¹ their integrated coefficients, whose cuts V·t cost no
+    solve. Stops when the mix and the best bound agree to ``tol`` (relative). Returns
+    (x, p, λ, None) with p the cheapest values at the best λ, or (None, None, None,
+    reason) when unbounded.
     """
     rho = tech.rho
-    lam = 1.0 / rho if lam0 is None else np.maximum(lam0, 1e-12 * np.max(lam0) / rho)
-    cuts, plans = [], []
+    cuts = [V @ t for _, V in seeds]
+    policies = [techniques for techniques, _ in seeds]
+    plans = {}  # policy number -> its plan for t, computed where needed
     best = (math.inf, None, None)  # (bound on φ, λ, values), scaled so that v·t = 1
-    lam_lp, mix = None, None
+    lam_lp, mix, value = None, None, math.inf
+    if cuts:
+        out = _cut_lp(np.array(cuts), rho)
+        if out is not None:
+            lam_lp, mix, value = out
+    lam = lam_lp if lam_lp is not None else 1.0 / rho if lam0 is None else \
+        np.maximum(lam0, 1e-12 * np.max(lam0) / rho)
     for _ in range(MAX_CUTS):
         techniques, v = tech.cheapest(lam @ tech.R_lim)
         x = tech.plan_for(techniques, tech.economy(techniques), t)
@@ -264,14 +273,14 @@ def _plan_ray(problem, tech: _Technology, t: np.ndarray, tol: float,
                 best = (bound, lam / vt, v / vt)
         new = lam_lp is None or float(np.dot(lam_lp, u)) < 1.0 - tol
         if new:
+            plans[len(cuts)] = x
             cuts.append(u)
-            plans.append(x)
+            policies.append(techniques)
             out = _cut_lp(np.array(cuts), rho)
             if out is None:
                 return None, None, None, ("the targets can be made without any limited "
                                           "resource, so they can grow without limit")
-            lam_lp, mu, value = out
-            mix = mu
+            lam_lp, mix, value = out
         if best[0] - value <= tol * best[0]:
             break
         if new and best[1] is not None:
@@ -281,9 +290,11 @@ def _plan_ray(problem, tech: _Technology, t: np.ndarray, tol: float,
         else:
             lam = lam_lp  # mispriced: the smoothed point gave no violated cut
     x = np.zeros(tech.k)
-    for weight, plan in zip(mix, plans, strict=True):
+    for s, weight in enumerate(mix):
         if weight > 0:
-            x += weight * plan
+            if s not in plans:
+                plans[s] = tech.plan_for(policies[s], tech.economy(policies[s]), t)
+            x += weight * plans[s]
     # the LP meets Σ μ u ≤ ρ to its tolerance: meet it in this arithmetic
     used = tech.R_lim @ x
     with np.errstate(divide="ignore", invalid="ignore"):
@@ -299,8 +310,10 @@ def _dual_pieces(V_t, t, w, rho):
     def g(lam):
         p = lam @ V_t
         y = _harmony.best_response(p, t, w)
-        value = float(np.sum(_harmony.conjugate(p, t, w)) + np.dot(lam, rho))
-        return value, rho - V_t @ y
+        with np.errstate(invalid="ignore", over="ignore"):
+            conj = np.where(p > 0, w * _harmony.harmony_of(y, t) - p * y, np.inf)
+        conj = np.where(w > 0, conj, 0.0)  # (the conjugate of lab.planning._harmony)
+        return float(np.sum(conj) + np.dot(lam, rho)), rho - V_t @ y
 
     return g
 
@@ -321,17 +334,20 @@ def _min_max(pieces, lam0, rho):
         grad[-1] = 1.0
         return z[-1], grad
 
+    last = {}
+
+    def evaluate(z):  # SLSQP asks for the constraints and their Jacobian at each point
+        key = z.tobytes()
+        if key not in last:
+            last.clear()
+            last[key] = [g(z[:-1] * scale) for g in pieces]
+        return last[key]
+
     def constraints(z):
-        lam = z[:-1] * scale
-        return np.array([(z[-1] * ref - g(lam)[0]) / ref for g in pieces])
+        return np.array([(z[-1] * ref - value) / ref for value, _ in evaluate(z)])
 
     def jac(z):
-        lam = z[:-1] * scale
-        rows = []
-        for g in pieces:
-            _, grad = g(lam)
-            rows.append(np.append(-grad * scale / ref, 1.0))
-        return np.array(rows)
+        return np.array([np.append(-grad * scale / ref, 1.0) for _, grad in evaluate(z)])
 
     z0 = np.append(np.ones(lam0.size), max(vals) / ref)
     res = so.minimize(objective, z0, jac=True, method="SLSQP",
@@ -350,10 +366,10 @@ def _harmony_route(problem, tech: _Technology, tol: float):
     rho = tech.rho
     options = tech.options
     lam = 1.0 / rho
-    pieces, seen = [], []
-    for _ in range(MAX_POLICIES):
-        techniques, _ = tech.cheapest(lam @ tech.R_lim)
-        if any(np.array_equal(techniques, s) for s in seen):
+    pieces, seen = [], []  # seen: (techniques, V) of each piece
+    for _ in range(MAX_POLICIES + 1):
+        techniques, v = tech.cheapest(lam @ tech.R_lim)
+        if len(pieces) == MAX_POLICIES or any(np.array_equal(techniques, s) for s, _ in seen):
             break
         econ = tech.economy(techniques)
         V = integrated(econ, tech.limited, options.backend, options.n_threads)
@@ -362,28 +378,27 @@ def _harmony_route(problem, tech: _Technology, tol: float):
             return None, None, None, ("some target uses none of the limited resources, "
                                       "so it can grow without limit")
         g = _dual_pieces(V_t, t, w, rho)
+        seen.append((techniques, V))
         if pieces:
             value = g(lam)[0]
             low = max(h(lam)[0] for h in pieces)
             if value - low <= tol * max(1.0, abs(value)):
                 break  # the cheapest policy at λ adds nothing to the dual
-        seen.append(techniques)
         pieces.append(g)
         lam = _harmony_prices(V_t, t, w, rho) if len(pieces) == 1 else \
             _min_max(pieces, lam, rho)[0]
-    techniques, v = tech.cheapest(lam @ tech.R_lim)
+    # (techniques, v): the cheapest policy and values at the final λ
     y = np.zeros(problem.n_products)
     y[idx] = _harmony.best_response(v[idx], t, w)
     if not np.any(y > 0):
         return np.zeros(tech.k), v, lam, None
-    econ = tech.economy(techniques)
-    x = tech.plan_for(techniques, econ, y)
+    x = tech.plan_for(techniques, tech.economy(techniques), y)
     used = tech.R_lim @ x
     if np.all(used <= rho * (1.0 + 1e-12)):
         # one policy makes y within the limits: its plan is the answer
         return x * min(1.0, float(np.min(np.where(used > rho, rho / used, 1.0)))), v, lam, None
-    # a mix of policies makes y: the plan ray towards y
-    xr, _, _, _ = _plan_ray(problem, tech, y, tol, lam0=lam)
+    # a mix of policies makes y: the plan ray towards y, from the policies seen
+    xr, _, _, _ = _plan_ray(problem, tech, y, tol, lam0=lam, seeds=seen)
     if xr is None:
         return x, v, lam, None
     return xr, v, lam, None
