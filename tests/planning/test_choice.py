@@ -227,3 +227,21 @@ def test_policy_values_are_the_prices():
         technique_codes=problem.technique_codes), rtol=1e-12).values
     lam = result.resource_prices[0]
     np.testing.assert_allclose(result.prices, lam * values, rtol=1e-8)
+
+
+@pytest.mark.parametrize("seed", range(3))
+def test_one_limited_resource_other_than_labour(seed):
+    """Only the second resource is limited: the cheapest techniques in it decide."""
+    _, A, B, R, t, rho, per = _tiny(seed, m=4, per=3, resources=2)
+    problem = lab.PlanningProblem.from_techniques(A, B, R, t, resource_names=["labour", "R1"],
+                                                  available={"R1": float(rho[1])})
+    phis = [rho[1] / _usage(A, B, R, t, pol)[0][1] for pol in _policies(t.size, per)]
+    for method in ("plan-ray", "harmony"):
+        result = lab.plan(problem, method=method)
+        assert result.solver == "decoupled" and result.converged
+        assert result.resource_prices[0] == 0.0 and result.resource_prices[1] > 0
+    ray = lab.plan(problem, method="plan-ray")
+    assert ray.objective == pytest.approx(max(phis), rel=1e-10)
+    assert ray.objective == pytest.approx(plan_ray_highs(problem, "simplex")[0], rel=1e-7)
+    harmony = lab.plan(problem, method="harmony")
+    assert harmony.objective == pytest.approx(harmony_cvxpy(problem)[0], rel=1e-6, abs=1e-6)
