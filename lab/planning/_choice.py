@@ -353,7 +353,7 @@ def _min_max(pieces, lam0, rho):
     res = so.minimize(objective, z0, jac=True, method="SLSQP",
                       bounds=[(0.0, None)] * lam0.size + [(None, None)],
                       constraints=[{"type": "ineq", "fun": constraints, "jac": jac}],
-                      options={"ftol": 1e-15, "maxiter": 500})
+                      options={"ftol": 1e-12, "maxiter": 500})
     lam = np.maximum(res.x[:-1], 0.0) * scale
     return lam, max(g(lam)[0] for g in pieces)
 
