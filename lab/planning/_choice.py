@@ -239,19 +239,20 @@ def _cut_lp(U: np.ndarray, rho: np.ndarray):
 
 
 def _plan_ray(problem, tech: _Technology, t: np.ndarray, tol: float,
-              lam0: np.ndarray | None = None, seeds=()):
+              lam0: np.ndarray | None = None, seeds=(), seed_index=None):
     """max φ with (B − A)x ≥ φ t, R x ≤ ρ by cutting planes over λ (module docstring).
 
     Evaluations are stabilised (Wentges' smoothing): at α·λ_best + (1 − α)·λ_LP, the
     best dual point so far pulled towards the cut LP's solution, and at λ_LP itself when
-    that gives no cut the LP violates. ``seeds``: (techniques, V) of policies known to
-    matter, V = R_lim (I − A_π)⁻¹ their integrated coefficients, whose cuts V·t cost no
-    solve. Stops when the mix and the best bound agree to ``tol`` (relative). Returns
-    (x, p, λ, None) with p the cheapest values at the best λ, or (None, None, None,
-    reason) when unbounded.
+    that gives no cut the LP violates. ``seeds``: (techniques, V_t) of policies known to
+    matter, V_t = R_lim (I − A_π)⁻¹ their integrated coefficients on the products
+    ``seed_index`` (those where t may be > 0), whose cuts V_t·t cost no solve. Stops
+    when the mix and the best bound agree to ``tol`` (relative). Returns (x, p, λ, None)
+    with p the cheapest values at the best λ, or (None, None, None, reason) when
+    unbounded.
     """
     rho = tech.rho
-    cuts = [V @ t for _, V in seeds]
+    cuts = [V_t @ t[seed_index] for _, V_t in seeds]
     policies = [techniques for techniques, _ in seeds]
     plans = {}  # policy number -> its plan for t, computed where needed
     best = (math.inf, None, None)  # (bound on φ, λ, values), scaled so that v·t = 1
@@ -366,19 +367,18 @@ def _harmony_route(problem, tech: _Technology, tol: float):
     rho = tech.rho
     options = tech.options
     lam = 1.0 / rho
-    pieces, seen = [], []  # seen: (techniques, V) of each piece
+    pieces, seen = [], []  # seen: (techniques, V on the targets) of each piece
     for _ in range(MAX_POLICIES + 1):
         techniques, v = tech.cheapest(lam @ tech.R_lim)
         if len(pieces) == MAX_POLICIES or any(np.array_equal(techniques, s) for s, _ in seen):
             break
         econ = tech.economy(techniques)
-        V = integrated(econ, tech.limited, options.backend, options.n_threads)
-        V_t = V[:, idx]
+        V_t = integrated(econ, tech.limited, options.backend, options.n_threads)[:, idx]
         if np.any(~(V_t > 0).any(axis=0) & (w > 0)):
             return None, None, None, ("some target uses none of the limited resources, "
                                       "so it can grow without limit")
         g = _dual_pieces(V_t, t, w, rho)
-        seen.append((techniques, V))
+        seen.append((techniques, V_t))
         if pieces:
             value = g(lam)[0]
             low = max(h(lam)[0] for h in pieces)
@@ -398,7 +398,7 @@ def _harmony_route(problem, tech: _Technology, tol: float):
         # one policy makes y within the limits: its plan is the answer
         return x * min(1.0, float(np.min(np.where(used > rho, rho / used, 1.0)))), v, lam, None
     # a mix of policies makes y: the plan ray towards y, from the policies seen
-    xr, _, _, _ = _plan_ray(problem, tech, y, tol, lam0=lam, seeds=seen)
+    xr, _, _, _ = _plan_ray(problem, tech, y, tol, lam0=lam, seeds=seen, seed_index=idx)
     if xr is None:
         return x, v, lam, None
     return xr, v, lam, None
