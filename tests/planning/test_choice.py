@@ -245,3 +245,21 @@ def test_one_limited_resource_other_than_labour(seed):
     assert ray.objective == pytest.approx(plan_ray_highs(problem, "simplex")[0], rel=1e-7)
     harmony = lab.plan(problem, method="harmony")
     assert harmony.objective == pytest.approx(harmony_cvxpy(problem)[0], rel=1e-6, abs=1e-6)
+
+
+@pytest.mark.parametrize("seed", range(4))
+def test_cut_lp_highspy_and_scipy_agree(seed):
+    """The cut LP min λᵀρ s.t. Uλ ≥ 1 and its duals (the mix), by highspy and by scipy."""
+    from lab.planning._choice import _cut_lp, _cut_lp_scipy
+
+    rng = np.random.default_rng(seed)
+    U = rng.uniform(0.1, 2.0, (6, 3))
+    rho = rng.uniform(1.0, 3.0, 3)
+    lam, mu, value = _cut_lp(U, rho)
+    lam2, mu2, value2 = _cut_lp_scipy(U, rho)
+    assert value == pytest.approx(value2, rel=1e-9)
+    # strong duality: the mix μ (Σμ = value, Σ μ_s u_s ≤ ρ) is the master's primal
+    for m in (mu, mu2):
+        assert m.sum() == pytest.approx(value, rel=1e-9)
+        assert np.all(U.T @ m <= rho * (1 + 1e-9))
+    assert _cut_lp(np.zeros((2, 3)), rho) is None and _cut_lp_scipy(np.zeros((2, 3)), rho) is None
