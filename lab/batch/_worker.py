@@ -656,6 +656,7 @@ def _multiyear_problem(job, econ):
     reads its options: targets and limits from the changes (every year, or the change's
     ``year``), capital, depreciation and stocks from numbers or CSV files."""
     from lab.batch._spec import SetAvailability, SetTargets
+    from lab.io._plan_tables import read_code_matrix
     from lab.planning import MultiYearProblem
 
     T = job.years
@@ -680,61 +681,22 @@ def _multiyear_problem(job, econ):
     return MultiYearProblem(
         econ, years=T, targets={y: v for y, v in targets.items() if v},
         available=available or None,
-        capital=None if job.capital is None else _pairs(job.capital, "coefficient", codes),
+        capital=None if job.capital is None else read_code_matrix(job.capital, "coefficient",
+                                                                   codes),
         depreciation=_depreciation(job.depreciation, codes),
         initial_stocks=(None if job.initial_stocks is None
-                        else _pairs(job.initial_stocks, "stock", codes)),
-        terminal_stocks=_pairs(terminal, "stock", codes) if isinstance(terminal, str)
+                        else read_code_matrix(job.initial_stocks, "stock", codes)),
+        terminal_stocks=read_code_matrix(terminal, "stock", codes) if isinstance(terminal, str)
         else terminal,
         year_weights=None if job.year_weights is None else list(job.year_weights),
         **({} if weights is None else {"weights": weights}))
 
 
-def _by_code(entries: dict, codes, path) -> sp.csc_array:
-    """{(good, industry): number} as an m × m matrix, or an error naming unknown codes."""
-    from lab.exceptions import InvalidProblemError
-
-    position = {c: i for i, c in enumerate(codes)}
-    unknown = sorted({k for pair in entries for k in pair if k not in position})
-    if unknown:
-        raise InvalidProblemError(f"{path}: unknown product code(s) "
-                                  f"{', '.join(repr(u) for u in unknown[:5])}")
-    rows = [position[g] for g, _ in entries]
-    cols = [position[i] for _, i in entries]
-    m = len(codes)
-    return sp.csc_array((list(entries.values()), (rows, cols)), shape=(m, m))
-
-
-def _pairs(path, column: str, codes) -> sp.csc_array:
-    """A CSV ``good,industry,<column>`` as an m × m matrix (``lab plan``'s layout)."""
-    from lab.io._plan_tables import read_keyed_table
-
-    _, table = read_keyed_table(path, ("good", "industry"), (column,))
-    return _by_code(table[column], codes, path)
-
-
 def _depreciation(value, codes):
-    """A rate, or a CSV ``good,depreciation`` (per capital good) or
-    ``good,industry,depreciation`` (per entry), as ``lab plan --depreciation`` reads it."""
-    from lab.exceptions import InvalidProblemError
-    from lab.io._plan_tables import read_keyed_table
+    """A rate, or a CSV read as ``lab plan --depreciation`` reads it."""
+    from lab.io._plan_tables import read_depreciation
 
-    if not isinstance(value, str):
-        return value
-    present, table = read_keyed_table(value, ("good",), ("depreciation",),
-                                      optional_keys=("industry",))
-    entries = table["depreciation"]
-    if present != ("good",):  # industry,good: the optional key comes first
-        return _by_code({(g, i): v for (i, g), v in entries.items()}, codes, value)
-    position = {c: i for i, c in enumerate(codes)}
-    unknown = [k[0] for k in entries if k[0] not in position]
-    if unknown:
-        raise InvalidProblemError(f"{value}: unknown product code(s) "
-                                  f"{', '.join(repr(u) for u in unknown[:5])}")
-    rate = np.zeros(len(codes))
-    for (good,), v in entries.items():
-        rate[position[good]] = v
-    return rate
+    return value if not isinstance(value, str) else read_depreciation(value, codes)
 
 
 def _certificate_fields(result) -> dict:

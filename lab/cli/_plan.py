@@ -127,30 +127,6 @@ def _number(text):
         return None
 
 
-def _pairs(path, value: str, codes):
-    """A CSV good,industry,<value> as an m × m sparse matrix (codes by label)."""
-    import scipy.sparse as sp
-
-    from lab.io._plan_tables import read_keyed_table
-
-    _, table = read_keyed_table(path, ("good", "industry"), (value,))
-    return _matrix(table[value], codes, path, sp)
-
-
-def _matrix(entries: dict, codes, path, sp):
-    from lab.exceptions import InvalidProblemError
-
-    position = {str(c): i for i, c in enumerate(codes)}
-    unknown = sorted({k for pair in entries for k in pair if k not in position})
-    if unknown:
-        raise InvalidProblemError(f"{path}: unknown product code(s) "
-                                  f"{', '.join(repr(u) for u in unknown[:5])}")
-    rows = [position[g] for g, _ in entries]
-    cols = [position[i] for _, i in entries]
-    m = len(codes)
-    return sp.csc_array((list(entries.values()), (rows, cols)), shape=(m, m))
-
-
 def _yearly(path, key: str, value: str, years: int):
     """A CSV [year,]key,value as {year: {key: value}} (the same every year without a year
     column)."""
@@ -174,10 +150,14 @@ def _yearly(path, key: str, value: str, years: int):
 def _run_multiyear(econ, years, targets_file, resources_file, capital_file, depreciation,
                    initial_file, terminal, year_weights, weighting, method, say, t0, options,
                    out, top, as_json, quiet):
-    import scipy.sparse as sp
 
     from lab.exceptions import InvalidProblemError
-    from lab.io._plan_tables import read_keyed_table, write_multiyear_plan
+    from lab.io._plan_tables import (
+        read_code_matrix,
+        read_depreciation,
+        read_keyed_table,
+        write_multiyear_plan,
+    )
     from lab.planning import MultiYearProblem
     from lab.planning import plan as solve
 
@@ -200,29 +180,16 @@ def _run_multiyear(econ, years, targets_file, resources_file, capital_file, depr
         names = {n for v in per_year.values() for n in v}
         available = {n: [per_year[y].get(n, float("inf")) for y in range(1, years + 1)]
                      for n in names}
-    capital = _pairs(capital_file, "coefficient", codes) if capital_file else None
+    capital = read_code_matrix(capital_file, "coefficient", codes) if capital_file else None
     rate = _number(depreciation)
     if rate is None:
-        present, dep = read_keyed_table(depreciation, ("good",), ("depreciation",),
-                                        optional_keys=("industry",))
-        if present == ("good",):
-            position = {c: i for i, c in enumerate(codes)}
-            unknown = [k[0] for k in dep["depreciation"] if k[0] not in position]
-            if unknown:
-                raise InvalidProblemError(f"{depreciation}: unknown product code(s) "
-                                          f"{', '.join(repr(u) for u in unknown[:5])}")
-            rate = np.zeros(len(codes))
-            for k, v in dep["depreciation"].items():
-                rate[position[k[0]]] = v
-        else:  # industry,good: the optional key comes first
-            rate = _matrix({(g, i): v for (i, g), v in dep["depreciation"].items()}, codes,
-                           depreciation, sp)
-    initial = _pairs(initial_file, "stock", codes) if initial_file else None
+        rate = read_depreciation(depreciation, codes)
+    initial = read_code_matrix(initial_file, "stock", codes) if initial_file else None
     term = None
     if terminal is not None:
         term = _number(terminal)
         if term is None:
-            term = _pairs(terminal, "stock", codes)
+            term = read_code_matrix(terminal, "stock", codes)
     betas = None
     if year_weights is not None:
         betas = [_number(b) for b in year_weights.split(",")]

@@ -27,8 +27,9 @@ from lab._atomic import atomic_path
 from lab.exceptions import DataFormatError, InvalidOptionError
 from lab.io._files import check_text_end, open_regular
 
-__all__ = ["PLAN_SUFFIXES", "capital_path", "products_path", "read_keyed_table",
-           "read_table", "write_multiyear_plan", "write_plan"]
+__all__ = ["PLAN_SUFFIXES", "capital_path", "products_path", "read_code_matrix",
+           "read_depreciation", "read_keyed_table", "read_table", "write_multiyear_plan",
+           "write_plan"]
 
 PLAN_SUFFIXES = (".csv", ".parquet")
 
@@ -207,6 +208,54 @@ def read_keyed_table(path, keys: tuple[str, ...], columns: tuple[str, ...],
     if not seen:
         raise DataFormatError("no rows after the header", path=path)
     return present, out
+
+
+def _positions(codes, wanted, path) -> dict:
+    """{code: position} of the economy's codes, or an error naming unknown ones."""
+    from lab.exceptions import InvalidProblemError
+
+    position = {str(c): i for i, c in enumerate(codes)}
+    unknown = sorted({k for k in wanted if k not in position})
+    if unknown:
+        raise InvalidProblemError(f"{path}: unknown product code(s) "
+                                  f"{', '.join(repr(u) for u in unknown[:5])}")
+    return position
+
+
+def _code_matrix(entries: dict, codes, path):
+    """{(good, industry): number} as an m × m CSC matrix."""
+    import scipy.sparse as sp
+
+    position = _positions(codes, {k for pair in entries for k in pair}, path)
+    rows = [position[g] for g, _ in entries]
+    cols = [position[i] for _, i in entries]
+    m = len(codes)
+    return sp.csc_array((list(entries.values()), (rows, cols)), shape=(m, m))
+
+
+def read_code_matrix(path, column: str, codes):
+    """A CSV ``good,industry,<column>`` (capital coefficients, stocks) as an m × m sparse
+    matrix over ``codes``, matched by label; unknown codes are an error naming them."""
+    _, table = read_keyed_table(path, ("good", "industry"), (column,))
+    return _code_matrix(table[column], codes, path)
+
+
+def read_depreciation(path, codes):
+    """Depreciation from a CSV: ``good,depreciation`` (one rate per capital good, an
+    array over ``codes``) or ``good,industry,depreciation`` (per capital entry, an m × m
+    sparse matrix), as ``lab plan --depreciation`` and batch jobs read it."""
+    import numpy as np
+
+    present, table = read_keyed_table(path, ("good",), ("depreciation",),
+                                      optional_keys=("industry",))
+    entries = table["depreciation"]
+    if present != ("good",):  # industry,good: the optional key comes first
+        return _code_matrix({(g, i): v for (i, g), v in entries.items()}, codes, path)
+    position = _positions(codes, {k[0] for k in entries}, path)
+    rate = np.zeros(len(codes))
+    for (good,), v in entries.items():
+        rate[position[good]] = v
+    return rate
 
 
 def capital_path(path) -> Path:
