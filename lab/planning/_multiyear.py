@@ -54,6 +54,7 @@ from lab.economy import Economy
 from lab.exceptions import InvalidEconomyError, InvalidProblemError, InvalidTypeError
 from lab.planning import _certificate
 from lab.planning._certificate import Objective
+from lab.planning._polish import Polisher
 from lab.planning._problem import WEIGHTINGS, PlanningProblem, _entries
 from lab.planning._weights import value_weights
 
@@ -893,17 +894,25 @@ class ForwardRepair:
                 idle = np.where(held_use > 0, np.maximum(K - tied * out[p], 0.0) / held_use, 0.0)
             x[hold] = idle
             carried = back * out[p] + held_back * idle
-            # top up to what next year needs where capital came out short, then invest at
-            # most what the year makes of each good (consumption takes the rest)
+            # top up to what next year needs where capital came out short; what the year
+            # makes of each good goes first to the iterate's consumption and investment
+            # (in proportion where it falls short), and only its surplus to the top-ups:
+            # a top-up that took the consumption of a capital good would zero a target
+            # (next year's repair cuts the capacity the top-up would have kept instead,
+            # by a factor near 1)
             with np.errstate(divide="ignore", invalid="ignore"):
                 more = np.where(built > 0, np.maximum(need - carried, 0.0) / built, 0.0)
             wish = np.maximum(wish, more)
-            made = year.net_output(out)
-            wanted = np.bincount(s, weights=spent * wish, minlength=m)
+            made = np.maximum(year.net_output(out), 0.0)
+            base = np.minimum(raw[invest], wish)
+            own = np.bincount(s, weights=spent * base, minlength=m)
+            extra = np.bincount(s, weights=spent * (wish - base), minlength=m)
             with np.errstate(divide="ignore", invalid="ignore"):
-                ratio = np.where(wanted > 0, np.maximum(made, 0.0) / wanted, 1.0)
-            ratio = np.minimum(ratio, 1.0) * (1.0 - 1e-12)
-            x[invest] = wish * np.where(ratio[s] < 1.0, ratio[s], 1.0)
+                share = np.where(consumed + own > 0, made / (consumed + own), 1.0)
+                share = np.minimum(share, 1.0) * (1.0 - 1e-12)
+                surplus = np.maximum(made - share * (consumed + own), 0.0)
+                top = np.where(extra > 0, np.minimum(surplus / extra, 1.0), 1.0)
+            x[invest] = base * share[s] + (wish - base) * top[s] * (1.0 - 1e-12)
             K = carried + built * x[invest]
         return x, rounds
 
@@ -958,11 +967,13 @@ def solve_multiyear(problem: MultiYearProblem, options, *, callback=None, x0=Non
         n_threads = numba_threads()
 
         def solve(anchor, start):
+            # the plan settles long before the method's prices prove it: polishing the
+            # prices on the plan's active set (lab.planning._polish) proves it sooner
             return solve_general(inner, objective, gap=options.gap,
                                  maxiter=options.maxiter or 200_000, n_threads=n_threads,
                                  check_every=options.check_every, callback=callback,
                                  time_limit=options.time_limit, x0=start, anchor=anchor,
-                                 repair_factory=problem.repair_for)
+                                 repair_factory=problem.repair_for, polish=Polisher())
 
         general = solve(None, x0)
         if general.unbounded is None and general.evidence is None:

@@ -593,7 +593,7 @@ def to_user(ev: _certificate.Evidence, units: Units, mode: str) -> _certificate.
 def solve_general(problem, objective: Objective, *, gap: float, maxiter: int, n_threads: int,
                   check_every: int = 64, callback=None, time_limit: float | None = None,
                   x0: np.ndarray | None = None, anchor: np.ndarray | None = None,
-                  enough: float | None = None, repair_factory=None) -> General:
+                  enough: float | None = None, repair_factory=None, polish=None) -> General:
     """The primal-dual route on any problem: balanced units, PDHG, certificates.
 
     ``x0`` (user units) is certified first, so a starting plan that is already
@@ -601,7 +601,8 @@ def solve_general(problem, objective: Objective, *, gap: float, maxiter: int, n_
     required outputs (see :func:`lab.planning._certificate.repair`). ``enough``: stop
     as soon as a plan reaches this objective (a search for a plan, not an optimum).
     ``repair_factory(internal_problem)`` gives a repair for the problem in internal
-    units (see :func:`lab.planning._certificate.evidence`).
+    units (see :func:`lab.planning._certificate.evidence`). ``polish``: a
+    :class:`lab.planning._polish.Polisher` that may sharpen the bound at certificates.
     """
     t1 = time.perf_counter()
     limited = np.isfinite(problem.available)
@@ -622,6 +623,11 @@ def solve_general(problem, objective: Objective, *, gap: float, maxiter: int, n_
         ev = _certificate.evidence(inner, objective, z[:k], -y[:m], y[m:], limited, ub,
                                    anchor=anchor_s, repair_fn=repair_fn)
         best.add(ev)
+        if polish is not None and best.bound is not None:
+            sharper = polish(inner, objective, ev, -y[:m], y[m:], limited, ub,
+                             best_bound=best.bound.bound, target_gap=gap)
+            if sharper is not None:
+                best.add(sharper)
         best.certify_seconds += time.perf_counter() - tc
         if enough is not None and best.plan is not None and best.plan.objective >= enough:
             return 0.0
