@@ -417,8 +417,9 @@ def _harmony_route(problem, tech: _Technology, tol: float):
         return np.zeros(tech.k), v, lam, None
     x = tech.plan_for(techniques, tech.economy(techniques), y)
     used = tech.R_lim @ x
-    if np.all(used <= rho * (1.0 + 1e-12)):
-        # one policy makes y within the limits: its plan is the answer
+    if np.all(used <= rho * (1.0 + tol)):
+        # one policy makes y within the limits (or so nearly that scaling its plan down
+        # to them loses a share ≤ tol of the harmony): its plan is the answer
         return x * min(1.0, float(np.min(np.where(used > rho, rho / used, 1.0)))), v, lam, None
     # a mix of policies makes y: the plan ray towards y, from the policies seen
     xr, _, _, _ = _plan_ray(problem, tech, y, tol, lam0=lam, seeds=seen, seed_index=idx)
