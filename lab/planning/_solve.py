@@ -861,7 +861,11 @@ def _decoupled(problem, objective, options):
     limited = np.isfinite(problem.available)
     # the exact prices leave no profit for bounds through the inputs to pay for
     ub = _certificate.implied_bounds(inner, limited, max_sweeps=0)
-    ev = _certificate.evidence(inner, objective, x, p, lam, limited, ub)
+    # exact prices need no lowering sweeps (16.6 s of a 173-s plan at 10^6 products);
+    # they are spent only where the bound without them misses the gap
+    ev = _certificate.evidence(inner, objective, x, p, lam, limited, ub, sweeps=0)
+    if not ev.relative_gap <= options.gap:
+        ev = _certificate.evidence(inner, objective, x, p, lam, limited, ub)
     t3 = time.perf_counter()
     return to_user(ev, units, objective.mode), {"setup": 0.0, "solve": t2 - t1,
                                                 "certify": t3 - t2}
