@@ -153,7 +153,8 @@ def polish_duals(problem, objective: Objective, x: np.ndarray, p: np.ndarray,
         out = _certificate.dual_bound(problem, objective, pz, lz, limited, ub)
         if best is None or out[0] < best[0]:
             best = out[:4]
-        if _certificate.relative_gap(objective.mode, value, best[0]) <= target_gap:
+        if (_certificate.relative_gap(objective.mode, value, best[0]) <= target_gap
+                or (state or {}).get("costly")):  # larger guesses cost more still
             break
     return best
 
