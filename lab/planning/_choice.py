@@ -46,6 +46,9 @@ for harmony from 10³ to 10⁶ products: 10⁵ products in 6–7 s (plan ray) an
 from __future__ import annotations
 
 import math
+import os
+import sys
+import threading
 import types
 import warnings
 
@@ -226,9 +229,44 @@ def _cut_lp(U: np.ndarray, rho: np.ndarray):
         import highspy
     except ImportError:
         return _cut_lp_scipy(U, rho)
+    with _HIGHS_LOCK:
+        return _cut_lp_highspy(highspy, _quiet_highs(highspy), U, rho)
+
+
+#: One HiGHS object per process, built once with its banner silenced (see _quiet_highs);
+#: the lock keeps threads from sharing it at the same time.
+_HIGHS: list = []
+_HIGHS_LOCK = threading.Lock()
+
+
+def _quiet_highs(highspy):
+    """highspy.Highs() prints a banner on standard output when it is built, before any
+    option can turn its output off (HiGHS 1.16): that would corrupt ``lab plan --json``.
+    Built once with file descriptor 1 pointed at /dev/null, then reused."""
+    if not _HIGHS:
+        sys.stdout.flush()
+        try:
+            saved, null = os.dup(1), os.open(os.devnull, os.O_WRONLY)
+        except OSError:  # no standard output to protect
+            saved = null = None
+        try:
+            if saved is not None:
+                os.dup2(null, 1)
+            h = highspy.Highs()
+            h.setOptionValue("output_flag", False)
+        finally:
+            if saved is not None:
+                os.dup2(saved, 1)
+                os.close(saved)
+                os.close(null)
+        _HIGHS.append(h)
+    return _HIGHS[0]
+
+
+def _cut_lp_highspy(highspy, h, U: np.ndarray, rho: np.ndarray):
+    """:func:`_cut_lp` on the process's HiGHS object."""
     s, r = U.shape
-    h = highspy.Highs()
-    h.setOptionValue("output_flag", False)
+    h.clearModel()
     h.setOptionValue("primal_feasibility_tolerance", 1e-10)
     h.setOptionValue("dual_feasibility_tolerance", 1e-10)
     lp = highspy.HighsLp()

@@ -263,3 +263,22 @@ def test_cut_lp_highspy_and_scipy_agree(seed):
         assert m.sum() == pytest.approx(value, rel=1e-9)
         assert np.all(U.T @ m <= rho * (1 + 1e-9))
     assert _cut_lp(np.zeros((2, 3)), rho) is None and _cut_lp_scipy(np.zeros((2, 3)), rho) is None
+
+
+def test_the_cut_lp_prints_nothing_on_standard_output():
+    """highspy.Highs() prints a banner when it is built (HiGHS 1.16), before any option can
+    silence it; the route builds it with standard output pointed away, so that
+    ``lab plan --json`` stays JSON. Checked in a child process (the object is built once
+    per process)."""
+    pytest.importorskip("highspy")
+    from conftest import run_python
+
+    proc = run_python("""
+import lab
+from lab.generate import generate_planning_problem
+p = generate_planning_problem(300, seed=1, alternatives=1.0, limit_resources=3)
+r = lab.plan(p, method="plan-ray")
+print("RESULT", r.status.name, r.solver)
+""")
+    assert proc.returncode == 0, proc.stderr
+    assert proc.stdout.strip() == "RESULT OPTIMAL decoupled", proc.stdout
