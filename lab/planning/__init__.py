@@ -10,11 +10,13 @@ back as a :class:`MultiYearResult`.
 Data flow: ``_problem`` validates the model once (``_weights`` gives it balanced
 weights); ``_multiyear`` writes a multi-year plan as one year-indexed problem;
 ``_solve`` picks a route and assembles the result (``_scale`` moves the general
-route to unit-free internal units and back). The routes are ``_exact`` (closed form through labour
-values when the problem decouples), ``_pdhg`` (restarted Halpern PDHG, the
-general method) and ``_cockshott`` (the published heuristic). Every iterate of
-the general method passes through ``_certificate``, which repairs it into a
-feasible plan and bounds the optimum by weak duality; ``_harmony`` holds H, its
+route to unit-free internal units and back). The routes are ``_exact`` (closed form
+through labour values when the problem decouples), ``_choice`` (exact with technique
+choice and no capacities: policy iteration, cutting planes over resource prices),
+``_pdhg`` (restarted Halpern PDHG, the general method) and ``_cockshott`` (the published
+heuristic). Every iterate of the general method passes through ``_certificate``, which
+repairs it into a feasible plan and bounds the optimum by weak duality (``_polish``
+sharpens that bound from the iterate's active set); ``_harmony`` holds H, its
 derivatives and the proximal steps the routes share.
 
 The folder is named ``planning`` because ``lab.plan`` is the public function.

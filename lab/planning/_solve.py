@@ -11,7 +11,9 @@ Methods
     Maximise Σ w·H(s), s = (n − t)/t, over feasible plans: a concave programme.
     Solved to a certified duality gap, either in closed form through labour
     values when the problem decouples (square, no capacities, no initial stocks;
-    see :mod:`lab.planning._exact`) or by restarted Halpern PDHG with diagonal
+    see :mod:`lab.planning._exact`), exactly with technique choice and no capacities
+    (policy iteration, cutting planes over resource prices:
+    :mod:`lab.planning._choice`) or by restarted Halpern PDHG with diagonal
     preconditioning (:mod:`lab.planning._pdhg`, where the choice is justified) — O(nnz)
     work per iteration in lab's fused kernels.
 ``"plan-ray"``
