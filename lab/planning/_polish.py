@@ -112,13 +112,15 @@ def polish_duals(problem, objective: Objective, x: np.ndarray, p: np.ndarray,
     rel = slack / np.maximum(flow, 1e-300)
     pp = np.where(np.isfinite(p), np.maximum(p, 0.0), 0.0)
     worth = pp * flow
-    priced = worth >= PRICED * worth.max() if worth.max() > 0 else np.zeros_like(worth, bool)
+    priced = (worth >= PRICED * worth.max()) if worth.max(initial=0.0) > 0 \
+        else np.zeros(worth.shape, bool)
     R = _certificate.limited_rows(problem, limited)
     rho = problem.available[limited]
     use = R @ x
     ll = np.where(np.isfinite(lam), np.maximum(lam, 0.0), 0.0)
     lworth = ll * rho
-    lpriced = lworth >= PRICED * max(float(lworth.max(initial=0.0)), float(worth.max(initial=0.0)))
+    lpriced = (lworth >= PRICED * lworth.max()) if lworth.max(initial=0.0) > 0 \
+        else np.zeros(lworth.shape, bool)
     support = x > SUPPORT * float(x.max(initial=0.0))
     if not support.any():
         return None
@@ -164,11 +166,9 @@ def _solve(problem, objective, Nc, Rc, tight, tres, fixed, state):
     nt, nr = int(tight.sum()), int(tres.sum())
     if nt + nr == 0:
         return None
-    Nt = sp.csr_array(Nc)[tight.nonzero()[0]] if nt else sp.csr_array((0, Nc.shape[1]))
     # one equation per supported technique: revenue − costs = 0 ...
-    blocks = [[Nt.T, -Rc[tres.nonzero()[0]].T if nr else None]]
-    if nr == 0:
-        blocks = [[Nt.T]]
+    blocks = [[sp.csr_array(sp.csr_array(Nc)[np.flatnonzero(tight)].T),
+               sp.csr_array(-Rc[np.flatnonzero(tres)].T)]]
     rhs = np.zeros(Nc.shape[1])
     if fixed is not None:  # the targets' prices are known: their revenue moves right
         rhs = -(Nc.T @ fixed)
@@ -181,9 +181,7 @@ def _solve(problem, objective, Nc, Rc, tight, tres, fixed, state):
         cols = np.searchsorted(np.flatnonzero(tight), idx[sel])
         T = sp.csr_array((problem.targets[idx[sel]], (rows, cols)),
                          shape=(objective.n_groups, nt))
-        blocks.append([T, sp.csr_array((objective.n_groups, nr)) if nr else None])
-        if nr == 0:
-            blocks[-1] = [T]
+        blocks.append([T, sp.csr_array((objective.n_groups, nr))])
         rhs = np.concatenate([rhs, np.ones(objective.n_groups)])
     M = sp.csr_array(sp.block_array(blocks, format="csr"))
     # equilibrate: rows to unit norm, then columns, so the normal equations are as well
