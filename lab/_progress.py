@@ -17,6 +17,7 @@ never include progress: it goes to stderr, and the CLI turns it off with ``--jso
 
 from __future__ import annotations
 
+import math
 import sys
 import time
 
@@ -76,6 +77,7 @@ class Progress:
         self.text = ""
         self.completed = 0
         self.pending = False  # a state not printed yet (plain lines)
+        self.gap = None       # the latest certified gap a planner reported
         self._live = None     # the rich progress display, once shown on a terminal
         self._task = None
 
@@ -83,7 +85,14 @@ class Progress:
 
     def __call__(self, iteration: int, value: float):
         """A solver callback: ``iteration`` and the solver's number (never stops it)."""
-        self.update(f"iteration {iteration}, {self.what} {value:.2e}")
+        gap = "" if self.gap is None else f", certified gap {self.gap:.2e}"
+        self.update(f"iteration {iteration}, {self.what} {value:.2e}{gap}")
+
+    def certified(self, gap: float):
+        """The planner's latest proven relative gap, shown from the next update on
+        (infinite gaps, before any bound is proven, are not shown)."""
+        if math.isfinite(gap):
+            self.gap = float(gap)
 
     def chain(self, callback):
         """A solver callback that shows progress, then calls ``callback`` (if any) and
@@ -95,6 +104,7 @@ class Progress:
             self(iteration, value)
             return None if callback is None else callback(iteration, value)
 
+        both.certified = self.certified  # the planner reports its certificates here
         return both
 
     def update(self, text: str, *, completed: int | None = None, force: bool = False):

@@ -48,6 +48,18 @@ def test_plan_progress_shows_iterations_and_changes_nothing(problem, immediate, 
     assert (shown.objective, shown.iterations) == (plain.objective, plain.iterations)
 
 
+def test_plan_progress_shows_the_certified_gap(problem, immediate, capsys):
+    """Issue 15: progress in the CLI and in Python with the certified gap. Once a
+    certificate has proven a finite gap, the lines carry the latest one; the last line
+    shows a gap no smaller than the result's (a later certificate may tighten it)."""
+    result = _plan(problem, progress=True)
+    err = capsys.readouterr().err.splitlines()
+    with_gap = [line for line in err if ", certified gap " in line]
+    assert with_gap, err
+    last = float(with_gap[-1].rsplit("certified gap ", 1)[1].split(",")[0])
+    assert np.isfinite(last) and last >= result.relative_gap * (1 - 1e-2)
+
+
 def test_plan_progress_keeps_the_users_callback(problem, immediate, capsys):
     seen = []
 

@@ -206,7 +206,7 @@ def _run_multiyear(econ, years, targets_file, resources_file, capital_file, depr
     progress = Progress("plan", enabled=not (quiet or as_json))
     with warnings.catch_warnings(record=True) as caught:
         warnings.simplefilter("always")
-        result = solve(problem, method=method, callback=lambda k, r: progress(k, r), **options)
+        result = solve(problem, method=method, callback=progress.chain(None), **options)
     progress.close()
     for w in caught:
         click.echo(f"lab: warning: {w.message}", err=True)
@@ -409,7 +409,7 @@ def plan(economy, dataset, targets_file, scale, resources_file, available, capac
             warnings.simplefilter("always")
             result = solve(problem, method=method, gap=gap, maxiter=maxiter,
                            backend=backend, n_threads=n_threads, time_limit=time_limit,
-                           callback=lambda k, r: progress(k, r))
+                           callback=progress.chain(None))
         progress.close()
         for w in caught:
             click.echo(f"lab: warning: {w.message}", err=True)

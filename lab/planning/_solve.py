@@ -619,6 +619,8 @@ def solve_general(problem, objective: Objective, *, gap: float, maxiter: int, n_
     anchor_s = None if anchor is None else anchor / units.technique
     repair_fn = None if repair_factory is None else repair_factory(inner)
     best = _Best()
+    # a progress display (lab._progress) shows the gaps proven so far
+    report = getattr(callback, "certified", None)
 
     def certify(z, y):
         tc = time.perf_counter()
@@ -633,7 +635,10 @@ def solve_general(problem, objective: Objective, *, gap: float, maxiter: int, n_
         best.certify_seconds += time.perf_counter() - tc
         if enough is not None and best.plan is not None and best.plan.objective >= enough:
             return 0.0
-        return best.relative_gap(objective.mode)
+        proven = best.relative_gap(objective.mode)
+        if report is not None:
+            report(proven)
+        return proven
 
     z0 = None
     history = []
