@@ -36,61 +36,10 @@ PLAN_SUFFIXES = (".csv", ".parquet")
 
 def read_table(path, key: str, columns: tuple[str, ...], optional: tuple[str, ...] = ()
                ) -> dict[str, dict[str, float]]:
-    """``{column: {key value: number}}`` from a CSV file with a header row."""
-    path = Path(path)
-    raw = open_regular(path)  # a FIFO or a device is refused, not waited on
-    try:
-        check_text_end(raw, path)
-    except BaseException:
-        raw.close()
-        raise
-    fh = io.TextIOWrapper(raw, encoding="utf-8", newline="")
-    out: dict[str, dict[str, float]] = {c: {} for c in columns + optional}
-    with fh:
-        reader = csv.reader(fh)
-        try:
-            header = [h.strip() for h in next(reader)]
-        except StopIteration:
-            raise DataFormatError("the file is empty (expected a header row)", path=path) from None
-        except (csv.Error, UnicodeDecodeError) as exc:
-            raise DataFormatError(f"not a CSV file ({exc})", path=path, line=1) from None
-        missing = [c for c in (key,) + columns if c not in header]
-        if missing:
-            raise DataFormatError(f"missing column(s) {', '.join(missing)}; the header is "
-                                  f"{','.join(header)}", path=path, line=1)
-        where = {c: header.index(c) for c in (key,) + columns + optional if c in header}
-        seen: set[str] = set()
-        try:
-            for line, row in enumerate(reader, start=2):
-                if not row or all(not cell.strip() for cell in row):
-                    continue
-                if len(row) < len(header):
-                    raise DataFormatError(f"{len(row)} fields, the header has {len(header)} "
-                                          "(truncated line?)", path=path, line=line)
-                name = row[where[key]].strip()
-                if not name:
-                    raise DataFormatError(f"empty {key}", path=path, line=line)
-                if name in seen:
-                    raise DataFormatError(f"{key} {name!r} appears twice", path=path, line=line)
-                seen.add(name)
-                for c in columns + optional:
-                    if c not in where:
-                        continue
-                    text = row[where[c]].strip()
-                    try:
-                        value = float(text)
-                    except ValueError:
-                        raise DataFormatError(f"{c} {text!r} of {name!r} is not a number",
-                                              path=path, line=line) from None
-                    if math.isnan(value):
-                        raise DataFormatError(f"{c} of {name!r} is NaN", path=path, line=line)
-                    out[c][name] = value
-        except (csv.Error, UnicodeDecodeError) as exc:
-            raise DataFormatError(f"unreadable CSV ({exc})", path=path,
-                                  line=reader.line_num) from None
-    if not seen:
-        raise DataFormatError("no rows after the header", path=path)
-    return out
+    """``{column: {key value: number}}`` from a CSV file with a header row (the checks
+    of :func:`read_keyed_table`, with one key column)."""
+    _, table = read_keyed_table(path, (key,), columns, optional)
+    return {c: {k: v for (k,), v in values.items()} for c, values in table.items()}
 
 
 def _write_frame(frame, path: Path) -> None:
@@ -147,8 +96,9 @@ def read_keyed_table(path, keys: tuple[str, ...], columns: tuple[str, ...],
     """Rows keyed by several columns (``year,code``, ``good,industry``) from a CSV file.
 
     Returns the key columns present (``keys`` plus those of ``optional_keys`` in the
-    header) and ``{column: {key tuple: number}}``. The same checks as
-    :func:`read_table`: regular whole files, numbers, no key twice, at least one row.
+    header) and ``{column: {key tuple: number}}``. Only regular, whole files (a FIFO or
+    a device is refused, not waited on); every value a number, no key twice, at least
+    one row.
     """
     path = Path(path)
     raw = open_regular(path)
