@@ -137,21 +137,29 @@ class _Technology:
         self.rho = problem.available[self.limited]
         self.R_lim = problem.R[self.limited]
         self.k = problem.n_techniques
+        self._policies = None  # lab.values._techniques.PolicyIteration, kept warm
 
     def cheapest(self, cost: np.ndarray):
-        """(techniques (m,), values (m,)) of the cheapest techniques at unit costs ``cost``."""
-        from lab.values import labour_values
+        """(techniques (m,), values (m,)) of the cheapest techniques at unit costs ``cost``
+        (policy iteration from the policy of the previous call, warm)."""
+        from lab.values._solver import ValuesOptions
+        from lab.values._techniques import PolicyIteration
 
-        p = self.problem
-        view = types.SimpleNamespace(A=p.A, B=p.B, R=cost[None, :],
-                                     product_codes=p.product_codes,
-                                     technique_codes=p.technique_codes)
+        if self._policies is None:
+            p = self.problem
+            view = types.SimpleNamespace(A=p.A, B=p.B, R=cost[None, :],
+                                         product_codes=p.product_codes,
+                                         technique_codes=p.technique_codes)
+            options = ValuesOptions(rtol=POLICY_RTOL, backend=self.options.backend,
+                                    n_threads=self.options.n_threads, raise_on_failure=True)
+            try:
+                self._policies = PolicyIteration(view, options)
+            except InvalidProblemError as exc:
+                raise NotApplicable(f"policy iteration failed: {exc}") from None
         try:
             with warnings.catch_warnings():
                 warnings.simplefilter("ignore", ConvergenceWarning)
-                result = labour_values(view, rtol=POLICY_RTOL, backend=self.options.backend,
-                                       n_threads=self.options.n_threads,
-                                       raise_on_failure=True)
+                result = self._policies.solve(cost)
         except NotConvergedError as exc:
             raise NotApplicable(f"policy iteration did not converge: {exc}") from None
         except (NotProductiveError, InvalidProblemError) as exc:
@@ -373,15 +381,20 @@ def _plan_ray(problem, tech: _Technology, t: np.ndarray, tol: float,
 
 
 def _dual_pieces(V_t, t, w, rho):
-    """g_π(λ) and its gradient for a policy with integrated coefficients V_t (r, |T|)."""
+    """g_π(λ) and its gradient for a policy with integrated coefficients V_t (r, |T|)
+    (one fused pass over V_t: ``plan_kernels.harmony_dual``)."""
+    from lab._kernels import plan_kernels as pk
+
+    V = np.ascontiguousarray(V_t, dtype=np.float64)
+    t = np.ascontiguousarray(t, dtype=np.float64)
+    w = np.ascontiguousarray(w, dtype=np.float64)
+    rho = np.ascontiguousarray(rho, dtype=np.float64)
 
     def g(lam):
-        p = lam @ V_t
-        y = _harmony.best_response(p, t, w)
-        with np.errstate(invalid="ignore", over="ignore"):
-            conj = np.where(p > 0, w * _harmony.harmony_of(y, t) - p * y, np.inf)
-        conj = np.where(w > 0, conj, 0.0)  # (the conjugate of lab.planning._harmony)
-        return float(np.sum(conj) + np.dot(lam, rho)), rho - V_t @ y
+        grad = np.empty(rho.size)
+        value = pk.harmony_dual(V, np.ascontiguousarray(lam, dtype=np.float64), t, w, rho,
+                                grad)
+        return float(value), grad
 
     return g
 

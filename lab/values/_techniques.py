@@ -57,7 +57,7 @@ from lab.exceptions import (
     NotProductiveError,
 )
 
-__all__ = ["cheapest_values", "is_technology", "MAX_ROUNDS"]
+__all__ = ["cheapest_values", "PolicyIteration", "is_technology", "MAX_ROUNDS"]
 
 #: Policy-iteration rounds before giving up (each round strictly lowers some value).
 MAX_ROUNDS = 200
@@ -166,89 +166,132 @@ def cheapest_values(problem, options, *, callback=None, ties: str = "first"):
         With ``techniques`` and ``technique_codes``; ``method`` names the value solver's
         method, ``iterations`` counts policy rounds, ``residual`` is the Bellman residual.
     """
-    from lab.values._solver import Status, ValuesResult, _choice
+    return PolicyIteration(problem, options).solve(callback=callback, ties=ties)
 
-    _choice("ties", ties, ("first", "error"))
-    t0 = time.perf_counter()
-    tech = _Technology(problem)
-    backend = _ops.resolve_backend(options.backend)
-    K = _ops.kernels(backend)
-    m = tech.m
-    rtol = options.rtol
-    tol_rel = 10.0 * rtol
-    union = _UnionEconomy(tech, backend)
-    with _ops.thread_limit(options.n_threads, backend):
-        # first policy: the cheapest by direct labour; value iteration if not productive
-        policy, _, _ = tech.best(K, tech.costs(K, np.zeros(m)), None, tol_rel)
-        economy = union.economy(policy)
+
+class PolicyIteration:
+    """The cheapest techniques of ``problem`` at unit costs that change from call to call.
+
+    The exact plan routes price several resources at once: they need the cheapest
+    techniques at costs λᵀR for a sequence of prices λ. Between calls this keeps the
+    union pattern, its structure analysis and the last policy with its values, so each
+    :meth:`solve` starts from the last policy (a few products switch when λ moves a
+    little) with a warm value solve, instead of from the cheapest techniques by direct
+    cost with a new analysis.
+    """
+
+    def __init__(self, problem, options):
+        self.tech = _Technology(problem)
+        self.options = options
+        self.backend = _ops.resolve_backend(options.backend)
+        self.K = _ops.kernels(self.backend)
+        self.union = _UnionEconomy(self.tech, self.backend)
+        self.policy = None
+        self.solver = None
+
+    def solve(self, costs=None, *, callback=None, ties: str = "first"):
+        """:func:`cheapest_values` at direct unit costs ``costs`` (one per technique,
+        finite and ≥ 0; the problem's first resource row by default)."""
+        from lab.values import _update
+        from lab.values._solver import _choice
+
+        _choice("ties", ties, ("first", "error"))
+        t0 = time.perf_counter()
+        tech, K, union, options = self.tech, self.K, self.union, self.options
+        if costs is not None:
+            tech.labour = np.asarray(costs, dtype=np.float64)
+        m = tech.m
+        tol_rel = 10.0 * options.rtol
         sweeps = 0
-        try:
-            solver = union.solver(economy, options)
-            result = solver.solve()
-        except NotProductiveError:
-            policy, sweeps = _productive_policy(tech, K, backend, tol_rel)
-            economy = union.economy(policy)
-            solver = union.solver(economy, options)
-            result = solver.solve()
-        setup = time.perf_counter() - t0
-        rounds = 1
-        history = []
-        matvecs = result.matvecs
-        while True:
-            v = result.values
-            costs = tech.costs(K, v)
-            matvecs += tech.k / max(m, 1) * tech.A.nnz / max(economy.nnz, 1)
-            best, low, tied = tech.best(K, costs, policy, tol_rel)
-            bellman = _bellman_residual(v, low)
-            history.append(bellman)
-            if callback is not None:
-                callback(rounds, bellman)
-            switch = np.flatnonzero(best != policy)
-            if switch.size == 0 or rounds >= MAX_ROUNDS or not result.converged:
-                break
-            union.switch(solver, best, switch)
-            policy = best
-            result = solver.solve()
-            matvecs += result.matvecs
-            rounds += 1
-    if ties == "error" and tied.size:
-        shown = ", ".join(repr(str(tech.product_codes[p])) for p in tied[:5])
-        raise InvalidProblemError(
-            f"{tied.size} product(s) have several techniques equally cheap to within "
-            f"rounding (relative {tol_rel:.1e}): {shown}{', ...' if tied.size > 5 else ''}")
-    total = time.perf_counter() - t0
-    converged = bool(result.converged and bellman <= rtol and switch.size == 0)
-    if not result.converged:
-        status, why = result.status, f"the policy evaluation did not converge: {result.message}"
-    elif converged:
-        status, why = Status.CONVERGED, "no product has a cheaper technique"
-    else:
-        status, why = Status.MAXITER, f"policy iteration stopped after {rounds} rounds"
-    message = (f"{'converged' if converged else 'not converged'}: {why}; Bellman residual "
-               f"{bellman:.3e} (rtol {rtol:.3e}) after {rounds} policy round(s)"
-               + (f" and {sweeps} value-iteration sweeps" if sweeps else "")
-               + f" of {result.method}")
-    out = ValuesResult(
-        values=result.values, converged=converged, status=status, message=message,
-        iterations=rounds, residual=max(bellman, result.residual),
-        residual_history=np.asarray(history), rtol=rtol,
-        method=result.method, method_reason=(f"policy iteration over {tech.k} techniques; "
-                                             f"each policy by {result.method}: "
-                                             f"{result.method_reason}"),
-        backend=result.backend, n_threads=result.n_threads, matvecs=matvecs,
-        timings=MappingProxyType({"setup": setup, "solve": total - setup, "check": 0.0,
-                                  "total": total}),
-        resource_names=(result.resource_names[0],), productivity=result.productivity,
-        precision=result.precision, techniques=policy.copy(),
-        technique_codes=tech.technique_codes[policy],
-        _codes=lambda: tech.product_codes)
-    if not converged:
-        if options.raise_on_failure:
-            raise NotConvergedError(message, out)
-        import warnings
+        with _ops.thread_limit(options.n_threads, self.backend):
+            if self.solver is None:
+                # first policy: the cheapest by direct cost; value iteration if not productive
+                policy, _, _ = tech.best(K, tech.costs(K, np.zeros(m)), None, tol_rel)
+                economy = union.economy(policy)
+                try:
+                    solver = union.solver(economy, options)
+                    result = solver.solve()
+                except NotProductiveError:
+                    policy, sweeps = _productive_policy(tech, K, self.backend, tol_rel)
+                    economy = union.economy(policy)
+                    solver = union.solver(economy, options)
+                    result = solver.solve()
+                self.solver = solver
+            else:  # the last policy (productive whatever the costs), its values warm
+                policy, solver = self.policy, self.solver
+                _update.apply_indices(solver, *(np.zeros(0, dtype=np.intp),) * 2, np.zeros(0),
+                                      np.arange(m, dtype=np.intp),
+                                      tech.labour[policy] / tech.beta[policy])
+                result = solver.solve()
+            setup = time.perf_counter() - t0
+            rounds = 1
+            history = []
+            matvecs = result.matvecs
+            while True:
+                v = result.values
+                costs_now = tech.costs(K, v)
+                matvecs += tech.k / max(m, 1) * tech.A.nnz / max(union.nnz, 1)
+                best, low, tied = tech.best(K, costs_now, policy, tol_rel)
+                bellman = _bellman_residual(v, low)
+                history.append(bellman)
+                if callback is not None:
+                    callback(rounds, bellman)
+                switch = np.flatnonzero(best != policy)
+                if switch.size == 0 or rounds >= MAX_ROUNDS or not result.converged:
+                    break
+                union.switch(solver, best, switch)
+                policy = best
+                result = solver.solve()
+                matvecs += result.matvecs
+                rounds += 1
+        self.policy = policy
+        if ties == "error" and tied.size:
+            shown = ", ".join(repr(str(tech.product_codes[p])) for p in tied[:5])
+            raise InvalidProblemError(
+                f"{tied.size} product(s) have several techniques equally cheap to within "
+                f"rounding (relative {tol_rel:.1e}): {shown}{', ...' if tied.size > 5 else ''}")
+        return self._result(result, policy, rounds, bellman, switch, history, matvecs,
+                            sweeps, setup, time.perf_counter() - t0)
 
-        warnings.warn(message, ConvergenceWarning, stacklevel=3)
-    return out
+    def _result(self, result, policy, rounds, bellman, switch, history, matvecs, sweeps,
+                setup, total):
+        from lab.values._solver import Status, ValuesResult
+
+        tech, options = self.tech, self.options
+        rtol = options.rtol
+        converged = bool(result.converged and bellman <= rtol and switch.size == 0)
+        if not result.converged:
+            status, why = result.status, (f"the policy evaluation did not converge: "
+                                          f"{result.message}")
+        elif converged:
+            status, why = Status.CONVERGED, "no product has a cheaper technique"
+        else:
+            status, why = Status.MAXITER, f"policy iteration stopped after {rounds} rounds"
+        message = (f"{'converged' if converged else 'not converged'}: {why}; Bellman "
+                   f"residual {bellman:.3e} (rtol {rtol:.3e}) after {rounds} policy round(s)"
+                   + (f" and {sweeps} value-iteration sweeps" if sweeps else "")
+                   + f" of {result.method}")
+        out = ValuesResult(
+            values=result.values.copy(), converged=converged, status=status, message=message,
+            iterations=rounds, residual=max(bellman, result.residual),
+            residual_history=np.asarray(history), rtol=rtol,
+            method=result.method, method_reason=(f"policy iteration over {tech.k} "
+                                                 f"techniques; each policy by "
+                                                 f"{result.method}: {result.method_reason}"),
+            backend=result.backend, n_threads=result.n_threads, matvecs=matvecs,
+            timings=MappingProxyType({"setup": setup, "solve": total - setup, "check": 0.0,
+                                      "total": total}),
+            resource_names=(result.resource_names[0],), productivity=result.productivity,
+            precision=result.precision, techniques=policy.copy(),
+            technique_codes=tech.technique_codes[policy],
+            _codes=lambda: tech.product_codes)
+        if not converged:
+            if options.raise_on_failure:
+                raise NotConvergedError(message, out)
+            import warnings
+
+            warnings.warn(message, ConvergenceWarning, stacklevel=5)
+        return out
 
 
 def _bellman_residual(v, low) -> float:

@@ -174,3 +174,47 @@ def test_no_productive_choice_raises():
 def test_resources_argument_rejected():
     with pytest.raises(lab.InvalidEconomyError, match="resources"):
         lab.labour_values(_small_problem(0), resources="all")
+
+
+@pytest.mark.parametrize("backend", BACKENDS)
+@pytest.mark.parametrize("seed", range(4))
+def test_policy_iteration_warm_across_costs(seed, backend):
+    """PolicyIteration.solve at a sequence of costs (each call starts from the last
+    policy, warm) gives what brute force gives at each cost from scratch."""
+    from lab.values._solver import ValuesOptions
+    from lab.values._techniques import PolicyIteration
+
+    problem = _small_problem(seed)
+    A, B = problem.A.toarray(), problem.B.toarray()
+    rng = np.random.default_rng(seed)
+    solver = PolicyIteration(problem, ValuesOptions(rtol=1e-13, backend=backend))
+    for _ in range(5):
+        costs = problem.R[0] * rng.uniform(0.2, 5.0, problem.n_techniques)
+        expected, makes = _brute_force(A, B, costs)
+        result = solver.solve(costs)
+        assert result.converged, result.message
+        np.testing.assert_allclose(result.values, expected, rtol=1e-10)
+        t = result.techniques
+        beta = B[makes[t], t]
+        chosen = np.linalg.solve(np.eye(len(t)) - (A[:, t] / beta).T, costs[t] / beta)
+        np.testing.assert_allclose(chosen, expected, rtol=1e-10)
+
+
+def test_policy_iteration_warm_matches_cold_on_a_larger_economy():
+    """Warm calls agree with cold labour_values on the same costs (2,000 products)."""
+    from lab.values._solver import ValuesOptions
+    from lab.values._techniques import PolicyIteration
+
+    problem = generate_planning_problem(2000, seed=5, alternatives=1.0, limit_resources=3)
+    R = problem.R
+    solver = PolicyIteration(problem, ValuesOptions(rtol=1e-12))
+    for lam in ([1.0, 0.0, 0.0], [1.0, 0.5, 0.2], [0.1, 2.0, 0.3], [1.0, 0.5, 0.21]):
+        costs = np.asarray(lam) @ R[:3]
+        warm = solver.solve(costs)
+        view = types.SimpleNamespace(A=problem.A, B=problem.B, R=costs[None, :],
+                                     product_codes=problem.product_codes,
+                                     technique_codes=problem.technique_codes)
+        cold = lab.labour_values(view, rtol=1e-12)
+        assert warm.converged and cold.converged
+        np.testing.assert_allclose(warm.values, cold.values, rtol=1e-10)
+        assert np.array_equal(warm.techniques, cold.techniques)
