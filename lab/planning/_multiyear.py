@@ -53,6 +53,7 @@ from lab import _ops
 from lab.economy import Economy
 from lab.exceptions import InvalidEconomyError, InvalidProblemError, InvalidTypeError
 from lab.planning import _certificate
+from lab.planning import _just_in_time as just_in_time
 from lab.planning._certificate import Objective
 from lab.planning._polish import Polisher
 from lab.planning._problem import WEIGHTINGS, PlanningProblem, _entries
@@ -968,12 +969,15 @@ def solve_multiyear(problem: MultiYearProblem, options, *, callback=None, x0=Non
 
         def solve(anchor, start):
             # the plan settles long before the method's prices prove it: polishing the
-            # prices on the plan's active set (lab.planning._polish) proves it sooner
+            # prices on the plan's active set (lab.planning._polish) proves it sooner;
+            # a plan ray starts from the just-in-time plan and its prices, which often
+            # prove it without a single iteration (lab.planning._just_in_time)
             return solve_general(inner, objective, gap=options.gap,
                                  maxiter=options.maxiter or 200_000, n_threads=n_threads,
                                  check_every=options.check_every, callback=callback,
                                  time_limit=options.time_limit, x0=start, anchor=anchor,
-                                 repair_factory=problem.repair_for, polish=Polisher())
+                                 repair_factory=problem.repair_for, polish=Polisher(),
+                                 presolve=just_in_time.presolve)
 
         general = solve(None, x0)
         if general.unbounded is None and general.evidence is None:

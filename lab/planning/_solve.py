@@ -595,7 +595,8 @@ def to_user(ev: _certificate.Evidence, units: Units, mode: str) -> _certificate.
 def solve_general(problem, objective: Objective, *, gap: float, maxiter: int, n_threads: int,
                   check_every: int = 64, callback=None, time_limit: float | None = None,
                   x0: np.ndarray | None = None, anchor: np.ndarray | None = None,
-                  enough: float | None = None, repair_factory=None, polish=None) -> General:
+                  enough: float | None = None, repair_factory=None, polish=None,
+                  presolve=None) -> General:
     """The primal-dual route on any problem: balanced units, PDHG, certificates.
 
     ``x0`` (user units) is certified first, so a starting plan that is already
@@ -605,6 +606,9 @@ def solve_general(problem, objective: Objective, *, gap: float, maxiter: int, n_
     ``repair_factory(internal_problem)`` gives a repair for the problem in internal
     units (see :func:`lab.planning._certificate.evidence`). ``polish``: a
     :class:`lab.planning._polish.Polisher` that may sharpen the bound at certificates.
+    ``presolve(internal_problem, objective, limited, ub, repair)``: evidence (internal
+    units) from the problem's structure, or None, kept before the first iteration; the
+    primal-dual method runs only where it does not certify the gap.
     """
     t1 = time.perf_counter()
     limited = np.isfinite(problem.available)
@@ -640,6 +644,7 @@ def solve_general(problem, objective: Objective, *, gap: float, maxiter: int, n_
             report(proven)
         return proven
 
+    t2 = time.perf_counter()  # certificates (of x0 and the presolve too) count as such
     z0 = None
     history = []
     if x0 is not None:
@@ -649,7 +654,19 @@ def solve_general(problem, objective: Objective, *, gap: float, maxiter: int, n_
         history.append((0, start_gap))
         z0 = x0_s if objective.mode == "harmony" else np.append(
             x0_s, np.full(objective.n_groups, 0.0))
-    t2 = time.perf_counter()
+    if presolve is not None:
+        tc = time.perf_counter()
+        structured = presolve(inner, objective, limited, ub, repair_fn)
+        best.certify_seconds += time.perf_counter() - tc
+        if structured is not None:
+            best.add(structured)
+            history.append((0, best.relative_gap(objective.mode)))
+            if history[-1][1] <= gap:
+                ev = best.combined(objective.mode)
+                return General(to_user(ev, units, objective.mode), 0,
+                               np.array(history, dtype=float).reshape(-1, 2), "certified",
+                               {"setup": t2 - t1, "solve": 0.0,
+                                "certify": best.certify_seconds}, False, units)
     out = _pdhg.solve(form, certify=certify, tol=gap, maxiter=maxiter, n_threads=n_threads,
                       z0=z0, check_every=check_every, callback=callback,
                       time_limit=time_limit)
