@@ -79,7 +79,7 @@ from lab.exceptions import (
     InvalidTypeError,
     NotConvergedError,
 )
-from lab.planning import _certificate, _pdhg
+from lab.planning import _certificate, _lp, _pdhg
 from lab.planning._certificate import Objective
 from lab.planning._choice import NotApplicable, solve_choice
 from lab.planning._choice import not_applicable as choice_not_applicable
@@ -92,7 +92,7 @@ from lab.planning._scale import Units, balanced_units, mean_weight, scaled_probl
 __all__ = ["PlanStatus", "PlanOptions", "PlanResult", "plan", "METHODS", "CockshottOptions"]
 
 METHODS = ("auto", "harmony", "plan-ray", "plan-ray-sum", "cockshott")
-SOLVERS = ("auto", "pdhg", "decoupled")
+SOLVERS = ("auto", "pdhg", "decoupled", "highs")
 
 
 class PlanStatus(IntEnum):
@@ -137,9 +137,13 @@ class PlanOptions:
         Most PDHG iterations; ``None``: 200 000.
     time_limit : float or None
         Seconds after which the best plan so far is returned.
-    solver : {"auto", "pdhg", "decoupled"}
-        ``"auto"`` uses the exact decoupled solve when the problem allows it and
-        PDHG otherwise; ``"decoupled"`` insists (an error if not applicable).
+    solver : {"auto", "pdhg", "decoupled", "highs"}
+        ``"auto"`` uses the exact decoupled solve when the problem allows it; else,
+        for plan rays of up to 5,000 techniques, the linear programme by HiGHS
+        (:mod:`lab.planning._lp`), and PDHG otherwise or where that is not certified.
+        ``"decoupled"`` insists (an error if not applicable); ``"highs"`` asks HiGHS
+        for plan rays of any size (an error for harmony, which is not linear). Every
+        route's plan carries lab's own certificate.
     check_every : int
         Fewest PDHG iterations between certificates.
     backend : {"auto", "cython", "numba"}
@@ -818,16 +822,38 @@ def _solve(problem, options, backend, n_threads, callback, x0, t0):
     solver = options.solver
     if solver == "decoupled" and reason is not None:
         raise InvalidOptionError(f"solver='decoupled' does not apply: {reason}")
+    if solver == "highs" and objective.mode != "plan-ray":
+        raise InvalidOptionError("solver='highs' solves plan rays (a linear programme); "
+                                 "harmony is not linear: use 'auto' or 'pdhg'")
     if solver == "auto":
-        solver = "decoupled" if reason is None else "pdhg"
+        solver = "decoupled" if reason is None else \
+            "highs" if (objective.mode == "plan-ray"
+                        and problem.n_techniques <= _lp.AUTO_MAX_TECHNIQUES) else "pdhg"
     what = "harmony programme" if method == "auto" else method
     exact = ("decoupled through labour values (square, no capacities, no initial stocks)"
              if problem.is_square else
              "exact through the cheapest techniques (technique choice by policy iteration, "
              "no joint production, no capacities, no initial stocks)")
+    because = "" if reason is None else " because " + reason
     why = (f"{what}: "
            + (exact if solver == "decoupled" else
-              f"primal-dual (PDHG){'' if reason is None else ' because ' + reason}"))
+              f"linear programme by HiGHS (dual simplex){because}, certified by lab"
+              if solver == "highs" else f"primal-dual (PDHG){because}"))
+    if solver == "highs":
+        out = _highs(problem, objective, options)
+        if out is not None and (out[0].relative_gap <= options.gap
+                                or options.solver == "highs"):
+            ev, timings = out
+            return _result(problem, options, ev, method, why, solver, backend, n_threads,
+                           iterations=0, history=np.array([[0.0, ev.relative_gap]]),
+                           timings=timings, t0=t0, stopped="the linear programme")
+        if out is None:
+            why = f"{what}: primal-dual (PDHG){because}; HiGHS reported no optimum"
+        else:  # rounding left HiGHS's plan uncertified: PDHG starts from it
+            x0 = out[0].x
+            why = (f"{what}: primal-dual (PDHG){because}; HiGHS's plan was not certified "
+                   f"(gap {out[0].relative_gap:.1e}), so PDHG went on from it")
+        solver = "pdhg"
     if solver == "decoupled":
         try:
             out = _decoupled(problem, objective, options)
@@ -861,6 +887,25 @@ def _solve(problem, options, backend, n_threads, callback, x0, t0):
     return _result(problem, options, general.evidence, method, why, solver, backend,
                    n_threads, iterations=general.iterations, history=general.history,
                    timings=general.timings, t0=t0, stopped=general.stopped)
+
+
+def _highs(problem, objective, options):
+    """The plan-ray LP by HiGHS (lab.planning._lp) with lab's certificate, or None."""
+    t1 = time.perf_counter()
+    out = _lp.solve_plan_ray(problem, objective, time_limit=options.time_limit)
+    t2 = time.perf_counter()
+    if out is None:
+        return None
+    x, p, lam = out
+    limited = np.isfinite(problem.available)
+    ub = _certificate.implied_bounds(problem, limited, max_sweeps=0)
+    # HiGHS's prices are exact to its tolerances: lowering sweeps only where they miss
+    ev = _certificate.evidence(problem, objective, x, p, lam, limited, ub, sweeps=0)
+    if not ev.relative_gap <= options.gap:
+        ev = _certificate.evidence(problem, objective, x, p, lam, limited,
+                                   _certificate.implied_bounds(problem, limited))
+    t3 = time.perf_counter()
+    return ev, {"setup": 0.0, "solve": t2 - t1, "certify": t3 - t2}
 
 
 def _decoupled(problem, objective, options):

@@ -282,10 +282,49 @@ def test_plan_ray_medium_matches_highs(solver):
     problem = generate_planning_problem(1500, seed=11, capacities=0.2)
     ref, _, status = plan_ray_highs(problem, solver)
     assert status == "Optimal"
-    result = lab.plan(problem, method="plan-ray", maxiter=100_000)
+    result = lab.plan(problem, method="plan-ray", solver="pdhg", maxiter=100_000)
     assert result.converged, result.message
     assert abs(result.objective - ref) <= 1e-6 * ref
     _feasible(result)
+
+
+@pytest.mark.parametrize("seed", range(3))
+@pytest.mark.parametrize("case", range(len(CASES)))
+def test_plan_ray_by_highs_is_certified_by_lab(case, seed):
+    """Capacities, joint production: auto asks HiGHS (lab.planning._lp) and lab's own
+    certificate proves its plan; the optimum agrees with HiGHS's interior point method
+    on the reference model and with lab's primal-dual route."""
+    problem = generate_planning_problem(60, seed=seed, mean_inputs=4, **CASES[case])
+    ref, _, status = plan_ray_highs(problem, "ipm")
+    assert status == "Optimal"
+    result = lab.plan(problem, method="plan-ray")
+    expected = "decoupled" if case == len(CASES) - 1 else "highs"
+    assert result.solver == expected, result.method_reason
+    assert result.converged and result.relative_gap <= 1e-6, result.message
+    assert abs(result.objective - ref) <= 1e-6 * ref
+    _feasible(result)
+    _complementary_slackness(result)
+    forced = lab.plan(problem, method="plan-ray", solver="highs")
+    assert forced.solver == "highs" and forced.objective == pytest.approx(result.objective,
+                                                                           rel=1e-6)
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore", ConvergenceWarning)
+        pdhg = lab.plan(problem, method="plan-ray", solver="pdhg", maxiter=40_000)
+    assert abs(pdhg.objective - result.objective) <= 2e-6 * ref
+
+
+def test_highs_solver_rejects_harmony_and_auto_keeps_pdhg_above_its_size(monkeypatch):
+    from lab.exceptions import InvalidOptionError
+    from lab.planning import _lp
+
+    problem = generate_planning_problem(30, seed=0, mean_inputs=4, capacities=0.3)
+    with pytest.raises(InvalidOptionError, match="harmony is not linear"):
+        lab.plan(problem, method="harmony", solver="highs")
+    monkeypatch.setattr(_lp, "AUTO_MAX_TECHNIQUES", 10)
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore", ConvergenceWarning)
+        assert lab.plan(problem, method="harmony", maxiter=100).solver == "pdhg"
+        assert lab.plan(problem, method="plan-ray", maxiter=100).solver == "pdhg"
 
 
 @pytest.mark.parametrize("seed", range(3))
