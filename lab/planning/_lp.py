@@ -72,3 +72,103 @@ def solve_plan_ray(problem, objective: Objective, *, time_limit: float | None = 
     duals = -np.asarray(res.ineqlin.marginals)  # ≥ 0: what a unit more of b_i is worth
     x = np.maximum(res.x[:k], 0.0)
     return x, np.maximum(duals[:m], 0.0), np.maximum(duals[m:], 0.0)
+
+
+#: Relative surpluses s at which every target's harmony starts with a tangent (the
+#: first outer approximation); later tangents go where the plans land.
+TANGENTS = (-1.0, -0.5, -0.2, 0.0, 0.2, 0.5, 1.0, 2.0, 5.0, 10.0)
+#: Most rounds of tangents for the harmony programme.
+MAX_ROUNDS = 60
+
+
+def _tangent(s: np.ndarray):
+    """H(s) and H'(s) of Cockshott's harmony (lab.planning._harmony)."""
+    from lab.planning._harmony import harmony
+
+    slope = np.where(s < 0, 1.0 - s, 1.0 / (1.0 + np.maximum(s, 0.0)))
+    return harmony(s), slope
+
+
+def solve_harmony(problem, objective: Objective, *, gap: float, certify):
+    """The harmony programme by outer approximation: an LP (HiGHS through highspy,
+    warm-started from round to round) in which each target's harmony is bounded by
+    tangents of H; after each round ``certify(x, p, λ)`` returns lab's relative gap for
+    the LP's plan and prices, and tangents are added at the targets' new surpluses
+    until it is ≤ ``gap`` or :data:`MAX_ROUNDS` pass. Returns (x, p, λ, rounds) of
+    the last round, or None without highspy or an optimal LP."""
+    try:
+        import highspy
+    except ImportError:
+        return None
+    from lab.planning._choice import _HIGHS_LOCK, _quiet_highs
+
+    m, k = problem.n_products, problem.n_techniques
+    idx = problem.target_index
+    nt = idx.size
+    t = problem.targets[idx]
+    w = problem.weights[idx]
+    limited = np.isfinite(problem.available)
+    R = _certificate.limited_rows(problem, limited)
+    q = problem._required
+    caps = problem.capacities
+    inf = highspy.kHighsInf
+    # columns: x (k), n (the targets' net outputs, nt), h (their harmony, nt)
+    N = sp.csr_array(problem.net_matrix())
+    take = sp.csr_array((-np.ones(nt), (idx, np.arange(nt))), shape=(m, nt))
+    rows = sp.csr_array(sp.block_array([[N, take, None], [sp.csr_array(R), None, None]],
+                                       format="csr"), shape=(m + R.shape[0], k + 2 * nt))
+    lower = np.concatenate([-(problem.initial_stocks - (0.0 if q is None else q)),
+                            np.full(R.shape[0], -inf)])
+    upper = np.concatenate([np.full(m, inf), problem.available[limited]])
+    with _HIGHS_LOCK:
+        h = _quiet_highs(highspy)
+        h.clearModel()
+        h.setOptionValue("primal_feasibility_tolerance", 1e-10)
+        h.setOptionValue("dual_feasibility_tolerance", 1e-10)
+        lp = highspy.HighsLp()
+        lp.num_col_, lp.num_row_ = k + 2 * nt, rows.shape[0]
+        lp.col_cost_ = np.concatenate([np.zeros(k + nt), -w])
+        lp.col_lower_ = np.concatenate([np.zeros(k + nt), np.full(nt, -inf)])
+        lp.col_upper_ = np.concatenate([np.where(np.isfinite(caps), caps, inf),
+                                        np.full(2 * nt, inf)])
+        lp.row_lower_, lp.row_upper_ = lower, upper
+        cols = sp.csc_array(rows)
+        lp.a_matrix_.format_ = highspy.MatrixFormat.kColwise
+        lp.a_matrix_.start_ = cols.indptr
+        lp.a_matrix_.index_ = cols.indices
+        lp.a_matrix_.value_ = cols.data
+        h.passModel(lp)
+        target_cols = np.arange(nt)
+        _add_tangents(h, inf, np.repeat(np.asarray(TANGENTS), nt),
+                      np.tile(target_cols, len(TANGENTS)), t, k, nt)
+        out = None
+        for rounds in range(1, MAX_ROUNDS + 1):
+            h.run()
+            if h.getModelStatus() != highspy.HighsModelStatus.kOptimal:
+                return out
+            sol = h.getSolution()
+            z = np.asarray(sol.col_value)
+            duals = np.abs(np.asarray(sol.row_dual))
+            x = np.maximum(z[:k], 0.0)
+            out = (x, duals[:m], duals[m:m + R.shape[0]], rounds)
+            if certify(*out[:3]) <= gap:
+                return out
+            # a tangent at each target's surplus in this plan
+            s = np.maximum(z[k:k + nt], 0.0) / t - 1.0
+            _add_tangents(h, inf, s, target_cols, t, k, nt)
+    return out
+
+
+def _add_tangents(h, inf, s, which, t, k, nt):
+    """Rows h_i − H'(s)/t_i · n_i ≤ H(s) − H'(s)(1 + s) for the targets ``which``."""
+    value, slope = _tangent(np.asarray(s, dtype=np.float64))
+    count = which.size
+    starts = np.arange(0, 2 * count, 2, dtype=np.int32)
+    index = np.empty(2 * count, dtype=np.int32)
+    index[0::2] = k + which
+    index[1::2] = k + nt + which
+    coef = np.empty(2 * count)
+    coef[0::2] = -slope / t[which]
+    coef[1::2] = 1.0
+    h.addRows(count, np.full(count, -inf), value - slope * (1.0 + s), 2 * count, starts,
+              index, coef)

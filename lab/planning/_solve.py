@@ -139,11 +139,11 @@ class PlanOptions:
         Seconds after which the best plan so far is returned.
     solver : {"auto", "pdhg", "decoupled", "highs"}
         ``"auto"`` uses the exact decoupled solve when the problem allows it; else,
-        for plan rays of up to 5,000 techniques, the linear programme by HiGHS
-        (:mod:`lab.planning._lp`), and PDHG otherwise or where that is not certified.
-        ``"decoupled"`` insists (an error if not applicable); ``"highs"`` asks HiGHS
-        for plan rays of any size (an error for harmony, which is not linear). Every
-        route's plan carries lab's own certificate.
+        up to 5,000 techniques, HiGHS (:mod:`lab.planning._lp`: the plan-ray LP, or
+        harmony by LPs of tangents, which needs highspy), and PDHG otherwise or where
+        that is not certified. ``"decoupled"`` insists (an error if not applicable);
+        ``"highs"`` asks HiGHS at any size. Every route's plan carries lab's own
+        certificate.
     check_every : int
         Fewest PDHG iterations between certificates.
     backend : {"auto", "cython", "numba"}
@@ -822,13 +822,9 @@ def _solve(problem, options, backend, n_threads, callback, x0, t0):
     solver = options.solver
     if solver == "decoupled" and reason is not None:
         raise InvalidOptionError(f"solver='decoupled' does not apply: {reason}")
-    if solver == "highs" and objective.mode != "plan-ray":
-        raise InvalidOptionError("solver='highs' solves plan rays (a linear programme); "
-                                 "harmony is not linear: use 'auto' or 'pdhg'")
     if solver == "auto":
         solver = "decoupled" if reason is None else \
-            "highs" if (objective.mode == "plan-ray"
-                        and problem.n_techniques <= _lp.AUTO_MAX_TECHNIQUES) else "pdhg"
+            "highs" if problem.n_techniques <= _lp.AUTO_MAX_TECHNIQUES else "pdhg"
     what = "harmony programme" if method == "auto" else method
     exact = ("decoupled through labour values (square, no capacities, no initial stocks)"
              if problem.is_square else
@@ -837,7 +833,8 @@ def _solve(problem, options, backend, n_threads, callback, x0, t0):
     because = "" if reason is None else " because " + reason
     why = (f"{what}: "
            + (exact if solver == "decoupled" else
-              f"linear programme by HiGHS (dual simplex){because}, certified by lab"
+              f"{'linear programme' if objective.mode == 'plan-ray' else 'tangent LPs'} "
+              f"by HiGHS{because}, certified by lab"
               if solver == "highs" else f"primal-dual (PDHG){because}"))
     if solver == "highs":
         out = _highs(problem, objective, options)
@@ -848,7 +845,8 @@ def _solve(problem, options, backend, n_threads, callback, x0, t0):
                            iterations=0, history=np.array([[0.0, ev.relative_gap]]),
                            timings=timings, t0=t0, stopped="the linear programme")
         if out is None:
-            why = f"{what}: primal-dual (PDHG){because}; HiGHS reported no optimum"
+            why = (f"{what}: primal-dual (PDHG){because}; HiGHS gave no plan (no optimum, "
+                   "or highspy is not installed)")
         else:  # rounding left HiGHS's plan uncertified: PDHG starts from it
             x0 = out[0].x
             why = (f"{what}: primal-dual (PDHG){because}; HiGHS's plan was not certified "
@@ -890,22 +888,40 @@ def _solve(problem, options, backend, n_threads, callback, x0, t0):
 
 
 def _highs(problem, objective, options):
-    """The plan-ray LP by HiGHS (lab.planning._lp) with lab's certificate, or None."""
+    """The programme by HiGHS (lab.planning._lp: the plan-ray LP, or harmony by tangents)
+    with lab's certificate: (evidence, timings), or None where HiGHS gave no plan. HiGHS
+    sees the problem in lab's balanced units (lab.planning._scale), so that the plan does
+    not depend on the units of the table."""
     t1 = time.perf_counter()
-    out = _lp.solve_plan_ray(problem, objective, time_limit=options.time_limit)
-    t2 = time.perf_counter()
+    limited = np.isfinite(problem.available)
+    units = balanced_units(problem, limited)
+    problem = scaled_problem(problem, units)
+    ub = _certificate.implied_bounds(problem, limited, max_sweeps=0)
+    best = _Best()
+    seconds = [0.0]
+
+    def certify(x, p, lam, sweeps=0):
+        tc = time.perf_counter()
+        ev = _certificate.evidence(problem, objective, x, p, lam, limited, ub, sweeps=sweeps)
+        best.add(ev)
+        seconds[0] += time.perf_counter() - tc
+        return best.relative_gap(objective.mode)
+
+    if objective.mode == "plan-ray":
+        out = _lp.solve_plan_ray(problem, objective, time_limit=options.time_limit)
+    else:
+        out = _lp.solve_harmony(problem, objective, gap=options.gap, certify=certify)
     if out is None:
         return None
-    x, p, lam = out
-    limited = np.isfinite(problem.available)
-    ub = _certificate.implied_bounds(problem, limited, max_sweeps=0)
     # HiGHS's prices are exact to its tolerances: lowering sweeps only where they miss
-    ev = _certificate.evidence(problem, objective, x, p, lam, limited, ub, sweeps=0)
-    if not ev.relative_gap <= options.gap:
-        ev = _certificate.evidence(problem, objective, x, p, lam, limited,
-                                   _certificate.implied_bounds(problem, limited))
-    t3 = time.perf_counter()
-    return ev, {"setup": 0.0, "solve": t2 - t1, "certify": t3 - t2}
+    if certify(*out[:3]) > options.gap:
+        ub = _certificate.implied_bounds(problem, limited)
+        certify(*out[:3], sweeps=60)
+    if best.plan is None or best.bound is None:
+        return None
+    t2 = time.perf_counter()
+    return to_user(best.combined(objective.mode), units, objective.mode), {
+        "setup": 0.0, "solve": t2 - t1 - seconds[0], "certify": seconds[0]}
 
 
 def _decoupled(problem, objective, options):

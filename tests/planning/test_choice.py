@@ -180,31 +180,36 @@ def test_ties_are_certified():
 
 def test_joint_production_falls_back_and_says_why():
     problem = generate_planning_problem(100, seed=2, alternatives=1.0, joint=0.5)
-    result = lab.plan(problem, method="plan-ray")
-    assert result.solver == "pdhg" and "joint production" in result.method_reason
-    assert result.converged
     phi, _, _ = plan_ray_highs(problem, "simplex")
-    assert result.objective == pytest.approx(phi, rel=1e-5)
+    for solver in ("auto", "pdhg"):  # auto: HiGHS at this size (lab.planning._lp)
+        result = lab.plan(problem, method="plan-ray", solver=solver)
+        assert result.solver == ("highs" if solver == "auto" else "pdhg")
+        assert "joint production" in result.method_reason
+        assert result.converged
+        assert result.objective == pytest.approx(phi, rel=1e-5)
     with pytest.raises(InvalidOptionError, match="joint production"):
         lab.plan(problem, method="plan-ray", solver="decoupled")
 
 
-def test_capacities_take_the_primal_dual_route():
+def test_capacities_leave_the_exact_route_and_say_why():
     problem = _choice_problem(100, 3, 1, capacities=0.2)
     result = lab.plan(problem, method="plan-ray")
+    assert result.solver == "highs" and "capacity" in result.method_reason
+    result = lab.plan(problem, method="plan-ray", solver="pdhg", maxiter=10)
     assert result.solver == "pdhg" and "capacity" in result.method_reason
 
 
 def test_product_no_technique_makes():
     """A product without a technique (not a target, used by nobody): the exact route does
-    not apply and says so; the primal-dual route solves it."""
+    not apply and says so; HiGHS (auto at this size) and the primal-dual route solve it."""
     problem = lab.PlanningProblem.from_techniques(
         [[0.0, 0.1, 0.0], [0.2, 0.0, 0.0], [0.0, 0.0, 0.0]],
         [[1.0, 0.0, 1.0], [0.0, 1.0, 0.0], [0.0, 0.0, 0.0]],
         [[1.0, 1.0, 2.0]], {"P0": 1.0}, available={"labour": 5.0})
-    result = lab.plan(problem, method="plan-ray")
-    assert result.solver == "pdhg" and "made by no technique" in result.method_reason
-    assert result.converged
+    for solver, route in (("auto", "highs"), ("pdhg", "pdhg")):
+        result = lab.plan(problem, method="plan-ray", solver=solver)
+        assert result.solver == route and "made by no technique" in result.method_reason
+        assert result.converged
 
 
 def test_unbounded_target_without_limited_resource():

@@ -313,13 +313,33 @@ def test_plan_ray_by_highs_is_certified_by_lab(case, seed):
     assert abs(pdhg.objective - result.objective) <= 2e-6 * ref
 
 
-def test_highs_solver_rejects_harmony_and_auto_keeps_pdhg_above_its_size(monkeypatch):
-    from lab.exceptions import InvalidOptionError
+@pytest.mark.parametrize("seed", range(3))
+@pytest.mark.parametrize("case", range(len(CASES) - 1))
+def test_harmony_by_highs_tangents_matches_clarabel(case, seed):
+    """Capacities, joint production: auto solves harmony by LPs of tangents (HiGHS),
+    certified by lab, and agrees with Clarabel; lab's primal-dual route's certificate
+    brackets the same optimum."""
+    pytest.importorskip("cvxpy")
+    pytest.importorskip("highspy")
+    problem = generate_planning_problem(60, seed=seed, mean_inputs=4, **CASES[case])
+    ref, _ = harmony_cvxpy(problem)
+    result = lab.plan(problem, method="harmony")
+    assert result.solver == "highs", result.method_reason
+    assert result.converged and result.relative_gap <= 1e-6, result.message
+    assert result.objective == pytest.approx(ref, rel=1e-6, abs=1e-6)
+    _feasible(result)
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore", ConvergenceWarning)
+        pdhg = lab.plan(problem, method="harmony", solver="pdhg", maxiter=20_000)
+    # the two routes' certificates bracket one optimum (PDHG may stop short of 1e-6)
+    tol = 1e-9 * max(1.0, abs(ref))
+    assert pdhg.objective <= result.bound + tol and result.objective <= pdhg.bound + tol
+
+
+def test_auto_keeps_pdhg_above_the_size_for_highs(monkeypatch):
     from lab.planning import _lp
 
     problem = generate_planning_problem(30, seed=0, mean_inputs=4, capacities=0.3)
-    with pytest.raises(InvalidOptionError, match="harmony is not linear"):
-        lab.plan(problem, method="harmony", solver="highs")
     monkeypatch.setattr(_lp, "AUTO_MAX_TECHNIQUES", 10)
     with warnings.catch_warnings():
         warnings.simplefilter("ignore", ConvergenceWarning)
@@ -401,11 +421,11 @@ def test_initial_stocks_count():
 def test_maxiter_warns_and_raise_on_failure():
     problem = generate_planning_problem(40, seed=1, mean_inputs=4, capacities=0.3)
     with pytest.warns(ConvergenceWarning, match="not certified"):
-        result = lab.plan(problem, maxiter=3, check_every=1)
+        result = lab.plan(problem, maxiter=3, check_every=1, solver="pdhg")
     assert result.status == lab.PlanStatus.MAXITER and not result.converged
     _feasible(result)
     with pytest.raises(NotConvergedError) as info:
-        lab.plan(problem, maxiter=3, raise_on_failure=True)
+        lab.plan(problem, maxiter=3, raise_on_failure=True, solver="pdhg")
     assert info.value.result.status == lab.PlanStatus.MAXITER
 
 
@@ -413,7 +433,8 @@ def test_callback_can_stop_and_warm_start_is_accepted():
     problem = generate_planning_problem(40, seed=1, mean_inputs=4, capacities=0.3)
     seen = []
     with pytest.warns(ConvergenceWarning):
-        stopped = lab.plan(problem, callback=lambda k, r: seen.append(k) or False)
+        stopped = lab.plan(problem, callback=lambda k, r: seen.append(k) or False,
+                           solver="pdhg")
     assert stopped.status == lab.PlanStatus.INTERRUPTED and seen
     full = lab.plan(problem, maxiter=60_000, solver="pdhg")
     again = lab.plan(problem, maxiter=60_000, solver="pdhg", x0=full.x)
