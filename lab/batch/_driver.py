@@ -545,7 +545,6 @@ def run_batch(spec, *, out=None, workers: int | None = None, resume: bool = Fals
 
     info = {"lab_version": __version__, "job_file": spec.source, "run": run_id,
             "format": spec.format, "economies": described}
-    store.write_manifest(info, states)
     total = len(spec.jobs)
     skipped = sum(1 for o in outcomes.values() if o.status == "skipped")
 
@@ -569,6 +568,10 @@ def run_batch(spec, *, out=None, workers: int | None = None, resume: bool = Fals
     executor = None
     interrupted = False
     try:
+        # inside the try: a Ctrl-C right after the first manifest is an interruption
+        # like any other (before, one landing between the two escaped as a bare
+        # KeyboardInterrupt)
+        store.write_manifest(info, states)
         if tasks:
             if use_dask:
                 executor = _Dask(economies, workers, scheduler, dask_local, client)

@@ -98,6 +98,11 @@ def batch(jobs, workers, out, resume, scheduler, dask_local, example, print_exam
             click.echo(f"\nlab: interrupted: {s.n_done + s.n_skipped} of {len(s.jobs)} jobs "
                        f"finished and kept; continue with --resume", err=True)
             sys.exit(130)
+        except KeyboardInterrupt:  # before the batch started: nothing ran, nothing is lost
+            bar.close()
+            click.echo("\nlab: interrupted before any job ran; run the same command again "
+                       "(with --resume if the results folder was made)", err=True)
+            sys.exit(130)
         bar.close()
         if as_json:
             click.echo(json.dumps({
