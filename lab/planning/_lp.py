@@ -1,4 +1,4 @@
-"""Plan rays as a linear programme solved exactly by HiGHS (through SciPy).
+"""Plans by HiGHS where lab's exact routes stop: the plan-ray LP, harmony by tangents.
 
 The exact routes of :mod:`lab.planning._exact` and :mod:`lab.planning._choice` stop at
 capacities, joint production and initial stocks, where lab's own method is the
@@ -6,15 +6,16 @@ primal-dual iteration. On small problems of that kind HiGHS's dual simplex finds
 optimal vertex in a fraction of a second where the primal-dual iteration needs
 hundreds of thousands of iterations (10³ products with technique choice, 3 resources
 and capacities on 30 % of the techniques: HiGHS 0.28 s, PDHG uncertified after 30 s).
-So for plan rays below :data:`AUTO_MAX_TECHNIQUES` techniques ``solver="auto"`` asks
-HiGHS first; ``solver="highs"`` asks it at any size.
+So up to :data:`AUTO_MAX_TECHNIQUES` techniques ``solver="auto"`` asks HiGHS first;
+``solver="highs"`` asks it at any size. Harmony is not linear: :func:`solve_harmony`
+bounds each target's harmony by tangents of H and adds tangents where the plans land.
 
 Nothing of HiGHS's answer is trusted: its plan goes through lab's repair and its row
 duals are only prices for :func:`lab.planning._certificate.dual_bound`, so the result
 carries the same certificate as every other route, and a plan that does not certify is
 handed on to the primal-dual iteration as its starting plan.
 
-The programme (MATH.md §3): max Σ_g φ_g s.t. s⁰ + (B − A)x − Σ_g φ_g t_g ≥ q,
+The plan-ray programme (MATH.md §3): max Σ_g φ_g s.t. s⁰ + (B − A)x − Σ_g φ_g t_g ≥ q,
 R x ≤ ρ over the limited resources, 0 ≤ x ≤ c, φ ≥ 0 (q: required net outputs, 0
 outside multi-year plans; t_g: the targets of ray g).
 """
@@ -29,11 +30,13 @@ from lab.planning._certificate import Objective
 
 __all__ = ["AUTO_MAX_TECHNIQUES", "solve_plan_ray"]
 
-#: ``solver="auto"`` asks HiGHS for plan rays with at most this many techniques. Measured
-#: on generated problems with technique choice, 3 resources and capacities (seed 1):
-#: 2,000 techniques 0.28 s; 20,000 techniques: dual simplex stopped without a status
-#: after 0.9 s and the interior point method ran past 120 s.
-AUTO_MAX_TECHNIQUES = 5_000
+#: ``solver="auto"`` asks HiGHS for problems with at most this many techniques. Measured
+#: (dual simplex through linprog, seed 1, 2 cores at load 3–4) on generated problems with
+#: capacities: 10³ products with 2 techniques each and 3 resources, 0.26 s (certified;
+#: the primal-dual route: uncertified after 30 s); 10⁴ products, one technique each,
+#: 29 s (certified; primal-dual: uncertified after 124 s); 10⁴ products with 2 techniques
+#: each: no optimum in 300 s (nor from HiGHS's interior point method in 120 s).
+AUTO_MAX_TECHNIQUES = 10_000
 
 
 def solve_plan_ray(problem, objective: Objective, *, time_limit: float | None = None):

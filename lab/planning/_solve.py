@@ -139,7 +139,7 @@ class PlanOptions:
         Seconds after which the best plan so far is returned.
     solver : {"auto", "pdhg", "decoupled", "highs"}
         ``"auto"`` uses the exact decoupled solve when the problem allows it; else,
-        up to 5,000 techniques, HiGHS (:mod:`lab.planning._lp`: the plan-ray LP, or
+        up to 10,000 techniques, HiGHS (:mod:`lab.planning._lp`: the plan-ray LP, or
         harmony by LPs of tangents, which needs highspy), and PDHG otherwise or where
         that is not certified. ``"decoupled"`` insists (an error if not applicable);
         ``"highs"`` asks HiGHS at any size. Every route's plan carries lab's own
