@@ -217,9 +217,6 @@ class JustInTime:
         q = np.zeros((T + 1, E))
         lam = [np.zeros(rho.size) for _, rho in self._limited]
         invested = plan.invest > 0
-        # a stock partly idle (held) is worth what it is worth a year later
-        idle = np.stack([plan.hold[y] * rp.years[y][4] > 1e-12 * plan.stocks[y]
-                         for y in range(T)]) if E else np.zeros((T, 0), dtype=bool)
         fixed = np.zeros(E, dtype=bool)
         if plan.binding[0] == "stock":
             q[0, plan.binding[1]] = 1.0
@@ -240,9 +237,11 @@ class JustInTime:
                     q[y + 1] = np.where(invested[y], spent * goods[y][s] / built, q[y + 1])
             for y in range(T - 1, -1, -1):
                 _, _, _, _, held_use, held_back, _, _ = rp.years[y]
+                # a stock not invested in is worth what it is worth a year later (held
+                # idle, it is; exactly used up, holding it must not pay either)
                 keep = invested[y - 1] if y > 0 else fixed
                 with np.errstate(divide="ignore", invalid="ignore"):
-                    q[y] = np.where(idle[y] & ~keep, held_back * q[y + 1] / held_use, q[y])
+                    q[y] = np.where(keep, q[y], held_back * q[y + 1] / held_use)
             top = float(np.max(np.abs(goods), initial=0.0))
             if not np.all(np.isfinite(goods)) or \
                     float(np.max(np.abs(goods - before), initial=0.0)) <= SWEEP_TOL * top:
