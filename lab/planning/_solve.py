@@ -138,9 +138,9 @@ class PlanOptions:
     time_limit : float or None
         Seconds after which the best plan so far is returned.
     solver : {"auto", "pdhg", "decoupled", "highs"}
-        ``"auto"`` uses the exact decoupled solve when the problem allows it; else,
-        up to 10,000 techniques, HiGHS (:mod:`lab.planning._lp`: the plan-ray LP, or
-        harmony by LPs of tangents, which needs highspy), and PDHG otherwise or where
+        ``"auto"`` uses the exact decoupled solve when the problem allows it; else HiGHS
+        (:mod:`lab.planning._lp`: the plan-ray LP up to 10,000 techniques, harmony by
+        LPs of tangents up to 5,000, which needs highspy), and PDHG otherwise or where
         that is not certified. ``"decoupled"`` insists (an error if not applicable);
         ``"highs"`` asks HiGHS at any size. Every route's plan carries lab's own
         certificate.
@@ -664,6 +664,10 @@ def solve_general(problem, objective: Objective, *, gap: float, maxiter: int, n_
         best.certify_seconds += time.perf_counter() - tc
         if structured is not None:
             best.add(structured)
+            import os
+            if z0 is None and os.environ.get("LAB_JIT_START") and structured.infeasibility <= 1e-9:
+                z0 = structured.x if objective.mode == "harmony" else np.append(
+                    structured.x, np.full(objective.n_groups, structured.objective))
             history.append((0, best.relative_gap(objective.mode)))
             if history[-1][1] <= gap:
                 ev = best.combined(objective.mode)
@@ -823,8 +827,9 @@ def _solve(problem, options, backend, n_threads, callback, x0, t0):
     if solver == "decoupled" and reason is not None:
         raise InvalidOptionError(f"solver='decoupled' does not apply: {reason}")
     if solver == "auto":
+        most = _lp.AUTO_MAX_TECHNIQUES if objective.mode == "plan-ray" else _lp.AUTO_MAX_HARMONY
         solver = "decoupled" if reason is None else \
-            "highs" if problem.n_techniques <= _lp.AUTO_MAX_TECHNIQUES else "pdhg"
+            "highs" if problem.n_techniques <= most else "pdhg"
     what = "harmony programme" if method == "auto" else method
     exact = ("decoupled through labour values (square, no capacities, no initial stocks)"
              if problem.is_square else

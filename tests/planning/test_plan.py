@@ -341,6 +341,7 @@ def test_auto_keeps_pdhg_above_the_size_for_highs(monkeypatch):
 
     problem = generate_planning_problem(30, seed=0, mean_inputs=4, capacities=0.3)
     monkeypatch.setattr(_lp, "AUTO_MAX_TECHNIQUES", 10)
+    monkeypatch.setattr(_lp, "AUTO_MAX_HARMONY", 10)
     with warnings.catch_warnings():
         warnings.simplefilter("ignore", ConvergenceWarning)
         assert lab.plan(problem, method="harmony", maxiter=100).solver == "pdhg"
