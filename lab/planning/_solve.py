@@ -664,10 +664,6 @@ def solve_general(problem, objective: Objective, *, gap: float, maxiter: int, n_
         best.certify_seconds += time.perf_counter() - tc
         if structured is not None:
             best.add(structured)
-            import os
-            if z0 is None and os.environ.get("LAB_JIT_START") and structured.infeasibility <= 1e-9:
-                z0 = structured.x if objective.mode == "harmony" else np.append(
-                    structured.x, np.full(objective.n_groups, structured.objective))
             history.append((0, best.relative_gap(objective.mode)))
             if history[-1][1] <= gap:
                 ev = best.combined(objective.mode)
