@@ -30,6 +30,13 @@ PDHG on fused kernels, certificates) solves it; the propagated intensity bounds 
 :mod:`lab.planning._certificate` keep the dual bound finite although holding and
 investing use no resource and have no capacity.
 
+A plan ray (one rate φ) is first tried the way a planning office would draw it up:
+consume φ·t_y, invest just in time, and take the largest φ the first year's stocks and
+the resources allow; the prices at which that plan's techniques break even bound it
+(:mod:`lab.planning._just_in_time`). Where that proves it, no iteration is needed (the
+generated 5-year plans of 10³–10⁵ products); where investing earlier would pay, both
+plan and bound go into the primal-dual solve as its first certificate.
+
 Terminal stocks (K_{T+1} ≥ K_term) mean x = 0 is no longer a plan. The forward
 repair invests what they need in the last year, so iterates near the optimum reach
 them. Where no iterate does, a plan ray maximises θ with K_{T+1} ≥ θ·K_term: a

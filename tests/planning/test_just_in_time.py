@@ -167,3 +167,21 @@ def test_other_objectives_are_left_to_the_general_route():
     assert presolve(inner, Objective("harmony"), limited, ub, repair) is None
     groups = Objective("plan-ray", problem.ray_groups())
     assert presolve(inner, groups, limited, ub, repair) is None
+
+
+@pytest.mark.parametrize("transpose", [False, True])
+def test_yearly_solves_match_dense_numpy(transpose):
+    """ForwardRepair.solve, the Leontief solves both passes use, against NumPy on the
+    year's (B − A) in the solver's units, with a right-hand side of both signs."""
+    problem = generate_multiyear_problem(40, years=3, seed=4, mean_inputs=4)
+    inner = problem.as_planning_problem()
+    limited = np.isfinite(inner.available)
+    scaled = scaled_problem(inner, balanced_units(inner, limited))
+    repair = problem.repair_for(scaled)
+    rhs = np.random.default_rng(0).normal(size=repair.m)
+    for y in range(problem.years):
+        year, b = repair.years[y][0], repair.years[y][1]
+        M = np.diag(b) - year.A.toarray()
+        expected = np.linalg.solve(M.T if transpose else M, rhs)
+        got = repair.solve(y, rhs, transpose=transpose)
+        np.testing.assert_allclose(got, expected, rtol=1e-10, atol=1e-12 * np.abs(expected).max())
