@@ -838,7 +838,7 @@ def _solve(problem, options, backend, n_threads, callback, x0, t0):
               f"by HiGHS{because}, certified by lab"
               if solver == "highs" else f"primal-dual (PDHG){because}"))
     if solver == "highs":
-        out = _highs(problem, objective, options)
+        out = _highs(problem, objective, options, x0)
         if out is not None and (out[0].relative_gap <= options.gap
                                 or options.solver == "highs"):
             ev, timings = out
@@ -888,11 +888,12 @@ def _solve(problem, options, backend, n_threads, callback, x0, t0):
                    timings=general.timings, t0=t0, stopped=general.stopped)
 
 
-def _highs(problem, objective, options):
+def _highs(problem, objective, options, x0=None):
     """The programme by HiGHS (lab.planning._lp: the plan-ray LP, or harmony by tangents)
     with lab's certificate: (evidence, timings), or None where HiGHS gave no plan. HiGHS
     sees the problem in lab's balanced units (lab.planning._scale), so that the plan does
-    not depend on the units of the table."""
+    not depend on the units of the table. A starting plan ``x0`` (user units) is
+    certified beside HiGHS's, and the better one is kept."""
     t1 = time.perf_counter()
     limited = np.isfinite(problem.available)
     units = balanced_units(problem, limited)
@@ -914,6 +915,8 @@ def _highs(problem, objective, options):
         out = _lp.solve_harmony(problem, objective, gap=options.gap, certify=certify)
     if out is None:
         return None
+    if x0 is not None:
+        certify(x0 / units.technique, *out[1:3])
     # HiGHS's prices are exact to its tolerances: lowering sweeps only where they miss
     if certify(*out[:3]) > options.gap:
         ub = _certificate.implied_bounds(problem, limited)

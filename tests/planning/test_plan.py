@@ -307,6 +307,9 @@ def test_plan_ray_by_highs_is_certified_by_lab(case, seed):
     forced = lab.plan(problem, method="plan-ray", solver="highs")
     assert forced.solver == "highs" and forced.objective == pytest.approx(result.objective,
                                                                            rel=1e-6)
+    # a starting plan is certified beside HiGHS's: the better one comes back
+    again = lab.plan(problem, method="plan-ray", x0=result.x)
+    assert again.solver == expected and again.objective >= result.objective
     with warnings.catch_warnings():
         warnings.simplefilter("ignore", ConvergenceWarning)
         pdhg = lab.plan(problem, method="plan-ray", solver="pdhg", maxiter=40_000)
