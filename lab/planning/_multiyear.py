@@ -1041,12 +1041,17 @@ def solve_multiyear(problem: MultiYearProblem, options, *, callback=None, x0=Non
                f"objective {ev.objective:.10g}, bound {ev.bound:.10g}")
     timings = dict(general.timings)
     timings["total"] = time.perf_counter() - t0
+    solver = "pdhg"
+    if general.stopped == "certified" and general.iterations == 0:
+        solver = "just-in-time"
+        why = why.replace("by primal-dual (PDHG)", "certified by the just-in-time plan and "
+                          "its prices before any primal-dual (PDHG) iteration")
     return _assemble(problem, inner, ev, status, message, general.iterations, general.history,
-                     method, why, n_threads, timings)
+                     method, why, n_threads, timings, solver=solver)
 
 
 def _assemble(problem, inner, ev, status, message, iterations, history, method, why,
-              n_threads, timings) -> MultiYearResult:
+              n_threads, timings, solver="pdhg") -> MultiYearResult:
     from lab.planning._solve import PlanStatus
 
     m, T, E, n_goods, _ = problem._layout()
@@ -1076,7 +1081,7 @@ def _assemble(problem, inner, ev, status, message, iterations, history, method, 
         phi=phi, prices=prices, resource_prices=lam, resource_use=use,
         available=problem.available.copy(), infeasibility=ev.infeasibility,
         iterations=iterations, history=history, method=method, method_reason=why,
-        solver="pdhg", n_threads=n_threads, timings=MappingProxyType(timings), x=x,
+        solver=solver, n_threads=n_threads, timings=MappingProxyType(timings), x=x,
         problem=problem)
 
 

@@ -76,6 +76,7 @@ def test_hand_solved_plan_ray_is_just_in_time_and_its_prices_prove_it():
     assert ev.bound == pytest.approx(6 / 7, rel=1e-9)
     result = lab.plan(problem, method="plan-ray")
     assert result.converged and result.iterations == 0
+    assert result.solver == "just-in-time" and "just-in-time" in result.summary()
     assert result.objective == pytest.approx(6 / 7, rel=1e-8)
     np.testing.assert_allclose(result.investment[0].toarray()[1, 0], 50 / 7, rtol=1e-9)
 
@@ -95,7 +96,7 @@ def test_investing_early_pays_where_a_later_year_is_short_of_labour():
     ref, status = multiyear_ray_highs(problem)
     assert status == "Optimal" and ref == pytest.approx(2 / 3, rel=1e-9)
     result = lab.plan(problem, method="plan-ray")
-    assert result.converged and result.iterations > 0
+    assert result.converged and result.iterations > 0 and result.solver == "pdhg"
     assert result.objective == pytest.approx(2 / 3, rel=1e-6)
 
 
