@@ -13,8 +13,10 @@ other; the fixed point is reached by sweeps over the years (each one value solve
 year, the analysis of the Leontief solve cached), in 5–20 sweeps on generated plans.
 Every year after the first then has exactly the capital it uses; what limits φ is
 the first year's given stocks and each year's resources. The load (largest use over
-availability) grows with φ and is piecewise linear in it, so the largest φ with load
-≤ 1 is found by regula falsi in a few plans.
+availability) is piecewise linear in φ and, on generated plans, grows with it, so the
+largest φ with load ≤ 1 is found by regula falsi in a few plans. (It need not grow:
+with terminal stocks, more production now leaves more capital later. The search
+keeps a plan with load ≤ 1 as its lower end, so what it returns is always a plan.)
 
 This plan is optimal when nothing is gained by investing earlier than needed, which
 its prices tell. Take the constraint that limits φ at price 1 and make every
@@ -24,8 +26,8 @@ the depreciated capital returned,
 
     (B_y − A_y)ᵀ p_y = Σ_p C·(q_y − (1 − δ)·q_{y+1}) + R_yᵀ λ_y,
 
-a stock that is invested in is worth what it costs, q_{y+1} = p_{y,s}, and an idle one
-what it is worth a year later, q_y = (1 − δ)·q_{y+1}. These are solved by sweeps too
+a stock that is invested in is worth what it costs, q_{y+1} = p_{y,s}, and one that is
+not what it is worth a year later, q_y = (1 − δ)·q_{y+1}. These are solved by sweeps too
 (one transposed value solve per year), normalised so that the targets cost one unit
 of φ. Nothing here is trusted: the plan is made exactly feasible by the forward
 repair and the prices count only through the dual bound of
@@ -33,8 +35,13 @@ repair and the prices count only through the dual bound of
 shows a profit, the bound stays above the plan, and the primal-dual method takes over
 from both.
 
-Measured (``generate_multiyear_problem(n, years=5, seed=1)``, plan ray): at 10³ and
-10⁴ products the just-in-time plan is the optimum and its prices prove it to rounding.
+Measured (``generate_multiyear_problem(n, years=5, seed=1)``, plan ray, where the first
+year's capital binds): at 10³, 10⁴ and 10⁵ products the just-in-time plan is the
+optimum and its prices prove it (gaps 2e-8 to 1e-7, the forward repair's margins), in
+0.3 s, 2.5 s and 32 s. It does not prove plans where a later year is short of labour
+(investing in an earlier year then pays: φ = 1/2 against 2/3 in the three-year
+tractor economy of the tests) and finds none where building the terminal stocks in
+the last year alone is out of reach; both go to the primal-dual method.
 """
 
 from __future__ import annotations
@@ -180,7 +187,7 @@ class JustInTime:
             low, phi = high, 2.0 * phi
         else:
             return None
-        # regula falsi (Illinois) on load(φ) − 1, piecewise linear and increasing
+        # regula falsi (Illinois) on load(φ) − 1, piecewise linear; ``low`` is always a plan
         f_low, f_high = low.load - 1.0, high.load - 1.0
         side = 0
         for _ in range(MAX_STEPS):
