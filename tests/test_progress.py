@@ -32,9 +32,11 @@ def problem():
 
 
 def _plan(problem, **kwargs):
+    """The primal-dual route, whose iterations the display shows (auto would hand this
+    problem with capacities to HiGHS, lab.planning._lp)."""
     with warnings.catch_warnings():
         warnings.simplefilter("ignore")
-        return lab.plan(problem, maxiter=2000, check_every=64, **kwargs)
+        return lab.plan(problem, maxiter=2000, check_every=64, solver="pdhg", **kwargs)
 
 
 def test_plan_progress_shows_iterations_and_changes_nothing(problem, immediate, capsys):
