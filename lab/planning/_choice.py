@@ -36,11 +36,14 @@ Every plan is certified by :func:`lab.planning._certificate.evidence` on the
 original problem; a route that cannot apply says why (:class:`NotApplicable`) and the
 caller falls back to the primal-dual method.
 
-What limits it: the number of policy iterations (one per cut or per policy of the
-min-max), each a few value solves from scratch. With 2 techniques per product and
-3 limited resources (benchmarks/test_plan_scale.py), 8–15 for the plan ray and 8–20
-for harmony from 10³ to 10⁶ products: 10⁵ products in 6–7 s (plan ray) and 14–19 s
-(harmony), 10⁶ in 173 s and 324 s, on 2 cores at load 5–7.
+What limits it: the number of policy evaluations (one per cut or per policy of the
+min-max; 8–15 for the plan ray and 8–20 for harmony from 10³ to 10⁶ products with 2
+techniques per product and 3 limited resources, benchmarks/test_plan_scale.py), each
+a policy iteration started from the last policy with its values, warm
+(:class:`lab.values._techniques.PolicyIteration`: 2 rounds a call at 10⁵), and the
+Leontief solves of the policies' plans and integrated coefficients. 10⁵ products: plan
+ray 3.25 s, harmony 7.44 s; 10⁶: 106.5 s and 78.4 s, peak RSS 2.47 and 2.95 GB (2
+cores, load 1.4–2.8).
 """
 
 from __future__ import annotations
