@@ -25,7 +25,7 @@ from __future__ import annotations
 import numpy as np
 import scipy.sparse as sp
 
-from lab.planning import _certificate
+from lab.planning import _certificate, _harmony
 from lab.planning._certificate import Objective
 
 __all__ = ["AUTO_MAX_TECHNIQUES", "AUTO_MAX_HARMONY", "solve_plan_ray", "solve_harmony"]
@@ -89,14 +89,6 @@ TANGENTS = (-1.0, -0.5, -0.2, 0.0, 0.2, 0.5, 1.0, 2.0, 5.0, 10.0)
 MAX_ROUNDS = 60
 
 
-def _tangent(s: np.ndarray):
-    """H(s) and H'(s) of Cockshott's harmony (lab.planning._harmony)."""
-    from lab.planning._harmony import harmony
-
-    slope = np.where(s < 0, 1.0 - s, 1.0 / (1.0 + np.maximum(s, 0.0)))
-    return harmony(s), slope
-
-
 def solve_harmony(problem, objective: Objective, *, gap: float, certify):
     """The harmony programme by outer approximation: an LP (HiGHS through highspy,
     warm-started from round to round) in which each target's harmony is bounded by
@@ -147,8 +139,9 @@ def solve_harmony(problem, objective: Objective, *, gap: float, certify):
         lp.a_matrix_.value_ = cols.data
         h.passModel(lp)
         target_cols = np.arange(nt)
-        _add_tangents(h, inf, np.repeat(np.asarray(TANGENTS), nt),
-                      np.tile(target_cols, len(TANGENTS)), t, k, nt)
+        grid = np.tile(target_cols, len(TANGENTS))
+        _add_tangents(h, inf, (1.0 + np.repeat(np.asarray(TANGENTS), nt)) * t[grid], grid,
+                      t, k, nt)
         return _rounds(h, highspy, certify, gap, k, nt, m, R.shape[0], t, inf)
 
 
@@ -167,22 +160,24 @@ def _rounds(h, highspy, certify, gap, k, nt, m, r, t, inf):
         out = (x, duals[:m], duals[m:m + r], rounds)
         if certify(*out[:3]) <= gap:
             return out
-        # a tangent at each target's surplus in this plan
-        s = np.maximum(z[k:k + nt], 0.0) / t - 1.0
-        _add_tangents(h, inf, s, target_cols, t, k, nt)  # HiGHS goes on from its basis
+        # a tangent at each target's net output in this plan
+        _add_tangents(h, inf, np.maximum(z[k:k + nt], 0.0), target_cols, t, k, nt)
     return out
 
 
-def _add_tangents(h, inf, s, which, t, k, nt):
-    """Rows h_i − H'(s)/t_i · n_i ≤ H(s) − H'(s)(1 + s) for the targets ``which``."""
-    value, slope = _tangent(np.asarray(s, dtype=np.float64))
+def _add_tangents(h, inf, n, which, t, k, nt):
+    """Rows h_i − h′(n)·n_i ≤ h(n) − h′(n)·n: the tangent at net output ``n`` of each
+    target ``which`` (h(n) = H((n − t)/t), lab.planning._harmony); HiGHS goes on from
+    its last basis."""
+    n = np.asarray(n, dtype=np.float64)
+    tw = t[which]
+    value, slope = _harmony.harmony_of(n, tw), _harmony.marginal(n, tw)
     count = which.size
     starts = np.arange(0, 2 * count, 2, dtype=np.int32)
     index = np.empty(2 * count, dtype=np.int32)
     index[0::2] = k + which
     index[1::2] = k + nt + which
     coef = np.empty(2 * count)
-    coef[0::2] = -slope / t[which]
+    coef[0::2] = -slope
     coef[1::2] = 1.0
-    h.addRows(count, np.full(count, -inf), value - slope * (1.0 + s), 2 * count, starts,
-              index, coef)
+    h.addRows(count, np.full(count, -inf), value - slope * n, 2 * count, starts, index, coef)
