@@ -49,9 +49,6 @@ cores, load 1.4–2.8).
 from __future__ import annotations
 
 import math
-import os
-import sys
-import threading
 import types
 import warnings
 
@@ -68,6 +65,7 @@ from lab.exceptions import (
 )
 from lab.planning import _harmony
 from lab.planning._exact import _harmony_prices, gross_outputs, integrated, solve_decoupled
+from lab.planning._lp import HIGHS_LOCK, pass_lp, quiet_highs
 
 __all__ = ["NotApplicable", "not_applicable", "solve_choice", "MAX_CUTS", "MAX_POLICIES"]
 
@@ -258,59 +256,15 @@ def _cut_lp(U: np.ndarray, rho: np.ndarray):
         import highspy
     except ImportError:
         return _cut_lp_scipy(U, rho)
-    with _HIGHS_LOCK:
-        return _cut_lp_highspy(highspy, _quiet_highs(highspy), U, rho)
-
-
-#: One HiGHS object per process, built once with its banner silenced (see _quiet_highs);
-#: the lock keeps threads from sharing it at the same time.
-_HIGHS: list = []
-_HIGHS_LOCK = threading.Lock()
-
-
-def _quiet_highs(highspy):
-    """highspy.Highs() prints a banner on standard output when it is built, before any
-    option can turn its output off (HiGHS 1.16): that would corrupt ``lab plan --json``.
-    Built once with file descriptor 1 pointed at /dev/null, then reused."""
-    if not _HIGHS:
-        sys.stdout.flush()
-        try:
-            saved, null = os.dup(1), os.open(os.devnull, os.O_WRONLY)
-        except OSError:  # no standard output to protect
-            saved = null = None
-        try:
-            if saved is not None:
-                os.dup2(null, 1)
-            h = highspy.Highs()
-            h.setOptionValue("output_flag", False)
-        finally:
-            if saved is not None:
-                os.dup2(saved, 1)
-                os.close(saved)
-                os.close(null)
-        _HIGHS.append(h)
-    return _HIGHS[0]
+    with HIGHS_LOCK:
+        return _cut_lp_highspy(highspy, quiet_highs(highspy), U, rho)
 
 
 def _cut_lp_highspy(highspy, h, U: np.ndarray, rho: np.ndarray):
     """:func:`_cut_lp` on the process's HiGHS object."""
     s, r = U.shape
-    h.clearModel()
-    h.setOptionValue("primal_feasibility_tolerance", 1e-10)
-    h.setOptionValue("dual_feasibility_tolerance", 1e-10)
-    lp = highspy.HighsLp()
-    lp.num_col_, lp.num_row_ = r, s
-    lp.col_cost_ = rho
-    lp.col_lower_ = np.zeros(r)
-    lp.col_upper_ = np.full(r, highspy.kHighsInf)
-    lp.row_lower_ = np.ones(s)
-    lp.row_upper_ = np.full(s, highspy.kHighsInf)
-    M = sp.csc_array(U)
-    lp.a_matrix_.format_ = highspy.MatrixFormat.kColwise
-    lp.a_matrix_.start_ = M.indptr
-    lp.a_matrix_.index_ = M.indices
-    lp.a_matrix_.value_ = M.data
-    h.passModel(lp)
+    inf = highspy.kHighsInf
+    pass_lp(highspy, h, rho, np.zeros(r), np.full(r, inf), np.ones(s), np.full(s, inf), U)
     h.run()
     if h.getModelStatus() != highspy.HighsModelStatus.kOptimal:
         return None

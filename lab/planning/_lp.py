@@ -22,6 +22,10 @@ outside multi-year plans; t_g: the targets of ray g).
 
 from __future__ import annotations
 
+import os
+import sys
+import threading
+
 import numpy as np
 import scipy.sparse as sp
 
@@ -42,6 +46,54 @@ AUTO_MAX_TECHNIQUES = 10_000
 #: primal-dual route stopped uncertified (gap 7.9e-3) after 48.6 s; at 10⁴ products
 #: the rounds ran past 5 minutes.
 AUTO_MAX_HARMONY = 5_000
+
+
+#: One HiGHS object per process, built once with its banner silenced (see quiet_highs);
+#: the lock keeps threads from sharing it at the same time.
+_HIGHS: list = []
+HIGHS_LOCK = threading.Lock()
+
+
+def quiet_highs(highspy):
+    """highspy.Highs() prints a banner on standard output when it is built, before any
+    option can turn its output off (HiGHS 1.16): that would corrupt ``lab plan --json``.
+    Built once with file descriptor 1 pointed at /dev/null, then reused."""
+    if not _HIGHS:
+        sys.stdout.flush()
+        try:
+            saved, null = os.dup(1), os.open(os.devnull, os.O_WRONLY)
+        except OSError:  # no standard output to protect
+            saved = null = None
+        try:
+            if saved is not None:
+                os.dup2(null, 1)
+            h = highspy.Highs()
+            h.setOptionValue("output_flag", False)
+        finally:
+            if saved is not None:
+                os.dup2(saved, 1)
+                os.close(saved)
+                os.close(null)
+        _HIGHS.append(h)
+    return _HIGHS[0]
+
+
+def pass_lp(highspy, h, cost, col_lower, col_upper, row_lower, row_upper, rows) -> None:
+    """Give ``h`` (cleared; feasibility tolerances 1e-10) the LP min costᵀz with the
+    bounds given and the constraint matrix ``rows`` (any sparse or dense array)."""
+    h.clearModel()
+    h.setOptionValue("primal_feasibility_tolerance", 1e-10)
+    h.setOptionValue("dual_feasibility_tolerance", 1e-10)
+    M = sp.csc_array(rows)
+    lp = highspy.HighsLp()
+    lp.num_col_, lp.num_row_ = M.shape[1], M.shape[0]
+    lp.col_cost_, lp.col_lower_, lp.col_upper_ = cost, col_lower, col_upper
+    lp.row_lower_, lp.row_upper_ = row_lower, row_upper
+    lp.a_matrix_.format_ = highspy.MatrixFormat.kColwise
+    lp.a_matrix_.start_ = M.indptr
+    lp.a_matrix_.index_ = M.indices
+    lp.a_matrix_.value_ = M.data
+    h.passModel(lp)
 
 
 def solve_plan_ray(problem, objective: Objective, *, time_limit: float | None = None):
@@ -100,8 +152,6 @@ def solve_harmony(problem, objective: Objective, *, gap: float, certify):
         import highspy
     except ImportError:
         return None
-    from lab.planning._choice import _HIGHS_LOCK, _quiet_highs
-
     m, k = problem.n_products, problem.n_techniques
     idx = problem.target_index
     nt = idx.size
@@ -120,24 +170,12 @@ def solve_harmony(problem, objective: Objective, *, gap: float, certify):
     lower = np.concatenate([-(problem.initial_stocks - (0.0 if q is None else q)),
                             np.full(R.shape[0], -inf)])
     upper = np.concatenate([np.full(m, inf), problem.available[limited]])
-    with _HIGHS_LOCK:
-        h = _quiet_highs(highspy)
-        h.clearModel()
-        h.setOptionValue("primal_feasibility_tolerance", 1e-10)
-        h.setOptionValue("dual_feasibility_tolerance", 1e-10)
-        lp = highspy.HighsLp()
-        lp.num_col_, lp.num_row_ = k + 2 * nt, rows.shape[0]
-        lp.col_cost_ = np.concatenate([np.zeros(k + nt), -w])
-        lp.col_lower_ = np.concatenate([np.zeros(k + nt), np.full(nt, -inf)])
-        lp.col_upper_ = np.concatenate([np.where(np.isfinite(caps), caps, inf),
-                                        np.full(2 * nt, inf)])
-        lp.row_lower_, lp.row_upper_ = lower, upper
-        cols = sp.csc_array(rows)
-        lp.a_matrix_.format_ = highspy.MatrixFormat.kColwise
-        lp.a_matrix_.start_ = cols.indptr
-        lp.a_matrix_.index_ = cols.indices
-        lp.a_matrix_.value_ = cols.data
-        h.passModel(lp)
+    with HIGHS_LOCK:
+        h = quiet_highs(highspy)
+        pass_lp(highspy, h, np.concatenate([np.zeros(k + nt), -w]),
+                np.concatenate([np.zeros(k + nt), np.full(nt, -inf)]),
+                np.concatenate([np.where(np.isfinite(caps), caps, inf), np.full(2 * nt, inf)]),
+                lower, upper, rows)
         target_cols = np.arange(nt)
         grid = np.tile(target_cols, len(TANGENTS))
         _add_tangents(h, inf, (1.0 + np.repeat(np.asarray(TANGENTS), nt)) * t[grid], grid,
