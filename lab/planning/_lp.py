@@ -15,6 +15,10 @@ duals are only prices for :func:`lab.planning._certificate.dual_bound`, so the r
 carries the same certificate as every other route, and a plan that does not certify is
 handed on to the primal-dual iteration as its starting plan.
 
+The process's one HiGHS object (built with its banner silenced, :func:`quiet_highs`)
+and the LP hand-over (:func:`pass_lp`) are here too; the cutting planes of
+:mod:`lab.planning._choice` use them.
+
 The plan-ray programme (MATH.md §3): max Σ_g φ_g s.t. s⁰ + (B − A)x − Σ_g φ_g t_g ≥ q,
 R x ≤ ρ over the limited resources, 0 ≤ x ≤ c, φ ≥ 0 (q: required net outputs, 0
 outside multi-year plans; t_g: the targets of ray g).
