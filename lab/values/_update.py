@@ -6,8 +6,8 @@ as the change allows, and leaves the next solve a warm start whose residual is a
 known:
 
 * **Changed coefficients of existing links** (the usual case): the coefficients are
-  changed in place, in Aᵀ, in the large cyclic blocks' own matrices and in their float32
-  copies. The structure analysis stays valid:
+  changed in place, in Aᵀ, in its copy in block order, in the large cyclic blocks' own
+  matrices and in their float32 copies. The structure analysis stays valid:
   it depends on the pattern only. A coefficient set to 0 stays in the pattern as a
   stored zero, so the block order stays valid too.
 * **New links** change the pattern: Aᵀ is rebuilt with them. A new link "product j uses
@@ -80,6 +80,8 @@ def apply_indices(solver, inputs, products, values, labour_idx, labour_val, *,
 
     if solver.method == "blocks" and known.any():
         _change_blocks(solver, where[known], values[known])
+        if solver._ordered is not None:
+            solver._ordered.change(where[known], products[known], values[known])
     if solver._M32 is not None and known.any():
         solver._M32[2][where[known]] = values[known]
     if new_links.any():
@@ -219,6 +221,7 @@ def _add_links(solver, inputs, products, values):
         solver.structure = _reanalyse(solver, inputs, products)
         solver._large = _large_blocks(solver.structure, solver._M)
         solver._levels = None
+        solver._ordered = None  # rebuilt in the new order by the next solve
         if solver.options.precision == "float32":
             solver._refresh_float32()
 
