@@ -261,3 +261,22 @@ def test_updates_reach_the_block_ordered_copy(backend):
     result = solver.solve()
     assert result.converged and result.residual <= RTOL
     assert_values_close(result.values, reference_values(A2, l2), 1e-9, "new cycle")
+
+
+@pytest.mark.parametrize("backend", BACKENDS)
+def test_level_pass_on_the_block_ordered_copy(backend, monkeypatch):
+    """The level-parallel substitution (on machines with enough threads) runs on the
+    block-ordered copy too: forced here on 2 threads, the same answer to the bit."""
+    from lab.values import _solver
+
+    monkeypatch.setattr(_solver, "LEVEL_PASS_THREADS", 2)
+    economy = _economy(core_share=0.05, cyclic_share=0.02)
+    serial = lab.ValueSolver(economy, method="blocks", backend=backend, rtol=RTOL,
+                             n_threads=1)
+    parallel = lab.ValueSolver(economy, method="blocks", backend=backend, rtol=RTOL,
+                               n_threads=2)
+    expected = serial.solve().values
+    for _ in range(3):
+        assert np.array_equal(serial.solve().values, expected)
+        assert np.array_equal(parallel.solve().values, expected)
+    assert parallel._levels is not None and parallel._ordered is not None
