@@ -476,7 +476,10 @@ def small_economies(draw, max_sum=0.9):
     return dense, l, prices
 
 
-PROPERTY_SETTINGS = settings(max_examples=25, deadline=None,
+#: Derandomised: CI runs the same examples every time (a new random draw found a
+#: subnormal right-hand side once, see test_property_linear_in_labour); the randomised
+#: exploration of bad and extreme input is the fuzz suite's (tests/fuzz).
+PROPERTY_SETTINGS = settings(max_examples=25, deadline=None, derandomize=True,
                              suppress_health_check=[HealthCheck.too_slow])
 
 
@@ -494,8 +497,12 @@ def test_property_values_at_least_labour(case, method):
 
 @PROPERTY_SETTINGS
 @given(case=small_economies(), method=st.sampled_from(METHODS),
-       a=st.floats(0.0, 5.0), b=st.floats(0.0, 5.0), seed=st.integers(0, 2**32 - 1))
+       a=st.floats(0.0, 5.0, allow_subnormal=False),
+       b=st.floats(0.0, 5.0, allow_subnormal=False), seed=st.integers(0, 2**32 - 1))
 def test_property_linear_in_labour(case, method, a, b, seed):
+    """v(a·l₁ + b·l₂) = a·v(l₁) + b·v(l₂). Not for subnormal a or b: values of about
+    1e-323 carry a few bits, so no solver can meet rtol 1e-12 on them, and lab says so
+    (not converged, with a warning) rather than claiming it."""
     A, l1, _ = case
     l2 = np.random.default_rng(seed).uniform(0, 3, size=len(l1))
     solver = lab.ValueSolver(lab.Economy(A, l1), method=method, rtol=1e-12)
@@ -558,3 +565,13 @@ def test_float32_storage_same_rule(name, method, backend):
     assert result.residual <= RTOL
     assert relative_residual(economy.A, economy.labour, result.values) <= RTOL * 1.01
     assert_values_close(result.values, generated_reference(name), 1e-9)
+
+
+def test_subnormal_right_hand_side_is_not_claimed_converged():
+    """Values of about 1e-323 carry a few bits: lab reports that it could not meet the
+    tolerance (the falsifying example a random property test once drew)."""
+    A = np.array([[0.0, 0.3310915], [1.43346893, 0.0]])
+    solver = lab.ValueSolver(lab.Economy(A, [0.0, 0.0]), method="auto", rtol=1e-12)
+    with pytest.warns(lab.ConvergenceWarning, match="not converged"):
+        result = solver.solve(rhs=[5e-324 * 1.5354, 5e-324 * 2.8514])
+    assert not result.converged and np.all(np.isfinite(result.values))
