@@ -1085,6 +1085,9 @@ class _Run:
         self.record(relative)
         if relative > self.rtol:
             self.note = "block solves did not reach the tolerance after 3 refinements"
+            if 0 < float(np.max(np.abs(v))) < np.finfo(float).tiny:
+                self.note += ("; the values are subnormal (below 2.2e-308), with too few "
+                              "significant bits for rtol: scale the right-hand side up")
 
     # -- helpers -----------------------------------------------------------------
 
