@@ -1122,7 +1122,7 @@ class _Run:
         the bit) when that measurably runs faster (:class:`lab._ops.ThreadGovernor`)."""
         ordered = self.solver._ordered_copy()
         if ordered is None:
-            self._serial_pass(S, self.M, rhs, x, atol, False)
+            self._serial_pass(S, self.M, rhs, x, atol)
             return
         rhs_o = np.take(rhs, S.order, axis=0)
         x_o = np.zeros_like(rhs_o)
@@ -1136,12 +1136,12 @@ class _Run:
                 if threads > 1:
                     self._level_pass(self.solver._level_plan(), S_o, M_o, rhs_o, x_o, atol)
                 else:
-                    self._serial_pass(S_o, M_o, rhs_o, x_o, atol, True)
+                    self._serial_pass(S_o, M_o, rhs_o, x_o, atol)
         else:
-            self._serial_pass(S_o, M_o, rhs_o, x_o, atol, True)
+            self._serial_pass(S_o, M_o, rhs_o, x_o, atol)
         x[S.order] = x_o
 
-    def _serial_pass(self, S, M, rhs, x, atol, ordered):
+    def _serial_pass(self, S, M, rhs, x, atol):
         """:meth:`_block_pass` block after block (one thread; large blocks by Krylov)."""
         K = self.K
         first = 0
@@ -1159,7 +1159,7 @@ class _Run:
                     return
             if k == len(starts):
                 break
-            self._solve_large(large[int(starts[k])], M, rhs, x, atol, ordered)
+            self._solve_large(large[int(starts[k])], S, M, rhs, x, atol)
             first = k + 1
         self.matvecs += 1
 
@@ -1178,15 +1178,15 @@ class _Run:
                     self.note = "a component could not be solved (non-positive pivot)"
                     return
             for blk in blocks:
-                self._solve_large(blk, M, rhs, x, atol, True)
+                self._solve_large(blk, S, M, rhs, x, atol)
             start = stop
         self.matvecs += 1
 
-    def _solve_large(self, blk, M, rhs, x, atol, ordered):
-        """Solve the cyclic component [s, e) by BiCGSTAB (inputs from earlier blocks final);
-        ``ordered``: M, rhs and x are in block order (:class:`_Ordered`)."""
+    def _solve_large(self, blk, S, M, rhs, x, atol):
+        """Solve the cyclic component [s, e) by BiCGSTAB (inputs from earlier blocks final;
+        S, M, rhs and x in the products' numbering or all in block order)."""
         s, e = blk.s, blk.e
-        members = np.arange(s, e, dtype=blk.members.dtype) if ordered else blk.members
+        members = S.order[s:e]
         # Inputs from earlier components are final: move them to the right-hand side.
         x[members] = 0.0
         external = np.empty((e - s, x.shape[1]))
