@@ -911,14 +911,16 @@ def _highs(problem, objective, options, x0=None):
 
     if objective.mode == "plan-ray":
         out = _lp.solve_plan_ray(problem, objective, time_limit=options.time_limit)
-    else:
+        if out is not None:
+            certify(*out[:3])
+    else:  # certified round by round
         out = _lp.solve_harmony(problem, objective, gap=options.gap, certify=certify)
     if out is None:
         return None
     if x0 is not None:
         certify(x0 / units.technique, *out[1:3])
     # HiGHS's prices are exact to its tolerances: lowering sweeps only where they miss
-    if certify(*out[:3]) > options.gap:
+    if best.relative_gap(objective.mode) > options.gap:
         ub = _certificate.implied_bounds(problem, limited)
         certify(*out[:3], sweeps=60)
     if best.plan is None or best.bound is None:
