@@ -1069,10 +1069,11 @@ cdef int _check_block_range(const idx2_t[::1] block_ptr, Py_ssize_t first,
 
 cdef Py_ssize_t _solve_block(const idx_t[::1] indptr, const idx_t[::1] indices,
                              const real_t[::1] data, const double[:, ::1] B, double[:, ::1] V,
-                             const idx2_t[::1] order, const idx2_t[::1] position,
-                             Py_ssize_t s, Py_ssize_t e, double *T,
+                             double[:, ::1] AV, const idx2_t[::1] order,
+                             const idx2_t[::1] position, Py_ssize_t s, Py_ssize_t e, double *T,
                              double *rhs) noexcept nogil:
-    """Solve the diagonal block [s, e) of v = b + M v exactly; return 0 or 1 + bad pivot.
+    """Solve the diagonal block [s, e) of v = b + M v exactly and write its rows of M v
+    to AV; return 0 or 1 + bad pivot.
 
     The block matrix I − M_bb is a Z-matrix; LU without pivoting has positive pivots
     exactly when it is a nonsingular M-matrix, i.e. when ρ(M_bb) < 1. A pivot ≤ 0 is
@@ -1116,22 +1117,34 @@ cdef Py_ssize_t _solve_block(const idx_t[::1] indptr, const idx_t[::1] indices,
         j = order[s + a]
         for q in range(r):
             V[j, q] = rhs[a * r + q]
+    for a in range(size):  # M V of the block's rows, now that V is final there
+        j = order[s + a]
+        for q in range(r):
+            f = 0.0
+            for p in range(indptr[j], indptr[j + 1]):
+                f = f + data[p] * V[indices[p], q]
+            AV[j, q] = f
     return 0
 
 
 def block_solve(const idx_t[::1] indptr, const idx_t[::1] indices, const real_t[::1] data,
-                const double[:, ::1] B, double[:, ::1] V, const idx2_t[::1] order,
-                const idx2_t[::1] position, const idx2_t[::1] block_ptr,
-                Py_ssize_t first, Py_ssize_t last, Py_ssize_t dense_max):
-    """Block substitution for V = B + M V over the components first..last-1.
+                const double[:, ::1] B, double[:, ::1] V, double[:, ::1] AV,
+                const idx2_t[::1] order, const idx2_t[::1] position,
+                const idx2_t[::1] block_ptr, Py_ssize_t first, Py_ssize_t last,
+                Py_ssize_t dense_max):
+    """Block substitution for V = B + M V over the components first..last-1, and M V.
 
     Components come from :func:`strongly_connected_components` (``order``,
     ``block_ptr``; ``position`` is the inverse of ``order``). Each component is solved
     exactly, in order: a single product by division by 1 − M_jj, a cyclic component of
     at most ``dense_max`` products by dense LU without pivoting (I − M_bb is an
     M-matrix when productive). Inputs from earlier components must already be final in
-    V; rows outside the range are not written. B and V have shape (n, r), C-contiguous;
-    pass ``x[:, None]`` views for one right-hand side.
+    V; rows outside the range are not written. Each solved row of M V, with V final, is
+    written to AV in the same pass (the residual B + M V − V then costs no second pass
+    over M). B, V and AV have shape (n, r), C-contiguous; pass ``x[:, None]`` views for
+    one right-hand side. When the range's rows are stored in block order (``order`` the
+    identity there, as for a matrix permuted by :func:`permute_csr`), the pass streams
+    the matrix and prefetches V for the entries ahead, as :func:`csr_matvec` does.
 
     Returns
     -------
@@ -1140,14 +1153,16 @@ def block_solve(const idx_t[::1] indptr, const idx_t[::1] indices, const real_t[
         positive (it is not productive, or too close to it to solve); components after
         it are left unsolved.
     """
-    cdef Py_ssize_t n = indptr.shape[0] - 1, r = B.shape[1], k, s, e, p, q, j, col
-    cdef Py_ssize_t bad = -1, size
-    cdef double d
+    cdef Py_ssize_t n = indptr.shape[0] - 1, r = B.shape[1], k, s, e, p, q, j, col, kp
+    cdef Py_ssize_t bad = -1, size, nnz
+    cdef bint streamed = True
+    cdef double d, acc, x
     cdef double *T
     cdef double *rhs
     _check_csr(indptr, data.shape[0], indices.shape[0])
     _check_shape("B", B.shape[0], B.shape[1], n, r)
     _check_shape("V", V.shape[0], V.shape[1], n, r)
+    _check_shape("AV", AV.shape[0], AV.shape[1], n, r)
     _check_len("order", order.shape[0], n)
     _check_len("position", position.shape[0], n)
     _check_block_range(block_ptr, first, last)
@@ -1158,6 +1173,7 @@ def block_solve(const idx_t[::1] indptr, const idx_t[::1] indices, const real_t[
         if size > dense_max:
             raise ValueError(f"component {k} has {size} products, more than "
                              f"dense_max={dense_max}: solve it separately")
+    nnz = indptr[n]
     T = <double *> malloc((dense_max * dense_max + 1) * sizeof(double))
     rhs = <double *> malloc((dense_max * r + r + 1) * sizeof(double))
     if T == NULL or rhs == NULL:
@@ -1166,28 +1182,56 @@ def block_solve(const idx_t[::1] indptr, const idx_t[::1] indices, const real_t[
         raise MemoryError("block_solve: cannot allocate work arrays")
     try:
         with nogil:
+            if first < last:
+                for k in range(block_ptr[first], block_ptr[last]):
+                    if order[k] != k:
+                        streamed = False
+                        break
             for k in range(first, last):
                 s = block_ptr[k]
                 e = block_ptr[k + 1]
-                # Rows are visited in block order, which in the caller's numbering may be
-                # random: fetch the row pointers two blocks ahead and the rows one ahead.
-                if k + 16 < last:
-                    lab_prefetch(&indptr[order[block_ptr[k + 16]]])
-                if k + 8 < last:
-                    p = indptr[order[block_ptr[k + 8]]]
-                    lab_prefetch(&indices[p])
-                    lab_prefetch(&data[p])
-                    lab_prefetch(&B[order[block_ptr[k + 8]], 0])
-                if k + 4 < last:  # and the inputs' values of the row four ahead
-                    j = order[block_ptr[k + 4]]
+                if not streamed:
+                    # Rows in block order are random in this numbering: fetch the row
+                    # pointers two blocks ahead, the rows one ahead, and the inputs'
+                    # values of the row four ahead.
+                    if k + 16 < last:
+                        lab_prefetch(&indptr[order[block_ptr[k + 16]]])
+                    if k + 8 < last:
+                        p = indptr[order[block_ptr[k + 8]]]
+                        lab_prefetch(&indices[p])
+                        lab_prefetch(&data[p])
+                        lab_prefetch(&B[order[block_ptr[k + 8]], 0])
+                    if k + 4 < last:
+                        j = order[block_ptr[k + 4]]
+                        for p in range(indptr[j], indptr[j + 1]):
+                            lab_prefetch(&V[indices[p], 0])
+                if e - s == 1 and r == 1:
+                    # Inlined: most components are single products, most solves one
+                    # right-hand side.
+                    j = order[s]
+                    d = 0.0
+                    acc = 0.0
                     for p in range(indptr[j], indptr[j + 1]):
-                        lab_prefetch(&V[indices[p], 0])
-                if e - s == 1:
-                    # Inlined: most components are single products.
+                        if streamed:
+                            kp = p + _PREFETCH
+                            if kp < nnz:
+                                lab_prefetch(&V[indices[kp], 0])
+                        col = indices[p]
+                        if col == j:
+                            d = d + data[p]
+                        else:
+                            acc = acc + data[p] * V[col, 0]
+                    if not (1.0 - d > 0.0):
+                        bad = k
+                        break
+                    x = (B[j, 0] + acc) / (1.0 - d)
+                    V[j, 0] = x
+                    AV[j, 0] = acc + d * x
+                elif e - s == 1:
                     j = order[s]
                     d = 0.0
                     for q in range(r):
-                        rhs[q] = B[j, q]
+                        rhs[q] = 0.0
                     for p in range(indptr[j], indptr[j + 1]):
                         col = indices[p]
                         if col == j:
@@ -1199,8 +1243,11 @@ def block_solve(const idx_t[::1] indptr, const idx_t[::1] indices, const real_t[
                         bad = k
                         break
                     for q in range(r):
-                        V[j, q] = rhs[q] / (1.0 - d)
-                elif _solve_block(indptr, indices, data, B, V, order, position, s, e, T, rhs):
+                        x = (B[j, q] + rhs[q]) / (1.0 - d)
+                        V[j, q] = x
+                        AV[j, q] = rhs[q] + d * x
+                elif _solve_block(indptr, indices, data, B, V, AV, order, position, s, e,
+                                  T, rhs):
                     bad = k
                     break
     finally:
@@ -1281,7 +1328,7 @@ def block_levels(const idx_t[::1] indptr, const idx_t[::1] indices, const idx2_t
 
 def block_solve_levels(const idx_t[::1] indptr, const idx_t[::1] indices,
                        const real_t[::1] data, const double[:, ::1] B, double[:, ::1] V,
-                       const idx2_t[::1] order, const idx2_t[::1] position,
+                       double[:, ::1] AV, const idx2_t[::1] order, const idx2_t[::1] position,
                        const idx2_t[::1] block_ptr, const idx2_t[::1] by_level,
                        const idx2_t[::1] level_ptr, Py_ssize_t first, Py_ssize_t last,
                        Py_ssize_t dense_max):
@@ -1289,8 +1336,9 @@ def block_solve_levels(const idx_t[::1] indptr, const idx_t[::1] indices,
 
     The blocks of one level are independent and are solved in parallel (chunks handed
     out dynamically); the levels in order. Blocks of more than ``dense_max`` products
-    are skipped: the caller solves them after their level. The answer is the same as
-    :func:`block_solve`'s, bit for bit (each block is solved by the same arithmetic).
+    are skipped: the caller solves them after their level. The answer (V and the rows
+    of M V in AV) is the same as :func:`block_solve`'s, bit for bit (each block is
+    solved by the same arithmetic).
 
     Returns
     -------
@@ -1307,6 +1355,7 @@ def block_solve_levels(const idx_t[::1] indptr, const idx_t[::1] indices,
     _check_csr(indptr, data.shape[0], indices.shape[0])
     _check_shape("B", B.shape[0], B.shape[1], n, r)
     _check_shape("V", V.shape[0], V.shape[1], n, r)
+    _check_shape("AV", AV.shape[0], AV.shape[1], n, r)
     _check_len("order", order.shape[0], n)
     _check_len("position", position.shape[0], n)
     if first < 0 or last < first or last >= level_ptr.shape[0]:
@@ -1344,7 +1393,7 @@ def block_solve_levels(const idx_t[::1] indptr, const idx_t[::1] indices,
                         j = order[s]
                         d = 0.0
                         for t in range(r):
-                            rh[tid, t] = B[j, t]
+                            rh[tid, t] = 0.0
                         for p in range(indptr[j], indptr[j + 1]):
                             col = indices[p]
                             if col == j:
@@ -1356,8 +1405,9 @@ def block_solve_levels(const idx_t[::1] indptr, const idx_t[::1] indices,
                             badc[ch] = k
                             break
                         for t in range(r):
-                            V[j, t] = rh[tid, t] / (1.0 - d)
-                    elif _solve_block(indptr, indices, data, B, V, order, position, s, e,
+                            V[j, t] = (B[j, t] + rh[tid, t]) / (1.0 - d)
+                            AV[j, t] = rh[tid, t] + d * V[j, t]
+                    elif _solve_block(indptr, indices, data, B, V, AV, order, position, s, e,
                                       &T[tid, 0], &rh[tid, 0]):
                         badc[ch] = k
                         break

@@ -900,8 +900,9 @@ def scan_rows(indptr, indices, data, used):
 
 
 @njit(cache=True, error_model="numpy")
-def _solve_dense_block(indptr, indices, data, B, V, order, position, s, e, T, rhs):
-    """Exact solve of the cyclic component [s, e) by LU without pivoting; 0 or 1 + bad pivot."""
+def _solve_dense_block(indptr, indices, data, B, V, AV, order, position, s, e, T, rhs):
+    """Exact solve of the cyclic component [s, e) by LU without pivoting, and its rows of
+    M V in AV; 0 or 1 + bad pivot."""
     size = e - s
     r = B.shape[1]
     for a in range(size):
@@ -940,13 +941,45 @@ def _solve_dense_block(indptr, indices, data, B, V, order, position, s, e, T, rh
         j = order[s + a]
         for q in range(r):
             V[j, q] = rhs[a, q]
+    for a in range(size):  # M V of the block's rows, now that V is final there
+        j = order[s + a]
+        for q in range(r):
+            f = 0.0
+            for p in range(indptr[j], indptr[j + 1]):
+                f += data[p] * V[indices[p], q]
+            AV[j, q] = f
     return 0
 
 
+@njit(cache=True, error_model="numpy", inline="always")
+def _solve_single(indptr, indices, data, B, V, AV, j, acc):
+    """V[j] = (B[j] + Σ_{i≠j} M_ji V[i]) / (1 − M_jj) and AV[j] = (M V)[j]; False when
+    1 − M_jj ≤ 0 (the product consumes at least what it makes)."""
+    r = B.shape[1]
+    d = 0.0
+    for q in range(r):
+        acc[q] = 0.0
+    for p in range(indptr[j], indptr[j + 1]):
+        col = indices[p]
+        if col == j:
+            d += data[p]
+        else:
+            for q in range(r):
+                acc[q] += data[p] * V[col, q]
+    if not 1.0 - d > 0.0:
+        return False
+    for q in range(r):
+        x = (B[j, q] + acc[q]) / (1.0 - d)
+        V[j, q] = x
+        AV[j, q] = acc[q] + d * x
+    return True
+
+
 @njit(cache=True, error_model="numpy")
-def block_solve(indptr, indices, data, B, V, order, position, block_ptr, first, last,
+def block_solve(indptr, indices, data, B, V, AV, order, position, block_ptr, first, last,
                 dense_max):
-    """Block substitution for V = B + M V over components first..last-1.
+    """Block substitution for V = B + M V over components first..last-1, with the solved
+    rows of M V written to AV.
 
     Single products by division by 1 − M_jj, cyclic components of at most dense_max
     products by dense LU without pivoting. Returns −1, or the first component with a
@@ -957,6 +990,7 @@ def block_solve(indptr, indices, data, B, V, order, position, block_ptr, first, 
     _check_csr(indptr, indices.shape[0], data.shape[0])
     _check_shape(B, n, r)
     _check_shape(V, n, r)
+    _check_shape(AV, n, r)
     _check_len(order.shape[0], n)
     _check_len(position.shape[0], n)
     if first < 0 or last < first or last >= block_ptr.shape[0]:
@@ -973,22 +1007,10 @@ def block_solve(indptr, indices, data, B, V, order, position, block_ptr, first, 
         s = np.intp(block_ptr[k])
         e = np.intp(block_ptr[k + 1])
         if e - s == 1:
-            j = np.intp(order[s])
-            d = 0.0
-            for q in range(r):
-                acc[q] = B[j, q]
-            for p in range(indptr[j], indptr[j + 1]):
-                col = indices[p]
-                if col == j:
-                    d += data[p]
-                else:
-                    for q in range(r):
-                        acc[q] += data[p] * V[col, q]
-            if not 1.0 - d > 0.0:
+            if not _solve_single(indptr, indices, data, B, V, AV, np.intp(order[s]), acc):
                 return k
-            for q in range(r):
-                V[j, q] = acc[q] / (1.0 - d)
-        elif _solve_dense_block(indptr, indices, data, B, V, order, position, s, e, T, rhs):
+        elif _solve_dense_block(indptr, indices, data, B, V, AV, order, position, s, e, T,
+                                rhs):
             return k
     return -1
 
@@ -1038,8 +1060,8 @@ def block_levels(indptr, indices, order, block_ptr, by_level, level_ptr):
 
 
 @njit(cache=True, error_model="numpy")
-def _solve_level_chunk(indptr, indices, data, B, V, order, position, block_ptr, by_level,
-                       c0, c1, dense_max):
+def _solve_level_chunk(indptr, indices, data, B, V, AV, order, position, block_ptr,
+                       by_level, c0, c1, dense_max):
     r = B.shape[1]
     T = np.empty((dense_max, dense_max))
     rhs = np.empty((dense_max, max(r, 1)))
@@ -1051,28 +1073,16 @@ def _solve_level_chunk(indptr, indices, data, B, V, order, position, block_ptr, 
         if e - s > dense_max:
             continue
         if e - s == 1:
-            j = np.intp(order[s])
-            d = 0.0
-            for t in range(r):
-                acc[t] = B[j, t]
-            for p in range(indptr[j], indptr[j + 1]):
-                col = indices[p]
-                if col == j:
-                    d += data[p]
-                else:
-                    for t in range(r):
-                        acc[t] += data[p] * V[col, t]
-            if not 1.0 - d > 0.0:
+            if not _solve_single(indptr, indices, data, B, V, AV, np.intp(order[s]), acc):
                 return k
-            for t in range(r):
-                V[j, t] = acc[t] / (1.0 - d)
-        elif _solve_dense_block(indptr, indices, data, B, V, order, position, s, e, T, rhs):
+        elif _solve_dense_block(indptr, indices, data, B, V, AV, order, position, s, e, T,
+                                rhs):
             return k
     return -1
 
 
 @njit(parallel=True, error_model="numpy")
-def block_solve_levels(indptr, indices, data, B, V, order, position, block_ptr, by_level,
+def block_solve_levels(indptr, indices, data, B, V, AV, order, position, block_ptr, by_level,
                        level_ptr, first, last, dense_max):
     """``block_solve`` over levels first..last-1 of ``block_levels``, the blocks of one
     level in parallel; blocks larger than dense_max are skipped. See
@@ -1082,6 +1092,7 @@ def block_solve_levels(indptr, indices, data, B, V, order, position, block_ptr, 
     _check_csr(indptr, indices.shape[0], data.shape[0])
     _check_shape(B, n, r)
     _check_shape(V, n, r)
+    _check_shape(AV, n, r)
     _check_len(order.shape[0], n)
     _check_len(position.shape[0], n)
     if first < 0 or last < first or last >= level_ptr.shape[0]:
@@ -1095,13 +1106,13 @@ def block_solve_levels(indptr, indices, data, B, V, order, position, block_ptr, 
         nchunks = _n_chunks(cnt, 16 * cnt * max(r, 1))
         badc = np.full(nchunks, -1, dtype=np.int64)
         if nchunks == 1:
-            badc[0] = _solve_level_chunk(indptr, indices, data, B, V, order, position,
+            badc[0] = _solve_level_chunk(indptr, indices, data, B, V, AV, order, position,
                                          block_ptr, by_level, lo, lo + cnt, dense_max)
         else:
             old = numba.set_parallel_chunksize(1)
             for ch in prange(nchunks):
                 badc[ch] = _solve_level_chunk(
-                    indptr, indices, data, B, V, order, position, block_ptr, by_level,
+                    indptr, indices, data, B, V, AV, order, position, block_ptr, by_level,
                     lo + (cnt * ch) // nchunks, lo + (cnt * (ch + 1)) // nchunks, dense_max)
             numba.set_parallel_chunksize(old)
         for ch in range(nchunks):

@@ -950,6 +950,11 @@ class _Run:
         else:
             self.K.csr_matvec(*self.M, self.v, Atv)
         self.matvecs += 1
+        return self._judge(Atv)
+
+    def _judge(self, Atv) -> tuple[float, np.ndarray]:
+        """:meth:`true_residual` of ``self.v`` from its product Aᵀv (computed with the
+        original coefficients, by a product or by the substitution pass itself)."""
         with np.errstate(invalid="ignore", over="ignore"):  # inf − inf when diverged
             res = np.abs(self.b + Atv - self.v).max(axis=0)
         rel = _krylov.relative_norms(res, _norms(self.v))
@@ -1062,17 +1067,16 @@ class _Run:
         S = self.solver.structure
         m = self.b.shape[0]
         b = self.b.reshape(m, -1)
-        if self.v is None:
-            v = np.zeros_like(b)
-            self._block_pass(S, b, v, atol=None)
-        else:
-            v = self.v.copy().reshape(b.shape)
-            if self.residual0 is not None and not self.multi:
-                # After update(): the start's residual is known without a pass over A.
-                self._correct(S, v, self.residual0.reshape(b.shape))
-            else:
-                self._correct(S, v, self._residual(b, v))
-        self.v = v.reshape(self.b.shape)  # a new view: the residual check is not reused
+        # One substitution pass from b: every block but the large ones is solved exactly,
+        # so a start (warm after update()) only serves the large blocks' Krylov solves.
+        start = None if self.v is None else self.v.reshape(b.shape)
+        atol = None if start is None else \
+            0.1 * self.rtol * float(np.max(np.abs(start), initial=0.0))
+        v, Atv = np.zeros_like(b), np.empty_like(b)
+        self._block_pass(S, b, v, Atv, atol=atol, start=start)
+        self.v = v.reshape(self.b.shape)
+        if not self.suspect:  # the pass wrote Aᵀv as it went: the check needs no pass
+            self._judge(Atv.reshape(self.b.shape))
         for _ in range(3):
             relative = self.true_residual()[0]
             self.record(relative)
@@ -1107,12 +1111,14 @@ class _Run:
         scale = float(np.max(np.abs(v), initial=0.0))
         correction = np.zeros_like(v)
         # The correction need only be as accurate as the rule asks of v itself.
-        self._block_pass(S, residual, correction, atol=0.1 * self.rtol * scale)
+        self._block_pass(S, residual, correction, np.empty_like(v),
+                         atol=0.1 * self.rtol * scale)
         v += correction
 
-    def _block_pass(self, S, rhs, x, *, atol):
-        """Solve every component in dependency order (rhs, x: (m, r), products' numbering;
-        x is zero on entry).
+    def _block_pass(self, S, rhs, x, Mx, *, atol, start=None):
+        """Solve every component in dependency order and write M x to ``Mx`` as it goes
+        (rhs, x, Mx and the optional Krylov start of the large blocks: (m, r), products'
+        numbering; x is zero on entry).
 
         The first solve reads the rows in block order through ``S.order`` (the kernel
         prefetches them ahead) and makes no reordered copy of A, which saves a pass and a
@@ -1122,10 +1128,10 @@ class _Run:
         the bit) when that measurably runs faster (:class:`lab._ops.ThreadGovernor`)."""
         ordered = self.solver._ordered_copy()
         if ordered is None:
-            self._serial_pass(S, self.M, rhs, x, atol)
+            self._serial_pass(S, self.M, rhs, x, Mx, atol, start)
             return
         rhs_o = np.take(rhs, S.order, axis=0)
-        x_o = np.zeros_like(rhs_o)
+        x_o, Mx_o = np.zeros_like(rhs_o), np.empty_like(rhs_o)
         S_o, M_o = ordered.structure, ordered.M
         if self.substitution is None:
             self.substitution = _ops.ThreadGovernor(
@@ -1134,14 +1140,16 @@ class _Run:
         if self.substitution.top >= LEVEL_PASS_THREADS:
             with self.substitution.step() as threads:
                 if threads > 1:
-                    self._level_pass(self.solver._level_plan(), S_o, M_o, rhs_o, x_o, atol)
+                    self._level_pass(self.solver._level_plan(), S_o, M_o, rhs_o, x_o, Mx_o,
+                                     atol, start)
                 else:
-                    self._serial_pass(S_o, M_o, rhs_o, x_o, atol)
+                    self._serial_pass(S_o, M_o, rhs_o, x_o, Mx_o, atol, start)
         else:
-            self._serial_pass(S_o, M_o, rhs_o, x_o, atol)
+            self._serial_pass(S_o, M_o, rhs_o, x_o, Mx_o, atol, start)
         x[S.order] = x_o
+        Mx[S.order] = Mx_o
 
-    def _serial_pass(self, S, M, rhs, x, atol):
+    def _serial_pass(self, S, M, rhs, x, Mx, atol, start):
         """:meth:`_block_pass` block after block (one thread; large blocks by Krylov)."""
         K = self.K
         first = 0
@@ -1150,7 +1158,7 @@ class _Run:
         starts = block_ptr[:-1]
         for k in [*np.flatnonzero(S.block_sizes > DENSE_BLOCK), len(starts)]:
             if k > first:
-                bad = K.block_solve(*M, rhs, x, S.order, S.position, block_ptr, first,
+                bad = K.block_solve(*M, rhs, x, Mx, S.order, S.position, block_ptr, first,
                                     k, DENSE_BLOCK)
                 if bad >= 0:
                     # A pivot ≤ 0 in I − M_bb: the block consumes at least what it makes.
@@ -1159,32 +1167,34 @@ class _Run:
                     return
             if k == len(starts):
                 break
-            self._solve_large(large[int(starts[k])], S, M, rhs, x, atol)
+            self._solve_large(large[int(starts[k])], S, M, rhs, x, Mx, atol, start)
             first = k + 1
         self.matvecs += 1
 
-    def _level_pass(self, plan, S, M, rhs, x, atol):
+    def _level_pass(self, plan, S, M, rhs, x, Mx, atol, start):
         """:meth:`_block_pass` with the blocks of each level solved in parallel (on the
-        block-ordered copy: ``S``, ``M``, ``rhs`` and ``x`` in block order)."""
-        start = 0
+        block-ordered copy: ``S``, ``M``, ``rhs``, ``x`` and ``Mx`` in block order)."""
+        done = 0  # levels solved
         for level, blocks in [*plan.large, (plan.n_levels, [])]:
             stop = min(level + 1, plan.n_levels)
-            if stop > start:
-                bad = self.K.block_solve_levels(*M, rhs, x, S.order, S.position,
+            if stop > done:
+                bad = self.K.block_solve_levels(*M, rhs, x, Mx, S.order, S.position,
                                                 S.block_ptr, plan.by_level, plan.level_ptr,
-                                                start, stop, DENSE_BLOCK)
+                                                done, stop, DENSE_BLOCK)
                 if bad >= 0:
                     self.suspect, self.failure = True, Status.BREAKDOWN
                     self.note = "a component could not be solved (non-positive pivot)"
                     return
             for blk in blocks:
-                self._solve_large(blk, S, M, rhs, x, atol)
-            start = stop
+                self._solve_large(blk, S, M, rhs, x, Mx, atol, start)
+            done = stop
         self.matvecs += 1
 
-    def _solve_large(self, blk, S, M, rhs, x, atol):
+    def _solve_large(self, blk, S, M, rhs, x, Mx, atol, start):
         """Solve the cyclic component [s, e) by BiCGSTAB (inputs from earlier blocks final;
-        S, M, rhs and x in the products' numbering or all in block order)."""
+        S, M, rhs, x and Mx in the products' numbering or all in block order; ``start``,
+        the Krylov start, or None for zero, in the products' numbering) and write its
+        rows of M x to ``Mx``."""
         s, e = blk.s, blk.e
         members = S.order[s:e]
         # Inputs from earlier components are final: move them to the right-hand side.
@@ -1192,7 +1202,7 @@ class _Run:
         external = np.empty((e - s, x.shape[1]))
         self.K.csr_matvec_rows(*M, members, x, external)
         block_rhs = rhs[members] + external
-        y = np.zeros_like(block_rhs)
+        y = np.zeros_like(block_rhs) if start is None else start[blk.members]
         share = len(blk.sub[1]) / self.nnz
         if x.shape[1] == 1:
             target, guess = np.ascontiguousarray(block_rhs[:, 0]), y[:, 0]
@@ -1207,8 +1217,10 @@ class _Run:
         else:
             out = _krylov.bicgstab_block(self.K, blk.sub, block_rhs, y, tol=0.1 * self.rtol,
                                          maxiter=self.maxiter)
-        self.matvecs += share * (1 + out.passes + _FLOAT32_PASS * out.passes32)
         x[members] = y
+        self.K.csr_matvec_rows(*M, members, x, external)  # now Mx of the final rows
+        Mx[members] = external
+        self.matvecs += share * (2 + out.passes + _FLOAT32_PASS * out.passes32)
         self._krylov_outcome(out, f"inner BiCGSTAB on a cyclic block of {e - s} products")
 
 

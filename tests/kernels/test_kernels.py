@@ -399,11 +399,13 @@ def test_block_solve(kern, idx, nrhs):
     B = np.random.default_rng(21).uniform(size=(n, nrhs))
     B[:, -1] = 0.0 if nrhs > 1 else B[:, -1]
     exact = spsolve((sp.identity(n) - M).tocsc(), B).reshape(n, nrhs)
-    V = np.full((n, nrhs), np.nan)
-    bad = kern.block_solve(*arrs, B, V, order, position, block_ptr, 0, len(sizes),
+    V, MV = np.full((n, nrhs), np.nan), np.full((n, nrhs), np.nan)
+    bad = kern.block_solve(*arrs, B, V, MV, order, position, block_ptr, 0, len(sizes),
                            int(sizes.max()))
     assert bad == -1
     assert_allclose(V, exact, rtol=1e-12, atol=1e-300)
+    # the pass's M V is the product with the V it returns (single and cyclic rows alike)
+    assert_allclose(MV, M @ V, rtol=1e-13, atol=1e-300)
 
 
 def test_block_solve_range_and_permuted_matrix(kern, idx):
@@ -415,13 +417,15 @@ def test_block_solve_range_and_permuted_matrix(kern, idx):
     ident = np.arange(n, dtype=idx)
     b = np.random.default_rng(25).uniform(size=(n, 1))
     bp = b[order].copy()
-    v = np.zeros((n, 1))
+    v, mv = np.zeros((n, 1)), np.full((n, 1), np.nan)
     nb = len(block_ptr) - 1
     dense_max = int(np.diff(block_ptr).max())
-    assert kern.block_solve(*P, bp, v, ident, ident, block_ptr, 0, nb // 2, dense_max) == -1
-    assert kern.block_solve(*P, bp, v, ident, ident, block_ptr, nb // 2, nb, dense_max) == -1
+    for first, last in [(0, nb // 2), (nb // 2, nb)]:  # the streamed (block order) pass
+        assert kern.block_solve(*P, bp, v, mv, ident, ident, block_ptr, first, last,
+                                dense_max) == -1
     exact = spsolve((sp.identity(n) - M).tocsc(), b[:, 0])
     assert_allclose(v[position, 0], exact, rtol=1e-12)
+    assert_allclose(mv[position, 0], M @ exact, rtol=1e-12)
 
 
 def test_block_solve_acyclic_and_empty(kern, idx):
@@ -434,12 +438,13 @@ def test_block_solve_acyclic_and_empty(kern, idx):
     position = np.empty_like(order)
     position[order] = np.arange(n, dtype=idx)
     b = np.random.default_rng(23).uniform(size=(n, 1))
-    v = np.zeros((n, 1))
-    assert kern.block_solve(ip, ix, d, b, v, order, position, block_ptr, 0, n, 1) == -1
+    v, mv = np.zeros((n, 1)), np.zeros((n, 1))
+    assert kern.block_solve(ip, ix, d, b, v, mv, order, position, block_ptr, 0, n, 1) == -1
     assert_allclose(v[:, 0], spsolve((sp.identity(n) - M).tocsc(), b[:, 0]), rtol=1e-13)
+    assert_allclose(mv, M @ v, rtol=1e-13)
     e = np.zeros(1, dtype=idx)
-    assert kern.block_solve(e, e[:0], np.zeros(0), np.zeros((0, 1)), np.zeros((0, 1)), e[:0],
-                            e[:0], e, 0, 0, 1) == -1
+    assert kern.block_solve(e, e[:0], np.zeros(0), np.zeros((0, 1)), np.zeros((0, 1)),
+                            np.zeros((0, 1)), e[:0], e[:0], e, 0, 0, 1) == -1
 
 
 @pytest.mark.parametrize("weight", [1.0, 1.2])
@@ -454,8 +459,8 @@ def test_block_solve_reports_non_productive_component(kern, idx, weight):
     position = np.empty_like(order)
     position[order] = np.arange(4, dtype=idx)
     v = np.zeros((4, 1))
-    bad = kern.block_solve(ip, ix, d, np.ones((4, 1)), v, order, position, block_ptr, 0,
-                           len(block_ptr) - 1, 4)
+    bad = kern.block_solve(ip, ix, d, np.ones((4, 1)), v, np.zeros((4, 1)), order, position,
+                           block_ptr, 0, len(block_ptr) - 1, 4)
     assert bad >= 0
     assert sorted(order[block_ptr[bad]:block_ptr[bad + 1]].tolist()) == [1, 2, 3]
 
@@ -465,8 +470,8 @@ def test_block_solve_rejects_oversized_component(kern, idx):
     M, arrs, order, position, block_ptr = components(n, 20, kern, idx)
     largest = int(np.diff(block_ptr).max())
     with pytest.raises(ValueError, match="dense_max"):
-        kern.block_solve(*arrs, np.ones((n, 1)), np.zeros((n, 1)), order, position, block_ptr,
-                         0, len(block_ptr) - 1, largest - 1)
+        kern.block_solve(*arrs, np.ones((n, 1)), np.zeros((n, 1)), np.zeros((n, 1)), order,
+                         position, block_ptr, 0, len(block_ptr) - 1, largest - 1)
 
 
 # --------------------------------------------------------------------------- threads and backends
@@ -788,14 +793,17 @@ def test_block_solve_levels_equals_block_solve(kern, backend, idx, nrhs):
     by_level, level_ptr = np.empty(nb, idx), np.empty(nb + 1, idx)
     n_levels = kern.block_levels(ip, ix, order, ptr, by_level, level_ptr)
     B = np.random.default_rng(19).uniform(size=(3000, nrhs))
-    serial = np.zeros((3000, nrhs))
-    assert kern.block_solve(ip, ix, d, B, serial, order, position, ptr, 0, nb, 400) == -1
+    serial, serial_mv = np.zeros((3000, nrhs)), np.zeros((3000, nrhs))
+    assert kern.block_solve(ip, ix, d, B, serial, serial_mv, order, position, ptr, 0, nb,
+                            400) == -1
     for threads in (1, 2):
         with _ops.thread_limit(threads, backend):
-            V = np.zeros((3000, nrhs))
-            assert kern.block_solve_levels(ip, ix, d, B, V, order, position, ptr, by_level,
-                                           level_ptr, 0, n_levels, 400) == -1
+            V, MV = np.zeros((3000, nrhs)), np.zeros((3000, nrhs))
+            assert kern.block_solve_levels(ip, ix, d, B, V, MV, order, position, ptr,
+                                           by_level, level_ptr, 0, n_levels, 400) == -1
         assert_array_equal(V, serial)  # the same arithmetic, bit for bit
+        assert_array_equal(MV, serial_mv)
+    assert_allclose(serial_mv, M @ serial, rtol=1e-12)
     dense = np.linalg.solve(np.eye(3000) - M.toarray(), B)
     assert_allclose(serial, dense, rtol=1e-10, atol=1e-12)
 
@@ -808,8 +816,8 @@ def test_block_solve_levels_skips_large_and_reports_bad_pivot(kern, idx):
     sizes = np.diff(ptr)
     B = np.ones((500, 1))
     V = np.full((500, 1), -7.0)
-    kern.block_solve_levels(ip, ix, d, B, V, order, position, ptr, by_level, level_ptr, 0,
-                            n_levels, 1)  # dense_max 1: cyclic blocks are skipped
+    kern.block_solve_levels(ip, ix, d, B, V, np.zeros_like(V), order, position, ptr, by_level,
+                            level_ptr, 0, n_levels, 1)  # dense_max 1: cyclic blocks skipped
     cyclic = np.concatenate([order[ptr[k]:ptr[k + 1]] for k in np.flatnonzero(sizes > 1)]
                             + [np.zeros(0, idx)])
     assert np.all(V[cyclic] == -7.0)
@@ -820,8 +828,8 @@ def test_block_solve_levels_skips_large_and_reports_bad_pivot(kern, idx):
     if own.size:
         d2[ip[j] + own[0]] = 1.5
         V = np.zeros((500, 1))
-        bad = kern.block_solve_levels(ip, ix, d2, B, V, order, position, ptr, by_level,
-                                      level_ptr, 0, n_levels, 400)
+        bad = kern.block_solve_levels(ip, ix, d2, B, V, np.zeros_like(V), order, position,
+                                      ptr, by_level, level_ptr, 0, n_levels, 400)
         assert bad >= 0 and sizes[bad] == 1
 
 

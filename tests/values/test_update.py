@@ -87,9 +87,12 @@ def test_change_inside_a_cyclic_block(method, backend):
     cold = solver.solve()
     changes = _cyclic_pairs(economy, rng, 20, same_block=True)
     result, _, _ = _check(solver, economy, changes)
-    if method in ("blocks", "krylov"):
+    if method == "krylov":
         # warm from the last values: fewer iterations than the cold solve
         assert result.matvecs < cold.matvecs
+    elif method == "blocks":
+        # one substitution pass, as cold (the start serves the large blocks' Krylov only)
+        assert result.iterations == 1 and result.matvecs <= cold.matvecs
 
 
 @pytest.mark.parametrize("method, backend", list(_cases()))
