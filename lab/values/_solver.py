@@ -628,6 +628,7 @@ class ValueSolver:
         b = np.ascontiguousarray(B[0]) if single else np.ascontiguousarray(B.T)
         v0 = None
         residual0 = None
+        unsolved = False
         if x0 is not None:
             x0 = _check_rhs("x0", x0, m)
             expected = (m,) if single else (B.shape[0], m)
@@ -636,7 +637,10 @@ class ValueSolver:
                     f"x0 has shape {x0.shape} but the result has shape {expected}")
             v0 = np.array(x0 if single else x0.T, dtype=np.float64, order="C")
         elif key is not None and key in self._warm:
-            v0, residual0 = self._warm.pop(key)  # warm start after update()
+            # Warm start after update(), with its residual when the update could afford
+            # it (None: the start is known not to meet the rule).
+            v0, residual0 = self._warm.pop(key)
+            unsolved = residual0 is None
 
         maxiter = options.maxiter or _default_maxiter(self.method, m)
         with _ops.thread_limit(options.n_threads, self.backend):
@@ -644,7 +648,7 @@ class ValueSolver:
             t_solve = time.perf_counter()
             if m == 0:
                 run.v = np.zeros_like(b)
-            elif v0 is None or run.initial_residual() > options.rtol:
+            elif v0 is None or unsolved or run.initial_residual() > options.rtol:
                 getattr(run, "solve_" + self.method.replace("-", "_"))()
             # else: the warm start already meets the rule; it is returned as it is.
             t_check = time.perf_counter()
@@ -862,6 +866,13 @@ class _Ordered:
         at = (self.indptr[self.position[rows]].astype(np.int64)
               + (entries - self.source_indptr[rows].astype(np.int64)))
         self.M[2][at] = values
+
+    def change_rows(self, rows, lengths, values) -> None:
+        """Whole rows ``rows`` of Aᵀ (``lengths`` entries each) take ``values``
+        (concatenated in storage order, which the copy keeps)."""
+        starts = self.indptr[self.position[rows]].astype(np.int64)
+        offsets = np.cumsum(lengths) - lengths
+        self.M[2][np.repeat(starts - offsets, lengths) + np.arange(values.size)] = values
 
 
 def _large_blocks(S, M) -> list:

@@ -394,16 +394,10 @@ class _UnionEconomy:
         starts = self.indptr[products].astype(np.int64)
         lengths = self.indptr[products + 1] - starts
         offsets = np.cumsum(lengths) - lengths  # where each column starts in the change list
-        slots = np.repeat(starts - offsets, lengths) + np.arange(int(lengths.sum()))
-        vals = np.zeros(slots.size)
+        vals = np.zeros(int(lengths.sum()))
         came = self.entries(new[products])
         per = np.diff(tech.A.indptr)[new[products]]
-        at = np.repeat(offsets - starts, per) + self.slot[came]
-        vals[at] = self.values[came]
-        cols = np.repeat(products, lengths)
-        rows = self.indices[slots].astype(np.intp)
-        # the solver holds this union pattern: the slots are its entries of Aᵀ
-        _update.apply_indices(solver, rows, cols.astype(np.intp), vals,
-                              products.astype(np.intp),
-                              tech.labour[new[products]] / tech.beta[new[products]],
-                              where=slots)
+        vals[np.repeat(offsets - starts, per) + self.slot[came]] = self.values[came]
+        # the solver holds this union pattern: a product's column is its row of Aᵀ there
+        _update.replace_rows(solver, products, lengths, vals,
+                             tech.labour[new[products]] / tech.beta[new[products]])

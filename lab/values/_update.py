@@ -20,8 +20,14 @@ known:
 
 For the warm start, the solver remembers each solved vector v with Aᵀv. After the
 update, Aᵀv changes only in the rows of the changed coefficients, so the new residual
-b + Aᵀv − v costs O(changes + m) instead of a pass over A, and the next solve computes a
-correction for it (see ``_Run.solve_blocks``).
+b + Aᵀv − v costs O(changes + m) instead of a pass over A: a start that still meets the
+rule is returned without a pass, any other starts the next solve (see
+``_Run.solve_blocks``).
+
+:func:`replace_rows` is the bulk form for policy iteration (``lab.values._techniques``):
+whole rows of Aᵀ take new coefficients in their stored pattern, a large share of the
+economy at once, and the next solve is known to be needed, so neither the old
+coefficients nor the start's residual are computed.
 
 The first update of a solver copies A's coefficients once (the economy is immutable and
 shares them); later updates change that copy.
@@ -39,7 +45,7 @@ from lab import _ops
 from lab.exceptions import InvalidEconomyError
 from lab.values import _structure
 
-__all__ = ["apply", "economy_of"]
+__all__ = ["apply", "economy_of", "replace_rows"]
 
 
 def apply(solver, changes, labour) -> None:
@@ -99,6 +105,44 @@ def apply_indices(solver, inputs, products, values, labour_idx, labour_val, *,
         with np.errstate(invalid="ignore", over="ignore"):
             solver._warm[key] = (v, b + Atv - v)
     solver._economy = None  # rebuilt from the arrays when asked for
+
+
+def replace_rows(solver, products, lengths, values, labour) -> None:
+    """Rows ``products`` of Aᵀ (the columns of A of those products, unique, with
+    ``lengths`` stored entries each) take the coefficients ``values`` (concatenated in the
+    rows' storage order), and labour[products] = ``labour``; all checked by the caller.
+    The pattern is unchanged, so the structure analysis stays valid."""
+    indptr, indices, data = solver._M
+    if not data.flags.writeable:
+        data = data.copy()
+        solver._M = (indptr, indices, data)
+    starts = indptr[products].astype(np.int64)
+    offsets = np.cumsum(lengths) - lengths  # where each row starts in ``values``
+    entries = np.repeat(starts - offsets, lengths) + np.arange(values.size)
+    data[entries] = values
+    if getattr(solver, "_colsums", None) is None:
+        solver._colsums = _row_sums(indptr, data)
+    else:
+        sums = np.zeros(len(products))
+        filled = lengths > 0
+        if filled.any():
+            sums[filled] = np.add.reduceat(values, offsets[filled])
+        solver._colsums[products] = sums
+    solver.column_bound = float(solver._colsums.max(initial=0.0))
+    if solver.method == "blocks":
+        _change_blocks(solver, entries, values)
+        if solver._ordered is not None:
+            solver._ordered.change_rows(products, lengths, values)
+    if solver._M32 is not None:
+        solver._M32[2][entries] = values
+    if not solver._R.flags.writeable:
+        solver._R = solver._R.copy()
+    solver._R[0, products] = labour
+    # The last values stay the start; their residual is not worth a pass (the next solve
+    # makes one), and their remembered Aᵀv no longer holds.
+    for key in list(solver._previous):
+        solver._warm[key] = (solver._previous.pop(key)[0], None)
+    solver._economy = None
 
 
 def _parse_changes(meta, changes):

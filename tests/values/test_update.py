@@ -283,3 +283,55 @@ def test_level_pass_on_the_block_ordered_copy(backend, monkeypatch):
         assert np.array_equal(serial.solve().values, expected)
         assert np.array_equal(parallel.solve().values, expected)
     assert parallel._levels is not None and parallel._ordered is not None
+
+
+@pytest.mark.parametrize("backend", BACKENDS)
+@pytest.mark.parametrize("second_solve", [False, True])
+def test_replace_rows_in_bulk(backend, second_solve):
+    """Policy iteration's bulk update (``_update.replace_rows``): whole columns of A take
+    new coefficients in their pattern (zeros included) and new labour; the next solve
+    equals a direct solve of the changed economy, in the large cyclic blocks and on the
+    block-ordered copy too, and a generic update after it still starts right."""
+    from lab.values import _update
+
+    economy = _economy()
+    solver = lab.ValueSolver(economy, method="blocks", backend=backend, rtol=RTOL)
+    solver.solve()
+    if second_solve:
+        solver.solve()
+        assert solver._ordered is not None
+    assert solver._large  # a cyclic block large enough for BiCGSTAB
+    rng = np.random.default_rng(8)
+    A = sp.csc_array(economy.A, copy=True)
+    products = np.sort(rng.choice(3000, size=900, replace=False))
+    lengths = np.diff(A.indptr)[products]
+    starts = A.indptr[products]
+    offsets = np.cumsum(lengths) - lengths
+    entries = np.repeat(starts - offsets, lengths) + np.arange(int(lengths.sum()))
+    # at most the old coefficients (so still productive), a fifth of them zero (stored)
+    values = A.data[entries] * rng.uniform(0.5, 1.0, size=entries.size)
+    values[rng.random(values.size) < 0.2] = 0.0
+    A.data[entries] = values
+    labour = economy.labour.copy()
+    labour[products] = rng.uniform(0.1, 2.0, size=products.size)
+    _update.replace_rows(solver, products, lengths, values, labour[products])
+    assert solver.column_bound == pytest.approx(float(A.sum(axis=0).max()), rel=1e-12)
+    result = solver.solve()
+    assert result.converged and result.residual <= RTOL
+    assert_values_close(result.values, reference_values(A, labour), 1e-9, "replaced")
+    assert abs(solver.economy.A - A).max() == 0
+    # then bulk changes and at once an ordinary update, whose warm start must not use
+    # the Aᵀv remembered before the bulk changes
+    labour[products[:10]] *= 2.0
+    _update.replace_rows(solver, products[:10], lengths[:10], values[:lengths[:10].sum()],
+                         labour[products[:10]])
+    codes = economy.codes
+    k = int(np.flatnonzero(A.data > 0)[0])
+    i, j = int(A.indices[k]), int(np.searchsorted(A.indptr, k, side="right") - 1)
+    A2 = sp.lil_array(A)
+    A2[i, j] = A.data[k] * 0.5
+    solver.update({(codes[i], codes[j]): float(A.data[k] * 0.5)})
+    result = solver.solve()
+    assert result.converged and result.residual <= RTOL
+    assert_values_close(result.values, reference_values(sp.csc_array(A2), labour), 1e-9,
+                        "after replace_rows")
