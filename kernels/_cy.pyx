@@ -86,6 +86,7 @@ __all__ = [
     "jacobi_step",
     "jacobi_step_multi",
     "permute_csr",
+    "policy_coefficients",
     "scan_rows",
     "set_num_threads",
     "strongly_connected_components",
@@ -1505,6 +1506,30 @@ def technique_union(const idx_t[::1] indptr, const idx_t[::1] indices,
             for a in range(start, c):
                 mark[u_indices[a]] = <idx2_t> p
     return c
+
+
+def policy_coefficients(const idx_t[::1] indptr, const double[::1] values,
+                        const idx2_t[::1] slot, const idx2_t[::1] policy, double[::1] out):
+    """Coefficients of a choice of techniques in the union pattern (technique choice).
+
+    The techniques are the columns of a CSC matrix with ``indptr`` and coefficients
+    ``values``; ``slot`` (from :func:`technique_union`) places each of their entries in
+    the union. Writes ``out[slot[e]] = values[e]`` for every entry e of technique
+    ``policy[p]`` of every product p; the union's other entries are left as they are
+    (zero them first).
+    """
+    cdef Py_ssize_t m = policy.shape[0], k = indptr.shape[0] - 1, p, t, e
+    _check_len("values", values.shape[0], indptr[k])
+    _check_len("slot", slot.shape[0], indptr[k])
+    for p in range(m):
+        if not (0 <= policy[p] < k):
+            raise ValueError(f"policy[{p}] = {policy[p]} is not a technique (0..{k - 1})")
+    with nogil:
+        for p in range(m):
+            t = policy[p]
+            for e in range(indptr[t], indptr[t + 1]):
+                out[slot[e]] = values[e]
+    return None
 
 
 def cheapest_techniques(const double[::1] costs, const idx2_t[::1] by_product,

@@ -40,6 +40,7 @@ __all__ = [
     "jacobi_step",
     "jacobi_step_multi",
     "permute_csr",
+    "policy_coefficients",
     "scan_rows",
     "set_num_threads",
     "strongly_connected_components",
@@ -1213,6 +1214,22 @@ def technique_union(indptr, indices, by_product, product_ptr, u_indptr, u_indice
         for a in range(start, c):
             mark[u_indices[a]] = p
     return c
+
+
+@njit(cache=True, error_model="numpy")
+def policy_coefficients(indptr, values, slot, policy, out):
+    """out[slot[e]] = values[e] for every entry e of technique policy[p] of every product
+    p (the union's other entries left as they are); see ``_cy.policy_coefficients``."""
+    k = indptr.shape[0] - 1
+    _check_len(values.shape[0], indptr[k])
+    _check_len(slot.shape[0], indptr[k])
+    for p in range(policy.shape[0]):
+        if not (0 <= policy[p] < k):
+            raise ValueError("policy holds a technique out of range")
+    for p in range(policy.shape[0]):
+        t = policy[p]
+        for e in range(indptr[t], indptr[t + 1]):
+            out[slot[e]] = values[e]
 
 
 @njit(parallel=True, error_model="numpy")

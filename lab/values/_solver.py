@@ -967,7 +967,9 @@ class _Run:
         """:meth:`true_residual` of ``self.v`` from its product Aᵀv (computed with the
         original coefficients, by a product or by the substitution pass itself)."""
         with np.errstate(invalid="ignore", over="ignore"):  # inf − inf when diverged
-            res = np.abs(self.b + Atv - self.v).max(axis=0)
+            res = self.b + Atv  # in place from here: one temporary at 10⁷ products, not 3
+            res -= self.v
+            res = np.abs(res, out=res).max(axis=0)
         rel = _krylov.relative_norms(res, _norms(self.v))
         worst = float(np.nan if np.isnan(rel).any() else np.max(rel))
         self._checked = (self.v, (worst, Atv))

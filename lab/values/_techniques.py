@@ -337,15 +337,17 @@ class _UnionEconomy:
         u_indptr = np.empty(m + 1, dtype=idx)
         u_indices = np.empty(A.nnz, dtype=idx)
         self.slot = np.empty(A.nnz, dtype=idx)
-        nnz = int(_ops.kernels(backend).technique_union(
+        self.K = _ops.kernels(backend)
+        nnz = int(self.K.technique_union(
             A.indptr, A.indices, tech.by_product.astype(idx, copy=False),
             tech.ptr.astype(idx, copy=False), u_indptr,
             u_indices, self.slot, np.empty(m, dtype=idx)))
         self.indptr, self.indices = u_indptr, u_indices[:nnz].copy()
         self.nnz = nnz
         # A[i, j] / B[p, j] of every stored entry (A's own array when every B[p, j] = 1)
-        self.values = (A.data if np.all(tech.beta == 1.0)
-                       else A.data / np.repeat(tech.beta, np.diff(A.indptr)))
+        self.values = np.asarray(A.data if np.all(tech.beta == 1.0)
+                                 else A.data / np.repeat(tech.beta, np.diff(A.indptr)),
+                                 dtype=np.float64)
         self.by_product = tech.by_product.astype(idx, copy=False)
 
     def entries(self, techniques) -> np.ndarray:
@@ -358,8 +360,8 @@ class _UnionEconomy:
 
     def data(self, policy) -> np.ndarray:
         out = np.zeros(self.nnz)
-        chosen = self.entries(policy)
-        out[self.slot[chosen]] = self.values[chosen]
+        self.K.policy_coefficients(self.tech.A.indptr, self.values, self.slot,
+                                   policy.astype(self.slot.dtype, copy=False), out)
         return out
 
     def economy(self, policy):

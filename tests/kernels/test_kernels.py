@@ -722,6 +722,30 @@ def test_technique_union(kern, idx, seed):
     assert np.all((slot >= u_ip[makes[tech]]) & (slot < u_ip[makes[tech] + 1]))
 
 
+@pytest.mark.parametrize("seed", [0, 1])
+def test_policy_coefficients(kern, idx, seed):
+    """The union column of each product holds its chosen technique's coefficients (and
+    zeros in the other techniques' rows), as the dense matrix of that choice says."""
+    rng = np.random.default_rng(seed)
+    m, k = 40, 90
+    makes = np.concatenate([np.arange(m), rng.integers(0, m, k - m)])
+    A = sp.random(m, k, density=0.15, format="csc", random_state=rng)
+    A.sort_indices()
+    ip, ix = A.indptr.astype(idx), A.indices.astype(idx)
+    by_product = np.argsort(makes, kind="stable").astype(idx)
+    ptr = np.zeros(m + 1, dtype=idx)
+    np.cumsum(np.bincount(makes, minlength=m), out=ptr[1:])
+    u_ip, u_ix, slot = np.empty(m + 1, idx), np.empty(A.nnz, idx), np.empty(A.nnz, idx)
+    nnz = kern.technique_union(ip, ix, by_product, ptr, u_ip, u_ix, slot, np.empty(m, idx))
+    policy = np.array([rng.choice(np.flatnonzero(makes == p)) for p in range(m)], dtype=idx)
+    out = np.zeros(nnz)
+    kern.policy_coefficients(ip, A.data, slot, policy, out)
+    chosen = sp.csc_array((out, u_ix[:nnz], u_ip), shape=(m, m)).toarray()
+    assert_array_equal(chosen, A.toarray()[:, policy])
+    with pytest.raises(ValueError, match="policy"):
+        kern.policy_coefficients(ip, A.data, slot, np.full(m, k, dtype=idx), out)
+
+
 def test_scan_rows(kern, idx):
     """Largest row sum; products used by no other product plus those using no other."""
     M = random_csr(300, 300, 0.01, seed=13, diag=True)  # some rows empty, every diagonal set
