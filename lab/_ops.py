@@ -19,6 +19,13 @@ the Numba kernels on Numba's ``omp`` threading layer, which loads the same libgo
 is preferred here over TBB and the workqueue; ``NUMBA_THREADING_LAYER`` overrides). So a
 solver that alternates kernels of both backends never has two thread pools fighting.
 
+NumPy's BLAS (OpenBLAS, or MKL) is a third pool: after a threaded call its threads spin
+for a while, and lab's solvers make small BLAS calls between kernels (a dot product, the
+resource prices times R). Spinning on the core an OpenMP thread needs, they took the
+2-thread BiCGSTAB at 10⁵ products back to the 1-thread time (its products 1.6 ms instead
+of 0.95 ms; 0.95 ms with ``OPENBLAS_NUM_THREADS=1``). So :func:`thread_limit`, which
+every solve runs under, also holds BLAS at one thread (threadpoolctl) for its body.
+
 OpenMP threads that spin while they wait (libgomp's default) take the core from the
 thread they wait for whenever another process is busy on the machine: a barrier then
 lasts a scheduler time slice instead of microseconds (measured: 2 threads 3.7× slower
@@ -201,14 +208,35 @@ def _check_n_threads(n_threads) -> int:
     return n
 
 
+_BLAS = None  # threadpoolctl's controller of the process's BLAS libraries (first use)
+
+
+def _blas():
+    global _BLAS
+    if _BLAS is None:
+        import scipy.linalg  # noqa: F401  (loads SciPy's own BLAS, so it is seen too)
+        from threadpoolctl import ThreadpoolController
+
+        _BLAS = ThreadpoolController().select(user_api="blas")
+    return _BLAS
+
+
 @contextlib.contextmanager
 def thread_limit(n_threads: int | None, backend: str):
-    """Run the body with ``n_threads`` kernel threads for ``backend``; restore afterwards.
+    """Run the body with ``n_threads`` kernel threads for ``backend``, and BLAS on one
+    thread (see "Threads" above); restore both afterwards.
 
-    ``n_threads=None`` leaves the thread count as it is. For Numba the count is capped
-    at ``numba.config.NUMBA_NUM_THREADS`` (Numba cannot start more threads than that).
-    The previous count is restored in ``finally``, also when the body raises.
+    ``n_threads=None`` leaves the kernels' thread count as it is. For Numba the count is
+    capped at ``numba.config.NUMBA_NUM_THREADS`` (Numba cannot start more threads than
+    that). The previous counts are restored in ``finally``, also when the body raises.
     """
+    with _blas().limit(limits=1):
+        with _kernel_threads(n_threads, backend):
+            yield
+
+
+@contextlib.contextmanager
+def _kernel_threads(n_threads, backend):
     if n_threads is None:
         yield
         return

@@ -489,6 +489,22 @@ def test_thread_limit_restores(backend, kern):
         assert kern.get_num_threads() == before
 
 
+@pytest.mark.parametrize("n_threads", [None, 2])
+def test_thread_limit_holds_blas_at_one_thread(backend, n_threads):
+    """NumPy's BLAS threads spin after a call and take the cores lab's kernels need: a
+    solve holds them at one thread, and gives the user's setting back afterwards."""
+    from threadpoolctl import threadpool_info, threadpool_limits
+
+    def blas_threads():
+        return [i["num_threads"] for i in threadpool_info() if i["user_api"] == "blas"]
+
+    with threadpool_limits(limits=2, user_api="blas"):  # as on a machine with 2+ cores
+        before = blas_threads()
+        with _ops.thread_limit(n_threads, backend):
+            assert blas_threads() == [1] * len(before)
+        assert blas_threads() == before
+
+
 @pytest.mark.parametrize("bad,exc", [(0, ValueError), (-2, ValueError), (1.5, TypeError),
                                      (True, TypeError), ("2", TypeError)])
 def test_thread_limit_validates(bad, exc):
