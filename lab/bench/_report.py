@@ -163,10 +163,10 @@ def _headline_lines(report) -> list:
     if threads:
         low = min(t["threads"] for t in threads)
         for t in threads:
-            if t.get("speedup") and t["threads"] != low:
+            if t.get("speedup") and (t["threads"] != low or t.get("governed")):
                 out.append(f"{t['workload']} at {t['n_products']:,} products, "
                            f"{t.get('load', 'quiet')}: speed-up {t['speedup']:.2f}× from "
-                           f"{low} to {t['threads']} threads")
+                           f"{low} to {_thread_label(t)} threads")
     huge = report.get("huge")
     if huge and "error" not in huge:
         timings = huge.get("timings") or {}
@@ -255,11 +255,13 @@ def markdown(report: dict, plots: list) -> str:
         lines += ["## Threads", "",
                   "Every method at each thread count, quiet and beside one busy process "
                   "(a spinning Python child started by the benchmark); speed-up against "
-                  "the fewest threads under the same load (below 1: slower).", "",
+                  "the fewest threads under the same load (below 1: slower). \"≤ k "
+                  "(governor)\" is lab's default, n_threads=None: up to k threads, each "
+                  "step's count chosen from measured times.", "",
                   _md_table(["workload", "products", "load", "threads", "median",
                              "speed-up"],
                             [[t["workload"], f"{t['n_products']:,}", t.get("load", "quiet"),
-                              str(t["threads"]), _ms(t.get("median_s")),
+                              _thread_label(t), _ms(t.get("median_s")),
                               _ratio(t.get("speedup"))]
                              for t in report["threads"]]), ""]
     lines += ["## Scaling", "",
@@ -401,3 +403,8 @@ def write_all(report: dict, out_dir: Path, *, plots: bool = True) -> dict:
     with atomic_path(md_path) as tmp:
         tmp.write_text(markdown(report, plot_paths), encoding="utf-8")
     return {"json": json_path, "markdown": md_path, "plots": plot_paths}
+
+
+def _thread_label(row) -> str:
+    """"2", or "≤ 2 (governor)" for lab's default thread count (n_threads=None)."""
+    return f"≤ {row['threads']} (governor)" if row.get("governed") else str(row["threads"])

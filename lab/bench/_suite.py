@@ -481,25 +481,33 @@ THREAD_WORKLOADS = ("auto-cold", "auto-warm", "jacobi", "gauss-seidel", "krylov"
 def _run_threads(config, threads, log) -> list:
     """Every method at each thread count on the largest peer-sized economy, quiet and
     (``threads_busy``) beside one busy process started here."""
+    from lab import _ops
+
     sizes = [s for s in config.values_sizes if config.peer_max is None or s <= config.peer_max]
     n = max(sizes) if sizes else min(config.values_sizes)
     economy = _w.make_economy(n, seed=config.seed)
     rows = []
+    # Each forced count, then (with several) lab's default: up to the most threads, the
+    # thread governor choosing each step's count from measured times (n_threads=None).
+    counts = [*threads, None] if len(threads) > 1 else list(threads)
     for load in ("quiet", "busy") if config.threads_busy else ("quiet",):
         with _m.busy_process(load == "busy"):
             for name in THREAD_WORKLOADS:
-                for t in threads:
-                    fn = _thread_call(economy, name, config.rtol, t)
-                    timing = _m.measure(fn, config.repeat, memory=False)
-                    row = {"workload": name, "threads": t, "load": load, "n_products": n,
-                           "nnz": int(economy.nnz),
+                for t in counts:
+                    most = max(threads)
+                    with _ops.thread_limit(most if t is None else None, "auto"):
+                        fn = _thread_call(economy, name, config.rtol, t)
+                        timing = _m.measure(fn, config.repeat, memory=False)
+                    row = {"workload": name, "threads": t or most, "governed": t is None,
+                           "load": load, "n_products": n, "nnz": int(economy.nnz),
                            **{k: v for k, v in _clean(timing).items() if k != "peak_bytes"}}
                     rows.append(row)
                     if "error" not in row:
-                        log(f"threads={t} {load:<5} {name}: {row['median_s'] * 1e3:.1f} ms "
-                            f"(n={n})")
+                        label = f"≤{most} (governor)" if t is None else str(t)
+                        log(f"threads={label} {load:<5} {name}: "
+                            f"{row['median_s'] * 1e3:.1f} ms (n={n})")
     base = {(r["workload"], r["load"]): r.get("median_s") for r in rows
-            if r["threads"] == threads[0]}
+            if r["threads"] == threads[0] and not r["governed"]}
     for r in rows:
         b0 = base.get((r["workload"], r["load"]))
         r["speedup"] = (b0 / r["median_s"]) if b0 and r.get("median_s") else None

@@ -109,10 +109,13 @@ def test_report_schema(tiny_report, tmp_path):
     assert tc["rounds"] >= 1 and tc["techniques"] == 600
     assert any(c["suite"] == "techniques" for c in r["comparisons"])
     # every method at 1 and 2 threads, quiet and beside a busy process
-    loads = {(t["workload"], t["threads"], t["load"]) for t in r["threads"]}
+    loads = {(t["workload"], t["threads"], t["load"], t["governed"]) for t in r["threads"]}
     for name in ("auto-cold", "auto-warm", "jacobi", "gauss-seidel", "krylov", "blocks"):
-        for threads in (1, 2):
-            assert {(name, threads, "quiet"), (name, threads, "busy")} <= loads
+        # 1 and 2 forced, and lab's default (up to 2, the governor choosing)
+        for threads, governed in ((1, False), (2, False), (2, True)):
+            assert {(name, threads, "quiet", governed),
+                    (name, threads, "busy", governed)} <= loads
+    assert "≤ 2 (governor)" in format_table(r)
     # the JSON is strict (no NaN/Infinity) and round-trips
     paths = write_report(r, tmp_path, plots=False)
     assert paths["plots"] == []
