@@ -713,11 +713,9 @@ def test_backends_agree_krylov():
 # --------------------------------------------------------------------------- techniques
 
 
-@pytest.mark.parametrize("seed", [0, 1, 2])
-def test_technique_union(kern, idx, seed):
-    """Union of each product's technique columns, against a set-based reference."""
-    rng = np.random.default_rng(seed)
-    m, k = 40, 90
+def _union(kern, idx, rng, m=40, k=90):
+    """A random technology (techniques 0..m-1 make products 0..m-1, the rest a random one)
+    and the kernel's union pattern: (makes, A, (ip, ix), (u_ip, u_ix, slot), nnz)."""
     makes = np.concatenate([np.arange(m), rng.integers(0, m, k - m)])
     A = sp.random(m, k, density=0.15, format="csc", random_state=rng)
     A.sort_indices()
@@ -727,6 +725,14 @@ def test_technique_union(kern, idx, seed):
     np.cumsum(np.bincount(makes, minlength=m), out=ptr[1:])
     u_ip, u_ix, slot = np.empty(m + 1, idx), np.empty(A.nnz, idx), np.empty(A.nnz, idx)
     nnz = kern.technique_union(ip, ix, by_product, ptr, u_ip, u_ix, slot, np.empty(m, idx))
+    return makes, A, (ip, ix), (u_ip, u_ix, slot), nnz
+
+
+@pytest.mark.parametrize("seed", [0, 1, 2])
+def test_technique_union(kern, idx, seed):
+    """Union of each product's technique columns, against a set-based reference."""
+    m, k = 40, 90
+    makes, A, _, (u_ip, u_ix, slot), nnz = _union(kern, idx, np.random.default_rng(seed))
     for p in range(m):
         expected = sorted({int(i) for j in np.flatnonzero(makes == p)
                            for i in A.indices[A.indptr[j]:A.indptr[j + 1]]})
@@ -744,15 +750,7 @@ def test_policy_coefficients(kern, idx, seed):
     zeros in the other techniques' rows), as the dense matrix of that choice says."""
     rng = np.random.default_rng(seed)
     m, k = 40, 90
-    makes = np.concatenate([np.arange(m), rng.integers(0, m, k - m)])
-    A = sp.random(m, k, density=0.15, format="csc", random_state=rng)
-    A.sort_indices()
-    ip, ix = A.indptr.astype(idx), A.indices.astype(idx)
-    by_product = np.argsort(makes, kind="stable").astype(idx)
-    ptr = np.zeros(m + 1, dtype=idx)
-    np.cumsum(np.bincount(makes, minlength=m), out=ptr[1:])
-    u_ip, u_ix, slot = np.empty(m + 1, idx), np.empty(A.nnz, idx), np.empty(A.nnz, idx)
-    nnz = kern.technique_union(ip, ix, by_product, ptr, u_ip, u_ix, slot, np.empty(m, idx))
+    makes, A, (ip, _), (u_ip, u_ix, slot), nnz = _union(kern, idx, rng)
     policy = np.array([rng.choice(np.flatnonzero(makes == p)) for p in range(m)], dtype=idx)
     out = np.zeros(nnz)
     kern.policy_coefficients(ip, A.data, slot, policy, out)
