@@ -36,6 +36,7 @@ __all__ = [
     "cold_start",
     "fit_slope",
     "import_time",
+    "interleaved",
     "machine_info",
     "measure",
     "peak_rss_child",
@@ -96,6 +97,47 @@ def measure(fn, repeat: int, *, memory: bool = True, budget_s: float | None = No
     except Exception as exc:  # one broken workload must not hide the others
         out["error"] = f"{type(exc).__name__}: {exc}"
     return out
+
+
+def interleaved(fns: dict, repeat: int) -> dict:
+    """:func:`measure` (without memory) for several callables at once, their timed calls
+    interleaved, the order reversed every other round, so that a load drifting during
+    the measurement weighs on all of them alike (a thread-count comparison measured one
+    setting after the other read a drift as a thread effect). Returns a Timing per key;
+    a callable that raises gets its ``error`` and is not timed further."""
+    out = {key: Timing() for key in fns}
+    times: dict = {}
+    for key, fn in fns.items():
+        if _call(out[key], fn, warm_up=True):
+            times[key] = []
+    keys = list(times)
+    for r in range(max(1, repeat)):
+        for key in keys if r % 2 == 0 else keys[::-1]:
+            if key in times:
+                t0 = time.perf_counter()
+                if _call(out[key], fns[key]):
+                    times[key].append(time.perf_counter() - t0)
+                else:
+                    del times[key]
+    for key, ts in times.items():
+        out[key].update(times_s=ts, median_s=statistics.median(ts), min_s=min(ts),
+                        peak_bytes=None)
+    return out
+
+
+def _call(timing, fn, *, warm_up=False) -> bool:
+    """Call fn; record its answer (warm-up) or its error in ``timing``; False on error."""
+    try:
+        answer = fn()
+    except MemoryError:
+        timing["error"] = "MemoryError"
+        return False
+    except Exception as exc:  # one broken workload must not hide the others
+        timing["error"] = f"{type(exc).__name__}: {exc}"
+        return False
+    if warm_up:
+        timing["answer"] = answer
+    return True
 
 
 def _traced_peak(fn) -> int:

@@ -28,6 +28,7 @@ from __future__ import annotations
 
 import dataclasses
 import datetime as _dt
+import functools
 import shlex
 import sys
 import tempfile
@@ -480,27 +481,28 @@ THREAD_WORKLOADS = ("auto-cold", "auto-warm", "jacobi", "gauss-seidel", "krylov"
 
 def _run_threads(config, threads, log) -> list:
     """Every method at each thread count on the largest peer-sized economy, quiet and
-    (``threads_busy``) beside one busy process started here."""
-    from lab import _ops
-
+    (``threads_busy``) beside one busy process started here; the thread settings of a
+    method are timed in turn (:func:`lab.bench._measure.interleaved`)."""
     sizes = [s for s in config.values_sizes if config.peer_max is None or s <= config.peer_max]
     n = max(sizes) if sizes else min(config.values_sizes)
     economy = _w.make_economy(n, seed=config.seed)
     rows = []
     # Each forced count, then (with several) lab's default: up to the most threads, the
     # thread governor choosing each step's count from measured times (n_threads=None).
+    most = max(threads)
     counts = [*threads, None] if len(threads) > 1 else list(threads)
     for load in ("quiet", "busy") if config.threads_busy else ("quiet",):
         with _m.busy_process(load == "busy"):
             for name in THREAD_WORKLOADS:
+                calls = {t: _thread_call(economy, name, config.rtol, t) for t in counts}
+                if None in calls:
+                    calls[None] = functools.partial(_with_threads, most, calls[None])
+                timings = _m.interleaved(calls, config.repeat)
                 for t in counts:
-                    most = max(threads)
-                    with _ops.thread_limit(most if t is None else None, "auto"):
-                        fn = _thread_call(economy, name, config.rtol, t)
-                        timing = _m.measure(fn, config.repeat, memory=False)
                     row = {"workload": name, "threads": t or most, "governed": t is None,
                            "load": load, "n_products": n, "nnz": int(economy.nnz),
-                           **{k: v for k, v in _clean(timing).items() if k != "peak_bytes"}}
+                           **{k: v for k, v in _clean(timings[t]).items()
+                              if k != "peak_bytes"}}
                     rows.append(row)
                     if "error" not in row:
                         label = f"≤{most} (governor)" if t is None else str(t)
@@ -512,6 +514,14 @@ def _run_threads(config, threads, log) -> list:
         b0 = base.get((r["workload"], r["load"]))
         r["speedup"] = (b0 / r["median_s"]) if b0 and r.get("median_s") else None
     return rows
+
+
+def _with_threads(n, fn):
+    """fn() with the kernels' thread count set to n (lab's default then uses up to n)."""
+    from lab import _ops
+
+    with _ops.thread_limit(n, "auto"):
+        return fn()
 
 
 def _thread_call(economy, name, rtol, t):

@@ -170,6 +170,27 @@ def test_fit_slope():
     assert _bench_measure.fit_slope([1e4], [1.0]) is None
 
 
+def test_interleaved_timing():
+    """Every callable is timed once per round, in alternating order; one that raises
+    gets its error and the others still get their timings."""
+    calls = []
+
+    def make(key):
+        def fn():
+            calls.append(key)
+            return key
+        return fn
+
+    def broken():
+        raise ValueError("no answer")
+
+    out = _bench_measure.interleaved({"a": make("a"), "b": make("b"), "x": broken}, 3)
+    assert calls == ["a", "b", "a", "b", "b", "a", "a", "b"]  # warm-ups, then rounds
+    assert out["a"]["answer"] == "a" and len(out["a"]["times_s"]) == 3
+    assert out["b"]["median_s"] >= 0 and out["b"]["peak_bytes"] is None
+    assert out["x"]["error"] == "ValueError: no answer" and "times_s" not in out["x"]
+
+
 def test_profiles_and_config_errors():
     assert PROFILES["full"].huge_size == 10_000_000
     assert max(PROFILES["full"].values_sizes) == 10_000_000
