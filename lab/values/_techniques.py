@@ -130,6 +130,8 @@ class _Technology:
 
     def costs(self, K, v) -> np.ndarray:
         """Unit cost of every technique at values v."""
+        if not v.any():  # the first policy's prices: direct costs, no pass over A
+            return self.labour / self.beta
         c = np.empty(self.k)
         K.csr_matvec(*self.At, v, c)
         c += self.labour
