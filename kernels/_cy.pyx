@@ -71,6 +71,7 @@ __all__ = [
     "bicgstab_update_s",
     "bicgstab_update_xr",
     "block_levels",
+    "block_matrix",
     "block_solve",
     "block_solve_levels",
     "cheapest_techniques",
@@ -1418,6 +1419,50 @@ def block_solve_levels(const idx_t[::1] indptr, const idx_t[::1] indices,
             if bad >= 0:
                 break
     return bad
+
+
+def block_matrix(const idx_t[::1] indptr, const idx_t[::1] indices, const real_t[::1] data,
+                 const idx2_t[::1] order, const idx2_t[::1] position, Py_ssize_t s,
+                 Py_ssize_t e, idx_t[::1] sub_indptr, idx_t[::1] sub_indices,
+                 real_t[::1] sub_data, int64_t[::1] sub_entry):
+    """The diagonal block [s, e) of the block order as a CSR matrix of its own.
+
+    Row a is the row of product ``order[s + a]``, keeping only the entries whose column
+    lies in the block, renumbered to ``position[column] − s``, in their stored order.
+    Writes ``sub_indptr`` (length e − s + 1), ``sub_indices``, ``sub_data`` and
+    ``sub_entry`` (the entry of the input each one was copied from); those three need room
+    for every entry of the block's rows. Returns the number of entries kept.
+    """
+    cdef Py_ssize_t n = indptr.shape[0] - 1, size = e - s, a, j, p, c, kept = 0, room
+    _check_csr(indptr, data.shape[0], indices.shape[0])
+    _check_len("order", order.shape[0], n)
+    _check_len("position", position.shape[0], n)
+    if s < 0 or e < s or e > n:
+        raise ValueError(f"block [{s}, {e}) is not inside 0..{n}")
+    _check_len("sub_indptr", sub_indptr.shape[0], size + 1)
+    room = min(sub_indices.shape[0], sub_data.shape[0], sub_entry.shape[0])
+    for a in range(size):
+        j = order[s + a]
+        if not (0 <= j < n):
+            raise ValueError(f"order[{s + a}] = {j} is not a product")
+        kept += indptr[j + 1] - indptr[j]
+    if kept > room:
+        raise ValueError(f"the block's rows hold {kept} entries, the outputs have room "
+                         f"for {room}")
+    kept = 0
+    with nogil:
+        sub_indptr[0] = 0
+        for a in range(size):
+            j = order[s + a]
+            for p in range(indptr[j], indptr[j + 1]):
+                c = position[indices[p]] - s
+                if 0 <= c < size:
+                    sub_indices[kept] = <idx_t> c
+                    sub_data[kept] = data[p]
+                    sub_entry[kept] = p
+                    kept += 1
+            sub_indptr[a + 1] = <idx_t> kept
+    return kept
 
 
 def permute_csr(const idx_t[::1] indptr, const idx_t[::1] indices, const real_t[::1] data,

@@ -25,6 +25,7 @@ __all__ = [
     "bicgstab_update_s",
     "bicgstab_update_xr",
     "block_levels",
+    "block_matrix",
     "block_solve",
     "block_solve_levels",
     "cheapest_techniques",
@@ -1122,6 +1123,44 @@ def block_solve_levels(indptr, indices, data, B, V, AV, order, position, block_p
         if bad >= 0:
             break
     return bad
+
+
+@njit(cache=True, error_model="numpy")
+def block_matrix(indptr, indices, data, order, position, s, e, sub_indptr, sub_indices,
+                 sub_data, sub_entry):
+    """The diagonal block [s, e) of the block order as a CSR matrix of its own (entries in
+    the block, renumbered from 0, with the input entry each came from); returns the
+    number of entries kept. See ``_cy.block_matrix``."""
+    n = indptr.shape[0] - 1
+    size = e - s
+    _check_csr(indptr, indices.shape[0], data.shape[0])
+    _check_len(order.shape[0], n)
+    _check_len(position.shape[0], n)
+    if s < 0 or e < s or e > n:
+        raise ValueError("the block is not inside the products")
+    _check_len(sub_indptr.shape[0], size + 1)
+    room = min(sub_indices.shape[0], sub_data.shape[0], sub_entry.shape[0])
+    total = 0
+    for a in range(size):
+        j = order[s + a]
+        if not (0 <= j < n):
+            raise ValueError("order holds a product out of range")
+        total += indptr[j + 1] - indptr[j]
+    if total > room:
+        raise ValueError("the outputs have no room for the block's entries")
+    kept = 0
+    sub_indptr[0] = 0
+    for a in range(size):
+        j = order[s + a]
+        for p in range(indptr[j], indptr[j + 1]):
+            c = position[indices[p]] - s
+            if 0 <= c < size:
+                sub_indices[kept] = c
+                sub_data[kept] = data[p]
+                sub_entry[kept] = p
+                kept += 1
+        sub_indptr[a + 1] = kept
+    return kept
 
 
 @njit(cache=True, error_model="numpy")

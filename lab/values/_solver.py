@@ -503,7 +503,7 @@ class ValueSolver:
         self._solves = 0
         if self.method == "blocks":
             self.structure = _structure.analyse(self._economy, self.backend)
-            self._large = _large_blocks(self.structure, self._M)
+            self._large = _large_blocks(self.structure, self._M, self.backend)
         if self.options.precision == "float32":
             self._refresh_float32()
 
@@ -875,26 +875,23 @@ class _Ordered:
         self.M[2][np.repeat(starts - offsets, lengths) + np.arange(values.size)] = values
 
 
-def _large_blocks(S, M) -> list:
+def _large_blocks(S, M, backend) -> list:
     """The cyclic blocks larger than DENSE_BLOCK, with their own matrices (built once)."""
-    return [_large_block(M, S, int(S.block_ptr[k]), int(S.block_ptr[k + 1]))
+    K = _ops.kernels(backend)
+    return [_large_block(K, M, S, int(S.block_ptr[k]), int(S.block_ptr[k + 1]))
             for k in np.flatnonzero(S.block_sizes > DENSE_BLOCK)]
 
 
-def _large_block(M, S, s, e) -> _LargeBlock:
+def _large_block(K, M, S, s, e) -> _LargeBlock:
     indptr, indices, data = M
     members = S.order[s:e]
-    starts = indptr[members].astype(np.int64)
-    lengths = indptr[members + 1] - starts
-    entry = (np.repeat(starts - np.cumsum(lengths) + lengths, lengths)
-             + np.arange(int(lengths.sum())))
-    local = S.position[indices[entry]].astype(np.int64) - s
-    inside = (local >= 0) & (local < e - s)
-    row_ids = np.repeat(np.arange(e - s), lengths)
-    sub_indptr = np.zeros(e - s + 1, dtype=indptr.dtype)
-    np.cumsum(np.bincount(row_ids[inside], minlength=e - s), out=sub_indptr[1:])
-    sub = (sub_indptr, local[inside].astype(indices.dtype), data[entry[inside]])
-    return _LargeBlock(s, e, members, sub, entry[inside])
+    room = int(np.sum(indptr[members + 1] - indptr[members], dtype=np.int64))
+    sub = (np.empty(e - s + 1, dtype=indptr.dtype), np.empty(room, dtype=indices.dtype),
+           np.empty(room, dtype=data.dtype))
+    entry = np.empty(room, dtype=np.int64)
+    kept = int(K.block_matrix(indptr, indices, data, S.order, S.position, s, e, *sub, entry))
+    sub = (sub[0], sub[1][:kept].copy(), sub[2][:kept].copy())
+    return _LargeBlock(s, e, members, sub, entry[:kept].copy())
 
 
 class _Run:

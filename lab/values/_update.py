@@ -263,7 +263,7 @@ def _add_links(solver, inputs, products, values):
         from lab.values._solver import _large_blocks
 
         solver.structure = _reanalyse(solver, inputs, products)
-        solver._large = _large_blocks(solver.structure, solver._M)
+        solver._large = _large_blocks(solver.structure, solver._M, solver.backend)
         solver._levels = None
         solver._ordered = None  # rebuilt in the new order by the next solve
         if solver.options.precision == "float32":

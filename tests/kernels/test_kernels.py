@@ -428,6 +428,29 @@ def test_block_solve_range_and_permuted_matrix(kern, idx):
     assert_allclose(mv[position, 0], M @ exact, rtol=1e-12)
 
 
+def test_block_matrix(kern, idx):
+    """Each cyclic component as a matrix of its own: the dense block of M among its
+    members (in block order), every entry traced to the entry of M it came from."""
+    n = 300
+    M, arrs, order, position, block_ptr = components(n, 20, kern, idx)
+    ip, ix, d = arrs
+    dense = M.toarray()
+    for k in np.flatnonzero(np.diff(block_ptr) > 1):
+        s, e = int(block_ptr[k]), int(block_ptr[k + 1])
+        members = order[s:e]
+        room = int(np.sum(ip[members + 1] - ip[members]))
+        sub = (np.empty(e - s + 1, idx), np.empty(room, idx), np.empty(room))
+        entry = np.empty(room, np.int64)
+        kept = kern.block_matrix(ip, ix, d, order, position, s, e, *sub, entry)
+        got = sp.csr_array((sub[2][:kept], sub[1][:kept], sub[0]), shape=(e - s, e - s))
+        assert_array_equal(got.toarray(), dense[np.ix_(members, members)])
+        assert_array_equal(d[entry[:kept]], sub[2][:kept])
+        assert_array_equal(position[ix[entry[:kept]]] - s, sub[1][:kept])
+    with pytest.raises(ValueError, match="room"):
+        kern.block_matrix(ip, ix, d, order, position, 0, n, np.empty(n + 1, idx),
+                          np.empty(1, idx), np.empty(1), np.empty(1, np.int64))
+
+
 def test_block_solve_acyclic_and_empty(kern, idx):
     """Lower triangular with diagonal: every component is one product, solved exactly."""
     n = 40
