@@ -753,8 +753,9 @@ def _wrong_sign(b, v, rtol) -> bool:
     if b.size == 0:
         return False
     b2, v2 = b.reshape(b.shape[0], -1), v.reshape(v.shape[0], -1)
-    nonneg = b2.min(axis=0) >= 0
-    return bool(np.any(nonneg & (v2.min(axis=0) < -rtol * np.abs(v2).max(axis=0))))
+    # column by column: see _krylov.column_max_abs
+    return any(b2[:, q].min() >= 0 and v2[:, q].min() < -rtol * np.abs(v2[:, q]).max()
+               for q in range(b2.shape[1]))
 
 
 def _default_maxiter(method: str, m: int) -> int:
@@ -966,7 +967,8 @@ class _Run:
         with np.errstate(invalid="ignore", over="ignore"):  # inf − inf when diverged
             res = self.b + Atv  # in place from here: one temporary at 10⁷ products, not 3
             res -= self.v
-            res = np.abs(res, out=res).max(axis=0)
+            res = _krylov.column_max_abs(res) if res.ndim == 2 else \
+                np.abs(res, out=res).max(initial=0.0)
         rel = _krylov.relative_norms(res, _norms(self.v))
         worst = float(np.nan if np.isnan(rel).any() else np.max(rel))
         self._checked = (self.v, (worst, Atv))
@@ -1289,7 +1291,7 @@ class _StagnationWatch:
 
 
 def _norms(v):
-    return np.abs(v).max(axis=0) if v.ndim == 2 else np.array([np.abs(v).max(initial=0.0)])
+    return _krylov.column_max_abs(v) if v.ndim == 2 else np.array([np.abs(v).max(initial=0.0)])
 
 
 def _rate_note(history, rtol) -> str:

@@ -582,3 +582,17 @@ def test_subnormal_right_hand_side_is_not_claimed_converged():
     with pytest.warns(lab.ConvergenceWarning, match="not converged.*subnormal"):
         result = solver.solve(rhs=[5e-324 * 1.5354, 5e-324 * 2.8514])
     assert not result.converged and np.all(np.isfinite(result.values))
+
+
+def test_column_max_abs_matches_numpy():
+    """The column-by-column maximum used for every residual and norm of several
+    right-hand sides equals NumPy's reduction, NaN and empty columns included."""
+    from lab.values._krylov import column_max_abs
+
+    rng = np.random.default_rng(3)
+    a = rng.standard_normal((1000, 3))
+    np.testing.assert_array_equal(column_max_abs(a), np.abs(a).max(axis=0))
+    a[17, 1] = np.nan
+    got = column_max_abs(a)
+    assert np.isnan(got[1]) and got[0] == np.abs(a[:, 0]).max()
+    np.testing.assert_array_equal(column_max_abs(np.zeros((0, 2))), [0.0, 0.0])
