@@ -171,10 +171,16 @@ class _Technology:
         """The square economy of a policy: column p is technique techniques[p] per unit
         of product p (coefficients divided by B[p, j])."""
         b = self.beta[techniques]
-        A = self.A[:, techniques]
-        A = sp.csc_array((A.data / np.repeat(b, np.diff(A.indptr)), A.indices, A.indptr),
-                         shape=A.shape)
-        A.sort_indices()
+        # the columns gathered by their entries (scipy's column indexing took 1 s of the
+        # 10⁶-product plan ray per policy; this, about 0.2 s)
+        starts = self.A.indptr[techniques].astype(np.int64)
+        lengths = self.A.indptr[techniques + 1] - starts
+        indptr = np.zeros(len(techniques) + 1, dtype=self.A.indptr.dtype)
+        np.cumsum(lengths, out=indptr[1:])
+        entries = np.repeat(starts - indptr[:-1], lengths) + np.arange(int(indptr[-1]))
+        A = sp.csc_array((self.A.data[entries] / np.repeat(b, lengths),
+                          self.A.indices[entries], indptr), shape=(self.A.shape[0], len(b)))
+        A.sort_indices()  # a no-op on the problem's canonical columns
         R = self.problem.R[:, techniques] / b[None, :]
         return Economy._from_valid(A, np.ascontiguousarray(R),
                                    codes=self.problem.product_codes, names=None,
