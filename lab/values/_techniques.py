@@ -350,7 +350,6 @@ class _UnionEconomy:
         self.values = np.asarray(A.data if np.all(tech.beta == 1.0)
                                  else A.data / np.repeat(tech.beta, np.diff(A.indptr)),
                                  dtype=np.float64)
-        self.by_product = tech.by_product.astype(idx, copy=False)
 
     def entries(self, techniques) -> np.ndarray:
         """The stored entries (of A) of the given techniques, concatenated."""

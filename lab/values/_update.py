@@ -57,11 +57,9 @@ def apply(solver, changes, labour) -> None:
     apply_indices(solver, inputs, products, values, labour_idx, labour_val)
 
 
-def apply_indices(solver, inputs, products, values, labour_idx, labour_val, *,
-                  where=None) -> None:
+def apply_indices(solver, inputs, products, values, labour_idx, labour_val) -> None:
     """:func:`apply` on positions: A[inputs[t], products[t]] = values[t] (pairs unique),
-    labour[labour_idx] = labour_val, all checked by the caller. ``where``: the entries
-    of the pairs in Aᵀ when the caller knows them (all stored)."""
+    labour[labour_idx] = labour_val, all checked by the caller."""
     if inputs.size == 0 and labour_idx.size == 0:
         return
     indptr, indices, data = solver._M
@@ -72,8 +70,7 @@ def apply_indices(solver, inputs, products, values, labour_idx, labour_val, *,
         solver._colsums = _row_sums(indptr, data)
 
     # Existing links: change in place. New links: collect.
-    if where is None:
-        where = _locate(indptr, indices, inputs, products)
+    where = _locate(indptr, indices, inputs, products)
     known = where >= 0
     old = np.zeros(values.shape)
     old[known] = data[where[known]]
