@@ -74,6 +74,7 @@ __all__ = [
     "block_matrix",
     "block_solve",
     "block_solve_levels",
+    "cheapest_sweep",
     "cheapest_techniques",
     "csr_matmat",
     "csr_matvec",
@@ -1623,3 +1624,102 @@ def cheapest_techniques(const double[::1] costs, const idx2_t[::1] by_product,
         for p in range(m):
             n_tied += tied[p]
     return n_tied
+
+
+def cheapest_sweep(const idx_t[::1] indptr, const idx_t[::1] indices,
+                   const double[::1] data, const double[::1] labour, const double[::1] beta,
+                   const idx_t[::1] by_product, const idx_t[::1] product_ptr,
+                   const idx_t[::1] order, const idx_t[::1] block_ptr, Py_ssize_t first,
+                   Py_ssize_t last, Py_ssize_t max_sweeps, double tol, double[::1] V,
+                   idx_t[::1] best):
+    """Gauss–Seidel sweeps of the technique-choice values over components in order.
+
+    Techniques are the columns of a CSC matrix A (``indptr``, ``indices``, ``data``: their
+    inputs), with direct cost ``labour[t]`` and output ``beta[t]`` of their product;
+    product p's techniques are ``by_product[product_ptr[p]:product_ptr[p + 1]]``. For the
+    components first..last-1 of ``order``/``block_ptr`` (dependencies first), every
+    product p in order takes
+
+        V[p] = min_t (labour[t] + Σ_{i ≠ p} A[i, t] V[i]) / (beta[t] − A[p, t])
+
+    over its techniques with beta[t] > A[p, t], and ``best[p]`` the first technique
+    attaining it. A single product is exact once its inputs are; a cyclic component is
+    swept until no value moves by more than ``tol`` times its largest value, at most
+    ``max_sweeps`` times. A product none of whose techniques makes more than it uses
+    keeps its V and best. Returns the number of such products (in the last sweep).
+    """
+    cdef Py_ssize_t k = indptr.shape[0] - 1, m = product_ptr.shape[0] - 1
+    cdef Py_ssize_t n_blocks = block_ptr.shape[0] - 1, b, s, e, a, p, q, t, x, i
+    cdef Py_ssize_t sweep, sweeps, arg, ahead, unpriced = 0
+    cdef double lo, num, own, net, c, change, top
+    _check_csr(indptr, data.shape[0], indices.shape[0])
+    _check_len("labour", labour.shape[0], k)
+    _check_len("beta", beta.shape[0], k)
+    _check_len("order", order.shape[0], m)
+    _check_len("V", V.shape[0], m)
+    _check_len("best", best.shape[0], m)
+    if first < 0 or last < first or last > n_blocks:
+        raise ValueError("blocks [first, last) are not inside block_ptr")
+    with nogil:
+        for b in range(first, last):
+            s = block_ptr[b]
+            e = block_ptr[b + 1]
+            sweeps = 1 if e - s == 1 else max(max_sweeps, 1)
+            for sweep in range(sweeps):
+                change = 0.0
+                top = 0.0
+                for a in range(s, e):
+                    # The walk jumps to each product's techniques and their inputs: start
+                    # the chain of loads for the products ahead in stages, each stage one
+                    # load deeper (a pass without it waits on every one of them).
+                    ahead = a + 16
+                    if ahead < m:
+                        lab_prefetch(&product_ptr[order[ahead]])
+                    ahead = a + 8
+                    if ahead < m:
+                        lab_prefetch(&by_product[product_ptr[order[ahead]]])
+                    ahead = a + 4
+                    if ahead < m:
+                        q = product_ptr[order[ahead]]
+                        lab_prefetch(&indptr[by_product[q]])
+                        if q + 1 < product_ptr[order[ahead] + 1]:
+                            lab_prefetch(&indptr[by_product[q + 1]])
+                    ahead = a + 2
+                    if ahead < m:
+                        p = order[ahead]
+                        for q in range(product_ptr[p], product_ptr[p + 1]):
+                            t = by_product[q]
+                            lab_prefetch(&indices[indptr[t]])
+                            lab_prefetch(&data[indptr[t]])
+                    p = order[a]
+                    lo = INFINITY
+                    arg = -1
+                    for q in range(product_ptr[p], product_ptr[p + 1]):
+                        t = by_product[q]
+                        num = labour[t]
+                        own = 0.0
+                        for x in range(indptr[t], indptr[t + 1]):
+                            i = indices[x]
+                            if i == p:
+                                own = own + data[x]
+                            else:
+                                num = num + data[x] * V[i]
+                        net = beta[t] - own
+                        if net > 0.0:
+                            c = num / net
+                            if c < lo:
+                                lo = c
+                                arg = t
+                    if arg < 0:
+                        if sweep == sweeps - 1:
+                            unpriced = unpriced + 1
+                        continue
+                    if fabs(lo - V[p]) > change:
+                        change = fabs(lo - V[p])
+                    if fabs(lo) > top:
+                        top = fabs(lo)
+                    V[p] = lo
+                    best[p] = <idx_t> arg
+                if change <= tol * top:
+                    break
+    return unpriced

@@ -28,6 +28,7 @@ __all__ = [
     "block_matrix",
     "block_solve",
     "block_solve_levels",
+    "cheapest_sweep",
     "cheapest_techniques",
     "csr_matmat",
     "csr_matvec",
@@ -1305,3 +1306,61 @@ def cheapest_techniques(costs, by_product, product_ptr, current, tol_rel, best, 
     for p in range(m):
         n_tied += tied[p]
     return n_tied
+
+
+@njit(cache=True, error_model="numpy")
+def cheapest_sweep(indptr, indices, data, labour, beta, by_product, product_ptr, order,
+                   block_ptr, first, last, max_sweeps, tol, V, best):
+    """Gauss–Seidel sweeps of v_p = min_j c_j(v) over components first..last-1 in order;
+    see ``_cy.cheapest_sweep``. Returns the number of products left without a price."""
+    k = indptr.shape[0] - 1
+    m = product_ptr.shape[0] - 1
+    _check_csr(indptr, indices.shape[0], data.shape[0])
+    _check_len(labour.shape[0], k)
+    _check_len(beta.shape[0], k)
+    _check_len(order.shape[0], m)
+    _check_len(V.shape[0], m)
+    _check_len(best.shape[0], m)
+    if first < 0 or last < first or last >= block_ptr.shape[0]:
+        raise ValueError("blocks [first, last) are not inside block_ptr")
+    unpriced = 0
+    for b in range(first, last):
+        s = block_ptr[b]
+        e = block_ptr[b + 1]
+        sweeps = 1 if e - s == 1 else max(max_sweeps, 1)
+        for sweep in range(sweeps):
+            change = 0.0
+            top = 0.0
+            for a in range(s, e):
+                p = order[a]
+                lo = np.inf
+                arg = -1
+                for q in range(product_ptr[p], product_ptr[p + 1]):
+                    t = by_product[q]
+                    num = labour[t]
+                    own = 0.0
+                    for x in range(indptr[t], indptr[t + 1]):
+                        i = indices[x]
+                        if i == p:
+                            own += data[x]
+                        else:
+                            num += data[x] * V[i]
+                    net = beta[t] - own
+                    if net > 0.0:
+                        c = num / net
+                        if c < lo:
+                            lo = c
+                            arg = t
+                if arg < 0:
+                    if sweep == sweeps - 1:
+                        unpriced += 1
+                    continue
+                if abs(lo - V[p]) > change:
+                    change = abs(lo - V[p])
+                if abs(lo) > top:
+                    top = abs(lo)
+                V[p] = lo
+                best[p] = arg
+            if change <= tol * top:
+                break
+    return unpriced

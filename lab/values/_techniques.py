@@ -63,6 +63,12 @@ __all__ = ["cheapest_values", "PolicyIteration", "is_technology", "MAX_ROUNDS"]
 MAX_ROUNDS = 200
 #: Value-iteration sweeps tried to find a productive first policy.
 MAX_VALUE_SWEEPS = 200
+#: Gauss–Seidel sweeps at most over a small cyclic component in the first pass, and
+#: over a large one before its own policy iteration.
+SMALL_BLOCK_SWEEPS = 50
+LARGE_BLOCK_SWEEPS = 6
+#: Relative residual of the inner solves that choose a large component's techniques.
+COMPONENT_TOL = 1e-8
 
 
 def is_technology(obj) -> bool:
@@ -194,8 +200,8 @@ class PolicyIteration:
     def solve(self, costs=None, *, callback=None, ties: str = "first"):
         """:func:`cheapest_values` at direct unit costs ``costs`` (one per technique,
         finite and ≥ 0; the problem's first resource row by default)."""
-        from lab.values import _update
-        from lab.values._solver import _choice
+        from lab.values import _structure, _update
+        from lab.values._solver import _choice, choose_method
 
         _choice("ties", ties, ("first", "error"))
         t0 = time.perf_counter()
@@ -207,12 +213,24 @@ class PolicyIteration:
         sweeps = 0
         with _ops.thread_limit(options.n_threads, self.backend):
             if self.solver is None:
-                # first policy: the cheapest by direct cost; value iteration if not productive
+                # first policy: the cheapest by direct cost, improved by one pass over the
+                # components when the union has a block structure; value iteration if it is
+                # not productive
                 policy, _, _ = tech.best(K, tech.costs(K, np.zeros(m)), None, tol_rel)
                 economy = union.economy(policy)
+                start = None
+                if choose_method(economy, options, self.backend)[0] == "blocks":
+                    structure = _structure.analyse(economy, self.backend)
+                    policy, start = _swept_policy(tech, K, structure, policy, options.rtol,
+                                                  tol_rel)
+                    # that economy served the analysis only: its coefficients are reused
+                    economy = union.economy(policy, structure=structure, overwrite=True)
+                    if not np.all(np.isfinite(start)):
+                        start = None
                 try:
                     solver = union.solver(economy, options)
-                    result = solver.solve()
+                    # the pass's values, when they meet the rule, need one check only
+                    result = solver.solve(x0=start)
                 except NotProductiveError:
                     policy, sweeps = _productive_policy(tech, K, self.backend, tol_rel)
                     economy = union.economy(policy)
@@ -327,6 +345,116 @@ def _productive_policy(tech, K, backend, tol_rel):
         f"iteration from below did not give one in {MAX_VALUE_SWEEPS} sweeps")
 
 
+def _ranges(starts, lengths) -> np.ndarray:
+    """The integers of the ranges [starts[i], starts[i] + lengths[i]), concatenated."""
+    starts = np.asarray(starts, dtype=np.int64)
+    lengths = np.asarray(lengths, dtype=np.int64)
+    return np.repeat(starts - np.cumsum(lengths) + lengths, lengths) + np.arange(
+        int(lengths.sum()))
+
+
+def _swept_policy(tech, K, S, policy, rtol, tol_rel):
+    """A first policy, and its values, from one pass over the components of the union
+    graph in dependency order (``S``), starting from ``policy`` where nothing is learnt.
+
+    A product outside cycles takes the cheapest technique at its inputs' values, which
+    are final by then: exact. A small cyclic component is swept Gauss–Seidel until its
+    values settle (at most ``SMALL_BLOCK_SWEEPS`` times). A large cyclic component gets
+    its own policy iteration, each choice evaluated by BiCGSTAB on the component alone
+    (:func:`_component_choice`). With exact inner solves this would be the cheapest
+    policy itself; policy iteration on the whole economy then proves it (or corrects
+    what the sweeps of small cycles left), usually in one round instead of four.
+    """
+    from lab.values._solver import DENSE_BLOCK
+
+    A = tech.A
+    idx = A.indptr.dtype  # the other index arrays fit it: all are counts of A's size
+    arrays = (A.indptr, A.indices, np.asarray(A.data, dtype=np.float64), tech.labour,
+              tech.beta, tech.by_product.astype(idx, copy=False),
+              tech.ptr.astype(idx, copy=False), S.order.astype(idx, copy=False),
+              S.block_ptr.astype(idx, copy=False))
+    values = np.zeros(tech.m)
+    best = policy.astype(idx)
+    first = 0
+    for k in [*np.flatnonzero(S.block_sizes > DENSE_BLOCK), S.n_blocks]:
+        if k > first:
+            K.cheapest_sweep(*arrays, first, k, SMALL_BLOCK_SWEEPS, 0.1 * rtol, values, best)
+        if k == S.n_blocks:
+            break
+        K.cheapest_sweep(*arrays, k, k + 1, LARGE_BLOCK_SWEEPS, 0.0, values, best)
+        s, e = int(S.block_ptr[k]), int(S.block_ptr[k + 1])
+        _component_choice(tech, K, S.order[s:e], S.position, s, values, best, rtol,
+                          tol_rel)
+        first = k + 1
+    return best.astype(np.int64), values
+
+
+def _component_choice(tech, K, members, position, s, values, best, rtol, tol_rel):
+    """Policy iteration on one cyclic component (``members``, at positions s, s + 1, …),
+    its inputs from earlier components final in ``values``: evaluate the members'
+    techniques in ``best`` by BiCGSTAB on the component alone, switch the members to
+    their cheapest techniques at those values, until none switches. Writes the values and
+    the choice back; stops early, keeping the last evaluated choice, if a solve fails."""
+    from lab.values import _krylov
+    from lab.values._solver import _default_maxiter
+
+    A = tech.A
+    n = members.size
+    idx = A.indptr.dtype
+    counts = tech.ptr[members + 1] - tech.ptr[members]
+    techniques = tech.by_product[_ranges(tech.ptr[members], counts)].astype(np.int64)
+    n_tech = techniques.size
+    local_ptr = np.zeros(n + 1, dtype=idx)
+    np.cumsum(counts, out=local_ptr[1:])
+    lengths = A.indptr[techniques + 1] - A.indptr[techniques]
+    entries = _ranges(A.indptr[techniques], lengths)
+    rows = A.indices[entries]
+    local = position[rows].astype(np.int64) - s
+    inside = (local >= 0) & (local < n)
+    owner = np.repeat(np.arange(n_tech), lengths)
+    coef = A.data[entries] / np.repeat(tech.beta[techniques], lengths)
+    outside = ~inside
+    # direct cost and inputs from earlier components: fixed while the component is solved
+    fixed = tech.labour[techniques] / tech.beta[techniques] + np.bincount(
+        owner[outside], coef[outside] * values[rows[outside]], minlength=n_tech)
+    owner_in, local_in, coef_in = owner[inside], local[inside], coef[inside]
+    in_ptr = np.zeros(n_tech + 1, dtype=np.int64)
+    np.cumsum(np.bincount(owner_in, minlength=n_tech), out=in_ptr[1:])
+    current = np.flatnonzero(techniques == np.repeat(best[members], counts)).astype(idx)
+    y = values[members]
+    new, low, tied = np.empty(n, dtype=idx), np.empty(n), np.empty(n, dtype=np.uint8)
+    everything = np.arange(n_tech, dtype=idx)
+    maxiter = _default_maxiter("krylov", n)
+
+    def evaluate(choice, y, tol):
+        """The component's values under ``choice`` from the start ``y`` (None if the
+        solve fails): its own matrix holds its members' inside entries."""
+        own = in_ptr[choice + 1] - in_ptr[choice]
+        picked = _ranges(in_ptr[choice], own)
+        sub_ptr = np.zeros(n + 1, dtype=idx)
+        np.cumsum(own, out=sub_ptr[1:])
+        sub = (sub_ptr, local_in[picked].astype(idx), coef_in[picked])
+        trial = y.copy()
+        out = _krylov.bicgstab(K, sub, fixed[choice], trial, tol=tol, maxiter=maxiter)
+        return trial if out.failure is None else None
+
+    # Choosing needs the values only to the precision of the choice (COMPONENT_TOL); the
+    # last choice is then solved to the rule, so that the whole pass can meet it.
+    for _ in range(MAX_ROUNDS):
+        trial = evaluate(current, y, COMPONENT_TOL)
+        if trial is None:
+            break
+        y = trial
+        costs = fixed + np.bincount(owner_in, coef_in * y[local_in], minlength=n_tech)
+        K.cheapest_techniques(costs, everything, local_ptr, current, tol_rel, new, low, tied)
+        if np.array_equal(new, current):
+            break
+        current = new.copy()
+    trial = evaluate(current, y, 0.1 * rtol)
+    values[members] = y if trial is None else trial
+    best[members] = techniques[current]
+
+
 class _UnionEconomy:
     """The square economy of a policy, stored with the union pattern of every product's
     techniques (see the module docstring)."""
@@ -354,28 +482,37 @@ class _UnionEconomy:
     def entries(self, techniques) -> np.ndarray:
         """The stored entries (of A) of the given techniques, concatenated."""
         indptr = self.tech.A.indptr
-        starts = indptr[techniques].astype(np.int64)
-        lengths = indptr[techniques + 1] - starts
-        return np.repeat(starts - np.cumsum(lengths) + lengths, lengths) + np.arange(
-            int(lengths.sum()))
+        return _ranges(indptr[techniques], indptr[techniques + 1] - indptr[techniques])
 
-    def data(self, policy) -> np.ndarray:
-        out = np.zeros(self.nnz)
+    def data(self, policy, out=None) -> np.ndarray:
+        """The union's coefficients under ``policy`` (into ``out``, zero on entry)."""
+        out = np.zeros(self.nnz) if out is None else out
         self.K.policy_coefficients(self.tech.A.indptr, self.values, self.slot,
                                    policy.astype(self.slot.dtype, copy=False), out)
         return out
 
-    def economy(self, policy):
-        """The economy of ``policy`` (its coefficients array is kept as ``self.owned``)."""
+    def economy(self, policy, *, structure=None, overwrite=False):
+        """The economy of ``policy`` (its coefficients array is kept as ``self.owned``);
+        ``structure``, the analysis of an economy of the union pattern, is valid for it.
+        With ``overwrite``, the coefficients are written into the array of the economy
+        built last, which must not be used again (a fresh array of this size costs more
+        in page faults than the writing)."""
         from lab.economy import Economy
 
         tech = self.tech
-        self.owned = self.data(policy)
+        if overwrite:
+            self.owned.fill(0.0)
+            self.data(policy, out=self.owned)
+        else:
+            self.owned = self.data(policy)
         A = sp.csc_array((self.owned, self.indices, self.indptr), shape=(tech.m, tech.m))
         A.has_canonical_format = True
         labour = tech.labour[policy] / tech.beta[policy]
-        return Economy._from_valid(A, labour[None, :], codes=tech.product_codes,
-                                   names=None, resource_names=None)
+        economy = Economy._from_valid(A, labour[None, :], codes=tech.product_codes,
+                                      names=None, resource_names=None)
+        if structure is not None:
+            economy._cache["blocks"] = structure
+        return economy
 
     def solver(self, economy, options):
         """A ValueSolver of ``economy`` that changes this object's own coefficients in

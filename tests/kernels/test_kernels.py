@@ -916,3 +916,96 @@ def test_cheapest_techniques(kern, idx):
     current = np.array([np.flatnonzero(makes == p)[-1] for p in range(m)], dtype=idx)
     kern.cheapest_techniques(costs, by_product, ptr, current, 1.0, best, low, tied)
     assert_array_equal(best, current)  # tolerance 100 %: nothing is cheaper beyond it
+
+
+def _sweep_reference(At, labour, beta, by_product, ptr, order, block_ptr, first, last,
+                     max_sweeps, tol, V, best):
+    """cheapest_sweep as its docstring states it, in plain Python on dense columns."""
+    unpriced = 0
+    for b in range(first, last):
+        s, e = block_ptr[b], block_ptr[b + 1]
+        sweeps = 1 if e - s == 1 else max(max_sweeps, 1)
+        for sweep in range(sweeps):
+            change = top = 0.0
+            for p in order[s:e]:
+                costs = {}
+                for t in by_product[ptr[p]:ptr[p + 1]]:
+                    net = beta[t] - At[t, p]
+                    if net > 0:
+                        others = At[t].copy()
+                        others[p] = 0.0
+                        costs[t] = (labour[t] + others @ V) / net
+                if not costs:
+                    unpriced += sweep == sweeps - 1
+                    continue
+                t = min(costs, key=lambda j: (costs[j], j))
+                change, top = max(change, abs(costs[t] - V[p])), max(top, abs(costs[t]))
+                V[p], best[p] = costs[t], t
+            if change <= tol * top:
+                break
+    return unpriced
+
+
+def test_cheapest_sweep(kern, idx):
+    rng = np.random.default_rng(8)
+    m, k = 30, 70
+    makes = np.concatenate([np.arange(m), rng.integers(0, m, k - m)])
+    by_product = np.argsort(makes, kind="stable").astype(idx)
+    ptr = np.zeros(m + 1, dtype=idx)
+    np.cumsum(np.bincount(makes, minlength=m), out=ptr[1:])
+    A = sp.random(m, k, density=0.12, random_state=rng, format="lil")
+    for t in rng.choice(k, 10, replace=False):
+        A[makes[t], t] = rng.uniform(0.05, 0.3)  # techniques using their own product
+    # every technique of product 0 uses more of it than it makes: no price
+    for t in np.flatnonzero(makes == 0):
+        A[0, t] = 1.5
+    A = sp.csc_array(A)
+    A.sort_indices()
+    At = A.toarray().T
+    labour, beta = rng.uniform(0.5, 2.0, k), rng.uniform(0.8, 1.2, k)
+    order = rng.permutation(m).astype(idx)
+    block_ptr = np.array([0, 1, 2, 3, 10, 11, 20, 21, 22, m], dtype=idx)
+    args = (A.indptr.astype(idx), A.indices.astype(idx), A.data, labour, beta, by_product,
+            ptr, order, block_ptr)
+    for first, last, sweeps, tol in [(0, 9, 40, 1e-12), (0, 9, 1, 0.0), (3, 7, 3, 0.0)]:
+        V0 = rng.uniform(0.0, 1.0, m)
+        best0 = rng.integers(0, k, m).astype(idx)
+        V, best = V0.copy(), best0.copy()
+        unpriced = kern.cheapest_sweep(*args, first, last, sweeps, tol, V, best)
+        Vr, bestr = V0.copy(), best0.copy()
+        expected = _sweep_reference(At, labour, beta, by_product, ptr, order, block_ptr,
+                                    first, last, sweeps, tol, Vr, bestr)
+        assert unpriced == expected
+        assert_allclose(V, Vr, rtol=1e-13)
+        assert_array_equal(best, bestr)
+        untouched = np.setdiff1d(np.arange(m), order[block_ptr[first]:block_ptr[last]])
+        assert_array_equal(V[untouched], V0[untouched])
+    assert expected == (1 if 0 in order[block_ptr[3]:block_ptr[7]] else 0)
+    with pytest.raises(ValueError, match="block"):
+        kern.cheapest_sweep(*args, 0, len(block_ptr), 1, 0.0, V, best)
+
+
+def test_cheapest_sweep_is_exact_without_cycles(kern, idx):
+    """On an acyclic technology in dependency order, one sweep solves the Bellman
+    equation v_p = min_t c_t(v) (the cheapest techniques' values) to rounding."""
+    rng = np.random.default_rng(9)
+    m, k = 60, 150
+    makes = np.concatenate([np.arange(m), rng.integers(0, m, k - m)])
+    A = sp.random(m, k, density=0.1, random_state=rng).toarray()
+    A[np.arange(m)[:, None] >= makes[None, :]] = 0.0  # inputs only from lower numbers
+    A[makes, np.arange(k)] = rng.uniform(0.0, 0.2, k)  # and some of their own product
+    A = sp.csc_array(A)
+    by_product = np.argsort(makes, kind="stable").astype(idx)
+    ptr = np.zeros(m + 1, dtype=idx)
+    np.cumsum(np.bincount(makes, minlength=m), out=ptr[1:])
+    labour, beta = rng.uniform(0.5, 2.0, k), np.ones(k)
+    order = np.arange(m, dtype=idx)  # dependencies first
+    V, best = np.zeros(m), np.zeros(m, dtype=idx)
+    assert kern.cheapest_sweep(A.indptr.astype(idx), A.indices.astype(idx), A.data, labour,
+                               beta, by_product, ptr, order, np.arange(m + 1, dtype=idx),
+                               0, m, 1, 0.0, V, best) == 0
+    costs = (labour + A.T @ V) / beta
+    low = np.array([costs[makes == p].min() for p in range(m)])
+    assert_allclose(V, low, rtol=1e-14)
+    assert_array_equal(makes[best], np.arange(m))
+    assert_allclose(costs[best], V, rtol=1e-14)
