@@ -1502,6 +1502,43 @@ def permute_csr(const idx_t[::1] indptr, const idx_t[::1] indices, const real_t[
 
 # --------------------------------------------------------------------------- techniques
 
+cdef Py_ssize_t _union_range(const idx_t[::1] indptr, const idx_t[::1] indices,
+                             const idx2_t[::1] by_product, const idx2_t[::1] product_ptr,
+                             idx2_t[::1] u_indptr, idx2_t[::1] u_indices, idx2_t[::1] slot,
+                             idx2_t *mark, Py_ssize_t p0, Py_ssize_t p1,
+                             Py_ssize_t c) noexcept nogil:
+    """:func:`technique_union` for products p0..p1-1, their union written from position c
+    on (``mark``: m_rows entries, none equal to a product of the range on entry).
+    Returns the position after the last entry written."""
+    cdef Py_ssize_t p, q, j, e, i, start, a, b
+    for p in range(p0, p1):
+        start = c
+        for q in range(product_ptr[p], product_ptr[p + 1]):
+            j = by_product[q]
+            for e in range(indptr[j], indptr[j + 1]):
+                i = indices[e]
+                if mark[i] != p:
+                    mark[i] = <idx2_t> p
+                    # insertion into the sorted column
+                    b = c
+                    while b > start and u_indices[b - 1] > i:
+                        u_indices[b] = u_indices[b - 1]
+                        b -= 1
+                    u_indices[b] = <idx2_t> i
+                    c += 1
+        u_indptr[p + 1] = <idx2_t> c
+        # positions of the union's rows, then every technique entry's slot
+        for a in range(start, c):
+            mark[u_indices[a]] = <idx2_t> (-2 - a)
+        for q in range(product_ptr[p], product_ptr[p + 1]):
+            j = by_product[q]
+            for e in range(indptr[j], indptr[j + 1]):
+                slot[e] = <idx2_t> (-2 - mark[indices[e]])
+        for a in range(start, c):
+            mark[u_indices[a]] = <idx2_t> p
+    return c
+
+
 def technique_union(const idx_t[::1] indptr, const idx_t[::1] indices,
                     const idx2_t[::1] by_product, const idx2_t[::1] product_ptr,
                     idx2_t[::1] u_indptr, idx2_t[::1] u_indices, idx2_t[::1] slot,
@@ -1514,44 +1551,85 @@ def technique_union(const idx_t[::1] indptr, const idx_t[::1] indices,
     ``u_indices``, sorted within a column) and, for every stored entry e of the techniques,
     ``slot[e]``: its position in the union. ``mark`` (length m_rows) is work space; pass
     ``u_indices`` of length >= the number of technique entries. Returns the union's nnz.
+
+    Parallel over ranges of products, one per thread: each range writes its union at
+    the place its technique entries would take (an upper bound), then the ranges are
+    moved together and their slots shifted, so the result is the same on any number of
+    threads.
     """
-    cdef Py_ssize_t m = product_ptr.shape[0] - 1, p, q, t, j, e, i, c, start, a, b
-    cdef idx2_t key
+    cdef Py_ssize_t m = product_ptr.shape[0] - 1, n_rows = mark.shape[0], total, p, q, i
+    cdef Py_ssize_t parts, part, shift, e, j
+    cdef idx2_t *marks
+    cdef Py_ssize_t *bounds
+    cdef Py_ssize_t *room
+    cdef Py_ssize_t *ends
+    total = indptr[indptr.shape[0] - 1]
     _check_len("u_indptr", u_indptr.shape[0], m + 1)
-    _check_len("slot", slot.shape[0], indptr[indptr.shape[0] - 1])
-    if u_indices.shape[0] < indptr[indptr.shape[0] - 1]:
+    _check_len("slot", slot.shape[0], total)
+    if u_indices.shape[0] < total:
         raise ValueError("u_indices is shorter than the technique entries")
-    with nogil:
-        for i in range(mark.shape[0]):
-            mark[i] = -1
-        c = 0
+    if m == 0:
         u_indptr[0] = 0
+        return 0
+    parts = _team(_n_chunks(m, total))
+    marks = <idx2_t *> malloc(parts * max(n_rows, 1) * sizeof(idx2_t))
+    bounds = <Py_ssize_t *> malloc((parts + 1) * 3 * sizeof(Py_ssize_t))
+    if marks == NULL or bounds == NULL:
+        free(marks)
+        free(bounds)
+        raise MemoryError()
+    room = bounds + parts + 1
+    ends = room + parts + 1
+    with nogil:
+        # ranges of about equal technique entries; each starts writing where its entries
+        # would start if no two techniques of a product shared an input
+        room[0] = 0
+        part = 1
+        bounds[0] = 0
         for p in range(m):
-            start = c
             for q in range(product_ptr[p], product_ptr[p + 1]):
                 j = by_product[q]
-                for e in range(indptr[j], indptr[j + 1]):
-                    i = indices[e]
-                    if mark[i] != p:
-                        mark[i] = <idx2_t> p
-                        # insertion into the sorted column
-                        b = c
-                        while b > start and u_indices[b - 1] > i:
-                            u_indices[b] = u_indices[b - 1]
-                            b -= 1
-                        u_indices[b] = <idx2_t> i
-                        c += 1
-            u_indptr[p + 1] = <idx2_t> c
-            # positions of the union's rows, then every technique entry's slot
-            for a in range(start, c):
-                mark[u_indices[a]] = <idx2_t> (-2 - a)
-            for q in range(product_ptr[p], product_ptr[p + 1]):
-                j = by_product[q]
-                for e in range(indptr[j], indptr[j + 1]):
-                    slot[e] = <idx2_t> (-2 - mark[indices[e]])
-            for a in range(start, c):
-                mark[u_indices[a]] = <idx2_t> p
-    return c
+                room[part - 1] += indptr[j + 1] - indptr[j]
+            if part < parts and room[part - 1] * parts >= total * part:
+                bounds[part] = p + 1
+                room[part] = room[part - 1]
+                part += 1
+        while part < parts:
+            bounds[part] = m
+            room[part] = room[part - 1]
+            part += 1
+        bounds[parts] = m
+        # room[k]: entries before range k + 1 → start of range k is room[k - 1]
+        for part in range(parts - 1, 0, -1):
+            room[part] = room[part - 1]
+        room[0] = 0
+        for i in range(parts * n_rows):
+            marks[i] = -1
+        u_indptr[0] = 0
+        for part in prange(parts, schedule="static", chunksize=1, num_threads=parts):
+            ends[part] = _union_range(indptr, indices, by_product, product_ptr, u_indptr,
+                                      u_indices, slot, marks + part * n_rows, bounds[part],
+                                      bounds[part + 1], room[part])
+        # move the ranges together (in order, each to the left of where it was written)
+        i = ends[0]  # the end of the part moved together so far
+        for part in range(1, parts):
+            shift = room[part] - i
+            for e in range(room[part], ends[part]):
+                u_indices[e - shift] = u_indices[e]
+            i = ends[part] - shift
+            room[part] = shift  # from here: how far range part moved
+        for part in prange(1, parts, schedule="static", chunksize=1, num_threads=parts):
+            shift = room[part]
+            if shift > 0:
+                for p in range(bounds[part], bounds[part + 1]):
+                    u_indptr[p + 1] = <idx2_t> (u_indptr[p + 1] - shift)
+                    for q in range(product_ptr[p], product_ptr[p + 1]):
+                        j = by_product[q]
+                        for e in range(indptr[j], indptr[j + 1]):
+                            slot[e] = <idx2_t> (slot[e] - shift)
+    free(marks)
+    free(bounds)
+    return i
 
 
 def policy_coefficients(const idx_t[::1] indptr, const double[::1] values,

@@ -35,6 +35,7 @@ __all__ = [
     "ProductivityReport",
     "analyse",
     "certify",
+    "components",
     "diagnose",
     "scan",
 ]
@@ -100,22 +101,26 @@ class ProductivityReport:
 def analyse(economy, backend: str) -> BlockStructure:
     """Strongly connected components, cached on the (immutable) economy."""
     cached = economy._cache.get("blocks")
-    if cached is not None:
-        return cached
+    if cached is None:
+        At = economy.A  # CSC of A = CSR of Aᵀ: row j lists the inputs of product j
+        cached = economy._cache["blocks"] = components(At.indptr, At.indices, backend)
+    return cached
+
+
+def components(indptr, indices, backend: str) -> BlockStructure:
+    """Strongly connected components of the graph whose row j (CSR arrays) lists the
+    inputs of product j."""
     t0 = time.perf_counter()
-    At = economy.A  # CSC of A = CSR of Aᵀ: row j lists the inputs of product j
-    n = economy.n_products
-    idx = At.indices.dtype
+    n = len(indptr) - 1
+    idx = indices.dtype
     order = np.empty(n, dtype=idx)
     block_ptr = np.empty(n + 1, dtype=idx)
     n_blocks = int(_ops.kernels(backend).strongly_connected_components(
-        At.indptr, At.indices, order, block_ptr))
+        indptr, indices, order, block_ptr))
     position = np.empty_like(order)
     position[order] = np.arange(n, dtype=idx)
-    structure = BlockStructure(order, position, block_ptr[:n_blocks + 1].copy(),
-                               time.perf_counter() - t0)
-    economy._cache["blocks"] = structure
-    return structure
+    return BlockStructure(order, position, block_ptr[:n_blocks + 1].copy(),
+                          time.perf_counter() - t0)
 
 
 def scan(economy, backend: str) -> tuple[float, int]:

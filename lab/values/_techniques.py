@@ -200,8 +200,8 @@ class PolicyIteration:
     def solve(self, costs=None, *, callback=None, ties: str = "first"):
         """:func:`cheapest_values` at direct unit costs ``costs`` (one per technique,
         finite and ≥ 0; the problem's first resource row by default)."""
-        from lab.values import _structure, _update
-        from lab.values._solver import _choice, choose_method
+        from lab.values import _update
+        from lab.values._solver import _choice
 
         _choice("ties", ties, ("first", "error"))
         t0 = time.perf_counter()
@@ -217,16 +217,14 @@ class PolicyIteration:
                 # components when the union has a block structure; value iteration if it is
                 # not productive
                 policy, _, _ = tech.best(K, tech.costs(K, np.zeros(m)), None, tol_rel)
-                economy = union.economy(policy)
+                structure = union.structure(options.method)
                 start = None
-                if choose_method(economy, options, self.backend)[0] == "blocks":
-                    structure = _structure.analyse(economy, self.backend)
+                if structure is not None:
                     policy, start = _swept_policy(tech, K, structure, policy, options.rtol,
                                                   tol_rel)
-                    # that economy served the analysis only: its coefficients are reused
-                    economy = union.economy(policy, structure=structure, overwrite=True)
                     if not np.all(np.isfinite(start)):
                         start = None
+                economy = union.economy(policy, structure=structure)
                 try:
                     solver = union.solver(economy, options)
                     # the pass's values, when they meet the rule, need one check only
@@ -467,12 +465,15 @@ class _UnionEconomy:
         u_indptr = np.empty(m + 1, dtype=idx)
         u_indices = np.empty(A.nnz, dtype=idx)
         self.slot = np.empty(A.nnz, dtype=idx)
+        self.backend = backend
         self.K = _ops.kernels(backend)
         nnz = int(self.K.technique_union(
             A.indptr, A.indices, tech.by_product.astype(idx, copy=False),
             tech.ptr.astype(idx, copy=False), u_indptr,
             u_indices, self.slot, np.empty(m, dtype=idx)))
-        self.indptr, self.indices = u_indptr, u_indices[:nnz].copy()
+        # a view, not a copy: the pages past the union's end are never touched, so they
+        # cost no memory, and a copy would fault in fresh ones
+        self.indptr, self.indices = u_indptr, u_indices[:nnz]
         self.nnz = nnz
         # A[i, j] / B[p, j] of every stored entry (A's own array when every B[p, j] = 1)
         self.values = np.asarray(A.data if np.all(tech.beta == 1.0)
@@ -484,27 +485,33 @@ class _UnionEconomy:
         indptr = self.tech.A.indptr
         return _ranges(indptr[techniques], indptr[techniques + 1] - indptr[techniques])
 
-    def data(self, policy, out=None) -> np.ndarray:
-        """The union's coefficients under ``policy`` (into ``out``, zero on entry)."""
-        out = np.zeros(self.nnz) if out is None else out
+    def data(self, policy) -> np.ndarray:
+        """The union's coefficients under ``policy``."""
+        out = np.zeros(self.nnz)
         self.K.policy_coefficients(self.tech.A.indptr, self.values, self.slot,
                                    policy.astype(self.slot.dtype, copy=False), out)
         return out
 
-    def economy(self, policy, *, structure=None, overwrite=False):
+    def structure(self, method):
+        """The strongly connected components of the union graph (valid for every
+        policy), or None when a method other than ``auto`` or ``blocks`` is asked for.
+
+        ``auto`` takes them even where the value solver would skip its own analysis
+        (no chains, or one giant block): the first pass then runs policy iteration on
+        the giant component, the work that the rounds over the whole economy would do."""
+        from lab.values import _structure
+
+        if method not in ("auto", "blocks") or self.tech.m == 0:
+            return None
+        return _structure.components(self.indptr, self.indices, self.backend)
+
+    def economy(self, policy, *, structure=None):
         """The economy of ``policy`` (its coefficients array is kept as ``self.owned``);
-        ``structure``, the analysis of an economy of the union pattern, is valid for it.
-        With ``overwrite``, the coefficients are written into the array of the economy
-        built last, which must not be used again (a fresh array of this size costs more
-        in page faults than the writing)."""
+        ``structure``, the components of the union graph, is valid for it."""
         from lab.economy import Economy
 
         tech = self.tech
-        if overwrite:
-            self.owned.fill(0.0)
-            self.data(policy, out=self.owned)
-        else:
-            self.owned = self.data(policy)
+        self.owned = self.data(policy)
         A = sp.csc_array((self.owned, self.indices, self.indptr), shape=(tech.m, tech.m))
         A.has_canonical_format = True
         labour = tech.labour[policy] / tech.beta[policy]

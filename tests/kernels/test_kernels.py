@@ -767,6 +767,38 @@ def test_technique_union(kern, idx, seed):
     assert np.all((slot >= u_ip[makes[tech]]) & (slot < u_ip[makes[tech] + 1]))
 
 
+@pytest.mark.parametrize("threads", [1, 2])
+def test_technique_union_large(kern, idx, threads):
+    """Large enough for the parallel path (ranges of products written apart, then moved
+    together): the same union as scipy's product with the 'makes' indicator, on 1 and 2
+    threads."""
+    rng = np.random.default_rng(4)
+    m, k = 3000, 7000
+    makes = np.concatenate([np.arange(m), rng.integers(0, m, k - m)])
+    A = sp.random(m, k, density=0.004, format="csc", random_state=rng)
+    A.sort_indices()
+    by_product = np.argsort(makes, kind="stable").astype(idx)
+    ptr = np.zeros(m + 1, dtype=idx)
+    np.cumsum(np.bincount(makes, minlength=m), out=ptr[1:])
+    u_ip, u_ix, slot = np.empty(m + 1, idx), np.empty(A.nnz, idx), np.empty(A.nnz, idx)
+    before = kern.get_num_threads()
+    kern.set_num_threads(threads)
+    try:
+        nnz = kern.technique_union(A.indptr.astype(idx), A.indices.astype(idx), by_product,
+                                   ptr, u_ip, u_ix, slot, np.empty(m, idx))
+    finally:
+        kern.set_num_threads(before)
+    makes_matrix = sp.csc_array((np.ones(k), (np.arange(k), makes)), shape=(k, m))
+    U = sp.csc_array(abs(A) @ makes_matrix)
+    U.sort_indices()
+    assert nnz == U.nnz == u_ip[-1]
+    assert_array_equal(u_ip, U.indptr)
+    assert_array_equal(u_ix[:nnz], U.indices)
+    tech = np.repeat(np.arange(k), np.diff(A.indptr))
+    assert_array_equal(u_ix[slot], A.indices)
+    assert np.all((slot >= u_ip[makes[tech]]) & (slot < u_ip[makes[tech] + 1]))
+
+
 @pytest.mark.parametrize("seed", [0, 1])
 def test_policy_coefficients(kern, idx, seed):
     """The union column of each product holds its chosen technique's coefficients (and
