@@ -20,6 +20,16 @@ of the union graph are valid for every policy, so they are computed once, and ea
 changes coefficients only (:meth:`ValueSolver.update`), starting warm from the last
 values.
 
+**The first policy** comes from one pass over those components in dependency order
+(:func:`_swept_policy`): a product outside cycles takes its cheapest technique at its
+inputs' values, which are final by then (exact, as in a shortest-path search on a
+DAG); a small cyclic component is swept Gauss–Seidel until its values settle; a large
+one gets its own policy iteration, each choice evaluated by BiCGSTAB on the component
+alone. The pass's values start the first evaluation, which then often needs a single
+check. Policy iteration over the whole economy still proves the answer: on generated
+economies of 10⁶ products it confirms the pass's choice in one round, where from the
+cheapest techniques by direct cost it took four.
+
 By the non-substitution theorem (Samuelson; Arrow; Koopmans), when every technique makes
 one product and labour is the only resource, the chosen techniques are optimal for every
 target vector: the cheapest plan for any targets uses them only.
