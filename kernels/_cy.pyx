@@ -1571,8 +1571,11 @@ def technique_union(const idx_t[::1] indptr, const idx_t[::1] indices,
     if m == 0:
         u_indptr[0] = 0
         return 0
+    if n_rows == 0:
+        raise ValueError("mark needs one entry per row of the techniques' matrix")
     parts = _team(_n_chunks(m, total))
-    marks = <idx2_t *> malloc(parts * max(n_rows, 1) * sizeof(idx2_t))
+    # range 0 marks in ``mark``, the others in their own work space
+    marks = <idx2_t *> malloc(max((parts - 1) * n_rows, 1) * sizeof(idx2_t))
     bounds = <Py_ssize_t *> malloc((parts + 1) * 3 * sizeof(Py_ssize_t))
     if marks == NULL or bounds == NULL:
         free(marks)
@@ -1603,13 +1606,16 @@ def technique_union(const idx_t[::1] indptr, const idx_t[::1] indices,
         for part in range(parts - 1, 0, -1):
             room[part] = room[part - 1]
         room[0] = 0
-        for i in range(parts * n_rows):
+        for i in range(n_rows):
+            mark[i] = -1
+        for i in range((parts - 1) * n_rows):
             marks[i] = -1
         u_indptr[0] = 0
         for part in prange(parts, schedule="static", chunksize=1, num_threads=parts):
             ends[part] = _union_range(indptr, indices, by_product, product_ptr, u_indptr,
-                                      u_indices, slot, marks + part * n_rows, bounds[part],
-                                      bounds[part + 1], room[part])
+                                      u_indices, slot,
+                                      &mark[0] if part == 0 else marks + (part - 1) * n_rows,
+                                      bounds[part], bounds[part + 1], room[part])
         # move the ranges together (in order, each to the left of where it was written)
         i = ends[0]  # the end of the part moved together so far
         for part in range(1, parts):
