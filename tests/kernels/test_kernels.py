@@ -736,16 +736,23 @@ def test_backends_agree_krylov():
 # --------------------------------------------------------------------------- techniques
 
 
-def _union(kern, idx, rng, m=40, k=90):
-    """A random technology (techniques 0..m-1 make products 0..m-1, the rest a random one)
-    and the kernel's union pattern: (makes, A, (ip, ix), (u_ip, u_ix, slot), nnz)."""
+def _techniques_of(m, k, rng, idx):
+    """Techniques 0..m-1 make products 0..m-1, the rest a random one: (makes, by_product,
+    ptr), product p's techniques being by_product[ptr[p]:ptr[p + 1]]."""
     makes = np.concatenate([np.arange(m), rng.integers(0, m, k - m)])
-    A = sp.random(m, k, density=0.15, format="csc", random_state=rng)
-    A.sort_indices()
-    ip, ix = A.indptr.astype(idx), A.indices.astype(idx)
     by_product = np.argsort(makes, kind="stable").astype(idx)
     ptr = np.zeros(m + 1, dtype=idx)
     np.cumsum(np.bincount(makes, minlength=m), out=ptr[1:])
+    return makes, by_product, ptr
+
+
+def _union(kern, idx, rng, m=40, k=90):
+    """A random technology (:func:`_techniques_of`) and the kernel's union pattern:
+    (makes, A, (ip, ix), (u_ip, u_ix, slot), nnz)."""
+    makes, by_product, ptr = _techniques_of(m, k, rng, idx)
+    A = sp.random(m, k, density=0.15, format="csc", random_state=rng)
+    A.sort_indices()
+    ip, ix = A.indptr.astype(idx), A.indices.astype(idx)
     u_ip, u_ix, slot = np.empty(m + 1, idx), np.empty(A.nnz, idx), np.empty(A.nnz, idx)
     nnz = kern.technique_union(ip, ix, by_product, ptr, u_ip, u_ix, slot, np.empty(m, idx))
     return makes, A, (ip, ix), (u_ip, u_ix, slot), nnz
@@ -774,12 +781,9 @@ def test_technique_union_large(kern, idx, threads):
     threads."""
     rng = np.random.default_rng(4)
     m, k = 3000, 7000
-    makes = np.concatenate([np.arange(m), rng.integers(0, m, k - m)])
+    makes, by_product, ptr = _techniques_of(m, k, rng, idx)
     A = sp.random(m, k, density=0.004, format="csc", random_state=rng)
     A.sort_indices()
-    by_product = np.argsort(makes, kind="stable").astype(idx)
-    ptr = np.zeros(m + 1, dtype=idx)
-    np.cumsum(np.bincount(makes, minlength=m), out=ptr[1:])
     u_ip, u_ix, slot = np.empty(m + 1, idx), np.empty(A.nnz, idx), np.empty(A.nnz, idx)
     before = kern.get_num_threads()
     kern.set_num_threads(threads)
@@ -929,10 +933,7 @@ def test_block_solve_levels_skips_large_and_reports_bad_pivot(kern, idx):
 def test_cheapest_techniques(kern, idx):
     rng = np.random.default_rng(21)
     m, k = 50, 140
-    makes = np.concatenate([np.arange(m), rng.integers(0, m, k - m)])
-    by_product = np.argsort(makes, kind="stable").astype(idx)
-    ptr = np.zeros(m + 1, dtype=idx)
-    np.cumsum(np.bincount(makes, minlength=m), out=ptr[1:])
+    makes, by_product, ptr = _techniques_of(m, k, rng, idx)
     costs = rng.uniform(1.0, 2.0, k)
     costs[m + 3] = costs[makes[m + 3]]  # an exact tie with the product's first technique
     best, low, tied = np.empty(m, idx), np.empty(m), np.empty(m, np.uint8)
@@ -981,10 +982,7 @@ def _sweep_reference(At, labour, beta, by_product, ptr, order, block_ptr, first,
 def test_cheapest_sweep(kern, idx):
     rng = np.random.default_rng(8)
     m, k = 30, 70
-    makes = np.concatenate([np.arange(m), rng.integers(0, m, k - m)])
-    by_product = np.argsort(makes, kind="stable").astype(idx)
-    ptr = np.zeros(m + 1, dtype=idx)
-    np.cumsum(np.bincount(makes, minlength=m), out=ptr[1:])
+    makes, by_product, ptr = _techniques_of(m, k, rng, idx)
     A = sp.random(m, k, density=0.12, random_state=rng, format="lil")
     for t in rng.choice(k, 10, replace=False):
         A[makes[t], t] = rng.uniform(0.05, 0.3)  # techniques using their own product
@@ -1022,14 +1020,11 @@ def test_cheapest_sweep_is_exact_without_cycles(kern, idx):
     equation v_p = min_t c_t(v) (the cheapest techniques' values) to rounding."""
     rng = np.random.default_rng(9)
     m, k = 60, 150
-    makes = np.concatenate([np.arange(m), rng.integers(0, m, k - m)])
+    makes, by_product, ptr = _techniques_of(m, k, rng, idx)
     A = sp.random(m, k, density=0.1, random_state=rng).toarray()
     A[np.arange(m)[:, None] >= makes[None, :]] = 0.0  # inputs only from lower numbers
     A[makes, np.arange(k)] = rng.uniform(0.0, 0.2, k)  # and some of their own product
     A = sp.csc_array(A)
-    by_product = np.argsort(makes, kind="stable").astype(idx)
-    ptr = np.zeros(m + 1, dtype=idx)
-    np.cumsum(np.bincount(makes, minlength=m), out=ptr[1:])
     labour, beta = rng.uniform(0.5, 2.0, k), np.ones(k)
     order = np.arange(m, dtype=idx)  # dependencies first
     V, best = np.zeros(m), np.zeros(m, dtype=idx)
