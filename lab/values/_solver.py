@@ -447,7 +447,7 @@ class ValueSolver:
         t0 = time.perf_counter()
         with _ops.thread_limit(options.n_threads, self.backend):
             self.column_bound = _structure.scan(economy, self.backend)[0]
-            self.method, self.reason = choose_method(economy, options, self.backend)
+            self.method, self.reason = self._choose_method()
             self._prepare()
         self._setup_seconds = time.perf_counter() - t0
 
@@ -461,6 +461,38 @@ class ValueSolver:
 
             self._economy = _update.economy_of(self)
         return self._economy
+
+    def _choose_method(self) -> tuple[str, str]:
+        requested = self.options.method
+        if requested != "auto":
+            return requested, "requested"
+        bound = self.column_bound
+        economy = self._economy
+        if economy.nnz == 0:
+            return "jacobi", "A has no non-zeros: one sweep is exact"
+        if bound < 1.0:
+            sweeps = math.log(self.options.rtol) / math.log(bound)
+            if sweeps <= JACOBI_MAX_SWEEPS:
+                return "jacobi", (f"every column sum of A is at most {bound:.3g}, so Jacobi "
+                                  f"needs at most {math.ceil(sweeps)} sweeps")
+        m = economy.n_products
+        ends = _structure.scan(economy, self.backend)[1] if m >= ANALYSIS_ALWAYS else m
+        if ends < CHAIN_END_SHARE * m:
+            return "krylov", (
+                f"only {ends} of {m} products end a supply chain (used by no other product "
+                "or using no other): there are no chains for substitution to walk, so the "
+                "structure analysis is skipped and BiCGSTAB runs on the whole economy")
+        S = _structure.analyse(economy, self.backend)
+        giant = S.largest_block_nnz(self._M[0])
+        if S.largest_block > DENSE_BLOCK and giant >= GIANT_SHARE * max(economy.nnz, 1):
+            return "krylov", (
+                f"one strongly connected block of {S.largest_block} of {m} products holds "
+                f"{giant / max(economy.nnz, 1):.0%} of the non-zeros: substitution would "
+                "save little, so BiCGSTAB runs on the whole economy in its own order")
+        return "blocks", (f"{S.n_blocks} strongly connected blocks, largest "
+                          f"{S.largest_block} of {m} products: "
+                          "exact substitution outside cycles, iteration only on large "
+                          "cyclic blocks")
 
     def _prepare(self):
         """What the chosen method needs: the block order and the matrices of the large
@@ -693,40 +725,6 @@ class ValueSolver:
                 return _structure.ProductivityReport(
                     bound, "Collatz–Wielandt bound from the computed values")
         return _structure.diagnose(self.economy, self.backend)
-
-
-def choose_method(economy, options, backend) -> tuple[str, str]:
-    """``(method, reason)``: the method ``options`` ask for, or the one ``auto`` picks for
-    ``economy`` (its structure analysis, when made, is cached on the economy)."""
-    requested = options.method
-    if requested != "auto":
-        return requested, "requested"
-    bound = _structure.scan(economy, backend)[0]
-    if economy.nnz == 0:
-        return "jacobi", "A has no non-zeros: one sweep is exact"
-    if bound < 1.0:
-        sweeps = math.log(options.rtol) / math.log(bound)
-        if sweeps <= JACOBI_MAX_SWEEPS:
-            return "jacobi", (f"every column sum of A is at most {bound:.3g}, so Jacobi "
-                              f"needs at most {math.ceil(sweeps)} sweeps")
-    m = economy.n_products
-    ends = _structure.scan(economy, backend)[1] if m >= ANALYSIS_ALWAYS else m
-    if ends < CHAIN_END_SHARE * m:
-        return "krylov", (
-            f"only {ends} of {m} products end a supply chain (used by no other product "
-            "or using no other): there are no chains for substitution to walk, so the "
-            "structure analysis is skipped and BiCGSTAB runs on the whole economy")
-    S = _structure.analyse(economy, backend)
-    giant = S.largest_block_nnz(economy.A.indptr)
-    if S.largest_block > DENSE_BLOCK and giant >= GIANT_SHARE * max(economy.nnz, 1):
-        return "krylov", (
-            f"one strongly connected block of {S.largest_block} of {m} products holds "
-            f"{giant / max(economy.nnz, 1):.0%} of the non-zeros: substitution would "
-            "save little, so BiCGSTAB runs on the whole economy in its own order")
-    return "blocks", (f"{S.n_blocks} strongly connected blocks, largest "
-                      f"{S.largest_block} of {m} products: "
-                      "exact substitution outside cycles, iteration only on large "
-                      "cyclic blocks")
 
 
 def _check_rhs(name, value, m) -> np.ndarray:
