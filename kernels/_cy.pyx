@@ -92,6 +92,7 @@ __all__ = [
     "scan_rows",
     "set_num_threads",
     "strongly_connected_components",
+    "technique_slots",
     "technique_union",
 ]
 
@@ -1504,13 +1505,12 @@ def permute_csr(const idx_t[::1] indptr, const idx_t[::1] indices, const real_t[
 
 cdef Py_ssize_t _union_range(const idx_t[::1] indptr, const idx_t[::1] indices,
                              const idx2_t[::1] by_product, const idx2_t[::1] product_ptr,
-                             idx2_t[::1] u_indptr, idx2_t[::1] u_indices, idx2_t[::1] slot,
-                             idx2_t *mark, Py_ssize_t p0, Py_ssize_t p1,
-                             Py_ssize_t c) noexcept nogil:
+                             idx2_t[::1] u_indptr, idx2_t[::1] u_indices, idx2_t *mark,
+                             Py_ssize_t p0, Py_ssize_t p1, Py_ssize_t c) noexcept nogil:
     """:func:`technique_union` for products p0..p1-1, their union written from position c
     on (``mark``: m_rows entries, none equal to a product of the range on entry).
     Returns the position after the last entry written."""
-    cdef Py_ssize_t p, q, j, e, i, start, a, b
+    cdef Py_ssize_t p, q, j, e, i, start, b
     for p in range(p0, p1):
         start = c
         for q in range(product_ptr[p], product_ptr[p + 1]):
@@ -1527,35 +1527,23 @@ cdef Py_ssize_t _union_range(const idx_t[::1] indptr, const idx_t[::1] indices,
                     u_indices[b] = <idx2_t> i
                     c += 1
         u_indptr[p + 1] = <idx2_t> c
-        # positions of the union's rows, then every technique entry's slot
-        for a in range(start, c):
-            mark[u_indices[a]] = <idx2_t> (-2 - a)
-        for q in range(product_ptr[p], product_ptr[p + 1]):
-            j = by_product[q]
-            for e in range(indptr[j], indptr[j + 1]):
-                slot[e] = <idx2_t> (-2 - mark[indices[e]])
-        for a in range(start, c):
-            mark[u_indices[a]] = <idx2_t> p
     return c
 
 
 def technique_union(const idx_t[::1] indptr, const idx_t[::1] indices,
                     const idx2_t[::1] by_product, const idx2_t[::1] product_ptr,
-                    idx2_t[::1] u_indptr, idx2_t[::1] u_indices, idx2_t[::1] slot,
-                    idx2_t[::1] mark):
+                    idx2_t[::1] u_indptr, idx2_t[::1] u_indices, idx2_t[::1] mark):
     """Union of the input patterns of each product's techniques (technique choice).
 
-    The techniques are the columns of a CSC matrix (``indptr``, ``indices``: sorted rows);
-    product p has techniques ``by_product[product_ptr[p]:product_ptr[p + 1]]``. Writes
-    the union as a CSC matrix with one column per product (``u_indptr``, length m + 1;
-    ``u_indices``, sorted within a column) and, for every stored entry e of the techniques,
-    ``slot[e]``: its position in the union. ``mark`` (length m_rows) is work space; pass
-    ``u_indices`` of length >= the number of technique entries. Returns the union's nnz.
+    The techniques are the columns of a CSC matrix (``indptr``, ``indices``); product p
+    has techniques ``by_product[product_ptr[p]:product_ptr[p + 1]]``. Writes the union as
+    a CSC matrix with one column per product (``u_indptr``, length m + 1; ``u_indices``,
+    sorted within a column). ``mark`` (length m_rows) is work space; pass ``u_indices``
+    of length >= the number of technique entries. Returns the union's nnz.
 
     Parallel over ranges of products, one per thread: each range writes its union at
     the place its technique entries would take (an upper bound), then the ranges are
-    moved together and their slots shifted, so the result is the same on any number of
-    threads.
+    moved together, so the result is the same on any number of threads.
     """
     cdef Py_ssize_t m = product_ptr.shape[0] - 1, n_rows = mark.shape[0], total, p, q, i
     cdef Py_ssize_t parts, part, shift, e, j
@@ -1565,7 +1553,6 @@ def technique_union(const idx_t[::1] indptr, const idx_t[::1] indices,
     cdef Py_ssize_t *ends
     total = indptr[indptr.shape[0] - 1]
     _check_len("u_indptr", u_indptr.shape[0], m + 1)
-    _check_len("slot", slot.shape[0], total)
     if u_indices.shape[0] < total:
         raise ValueError("u_indices is shorter than the technique entries")
     if m == 0:
@@ -1584,8 +1571,8 @@ def technique_union(const idx_t[::1] indptr, const idx_t[::1] indices,
     room = bounds + parts + 1
     ends = room + parts + 1
     with nogil:
-        # ranges of about equal technique entries; each starts writing where its entries
-        # would start if no two techniques of a product shared an input
+        # ranges of about equal technique entries; room[k] is, while counting, the entries
+        # up to the end of range k
         room[0] = 0
         part = 1
         bounds[0] = 0
@@ -1602,7 +1589,8 @@ def technique_union(const idx_t[::1] indptr, const idx_t[::1] indices,
             room[part] = room[part - 1]
             part += 1
         bounds[parts] = m
-        # room[k]: entries before range k + 1 → start of range k is room[k - 1]
+        # from here room[k] is where range k starts writing: where its entries would
+        # start if no two techniques of a product shared an input
         for part in range(parts - 1, 0, -1):
             room[part] = room[part - 1]
         room[0] = 0
@@ -1613,7 +1601,7 @@ def technique_union(const idx_t[::1] indptr, const idx_t[::1] indices,
         u_indptr[0] = 0
         for part in prange(parts, schedule="static", chunksize=1, num_threads=parts):
             ends[part] = _union_range(indptr, indices, by_product, product_ptr, u_indptr,
-                                      u_indices, slot,
+                                      u_indices,
                                       &mark[0] if part == 0 else marks + (part - 1) * n_rows,
                                       bounds[part], bounds[part + 1], room[part])
         # move the ranges together (in order, each to the left of where it was written)
@@ -1629,36 +1617,93 @@ def technique_union(const idx_t[::1] indptr, const idx_t[::1] indices,
             if shift > 0:
                 for p in range(bounds[part], bounds[part + 1]):
                     u_indptr[p + 1] = <idx2_t> (u_indptr[p + 1] - shift)
-                    for q in range(product_ptr[p], product_ptr[p + 1]):
-                        j = by_product[q]
-                        for e in range(indptr[j], indptr[j + 1]):
-                            slot[e] = <idx2_t> (slot[e] - shift)
     free(marks)
     free(bounds)
     return i
 
 
-def policy_coefficients(const idx_t[::1] indptr, const double[::1] values,
-                        const idx2_t[::1] slot, const idx2_t[::1] policy, double[::1] out):
+cdef inline Py_ssize_t _union_position(const idx2_t[::1] u_indices, Py_ssize_t u,
+                                       Py_ssize_t end, Py_ssize_t row) noexcept nogil:
+    """The position of ``row`` in the sorted union column [u, end), searching from u
+    (the position of the technique's previous row); -1 if it is not there."""
+    while u < end and u_indices[u] < row:
+        u += 1
+    if u == end or u_indices[u] != row:
+        return -1
+    return u
+
+
+def technique_slots(const idx_t[::1] indptr, const idx_t[::1] indices,
+                    const idx2_t[::1] u_indptr, const idx2_t[::1] u_indices,
+                    const idx2_t[::1] products, const idx2_t[::1] techniques,
+                    idx2_t[::1] out):
+    """Where the entries of techniques[a] sit in the union column of products[a]
+    (technique choice; the union from :func:`technique_union`, the techniques' rows
+    sorted), concatenated over a into ``out``. Returns the number of positions written.
+    """
+    cdef Py_ssize_t k = indptr.shape[0] - 1, a, t, e, u, end, n = 0
+    cdef bint missing = False
+    _check_len("techniques", techniques.shape[0], products.shape[0])
+    for a in range(techniques.shape[0]):
+        t = techniques[a]
+        if not (0 <= t < k):
+            raise ValueError(f"techniques[{a}] = {t} is not a technique (0..{k - 1})")
+        n += indptr[t + 1] - indptr[t]
+    if out.shape[0] < n:
+        raise ValueError("out is shorter than the techniques' entries")
+    n = 0
+    with nogil:
+        for a in range(techniques.shape[0]):
+            t = techniques[a]
+            u = u_indptr[products[a]]
+            end = u_indptr[products[a] + 1]
+            for e in range(indptr[t], indptr[t + 1]):
+                u = _union_position(u_indices, u, end, indices[e])
+                if u < 0:
+                    missing = True
+                    break
+                out[n] = <idx2_t> u
+                n += 1
+            if missing:
+                break
+    if missing:
+        raise ValueError("a technique's input is not in its product's union column")
+    return n
+
+
+def policy_coefficients(const idx_t[::1] indptr, const idx_t[::1] indices,
+                        const double[::1] values, const idx2_t[::1] u_indptr,
+                        const idx2_t[::1] u_indices, const idx2_t[::1] policy,
+                        double[::1] out):
     """Coefficients of a choice of techniques in the union pattern (technique choice).
 
-    The techniques are the columns of a CSC matrix with ``indptr`` and coefficients
-    ``values``; ``slot`` (from :func:`technique_union`) places each of their entries in
-    the union. Writes ``out[slot[e]] = values[e]`` for every entry e of technique
-    ``policy[p]`` of every product p; the union's other entries are left as they are
-    (zero them first).
+    The techniques are the columns of a CSC matrix (``indptr``, ``indices``: sorted rows)
+    with coefficients ``values``; the union is from :func:`technique_union`. For every
+    product p, each entry of technique ``policy[p]`` is written to its row's place in
+    p's union column; the union's other entries are left as they are (zero them first).
     """
-    cdef Py_ssize_t m = policy.shape[0], k = indptr.shape[0] - 1, p, t, e
+    cdef Py_ssize_t m = policy.shape[0], k = indptr.shape[0] - 1, p, t, e, u, end
+    cdef bint missing = False
     _check_len("values", values.shape[0], indptr[k])
-    _check_len("slot", slot.shape[0], indptr[k])
+    _check_len("u_indptr", u_indptr.shape[0], m + 1)
     for p in range(m):
         if not (0 <= policy[p] < k):
             raise ValueError(f"policy[{p}] = {policy[p]} is not a technique (0..{k - 1})")
     with nogil:
         for p in range(m):
             t = policy[p]
+            u = u_indptr[p]
+            end = u_indptr[p + 1]
             for e in range(indptr[t], indptr[t + 1]):
-                out[slot[e]] = values[e]
+                u = _union_position(u_indices, u, end, indices[e])
+                if u < 0:
+                    missing = True
+                    break
+                out[u] = values[e]
+            if missing:
+                break
+    if missing:
+        raise ValueError("a technique's input is not in its product's union column")
     return None
 
 

@@ -46,6 +46,7 @@ __all__ = [
     "scan_rows",
     "set_num_threads",
     "strongly_connected_components",
+    "technique_slots",
     "technique_union",
 ]
 
@@ -1214,16 +1215,14 @@ def permute_csr(indptr, indices, data, perm, inv_perm, out_indptr, out_indices, 
 
 
 @njit(cache=True, error_model="numpy")
-def technique_union(indptr, indices, by_product, product_ptr, u_indptr, u_indices, slot,
-                    mark):
+def technique_union(indptr, indices, by_product, product_ptr, u_indptr, u_indices, mark):
     """Union of the input patterns of each product's techniques (technique choice).
 
-    Writes the union as CSC (one column per product, sorted rows) and ``slot[e]``, the
-    union position of every technique entry e; see ``_cy.technique_union``. Returns nnz.
+    Writes the union as CSC (one column per product, sorted rows); see
+    ``_cy.technique_union``. Returns nnz.
     """
     m = product_ptr.shape[0] - 1
     _check_len(u_indptr.shape[0], m + 1)
-    _check_len(slot.shape[0], indptr[indptr.shape[0] - 1])
     if u_indices.shape[0] < indptr[indptr.shape[0] - 1]:
         raise ValueError("u_indices is shorter than the technique entries")
     for i in range(mark.shape[0]):
@@ -1245,31 +1244,59 @@ def technique_union(indptr, indices, by_product, product_ptr, u_indptr, u_indice
                     u_indices[b] = i
                     c += 1
         u_indptr[p + 1] = c
-        for a in range(start, c):
-            mark[u_indices[a]] = -2 - a
-        for q in range(product_ptr[p], product_ptr[p + 1]):
-            j = by_product[q]
-            for e in range(indptr[j], indptr[j + 1]):
-                slot[e] = -2 - mark[indices[e]]
-        for a in range(start, c):
-            mark[u_indices[a]] = p
     return c
 
 
 @njit(cache=True, error_model="numpy")
-def policy_coefficients(indptr, values, slot, policy, out):
-    """out[slot[e]] = values[e] for every entry e of technique policy[p] of every product
-    p (the union's other entries left as they are); see ``_cy.policy_coefficients``."""
+def technique_slots(indptr, indices, u_indptr, u_indices, products, techniques, out):
+    """Union positions of the entries of techniques[k] in product products[k]'s column,
+    concatenated over k; see ``_cy.technique_slots``. Returns the number written."""
+    k = indptr.shape[0] - 1
+    _check_len(techniques.shape[0], products.shape[0])
+    n = 0
+    for a in range(techniques.shape[0]):
+        t = techniques[a]
+        if not (0 <= t < k):
+            raise ValueError("a technique is out of range")
+        n += indptr[t + 1] - indptr[t]
+    if out.shape[0] < n:
+        raise ValueError("out is shorter than the techniques' entries")
+    n = 0
+    for a in range(techniques.shape[0]):
+        t = techniques[a]
+        u = u_indptr[products[a]]
+        end = u_indptr[products[a] + 1]
+        for e in range(indptr[t], indptr[t + 1]):
+            while u < end and u_indices[u] < indices[e]:
+                u += 1
+            if u == end or u_indices[u] != indices[e]:
+                raise ValueError("a technique's input is not in its product's union column")
+            out[n] = u
+            n += 1
+    return n
+
+
+@njit(cache=True, error_model="numpy")
+def policy_coefficients(indptr, indices, values, u_indptr, u_indices, policy, out):
+    """out at the union position of every entry e of technique policy[p] = values[e], for
+    every product p (the union's other entries left as they are); see
+    ``_cy.policy_coefficients``."""
     k = indptr.shape[0] - 1
     _check_len(values.shape[0], indptr[k])
-    _check_len(slot.shape[0], indptr[k])
+    _check_len(u_indptr.shape[0], policy.shape[0] + 1)
     for p in range(policy.shape[0]):
         if not (0 <= policy[p] < k):
             raise ValueError("policy holds a technique out of range")
     for p in range(policy.shape[0]):
         t = policy[p]
+        u = u_indptr[p]
+        end = u_indptr[p + 1]
         for e in range(indptr[t], indptr[t + 1]):
-            out[slot[e]] = values[e]
+            while u < end and u_indices[u] < indices[e]:
+                u += 1
+            if u == end or u_indices[u] != indices[e]:
+                raise ValueError("a technique's input is not in its product's union column")
+            out[u] = values[e]
 
 
 @njit(parallel=True, error_model="numpy")

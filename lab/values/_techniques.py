@@ -140,6 +140,12 @@ class _Technology:
         self.by_product = np.argsort(makes, kind="stable").astype(idx)
         self.ptr = np.zeros(m + 1, dtype=idx)
         np.cumsum(made, out=self.ptr[1:])
+        # the union's kernels merge sorted rows; a problem's A says so without a look
+        source = problem.A
+        if getattr(source, "format", None) == "csc" and source.has_sorted_indices:
+            A.has_sorted_indices = True
+        elif not A.has_sorted_indices:
+            A = A.sorted_indices()
         self.A = A
         # Aᵀ as CSR arrays for the unit costs c = (l + Aᵀv) / β of every technique
         self.At = (A.indptr, A.indices, A.data)
@@ -474,13 +480,11 @@ class _UnionEconomy:
         idx = np.int32 if max(m, A.nnz) < np.iinfo(np.int32).max else np.int64
         u_indptr = np.empty(m + 1, dtype=idx)
         u_indices = np.empty(A.nnz, dtype=idx)
-        self.slot = np.empty(A.nnz, dtype=idx)
         self.backend = backend
         self.K = _ops.kernels(backend)
         nnz = int(self.K.technique_union(
             A.indptr, A.indices, tech.by_product.astype(idx, copy=False),
-            tech.ptr.astype(idx, copy=False), u_indptr,
-            u_indices, self.slot, np.empty(m, dtype=idx)))
+            tech.ptr.astype(idx, copy=False), u_indptr, u_indices, np.empty(m, dtype=idx)))
         # a view, not a copy: the pages past the union's end are never touched, so they
         # cost no memory, and a copy would fault in fresh ones
         self.indptr, self.indices = u_indptr, u_indices[:nnz]
@@ -498,8 +502,9 @@ class _UnionEconomy:
     def data(self, policy) -> np.ndarray:
         """The union's coefficients under ``policy``."""
         out = np.zeros(self.nnz)
-        self.K.policy_coefficients(self.tech.A.indptr, self.values, self.slot,
-                                   policy.astype(self.slot.dtype, copy=False), out)
+        A = self.tech.A
+        self.K.policy_coefficients(A.indptr, A.indices, self.values, self.indptr,
+                                   self.indices, policy.astype(self.indptr.dtype), out)
         return out
 
     def structure(self, method):
@@ -552,9 +557,14 @@ class _UnionEconomy:
         lengths = self.indptr[products + 1] - starts
         offsets = np.cumsum(lengths) - lengths  # where each column starts in the change list
         vals = np.zeros(int(lengths.sum()))
-        came = self.entries(new[products])
-        per = np.diff(tech.A.indptr)[new[products]]
-        vals[np.repeat(offsets - starts, per) + self.slot[came]] = self.values[came]
+        techniques = new[products]
+        came = self.entries(techniques)
+        per = np.diff(tech.A.indptr)[techniques]
+        idx = self.indptr.dtype
+        slots = np.empty(came.size, dtype=idx)
+        self.K.technique_slots(tech.A.indptr, tech.A.indices, self.indptr, self.indices,
+                               products.astype(idx), techniques.astype(idx), slots)
+        vals[np.repeat(offsets - starts, per) + slots] = self.values[came]
         # the solver holds this union pattern: a product's column is its row of Aᵀ there
         _update.replace_rows(solver, products, lengths, vals,
                              tech.labour[new[products]] / tech.beta[new[products]])

@@ -748,30 +748,56 @@ def _techniques_of(m, k, rng, idx):
 
 def _union(kern, idx, rng, m=40, k=90):
     """A random technology (:func:`_techniques_of`) and the kernel's union pattern:
-    (makes, A, (ip, ix), (u_ip, u_ix, slot), nnz)."""
+    (makes, A, (ip, ix), (u_ip, u_ix), nnz)."""
     makes, by_product, ptr = _techniques_of(m, k, rng, idx)
     A = sp.random(m, k, density=0.15, format="csc", random_state=rng)
     A.sort_indices()
     ip, ix = A.indptr.astype(idx), A.indices.astype(idx)
-    u_ip, u_ix, slot = np.empty(m + 1, idx), np.empty(A.nnz, idx), np.empty(A.nnz, idx)
-    nnz = kern.technique_union(ip, ix, by_product, ptr, u_ip, u_ix, slot, np.empty(m, idx))
-    return makes, A, (ip, ix), (u_ip, u_ix, slot), nnz
+    u_ip, u_ix = np.empty(m + 1, idx), np.empty(A.nnz, idx)
+    nnz = kern.technique_union(ip, ix, by_product, ptr, u_ip, u_ix, np.empty(m, idx))
+    return makes, A, (ip, ix), (u_ip, u_ix), nnz
+
+
+def _assert_slots(kern, idx, A, makes, u_ip, u_ix):
+    """technique_slots of every technique: each entry points at its own row in its
+    product's union column; a technique asked for in a column without its rows raises."""
+    k = A.shape[1]
+    ip, ix = A.indptr.astype(idx), A.indices.astype(idx)
+    slots = np.empty(A.nnz, idx)
+    n = kern.technique_slots(ip, ix, u_ip, u_ix, makes.astype(idx), np.arange(k, dtype=idx),
+                             slots)
+    assert n == A.nnz
+    tech = np.repeat(np.arange(k), np.diff(A.indptr))
+    assert_array_equal(u_ix[slots], A.indices)
+    assert np.all((slots >= u_ip[makes[tech]]) & (slots < u_ip[makes[tech] + 1]))
+    # a subset, in another order, concatenated
+    some = np.array([k - 1, 0, k // 2], dtype=idx)
+    part = np.empty(A.nnz, idx)
+    n = kern.technique_slots(ip, ix, u_ip, u_ix, makes[some].astype(idx), some, part)
+    expected = np.concatenate([slots[A.indptr[t]:A.indptr[t + 1]] for t in some])
+    assert n == expected.size
+    assert_array_equal(part[:n], expected)
+    # a technique asked for in a column that lacks some of its rows
+    rows_of = [set(A.indices[A.indptr[t]:A.indptr[t + 1]]) for t in range(k)]
+    t, q = next((t, q) for t in range(k) for q in range(len(u_ip) - 1)
+                if not rows_of[t] <= set(u_ix[u_ip[q]:u_ip[q + 1]]))
+    with pytest.raises(ValueError, match="union column"):
+        kern.technique_slots(ip, ix, u_ip, u_ix, np.array([q], dtype=idx),
+                             np.array([t], dtype=idx), part)
 
 
 @pytest.mark.parametrize("seed", [0, 1, 2])
 def test_technique_union(kern, idx, seed):
-    """Union of each product's technique columns, against a set-based reference."""
-    m, k = 40, 90
-    makes, A, _, (u_ip, u_ix, slot), nnz = _union(kern, idx, np.random.default_rng(seed))
+    """Union of each product's technique columns, against a set-based reference, and
+    the union position of every technique entry."""
+    m = 40
+    makes, A, _, (u_ip, u_ix), nnz = _union(kern, idx, np.random.default_rng(seed))
     for p in range(m):
         expected = sorted({int(i) for j in np.flatnonzero(makes == p)
                            for i in A.indices[A.indptr[j]:A.indptr[j + 1]]})
         assert u_ix[u_ip[p]:u_ip[p + 1]].tolist() == expected
     assert nnz == u_ip[-1]
-    # every technique entry points at its own row in its product's union column
-    tech = np.repeat(np.arange(k), np.diff(A.indptr))
-    assert_array_equal(u_ix[slot], A.indices)
-    assert np.all((slot >= u_ip[makes[tech]]) & (slot < u_ip[makes[tech] + 1]))
+    _assert_slots(kern, idx, A, makes, u_ip, u_ix)
 
 
 @pytest.mark.parametrize("threads", [1, 2])
@@ -784,12 +810,12 @@ def test_technique_union_large(kern, idx, threads):
     makes, by_product, ptr = _techniques_of(m, k, rng, idx)
     A = sp.random(m, k, density=0.004, format="csc", random_state=rng)
     A.sort_indices()
-    u_ip, u_ix, slot = np.empty(m + 1, idx), np.empty(A.nnz, idx), np.empty(A.nnz, idx)
+    u_ip, u_ix = np.empty(m + 1, idx), np.empty(A.nnz, idx)
     before = kern.get_num_threads()
     kern.set_num_threads(threads)
     try:
         nnz = kern.technique_union(A.indptr.astype(idx), A.indices.astype(idx), by_product,
-                                   ptr, u_ip, u_ix, slot, np.empty(m, idx))
+                                   ptr, u_ip, u_ix, np.empty(m, idx))
     finally:
         kern.set_num_threads(before)
     makes_matrix = sp.csc_array((np.ones(k), (np.arange(k), makes)), shape=(k, m))
@@ -798,9 +824,7 @@ def test_technique_union_large(kern, idx, threads):
     assert nnz == U.nnz == u_ip[-1]
     assert_array_equal(u_ip, U.indptr)
     assert_array_equal(u_ix[:nnz], U.indices)
-    tech = np.repeat(np.arange(k), np.diff(A.indptr))
-    assert_array_equal(u_ix[slot], A.indices)
-    assert np.all((slot >= u_ip[makes[tech]]) & (slot < u_ip[makes[tech] + 1]))
+    _assert_slots(kern, idx, A, makes, u_ip, u_ix)
 
 
 @pytest.mark.parametrize("seed", [0, 1])
@@ -809,14 +833,22 @@ def test_policy_coefficients(kern, idx, seed):
     zeros in the other techniques' rows), as the dense matrix of that choice says."""
     rng = np.random.default_rng(seed)
     m, k = 40, 90
-    makes, A, (ip, _), (u_ip, u_ix, slot), nnz = _union(kern, idx, rng)
+    makes, A, (ip, ix), (u_ip, u_ix), nnz = _union(kern, idx, rng)
     policy = np.array([rng.choice(np.flatnonzero(makes == p)) for p in range(m)], dtype=idx)
     out = np.zeros(nnz)
-    kern.policy_coefficients(ip, A.data, slot, policy, out)
+    kern.policy_coefficients(ip, ix, A.data, u_ip, u_ix, policy, out)
     chosen = sp.csc_array((out, u_ix[:nnz], u_ip), shape=(m, m)).toarray()
     assert_array_equal(chosen, A.toarray()[:, policy])
     with pytest.raises(ValueError, match="policy"):
-        kern.policy_coefficients(ip, A.data, slot, np.full(m, k, dtype=idx), out)
+        kern.policy_coefficients(ip, ix, A.data, u_ip, u_ix, np.full(m, k, dtype=idx), out)
+    # a product given a technique whose rows its union column lacks
+    q, t = next((q, t) for q in range(m) for t in range(k)
+                if not set(A.indices[A.indptr[t]:A.indptr[t + 1]])
+                <= set(u_ix[u_ip[q]:u_ip[q + 1]]))
+    wrong = policy.copy()
+    wrong[q] = t
+    with pytest.raises(ValueError, match="union column"):
+        kern.policy_coefficients(ip, ix, A.data, u_ip, u_ix, wrong, out)
 
 
 def test_scan_rows(kern, idx):

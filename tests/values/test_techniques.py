@@ -121,6 +121,28 @@ def test_first_pass_finds_the_cheapest_choice(backend, monkeypatch):
     np.testing.assert_allclose(swept.values, plain.values, rtol=1e-10)
 
 
+def test_unsorted_technique_columns():
+    """A technology whose columns list their inputs out of order (a duck-typed problem:
+    lab's own problems are canonical) gives the same values and choice."""
+    problem = generate_planning_problem(300, seed=2, alternatives=1.0)
+    A = sp.csc_array(problem.A, copy=True)
+    rng = np.random.default_rng(0)
+    for j in range(A.shape[1]):  # reverse or shuffle each column's entries
+        lo, hi = A.indptr[j], A.indptr[j + 1]
+        order = rng.permutation(hi - lo) + lo
+        A.indices[lo:hi], A.data[lo:hi] = A.indices[order], A.data[order]
+    A.has_sorted_indices = False
+    assert not A.has_sorted_indices
+    view = types.SimpleNamespace(A=A, B=problem.B, R=problem.R,
+                                 product_codes=problem.product_codes,
+                                 technique_codes=problem.technique_codes)
+    shuffled = lab.labour_values(view, rtol=1e-12)
+    plain = lab.labour_values(problem, rtol=1e-12)
+    assert shuffled.converged and plain.converged
+    assert np.array_equal(shuffled.techniques, plain.techniques)
+    np.testing.assert_allclose(shuffled.values, plain.values, rtol=1e-12)
+
+
 def test_square_problem_equals_labour_values():
     economy = lab.generate_economy(500, seed=4)
     problem = lab.PlanningProblem(economy, {economy.codes[0]: 1.0})
