@@ -1247,6 +1247,17 @@ def technique_union(indptr, indices, by_product, product_ptr, u_indptr, u_indice
     return c
 
 
+@njit(cache=True, inline="always", error_model="numpy")
+def _union_position(u_indices, u, end, row):
+    """The position of ``row`` in the sorted union column [u, end), searching from u;
+    -1 if it is not there (see ``_cy._union_position``)."""
+    while u < end and u_indices[u] < row:
+        u += 1
+    if u == end or u_indices[u] != row:
+        return -1
+    return u
+
+
 @njit(cache=True, error_model="numpy")
 def technique_slots(indptr, indices, u_indptr, u_indices, products, techniques, out):
     """Union positions of the entries of techniques[k] in product products[k]'s column,
@@ -1267,9 +1278,8 @@ def technique_slots(indptr, indices, u_indptr, u_indices, products, techniques, 
         u = u_indptr[products[a]]
         end = u_indptr[products[a] + 1]
         for e in range(indptr[t], indptr[t + 1]):
-            while u < end and u_indices[u] < indices[e]:
-                u += 1
-            if u == end or u_indices[u] != indices[e]:
+            u = _union_position(u_indices, u, end, indices[e])
+            if u < 0:
                 raise ValueError("a technique's input is not in its product's union column")
             out[n] = u
             n += 1
@@ -1292,9 +1302,8 @@ def policy_coefficients(indptr, indices, values, u_indptr, u_indices, policy, ou
         u = u_indptr[p]
         end = u_indptr[p + 1]
         for e in range(indptr[t], indptr[t + 1]):
-            while u < end and u_indices[u] < indices[e]:
-                u += 1
-            if u == end or u_indices[u] != indices[e]:
+            u = _union_position(u_indices, u, end, indices[e])
+            if u < 0:
                 raise ValueError("a technique's input is not in its product's union column")
             out[u] = values[e]
 
