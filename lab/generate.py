@@ -466,6 +466,23 @@ def generate_economy(n_products: int, *, mean_inputs: float = 12.0, depth: int =
     return Economy(gen.A, gen.R, resource_names=gen.resource_names)
 
 
+def _capacities(need: np.ndarray, share: float, rng) -> np.ndarray:
+    """Capacities between 0.5 and 1.5 times ``need`` on about ``share`` of the techniques.
+
+    Techniques whose need is at most 10⁻¹⁰ of the largest stay uncapped: the gross outputs
+    are solved to a residual of 10⁻¹³ of the largest, so such a need may be mostly
+    rounding, and a capacity drawn from it (exactly 0 for products a target needs through
+    a long chain of small coefficients) would forbid the plan outright: φ = 0 at 10⁴
+    products, where φ ≥ 0.5 holds by construction (half the plan that meets the targets
+    with the original techniques fits every capacity and resource).
+    """
+    capped = rng.random(need.size) < share
+    cap = np.full(need.size, np.inf)
+    cap[capped] = need[capped] * rng.uniform(0.5, 1.5, int(capped.sum()))
+    cap[need <= 1e-10 * need.max(initial=0.0)] = np.inf
+    return cap
+
+
 def generate_planning_problem(n_products: int, *, seed=None, alternatives: float = 0.0,
                               joint: float = 0.0, capacities: float = 0.0,
                               target_share: float = 0.3, labour_share: float = 0.8,
@@ -486,7 +503,8 @@ def generate_planning_problem(n_products: int, *, seed=None, alternatives: float
         product, 0.1–0.5 units per unit of intensity).
     capacities : float, default 0
         Share of techniques with a capacity, drawn between 0.5 and 1.5 times the
-        gross output that meeting the targets exactly would need.
+        gross output that meeting the targets exactly would need (techniques whose
+        need is at most 10⁻¹⁰ of the largest stay uncapped).
     target_share : float, default 0.3
         Share of products with a target (at least one); targets are lognormal
         around 1, weights 1.
@@ -546,10 +564,7 @@ def generate_planning_problem(n_products: int, *, seed=None, alternatives: float
     if alternatives == 0:
         cap = None
         if capacities > 0:
-            x_need = gross_outputs(economy, t)
-            capped = rng.random(m) < capacities
-            cap = np.full(m, np.inf)
-            cap[capped] = x_need[capped] * rng.uniform(0.5, 1.5, int(capped.sum()))
+            cap = _capacities(gross_outputs(economy, t), capacities, rng)
         return PlanningProblem(economy, t, available=avail, capacities=cap)
     extra = np.flatnonzero(rng.random(m) < alternatives)
     A = economy.A
@@ -574,10 +589,7 @@ def generate_planning_problem(n_products: int, *, seed=None, alternatives: float
     cap = None
     if capacities > 0:
         x_need = gross_outputs(economy, t)
-        base = np.concatenate([x_need, x_need[extra]])
-        capped = rng.random(k) < capacities
-        cap = np.full(k, np.inf)
-        cap[capped] = base[capped] * rng.uniform(0.5, 1.5, int(capped.sum()))
+        cap = _capacities(np.concatenate([x_need, x_need[extra]]), capacities, rng)
     codes = economy.codes
     tcodes = np.concatenate([codes, np.array([f"{codes[j]}/alt" for j in extra], dtype=object)])
     return PlanningProblem.from_techniques(

@@ -235,3 +235,29 @@ def test_bad_parameters(kwargs, name):
     n = args.pop("n_products")
     with pytest.raises(ValueError, match=name):
         generate_economy(n, **args)
+
+
+@pytest.mark.parametrize("alternatives", [0.0, 1.0])
+def test_capacities_follow_the_exact_need(alternatives):
+    """Every capacity is 0.5–1.5 times what meeting the targets with the original
+    techniques needs, by a dense solve; the half of that plan fits every capacity and
+    resource, so the plan ray reaches at least 0.5."""
+    from lab.generate import generate_planning_problem
+
+    problem = generate_planning_problem(2000, seed=0, alternatives=alternatives,
+                                        limit_resources=3, capacities=0.3)
+    m = problem.n_products
+    economy = generate_economy(m, seed=np.random.default_rng(0).integers(2**31))
+    need = np.linalg.solve(np.eye(m) - economy.A.toarray(), problem.targets)
+    made = np.arange(m) if problem.B is None else \
+        sp.csc_array(problem.B).toarray().argmax(axis=0)  # the product of each technique
+    base = need[made]
+    capped = np.isfinite(problem.capacities)
+    assert capped.mean() > 0.2
+    ratio = problem.capacities[capped] / base[capped]
+    assert np.all((ratio >= 0.5 - 1e-6) & (ratio <= 1.5 + 1e-6))
+    half = np.zeros(problem.n_techniques)
+    half[:m] = 0.5 * np.maximum(need, 0.0)
+    assert np.all(half <= problem.capacities * (1 + 1e-9))
+    limited = np.isfinite(problem.available)
+    assert np.all(problem.R[limited] @ half <= problem.available[limited])

@@ -1,0 +1,93 @@
+"""Tests of the repair that turns a near-feasible plan into a feasible one."""
+
+from __future__ import annotations
+
+import numpy as np
+import pytest
+import scipy.sparse as sp
+
+from lab.economy import Economy
+from lab.planning import PlanningProblem, _certificate
+
+
+def _cycle_economy():
+    """Products 0 → 1 → 2 → 0 each using 0.99 of the next (spectral radius 0.99) and
+    product 3, the only target, using product 0."""
+    A = np.zeros((4, 4))
+    A[1, 0] = A[2, 1] = A[0, 2] = 0.99
+    A[0, 3] = 1.0
+    return A, np.array([0.0, 0.0, 0.0, 1.0])
+
+
+def _exact_plan(A, t):
+    return np.linalg.solve(np.eye(A.shape[0]) - A, t)
+
+
+def _tight_cycle_plan():
+    # every intermediate product balanced exactly; the target's technique runs 1e-7
+    # more, so product 0 is short, and making it makes 1 short, then 2, then 0 again
+    A, t = _cycle_economy()
+    problem = PlanningProblem(Economy(A, np.ones((1, 4))), t)
+    x = _exact_plan(A, t)
+    x[3] *= 1 + 1e-7
+    return problem, x
+
+
+def test_a_shortage_around_a_tight_cycle_is_made_at_once():
+    problem, x = _tight_cycle_plan()
+    repaired, rounds = _certificate.repair(problem, x)
+    assert rounds <= _certificate.SOLVE_AFTER + 2
+    assert np.all(problem.net_output(repaired) >= 0)
+    np.testing.assert_allclose(repaired, x, rtol=1e-6)
+
+
+def test_without_the_solve_the_tight_cycle_takes_hundreds_of_rounds(monkeypatch):
+    # what the solve after SOLVE_AFTER rounds saves (so the test above can fail): the
+    # shortage shrinks by 1 % a round
+    monkeypatch.setattr(_certificate, "SOLVE_AFTER", 10**9)
+    problem, x = _tight_cycle_plan()
+    _, rounds = _certificate.repair(problem, x, max_rounds=1000)
+    assert rounds > 100
+
+
+def test_a_shortage_is_made_by_the_technique_below_its_capacity():
+    # product 0's main technique is at its capacity and an alternative (using 0.98 of
+    # product 1) makes the rest, a little short: the alternative makes up the shortage
+    # instead of the target's technique being scaled down
+    A, t = _cycle_economy()
+    alternative = np.array([[0.0], [0.98], [0.0], [0.0]])
+    use = sp.csc_array(np.hstack([A, alternative]))
+    make = sp.csc_array(np.hstack([np.eye(4), np.eye(4)[:, :1]]))
+    exact = _exact_plan(A, t)
+    caps = np.full(5, np.inf)
+    caps[0] = 0.6 * exact[0]
+    problem = PlanningProblem.from_techniques(use, make, np.ones((1, 5)), t,
+                                              capacities=caps)
+    x = np.append(exact, 0.0)
+    x[0] = caps[0]
+    x[4] = (exact[0] - caps[0]) * (1 - 1e-7)
+    x[1] -= 0.01 * x[4]  # product 1 made for the alternative's lower use of it
+    repaired, _ = _certificate.repair(problem, x)
+    assert repaired[0] == caps[0]
+    assert repaired[3] == x[3]  # the target's technique kept
+    assert np.all(problem.net_output(repaired) >= 0)
+
+
+def test_the_solve_keeps_to_capacities_and_leaves_a_joint_maker_to_the_rounds():
+    A, t = _cycle_economy()
+    exact = _exact_plan(A, t)
+    caps = np.array([np.inf, 0.5 * exact[1], np.inf, np.inf])
+    problem = PlanningProblem(Economy(A, np.ones((1, 4))), t, capacities=caps)
+    x = np.minimum(exact * (1 + 1e-7), caps)  # product 1 cannot be made enough
+    repaired, _ = _certificate.repair(problem, x)
+    assert np.all(repaired <= caps)
+    assert np.all(problem.net_output(repaired) >= 0)
+    # product 1's maker also makes some of product 2: no solve, the rounds still end
+    make = sp.csc_array(np.eye(4) + np.eye(4, k=-1) * np.array([0, 1, 0, 0]) * 0.5)
+    joint = PlanningProblem.from_techniques(sp.csc_array(A), make, np.ones((1, 4)), t)
+    x = exact.copy()
+    x[3] *= 1 + 1e-7
+    maker, coef = _certificate._makers(joint, x)
+    assert _certificate._produce(joint, x, maker, coef, -joint.net_output(x)) is None
+    repaired, _ = _certificate.repair(joint, x)
+    assert np.all(joint.net_output(repaired) >= 0)
