@@ -29,6 +29,7 @@ from __future__ import annotations
 import os
 import sys
 import threading
+import time
 
 import numpy as np
 import scipy.sparse as sp
@@ -39,17 +40,18 @@ from lab.planning._certificate import Objective
 __all__ = ["AUTO_MAX_TECHNIQUES", "AUTO_MAX_HARMONY", "solve_plan_ray", "solve_harmony"]
 
 #: ``solver="auto"`` asks HiGHS for problems with at most this many techniques. Measured
-#: (dual simplex through linprog, seed 1, 2 cores at load 3–4) on generated problems with
-#: capacities: 10³ products with 2 techniques each and 3 resources, 0.26 s (certified;
-#: the primal-dual route: uncertified after 30 s); 10⁴ products, one technique each,
-#: 29 s (certified; primal-dual: uncertified after 124 s); 10⁴ products with 2 techniques
-#: each: no optimum in 300 s (nor from HiGHS's interior point method in 120 s).
-AUTO_MAX_TECHNIQUES = 10_000
+#: (dual simplex through linprog, seed 1, 2 cores) on generated problems with capacities
+#: and 3 resources: 10³ products with 2 techniques each, 0.12 s (certified; the
+#: primal-dual route: uncertified after 30 s); 10⁴ products, one technique each, 29 s
+#: (certified; primal-dual: uncertified after 124 s); 10⁴ products with 2 techniques
+#: each, 9.5 s (certified; primal-dual: certified after 114.5 s, 44,785 iterations).
+AUTO_MAX_TECHNIQUES = 20_000
 #: ... and harmony (tangent LPs) with at most this many: 2,000 products with
 #: capacities, one technique each, certified in 8.9 s after 14 rounds where the
-#: primal-dual route stopped uncertified (gap 7.9e-3) after 48.6 s; at 10⁴ products
-#: the rounds ran past 5 minutes.
-AUTO_MAX_HARMONY = 5_000
+#: primal-dual route stopped uncertified (gap 7.9e-3) after 48.6 s; 10⁴ products with
+#: 2 techniques each (seed 1, 3 resources, capacities on 30 %), certified in 300.5 s
+#: after 22 rounds where the primal-dual route stood at gap 2.0e-2 after 120 s.
+AUTO_MAX_HARMONY = 20_000
 
 
 #: One HiGHS object per process, built once with its banner silenced (see quiet_highs);
@@ -145,13 +147,16 @@ TANGENTS = (-1.0, -0.5, -0.2, 0.0, 0.2, 0.5, 1.0, 2.0, 5.0, 10.0)
 MAX_ROUNDS = 60
 
 
-def solve_harmony(problem, objective: Objective, *, gap: float, certify):
+def solve_harmony(problem, objective: Objective, *, gap: float, certify,
+                  time_limit: float | None = None):
     """The harmony programme by outer approximation: an LP (HiGHS through highspy,
     warm-started from round to round) in which each target's harmony is bounded by
     tangents of H; after each round ``certify(x, p, λ)`` returns lab's relative gap for
     the LP's plan and prices, and tangents are added at the targets' new surpluses
-    until it is ≤ ``gap`` or :data:`MAX_ROUNDS` pass. Returns (x, p, λ, rounds) of
-    the last round, or None without highspy or an optimal LP."""
+    until it is ≤ ``gap``, :data:`MAX_ROUNDS` pass or ``time_limit`` seconds (all
+    rounds together) are spent. Returns (x, p, λ, rounds) of the last round HiGHS
+    finished, or None without highspy or an optimal LP."""
+    started = time.perf_counter()
     try:
         import highspy
     except ImportError:
@@ -184,14 +189,23 @@ def solve_harmony(problem, objective: Objective, *, gap: float, certify):
         grid = np.tile(target_cols, len(TANGENTS))
         _add_tangents(h, inf, (1.0 + np.repeat(np.asarray(TANGENTS), nt)) * t[grid], grid,
                       t, k, nt)
-        return _rounds(h, highspy, certify, gap, k, nt, m, R.shape[0], t, inf)
+        deadline = None if time_limit is None else started + time_limit
+        try:
+            return _rounds(h, highspy, certify, gap, k, nt, m, R.shape[0], t, inf, deadline)
+        finally:
+            h.setOptionValue("time_limit", highspy.kHighsInf)  # the object is shared
 
 
-def _rounds(h, highspy, certify, gap, k, nt, m, r, t, inf):
+def _rounds(h, highspy, certify, gap, k, nt, m, r, t, inf, deadline=None):
     """The rounds of :func:`solve_harmony` on the model in ``h``."""
     target_cols = np.arange(nt)
     out = None
     for rounds in range(1, MAX_ROUNDS + 1):
+        if deadline is not None:
+            left = deadline - time.perf_counter()
+            if left <= 0:
+                return out
+            h.setOptionValue("time_limit", float(left))
         h.run()
         if h.getModelStatus() != highspy.HighsModelStatus.kOptimal:
             return out

@@ -139,8 +139,8 @@ class PlanOptions:
         Seconds after which the best plan so far is returned.
     solver : {"auto", "pdhg", "decoupled", "highs"}
         ``"auto"`` uses the exact decoupled solve when the problem allows it; else HiGHS
-        (:mod:`lab.planning._lp`: the plan-ray LP up to 10,000 techniques, harmony by
-        LPs of tangents up to 5,000, which needs highspy), and PDHG otherwise or where
+        (:mod:`lab.planning._lp`: the plan-ray LP up to 20,000 techniques, harmony by
+        LPs of tangents up to 20,000, which needs highspy), and PDHG otherwise or where
         that is not certified. ``"decoupled"`` insists (an error if not applicable);
         ``"highs"`` asks HiGHS at any size. Every route's plan carries lab's own
         certificate.
@@ -838,7 +838,7 @@ def _solve(problem, options, backend, n_threads, callback, x0, t0):
               f"by HiGHS{because}, certified by lab"
               if solver == "highs" else f"primal-dual (PDHG){because}"))
     if solver == "highs":
-        out = _highs(problem, objective, options, x0)
+        out = _highs(problem, objective, options, x0, _left(options.time_limit, t0))
         if out is not None and (out[0].relative_gap <= options.gap
                                 or options.solver == "highs"):
             ev, timings = out
@@ -879,7 +879,7 @@ def _solve(problem, options, backend, n_threads, callback, x0, t0):
     general = solve_general(problem, objective, gap=options.gap,
                             maxiter=options.maxiter or 200_000, n_threads=numba_threads(),
                             check_every=options.check_every, callback=callback,
-                            time_limit=options.time_limit, x0=x0)
+                            time_limit=_left(options.time_limit, t0), x0=x0)
     if general.unbounded is not None:
         return _unbounded(problem, method, why, solver, backend, n_threads,
                           general.unbounded, t0)
@@ -888,12 +888,21 @@ def _solve(problem, options, backend, n_threads, callback, x0, t0):
                    timings=general.timings, t0=t0, stopped=general.stopped)
 
 
-def _highs(problem, objective, options, x0=None):
+def _left(time_limit: float | None, t0: float) -> float | None:
+    """Seconds of ``time_limit`` left since ``t0`` (at least a millisecond, so that a
+    route handed on to still certifies the plan it starts from), or None."""
+    if time_limit is None:
+        return None
+    return max(time_limit - (time.perf_counter() - t0), 1e-3)
+
+
+def _highs(problem, objective, options, x0=None, time_limit=None):
     """The programme by HiGHS (lab.planning._lp: the plan-ray LP, or harmony by tangents)
     with lab's certificate: (evidence, timings), or None where HiGHS gave no plan. HiGHS
     sees the problem in lab's balanced units (lab.planning._scale), so that the plan does
     not depend on the units of the table. A starting plan ``x0`` (user units) is
-    certified beside HiGHS's, and the better one is kept."""
+    certified beside HiGHS's, and the better one is kept. ``time_limit``: seconds for
+    HiGHS (the LP, or all rounds of tangents)."""
     t1 = time.perf_counter()
     limited = np.isfinite(problem.available)
     units = balanced_units(problem, limited)
@@ -910,11 +919,12 @@ def _highs(problem, objective, options, x0=None):
         return best.relative_gap(objective.mode)
 
     if objective.mode == "plan-ray":
-        out = _lp.solve_plan_ray(problem, objective, time_limit=options.time_limit)
+        out = _lp.solve_plan_ray(problem, objective, time_limit=time_limit)
         if out is not None:
             certify(*out[:3])
     else:  # certified round by round
-        out = _lp.solve_harmony(problem, objective, gap=options.gap, certify=certify)
+        out = _lp.solve_harmony(problem, objective, gap=options.gap, certify=certify,
+                                time_limit=time_limit)
     if out is None:
         return None
     if x0 is not None:

@@ -91,3 +91,30 @@ def test_the_solve_keeps_to_capacities_and_leaves_a_joint_maker_to_the_rounds():
     assert _certificate._produce(joint, x, maker, coef, -joint.net_output(x)) is None
     repaired, _ = _certificate.repair(joint, x)
     assert np.all(joint.net_output(repaired) >= 0)
+
+
+def test_tangent_rounds_keep_to_their_time_limit():
+    highspy = pytest.importorskip("highspy")
+    from lab.generate import generate_planning_problem
+    from lab.planning import _lp
+    from lab.planning._certificate import Objective
+
+    problem = generate_planning_problem(60, seed=2, capacities=0.3, limit_resources=2)
+    calls = []
+
+    def certify(x, p, lam):
+        calls.append(1)
+        return 1.0  # never certified: only the limits stop the rounds
+
+    # a limit already spent when the first round would start: no round, no plan
+    assert _lp.solve_harmony(problem, Objective("harmony"), gap=1e-6, certify=certify,
+                             time_limit=1e-12) is None
+    assert not calls
+    # a limit far away: the rounds run to MAX_ROUNDS, and the shared HiGHS object is
+    # left without a time limit
+    out = _lp.solve_harmony(problem, Objective("harmony"), gap=1e-6, certify=certify,
+                            time_limit=1e6)
+    assert out[3] == len(calls) == _lp.MAX_ROUNDS
+    with _lp.HIGHS_LOCK:
+        h = _lp.quiet_highs(highspy)
+        assert h.getOptionValue("time_limit")[1] == highspy.kHighsInf
