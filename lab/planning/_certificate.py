@@ -318,10 +318,10 @@ def _produce(problem, x: np.ndarray, maker: np.ndarray, coef: np.ndarray,
     m = problem.n_products
     B = None if problem.B is None else _make(problem)
     has = maker >= 0
-    if B is not None and np.any(np.diff(sp.csc_array(B).indptr)[maker[has]] != 1):
+    if B is not None and np.any(
+            np.bincount(B.indices, minlength=problem.n_techniques)[maker[has]] != 1):
         return None
-    d = np.where(has & (shortage > 0),
-                 shortage * (1.0 + 1e-9) + 64 * np.finfo(float).eps * np.abs(shortage), 0.0)
+    d = np.where(has & (shortage > 0), shortage * (1.0 + 1e-9), 0.0)
     if not d.any():
         return None
     products = np.flatnonzero(has)
