@@ -5,8 +5,10 @@ module turns any intensities x and any prices into evidence that needs no trust
 in the method:
 
 * :func:`repair` makes x feasible: clip to 0 ≤ x ≤ c; while some product is
-  used more than it is made, run the technique that makes most of it a little
-  more (within its capacity) or scale every technique that uses it down by the
+  used more than it is made, run the technique that makes most of it among those
+  below their capacity a little more (within its capacity; after a few rounds, what
+  is still short is made at once by a value solve on those makers' economy) or
+  scale every technique that uses it down by the
   product's supply/use ratio (the rescaling step of Cockshott's algorithm, used
   here only to remove the small violations of a converging iterate); finally
   scale x by one factor so that no resource is over-used. With s⁰ ≥ 0 the last
@@ -213,9 +215,11 @@ def repair(problem, x: np.ndarray, *, anchor: np.ndarray | None = None,
     """A plan near ``x`` that meets every constraint, and the rounds it took.
 
     Shortages (use above supply by more than ``rtol`` of the gross flow) are first
-    produced: the technique making most of the short product runs a little more
-    (within its capacity), which moves the shortage upstream where it shrinks
-    geometrically in a productive economy. Shortages that remain (a product no
+    produced: the technique making most of the short product (among those below their
+    capacity) runs a little more (within its capacity), which moves the shortage
+    upstream where it shrinks geometrically in a productive economy; what is still
+    short after :data:`SOLVE_AFTER` rounds is made at once (:func:`_produce`).
+    Shortages that remain (a product no
     technique can make, a maker at capacity) are then removed by scaling down the
     techniques that use the product. Resource limits are met last, by scaling
     every intensity by one factor ≤ 1. Where the problem requires net outputs
@@ -232,7 +236,6 @@ def repair(problem, x: np.ndarray, *, anchor: np.ndarray | None = None,
     cap = problem.capacities
     rounds = 0
     maker = maker_coef = None
-    solved = False
     # a target's net output must be ≥ 0 exactly: for a target far below the flows
     # that make it, a shortage at the rounding level is a large negative fulfilment
     strict = problem.targets > 0
@@ -253,8 +256,7 @@ def repair(problem, x: np.ndarray, *, anchor: np.ndarray | None = None,
             continue
         if maker is None:
             maker, maker_coef = _makers(problem, x)
-        if rounds == SOLVE_AFTER and not solved:
-            solved = True
+        if rounds == SOLVE_AFTER:
             grown = _produce(problem, x, maker, maker_coef, use - supply)
             if grown is not None:
                 x = grown
