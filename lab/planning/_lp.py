@@ -44,13 +44,13 @@ __all__ = ["AUTO_MAX_TECHNIQUES", "AUTO_MAX_HARMONY", "solve_plan_ray", "solve_h
 #: and 3 resources: 10³ products with 2 techniques each, 0.12 s (certified; the
 #: primal-dual route: uncertified after 30 s); 10⁴ products, one technique each, 29 s
 #: (certified; primal-dual: uncertified after 124 s); 10⁴ products with 2 techniques
-#: each, 9.5 s (certified; primal-dual: certified after 114.5 s, 44,785 iterations).
+#: each, 15.9–17.8 s (certified; primal-dual: gap 0.63 after 306.6 s, 200,000 iterations).
 AUTO_MAX_TECHNIQUES = 20_000
 #: ... and harmony (tangent LPs) with at most this many: 2,000 products with
 #: capacities, one technique each, certified in 8.9 s after 14 rounds where the
 #: primal-dual route stopped uncertified (gap 7.9e-3) after 48.6 s; 10⁴ products with
-#: 2 techniques each (seed 1, 3 resources, capacities on 30 %), certified in 300.5 s
-#: after 22 rounds where the primal-dual route stood at gap 2.0e-2 after 120 s.
+#: 2 techniques each (seed 1, 3 resources, capacities on 30 %), certified in 238.4 s
+#: where the primal-dual route stood at gap 0.81 after 123 s.
 AUTO_MAX_HARMONY = 20_000
 
 
