@@ -820,6 +820,7 @@ def _solve(problem, options, backend, n_threads, callback, x0, t0):
     # (the same on the cheapest techniques, lab.planning._choice)
     reason = not_applicable(problem) if problem.is_square else choice_not_applicable(problem)
     solver = options.solver
+    handed = None  # the evidence of a route that handed its plan on to PDHG
     if solver == "decoupled" and reason is not None:
         raise InvalidOptionError(f"solver='decoupled' does not apply: {reason}")
     if solver == "auto":
@@ -849,6 +850,7 @@ def _solve(problem, options, backend, n_threads, callback, x0, t0):
             why = (f"{what}: primal-dual (PDHG){because}; HiGHS gave no plan (no optimum, "
                    "or highspy is not installed)")
         else:  # rounding left HiGHS's plan uncertified: PDHG starts from it
+            handed = out[0]
             x0 = out[0].x
             why = (f"{what}: primal-dual (PDHG){because}; HiGHS's plan was not certified "
                    f"(gap {out[0].relative_gap:.1e}), so PDHG went on from it")
@@ -873,6 +875,7 @@ def _solve(problem, options, backend, n_threads, callback, x0, t0):
                            timings=timings, t0=t0, stopped="the decoupled solve")
         # rounding left the exact plan uncertified (targets of extreme magnitudes):
         # the primal-dual method takes it from there
+        handed = ev
         x0 = ev.x
         solver = "pdhg"
         why += f"; its plan was not certified (gap {ev.relative_gap:.1e}), so PDHG went on"
@@ -883,7 +886,14 @@ def _solve(problem, options, backend, n_threads, callback, x0, t0):
     if general.unbounded is not None:
         return _unbounded(problem, method, why, solver, backend, n_threads,
                           general.unbounded, t0)
-    return _result(problem, options, general.evidence, method, why, solver, backend,
+    evidence = general.evidence
+    if handed is not None and evidence is not None:
+        # the route handed on had a plan and a bound of its own: the best of each stays
+        best = _Best()
+        best.add(handed)
+        best.add(evidence)
+        evidence = best.combined(objective.mode)
+    return _result(problem, options, evidence, method, why, solver, backend,
                    n_threads, iterations=general.iterations, history=general.history,
                    timings=general.timings, t0=t0, stopped=general.stopped)
 

@@ -118,3 +118,26 @@ def test_tangent_rounds_keep_to_their_time_limit():
     with _lp.HIGHS_LOCK:
         h = _lp.quiet_highs(highspy)
         assert h.getOptionValue("time_limit")[1] == highspy.kHighsInf
+
+
+def test_a_route_handed_on_keeps_the_bound_and_plan_it_had(monkeypatch):
+    # tangent rounds stopped after one round leave HiGHS's plan uncertified; the
+    # primal-dual route that goes on from it (here for only 64 iterations) must not
+    # return a weaker bound or plan than the one it was handed
+    pytest.importorskip("highspy")
+    import warnings
+
+    import lab
+    from lab.generate import generate_planning_problem
+    from lab.planning import _lp
+
+    problem = generate_planning_problem(300, seed=3, alternatives=1.0, capacities=0.3,
+                                        limit_resources=3)
+    monkeypatch.setattr(_lp, "MAX_ROUNDS", 1)
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")
+        highs = lab.plan(problem, method="harmony", solver="highs")
+        after = lab.plan(problem, method="harmony", maxiter=64, check_every=64)
+    assert highs.relative_gap > 1e-6 and "PDHG went on" in after.method_reason
+    assert after.bound <= highs.bound * (1 + 1e-12)
+    assert after.objective >= highs.objective - 1e-12 * abs(highs.objective)
