@@ -2,12 +2,17 @@
 
 from __future__ import annotations
 
+import warnings
+
 import numpy as np
 import pytest
 import scipy.sparse as sp
 
+import lab
 from lab.economy import Economy
-from lab.planning import PlanningProblem, _certificate
+from lab.generate import generate_planning_problem
+from lab.planning import PlanningProblem, _certificate, _lp
+from lab.planning._certificate import Objective
 
 
 def _cycle_economy():
@@ -95,9 +100,6 @@ def test_the_solve_keeps_to_capacities_and_leaves_a_joint_maker_to_the_rounds():
 
 def test_tangent_rounds_keep_to_their_time_limit():
     highspy = pytest.importorskip("highspy")
-    from lab.generate import generate_planning_problem
-    from lab.planning import _lp
-    from lab.planning._certificate import Objective
 
     problem = generate_planning_problem(60, seed=2, capacities=0.3, limit_resources=2)
     calls = []
@@ -125,11 +127,6 @@ def test_a_route_handed_on_keeps_the_bound_and_plan_it_had(monkeypatch):
     # primal-dual route that goes on from it (here for only 64 iterations) must not
     # return a weaker bound or plan than the one it was handed
     pytest.importorskip("highspy")
-    import warnings
-
-    import lab
-    from lab.generate import generate_planning_problem
-    from lab.planning import _lp
 
     problem = generate_planning_problem(300, seed=3, alternatives=1.0, capacities=0.3,
                                         limit_resources=3)
