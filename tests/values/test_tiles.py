@@ -1,0 +1,97 @@
+"""Krylov solves on Aᵀ cut into cache-sized tiles (``lab.values._tiles``), for economies
+whose inputs lie far from their products: the same values as scipy's references, on
+both backends, in float64 and float32 storage, and after updates."""
+
+from __future__ import annotations
+
+import numpy as np
+import pytest
+import scipy.sparse as sp
+from conftest import BACKENDS, assert_values_close, relative_residual
+from scipy.sparse.linalg import bicgstab
+
+import lab
+from lab.bench._workloads import unstructured_economy
+from lab.values import _tiles
+
+
+@pytest.fixture
+def small_tiles(monkeypatch):
+    """Tiles worth cutting from 0 products on, small enough for many bands and tiles."""
+    monkeypatch.setattr(_tiles, "MIN_PRODUCTS", 0)
+    monkeypatch.setattr(_tiles, "FAR", 64)
+    monkeypatch.setattr(_tiles, "TILE_ROWS", 512)
+    monkeypatch.setattr(_tiles, "TILE_COLS", 256)
+
+
+def _scipy_values(economy):
+    """scipy's BiCGSTAB to 1e-14 (a direct LU of a random matrix fills in), checked."""
+    m = economy.n_products
+    M = sp.identity(m, format="csr") - sp.csr_array(economy.A.T)
+    v, info = bicgstab(M, economy.labour, rtol=1e-14, atol=0.0, maxiter=1000)
+    assert info == 0 and relative_residual(economy.A, economy.labour, v) < 1e-13
+    return v
+
+
+@pytest.mark.parametrize("precision", ["float64", "float32"])
+@pytest.mark.parametrize("backend", BACKENDS)
+def test_tiled_krylov_matches_scipy(small_tiles, backend, precision):
+    economy = unstructured_economy(20_000, seed=3)
+    solver = lab.ValueSolver(economy, rtol=1e-12, backend=backend, precision=precision)
+    result = solver.solve()
+    assert result.converged and result.residual <= 1e-12
+    assert result.method == "krylov" and "tiles" in result.method_reason
+    assert solver._tiles is not None and solver._tiles[0].arrays[0].size == 40 * 79 + 1
+    assert (solver._tiles[1] is not None) == (precision == "float32")
+    assert relative_residual(economy.A, economy.labour, result.values) <= 1e-12
+    assert_values_close(result.values, _scipy_values(economy), 1e-10)
+
+
+@pytest.mark.parametrize("backend", BACKENDS)
+def test_updates_cut_the_tiles_again(small_tiles, backend):
+    """A change of existing coefficients, then a new link: each re-solve equals a direct
+    solve of the changed economy (dense NumPy), so the tiles were not left stale."""
+    economy = unstructured_economy(1_500, seed=5)
+    solver = lab.ValueSolver(economy, rtol=1e-12, backend=backend)
+    solver.solve()
+    A = economy.A.toarray()
+    codes = list(economy.codes)
+    coo = economy.A.tocoo()
+    picked = np.random.default_rng(0).choice(coo.nnz, size=50, replace=False)
+    existing = {(int(coo.row[k]), int(coo.col[k])): float(coo.data[k] * 0.5) for k in picked}
+    j = int(np.flatnonzero(A[0] == 0)[1])
+    for change in (existing, {(0, j): 0.01}):
+        before = solver._tiles
+        for (i, k), value in change.items():
+            A[i, k] = value
+        solver.update({(codes[i], codes[k]): value for (i, k), value in change.items()})
+        result = solver.solve()
+        assert result.converged and solver._tiles is not before
+        expected = np.linalg.solve(np.eye(1_500) - A.T, economy.labour)
+        assert_values_close(result.values, expected, 1e-9)
+
+
+def test_worth_tiling(monkeypatch):
+    """Inputs far from their products: tiles; inputs next to them, or a small economy:
+    none (the CSR product is as fast there)."""
+    monkeypatch.setattr(_tiles, "MIN_PRODUCTS", 1000)
+    rng = np.random.default_rng(1)
+    n = 5000
+    rows = np.repeat(np.arange(n), 4)
+    for cols, expected in ((rng.integers(0, n, rows.size), True),
+                           (np.clip(rows + rng.integers(-3, 4, rows.size), 0, n - 1), False)):
+        M = sp.csr_array((np.full(rows.size, 0.1), (rows, cols)), shape=(n, n))
+        monkeypatch.setattr(_tiles, "FAR", 100)
+        assert _tiles.worth_tiling((M.indptr, M.indices, M.data)) is expected
+    monkeypatch.setattr(_tiles, "MIN_PRODUCTS", n + 1)
+    assert not _tiles.worth_tiling((M.indptr, M.indices, M.data))
+    empty = sp.csr_array((n + 1, n + 1))
+    assert not _tiles.worth_tiling((empty.indptr, empty.indices, empty.data))
+
+
+def test_unstructured_economy_is_tiled_at_full_size():
+    """With the shipped thresholds, the benchmark's economy without supply chains is
+    tiled from MIN_PRODUCTS products on (pattern check only: no solve)."""
+    economy = unstructured_economy(_tiles.MIN_PRODUCTS, seed=1, inputs=2)
+    A = economy.A
+    assert _tiles.worth_tiling((A.indptr, A.indices, A.data))
