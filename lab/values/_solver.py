@@ -26,7 +26,8 @@ Methods
     BiCGSTAB on (I − Aᵀ)v = l on lab's fused kernels (:mod:`lab.values._krylov`). On
     large economies whose inputs lie far from their products in the product order,
     its products run on a copy of Aᵀ cut into cache-sized tiles
-    (:mod:`lab.values._tiles`; 2.4× faster per pass at 10⁶ products without locality).
+    (:mod:`lab.values._tiles`; 2.4× faster per pass at 10⁶ products without locality;
+    so do those of ``blocks`` on its large cyclic blocks).
 ``"blocks"``
     Strongly connected components in dependency order: products outside
     cycles are solved exactly by substitution, small cyclic blocks exactly by
@@ -530,6 +531,7 @@ class ValueSolver:
         if self.method == "blocks":
             for blk in self._large:
                 blk.sub32 = (*blk.sub[:2], blk.sub[2].astype(np.float32))
+                blk.tiles = None
         else:
             self._M32 = (*self._M[:2], self._M[2].astype(np.float32))
 
@@ -815,15 +817,29 @@ class _LargeBlock:
     ``members``: its products (``order[s:e]``); ``sub``: the coefficients among them as a
     CSR matrix of its own (rows and columns numbered from 0 in block order, a copy);
     ``sub_entry``: the entry of Aᵀ each ``sub`` entry was copied from (for updates);
-    ``sub32``: ``sub`` with float32 coefficients (precision float32), or None.
+    ``sub32``: ``sub`` with float32 coefficients (precision float32), or None;
+    ``tiles``: both cut into tiles where that pays (:mod:`lab.values._tiles`), built by
+    the next solve and dropped when a coefficient changes.
     """
 
-    __slots__ = ("s", "e", "members", "sub", "sub_entry", "sub32", "_lookup")
+    __slots__ = ("s", "e", "members", "sub", "sub_entry", "sub32", "tiles", "_tiling",
+                 "_lookup")
 
     def __init__(self, s, e, members, sub, sub_entry):
         self.s, self.e, self.members, self.sub, self.sub_entry = s, e, members, sub, sub_entry
         self.sub32 = None
+        self.tiles = None
+        self._tiling = _tiles.worth_tiling(sub)
         self._lookup = None
+
+    def matrices(self, K):
+        """``sub`` and ``sub32`` for a one-right-hand-side BiCGSTAB, tiled where it pays."""
+        if not self._tiling:
+            return self.sub, self.sub32
+        if self.tiles is None:
+            self.tiles = (_tiles.Tiles(K, self.sub),
+                          None if self.sub32 is None else _tiles.Tiles(K, self.sub32))
+        return self.tiles
 
     def locate(self, entries) -> tuple[np.ndarray, np.ndarray]:
         """(which of ``entries`` of Aᵀ are in ``sub``, their positions in ``sub``)."""
@@ -1241,12 +1257,12 @@ class _Run:
         share = len(blk.sub[1]) / self.nnz
         if x.shape[1] == 1:
             target, guess = np.ascontiguousarray(block_rhs[:, 0]), y[:, 0]
-            if blk.sub32 is not None:
-                out = _krylov.refine(self.K, blk.sub, blk.sub32, target, guess,
-                                     tol=0.1 * self.rtol, maxiter=self.maxiter,
-                                     governor=self.governor)
+            sub, sub32 = blk.matrices(self.K)
+            if sub32 is not None:
+                out = _krylov.refine(self.K, sub, sub32, target, guess, tol=0.1 * self.rtol,
+                                     maxiter=self.maxiter, governor=self.governor)
             else:
-                out = _krylov.bicgstab(self.K, blk.sub, target, guess, tol=0.1 * self.rtol,
+                out = _krylov.bicgstab(self.K, sub, target, guess, tol=0.1 * self.rtol,
                                        atol=atol or 0.0, maxiter=self.maxiter,
                                        governor=self.governor)
         else:

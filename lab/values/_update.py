@@ -231,6 +231,7 @@ def _change_blocks(solver, entries, values):
     """The same coefficients in the large cyclic blocks' own matrices."""
     data = solver._M[2]
     for blk in solver._large:
+        blk.tiles = None  # cut again by the next solve
         if entries.size > blk.sub_entry.size // 4:  # many changes: copy the block again
             blk.sub[2][:] = data[blk.sub_entry]
             if blk.sub32 is not None:
