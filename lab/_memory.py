@@ -1,8 +1,9 @@
-"""Resident memory of this process (Linux ``/proc``; ``ru_maxrss`` elsewhere)."""
+"""Resident memory of this process (Linux ``/proc``; ``ru_maxrss`` elsewhere) and the
+memory the machine has available."""
 
 from __future__ import annotations
 
-__all__ = ["status_kib", "reset_peak_rss", "peak_rss_bytes"]
+__all__ = ["available_bytes", "status_kib", "reset_peak_rss", "peak_rss_bytes"]
 
 
 def status_kib(field: str) -> int | None:
@@ -38,3 +39,16 @@ def peak_rss_bytes() -> int | None:
         return int(resource.getrusage(resource.RUSAGE_SELF).ru_maxrss) * 1024
     except (ImportError, OSError):  # pragma: no cover - not Linux
         return None
+
+
+def available_bytes() -> int | None:
+    """Memory available to new allocations without swapping (``MemAvailable`` of
+    ``/proc/meminfo``), or None where that is not known."""
+    try:
+        with open("/proc/meminfo") as fh:
+            for line in fh:
+                if line.startswith("MemAvailable:"):
+                    return int(line.split()[1]) * 1024
+    except (OSError, ValueError, IndexError):
+        pass
+    return None

@@ -17,12 +17,15 @@ Where inputs lie near their product the CSR product is as fast or faster (8.6 ag
 9.7 ms with every input within 100 places; equal with 10 % of the inputs anywhere), and
 below 2¹⁸ products x fits the cache: :func:`worth_tiling` asks for at least
 :data:`MIN_PRODUCTS` products and :data:`FAR_SHARE` of the entries of sampled rows far
-from their row.
+from their row, and for twice the tiles' bytes free in the machine's memory (they are a
+second copy of the matrix).
 """
 
 from __future__ import annotations
 
 import numpy as np
+
+from lab import _memory
 
 __all__ = ["FAR_SHARE", "MIN_PRODUCTS", "Tiles", "worth_tiling"]
 
@@ -72,11 +75,14 @@ class Tiles:
 
 def worth_tiling(M) -> bool:
     """Whether products with the square CSR matrix ``M`` are faster tiled (module
-    docstring): at least MIN_PRODUCTS rows and FAR_SHARE of the entries of
-    SAMPLE_ROWS evenly spaced rows at least FAR columns away from their row."""
-    indptr, indices, _ = M
+    docstring): at least MIN_PRODUCTS rows, FAR_SHARE of the entries of SAMPLE_ROWS
+    evenly spaced rows at least FAR columns away from their row, and memory for them."""
+    indptr, indices, data = M
     n = indptr.shape[0] - 1
     if n < MIN_PRODUCTS:
+        return False
+    available = _memory.available_bytes()
+    if available is not None and available < 2 * int(indptr[-1]) * (4 + data.itemsize):
         return False
     rows = np.linspace(0, n - 1, SAMPLE_ROWS).astype(np.int64)
     starts = indptr[rows].astype(np.int64)

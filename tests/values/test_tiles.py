@@ -11,6 +11,7 @@ from conftest import BACKENDS, assert_values_close, relative_residual
 from scipy.sparse.linalg import bicgstab
 
 import lab
+from lab import _memory
 from lab.bench._workloads import unstructured_economy
 from lab.values import _tiles
 
@@ -72,19 +73,24 @@ def test_updates_cut_the_tiles_again(small_tiles, backend):
 
 
 def test_worth_tiling(monkeypatch):
-    """Inputs far from their products: tiles; inputs next to them, or a small economy:
-    none (the CSR product is as fast there)."""
+    """Inputs far from their products: tiles; inputs next to them, a small economy, or
+    too little free memory for the copy: none."""
     monkeypatch.setattr(_tiles, "MIN_PRODUCTS", 1000)
     rng = np.random.default_rng(1)
     n = 5000
     rows = np.repeat(np.arange(n), 4)
-    for cols, expected in ((rng.integers(0, n, rows.size), True),
-                           (np.clip(rows + rng.integers(-3, 4, rows.size), 0, n - 1), False)):
+    for cols, expected in ((np.clip(rows + rng.integers(-3, 4, rows.size), 0, n - 1), False),
+                           (rng.integers(0, n, rows.size), True)):
         M = sp.csr_array((np.full(rows.size, 0.1), (rows, cols)), shape=(n, n))
         monkeypatch.setattr(_tiles, "FAR", 100)
         assert _tiles.worth_tiling((M.indptr, M.indices, M.data)) is expected
+    far = (M.indptr, M.indices, M.data)
+    monkeypatch.setattr(_memory, "available_bytes", lambda: 2 * 12 * M.nnz - 1)
+    assert not _tiles.worth_tiling(far)  # no room for a second copy
+    monkeypatch.setattr(_memory, "available_bytes", lambda: None)
+    assert _tiles.worth_tiling(far)
     monkeypatch.setattr(_tiles, "MIN_PRODUCTS", n + 1)
-    assert not _tiles.worth_tiling((M.indptr, M.indices, M.data))
+    assert not _tiles.worth_tiling(far)
     empty = sp.csr_array((n + 1, n + 1))
     assert not _tiles.worth_tiling((empty.indptr, empty.indices, empty.data))
 
@@ -126,3 +132,17 @@ def test_large_cyclic_block_on_tiles(small_tiles, backend, precision):
     assert result.converged and tiled[0].tiles is not before
     assert_values_close(result.values, np.linalg.solve(np.eye(2_500) - A.T, economy.labour),
                         1e-9)
+
+
+def test_available_memory_is_read(monkeypatch, tmp_path):
+    """MemAvailable in bytes where /proc/meminfo has it; None where it cannot be read."""
+    got = _memory.available_bytes()
+    assert got is None or got > 0
+    meminfo = tmp_path / "meminfo"
+    meminfo.write_text("MemTotal:  100 kB\nMemAvailable:  42 kB\n")
+    real_open = open
+    monkeypatch.setattr("builtins.open", lambda path, *a, **k: real_open(
+        meminfo if path == "/proc/meminfo" else path, *a, **k))
+    assert _memory.available_bytes() == 42 * 1024
+    meminfo.write_text("MemTotal:  100 kB\n")
+    assert _memory.available_bytes() is None
