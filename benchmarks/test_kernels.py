@@ -1,6 +1,8 @@
 """CSR kernels on Aᵀ of a ``LAB_BENCH_KERNEL_SIZE``-product economy (default 10^6).
 
 Each backend × index width (int32, int64) × 1 or 2 threads, against scipy ``M @ x``.
+``test_unstructured_product`` times BiCGSTAB's product y = x − Aᵀx on the economy without
+supply chains of the same size, on CSR and on cache-sized tiles (``lab.values._tiles``).
 ``extra_info["GBps"]`` is the achieved bandwidth from an upper-bound byte count:
 per non-zero 8 B data + 4/8 B index + 8 B gather of x; plus indptr, and per row the
 vectors the kernel streams (out; b, v, v_new; b, v read and written).
@@ -66,6 +68,47 @@ def test_matvec_float32_data(benchmark, kernel_cases, stream, backend, threads):
     _run(benchmark, case32, fn, "csr_matvec",
          {"kernel": "csr_matvec", "backend": backend, "index": "int32", "data": "float32",
           "threads": threads}, stream)
+
+
+@pytest.fixture(scope="module")
+def unstructured_csr():
+    import numpy as np
+    from _params import kernel_size
+
+    from lab.values._solver import _narrow
+
+    A = W.unstructured_economy(kernel_size()).A
+    return _narrow((A.indptr, A.indices, A.data)), np.random.default_rng(0).random(A.shape[0])
+
+
+@pytest.mark.parametrize("threads", THREADS, ids=lambda t: f"threads={t}")
+@pytest.mark.parametrize("layout", ("csr", "tiles"))
+@pytest.mark.parametrize("backend", BACKENDS)
+def test_unstructured_product(benchmark, unstructured_csr, backend, layout, threads):
+    """y = x − Aᵀx (with its inner product) where inputs lie anywhere: CSR gathers of x miss
+    the cache, tiles keep a slice of x and the band's sums in it."""
+    import numpy as np
+
+    from lab.values._tiles import Tiles
+
+    M, x = unstructured_csr
+    K = _ops.kernels(backend)
+    y = np.empty_like(x)
+    if layout == "tiles":
+        tiles = Tiles(K, M).arrays
+
+        def product():
+            K.tiled_matvec_dots(*tiles, x, x, y, True)
+    else:
+        def product():
+            K.bicgstab_matvec_dot(*M, x, x, y)
+
+    with _ops.thread_limit(threads, backend):
+        product()  # untimed warm-up (Numba JIT for this signature)
+        benchmark.group = "kernels unstructured x - A^T x"
+        benchmark.extra_info.update(n_products=x.size, nnz=int(M[0][-1]), backend=backend,
+                                    layout=layout, threads=threads)
+        benchmark.pedantic(product, rounds=max(rounds(), 10), iterations=1, warmup_rounds=0)
 
 
 @pytest.mark.parametrize("threads", THREADS, ids=lambda t: f"threads={t}")

@@ -26,7 +26,7 @@ Methods
     BiCGSTAB on (I − Aᵀ)v = l on lab's fused kernels (:mod:`lab.values._krylov`). On
     large economies whose inputs lie far from their products in the product order,
     its products run on a copy of Aᵀ cut into cache-sized tiles
-    (:mod:`lab.values._tiles`; 2.4× faster per pass at 10⁶ products without locality;
+    (:mod:`lab.values._tiles`; 2.5× faster per pass at 10⁶ products without locality;
     so do those of ``blocks`` on its large cyclic blocks).
 ``"blocks"``
     Strongly connected components in dependency order: products outside

@@ -3,22 +3,26 @@ locality.
 
 A CSR product gathers x[j] for every stored entry. When the inputs of a product lie
 anywhere among 10⁶ products, nearly every gather misses the core's cache (x is 8 MB, a
-core's L2 2 MB here) and a pass over a 10⁶-product economy with 12 inputs per product
-took 26 ms on two threads, against 9 ms for a matrix of the same size whose inputs lie
-near each product. Cut into tiles of 65,536 rows × 16,384 columns (the kernels
+core's L2 2 MB here). Cut into tiles of 65,536 rows × 16,384 columns (the kernels
 ``tile_csr`` and ``tiled_matvec_dots``), a product sweeps one band of rows at a time:
-its sums (512 KB) and the slice of x of the tile at hand (128 KB) stay in the cache,
-and the pass took 11 ms (``python /tmp/s23/cross.py``: 26.0 → 11.1 ms on two threads,
-52 → 22 ms on one). Entries are stored as uint16 coordinates within their tile and the
-coefficient, so the tiles take the 12 bytes per non-zero of int32 CSR; cutting costs
-about three passes (65 ms at 10⁶).
+its sums (512 KB) and the slice of x of the tile at hand (128 KB) stay in the cache.
+BiCGSTAB's product on the 10⁶-product economy without supply chains took 11.3 ms on
+tiles against 28.5 ms on CSR on two threads, 22.0 against 58.4 ms on one (Cython;
+``LAB_BENCH_KERNEL_SIZE=1000000 python -m pytest benchmarks/test_kernels.py -k
+unstructured``). Entries are stored as uint16 coordinates within their tile and the
+coefficient, so the tiles take the 12 bytes per non-zero of int32 CSR; cutting them
+costs about three passes (65 ms at 10⁶ on two threads).
 
-Where inputs lie near their product the CSR product is as fast or faster (8.6 against
-9.7 ms with every input within 100 places; equal with 10 % of the inputs anywhere), and
-below 2¹⁸ products x fits the cache: :func:`worth_tiling` asks for at least
-:data:`MIN_PRODUCTS` products and :data:`FAR_SHARE` of the entries of sampled rows far
-from their row, and for twice the tiles' bytes free in the machine's memory (they are a
-second copy of the matrix).
+Where inputs lie near their product the CSR product is as fast or faster: on matrices
+of 10⁶ rows with 12 entries each, each within 100 places of its row or, with some
+probability, anywhere, CSR took 8.6 ms and tiles 9.7 ms with none anywhere, equal with
+10 % anywhere, 15.4 against 11.6 ms with 40 %. Below 2¹⁸ products x fits the cache:
+with every input anywhere, tiles lost at 2¹⁷ products (0.97 against 0.85 ms), gained
+1.25× at 2¹⁸ (1.95 against 2.44 ms) and 2.3× at 2¹⁹ (5.3 against 12.1 ms), all on two
+threads. :func:`worth_tiling` therefore asks for at least :data:`MIN_PRODUCTS`
+products, :data:`FAR_SHARE` of the entries of sampled rows far from their row, and
+twice the tiles' bytes free in the machine's memory (they are a second copy of the
+matrix).
 """
 
 from __future__ import annotations
@@ -33,12 +37,10 @@ __all__ = ["FAR_SHARE", "MIN_PRODUCTS", "Tiles", "worth_tiling"]
 #: (128 KB) fit a core's 2 MB L2 cache; both are powers of two (the kernels shift).
 TILE_ROWS = 1 << 16
 TILE_COLS = 1 << 14
-#: Below this many products x (2 MB) fits the cache: tiles gained 1.25× per pass at
-#: 2¹⁸ products with inputs anywhere (2.44 against 1.95 ms), 2.3× at 2¹⁹ (12.1 against
-#: 5.3 ms) and lost at 2¹⁷ (0.85 against 0.97 ms).
+#: Below this many products x (2 MB) fits the cache (module docstring).
 MIN_PRODUCTS = 1 << 18
-#: Share of sampled entries farther than FAR from their row above which tiles pay
-#: (at 10⁶ products: 40 % far entries 15.4 → 11.6 ms, 100 % 26 → 11 ms).
+#: Share of sampled entries at least FAR from their row above which tiles pay (module
+#: docstring: equal at 10 %, 1.3× faster at 40 %).
 FAR_SHARE = 0.5
 FAR = 1 << 15
 #: Rows sampled (evenly spaced) to estimate the far share.
