@@ -475,6 +475,9 @@ def _run_kernels(config, threads, report, log) -> list:
 
 # --------------------------------------------------------------------------- threads
 
+#: Seconds each thread setting of a method is timed for at least (more calls of short
+#: solves: a median of five 10-ms solves beside a busy process is mostly noise).
+THREAD_SECONDS = 0.5
 #: Methods of the thread measurement ("auto-cold" pays the structure analysis).
 THREAD_WORKLOADS = ("auto-cold", "auto-warm", "jacobi", "gauss-seidel", "krylov", "blocks")
 
@@ -497,7 +500,7 @@ def _run_threads(config, threads, log) -> list:
                 calls = {t: _thread_call(economy, name, config.rtol, t) for t in counts}
                 if None in calls:
                     calls[None] = functools.partial(_with_threads, most, calls[None])
-                timings = _m.interleaved(calls, config.repeat)
+                timings = _m.interleaved(calls, config.repeat, min_seconds=THREAD_SECONDS)
                 for t in counts:
                     row = {"workload": name, "threads": t or most, "governed": t is None,
                            "load": load, "n_products": n, "nnz": int(economy.nnz),

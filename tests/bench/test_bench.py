@@ -191,6 +191,20 @@ def test_interleaved_timing():
     assert out["x"]["error"] == "ValueError: no answer" and "times_s" not in out["x"]
 
 
+def test_interleaved_timing_fills_min_seconds():
+    """Short calls get more rounds, until each callable has been timed for min_seconds
+    (each call here takes at least 10 ms, so ten rounds always suffice for 0.1 s)."""
+    import time
+
+    def slow():
+        time.sleep(0.01)
+
+    out = _bench_measure.interleaved({"a": slow, "b": slow}, 2, min_seconds=0.1)
+    assert all(2 <= len(out[k]["times_s"]) <= 10 for k in "ab")
+    assert sum(out["a"]["times_s"]) >= 0.1 or len(out["a"]["times_s"]) == 10
+    assert len(_bench_measure.interleaved({"a": slow}, 2)["a"]["times_s"]) == 2
+
+
 def test_profiles_and_config_errors():
     assert PROFILES["full"].huge_size == 10_000_000
     assert max(PROFILES["full"].values_sizes) == 10_000_000
