@@ -127,7 +127,10 @@ def solve_plan_ray(problem, objective: Objective, *, time_limit: float | None = 
     bounds = np.column_stack([np.zeros(k + G),
                               np.concatenate([np.where(np.isfinite(caps), caps, np.inf),
                                               np.full(G, np.inf)])])
-    options = {"presolve": True, "dual_feasibility_tolerance": 1e-10,
+    # Without presolve: on generated plans with capacities the dual simplex took 0.099
+    # instead of 0.134–0.137 s at 10³ products and 15.6–15.8 instead of 16.2–16.6 s at
+    # 10⁴ (certified either way); the planning, batch, CLI and fuzz tests pass with it.
+    options = {"presolve": False, "dual_feasibility_tolerance": 1e-10,
                "primal_feasibility_tolerance": 1e-10}
     if time_limit is not None:
         options["time_limit"] = float(time_limit)
