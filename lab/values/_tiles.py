@@ -70,10 +70,6 @@ class Tiles:
                    tile_data)
         self.arrays = (tile_ptr, rows, cols, tile_data, TILE_ROWS, TILE_COLS)
 
-    @property
-    def nbytes(self) -> int:
-        return sum(a.nbytes for a in self.arrays[:4])
-
 
 def worth_tiling(M) -> bool:
     """Whether products with the square CSR matrix ``M`` are faster tiled (module
