@@ -522,9 +522,7 @@ class ValueSolver:
         if not self._tiling:
             return self._M, self._M32
         if self._tiles is None:
-            K = _ops.kernels(self.backend)
-            self._tiles = (_tiles.Tiles(K, self._M),
-                           None if self._M32 is None else _tiles.Tiles(K, self._M32))
+            self._tiles = _tiles.cut(_ops.kernels(self.backend), self._M, self._M32)
         return self._tiles
 
     def _refresh_float32(self):
@@ -837,8 +835,7 @@ class _LargeBlock:
         if not self._tiling:
             return self.sub, self.sub32
         if self.tiles is None:
-            self.tiles = (_tiles.Tiles(K, self.sub),
-                          None if self.sub32 is None else _tiles.Tiles(K, self.sub32))
+            self.tiles = _tiles.cut(K, self.sub, self.sub32)
         return self.tiles
 
     def locate(self, entries) -> tuple[np.ndarray, np.ndarray]:

@@ -31,7 +31,7 @@ import numpy as np
 
 from lab import _memory
 
-__all__ = ["FAR_SHARE", "MIN_PRODUCTS", "Tiles", "worth_tiling"]
+__all__ = ["FAR_SHARE", "MIN_PRODUCTS", "Tiles", "cut", "worth_tiling"]
 
 #: Rows and columns of a tile: the band's sums (512 KB) and the tile's slice of x
 #: (128 KB) fit a core's 2 MB L2 cache; both are powers of two (the kernels shift).
@@ -69,6 +69,12 @@ class Tiles:
         K.tile_csr(indptr, indices, data, TILE_ROWS, TILE_COLS, tile_ptr, rows, cols,
                    tile_data)
         self.arrays = (tile_ptr, rows, cols, tile_data, TILE_ROWS, TILE_COLS)
+
+
+def cut(K, M, M32) -> tuple:
+    """(Tiles of M, Tiles of the float32 M32 or None): what BiCGSTAB's refinement or
+    plain solve takes in place of (M, M32)."""
+    return Tiles(K, M), None if M32 is None else Tiles(K, M32)
 
 
 def worth_tiling(M) -> bool:
