@@ -1,8 +1,8 @@
-"""Exact plans with technique choice and no capacities (MATH.md §2–§3).
+"""Exact plans with technique choice (MATH.md §2–§3).
 
 When several techniques make a product but every technique makes one product (no
-joint production), no technique has a capacity and there are no initial stocks,
-the plan is decided by the cheapest techniques:
+joint production) and there are no initial stocks, the plan without capacities is
+decided by the cheapest techniques:
 
 * **One limited resource q** (labour, say): by the non-substitution theorem the
   techniques that are cheapest in q (policy iteration, :mod:`lab.values._techniques`,
@@ -31,6 +31,12 @@ the plan is decided by the cheapest techniques:
   minimiser, and stops when it is already in S or the duals agree. Net outputs are the
   best responses y* at the final prices; the plan that makes them is the plan ray
   towards y* by the cutting planes above (a mix of policies where needed).
+
+Capacities: the plan above is the optimum of the problem without them, so where it
+meets every capacity it is the optimum with them too (the certificate proves it on the
+problem with its capacities). Where it does not, the route raises
+:class:`~lab.planning._exact.CapacitiesBind` with that plan scaled into the capacities,
+and the general routes start from it.
 
 Every plan is certified by :func:`lab.planning._certificate.evidence` on the
 original problem; a route that cannot apply says why (:class:`NotApplicable`) and the
@@ -64,7 +70,16 @@ from lab.exceptions import (
     NotProductiveError,
 )
 from lab.planning import _harmony
-from lab.planning._exact import _harmony_prices, gross_outputs, integrated, solve_decoupled
+from lab.planning._exact import (
+    CapacitiesBind,
+    NotApplicable,
+    _harmony_prices,
+    exceeded,
+    gross_outputs,
+    integrated,
+    solve_decoupled,
+    within_capacities,
+)
 from lab.planning._lp import HIGHS_LOCK, pass_lp, quiet_highs
 
 __all__ = ["NotApplicable", "not_applicable", "solve_choice", "MAX_CUTS", "MAX_POLICIES"]
@@ -86,16 +101,10 @@ SMOOTHING = 0.5
 SMOOTH_FROM = 20_000
 
 
-class NotApplicable(Exception):
-    """The technique-choice route does not apply; the message says why."""
-
-
 def not_applicable(problem) -> str | None:
     """Why the exact technique-choice route does not apply (None if it does)."""
     if problem.is_square:
         return "one technique per product (the square route applies)"
-    if np.isfinite(problem.capacities).any():
-        return "some techniques have capacity limits"
     if np.any(problem.initial_stocks > 0):
         return "there are initial stocks"
     if problem._required is not None:
@@ -244,13 +253,23 @@ def solve_choice(problem, mode: str, options):
         techniques, _ = tech.cheapest(tech.R_lim[0])
         square = _square_problem(problem, tech, techniques)
         xs, p, lam, why = solve_decoupled(square, mode, options)
-        if xs is None:
-            return None, None, None, why
-        return tech.lift(techniques, xs), p, lam, None
-    tol = max(GAP_SHARE * options.gap, 1e-11)
-    if mode == "plan-ray":
-        return _plan_ray(problem, tech, problem.targets, tol)
-    return _harmony_route(problem, tech, tol)
+        out = (None, None, None, why) if xs is None else \
+            (tech.lift(techniques, xs), p, lam, None)
+    else:
+        tol = max(GAP_SHARE * options.gap, 1e-11)
+        out = _plan_ray(problem, tech, problem.targets, tol) if mode == "plan-ray" else \
+            _harmony_route(problem, tech, tol)
+    x = out[0]
+    caps = problem.capacities
+    if x is None and np.isfinite(caps).any():
+        raise NotApplicable(f"without the capacities the plan is unbounded ({out[3]}); "
+                            "whether they bound it is left to the general routes")
+    if x is not None and exceeded(x, caps).size:
+        # the optimum without the capacities breaks some: it is not this problem's
+        raise CapacitiesBind(f"the cheapest techniques' plan exceeds "
+                             f"{exceeded(x, caps).size} capacities",
+                             within_capacities(x, caps))
+    return out
 
 
 def _cut_lp(U: np.ndarray, rho: np.ndarray):

@@ -1,7 +1,7 @@
 """The decoupled plan: exact, through labour values (MATH.md §3, "structure worth exploiting").
 
-In the square case (one technique per product, B = I) without capacity limits
-and without initial stocks, the planner can work in net outputs y = (I − A)x:
+In the square case (one technique per product, B = I) without initial stocks, the
+planner can work in net outputs y = (I − A)x:
 for a productive economy x = (I − A)⁻¹y ≥ 0 whenever y ≥ 0, and resource use is
 R x = V y with V = R(I − A)⁻¹, the vertically integrated resource coefficients
 (labour values for the labour row). Only the r limited resources couple the
@@ -13,6 +13,19 @@ products:
   (lab.planning._harmony.best_response), and λ minimises the smooth convex dual
   g(λ) = Σ conj(p(λ)) + λᵀρ: a monotone root in one dimension (labour alone),
   quasi-Newton in λ = exp(μ) for several resources.
+
+Capacities c_j (one per product here) are limits of the same kind: x_j = e_jᵀ(I − A)⁻¹y
+≤ c_j is a resource whose integrated coefficients are the values of a unit cost on
+product j alone, u_j = e_jᵀ(I − A)⁻¹, and whose price is the capacity's rent. So
+
+* plan-ray: every feasible plan has x ≥ φ·(I − A)⁻¹t (the Leontief inverse is ≥ 0),
+  so φ = min(min_q ρ_q / (V_q·t), min_j c_j / ((I − A)⁻¹t)_j), exactly; where a capacity
+  binds, the prices are u_j / ((I − A)⁻¹t)_j and the rent is what the certificate's
+  bound charges for it;
+* harmony: the capacities the plan exceeds are added as resources (their rows u_j by
+  one value solve) and the dual is solved again, until the plan meets every capacity.
+  Past :data:`MAX_PRICED_CAPACITIES` such rows the route stops with
+  :class:`CapacitiesBind` and the general routes take over.
 
 Cost: one multi-right-hand-side value solve for V, one value solve with Aᵀ for
 x, O(r·m) per dual evaluation. The plan is certified like every other plan (a
@@ -31,16 +44,50 @@ from lab.economy import Economy
 from lab.exceptions import EfficiencyWarning
 from lab.planning import _harmony
 
-__all__ = ["not_applicable", "integrated", "integrated_coefficients", "gross_outputs",
-           "solve_decoupled"]
+__all__ = ["NotApplicable", "CapacitiesBind", "not_applicable", "integrated",
+           "integrated_coefficients", "gross_outputs", "solve_decoupled",
+           "within_capacities", "MAX_PRICED_CAPACITIES"]
+
+#: Most capacities the harmony route prices as resources before it hands the problem on
+#: (each adds a row to the dual's Newton system).
+MAX_PRICED_CAPACITIES = 1024
+#: Unit right-hand sides per value solve of :func:`unit_values`.
+UNIT_BATCH = 64
+#: A plan meets a capacity when it uses at most this share more (the certificate's
+#: feasibility tolerance).
+CAPACITY_RTOL = 1e-9
+
+
+class NotApplicable(Exception):
+    """An exact route does not apply; the message says why."""
+
+
+class CapacitiesBind(NotApplicable):
+    """The exact route's plan without (some) capacities exceeds them. ``plan``: that
+    plan scaled down into the capacities, a feasible start for the general routes."""
+
+    def __init__(self, message: str, plan: np.ndarray):
+        super().__init__(message)
+        self.plan = plan
+
+
+def within_capacities(x: np.ndarray, capacities: np.ndarray) -> np.ndarray:
+    """x scaled by one factor ≤ 1 so that x ≤ c (feasible again where x was without c)."""
+    over = x > capacities
+    if not over.any():
+        return x
+    return x * float(np.min(capacities[over] / x[over]))
+
+
+def exceeded(x: np.ndarray, capacities: np.ndarray) -> np.ndarray:
+    """Techniques whose intensity exceeds their capacity by more than rounding."""
+    return np.flatnonzero(x > capacities * (1.0 + CAPACITY_RTOL))
 
 
 def not_applicable(problem) -> str | None:
     """Why the decoupled solve does not apply to ``problem`` (None if it does)."""
     if not problem.is_square or problem.economy is None:
         return "techniques differ from products (technique choice or joint production)"
-    if np.isfinite(problem.capacities).any():
-        return "some techniques have capacity limits"
     if np.any(problem.initial_stocks > 0):
         return "there are initial stocks"
     return None
@@ -68,6 +115,36 @@ def integrated(economy: Economy, rows: np.ndarray, backend: str,
         V.flags.writeable = False
         economy._cache[key] = V
     return economy._cache[key]
+
+
+def values_for(economy: Economy, rhs: np.ndarray, backend: str,
+               n_threads: int | None) -> np.ndarray:
+    """v = (I − Aᵀ)⁻¹b for each row b of ``rhs`` (k, m) ≥ 0, by the economy's cached
+    value solver; (k, m)."""
+    from lab.values._solver import ValueSolver
+
+    solver = _value_solver(economy, "plan-value-solver",
+                           lambda: ValueSolver(economy, rtol=1e-13, backend=backend,
+                                               n_threads=n_threads))
+    # rows that are mostly 0 prove nothing about productivity; a row of ones makes the
+    # solve prove it from its own values (see gross_outputs)
+    values = solver.solve(rhs=np.vstack([rhs, np.ones(rhs.shape[1])])).values
+    return np.atleast_2d(values)[:-1]
+
+
+def unit_values(economy: Economy, products: np.ndarray, columns: np.ndarray, backend: str,
+                n_threads: int | None) -> np.ndarray:
+    """U = E(I − A)⁻¹ on ``columns``, E the unit rows of ``products``: row j is what each
+    product embodies of product j's own output (the integrated coefficients of a capacity
+    on j), solved :data:`UNIT_BATCH` rows at a time; (len(products), len(columns))."""
+    m = economy.A.shape[0]
+    out = np.empty((len(products), len(columns)))
+    for s in range(0, len(products), UNIT_BATCH):
+        chunk = products[s:s + UNIT_BATCH]
+        rhs = np.zeros((len(chunk), m))
+        rhs[np.arange(len(chunk)), chunk] = 1.0
+        out[s:s + len(chunk)] = values_for(economy, rhs, backend, n_threads)[:, columns]
+    return out
 
 
 def integrated_coefficients(problem, rows: np.ndarray, options) -> np.ndarray:
@@ -127,6 +204,53 @@ def _harmony_prices(V_t, t, w, rho):
     return np.exp(res.x)
 
 
+def _priced_capacities_newton(V_t, t, w, rho, lam):
+    """λ ≥ 0 minimising the harmony dual g(λ) = Σ conj(λᵀV_t) + λᵀρ by projected Newton
+    steps (Bertsekas) from ``lam`` (at which every target's price is > 0). Used once
+    capacities are priced as resources: the rows then differ in scale by orders of
+    magnitude and BFGS in log-prices overflows; g is convex and piecewise twice
+    differentiable, and its Hessian V diag(−dn/dp) Vᵀ has the rows' own scale."""
+    def evaluate(lam):
+        p = lam @ V_t
+        with np.errstate(over="ignore", invalid="ignore"):
+            value = float(np.sum(_harmony.conjugate(p, t, w)) + np.dot(lam, rho))
+        return value, p
+
+    value, p = evaluate(lam)
+    for _ in range(200):
+        n = _harmony.best_response(p, t, w)
+        grad = rho - V_t @ n
+        with np.errstate(divide="ignore", invalid="ignore"):
+            q = p * t / np.where(w > 0, w, 1.0)
+            slope = np.where(w <= 0, 0.0, np.where(q <= 1.0, w / (p * p),
+                                                   np.where(q < 2.0, t * t / w, 0.0)))
+        free = (lam > 0) | (grad < 0)
+        if not free.any():
+            break
+        Vf = V_t[free]
+        H = (Vf * slope) @ Vf.T
+        H[np.diag_indices_from(H)] += 1e-14 * max(float(np.max(np.diag(H))), 1e-300)
+        d = np.zeros_like(lam)
+        try:
+            d[free] = np.linalg.solve(H, -grad[free])
+        except np.linalg.LinAlgError:
+            d[free] = -grad[free] / np.maximum(np.diag(H), 1e-300)
+        decrease = -float(np.dot(grad, d))
+        if not decrease > 1e-15 * max(1.0, abs(value)):
+            break
+        step = 1.0
+        while step > 1e-30:
+            new = np.maximum(lam + step * d, 0.0)
+            new_value, new_p = evaluate(new)
+            if new_value <= value - 1e-4 * float(np.dot(grad, lam - new)):
+                break
+            step *= 0.5
+        else:
+            break
+        lam, value, p = new, new_value, new_p
+    return lam
+
+
 def _labour_price(v, t, w, rho):
     """The labour price λ at which the best responses use exactly ρ hours (one resource).
 
@@ -172,37 +296,94 @@ def solve_decoupled(problem, mode: str, options):
     """Intensities x, product prices p (m,), resource prices λ over the limited rows.
 
     Returns ``None`` for x when the plan is unbounded (a target whose production
-    uses none of the limited resources, directly or indirectly).
+    uses none of the limited resources, directly or indirectly). Raises
+    :class:`CapacitiesBind` when harmony's plan exceeds more capacities than the route
+    prices (module docstring).
     """
     limited = np.flatnonzero(np.isfinite(problem.available))
+    capped = np.isfinite(problem.capacities)
     idx = problem.target_index
     t = problem.targets[idx]
     w = problem.weights[idx]
-    if limited.size == 0:
+    if limited.size == 0 and not capped.any():
         return None, None, None, "no resource is limited and no technique has a capacity"
-    V = integrated_coefficients(problem, limited, options)
-    V_t = V[:, idx]
+    V = integrated_coefficients(problem, limited, options) if limited.size \
+        else np.zeros((0, problem.n_products))
     rho = problem.available[limited]
-    free = ~(V_t > 0).any(axis=0) & (w > 0 if mode == "harmony" else True)
+    if mode == "plan-ray":
+        return _plan_ray(problem, V, rho, options)
+    V_t = V[:, idx]
+    free = ~(V_t > 0).any(axis=0) & (w > 0)
     if free.any():
         code = problem.product_codes[idx[np.flatnonzero(free)[0]]]
-        return None, None, None, (f"target product {code!r} uses none of the limited resources "
-                                  "directly or indirectly, so it can grow without limit")
-    y = np.zeros(problem.n_products)
-    if mode == "plan-ray":
-        with np.errstate(over="ignore"):
-            need = V_t @ t
-        q = int(np.argmin(rho / need))
-        phi = float(rho[q] / need[q])
-        lam = np.zeros(limited.size)
-        lam[q] = 1.0 / need[q]
-        y[idx] = phi * t
-    else:
-        lam = _harmony_prices(V_t, t, w, rho)
+        why = (f"target product {code!r} uses none of the limited resources directly or "
+               "indirectly")
+        if capped.any():  # a capacity may still bound it: the general routes decide
+            raise NotApplicable(why)
+        return None, None, None, why + ", so it can grow without limit"
+    r = limited.size
+    priced = np.zeros(0, dtype=np.intp)  # products whose capacity is priced as a resource
+    lam = _harmony_prices(V_t, t, w, rho)
+    while True:
+        if priced.size:
+            lam = _priced_capacities_newton(V_t, t, w, rho, np.pad(lam, (0, rho.size - lam.size)))
+        y = np.zeros(problem.n_products)
         y[idx] = _harmony.best_response(lam @ V_t, t, w)
-    p = lam @ V
-    x = gross_outputs(problem.economy, y, backend=options.backend,
-                      n_threads=options.n_threads)
+        x = gross_outputs(problem.economy, y, backend=options.backend,
+                          n_threads=options.n_threads)
+        over = np.setdiff1d(exceeded(x, problem.capacities), priced)
+        if over.size == 0:
+            break
+        if priced.size + over.size > MAX_PRICED_CAPACITIES:
+            raise CapacitiesBind(
+                f"the plan exceeds {priced.size + over.size} capacities, more than the "
+                f"{MAX_PRICED_CAPACITIES} the exact route prices as resources",
+                within_capacities(x, problem.capacities))
+        V_t = np.vstack([V_t, unit_values(problem.economy, over, idx, options.backend,
+                                          options.n_threads)])
+        rho = np.concatenate([rho, problem.capacities[over]])
+        priced = np.concatenate([priced, over])
+    p = lam[:r] @ V
+    rents = lam[r:] > 0
+    if rents.any():  # the capacities' rents, valued through the inputs like labour
+        rhs = np.zeros((1, problem.n_products))
+        rhs[0, priced[rents]] = lam[r:][rents]
+        p = p + values_for(problem.economy, rhs, options.backend, options.n_threads)[0]
+    if not all(math.isfinite(v) for v in (float(x.sum()), float(p.sum()))):
+        return None, None, None, "the decoupled solve produced non-finite values"
+    return x, p, lam[:r], None
+
+
+def _plan_ray(problem, V, rho, options):
+    """The closed form of the plan ray with resources and capacities (module docstring)."""
+    idx = problem.target_index
+    y = np.zeros(problem.n_products)
+    y[idx] = problem.targets[idx]
+    x1 = gross_outputs(problem.economy, y, backend=options.backend,
+                       n_threads=options.n_threads)  # the plan for φ = 1
+    with np.errstate(over="ignore"):
+        need = V[:, idx] @ problem.targets[idx]
+    with np.errstate(divide="ignore"):
+        by_resource = np.where(need > 0, rho / np.where(need > 0, need, 1.0), np.inf)
+    caps = problem.capacities
+    capped = np.flatnonzero(np.isfinite(caps) & (x1 > 0))
+    by_capacity = caps[capped] / x1[capped]
+    phi_r = float(by_resource.min(initial=np.inf))
+    phi_c = float(by_capacity.min(initial=np.inf))
+    if not math.isfinite(min(phi_r, phi_c)):
+        return None, None, None, ("the targets use none of the limited resources and no "
+                                  "technique with a capacity, so they can grow without limit")
+    lam = np.zeros(V.shape[0])
+    if phi_r <= phi_c:
+        q = int(np.argmin(by_resource))
+        lam[q] = 1.0 / need[q]
+        p = lam @ V
+    else:  # a capacity binds first: its rent prices the targets
+        j = int(capped[np.argmin(by_capacity)])
+        rhs = np.zeros((1, problem.n_products))
+        rhs[0, j] = 1.0 / x1[j]
+        p = values_for(problem.economy, rhs, options.backend, options.n_threads)[0]
+    x = min(phi_r, phi_c) * x1
     if not all(math.isfinite(v) for v in (float(x.sum()), float(p.sum()))):
         return None, None, None, "the decoupled solve produced non-finite values"
     return x, p, lam, None

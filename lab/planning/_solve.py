@@ -81,10 +81,10 @@ from lab.exceptions import (
 )
 from lab.planning import _certificate, _lp, _pdhg
 from lab.planning._certificate import Objective
-from lab.planning._choice import NotApplicable, solve_choice
 from lab.planning._choice import not_applicable as choice_not_applicable
+from lab.planning._choice import solve_choice
 from lab.planning._cockshott import CockshottOptions, balance
-from lab.planning._exact import not_applicable, solve_decoupled
+from lab.planning._exact import CapacitiesBind, NotApplicable, not_applicable, solve_decoupled
 from lab.planning._harmony import harmony_of
 from lab.planning._problem import PlanningProblem
 from lab.planning._scale import Units, balanced_units, mean_weight, scaled_problem
@@ -823,38 +823,25 @@ def _solve(problem, options, backend, n_threads, callback, x0, t0):
     handed = None  # the evidence of a route that handed its plan on to PDHG
     if solver == "decoupled" and reason is not None:
         raise InvalidOptionError(f"solver='decoupled' does not apply: {reason}")
+    most = _lp.AUTO_MAX_TECHNIQUES if objective.mode == "plan-ray" else _lp.AUTO_MAX_HARMONY
+    general_solver = "highs" if problem.n_techniques <= most else "pdhg"
     if solver == "auto":
-        most = _lp.AUTO_MAX_TECHNIQUES if objective.mode == "plan-ray" else _lp.AUTO_MAX_HARMONY
-        solver = "decoupled" if reason is None else \
-            "highs" if problem.n_techniques <= most else "pdhg"
+        solver = "decoupled" if reason is None else general_solver
     what = "harmony programme" if method == "auto" else method
-    exact = ("decoupled through labour values (square, no capacities, no initial stocks)"
+    exact = ("decoupled through labour values (square, no initial stocks)"
              if problem.is_square else
              "exact through the cheapest techniques (technique choice by policy iteration, "
-             "no joint production, no capacities, no initial stocks)")
-    because = "" if reason is None else " because " + reason
-    why = (f"{what}: "
-           + (exact if solver == "decoupled" else
-              f"{'linear programme' if objective.mode == 'plan-ray' else 'tangent LPs'} "
-              f"by HiGHS{because}, certified by lab"
-              if solver == "highs" else f"primal-dual (PDHG){because}"))
-    if solver == "highs":
-        out = _highs(problem, objective, options, x0, _left(options.time_limit, t0))
-        if out is not None and (out[0].relative_gap <= options.gap
-                                or options.solver == "highs"):
-            ev, timings = out
-            return _result(problem, options, ev, method, why, solver, backend, n_threads,
-                           iterations=0, history=np.array([[0.0, ev.relative_gap]]),
-                           timings=timings, t0=t0, stopped="the linear programme")
-        if out is None:
-            why = (f"{what}: primal-dual (PDHG){because}; HiGHS gave no plan (no optimum, "
-                   "or highspy is not installed)")
-        else:  # rounding left HiGHS's plan uncertified: PDHG starts from it
-            handed = out[0]
-            x0 = out[0].x
-            why = (f"{what}: primal-dual (PDHG){because}; HiGHS's plan was not certified "
-                   f"(gap {out[0].relative_gap:.1e}), so PDHG went on from it")
-        solver = "pdhg"
+             "no joint production, no initial stocks)")
+    because = " because " + reason if reason is not None else \
+        "" if options.solver == "auto" else " as requested"
+
+    programme = "linear programme" if objective.mode == "plan-ray" else "tangent LPs"
+
+    def general_why(route, because):
+        return f"{what}: " + (f"{programme} by HiGHS{because}, certified by lab"
+                              if route == "highs" else f"primal-dual (PDHG){because}")
+
+    why = f"{what}: {exact}" if solver == "decoupled" else general_why(solver, because)
     if solver == "decoupled":
         try:
             out = _decoupled(problem, objective, options)
@@ -862,8 +849,11 @@ def _solve(problem, options, backend, n_threads, callback, x0, t0):
             if options.solver == "decoupled":
                 raise InvalidOptionError(f"solver='decoupled' does not apply: {exc}") from None
             out = None
-            solver = "pdhg"
-            why = f"{what}: primal-dual (PDHG) because the exact route failed: {exc}"
+            solver = general_solver
+            because = f" because the exact route does not apply: {exc}"
+            why = general_why(solver, because)
+            if isinstance(exc, CapacitiesBind) and x0 is None:
+                x0 = exc.plan  # feasible: the exact plan scaled into the capacities
     if solver == "decoupled":
         if isinstance(out, str):
             return _unbounded(problem, method, why, solver, backend, n_threads,
@@ -879,6 +869,23 @@ def _solve(problem, options, backend, n_threads, callback, x0, t0):
         x0 = ev.x
         solver = "pdhg"
         why += f"; its plan was not certified (gap {ev.relative_gap:.1e}), so PDHG went on"
+    if solver == "highs":
+        out = _highs(problem, objective, options, x0, _left(options.time_limit, t0))
+        if out is not None and (out[0].relative_gap <= options.gap
+                                or options.solver == "highs"):
+            ev, timings = out
+            return _result(problem, options, ev, method, why, solver, backend, n_threads,
+                           iterations=0, history=np.array([[0.0, ev.relative_gap]]),
+                           timings=timings, t0=t0, stopped="the linear programme")
+        if out is None:
+            why = (general_why("pdhg", because) + "; HiGHS gave no plan (no optimum, or "
+                   "highspy is not installed)")
+        else:  # rounding left HiGHS's plan uncertified: PDHG starts from it
+            handed = out[0]
+            x0 = out[0].x
+            why += (f"; HiGHS's plan was not certified (gap {out[0].relative_gap:.1e}), so "
+                    "PDHG went on from it")
+        solver = "pdhg"
     general = solve_general(problem, objective, gap=options.gap,
                             maxiter=options.maxiter or 200_000, n_threads=numba_threads(),
                             check_every=options.check_every, callback=callback,

@@ -63,6 +63,7 @@ def apply_indices(solver, inputs, products, values, labour_idx, labour_val) -> N
     if inputs.size == 0 and labour_idx.size == 0:
         return
     solver._tiles = None  # cut again from the changed coefficients by the next solve
+    solver._proof = None  # proved again by the next solve
     indptr, indices, data = solver._M
     if not data.flags.writeable:
         data = data.copy()  # the economy's coefficients are shared and read-only
@@ -111,6 +112,7 @@ def replace_rows(solver, products, lengths, values, labour) -> None:
     rows' storage order), and labour[products] = ``labour``; all checked by the caller.
     The pattern is unchanged, so the structure analysis stays valid."""
     solver._tiles = None
+    solver._proof = None
     indptr, indices, data = solver._M
     if not data.flags.writeable:
         data = data.copy()

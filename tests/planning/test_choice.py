@@ -191,12 +191,39 @@ def test_joint_production_falls_back_and_says_why():
         lab.plan(problem, method="plan-ray", solver="decoupled")
 
 
-def test_capacities_leave_the_exact_route_and_say_why():
+def test_binding_capacities_leave_the_exact_route_and_say_why():
     problem = _choice_problem(100, 3, 1, capacities=0.2)
     result = lab.plan(problem, method="plan-ray")
-    assert result.solver == "highs" and "capacity" in result.method_reason
+    assert result.solver == "highs" and "exceeds 7 capacities" in result.method_reason
+    phi, _, _ = plan_ray_highs(problem, "simplex")
+    assert result.converged and result.objective == pytest.approx(phi, rel=1e-7)
     result = lab.plan(problem, method="plan-ray", solver="pdhg", maxiter=10)
-    assert result.solver == "pdhg" and "capacity" in result.method_reason
+    assert result.solver == "pdhg" and "requested" in result.method_reason
+    with pytest.raises(InvalidOptionError, match="exceeds 7 capacities"):
+        lab.plan(problem, method="plan-ray", solver="decoupled")
+
+
+@pytest.mark.parametrize("method", ["plan-ray", "harmony"])
+@pytest.mark.parametrize("resources", [1, 3])
+def test_capacities_that_do_not_bind_keep_the_exact_route(method, resources):
+    """The plan without the capacities meets them: it is the optimum with them too,
+    and the certificate proves it on the problem with its capacities."""
+    free = _choice_problem(120, 4, resources)
+    x = lab.plan(free, method=method).x
+    problem = lab.PlanningProblem.from_techniques(
+        use=free.A, make=free.B, resources=free.R, targets=free.targets,
+        available=free.available, capacities=np.where(np.arange(x.size) % 3 == 0,
+                                                      1.5 * x + 1e-3, np.inf),
+        product_codes=free.product_codes, technique_codes=free.technique_codes)
+    result = lab.plan(problem, method=method)
+    assert result.solver == "decoupled" and EXACT in result.method_reason
+    assert result.status == lab.PlanStatus.OPTIMAL and result.relative_gap <= 1e-6
+    if method == "plan-ray":
+        phi, _, status = plan_ray_highs(problem, "simplex")
+        assert status == "Optimal" and result.objective == pytest.approx(phi, rel=1e-7)
+    else:
+        reference, _ = harmony_cvxpy(problem)
+        assert result.objective == pytest.approx(reference, rel=1e-6, abs=1e-6)
 
 
 def test_product_no_technique_makes():
@@ -213,14 +240,20 @@ def test_product_no_technique_makes():
 
 
 def test_unbounded_target_without_limited_resource():
-    """Energy is the only limited resource and one technique makes product 0 without it."""
+    """Energy is the only limited resource and one technique makes product 0 without it:
+    its harmony grows without limit, while the plan ray is held at φ = 2 by product 1's
+    energy (hand-solved: x₂ ≥ φ and x₂ ≤ 2)."""
     problem = lab.PlanningProblem.from_techniques(
         np.zeros((2, 3)), [[1.0, 1.0, 0.0], [0.0, 0.0, 1.0]],
         [[1.0, 1.0, 1.0], [1.0, 0.0, 1.0]], [1.0, 1.0],
         resource_names=["labour", "energy"], available={"energy": 2.0})
     with pytest.warns(ConvergenceWarning, match="unbounded"):
-        result = lab.plan(problem, method="plan-ray")
+        result = lab.plan(problem, method="harmony")
     assert result.status == lab.PlanStatus.UNBOUNDED
+    result = lab.plan(problem, method="plan-ray")
+    assert result.status == lab.PlanStatus.OPTIMAL and result.solver == "decoupled"
+    assert result.objective == pytest.approx(2.0, rel=1e-12)
+    assert result.bound == pytest.approx(2.0, rel=1e-9)
 
 
 def test_policy_values_are_the_prices():

@@ -158,3 +158,36 @@ def test_sparse_input_and_sparse_error_indices():
     with pytest.raises(lab.NotProductiveError) as info:
         lab.labour_values(sparse, method="blocks")
     assert sorted(info.value.codes) == ["c005", "c006", "c007"]
+
+
+def test_a_proof_serves_later_solves_until_an_update(monkeypatch):
+    """A right-hand side with zeros proves nothing (its products' values equal their
+    inputs' worth, a Collatz–Wielandt ratio of 1); the proof of an earlier solve serves
+    until ``update`` changes the coefficients, after which the next solve proves again."""
+    from lab.values import _structure
+
+    A, _ = _productive_base(60, seed=4)
+    d = np.geomspace(1.0, 1e3, 60)
+    A = A * d[None, :] / d[:, None]  # the same spectrum, column sums far above 1
+    codes = [f"c{i}" for i in range(60)]
+    solver = lab.ValueSolver(lab.Economy(A, np.ones(60), codes=codes), method="blocks")
+    assert solver.column_bound >= 1.0
+    first = solver.solve(rhs=np.ones(60))
+    assert "Collatz–Wielandt" in first.productivity
+
+    def forbidden(*args, **kwargs):
+        raise AssertionError("productivity was proved again")
+
+    monkeypatch.setattr(_structure, "diagnose", forbidden)
+    monkeypatch.setattr(_structure, "certify", forbidden)
+    rhs = np.zeros(60)
+    rhs[0] = 1.0
+    again = solver.solve(rhs=rhs)
+    assert again.converged and again.productivity == first.productivity
+    np.testing.assert_allclose(again.values, np.linalg.solve(np.eye(60) - A.T, rhs),
+                               rtol=1e-9, atol=1e-12)
+    nonzero = np.flatnonzero(A)
+    i, j = np.unravel_index(nonzero[0], A.shape)
+    solver.update({(codes[i], codes[j]): 0.5 * A[i, j]})
+    with pytest.raises(AssertionError, match="proved again"):
+        solver.solve(rhs=np.ones(60))
