@@ -12,7 +12,8 @@ weights); ``_multiyear`` writes a multi-year plan as one year-indexed problem;
 ``_solve`` picks a route and assembles the result (``_scale`` moves the general
 route to unit-free internal units and back). The routes are ``_exact`` (closed form
 through labour values when the problem decouples), ``_choice`` (exact with technique
-choice and no capacities: policy iteration, cutting planes over resource prices),
+choice where its plan meets any capacities: policy iteration, cutting planes over
+resource prices), ``_lp`` (HiGHS where those stop, up to 20,000 techniques),
 ``_pdhg`` (restarted Halpern PDHG, the general method) and ``_cockshott`` (the published
 heuristic). Every iterate of the general method passes through ``_certificate``, which
 repairs it into a feasible plan and bounds the optimum by weak duality (``_polish``

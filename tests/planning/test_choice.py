@@ -191,13 +191,19 @@ def test_joint_production_falls_back_and_says_why():
         lab.plan(problem, method="plan-ray", solver="decoupled")
 
 
-def test_binding_capacities_leave_the_exact_route_and_say_why():
+def test_binding_capacities_leave_the_exact_route_and_say_why(monkeypatch):
+    from lab.planning import _solve
+
     problem = _choice_problem(100, 3, 1, capacities=0.2)
+    result = lab.plan(problem, method="plan-ray")
+    assert result.solver == "highs" and "HiGHS is asked first" in result.method_reason
+    monkeypatch.setattr(_solve, "CAPACITIES_EXACT_FROM", 100)
     result = lab.plan(problem, method="plan-ray")
     assert result.solver == "highs" and "exceeds 7 capacities" in result.method_reason
     phi, _, _ = plan_ray_highs(problem, "simplex")
     assert result.converged and result.objective == pytest.approx(phi, rel=1e-7)
-    result = lab.plan(problem, method="plan-ray", solver="pdhg", maxiter=10)
+    with pytest.warns(ConvergenceWarning, match="not certified"):
+        result = lab.plan(problem, method="plan-ray", solver="pdhg", maxiter=10)
     assert result.solver == "pdhg" and "requested" in result.method_reason
     with pytest.raises(InvalidOptionError, match="exceeds 7 capacities"):
         lab.plan(problem, method="plan-ray", solver="decoupled")
@@ -205,9 +211,12 @@ def test_binding_capacities_leave_the_exact_route_and_say_why():
 
 @pytest.mark.parametrize("method", ["plan-ray", "harmony"])
 @pytest.mark.parametrize("resources", [1, 3])
-def test_capacities_that_do_not_bind_keep_the_exact_route(method, resources):
+def test_capacities_that_do_not_bind_keep_the_exact_route(method, resources, monkeypatch):
     """The plan without the capacities meets them: it is the optimum with them too,
-    and the certificate proves it on the problem with its capacities."""
+    and the certificate proves it on the problem with its capacities. ``auto`` tries
+    this from CAPACITIES_EXACT_FROM techniques on (below, HiGHS first)."""
+    from lab.planning import _solve
+
     free = _choice_problem(120, 4, resources)
     x = lab.plan(free, method=method).x
     problem = lab.PlanningProblem.from_techniques(
@@ -215,9 +224,13 @@ def test_capacities_that_do_not_bind_keep_the_exact_route(method, resources):
         available=free.available, capacities=np.where(np.arange(x.size) % 3 == 0,
                                                       1.5 * x + 1e-3, np.inf),
         product_codes=free.product_codes, technique_codes=free.technique_codes)
+    small = lab.plan(problem, method=method)
+    assert small.solver == "highs" and "HiGHS is asked first" in small.method_reason
+    monkeypatch.setattr(_solve, "CAPACITIES_EXACT_FROM", 100)
     result = lab.plan(problem, method=method)
     assert result.solver == "decoupled" and EXACT in result.method_reason
     assert result.status == lab.PlanStatus.OPTIMAL and result.relative_gap <= 1e-6
+    assert result.objective == pytest.approx(small.objective, rel=1e-6)
     if method == "plan-ray":
         phi, _, status = plan_ray_highs(problem, "simplex")
         assert status == "Optimal" and result.objective == pytest.approx(phi, rel=1e-7)

@@ -81,6 +81,8 @@ def test_plan_ray_against_highs(seed, resources):
     assert np.all(result.x <= problem.capacities * (1 + 1e-12))
 
 
+# Clarabel may call its answer inaccurate at 1e-11; it is compared at 1e-7 all the same
+@pytest.mark.filterwarnings("ignore:Solution may be inaccurate")
 @pytest.mark.parametrize("resources", [1, 3])
 @pytest.mark.parametrize("seed", range(3))
 def test_harmony_against_clarabel(seed, resources):
