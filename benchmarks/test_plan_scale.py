@@ -12,7 +12,9 @@ for every product (``alternatives=1``: 2 techniques per product), three limited 
 targets on 30 % of the products; ``choice`` has no capacities (``auto`` takes the exact
 route through the cheapest techniques, :mod:`lab.planning._choice`), ``capacities`` gives
 30 % of the techniques a capacity between 0.5 and 1.5 times what meeting the targets
-would need (the primal-dual route).
+would need (HiGHS up to 20,000 techniques, then the primal-dual route), ``bottlenecks``
+(plan ray only) caps 8 of the 200 busiest techniques of the ``choice`` plan at 0.7 of
+their use there (the exact route prices them like resources).
 
 Each entry times lab (``method`` plan-ray or harmony, ``auto`` route) and, once per
 problem, HiGHS simplex, IPM and PDLP on the plan-ray LP (highspy, one process, time
@@ -55,16 +57,32 @@ HIGHS_LIMIT = float(os.environ.get("LAB_BENCH_HIGHS_LIMIT", "300"))
 HIGHS_MAX = int(float(os.environ.get("LAB_BENCH_HIGHS_MAX", "10000")))
 LAB_LIMIT = float(os.environ.get("LAB_BENCH_PLAN_LIMIT", "300"))
 HIGHS_SOLVERS = ("simplex", "ipm", "pdlp")
-KINDS = {"choice": {}, "capacities": {"capacities": 0.3}}
+KINDS = {"choice": {}, "capacities": {"capacities": 0.3}, "bottlenecks": None}
 _problems: dict = {}
 _highs: dict = {}
 
 
 def _problem(n: int, kind: str):
     if (n, kind) not in _problems:
-        _problems[n, kind] = generate_planning_problem(
-            n, seed=1, alternatives=1.0, limit_resources=3, **KINDS[kind])
+        if kind == "bottlenecks":
+            _problems[n, kind] = _bottlenecks(_problem(n, "choice"))
+        else:
+            _problems[n, kind] = generate_planning_problem(
+                n, seed=1, alternatives=1.0, limit_resources=3, **KINDS[kind])
     return _problems[n, kind]
+
+
+def _bottlenecks(free, count: int = 8, share: float = 0.7):
+    """``free`` with ``count`` of the 200 busiest techniques of its plan ray capped at
+    ``share`` of their use there."""
+    x = lab.plan(free, method="plan-ray").x
+    pick = np.random.default_rng(0).choice(np.argsort(-x)[:200], count, replace=False)
+    caps = np.full(x.size, np.inf)
+    caps[pick] = share * x[pick]
+    return lab.PlanningProblem.from_techniques(
+        use=free.A, make=free.B, resources=free.R, targets=free.targets,
+        available=free.available, capacities=caps, product_codes=free.product_codes,
+        technique_codes=free.technique_codes)
 
 
 def _peak_gb() -> float:
@@ -86,19 +104,21 @@ def _highs_runs(n: int, kind: str) -> dict:
 
 
 def _cases():
-    return [pytest.param(n, kind, id=f"n={n:.0e}-{kind}".replace("+0", ""),
+    # harmony with technique choice does not price capacities: no bottlenecks case
+    return [pytest.param(n, kind, method,
+                         id=f"n={n:.0e}-{kind}-{method}".replace("+0", ""),
                          marks=[pytest.mark.large] if n >= 10**5 else [])
-            for n in SIZES for kind in KINDS]
+            for n in SIZES for kind in KINDS for method in ("plan-ray", "harmony")
+            if not (kind == "bottlenecks" and method == "harmony")]
 
 
-@pytest.mark.parametrize("method", ["plan-ray", "harmony"])
-@pytest.mark.parametrize("n, kind", _cases())
+@pytest.mark.parametrize("n, kind, method", _cases())
 def test_plan_scale(benchmark, n, kind, method):
     problem = _problem(n, kind)
     with warnings.catch_warnings():  # untimed warm-up on a small problem: kernels compiled
         warnings.simplefilter("ignore")
         lab.plan(_problem(min(n, 1000), kind), method=method)
-    rounds = 3 if n <= 10**4 and kind == "choice" else 1
+    rounds = 3 if n <= 10**4 and kind != "capacities" else 1
     result = benchmark.pedantic(lab.plan, args=(problem,),
                                 kwargs=dict(method=method, time_limit=LAB_LIMIT),
                                 rounds=rounds, iterations=1)

@@ -51,6 +51,8 @@ __all__ = ["NotApplicable", "CapacitiesBind", "not_applicable", "integrated",
 #: Most capacities the harmony route prices as resources before it hands the problem on
 #: (each adds a row to the dual's Newton system).
 MAX_PRICED_CAPACITIES = 1024
+#: Most projected Newton steps of the harmony dual with priced capacities.
+NEWTON_STEPS = 200
 #: Unit right-hand sides per value solve of :func:`unit_values`.
 UNIT_BATCH = 64
 #: A plan meets a capacity when it uses at most this share more (the certificate's
@@ -209,7 +211,11 @@ def _priced_capacities_newton(V_t, t, w, rho, lam):
     steps (Bertsekas) from ``lam`` (at which every target's price is > 0). Used once
     capacities are priced as resources: the rows then differ in scale by orders of
     magnitude and BFGS in log-prices overflows; g is convex and piecewise twice
-    differentiable, and its Hessian V diag(−dn/dp) Vᵀ has the rows' own scale."""
+    differentiable, with Hessian V diag(−dn/dp) Vᵀ. A row all of whose targets make
+    nothing at the current prices has no curvature: g is linear along it, with slope
+    ρ_q > 0, so its step aims at λ_q = 0 and the line search stops it where the first
+    target starts again (a Newton step there is unbounded). Steps are damped
+    (Levenberg–Marquardt) when the line search has to shorten them."""
     def evaluate(lam):
         p = lam @ V_t
         with np.errstate(over="ignore", invalid="ignore"):
@@ -217,24 +223,29 @@ def _priced_capacities_newton(V_t, t, w, rho, lam):
         return value, p
 
     value, p = evaluate(lam)
-    for _ in range(200):
+    damping = 1e-12  # Levenberg–Marquardt: H + damping·diag(H); rows may outnumber the
+    # targets that make something, and H is then singular
+    for _ in range(NEWTON_STEPS):
         n = _harmony.best_response(p, t, w)
         grad = rho - V_t @ n
         with np.errstate(divide="ignore", invalid="ignore"):
-            q = p * t / np.where(w > 0, w, 1.0)
+            q = p * t / np.where(w > 0, w, 1.0)  # −dn/dp by branch: w/p², t²/w, 0
             slope = np.where(w <= 0, 0.0, np.where(q <= 1.0, w / (p * p),
                                                    np.where(q < 2.0, t * t / w, 0.0)))
         free = (lam > 0) | (grad < 0)
-        if not free.any():
-            break
-        Vf = V_t[free]
-        H = (Vf * slope) @ Vf.T
-        H[np.diag_indices_from(H)] += 1e-14 * max(float(np.max(np.diag(H))), 1e-300)
+        curved = (V_t * V_t) @ slope > 0
+        newton = free & curved
         d = np.zeros_like(lam)
-        try:
-            d[free] = np.linalg.solve(H, -grad[free])
-        except np.linalg.LinAlgError:
-            d[free] = -grad[free] / np.maximum(np.diag(H), 1e-300)
+        flat = free & ~curved
+        d[flat] = -lam[flat]
+        if newton.any():
+            Vf = V_t[newton]
+            H = (Vf * slope) @ Vf.T
+            H[np.diag_indices_from(H)] *= 1.0 + damping
+            try:
+                d[newton] = np.linalg.solve(H, -grad[newton])
+            except np.linalg.LinAlgError:
+                d[newton] = -grad[newton] / np.diag(H)
         decrease = -float(np.dot(grad, d))
         if not decrease > 1e-15 * max(1.0, abs(value)):
             break
@@ -247,6 +258,8 @@ def _priced_capacities_newton(V_t, t, w, rho, lam):
             step *= 0.5
         else:
             break
+        # a shortened step: the quadratic model was poor, lean towards the gradient
+        damping = max(damping / 10.0, 1e-12) if step == 1.0 else min(damping * 10.0, 1e12)
         lam, value, p = new, new_value, new_p
     return lam
 

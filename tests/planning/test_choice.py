@@ -191,22 +191,25 @@ def test_joint_production_falls_back_and_says_why():
         lab.plan(problem, method="plan-ray", solver="decoupled")
 
 
-def test_binding_capacities_leave_the_exact_route_and_say_why(monkeypatch):
+def test_binding_capacities_route_and_reason(monkeypatch):
+    """Below CAPACITIES_EXACT_FROM techniques auto asks HiGHS first; from there on the
+    plan ray prices the 7 capacities its plan exceeds and stays exact; PDHG, when asked,
+    says so."""
     from lab.planning import _solve
 
     problem = _choice_problem(100, 3, 1, capacities=0.2)
+    phi, _, _ = plan_ray_highs(problem, "simplex")
     result = lab.plan(problem, method="plan-ray")
     assert result.solver == "highs" and "HiGHS is asked first" in result.method_reason
+    assert result.converged and result.objective == pytest.approx(phi, rel=1e-7)
     monkeypatch.setattr(_solve, "CAPACITIES_EXACT_FROM", 100)
     result = lab.plan(problem, method="plan-ray")
-    assert result.solver == "highs" and "exceeds 7 capacities" in result.method_reason
-    phi, _, _ = plan_ray_highs(problem, "simplex")
+    assert result.solver == "decoupled" and EXACT in result.method_reason
     assert result.converged and result.objective == pytest.approx(phi, rel=1e-7)
+    assert np.count_nonzero(result.capacity_prices > 0) >= 1
     with pytest.warns(ConvergenceWarning, match="not certified"):
         result = lab.plan(problem, method="plan-ray", solver="pdhg", maxiter=10)
     assert result.solver == "pdhg" and "requested" in result.method_reason
-    with pytest.raises(InvalidOptionError, match="exceeds 7 capacities"):
-        lab.plan(problem, method="plan-ray", solver="decoupled")
 
 
 @pytest.mark.parametrize("method", ["plan-ray", "harmony"])
@@ -333,3 +336,51 @@ print("RESULT", r.status.name, r.solver)
 """)
     assert proc.returncode == 0, proc.stderr
     assert proc.stdout.strip() == "RESULT OPTIMAL decoupled", proc.stdout
+
+
+def _bottlenecks(n, seed, resources, count, share=0.7):
+    """A choice problem whose ``count`` busiest techniques (among the 40 busiest of the
+    plan without capacities) get a capacity of ``share`` of their use there."""
+    free = _choice_problem(n, seed, resources)
+    x = lab.plan(free, method="plan-ray").x
+    pick = np.random.default_rng(seed).choice(np.argsort(-x)[:40], count, replace=False)
+    caps = np.full(x.size, np.inf)
+    caps[pick] = share * x[pick]
+    return lab.PlanningProblem.from_techniques(
+        use=free.A, make=free.B, resources=free.R, targets=free.targets,
+        available=free.available, capacities=caps, product_codes=free.product_codes,
+        technique_codes=free.technique_codes)
+
+
+@pytest.mark.parametrize("resources", [1, 3])
+@pytest.mark.parametrize("seed", [1, 2, 3])
+def test_few_binding_capacities_are_priced_like_resources(seed, resources, monkeypatch):
+    """A handful of binding capacities: the plan ray prices them like resources in its
+    cutting planes and stays exact (HiGHS on the whole LP as the reference)."""
+    from lab.planning import _solve
+
+    monkeypatch.setattr(_solve, "CAPACITIES_EXACT_FROM", 0)
+    problem = _bottlenecks(200, seed, resources, count=4)
+    result = lab.plan(problem, method="plan-ray")
+    assert result.solver == "decoupled" and EXACT in result.method_reason
+    assert result.status == lab.PlanStatus.OPTIMAL and result.relative_gap <= 1e-6
+    phi, _, status = plan_ray_highs(problem, "simplex")
+    assert status == "Optimal"
+    assert result.objective == pytest.approx(phi, rel=1e-7)
+    assert result.bound >= phi * (1 - 1e-7)
+    capped = np.isfinite(problem.capacities)
+    assert np.all(result.x[capped] <= problem.capacities[capped] * (1 + 1e-9))
+    assert np.any(result.capacity_prices[capped] > 0)  # some capacity binds and earns
+
+
+def test_more_binding_capacities_than_priced_go_to_highs(monkeypatch):
+    from lab.planning import _choice, _solve
+
+    monkeypatch.setattr(_solve, "CAPACITIES_EXACT_FROM", 0)
+    monkeypatch.setattr(_choice, "MAX_PRICED_CAPACITIES", 2)
+    problem = _bottlenecks(200, 1, 3, count=4)
+    result = lab.plan(problem, method="plan-ray")
+    assert result.solver == "highs" and "more than the 2 the plan ray prices" in \
+        result.method_reason
+    phi, _, _ = plan_ray_highs(problem, "simplex")
+    assert result.converged and result.objective == pytest.approx(phi, rel=1e-7)
