@@ -46,7 +46,7 @@ from lab.generate import generate_planning_problem
 
 sys.path.insert(0, str(Path(__file__).parent.parent / "tests" / "planning"))
 
-from _plan_reference import plan_ray_highs  # noqa: E402
+from _plan_reference import plan_ray_highs, with_bottlenecks  # noqa: E402
 
 pytest.importorskip("highspy")
 
@@ -65,24 +65,11 @@ _highs: dict = {}
 def _problem(n: int, kind: str):
     if (n, kind) not in _problems:
         if kind == "bottlenecks":
-            _problems[n, kind] = _bottlenecks(_problem(n, "choice"))
+            _problems[n, kind] = with_bottlenecks(_problem(n, "choice"), 8, among=200)
         else:
             _problems[n, kind] = generate_planning_problem(
                 n, seed=1, alternatives=1.0, limit_resources=3, **KINDS[kind])
     return _problems[n, kind]
-
-
-def _bottlenecks(free, count: int = 8, share: float = 0.7):
-    """``free`` with ``count`` of the 200 busiest techniques of its plan ray capped at
-    ``share`` of their use there."""
-    x = lab.plan(free, method="plan-ray").x
-    pick = np.random.default_rng(0).choice(np.argsort(-x)[:200], count, replace=False)
-    caps = np.full(x.size, np.inf)
-    caps[pick] = share * x[pick]
-    return lab.PlanningProblem.from_techniques(
-        use=free.A, make=free.B, resources=free.R, targets=free.targets,
-        available=free.available, capacities=caps, product_codes=free.product_codes,
-        technique_codes=free.technique_codes)
 
 
 def _peak_gb() -> float:

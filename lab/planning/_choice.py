@@ -47,7 +47,7 @@ fastest, IPM, 8.87 s; 10⁵ in 10.0 s.
 
 Every plan is certified by :func:`lab.planning._certificate.evidence` on the
 original problem; a route that cannot apply says why (:class:`NotApplicable`) and the
-caller falls back to the primal-dual method.
+caller falls back to HiGHS or the primal-dual method.
 
 What limits it: the number of policy evaluations (one per cut or per policy of the
 min-max; 8–15 for the plan ray and 8–20 for harmony from 10³ to 10⁶ products with 2

@@ -53,7 +53,7 @@ __all__ = ["NotApplicable", "CapacitiesBind", "not_applicable", "integrated",
 #: many targets |T|: the rows on the targets take 8·rows·|T| bytes (a copy of them more
 #: while the Newton matrix is formed), and forming it costs rows²·|T| multiply-adds.
 #: Measured (square generated problems, capacities on 20 %): 3·10⁴ products, 1,576
-#: rows on 9,000 targets, certified in 17.8 s (Newton 11.4 s) where the primal-dual
+#: rows on 9,000 targets, certified in 17.4–17.8 s (Newton 11.0–11.4 s) where the primal-dual
 #: route stood at gap 0.21 after 97 s; 10⁴, 605 rows on 3,000 targets, 1.6 s.
 MAX_PRICED_CAPACITIES = 4096
 PRICED_BYTES = 2**28

@@ -216,3 +216,19 @@ def multiyear_harmony_cvxpy(problem):
     prob = cp.Problem(objective, cons)
     prob.solve(solver=cp.CLARABEL, tol_gap_abs=1e-9, tol_gap_rel=1e-9, tol_feas=1e-9)
     return float(prob.value)
+
+
+def with_bottlenecks(free, count: int, *, among: int, share: float = 0.7, seed: int = 0):
+    """``free`` (a technique-choice problem without capacities) with ``count`` of the
+    ``among`` busiest techniques of its plan ray capped at ``share`` of their use there:
+    capacities that bind (tests/planning/test_choice.py, benchmarks/test_plan_scale.py)."""
+    import lab
+
+    x = lab.plan(free, method="plan-ray").x
+    pick = np.random.default_rng(seed).choice(np.argsort(-x)[:among], count, replace=False)
+    caps = np.full(x.size, np.inf)
+    caps[pick] = share * x[pick]
+    return lab.PlanningProblem.from_techniques(
+        use=free.A, make=free.B, resources=free.R, targets=free.targets,
+        available=free.available, capacities=caps, product_codes=free.product_codes,
+        technique_codes=free.technique_codes)

@@ -21,7 +21,7 @@ from lab.exceptions import ConvergenceWarning, InvalidOptionError
 from lab.generate import generate_planning_problem
 
 sys.path.insert(0, str(Path(__file__).parent))
-from _plan_reference import harmony_cvxpy, plan_ray_highs  # noqa: E402
+from _plan_reference import harmony_cvxpy, plan_ray_highs, with_bottlenecks  # noqa: E402
 
 pytest.importorskip("highspy")
 
@@ -338,18 +338,10 @@ print("RESULT", r.status.name, r.solver)
     assert proc.stdout.strip() == "RESULT OPTIMAL decoupled", proc.stdout
 
 
-def _bottlenecks(n, seed, resources, count, share=0.7):
-    """A choice problem whose ``count`` busiest techniques (among the 40 busiest of the
-    plan without capacities) get a capacity of ``share`` of their use there."""
-    free = _choice_problem(n, seed, resources)
-    x = lab.plan(free, method="plan-ray").x
-    pick = np.random.default_rng(seed).choice(np.argsort(-x)[:40], count, replace=False)
-    caps = np.full(x.size, np.inf)
-    caps[pick] = share * x[pick]
-    return lab.PlanningProblem.from_techniques(
-        use=free.A, make=free.B, resources=free.R, targets=free.targets,
-        available=free.available, capacities=caps, product_codes=free.product_codes,
-        technique_codes=free.technique_codes)
+def _bottlenecks(n, seed, resources, count):
+    """A choice problem whose ``count`` of the 40 busiest techniques of the plan without
+    capacities get a capacity of 0.7 of their use there."""
+    return with_bottlenecks(_choice_problem(n, seed, resources), count, among=40, seed=seed)
 
 
 @pytest.mark.parametrize("resources", [1, 3])
