@@ -89,7 +89,8 @@ SCIPY_RTOL_LADDER = (1e-8, 3e-9, 1e-9, 3e-10, 1e-10, 3e-11, 1e-11, 3e-12, 1e-12,
 GMRES_RESTART = 30
 LAB_METHODS = ("jacobi", "gauss-seidel", "krylov", "blocks")
 #: Planning problems: share of products with a second technique, of techniques with a
-#: capacity (so the general certified method runs, not the closed form).
+#: capacity (about half of them bind: too many for the exact routes to price, so the
+#: general certified methods run, not the closed form).
 PLAN_ALTERNATIVES = 0.2
 PLAN_CAPACITIES = 0.1
 PLAN_GAP = 1e-6
