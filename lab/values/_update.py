@@ -79,8 +79,7 @@ def apply_indices(solver, inputs, products, values, labour_idx, labour_val) -> N
     delta = values - old
     data[where[known]] = values[known]
     new_links = ~known & (values != 0)
-    m = len(solver._colsums)
-    solver._colsums += np.bincount(products, weights=delta, minlength=m)
+    np.add.at(solver._colsums, products, delta)
     solver.column_bound = float(solver._colsums.max(initial=0.0))
 
     if solver.method == "blocks" and known.any():
@@ -99,10 +98,11 @@ def apply_indices(solver, inputs, products, values, labour_idx, labour_val) -> N
 
     # Warm starts: the residual of every remembered vector under the new coefficients.
     for key, (v, Atv) in solver._previous.items():
-        Atv += np.bincount(products, weights=delta * v[inputs], minlength=m)
-        b = solver._R[key[0]]
+        np.add.at(Atv, products, delta * v[inputs])  # only the changed rows move
         with np.errstate(invalid="ignore", over="ignore"):
-            solver._warm[key] = (v, b + Atv - v)
+            residual = Atv - v
+            residual += solver._R[key[0]]
+        solver._warm[key] = (v, residual)
     solver._economy = None  # rebuilt from the arrays when asked for
 
 
@@ -161,8 +161,10 @@ def _parse_changes(meta, changes):
         if not (isinstance(key, tuple) and len(key) == 2):
             raise InvalidEconomyError(
                 f"changes: every key must be a pair (input code, product code), got {key!r}")
-    inputs = meta.index_of([k[0] for k in keys]) if keys else np.zeros(0, dtype=np.intp)
-    products = meta.index_of([k[1] for k in keys]) if keys else np.zeros(0, dtype=np.intp)
+    # one lookup for both ends of every pair (each lookup has a fixed cost of its own)
+    both = meta.index_of([k[0] for k in keys] + [k[1] for k in keys]) if keys \
+        else np.zeros(0, dtype=np.intp)
+    inputs, products = both[:len(keys)], both[len(keys):]
     values = np.empty(len(keys))
     for t, (key, value) in enumerate(changes.items()):
         values[t] = _coefficient(f"changes[{key!r}]", value)
