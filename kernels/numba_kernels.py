@@ -1338,6 +1338,38 @@ def permute_csr(indptr, indices, data, perm, inv_perm, out_indptr, out_indices, 
             out_data[dst + t] = data[src + t]
 
 
+@njit(cache=True, error_model="numpy")
+def _gather_range(src, index, out, lo, hi):
+    m = src.shape[0]
+    for i in range(lo, hi):
+        k = index[i]
+        if k < 0 or k >= m:
+            return i
+        for j in range(src.shape[1]):
+            out[i, j] = src[k, j]
+    return -1
+
+
+@njit(parallel=True, error_model="numpy")
+def gather_rows(src, index, out):
+    """out[i] = src[index[i]] for every row i (see ``_cy.gather_rows``); returns −1, or a
+    position i whose index[i] is not a row of src."""
+    n = index.shape[0]
+    _check_shape(out, n, src.shape[1])
+    nchunks = _n_chunks(n, n * max(src.shape[1], 1))
+    if nchunks == 1:
+        return _gather_range(src, index, out, 0, n)
+    first = np.full(nchunks, -1, dtype=np.int64)
+    old = numba.set_parallel_chunksize(1)
+    for t in prange(nchunks):
+        first[t] = _gather_range(src, index, out, (n * t) // nchunks, (n * (t + 1)) // nchunks)
+    numba.set_parallel_chunksize(old)
+    for t in range(nchunks):
+        if first[t] >= 0:
+            return first[t]
+    return -1
+
+
 # --------------------------------------------------------------------------- techniques
 
 

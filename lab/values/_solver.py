@@ -1190,7 +1190,7 @@ class _Run:
         if ordered is None:
             self._serial_pass(S, self.M, rhs, x, Mx, atol, start)
             return
-        rhs_o = np.take(rhs, S.order, axis=0)
+        rhs_o = self._rows(rhs, S.order)
         x_o, Mx_o = np.zeros_like(rhs_o), np.empty_like(rhs_o)
         S_o, M_o = ordered.structure, ordered.M
         if self.substitution is None:
@@ -1206,8 +1206,20 @@ class _Run:
                     self._serial_pass(S_o, M_o, rhs_o, x_o, Mx_o, atol, start)
         else:
             self._serial_pass(S_o, M_o, rhs_o, x_o, Mx_o, atol, start)
-        x[S.order] = x_o
-        Mx[S.order] = Mx_o
+        # back to the products' numbering: row i of x is row position[i] of x_o
+        self._rows(x_o, S.position, x)
+        self._rows(Mx_o, S.position, Mx)
+
+    def _rows(self, src, index, out=None):
+        """src[index] (rows), into ``out`` (C-contiguous) if given, by the kernels' gather
+        (NumPy's take converts int32 indices first and checks each: 5.5 against 2.2 ms
+        for 10⁶ rows)."""
+        src = np.ascontiguousarray(src)
+        if out is None:
+            out = np.empty((index.shape[0], src.shape[1]))
+        if self.K.gather_rows(src, index, out) != -1:
+            raise RuntimeError("the block order holds a position outside the vector")
+        return out
 
     def _serial_pass(self, S, M, rhs, x, Mx, atol, start):
         """:meth:`_block_pass` block after block (one thread; large blocks by Krylov)."""

@@ -380,6 +380,28 @@ def test_permute_csr(kern, idx, n):
     assert o_ip.dtype == o_ix.dtype == idx
 
 
+@pytest.mark.parametrize("n, r", [(0, 1), (1, 1), (50_000, 1), (3_000, 3)])
+def test_gather_rows(kern, idx, n, r):
+    """Rows in any order (a permutation, repeats) against NumPy's fancy indexing; an index
+    outside the source is reported by its position, a wrong output shape raises."""
+    rng = np.random.default_rng(30)
+    src = rng.uniform(size=(n, r))
+    for index in (rng.permutation(n), rng.integers(0, max(n, 1), size=n) if n else
+                  np.zeros(0, dtype=int)):
+        index = index.astype(idx)
+        out = np.full((n, r), np.nan)
+        assert kern.gather_rows(src, index, out) == -1
+        assert np.array_equal(out, src[index])
+    if n:
+        bad = np.arange(n, dtype=idx)
+        bad[n // 2] = n
+        assert kern.gather_rows(src, bad, np.empty((n, r))) == n // 2
+        bad[n // 2] = -1
+        assert kern.gather_rows(src, bad, np.empty((n, r))) == n // 2
+    with pytest.raises(ValueError):
+        kern.gather_rows(src, np.zeros(n + 1, dtype=idx), np.empty((n, r)))
+
+
 def components(n, seed, kern, idx, density=1.2):
     """A productive random matrix with its components (cyclic and single) from the kernel."""
     M = random_csr(n, n, density / n, seed=seed, diag=True, scale=0.9)
