@@ -142,10 +142,23 @@ def values_for(economy: Economy, rhs: np.ndarray, backend: str,
     solver = _value_solver(economy, "plan-value-solver",
                            lambda: ValueSolver(economy, rtol=1e-13, backend=backend,
                                                n_threads=n_threads))
-    # rows that are mostly 0 prove nothing about productivity; a row of ones makes the
-    # solve prove it from its own values (see gross_outputs)
-    values = solver.solve(rhs=np.vstack([rhs, np.ones(rhs.shape[1])])).values
-    return np.atleast_2d(values)[:-1]
+    return _proven_solve(economy, solver, "plan-value-proven", rhs)
+
+
+def _proven_solve(economy: Economy, solver, key: str, rhs: np.ndarray) -> np.ndarray:
+    """solver's solutions for the rows of ``rhs`` (k, m), (k, m). A right-hand side with
+    zeros gives no Collatz–Wielandt proof of productivity, and the block-by-block proof
+    costs factorisations (17 s against 0.1 s for the solve at 10⁵ products): until the
+    solver has a proof (``key`` on the economy; the solver keeps it), a row of ones joins
+    the solve, whose summed solution is positive and proves it from its own values."""
+    rhs = np.atleast_2d(rhs)
+    if key in economy._cache or np.all(rhs > 0):
+        values = np.atleast_2d(solver.solve(rhs=rhs).values)
+    else:
+        values = np.atleast_2d(solver.solve(rhs=np.vstack([rhs, np.ones(rhs.shape[1])]))
+                               .values)[:-1]
+    economy._cache[key] = True
+    return values
 
 
 def unit_values(economy: Economy, products: np.ndarray, columns: np.ndarray, backend: str,
@@ -183,16 +196,7 @@ def gross_outputs(economy: Economy, y: np.ndarray, *, backend: str = "auto",
         return ValueSolver(transposed, rtol=1e-13, backend=backend, n_threads=n_threads)
 
     solver = _value_solver(economy, "plan-transpose-solver", build)
-    key = "plan-transpose-proven"
-    if key in economy._cache or np.all(y > 0):
-        x = solver.solve(rhs=y).values
-    else:
-        # a right-hand side with zeros gives no Collatz–Wielandt proof of productivity,
-        # and the block-by-block proof costs factorisations (17 s against 0.1 s for the
-        # solve at 10⁵ products): a second column of ones makes the summed solution
-        # positive, so the first solve proves productivity from its own values
-        x = solver.solve(rhs=np.vstack([y, np.ones_like(y)])).values[0]
-    economy._cache[key] = True
+    x = _proven_solve(economy, solver, "plan-transpose-proven", y)[0]
     return np.maximum(x, 0.0)
 
 
