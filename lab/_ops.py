@@ -298,7 +298,7 @@ class ThreadGovernor:
     parallel kernels in a new process it includes compiling them: seconds): the second
     replaces it instead of being averaged with it, and a probe that wins against a
     warm-up time is answered by timing the other count again at once. Averaged in, a
-    5-s compile had kept the 10⁶ unstructured solve on one thread for its first 56
+    5-s compile had kept the 10⁶ unstructured solve on one thread for about 50
     steps, at 50 ms a step against 15 ms on two.
 
     Examples
