@@ -35,6 +35,8 @@ import math
 import numba
 import numpy as np
 
+from ._intrinsics import prefetch
+
 __all__ = ["LOWER", "UPPER", "HARMONY", "HALPERN", "RESTART", "NONE", "blocks_of",
            "dual_pass_serial", "dual_pass_parallel", "primal_pass_serial",
            "primal_pass_parallel", "matvec_serial", "matvec_parallel", "harmony_dual"]
@@ -45,6 +47,12 @@ LOWER, UPPER, HARMONY = 0, 1, 2
 NONE, HALPERN, RESTART = 0, 1, 2
 #: Blocks a pass is cut into (fixed, so that reductions do not depend on the threads).
 N_BLOCKS = 256
+#: Rows are indexed with unsigned integers, like the CSR arrays (lab.planning._pdhg
+#: passes unsigned views): Numba then drops its negative-index test from each access.
+#: Unsigned arithmetic only (uint64 mixed with int64 becomes float64 in Numba).
+_ONE = np.uint64(1)
+#: Entries ahead whose vector entry a row's product prefetches (as the values kernels).
+_AHEAD = np.uint64(64)
 
 
 def blocks_of(indptr: np.ndarray) -> np.ndarray:
@@ -81,10 +89,11 @@ def _dual_pass(indptr, indices, data, z_new, y, y_new, Kz, Kz_new, anchor_y, anc
     ``h_w[i]``, row scale ``h_d[i]``; its initial stock is −boundᵢ/h_d[i]).
     """
     g1 = 1.0 + reflection
+    end = np.uint64(indptr[indptr.shape[0] - 1])
     for blk in numba.prange(blocks.shape[0] - 1):
         acc = 0.0
         acc_anchor = 0.0
-        for i in range(blocks[blk], blocks[blk + 1]):
+        for i in range(np.uintp(blocks[blk]), np.uintp(blocks[blk + 1])):
             if pending == 1:
                 y[i] = a * (g1 * y_new[i] - reflection * y[i]) + b * anchor_y[i]
                 Kz[i] = a * (g1 * Kz_new[i] - reflection * Kz[i]) + b * anchor_Kz[i]
@@ -94,7 +103,10 @@ def _dual_pass(indptr, indices, data, z_new, y, y_new, Kz, Kz_new, anchor_y, anc
                 anchor_y[i] = y_new[i]
                 anchor_Kz[i] = Kz_new[i]
             s = 0.0
-            for p in range(indptr[i], indptr[i + 1]):
+            for p in range(indptr[i], indptr[i + _ONE]):
+                ahead = np.uint64(p) + _AHEAD
+                if ahead < end:
+                    prefetch(z_new, indices[ahead], 0)
                 s += data[p] * z_new[indices[p]]
             Kz_new[i] = s
             v = y[i] + sigma * (2.0 * s - Kz[i])
@@ -127,12 +139,16 @@ def _primal_pass(indptr, indices, data, y_new, z, z_new, Kty, anchor_z, anchor_K
     Σ (z_new − z)² and Σ (z_new − anchor_z)².
     """
     g1 = 1.0 + reflection
+    end = np.uint64(indptr[indptr.shape[0] - 1])
     for blk in numba.prange(blocks.shape[0] - 1):
         acc = 0.0
         acc_anchor = 0.0
-        for j in range(blocks[blk], blocks[blk + 1]):
+        for j in range(np.uintp(blocks[blk]), np.uintp(blocks[blk + 1])):
             s = 0.0
-            for p in range(indptr[j], indptr[j + 1]):
+            for p in range(indptr[j], indptr[j + _ONE]):
+                ahead = np.uint64(p) + _AHEAD
+                if ahead < end:
+                    prefetch(y_new, indices[ahead], 0)
                 s += data[p] * y_new[indices[p]]
             if mode == 1:
                 z[j] = a * (g1 * z_new[j] - reflection * z[j]) + b * anchor_z[j]
@@ -159,9 +175,9 @@ def _primal_pass(indptr, indices, data, y_new, z, z_new, Kty, anchor_z, anchor_K
 def _matvec(indptr, indices, data, x, out, blocks):
     """out = M x for CSR M (row by row; blocks as in the passes)."""
     for blk in numba.prange(blocks.shape[0] - 1):
-        for i in range(blocks[blk], blocks[blk + 1]):
+        for i in range(np.uintp(blocks[blk]), np.uintp(blocks[blk + 1])):
             s = 0.0
-            for p in range(indptr[i], indptr[i + 1]):
+            for p in range(indptr[i], indptr[i + _ONE]):
                 s += data[p] * x[indices[p]]
             out[i] = s
 
