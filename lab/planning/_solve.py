@@ -640,6 +640,7 @@ def solve_general(problem, objective: Objective, *, gap: float, maxiter: int, n_
     report = getattr(callback, "certified", None)
 
     def certify(z, y):
+        """(the best relative gap proven so far, this certificate's work)"""
         tc = time.perf_counter()
         ev = _certificate.evidence(inner, objective, z[:k], -y[:m], y[m:], limited, ub,
                                    anchor=anchor_s, repair_fn=repair_fn)
@@ -651,19 +652,19 @@ def solve_general(problem, objective: Objective, *, gap: float, maxiter: int, n_
                 best.add(sharper)
         best.certify_seconds += time.perf_counter() - tc
         if enough is not None and best.plan is not None and best.plan.objective >= enough:
-            return 0.0
+            return 0.0, ev.work
         proven = best.relative_gap(objective.mode)
         if report is not None:
             report(proven)
-        return proven
+        return proven, ev.work
 
     t2 = time.perf_counter()  # certificates (of x0 and the presolve too) count as such
     z0 = None
     history = []
     if x0 is not None:
         x0_s = x0 / units.technique
-        start_gap = certify(np.concatenate([x0_s, np.zeros(form.K.shape[1] - k)]),
-                            np.zeros(form.K.shape[0]))
+        start_gap, _ = certify(np.concatenate([x0_s, np.zeros(form.K.shape[1] - k)]),
+                               np.zeros(form.K.shape[0]))
         history.append((0, start_gap))
         z0 = x0_s if objective.mode == "harmony" else np.append(
             x0_s, np.full(objective.n_groups, 0.0))
