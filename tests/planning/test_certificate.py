@@ -138,3 +138,36 @@ def test_a_route_handed_on_keeps_the_bound_and_plan_it_had(monkeypatch):
     assert highs.relative_gap > 1e-6 and "PDHG went on" in after.method_reason
     assert after.bound <= highs.bound * (1 + 1e-12)
     assert after.objective >= highs.objective - 1e-12 * abs(highs.objective)
+
+
+def test_a_maker_at_its_capacity_is_scaled_into_it_not_cut_back_round_the_cycle():
+    # product 1's only technique runs exactly at its capacity and the target's technique
+    # 1e-7 above the balance: making the shortage at once needs product 1 a little above
+    # its capacity, so the grown plan is scaled by s ≈ 1 − 1e-7 into it (cutting users
+    # back instead lost the plan round the 0.99 cycle)
+    A, t = _cycle_economy()
+    exact = _exact_plan(A, t)
+    caps = np.array([np.inf, exact[1], np.inf, np.inf])
+    problem = PlanningProblem(Economy(A, np.ones((1, 4))), t, capacities=caps)
+    x = exact.copy()
+    x[3] *= 1 + 1e-7
+    repaired, rounds = _certificate.repair(problem, x)
+    assert rounds <= _certificate.SOLVE_AFTER + 2
+    assert np.all(repaired <= caps)
+    n = problem.net_output(repaired)
+    assert _certificate.feasibility(problem, repaired, n) <= _certificate.FEASIBILITY_TOL
+    assert n[3] >= 1.0 - 1e-9  # the target met (all but the scaling)
+    assert repaired[3] >= (1 - 1e-5) * exact[3]
+
+
+def test_the_maker_is_the_technique_with_most_room():
+    # product 0: its own technique makes it all, a hair below its capacity; an uncapped
+    # alternative makes none of it yet; product 1's two capped techniques: more room wins
+    use = sp.csc_array(np.zeros((2, 4)))
+    make = sp.csc_array(np.array([[1.0, 1.0, 0.0, 0.0], [0.0, 0.0, 1.0, 1.0]]))
+    caps = np.array([1.0, np.inf, 2.0, 5.0])
+    problem = PlanningProblem.from_techniques(use, make, np.ones((1, 4)), np.ones(2),
+                                              capacities=caps)
+    maker, coef = _certificate._makers(problem, np.array([1.0 - 1e-12, 0.0, 1.5, 1.0]))
+    assert maker.tolist() == [1, 3]
+    assert coef.tolist() == [1.0, 1.0]
