@@ -26,7 +26,7 @@ The method (why this one)
 * **Diagonal preconditioning**: Ruiz equilibration (10 passes of ∞-norm
   scaling) then Pock–Chambolle scaling (α = 1) of K, as in PDLP; the primal
   weight ω (τ = η/ω, σ = ηω) is re-balanced at every restart from how far the
-  primal and dual iterates moved.
+  primal and dual iterates moved (not once one of them is still: ``STILL``).
 * **Primal scale**: the iterates are divided by β, the largest finite bound,
   and the harmony weights by β too, so that bounds are of order one and the
   dual keeps its scale.
@@ -90,6 +90,15 @@ COSTLY_CERTIFICATE = 512
 REFLECTION = 1.0
 #: Range of the primal weight ω.
 OMEGA_RANGE = (1e-8, 1e8)
+#: ω is re-balanced only when both iterates moved by more than this fraction of their
+#: size since the last restart (four orders of magnitude above rounding). Once the
+#: primal is exact (a square plan ray's plan is from a few thousand iterations on) its
+#: movement is rounding, the ratio of movements grows without bound, and so did ω: 10⁷
+#: at 10⁴ products, where the primal step (η/ω) froze the plan, the fixed-point
+#: residual (which weighs the dual's movement by 1/ω) stopped seeing the prices, and
+#: the plan ray was not certified in 130 s (2,655 iterations, 1.9 s, with this rule).
+#: Larger thresholds (1e-8) cut some ω growth that multi-year plans need.
+STILL = 1e-12
 
 
 @dataclass
@@ -196,6 +205,18 @@ class Outcome:
     stopped: str  # "certified", "maxiter", "diverged", "callback", "time"
     history: list
     parallel: bool
+
+
+def primal_weight(omega: float, moved_z: float, moved_y: float, size_z: float,
+                  size_y: float) -> float:
+    """ω after a restart: the geometric mean of ω and the ratio of the dual to the
+    primal movement since the last restart (PDLP's smoothing of ½), unchanged where
+    either iterate moved by no more than :data:`STILL` of its size."""
+    if not (moved_z > STILL * size_z and moved_y > STILL * size_y
+            and moved_z > 1e-30 and moved_y > 1e-30):
+        return omega
+    omega = math.exp(0.5 * math.log(moved_y / moved_z) + 0.5 * math.log(omega))
+    return min(max(omega, OMEGA_RANGE[0]), OMEGA_RANGE[1])
 
 
 def _room_for(work: int) -> int:
@@ -311,10 +332,8 @@ def solve(form: StandardForm, *, certify: Callable, tol: float, maxiter: int,
                    or k >= ARTIFICIAL * total)
         r_prev = r
         if restart and k > 0:
-            dzr, dyr = math.sqrt(anchor_dz2), math.sqrt(anchor_dy2)
-            if dzr > 1e-30 and dyr > 1e-30:
-                omega = math.exp(0.5 * math.log(dyr / dzr) + 0.5 * math.log(omega))
-                omega = min(max(omega, OMEGA_RANGE[0]), OMEGA_RANGE[1])
+            omega = primal_weight(omega, math.sqrt(anchor_dz2), math.sqrt(anchor_dy2),
+                                  math.sqrt(dot(z_new, z_new)), math.sqrt(dot(y_new, y_new)))
             mode, pa, pb = pk.RESTART, 0.0, 0.0
             k = 0
             r_restart = None

@@ -263,6 +263,31 @@ def test_thread_count_does_not_change_the_result(monkeypatch):
     assert np.array_equal(runs[0].x, runs[1].x)
 
 
+# ------------------------------------------------------------ primal weight
+
+
+def test_the_primal_weight_is_rebalanced_only_while_both_iterates_move():
+    # both moved: the geometric mean of ω and the ratio of the movements
+    assert _pdhg.primal_weight(1.0, 1e-3, 4e-3, 1.0, 1.0) == pytest.approx(2.0)
+    assert _pdhg.primal_weight(1.0, 4e-3, 1e-3, 10.0, 10.0) == pytest.approx(0.5)
+    # one of them still, up to rounding: ω kept (the ratio only measures rounding)
+    still = _pdhg.STILL
+    assert _pdhg.primal_weight(3.0, 0.5 * still, 1e-3, 1.0, 1.0) == 3.0
+    assert _pdhg.primal_weight(3.0, 1e-3, 0.5 * still, 1.0, 1.0) == 3.0
+    assert _pdhg.primal_weight(3.0, 0.5e6 * still, 1e-3, 1e6, 1.0) == 3.0
+    assert _pdhg.primal_weight(3.0, 2e6 * still, 1e-3, 1e6, 1.0) != 3.0
+
+
+def test_an_exact_primal_leaves_the_prices_room_to_converge():
+    # the square plan ray's plan is exact early; while ω followed the ratio of the
+    # movements it grew to ~1e7 and froze the plan, and this was not certified in
+    # 30,000 iterations (3,359 with the rule)
+    problem = generate_planning_problem(2000, seed=1)
+    result = _quiet(problem, method="plan-ray", solver="pdhg", maxiter=8_000)
+    assert result.converged and result.relative_gap <= 1e-6
+    assert result.iterations < 8_000
+
+
 # ------------------------------------------------------------ unit invariance
 
 
