@@ -24,7 +24,9 @@ The method (why this one)
   residual has fallen enough) give linear convergence on LPs and on sharp
   problems such as the harmony programme with its polyhedral constraints.
 * **Diagonal preconditioning**: Ruiz equilibration (10 passes of ∞-norm
-  scaling) then Pock–Chambolle scaling (α = 1) of K, as in PDLP; the primal
+  scaling) then Pock–Chambolle scaling (α = 1) of K, as in PDLP, on K already put
+  in the units of a reference plan's flows where the caller gives them
+  (``StandardForm.prescale``); the primal
   weight ω (τ = η/ω, σ = ηω) is re-balanced at every restart from how far the
   primal and dual iterates moved (not once one of them is still: ``STILL``).
 * **Primal scale**: the iterates are divided by β, the largest finite bound,
@@ -119,6 +121,9 @@ class StandardForm:
     harmony_rows: np.ndarray
     harmony_t: np.ndarray
     harmony_w: np.ndarray
+    #: Row and column factors applied before equilibration (the flows of a reference
+    #: plan, :func:`lab.planning._scale.flow_scaling`), or None.
+    prescale: tuple[np.ndarray, np.ndarray] | None = None
 
 
 def _scaling(K: sp.csr_array, passes: int = 10):
@@ -242,7 +247,13 @@ def solve(form: StandardForm, *, certify: Callable, tol: float, maxiter: int,
     """
     from lab._kernels import plan_kernels as pk
 
-    d_r, d_c = _scaling(form.K)
+    if form.prescale is None:
+        d_r, d_c = _scaling(form.K)
+    else:
+        pre_r, pre_c = form.prescale
+        d_r, d_c = _scaling(sp.csr_array(sp.diags_array(pre_r) @ form.K
+                                         @ sp.diags_array(pre_c)))
+        d_r, d_c = d_r * pre_r, d_c * pre_c
     Ks = sp.csr_array(sp.diags_array(d_r) @ form.K @ sp.diags_array(d_c))
     Ks.sort_indices()
     op = _Operator(Ks, n_threads)

@@ -26,12 +26,21 @@ primal-dual method's own equilibration takes care of them, see
 
 from __future__ import annotations
 
+import warnings
 from dataclasses import dataclass
 
 import numpy as np
 import scipy.sparse as sp
 
-__all__ = ["Units", "balanced_units", "mean_weight", "scaled_problem"]
+__all__ = ["Units", "balanced_units", "flow_scaling", "mean_weight", "scaled_problem"]
+
+#: Flows below this share of the largest are scaled as if they were this large (see
+#: :func:`flow_scaling`; measured with unrounded flows): 1e-2 and 1e-3 both helped every
+#: generated problem tried, 1e-3 more on the plan ray with technique choice and
+#: capacities at 10⁴ products (certified in 50,383 iterations; 1e-2 at gap 3.1e-5 after
+#: 60,000), 1e-6 slowed the square plan ray (gap 1.5e-2 after 5,000 iterations; 2,986
+#: in all with 1e-3).
+FLOW_FLOOR = 1e-3
 
 
 @dataclass(frozen=True)
@@ -106,3 +115,66 @@ def scaled_problem(problem, units: Units):
         problem.initial_stocks * a, codes=problem.product_codes,
         technique_codes=problem.technique_codes, resource_names=problem.resource_names,
         required=None if q is None else q * a, weighting=problem.weighting)
+
+
+def flow_scaling(problem, shape: tuple[int, int]) -> tuple[np.ndarray, np.ndarray] | None:
+    """Row and column factors that put the primal-dual method's matrix (``shape``:
+    products' balance rows first, then others; techniques' columns first) in the units
+    of a reference plan, or None where there is none.
+
+    The reference plan makes the targets with the cheapest technique of every product
+    (labour values with technique choice; one value solve for its gross outputs q):
+    a product's balance row is divided by its flow q_i, a technique's column multiplied
+    by the intensity at which it would make its product's flow (at most its capacity),
+    so that the method measures every balance relative to its own flow. Equilibration
+    alone (:mod:`lab.planning._pdhg`) sees only the coefficients: a product with a
+    flow a thousandth of the others was overused 2-fold by the iterate after 17,000
+    iterations at 10⁵ products with capacities, and its repair cost the plan 70 %. The
+    factors are rounded to eighths of an octave (the same under rounding-level changes
+    of the problem, so plans stay unit-free and deterministic). None for joint
+    production or where the reference economy cannot be solved.
+    """
+    from lab.economy import Economy
+    from lab.exceptions import LabError
+    from lab.planning._exact import gross_outputs
+    from lab.values import labour_values
+
+    m = problem.n_products
+    if problem.B is None:
+        owner, coef, chosen = np.arange(m), np.ones(m), np.arange(m)
+    else:
+        B = sp.csc_array(problem.B).copy()
+        B.eliminate_zeros()
+        if np.any(np.diff(B.indptr) != 1):
+            return None
+        owner, coef = B.indices, B.data
+    try:
+        with warnings.catch_warnings():
+            warnings.simplefilter("ignore")
+            if problem.B is not None:
+                chosen = np.asarray(labour_values(problem).techniques)
+            per_unit = sp.csc_array(sp.csc_array(problem.A)[:, chosen]
+                                    @ sp.diags_array(1.0 / coef[chosen]))
+            q = gross_outputs(Economy(per_unit, np.ones((1, m))), problem.targets)
+    except LabError:
+        return None
+    top = float(q.max(initial=0.0))
+    if not (np.all(np.isfinite(q)) and top > 0):
+        return None
+    q = np.maximum(q, FLOW_FLOOR * top)
+    rows = np.ones(shape[0])
+    rows[:m] = 1.0 / q
+    cols = np.ones(shape[1])
+    cols[:owner.size] = np.minimum(q[owner] / coef,
+                                   np.maximum(problem.capacities, 1e-6 * top))
+    return _octave_eighths(rows), _octave_eighths(cols)
+
+
+def _octave_eighths(x: np.ndarray) -> np.ndarray:
+    """x rounded to the nearest 2^(k/8): the same factors for problems equal up to
+    rounding, within 4.5 % of x. Of 16 generated problems of 10³ products (seeds 1–4;
+    plan rays with technique choice and capacities, with capacities, square; harmony
+    with choice and capacities), PDHG certified 15 within 100,000 iterations with
+    these factors, 15 with the unrounded flows, 13 with whole powers of two and 9
+    without the flow scaling."""
+    return np.exp2(np.round(8.0 * np.log2(x)) / 8.0)

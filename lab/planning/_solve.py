@@ -87,7 +87,7 @@ from lab.planning._cockshott import CockshottOptions, balance
 from lab.planning._exact import CapacitiesBind, NotApplicable, not_applicable, solve_decoupled
 from lab.planning._harmony import harmony_of
 from lab.planning._problem import PlanningProblem
-from lab.planning._scale import Units, balanced_units, mean_weight, scaled_problem
+from lab.planning._scale import Units, balanced_units, flow_scaling, mean_weight, scaled_problem
 
 #: ``auto`` tries the exact technique-choice route on problems with capacities (it is
 #: optimal where its plan meets them) from this many techniques on; below, HiGHS first.
@@ -609,7 +609,7 @@ def solve_general(problem, objective: Objective, *, gap: float, maxiter: int, n_
                   check_every: int = 64, callback=None, time_limit: float | None = None,
                   x0: np.ndarray | None = None, anchor: np.ndarray | None = None,
                   enough: float | None = None, repair_factory=None, polish=None,
-                  presolve=None) -> General:
+                  presolve=None, flow_scaled: bool = False) -> General:
     """The primal-dual route on any problem: balanced units, PDHG, certificates.
 
     ``x0`` (user units) is certified first, so a starting plan that is already
@@ -621,7 +621,9 @@ def solve_general(problem, objective: Objective, *, gap: float, maxiter: int, n_
     :class:`lab.planning._polish.Polisher` that may sharpen the bound at certificates.
     ``presolve(internal_problem, objective, limited, ub, repair)``: evidence (internal
     units) from the problem's structure, or None, kept before the first iteration; the
-    primal-dual method runs only where it does not certify the gap.
+    primal-dual method runs only where it does not certify the gap. ``flow_scaled``:
+    the method's matrix is first put in the units of a reference plan's flows
+    (:func:`lab.planning._scale.flow_scaling`; single-year plans).
     """
     t1 = time.perf_counter()
     limited = np.isfinite(problem.available)
@@ -632,6 +634,8 @@ def solve_general(problem, objective: Objective, *, gap: float, maxiter: int, n_
     inner = scaled_problem(problem, units)
     ub = _certificate.implied_bounds(inner, limited)
     form, _ = standard_form(inner, objective)
+    if flow_scaled:
+        form.prescale = flow_scaling(inner, form.K.shape)
     m, k = inner.n_products, inner.n_techniques
     anchor_s = None if anchor is None else anchor / units.technique
     repair_fn = None if repair_factory is None else repair_factory(inner)
@@ -904,7 +908,7 @@ def _solve(problem, options, backend, n_threads, callback, x0, t0):
     general = solve_general(problem, objective, gap=options.gap,
                             maxiter=options.maxiter or 200_000, n_threads=numba_threads(),
                             check_every=options.check_every, callback=callback,
-                            time_limit=_left(options.time_limit, t0), x0=x0)
+                            time_limit=_left(options.time_limit, t0), x0=x0, flow_scaled=True)
     if general.unbounded is not None:
         return _unbounded(problem, method, why, solver, backend, n_threads,
                           general.unbounded, t0)
