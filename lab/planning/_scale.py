@@ -132,10 +132,11 @@ def flow_scaling(problem, shape: tuple[int, int]) -> tuple[np.ndarray, np.ndarra
     a product's balance row is divided by its flow q_i, a technique's column multiplied
     by the intensity at which it would make its product's flow (at most its capacity),
     so that the method measures every balance relative to its own flow (at least
-    :data:`FLOW_FLOOR` of the largest). Equilibration
-    alone (:mod:`lab.planning._pdhg`) sees only the coefficients: a product with a
-    flow a thousandth of the others was overused 2-fold by the iterate after 17,000
-    iterations at 10⁵ products with capacities, and its repair cost the plan 70 %. The
+    :data:`FLOW_FLOOR` of the largest). Equilibration alone (:mod:`lab.planning._pdhg`)
+    sees only the coefficients, and the few products with large flows dominated: at
+    10⁵ products with technique choice and capacities, products with small flows were
+    overused 2-fold by the iterate after 17,000 iterations, and their repair cost the
+    plan 70 %. The
     factors are rounded to eighths of an octave (the same under rounding-level changes
     of the problem, so plans stay unit-free and deterministic). None for joint
     production or where the reference economy cannot be solved.
