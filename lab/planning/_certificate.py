@@ -252,8 +252,7 @@ def repair(problem, x: np.ndarray, *, anchor: np.ndarray | None = None,
     # 1.29: 0.918 without this, 1.074 with it; 0 when users were also cut back early)
     keep = np.zeros(problem.n_products)
     if strict.any():
-        n0 = s0 + (x if B is None else B @ x) - A @ x
-        keep[strict] = np.maximum(n0[strict], 0.0) * (1.0 - 1e-9)
+        keep[strict] = np.maximum(problem.net_output(x)[strict], 0.0) * (1.0 - 1e-9)
     for rounds in range(1, max_rounds + 1):  # noqa: B007 - rounds is reported
         supply = s0 + (x if B is None else B @ x)
         use = A @ x if q is None else A @ x + q

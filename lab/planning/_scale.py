@@ -143,26 +143,25 @@ def flow_scaling(problem, shape: tuple[int, int]) -> tuple[np.ndarray, np.ndarra
     """
     from lab.economy import Economy
     from lab.exceptions import LabError
+    from lab.planning._choice import _make_csc, _Technology
     from lab.planning._exact import gross_outputs
     from lab.values import labour_values
 
     m = problem.n_products
-    if problem.B is None:
-        owner, coef, chosen = np.arange(m), np.ones(m), np.arange(m)
-    else:
-        B = sp.csc_array(problem.B).copy()
-        B.eliminate_zeros()
-        if np.any(np.diff(B.indptr) != 1):
-            return None
-        owner, coef = B.indices, B.data
     try:
         with warnings.catch_warnings():
             warnings.simplefilter("ignore")
-            if problem.B is not None:
+            if problem.B is None:
+                owner, coef = np.arange(m), np.ones(m)
+                reference = Economy(problem.A, np.ones((1, m)))
+            else:
+                B = _make_csc(problem)
+                if np.any(np.diff(B.indptr) != 1):  # joint production
+                    return None
+                owner, coef = B.indices, B.data
                 chosen = np.asarray(labour_values(problem).techniques)
-            per_unit = sp.csc_array(sp.csc_array(problem.A)[:, chosen]
-                                    @ sp.diags_array(1.0 / coef[chosen]))
-            q = gross_outputs(Economy(per_unit, np.ones((1, m))), problem.targets)
+                reference = _Technology(problem, options=None).economy(chosen)
+            q = gross_outputs(reference, problem.targets)
     except LabError:
         return None
     top = float(q.max(initial=0.0))
