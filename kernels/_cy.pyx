@@ -24,7 +24,7 @@ Bounds checking is switched off by the build (``LAB_BOUNDSCHECK=1`` turns it on)
 cimport cython
 from cython.parallel cimport prange, threadid
 from libc.stdint cimport int32_t, int64_t, uint16_t
-from libc.stdlib cimport malloc, free
+from libc.stdlib cimport calloc, free, malloc
 from libc.math cimport fabs, INFINITY
 
 import numpy as np
@@ -1042,14 +1042,34 @@ def gauss_seidel_multi(const idx_t[::1] indptr, const idx_t[::1] indices,
 
 # --------------------------------------------------------------------------- blocks
 
+cdef enum:
+    # State of a node in the component search, two bits each, four nodes to a byte.
+    _UNVISITED = 0
+    _LIVE = 1        # visited, its component not yet complete, not a root
+    _DONE = 2        # its component is complete
+    _LIVE_ROOT = 3   # visited, no edge yet to a node ranked before it
+
+
+cdef inline unsigned int _state(const unsigned char *st, Py_ssize_t v) noexcept nogil:
+    return (st[v >> 2] >> ((v & 3) * 2)) & 3
+
+
+cdef inline void _set_state(unsigned char *st, Py_ssize_t v, unsigned int s) noexcept nogil:
+    cdef unsigned int shift = (v & 3) * 2
+    st[v >> 2] = <unsigned char> ((st[v >> 2] & ~(3u << shift)) | (s << shift))
+
+
 def strongly_connected_components(const idx_t[::1] indptr, const idx_t[::1] indices,
                                   idx2_t[::1] order, idx2_t[::1] block_ptr):
     """Strongly connected components in "dependencies first" order.
 
     Graph: an edge row -> col for each stored entry (row j of Aᵀ lists the inputs of
     product j). Pearce's space-efficient variant of Tarjan's algorithm, iterative and
-    O(n + nnz): one rank array replaces Tarjan's index, lowlink and on-stack arrays, so
-    each edge costs one random read.
+    O(n + nnz). Each node's state (unvisited, live, live root, done) is kept in two bits,
+    so the state of 10⁷ nodes (2.5 MB) stays in the cache; the rank of a node is read
+    only when the edge leads to a live one. In a supply chain nearly every edge leads to
+    a finished component, and that test was a cache miss per edge with the rank alone
+    (10⁷ products: 4.0 s against 2.8 s).
 
     Components are written in the order they complete, which for this edge direction
     puts every component after all components it references: ``order[block_ptr[k]:
@@ -1067,12 +1087,13 @@ def strongly_connected_components(const idx_t[::1] indptr, const idx_t[::1] indi
         The number of components.
     """
     cdef Py_ssize_t n = indptr.shape[0] - 1
-    cdef Py_ssize_t root, v, w, e, rank, comp, csp, sp, pos, nb, p, x
+    cdef Py_ssize_t root, v, w, e, rank, csp, sp, pos, nb, p, x
+    cdef unsigned int s
     cdef idx_t *rindex
     cdef idx_t *stack
     cdef idx_t *cs_node
     cdef idx_t *cs_edge
-    cdef unsigned char *is_root
+    cdef unsigned char *st
     if indptr.shape[0] < 1:
         raise ValueError("indptr must have length n + 1 >= 1")
     if indptr[n] > indices.shape[0]:
@@ -1083,31 +1104,28 @@ def strongly_connected_components(const idx_t[::1] indptr, const idx_t[::1] indi
     if n == 0:
         return 0
     rindex = <idx_t *> malloc(4 * n * sizeof(idx_t))
-    is_root = <unsigned char *> malloc(n * sizeof(unsigned char))
-    if rindex == NULL or is_root == NULL:
+    st = <unsigned char *> calloc((n + 3) // 4, 1)
+    if rindex == NULL or st == NULL:
         free(rindex)
-        free(is_root)
+        free(st)
         raise MemoryError("strongly_connected_components: cannot allocate work arrays")
     stack = rindex + n
     cs_node = rindex + 2 * n
     cs_edge = rindex + 3 * n
     try:
         with nogil:
-            # rindex: 0 unvisited; 1..: rank of a node being visited; once its component
-            # is complete, n + 1 - (component number), which exceeds every live rank.
-            for v in range(n):
-                rindex[v] = 0
+            # rindex[v]: the rank of a live node (ranks are reused once a component
+            # completes); stale for done nodes, which the state tells apart.
             rank = 1
-            comp = 0
             sp = 0
             pos = 0
             nb = 0
             for root in range(n):
-                if rindex[root] != 0:
+                if _state(st, root) != _UNVISITED:
                     continue
                 rindex[root] = <idx_t> rank
                 rank += 1
-                is_root[root] = 1
+                _set_state(st, root, _LIVE_ROOT)
                 cs_node[0] = <idx_t> root
                 cs_edge[0] = indptr[root]
                 csp = 1
@@ -1116,28 +1134,29 @@ def strongly_connected_components(const idx_t[::1] indptr, const idx_t[::1] indi
                     e = cs_edge[csp - 1]
                     if e < indptr[v + 1]:
                         w = indices[e]
-                        if rindex[w] == 0:
+                        s = _state(st, w)
+                        if s == _UNVISITED:
                             cs_edge[csp - 1] = <idx_t> e  # revisit this edge on return
                             rindex[w] = <idx_t> rank
                             rank += 1
-                            is_root[w] = 1
+                            _set_state(st, w, _LIVE_ROOT)
                             cs_node[csp] = <idx_t> w
                             cs_edge[csp] = indptr[w]
                             csp += 1
-                            # The DFS stalls on each new row: start fetching the rows of
-                            # w's unvisited inputs now, all at once, before descending.
+                            # The search stalls on each new row: start fetching the rows
+                            # of w's unvisited inputs now, all at once, before descending.
                             for p in range(indptr[w], indptr[w + 1]):
                                 x = indices[p]
-                                if rindex[x] == 0:
+                                if _state(st, x) == _UNVISITED:
                                     lab_prefetch(&indices[indptr[x]])
                         else:
-                            if rindex[w] < rindex[v]:
+                            if s != _DONE and rindex[w] < rindex[v]:
                                 rindex[v] = rindex[w]
-                                is_root[v] = 0
+                                _set_state(st, v, _LIVE)
                             cs_edge[csp - 1] = <idx_t> (e + 1)
                         continue
                     csp -= 1
-                    if is_root[v]:
+                    if _state(st, v) == _LIVE_ROOT:
                         # v closes a component: v and the stacked nodes ranked after it.
                         rank -= 1
                         order[pos] = <idx2_t> v
@@ -1145,12 +1164,11 @@ def strongly_connected_components(const idx_t[::1] indptr, const idx_t[::1] indi
                         while sp > 0 and rindex[v] <= rindex[stack[sp - 1]]:
                             sp -= 1
                             w = stack[sp]
-                            rindex[w] = <idx_t> (n + 1 - comp)
+                            _set_state(st, w, _DONE)
                             order[pos] = <idx2_t> w
                             pos += 1
                             rank -= 1
-                        rindex[v] = <idx_t> (n + 1 - comp)
-                        comp += 1
+                        _set_state(st, v, _DONE)
                         nb += 1
                         block_ptr[nb] = <idx2_t> pos
                     else:
@@ -1158,7 +1176,7 @@ def strongly_connected_components(const idx_t[::1] indptr, const idx_t[::1] indi
                         sp += 1
     finally:
         free(rindex)
-        free(is_root)
+        free(st)
     return nb
 
 

@@ -948,9 +948,25 @@ def gauss_seidel_multi(indptr, indices, data, B, V, row_start, row_stop, n_chunk
 # --------------------------------------------------------------------------- blocks
 
 
+# Two-bit states of the component search (see ``_cy.strongly_connected_components``).
+_UNVISITED, _LIVE, _DONE, _LIVE_ROOT = 0, 1, 2, 3
+
+
+@njit(inline="always")
+def _state(st, v):
+    return (st[v >> 2] >> ((v & 3) * 2)) & 3
+
+
+@njit(inline="always")
+def _set_state(st, v, s):
+    shift = (v & 3) * 2
+    st[v >> 2] = (st[v >> 2] & ~np.uint8(3 << shift)) | np.uint8(s << shift)
+
+
 @njit(cache=True, error_model="numpy")
 def strongly_connected_components(indptr, indices, order, block_ptr):
-    """Strongly connected components in "dependencies first" order (Pearce's Tarjan).
+    """Strongly connected components in "dependencies first" order (Pearce's Tarjan,
+    each node's state in two bits so that it stays in the cache).
 
     Writes the members of component k to ``order[block_ptr[k]:block_ptr[k + 1]]``;
     every component comes after the components it references. Returns the number of
@@ -967,23 +983,22 @@ def strongly_connected_components(indptr, indices, order, block_ptr):
     if n == 0:
         return 0
     nnz = indptr[n]
-    # rindex: 0 unvisited; 1.. rank while visited; n + 1 - component once complete.
-    rindex = np.zeros(n, dtype=indices.dtype)
+    # rindex: the rank of a live node (ranks are reused once a component completes).
+    rindex = np.empty(n, dtype=indices.dtype)
     stack = np.empty(n, dtype=indices.dtype)
     cs_node = np.empty(n, dtype=indices.dtype)
     cs_edge = np.empty(n, dtype=indptr.dtype)
-    is_root = np.zeros(n, dtype=np.bool_)
+    st = np.zeros((n + 3) // 4, dtype=np.uint8)
     rank = 1
-    comp = 0
     sp = 0
     pos = 0
     nb = 0
     for root in range(n):
-        if rindex[root] != 0:
+        if _state(st, root) != _UNVISITED:
             continue
         rindex[root] = rank
         rank += 1
-        is_root[root] = True
+        _set_state(st, root, _LIVE_ROOT)
         cs_node[0] = root
         cs_edge[0] = indptr[root]
         csp = 1
@@ -993,10 +1008,11 @@ def strongly_connected_components(indptr, indices, order, block_ptr):
             e = np.uintp(cs_edge[top])
             if e < np.uintp(indptr[v + _ONE]):
                 w = np.uintp(indices[e])
-                if rindex[w] == 0:
+                s = _state(st, w)
+                if s == _UNVISITED:
                     rindex[w] = rank  # descend; this edge is finished on return
                     rank += 1
-                    is_root[w] = True
+                    _set_state(st, w, _LIVE_ROOT)
                     cs_node[csp] = w
                     cs_edge[csp] = indptr[w]
                     csp += 1
@@ -1004,28 +1020,27 @@ def strongly_connected_components(indptr, indices, order, block_ptr):
                     # unvisited inputs now, all at once, before descending (as _cy does).
                     for p in range(np.uintp(indptr[w]), np.uintp(indptr[w + _ONE])):
                         x = np.uintp(indices[p])
-                        if rindex[x] == 0 and indptr[x] < nnz:
+                        if _state(st, x) == _UNVISITED and indptr[x] < nnz:
                             _prefetch(indices, indptr[x], 0)
                 else:
-                    if rindex[w] < rindex[v]:
+                    if s != _DONE and rindex[w] < rindex[v]:
                         rindex[v] = rindex[w]
-                        is_root[v] = False
+                        _set_state(st, v, _LIVE)
                     cs_edge[top] = e + _ONE
                 continue
             csp -= 1
-            if is_root[v]:
+            if _state(st, v) == _LIVE_ROOT:
                 rank -= 1
                 order[pos] = v
                 pos += 1
                 while sp > 0 and rindex[v] <= rindex[np.uintp(stack[sp - 1])]:
                     sp -= 1
                     w = np.uintp(stack[sp])
-                    rindex[w] = n + 1 - comp
+                    _set_state(st, w, _DONE)
                     order[pos] = w
                     pos += 1
                     rank -= 1
-                rindex[v] = n + 1 - comp
-                comp += 1
+                _set_state(st, v, _DONE)
                 nb += 1
                 block_ptr[nb] = pos
             else:
