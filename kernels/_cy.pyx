@@ -89,6 +89,7 @@ __all__ = [
     "jacobi_step_multi",
     "permute_csr",
     "policy_coefficients",
+    "residual_norms",
     "scan_rows",
     "set_num_threads",
     "strongly_connected_components",
@@ -566,6 +567,44 @@ cdef inline void _vec_bounds(Py_ssize_t n, Py_ssize_t n_chunks, Py_ssize_t t,
                              Py_ssize_t *lo, Py_ssize_t *hi) noexcept nogil:
     lo[0] = (n * t) // n_chunks
     hi[0] = (n * (t + 1)) // n_chunks
+
+
+def residual_norms(const double[:, ::1] B, const double[:, ::1] AV, const double[:, ::1] V,
+                   double[::1] res_inf, double[::1] v_inf):
+    """Per column q: res_inf[q] = max_i |B[i, q] + AV[i, q] − V[i, q]| and v_inf[q] =
+    max_i |V[i, q]|, in one pass without temporaries (maxima propagate NaN).
+
+    The check of a solve v = b + M v from M v as the solve left it: at 10⁷ products the
+    NumPy expression allocated and filled two 80 MB temporaries (0.35 s).
+    """
+    cdef Py_ssize_t n = V.shape[0], r = V.shape[1], i, q, t, lo, hi, nchunks
+    cdef double a, c
+    cdef double[:, ::1] cres, cmax
+    _check_shape("B", B.shape[0], B.shape[1], n, r)
+    _check_shape("AV", AV.shape[0], AV.shape[1], n, r)
+    _check_len("res_inf", res_inf.shape[0], r)
+    _check_len("v_inf", v_inf.shape[0], r)
+    nchunks = _n_chunks(n, n * r)
+    cres = np.zeros((nchunks, r), dtype=np.float64)
+    cmax = np.zeros((nchunks, r), dtype=np.float64)
+    with nogil:
+        for t in prange(nchunks, schedule="dynamic", chunksize=1, num_threads=_team(nchunks)):
+            _vec_bounds(n, nchunks, t, &lo, &hi)
+            for q in range(r):
+                a = 0.0
+                c = 0.0
+                for i in range(lo, hi):
+                    a = _nanmax(a, fabs((B[i, q] + AV[i, q]) - V[i, q]))
+                    c = _nanmax(c, fabs(V[i, q]))
+                cres[t, q] = a
+                cmax[t, q] = c
+        for q in range(r):
+            res_inf[q] = 0.0
+            v_inf[q] = 0.0
+            for t in range(nchunks):
+                res_inf[q] = _nanmax(res_inf[q], cres[t, q])
+                v_inf[q] = _nanmax(v_inf[q], cmax[t, q])
+    return None
 
 
 def bicgstab_matvec_dot(const idx_t[::1] indptr, const idx_t[::1] indices,

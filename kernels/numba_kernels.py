@@ -45,6 +45,7 @@ __all__ = [
     "jacobi_step_multi",
     "permute_csr",
     "policy_coefficients",
+    "residual_norms",
     "scan_rows",
     "set_num_threads",
     "strongly_connected_components",
@@ -465,6 +466,49 @@ def jacobi_step_multi(indptr, indices, data, B, V, V_new, res_inf, vnew_inf):
             c = _nanmax(c, cmax[t, q])
         res_inf[q] = a
         vnew_inf[q] = c
+
+
+@njit(cache=True, error_model="numpy")
+def _residual_rows(B, AV, V, lo, hi, res, vmax):
+    for q in range(V.shape[1]):
+        a = 0.0
+        c = 0.0
+        for i in range(np.uintp(lo), np.uintp(hi)):
+            a = _nanmax(a, abs((B[i, q] + AV[i, q]) - V[i, q]))
+            c = _nanmax(c, abs(V[i, q]))
+        res[q] = a
+        vmax[q] = c
+
+
+@njit(parallel=True, error_model="numpy")
+def residual_norms(B, AV, V, res_inf, v_inf):
+    """Per column: max|B + AV − V| into res_inf, max|V| into v_inf, one pass; see
+    ``_cy.residual_norms``."""
+    n = V.shape[0]
+    r = V.shape[1]
+    _check_shape(B, n, r)
+    _check_shape(AV, n, r)
+    _check_len(res_inf.shape[0], r)
+    _check_len(v_inf.shape[0], r)
+    nchunks = _n_chunks(n, n * r)
+    cres = np.zeros((nchunks, r), dtype=np.float64)
+    cmax = np.zeros((nchunks, r), dtype=np.float64)
+    if nchunks == 1:
+        _residual_rows(B, AV, V, 0, n, cres[0], cmax[0])
+    else:
+        old = numba.set_parallel_chunksize(1)
+        for t in prange(nchunks):
+            _residual_rows(B, AV, V, (n * t) // nchunks, (n * (t + 1)) // nchunks, cres[t],
+                           cmax[t])
+        numba.set_parallel_chunksize(old)
+    for q in range(r):
+        a = 0.0
+        c = 0.0
+        for t in range(nchunks):
+            a = _nanmax(a, cres[t, q])
+            c = _nanmax(c, cmax[t, q])
+        res_inf[q] = a
+        v_inf[q] = c
 
 
 # --------------------------------------------------------------------------- Krylov

@@ -196,6 +196,31 @@ def test_jacobi_step_nan_propagates(kern):
     assert np.isnan(res) and np.isnan(vmax)
 
 
+@pytest.mark.parametrize("nrhs", [1, 3])
+@pytest.mark.parametrize("n", [0, 1, 70_001])
+def test_residual_norms(kern, n, nrhs):
+    rng = np.random.default_rng(n + nrhs)
+    B, AV, V = (rng.normal(size=(n, nrhs)) for _ in range(3))
+    res, vmax = np.empty(nrhs), np.empty(nrhs)
+    kern.residual_norms(B, AV, V, res, vmax)
+    assert_array_equal(res, np.abs(B + AV - V).max(axis=0, initial=0.0))
+    assert_array_equal(vmax, np.abs(V).max(axis=0, initial=0.0))
+
+
+def test_residual_norms_nan_and_shapes(kern):
+    B, AV, V = np.ones((70_001, 2)), np.ones((70_001, 2)), np.ones((70_001, 2))
+    AV[123, 1] = np.inf
+    V[123, 1] = np.inf  # inf − inf: NaN, never a small residual
+    V[9, 0] = np.nan
+    res, vmax = np.empty(2), np.empty(2)
+    kern.residual_norms(B, AV, V, res, vmax)
+    assert np.isnan(res).all() and np.isnan(vmax[0]) and vmax[1] == np.inf
+    with pytest.raises(ValueError):
+        kern.residual_norms(B[:5], AV, V, res, vmax)
+    with pytest.raises(ValueError):
+        kern.residual_norms(B, AV, V, np.empty(3), vmax)
+
+
 @pytest.mark.parametrize("nrhs", [1, 4])
 @pytest.mark.parametrize("n", [0, 1, 60, 500])
 def test_jacobi_step_multi(kern, idx, n, nrhs):
@@ -331,6 +356,20 @@ def check_scc(M, order, block_ptr):
 @pytest.mark.parametrize("n", [0, 1, 2, 30, 400])
 def test_scc_random(kern, idx, n):
     M = random_csr(n, n, 1.5 / max(n, 1), seed=17, diag=n % 2 == 0)
+    ip, ix, _ = arrays(M, idx)
+    check_scc(M, *scc(kern, ip, ix))
+
+
+def test_scc_nested_cycles(kern, idx):
+    """Cycles inside chains inside a large cycle, n not a multiple of four (the search
+    packs four node states to a byte)."""
+    n = 4_999
+    rng = np.random.default_rng(29)
+    rows = rng.integers(0, n, size=3 * n)
+    cols = np.where(rng.uniform(size=3 * n) < 0.9, rows - rng.integers(1, 50, size=3 * n),
+                    rows + rng.integers(1, 5, size=3 * n)) % n
+    M = sp.csr_matrix((np.ones(rows.size), (rows, cols)), shape=(n, n))
+    M.sum_duplicates()
     ip, ix, _ = arrays(M, idx)
     check_scc(M, *scc(kern, ip, ix))
 
