@@ -784,9 +784,12 @@ def _wrong_sign(b, v, rtol) -> bool:
     if b.size == 0:
         return False
     b2, v2 = b.reshape(b.shape[0], -1), v.reshape(v.shape[0], -1)
-    # column by column: see _krylov.column_max_abs
-    return any(b2[:, q].min() >= 0 and v2[:, q].min() < -rtol * np.abs(v2[:, q]).max()
-               for q in range(b2.shape[1]))
+    for q in range(b2.shape[1]):  # column by column: see _krylov.column_max_abs
+        if b2[:, q].min() >= 0:
+            low = v2[:, q].min()  # below 0, it makes ‖v‖∞ = max(max v, −low): no |v| copy
+            if low < 0 and low < -rtol * max(v2[:, q].max(), -low):
+                return True
+    return False
 
 
 def _default_maxiter(method: str, m: int) -> int:

@@ -44,9 +44,8 @@ __all__ = [
 BRACKET_MAXITER = 5000
 #: Unit roundoff of float64.
 _U = np.finfo(float).eps / 2
-#: Entries per slice of the checks over whole vectors: temporaries of 8 MB that stay in
-#: the cache, where whole-vector ones at 10⁷ products were 80 MB of fresh pages each.
-_CHUNK = 1 << 20
+#: Entries per slice of the proof's passes over whole vectors (buffers of 512 KB).
+_SLICE = 1 << 16
 
 
 @dataclass(frozen=True)
@@ -165,16 +164,26 @@ def certify(b: np.ndarray, v: np.ndarray, Atv: np.ndarray, M=None) -> float | No
         return 0.0
     if not (np.all(np.isfinite(v)) and np.all(np.isfinite(Atv)) and v.min() > 0):
         return None
-    # the longest row bounds the rounding of every sum (one pass instead of three)
-    k = v.size + 1 if M is None else 1 + max(
-        int(np.max(np.diff(M[0][s:s + _CHUNK + 1]))) for s in range(0, v.size, _CHUNK))
+    # max (Aᵀv)_j / v_j and the longest row (it bounds the rounding of every sum), slice
+    # by slice into small buffers: whole-vector temporaries at 10⁷ products were 80 MB of
+    # fresh pages each
+    n = v.size
+    ratio, k = 0.0, n + 1
+    buf = np.empty(min(n, _SLICE))
+    if M is not None:
+        k, indptr = 1, M[0]
+        lengths = np.empty(min(n, _SLICE), dtype=indptr.dtype)
+    with np.errstate(over="ignore"):
+        for s in range(0, n, _SLICE):
+            e = min(s + _SLICE, n)
+            ratio = max(ratio, float(np.divide(Atv[s:e], v[s:e], out=buf[:e - s]).max()))
+            if M is not None:
+                np.subtract(indptr[s + 1:e + 1], indptr[s:e], out=lengths[:e - s])
+                k = max(k, 1 + int(lengths[:e - s].max()))
     gamma = k * _U / max(1.0 - k * _U, 0.5)
     # summing r columns: each sum is within γ_r of exact, in both v and Aᵀv
     g_r = (rows - 1) * _U / (1.0 - rows * _U)
-    with np.errstate(over="ignore"):
-        ratio = max(float(np.max(Atv[s:s + _CHUNK] / v[s:s + _CHUNK]))
-                    for s in range(0, v.size, _CHUNK))
-        bound = ratio * (1.0 + 2.0 * gamma) * (1.0 + 4.0 * _U) * (1.0 + g_r) / (1.0 - g_r)
+    bound = ratio * (1.0 + 2.0 * gamma) * (1.0 + 4.0 * _U) * (1.0 + g_r) / (1.0 - g_r)
     return bound if bound < 1.0 else None
 
 
