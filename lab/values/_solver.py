@@ -832,14 +832,16 @@ class _LargeBlock:
     ``sub_entry``: the entry of Aᵀ each ``sub`` entry was copied from (for updates);
     ``sub32``: ``sub`` with float32 coefficients (precision float32), or None;
     ``tiles``: both cut into tiles where that pays (:mod:`lab.values._tiles`), built by
-    the next solve and dropped when a coefficient changes.
+    the next solve and dropped when a coefficient changes; ``closed``: no product of the
+    block has an input outside it (the cyclic core of a supply chain).
     """
 
-    __slots__ = ("s", "e", "members", "sub", "sub_entry", "sub32", "tiles", "_tiling",
-                 "_lookup")
+    __slots__ = ("s", "e", "members", "sub", "sub_entry", "closed", "sub32", "tiles",
+                 "_tiling", "_lookup")
 
-    def __init__(self, s, e, members, sub, sub_entry):
+    def __init__(self, s, e, members, sub, sub_entry, closed):
         self.s, self.e, self.members, self.sub, self.sub_entry = s, e, members, sub, sub_entry
+        self.closed = closed
         self.sub32 = None
         self.tiles = None
         self._tiling = _tiles.worth_tiling(sub)
@@ -941,7 +943,7 @@ def _large_block(K, M, S, s, e) -> _LargeBlock:
     if kept < room:  # inputs from outside the block were left out: release their room
         sub = (sub[0], sub[1][:kept].copy(), sub[2][:kept].copy())
         entry = entry[:kept].copy()
-    return _LargeBlock(s, e, members, sub, entry)
+    return _LargeBlock(s, e, members, sub, entry, closed=kept == room)
 
 
 class _Run:
@@ -1275,10 +1277,12 @@ class _Run:
         rows of M x to ``Mx``."""
         s, e = blk.s, blk.e
         members = S.order[s:e]
-        # Inputs from earlier components are final: move them to the right-hand side.
-        x[members] = 0.0
-        external = np.empty((e - s, x.shape[1]))
-        self.K.csr_matvec_rows(*M, members, x, external)
+        # Inputs from earlier components are final: move them to the right-hand side
+        # (a block without outside inputs has none; its rows need not be read).
+        external = np.zeros((e - s, x.shape[1]))
+        if not blk.closed:
+            x[members] = 0.0
+            self.K.csr_matvec_rows(*M, members, x, external)
         block_rhs = rhs[members] + external
         y = np.zeros_like(block_rhs) if start is None else start[blk.members]
         share = len(blk.sub[1]) / self.nnz
@@ -1296,8 +1300,11 @@ class _Run:
             out = _krylov.bicgstab_block(self.K, blk.sub, block_rhs, y, tol=0.1 * self.rtol,
                                          maxiter=self.maxiter)
         x[members] = y
-        self.K.csr_matvec_rows(*M, members, x, external)  # now Mx of the final rows
-        Mx[members] = external
+        # M x of the block's rows: the outside part (external) plus the block's own
+        # product, on its compact copy (streamed) instead of the rows of A (gathered)
+        inside = np.empty_like(y)
+        self.K.csr_matmat(*blk.sub, y, inside)
+        Mx[members] = external + inside
         self.matvecs += share * (2 + out.passes + _FLOAT32_PASS * out.passes32)
         self._krylov_outcome(out, f"inner BiCGSTAB on a cyclic block of {e - s} products")
 
