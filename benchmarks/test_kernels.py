@@ -146,11 +146,10 @@ def test_structure_kernel(benchmark, kernel_cases, step, backend, width):
     case = kernel_cases(width)
     K = _ops.kernels(backend)
     n, idx = case.n, case.indices.dtype
-    order, block_ptr = np.empty(n, idx), np.empty(n + 1, idx)
-    nb = K.strongly_connected_components(case.indptr, case.indices, order, block_ptr)
+    order, position, block_ptr = np.empty(n, idx), np.empty(n, idx), np.empty(n + 1, idx)
+    nb = K.strongly_connected_components(case.indptr, case.indices, order, position,
+                                         block_ptr)
     block_ptr = block_ptr[:nb + 1]
-    position = np.empty_like(order)
-    position[order] = np.arange(n, dtype=idx)
     P = (np.empty_like(case.indptr), np.empty_like(case.indices), np.empty_like(case.data))
     K.permute_csr(case.indptr, case.indices, case.data, order, position, *P)
     identity = np.arange(n, dtype=idx)
@@ -160,11 +159,11 @@ def test_structure_kernel(benchmark, kernel_cases, step, backend, width):
     V = np.zeros((n, 1))
     calls = {
         "scc": lambda: K.strongly_connected_components(case.indptr, case.indices, order,
-                                                       np.empty(n + 1, idx)),
+                                                       np.empty(n, idx), np.empty(n + 1, idx)),
         "permute": lambda: K.permute_csr(case.indptr, case.indices, case.data, order,
                                          position, *P),
-        "block_solve": lambda: K.block_solve(*P, B, V, identity, identity, block_ptr, first,
-                                             nb, 96),
+        "block_solve": lambda: K.block_solve(*P, B, V, np.empty_like(V), identity, identity,
+                                             block_ptr, first, nb, 96),
     }
     calls[step]()  # warm-up
     benchmark.group = f"structure {step}"

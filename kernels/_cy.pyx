@@ -1099,7 +1099,8 @@ cdef inline void _set_state(unsigned char *st, Py_ssize_t v, unsigned int s) noe
 
 
 def strongly_connected_components(const idx_t[::1] indptr, const idx_t[::1] indices,
-                                  idx2_t[::1] order, idx2_t[::1] block_ptr):
+                                  idx2_t[::1] order, idx2_t[::1] position,
+                                  idx2_t[::1] block_ptr):
     """Strongly connected components in "dependencies first" order.
 
     Graph: an edge row -> col for each stored entry (row j of Aᵀ lists the inputs of
@@ -1118,6 +1119,8 @@ def strongly_connected_components(const idx_t[::1] indptr, const idx_t[::1] indi
     Parameters
     ----------
     order : (n,) output
+    position : (n,) output, the inverse of ``order`` (written as each node is placed,
+        while its line is in the cache: NumPy's scatter afterwards took 0.25 s at 10⁷)
     block_ptr : (n + 1,) output; entries past the returned count are left untouched.
 
     Returns
@@ -1138,6 +1141,7 @@ def strongly_connected_components(const idx_t[::1] indptr, const idx_t[::1] indi
     if indptr[n] > indices.shape[0]:
         raise ValueError("inconsistent CSR arrays: indptr[-1] > len(indices)")
     _check_len("order", order.shape[0], n)
+    _check_len("position", position.shape[0], n)
     _check_len("block_ptr", block_ptr.shape[0], n + 1)
     block_ptr[0] = 0
     if n == 0:
@@ -1199,12 +1203,14 @@ def strongly_connected_components(const idx_t[::1] indptr, const idx_t[::1] indi
                         # v closes a component: v and the stacked nodes ranked after it.
                         rank -= 1
                         order[pos] = <idx2_t> v
+                        position[v] = <idx2_t> pos
                         pos += 1
                         while sp > 0 and rindex[v] <= rindex[stack[sp - 1]]:
                             sp -= 1
                             w = stack[sp]
                             _set_state(st, w, _DONE)
                             order[pos] = <idx2_t> w
+                            position[w] = <idx2_t> pos
                             pos += 1
                             rank -= 1
                         _set_state(st, v, _DONE)

@@ -1008,13 +1008,14 @@ def _set_state(st, v, s):
 
 
 @njit(cache=True, error_model="numpy")
-def strongly_connected_components(indptr, indices, order, block_ptr):
+def strongly_connected_components(indptr, indices, order, position, block_ptr):
     """Strongly connected components in "dependencies first" order (Pearce's Tarjan,
     each node's state in two bits so that it stays in the cache).
 
-    Writes the members of component k to ``order[block_ptr[k]:block_ptr[k + 1]]``;
-    every component comes after the components it references. Returns the number of
-    components; see ``_cy.strongly_connected_components``.
+    Writes the members of component k to ``order[block_ptr[k]:block_ptr[k + 1]]`` and
+    the inverse of ``order`` to ``position``; every component comes after the components
+    it references. Returns the number of components; see
+    ``_cy.strongly_connected_components``.
     """
     n = indptr.shape[0] - 1
     if indptr.shape[0] < 1:
@@ -1022,6 +1023,7 @@ def strongly_connected_components(indptr, indices, order, block_ptr):
     if indptr[n] > indices.shape[0]:
         raise ValueError("inconsistent CSR arrays: indptr[-1] > len(indices)")
     _check_len(order.shape[0], n)
+    _check_len(position.shape[0], n)
     _check_len(block_ptr.shape[0], n + 1)
     block_ptr[0] = 0
     if n == 0:
@@ -1076,12 +1078,14 @@ def strongly_connected_components(indptr, indices, order, block_ptr):
             if _state(st, v) == _LIVE_ROOT:
                 rank -= 1
                 order[pos] = v
+                position[v] = pos
                 pos += 1
                 while sp > 0 and rindex[v] <= rindex[np.uintp(stack[sp - 1])]:
                     sp -= 1
                     w = np.uintp(stack[sp])
                     _set_state(st, w, _DONE)
                     order[pos] = w
+                    position[w] = pos
                     pos += 1
                     rank -= 1
                 _set_state(st, v, _DONE)

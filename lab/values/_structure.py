@@ -115,12 +115,10 @@ def components(indptr, indices, backend: str) -> BlockStructure:
     t0 = time.perf_counter()
     n = len(indptr) - 1
     idx = indices.dtype
-    order = np.empty(n, dtype=idx)
+    order, position = np.empty(n, dtype=idx), np.empty(n, dtype=idx)
     block_ptr = np.empty(n + 1, dtype=idx)
     n_blocks = int(_ops.kernels(backend).strongly_connected_components(
-        indptr, indices, order, block_ptr))
-    position = np.empty_like(order)
-    position[order] = np.arange(n, dtype=idx)
+        indptr, indices, order, position, block_ptr))
     return BlockStructure(order, position, block_ptr[:n_blocks + 1].copy(),
                           time.perf_counter() - t0)
 

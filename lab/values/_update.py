@@ -307,10 +307,10 @@ def _reanalyse(solver, inputs, products) -> _structure.BlockStructure:
         keep = cols >= 0
         sub_indptr = np.zeros(e - s + 1, dtype=np.int64)
         np.cumsum(np.bincount(rows[keep], minlength=e - s), out=sub_indptr[1:])
-        sub_order = np.empty(e - s, dtype=np.int64)
+        sub_order, sub_position = np.empty(e - s, dtype=np.int64), np.empty(e - s, np.int64)
         sub_ptr = np.empty(e - s + 1, dtype=np.int64)
         nb = int(K.strongly_connected_components(sub_indptr, cols[keep].astype(np.int64),
-                                                 sub_order, sub_ptr))
+                                                 sub_order, sub_position, sub_ptr))
         order[s:e] = members[sub_order]
         pieces_ptr.append((lo_block, hi_block, np.diff(sub_ptr[:nb + 1])))
     sizes = []

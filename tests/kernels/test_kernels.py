@@ -332,8 +332,10 @@ def scc(kern, ip, ix):
     """Run the SCC kernel; return (order, block_ptr trimmed to the component count)."""
     n = len(ip) - 1
     order = np.full(n, -7, dtype=ix.dtype)
+    position = np.full(n, -7, dtype=ix.dtype)
     block_ptr = np.full(n + 1, -7, dtype=ix.dtype)
-    ncomp = kern.strongly_connected_components(ip, ix, order, block_ptr)
+    ncomp = kern.strongly_connected_components(ip, ix, order, position, block_ptr)
+    assert_array_equal(position[order], np.arange(n))  # the inverse, written alongside
     return order, block_ptr[:ncomp + 1]
 
 
@@ -947,10 +949,8 @@ def _blocked_problem(idx, n=400, seed=17):
     dependency order from lab's SCC kernel."""
     M = square_problem(n, seed=seed, density=0.9 / n)  # below 1 input a row: chains, small cycles
     ip, ix, d = arrays(M, idx)
-    order, ptr = np.empty(n, idx), np.empty(n + 1, idx)
-    nb = _ops.kernels("numba").strongly_connected_components(ip, ix, order, ptr)
-    position = np.empty_like(order)
-    position[order] = np.arange(n, dtype=idx)
+    order, position, ptr = np.empty(n, idx), np.empty(n, idx), np.empty(n + 1, idx)
+    nb = _ops.kernels("numba").strongly_connected_components(ip, ix, order, position, ptr)
     return M, ip, ix, d, order, position, ptr[:nb + 1]
 
 
