@@ -1306,7 +1306,9 @@ class _Run:
         inside = np.empty_like(y)
         self.K.csr_matmat(*blk.sub, y, inside)
         Mx[members] = external + inside
-        self.matvecs += share * (2 + out.passes + _FLOAT32_PASS * out.passes32)
+        # its rows: read from A for the outside inputs unless closed, once in the block
+        self.matvecs += share * (1 + (not blk.closed) + out.passes
+                                 + _FLOAT32_PASS * out.passes32)
         self._krylov_outcome(out, f"inner BiCGSTAB on a cyclic block of {e - s} products")
 
 
