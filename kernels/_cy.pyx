@@ -512,6 +512,18 @@ def jacobi_step(const idx_t[::1] indptr, const idx_t[::1] indices, const real_t[
     return res, vmax
 
 
+cdef void _chunk_maxima(const double[:, ::1] a, const double[:, ::1] b, double[::1] a_out,
+                        double[::1] b_out) noexcept nogil:
+    """Per column, the maxima (NaN kept) over the chunks' rows of a and of b."""
+    cdef Py_ssize_t q, t
+    for q in range(a.shape[1]):
+        a_out[q] = 0.0
+        b_out[q] = 0.0
+        for t in range(a.shape[0]):
+            a_out[q] = _nanmax(a_out[q], a[t, q])
+            b_out[q] = _nanmax(b_out[q], b[t, q])
+
+
 def jacobi_step_multi(const idx_t[::1] indptr, const idx_t[::1] indices,
                       const real_t[::1] data, const double[:, ::1] B, const double[:, ::1] V,
                       double[:, ::1] V_new, double[::1] res_inf, double[::1] vnew_inf):
@@ -548,12 +560,7 @@ def jacobi_step_multi(const idx_t[::1] indptr, const idx_t[::1] indices,
                     s = V_new[i, q]
                     cres[t, q] = _nanmax(cres[t, q], fabs(s - V[i, q]))
                     cmax[t, q] = _nanmax(cmax[t, q], fabs(s))
-        for q in range(r):
-            res_inf[q] = 0.0
-            vnew_inf[q] = 0.0
-            for t in range(nchunks):
-                res_inf[q] = _nanmax(res_inf[q], cres[t, q])
-                vnew_inf[q] = _nanmax(vnew_inf[q], cmax[t, q])
+        _chunk_maxima(cres, cmax, res_inf, vnew_inf)
     return None
 
 
@@ -598,12 +605,7 @@ def residual_norms(const double[:, ::1] B, const double[:, ::1] AV, const double
                     c = _nanmax(c, fabs(V[i, q]))
                 cres[t, q] = a
                 cmax[t, q] = c
-        for q in range(r):
-            res_inf[q] = 0.0
-            v_inf[q] = 0.0
-            for t in range(nchunks):
-                res_inf[q] = _nanmax(res_inf[q], cres[t, q])
-                v_inf[q] = _nanmax(v_inf[q], cmax[t, q])
+        _chunk_maxima(cres, cmax, res_inf, v_inf)
     return None
 
 

@@ -434,6 +434,19 @@ def _jacobi_rows_multi(indptr, indices, data, B, V, V_new, lo, hi, cres, cmax):
             cmax[q] = _nanmax(cmax[q], abs(s))
 
 
+@njit(cache=True, error_model="numpy")
+def _chunk_maxima(a, b, a_out, b_out):
+    """Per column, the maxima (NaN kept) over the chunks' rows of a and of b."""
+    for q in range(a.shape[1]):
+        x = 0.0
+        y = 0.0
+        for t in range(a.shape[0]):
+            x = _nanmax(x, a[t, q])
+            y = _nanmax(y, b[t, q])
+        a_out[q] = x
+        b_out[q] = y
+
+
 @njit(parallel=True, error_model="numpy")
 def jacobi_step_multi(indptr, indices, data, B, V, V_new, res_inf, vnew_inf):
     """Jacobi step for r right-hand sides; per-column norms into res_inf, vnew_inf."""
@@ -458,14 +471,7 @@ def jacobi_step_multi(indptr, indices, data, B, V, V_new, res_inf, vnew_inf):
                 indptr, indices, data, B, V, V_new, bounds[t], bounds[t + 1], cres[t], cmax[t]
             )
         numba.set_parallel_chunksize(old)
-    for q in range(r):
-        a = 0.0
-        c = 0.0
-        for t in range(nchunks):
-            a = _nanmax(a, cres[t, q])
-            c = _nanmax(c, cmax[t, q])
-        res_inf[q] = a
-        vnew_inf[q] = c
+    _chunk_maxima(cres, cmax, res_inf, vnew_inf)
 
 
 @njit(cache=True, error_model="numpy")
@@ -501,14 +507,7 @@ def residual_norms(B, AV, V, res_inf, v_inf):
             _residual_rows(B, AV, V, (n * t) // nchunks, (n * (t + 1)) // nchunks, cres[t],
                            cmax[t])
         numba.set_parallel_chunksize(old)
-    for q in range(r):
-        a = 0.0
-        c = 0.0
-        for t in range(nchunks):
-            a = _nanmax(a, cres[t, q])
-            c = _nanmax(c, cmax[t, q])
-        res_inf[q] = a
-        v_inf[q] = c
+    _chunk_maxima(cres, cmax, res_inf, v_inf)
 
 
 # --------------------------------------------------------------------------- Krylov
