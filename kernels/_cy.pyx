@@ -1625,14 +1625,15 @@ def block_solve_levels(const idx_t[::1] indptr, const idx_t[::1] indices,
 def block_matrix(const idx_t[::1] indptr, const idx_t[::1] indices, const real_t[::1] data,
                  const idx2_t[::1] order, const idx2_t[::1] position, Py_ssize_t s,
                  Py_ssize_t e, idx_t[::1] sub_indptr, idx_t[::1] sub_indices,
-                 real_t[::1] sub_data, int64_t[::1] sub_entry):
+                 real_t[::1] sub_data, idx_t[::1] sub_entry):
     """The diagonal block [s, e) of the block order as a CSR matrix of its own.
 
     Row a is the row of product ``order[s + a]``, keeping only the entries whose column
     lies in the block, renumbered to ``position[column] − s``, in their stored order.
     Writes ``sub_indptr`` (length e − s + 1), ``sub_indices``, ``sub_data`` and
-    ``sub_entry`` (the entry of the input each one was copied from); those three need room
-    for every entry of the block's rows. Returns the number of entries kept.
+    ``sub_entry`` (the entry of the input each one was copied from, in the index type:
+    ``indptr`` holds entry numbers, so they fit); those three need room for every entry
+    of the block's rows. Returns the number of entries kept.
     """
     cdef Py_ssize_t n = indptr.shape[0] - 1, size = e - s, a, j, p, c, kept = 0, room
     _check_csr(indptr, data.shape[0], indices.shape[0])
@@ -1654,13 +1655,25 @@ def block_matrix(const idx_t[::1] indptr, const idx_t[::1] indices, const real_t
     with nogil:
         sub_indptr[0] = 0
         for a in range(size):
+            # The rows are random in this numbering: fetch row pointers 16 rows ahead,
+            # the rows 8 ahead and their inputs' positions 4 ahead (as block_solve does).
+            if a + 16 < size:
+                lab_prefetch(&indptr[order[s + a + 16]])
+            if a + 8 < size:
+                p = indptr[order[s + a + 8]]
+                lab_prefetch(&indices[p])
+                lab_prefetch(&data[p])
+            if a + 4 < size:
+                j = order[s + a + 4]
+                for p in range(indptr[j], indptr[j + 1]):
+                    lab_prefetch(&position[indices[p]])
             j = order[s + a]
             for p in range(indptr[j], indptr[j + 1]):
                 c = position[indices[p]] - s
                 if 0 <= c < size:
                     sub_indices[kept] = <idx_t> c
                     sub_data[kept] = data[p]
-                    sub_entry[kept] = p
+                    sub_entry[kept] = <idx_t> p
                     kept += 1
             sub_indptr[a + 1] = <idx_t> kept
     return kept

@@ -939,7 +939,7 @@ def _large_block(K, M, S, s, e) -> _LargeBlock:
     room = int(np.sum(indptr[members + 1] - indptr[members], dtype=np.int64))
     sub = (np.empty(e - s + 1, dtype=indptr.dtype), np.empty(room, dtype=indices.dtype),
            np.empty(room, dtype=data.dtype))
-    entry = np.empty(room, dtype=np.int64)
+    entry = np.empty(room, dtype=indptr.dtype)  # entry numbers fit indptr's type
     kept = int(K.block_matrix(indptr, indices, data, S.order, S.position, s, e, *sub, entry))
     if kept < room:  # inputs from outside the block were left out: release their room
         sub = (sub[0], sub[1][:kept].copy(), sub[2][:kept].copy())

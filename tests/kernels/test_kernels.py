@@ -503,7 +503,7 @@ def test_block_matrix(kern, idx):
         members = order[s:e]
         room = int(np.sum(ip[members + 1] - ip[members]))
         sub = (np.empty(e - s + 1, idx), np.empty(room, idx), np.empty(room))
-        entry = np.empty(room, np.int64)
+        entry = np.empty(room, idx)
         kept = kern.block_matrix(ip, ix, d, order, position, s, e, *sub, entry)
         got = sp.csr_array((sub[2][:kept], sub[1][:kept], sub[0]), shape=(e - s, e - s))
         assert_array_equal(got.toarray(), dense[np.ix_(members, members)])
@@ -511,7 +511,7 @@ def test_block_matrix(kern, idx):
         assert_array_equal(position[ix[entry[:kept]]] - s, sub[1][:kept])
     with pytest.raises(ValueError, match="room"):
         kern.block_matrix(ip, ix, d, order, position, 0, n, np.empty(n + 1, idx),
-                          np.empty(1, idx), np.empty(1), np.empty(1, np.int64))
+                          np.empty(1, idx), np.empty(1), np.empty(1, idx))
 
 
 def test_block_solve_acyclic_and_empty(kern, idx):
