@@ -1111,7 +1111,7 @@ def strongly_connected_components(const idx_t[::1] indptr, const idx_t[::1] indi
     so the state of 10⁷ nodes (2.5 MB) stays in the cache; the rank of a node is read
     only when the edge leads to a live one. In a supply chain nearly every edge leads to
     a finished component, and that test was a cache miss per edge with the rank alone
-    (10⁷ products: 4.0 s against 2.8 s).
+    (10⁷ generated products: 2.5–2.7 s against 4.0 s).
 
     Components are written in the order they complete, which for this edge direction
     puts every component after all components it references: ``order[block_ptr[k]:
