@@ -1254,13 +1254,67 @@ def block_solve(indptr, indices, data, B, V, AV, order, position, block_ptr, fir
     T = np.empty((dense_max, dense_max))
     rhs = np.empty((dense_max, max(r, 1)))
     acc = np.empty(max(r, 1))
-    nnz = indptr[n]
-    streamed = True  # rows stored in block order (a permute_csr copy): stream, as _cy does
-    if first < last:
-        for a in range(block_ptr[first], block_ptr[last]):
-            if order[a] != a:
-                streamed = False
-                break
+    streamed = first == last or _is_identity(order, block_ptr[first], block_ptr[last])
+    return _solve_range(indptr, indices, data, B, V, AV, order, position, block_ptr, first,
+                        last, dense_max, streamed, T, rhs, acc)
+
+
+@njit(cache=True, error_model="numpy")
+def _is_identity(order, s, e):
+    """Whether order[a] == a on [s, e): rows stored in block order (a permute_csr copy),
+    so a pass streams them, as _cy does."""
+    for a in range(s, e):
+        if order[a] != a:
+            return False
+    return True
+
+
+@njit(cache=True, error_model="numpy")
+def _solve_streamed(indptr, indices, data, B, V, AV, order, position, block_ptr, first,
+                    last, dense_max, T, rhs):
+    """``_solve_range`` for one right-hand side on rows stored in block order (row and
+    product j are position j), on flat views: see ``_cy._solve_streamed``."""
+    n = V.shape[0]
+    b, v, av = B.reshape(n), V.reshape(n), AV.reshape(n)
+    end = np.uintp(indptr[indptr.shape[0] - 1])
+    for k in range(first, last):
+        at = np.uintp(k)
+        s = np.uintp(block_ptr[at])
+        e = np.uintp(block_ptr[at + _ONE])
+        if e - s == _ONE:
+            d = 0.0
+            acc = 0.0
+            for p in range(np.uintp(indptr[s]), np.uintp(indptr[s + _ONE])):
+                kp = p + _PREFETCH
+                if kp < end:
+                    _prefetch(v, indices[kp], 0)
+                col = np.uintp(indices[p])
+                if col == s:
+                    d += data[p]
+                else:
+                    acc += data[p] * v[col]
+            if not 1.0 - d > 0.0:
+                return k
+            x = (b[s] + acc) / (1.0 - d)
+            v[s] = x
+            av[s] = acc + d * x
+        elif np.intp(e - s) <= dense_max:
+            if _solve_dense_block(indptr, indices, data, B, V, AV, order, position,
+                                  np.intp(s), np.intp(e), T, rhs):
+                return k
+    return -1
+
+
+@njit(cache=True, error_model="numpy")
+def _solve_range(indptr, indices, data, B, V, AV, order, position, block_ptr, first, last,
+                 dense_max, streamed, T, rhs, acc):
+    """The loop of ``block_solve`` over components first..last-1 (those of more than
+    dense_max products skipped); −1 or the first component with a non-positive pivot."""
+    r = B.shape[1]
+    nnz = indptr[indptr.shape[0] - 1]
+    if streamed and r == 1 and first < last:
+        return _solve_streamed(indptr, indices, data, B, V, AV, order, position, block_ptr,
+                               first, last, dense_max, T, rhs)
     for k in range(first, last):
         at = np.uintp(k)
         s = np.intp(block_ptr[at])
@@ -1288,9 +1342,10 @@ def block_solve(indptr, indices, data, B, V, AV, order, position, block_ptr, fir
                     return k
             elif not _solve_single(indptr, indices, data, B, V, AV, j, acc):
                 return k
-        elif _solve_dense_block(indptr, indices, data, B, V, AV, order, position, s, e, T,
-                                rhs):
-            return k
+        elif e - s <= dense_max:
+            if _solve_dense_block(indptr, indices, data, B, V, AV, order, position, s, e, T,
+                                  rhs):
+                return k
     return -1
 
 
@@ -1339,35 +1394,26 @@ def block_levels(indptr, indices, order, block_ptr, by_level, level_ptr):
 
 
 @njit(cache=True, error_model="numpy")
-def _solve_level_chunk(indptr, indices, data, B, V, AV, order, position, block_ptr,
-                       by_level, c0, c1, dense_max):
+def _solve_level_chunk(indptr, indices, data, B, V, AV, order, position, block_ptr, c0, c1,
+                       dense_max, streamed):
     r = B.shape[1]
     T = np.empty((dense_max, dense_max))
     rhs = np.empty((dense_max, max(r, 1)))
     acc = np.empty(max(r, 1))
-    for q in range(c0, c1):
-        k = by_level[q]
-        s = np.intp(block_ptr[k])
-        e = np.intp(block_ptr[k + 1])
-        if e - s > dense_max:
-            continue
-        if e - s == 1:
-            if not _solve_single(indptr, indices, data, B, V, AV, np.intp(order[s]), acc):
-                return k
-        elif _solve_dense_block(indptr, indices, data, B, V, AV, order, position, s, e, T,
-                                rhs):
-            return k
-    return -1
+    return _solve_range(indptr, indices, data, B, V, AV, order, position, block_ptr, c0, c1,
+                        dense_max, streamed, T, rhs, acc)
 
 
 @njit(parallel=True, error_model="numpy")
-def block_solve_levels(indptr, indices, data, B, V, AV, order, position, block_ptr, by_level,
+def block_solve_levels(indptr, indices, data, B, V, AV, order, position, block_ptr,
                        level_ptr, first, last, dense_max):
-    """``block_solve`` over levels first..last-1 of ``block_levels``, the blocks of one
-    level in parallel; blocks larger than dense_max are skipped. See
+    """``block_solve`` over levels first..last-1, the components sorted by level (level L
+    holds components level_ptr[L]:level_ptr[L + 1]) and those of one level solved in
+    parallel chunks; components larger than dense_max are skipped. See
     ``_cy.block_solve_levels``."""
     n = indptr.shape[0] - 1
     r = B.shape[1]
+    nb = block_ptr.shape[0] - 1
     _check_csr(indptr, indices.shape[0], data.shape[0])
     _check_shape(B, n, r)
     _check_shape(V, n, r)
@@ -1378,6 +1424,11 @@ def block_solve_levels(indptr, indices, data, B, V, AV, order, position, block_p
         raise ValueError("levels [first, last) are not inside level_ptr")
     if dense_max < 1:
         raise ValueError("dense_max must be at least 1")
+    for L in range(first, last + 1):
+        if not 0 <= level_ptr[L] <= nb or (L > first and level_ptr[L] < level_ptr[L - 1]):
+            raise ValueError("level_ptr holds a value that is not a component boundary")
+    streamed = first == last or _is_identity(order, block_ptr[level_ptr[first]],
+                                             block_ptr[level_ptr[last]])
     bad = -1
     for L in range(first, last):
         lo = level_ptr[L]
@@ -1386,13 +1437,14 @@ def block_solve_levels(indptr, indices, data, B, V, AV, order, position, block_p
         badc = np.full(nchunks, -1, dtype=np.int64)
         if nchunks == 1:
             badc[0] = _solve_level_chunk(indptr, indices, data, B, V, AV, order, position,
-                                         block_ptr, by_level, lo, lo + cnt, dense_max)
+                                         block_ptr, lo, lo + cnt, dense_max, streamed)
         else:
             old = numba.set_parallel_chunksize(1)
             for ch in prange(nchunks):
                 badc[ch] = _solve_level_chunk(
-                    indptr, indices, data, B, V, AV, order, position, block_ptr, by_level,
-                    lo + (cnt * ch) // nchunks, lo + (cnt * (ch + 1)) // nchunks, dense_max)
+                    indptr, indices, data, B, V, AV, order, position, block_ptr,
+                    lo + (cnt * ch) // nchunks, lo + (cnt * (ch + 1)) // nchunks, dense_max,
+                    streamed)
             numba.set_parallel_chunksize(old)
         for ch in range(nchunks):
             if badc[ch] >= 0 and (bad < 0 or badc[ch] < bad):

@@ -502,7 +502,6 @@ class ValueSolver:
         """What the chosen method needs: the block order and the matrices of the large
         cyclic blocks (blocks), float32 coefficients (precision float32)."""
         self._M32 = None
-        self._levels = None
         self._ordered = None
         self._solves = 0
         self._tiles = None  # (Tiles of M, of M32 or None), built by the next Krylov solve
@@ -722,18 +721,11 @@ class ValueSolver:
             warnings.warn(message, ConvergenceWarning, stacklevel=3)
         return result
 
-    def _level_plan(self):
-        """The blocks by level for the parallel substitution pass, built at the second
-        solve of a solver (a pass over A that a single solve would not recover)."""
-        if self._levels is None and self._solves >= 1:
-            self._levels = _Levels(self.structure, self._M, self._large, self.backend)
-        return self._levels
-
     def _ordered_copy(self):
-        """Aᵀ in block order (:class:`_Ordered`), built at the second solve of a
+        """Aᵀ in level order (:class:`_Ordered`), built at the second solve of a
         ``blocks`` solver: a second copy of A that a single solve would not recover."""
         if self._ordered is None and self._solves >= 1 and self.method == "blocks":
-            self._ordered = _Ordered(self.structure, self._M, self.backend)
+            self._ordered = _Ordered(self.structure, self._M, self._large, self.backend)
         return self._ordered
 
     def _productivity(self, b, v, Atv, run) -> _structure.ProductivityReport:
@@ -867,50 +859,58 @@ class _LargeBlock:
         return hit, where[at[hit]]
 
 
-class _Levels:
-    """Blocks sorted by level (see ``block_levels``) and the levels of the large blocks."""
-
-    def __init__(self, S, M, large, backend):
-        idx = S.order.dtype
-        nb = S.n_blocks
-        self.by_level = np.empty(nb, dtype=idx)
-        self.level_ptr = np.empty(nb + 1, dtype=idx)
-        self.n_levels = int(_ops.kernels(backend).block_levels(
-            M[0], M[1], S.order, S.block_ptr, self.by_level, self.level_ptr))
-        where = np.empty(nb, dtype=np.int64)
-        where[self.by_level] = np.arange(nb)
-        big = np.flatnonzero(S.block_sizes > DENSE_BLOCK)
-        starts = dict(zip(S.block_ptr[big].tolist(), big.tolist(), strict=True))
-        at = {}
-        for blk in large:
-            k = starts[blk.s]
-            level = int(np.searchsorted(self.level_ptr[:self.n_levels + 1], where[k],
-                                        side="right") - 1)
-            at.setdefault(level, []).append(blk)
-        self.large = sorted(at.items())
-
-
 class _Ordered:
-    """Aᵀ with its rows in block order and its columns numbered by position.
+    """Aᵀ with its rows in level order and its columns numbered by position.
 
-    The substitution pass then reads the matrix front to back instead of jumping to
-    each product's row (at 10⁶ generated products, 944,623 blocks: 70 ms against 139 ms),
-    and its inputs sit at earlier positions of the same vector. Each row keeps its
-    entries in their original order, so every dot product, and the answer, is the same
-    to the bit. Coefficient changes (:meth:`change`) are applied to it in place; a
-    change of pattern drops it.
+    The blocks are sorted by level (``block_levels``: a block's level is one more than
+    the highest level of the blocks it uses), in block order within a level: a valid
+    dependency order in which the blocks of one level are contiguous and independent.
+    The substitution pass then reads the matrix front to back instead of jumping to each
+    product's row (at 10⁶ generated products, 944,623 blocks: 70 ms against 139 ms), its
+    inputs sit at earlier positions of the same vector, and each level's rows are split
+    between threads as contiguous chunks. Each row keeps its entries in their original
+    order, so every dot product, and the answer, is the same to the bit. Coefficient
+    changes (:meth:`change`) are applied to it in place; a change of pattern drops it.
+
+    ``order``/``position``: the product at each row of the copy and its inverse;
+    ``structure``: the blocks in the copy's numbering (identity order); ``level_ptr``:
+    the first block of each level; ``large``: (level, [(block, its first row)]) for the
+    levels holding large cyclic blocks.
     """
 
-    def __init__(self, S, M, backend):
+    def __init__(self, S, M, large, backend):
+        K = _ops.kernels(backend)
         indptr, indices, data = M
-        n, nnz = len(indptr) - 1, int(indptr[-1])
+        idx = S.order.dtype
+        n, nb, nnz = len(indptr) - 1, S.n_blocks, int(indptr[-1])
+        by_level = np.empty(nb, dtype=idx)
+        level_ptr = np.empty(nb + 1, dtype=idx)
+        self.n_levels = int(K.block_levels(indptr, indices, S.order, S.block_ptr, by_level,
+                                           level_ptr))
+        self.level_ptr = level_ptr[:self.n_levels + 1].copy()
+        sizes = S.block_sizes[by_level]
+        block_ptr = np.zeros(nb + 1, dtype=idx)
+        np.cumsum(sizes, out=block_ptr[1:])
+        # row a of the copy is row S.order[source[a]]: block by block in level order
+        source = np.repeat(S.block_ptr[by_level].astype(np.int64) - block_ptr[:-1], sizes)
+        source += np.arange(n)
+        self.order = S.order[source]
+        self.position = np.empty(n, dtype=idx)
+        self.position[self.order] = np.arange(n, dtype=idx)
         self.indptr = np.empty(n + 1, dtype=indptr.dtype)
         self.M = (self.indptr, np.empty(nnz, dtype=indices.dtype), np.empty(nnz, data.dtype))
-        _ops.kernels(backend).permute_csr(indptr, indices, data, S.order, S.position, *self.M)
-        ident = np.arange(n, dtype=S.order.dtype)
-        self.structure = _structure.BlockStructure(ident, ident, S.block_ptr, 0.0)
-        self.position = S.position
+        K.permute_csr(indptr, indices, data, self.order, self.position, *self.M)
+        ident = np.arange(n, dtype=idx)
+        self.structure = _structure.BlockStructure(ident, ident, block_ptr, 0.0)
         self.source_indptr = indptr
+        # the large blocks: their first row here and their level
+        at = {}
+        for blk in large:
+            first_row = int(self.position[blk.members[0]])
+            k = int(np.searchsorted(block_ptr, first_row, side="right")) - 1
+            level = int(np.searchsorted(self.level_ptr, k, side="right")) - 1
+            at.setdefault(level, []).append((blk, first_row))
+        self.large = sorted(at.items())
 
     def change(self, entries, rows, values) -> None:
         """The entries ``entries`` of Aᵀ (in rows ``rows``) take ``values``."""
@@ -1191,33 +1191,20 @@ class _Run:
 
         The first solve reads the rows in block order through ``S.order`` (the kernel
         prefetches them ahead) and makes no reordered copy of A, which saves a pass and a
-        copy of A. From the second solve on, the pass runs on a copy of Aᵀ in block order
-        (:class:`_Ordered`), which streams; with at least ``LEVEL_PASS_THREADS`` threads
-        the blocks of one level are solved in parallel (same arithmetic, same answer to
-        the bit) when that measurably runs faster (:class:`lab._ops.ThreadGovernor`)."""
+        copy of A. From the second solve on, the pass runs on a copy of Aᵀ in level order
+        (:class:`_Ordered`), which streams, the blocks of a level split between threads
+        where that measurably runs faster (:class:`lab._ops.ThreadGovernor`; the same
+        arithmetic, the same answer to the bit)."""
         ordered = self.solver._ordered_copy()
         if ordered is None:
             self._serial_pass(S, self.M, rhs, x, Mx, atol, start)
             return
-        rhs_o = self._rows(rhs, S.order)
+        rhs_o = self._rows(rhs, ordered.order)
         x_o, Mx_o = np.zeros_like(rhs_o), np.empty_like(rhs_o)
-        S_o, M_o = ordered.structure, ordered.M
-        if self.substitution is None:
-            self.substitution = _ops.ThreadGovernor(
-                self.solver.backend, self.solver.options.n_threads, work=self.nnz,
-                kind="substitution")
-        if self.substitution.top >= LEVEL_PASS_THREADS:
-            with self.substitution.step() as threads:
-                if threads > 1:
-                    self._level_pass(self.solver._level_plan(), S_o, M_o, rhs_o, x_o, Mx_o,
-                                     atol, start)
-                else:
-                    self._serial_pass(S_o, M_o, rhs_o, x_o, Mx_o, atol, start)
-        else:
-            self._serial_pass(S_o, M_o, rhs_o, x_o, Mx_o, atol, start)
+        self._level_pass(ordered, rhs_o, x_o, Mx_o, atol, start)
         # back to the products' numbering: row i of x is row position[i] of x_o
-        self._rows(x_o, S.position, x)
-        self._rows(Mx_o, S.position, Mx)
+        self._rows(x_o, ordered.position, x)
+        self._rows(Mx_o, ordered.position, Mx)
 
     def _rows(self, src, index, out=None):
         """src[index] (rows), into ``out`` (C-contiguous) if given, by the kernels' gather
@@ -1230,8 +1217,14 @@ class _Run:
             raise RuntimeError("the block order holds a position outside the vector")
         return out
 
+    def _breakdown(self):
+        # A pivot ≤ 0 in I − M_bb: the block consumes at least what it makes.
+        self.suspect, self.failure = True, Status.BREAKDOWN
+        self.note = "a component could not be solved (non-positive pivot)"
+
     def _serial_pass(self, S, M, rhs, x, Mx, atol, start):
-        """:meth:`_block_pass` block after block (one thread; large blocks by Krylov)."""
+        """:meth:`_block_pass` block after block on A's own rows (one thread; large blocks
+        by Krylov)."""
         K = self.K
         first = 0
         block_ptr = S.block_ptr
@@ -1239,44 +1232,48 @@ class _Run:
         starts = block_ptr[:-1]
         for k in [*np.flatnonzero(S.block_sizes > DENSE_BLOCK), len(starts)]:
             if k > first:
-                bad = K.block_solve(*M, rhs, x, Mx, S.order, S.position, block_ptr, first,
-                                    k, DENSE_BLOCK)
-                if bad >= 0:
-                    # A pivot ≤ 0 in I − M_bb: the block consumes at least what it makes.
-                    self.suspect, self.failure = True, Status.BREAKDOWN
-                    self.note = "a component could not be solved (non-positive pivot)"
+                if K.block_solve(*M, rhs, x, Mx, S.order, S.position, block_ptr, first, k,
+                                 DENSE_BLOCK) >= 0:
+                    self._breakdown()
                     return
             if k == len(starts):
                 break
-            self._solve_large(large[int(starts[k])], S, M, rhs, x, Mx, atol, start)
+            blk = large[int(starts[k])]
+            self._solve_large(blk, blk.s, S, M, rhs, x, Mx, atol, start)
             first = k + 1
         self.matvecs += 1
 
-    def _level_pass(self, plan, S, M, rhs, x, Mx, atol, start):
-        """:meth:`_block_pass` with the blocks of each level solved in parallel (on the
-        block-ordered copy: ``S``, ``M``, ``rhs``, ``x`` and ``Mx`` in block order)."""
+    def _level_pass(self, ordered, rhs, x, Mx, atol, start):
+        """:meth:`_block_pass` on the level-ordered copy (``rhs``, ``x`` and ``Mx`` in its
+        numbering): the levels in order, each level's blocks on the threads the governor
+        chooses, the large blocks after their level."""
+        if self.substitution is None:
+            self.substitution = _ops.ThreadGovernor(
+                self.solver.backend, self.solver.options.n_threads, work=self.nnz,
+                kind="substitution")
+        S, M = ordered.structure, ordered.M
         done = 0  # levels solved
-        for level, blocks in [*plan.large, (plan.n_levels, [])]:
-            stop = min(level + 1, plan.n_levels)
+        for level, blocks in [*ordered.large, (ordered.n_levels, [])]:
+            stop = min(level + 1, ordered.n_levels)
             if stop > done:
-                bad = self.K.block_solve_levels(*M, rhs, x, Mx, S.order, S.position,
-                                                S.block_ptr, plan.by_level, plan.level_ptr,
-                                                done, stop, DENSE_BLOCK)
+                with self.substitution.step():
+                    bad = self.K.block_solve_levels(*M, rhs, x, Mx, S.order, S.position,
+                                                    S.block_ptr, ordered.level_ptr, done,
+                                                    stop, DENSE_BLOCK)
                 if bad >= 0:
-                    self.suspect, self.failure = True, Status.BREAKDOWN
-                    self.note = "a component could not be solved (non-positive pivot)"
+                    self._breakdown()
                     return
-            for blk in blocks:
-                self._solve_large(blk, S, M, rhs, x, Mx, atol, start)
+            for blk, first_row in blocks:
+                self._solve_large(blk, first_row, S, M, rhs, x, Mx, atol, start)
             done = stop
         self.matvecs += 1
 
-    def _solve_large(self, blk, S, M, rhs, x, Mx, atol, start):
-        """Solve the cyclic component [s, e) by BiCGSTAB (inputs from earlier blocks final;
-        S, M, rhs, x and Mx in the products' numbering or all in block order; ``start``,
-        the Krylov start, or None for zero, in the products' numbering) and write its
-        rows of M x to ``Mx``."""
-        s, e = blk.s, blk.e
+    def _solve_large(self, blk, s, S, M, rhs, x, Mx, atol, start):
+        """Solve the cyclic component ``blk`` at positions [s, s + its size) of ``S`` by
+        BiCGSTAB (inputs from earlier blocks final; S, M, rhs, x and Mx in the products'
+        numbering or all in the level order's; ``start``, the Krylov start, or None for
+        zero, in the products' numbering) and write its rows of M x to ``Mx``."""
+        e = s + (blk.e - blk.s)
         members = S.order[s:e]
         # Inputs from earlier components are final: move them to the right-hand side
         # (a block without outside inputs has none; its rows need not be read).
@@ -1324,14 +1321,6 @@ def _narrow(M):
         return M
     return indptr.astype(np.int32), indices.astype(np.int32), data
 
-
-#: The level-parallel substitution runs only where the solver may use at least this
-#: many threads. On this project's 2-core machine the one-thread pass over the
-#: block-ordered copy won (10⁶ generated products, warm solves, medians of 9: 0.173 s
-#: with the default threads against 0.187 s with the level pass quiet, and the level
-#: pass lost 6–10 % to one thread beside a busy process), so the parallel pass waits
-#: for more cores (measured nowhere yet: no larger machine this session).
-LEVEL_PASS_THREADS = 3
 
 #: A float32 matrix pass, in units of float64 passes (8 against 12 bytes per non-zero).
 _FLOAT32_PASS = 2.0 / 3.0

@@ -268,7 +268,6 @@ def _add_links(solver, inputs, products, values):
 
         solver.structure = _reanalyse(solver, inputs, products)
         solver._large = _large_blocks(solver.structure, solver._M, solver.backend)
-        solver._levels = None
         solver._ordered = None  # rebuilt in the new order by the next solve
         if solver.options.precision == "float32":
             solver._refresh_float32()

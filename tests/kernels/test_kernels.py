@@ -976,41 +976,65 @@ def test_block_levels(kern, idx):
     assert_array_equal(level, expected)
 
 
-@pytest.mark.parametrize("nrhs", [1, 3])
-def test_block_solve_levels_equals_block_solve(kern, backend, idx, nrhs):
-    M, ip, ix, d, order, position, ptr = _blocked_problem(idx, n=3000, seed=18)
+def _level_sorted(kern, idx, ip, ix, order, ptr):
+    """The components sorted by level (block order within a level): the product order,
+    its inverse, the component and level pointers, the number of levels."""
     nb = len(ptr) - 1
     by_level, level_ptr = np.empty(nb, idx), np.empty(nb + 1, idx)
     n_levels = kern.block_levels(ip, ix, order, ptr, by_level, level_ptr)
-    B = np.random.default_rng(19).uniform(size=(3000, nrhs))
-    serial, serial_mv = np.zeros((3000, nrhs)), np.zeros((3000, nrhs))
+    pieces = [order[ptr[k]:ptr[k + 1]] for k in by_level]
+    order_l = np.concatenate(pieces + [np.zeros(0, idx)]).astype(idx)
+    position_l = np.empty_like(order_l)
+    position_l[order_l] = np.arange(len(order_l), dtype=idx)
+    ptr_l = np.concatenate([[0], np.cumsum([len(p) for p in pieces])]).astype(idx)
+    return order_l, position_l, ptr_l, level_ptr[:n_levels + 1].copy(), n_levels
+
+
+@pytest.mark.parametrize("nrhs", [1, 3])
+def test_block_solve_levels_equals_block_solve(kern, backend, idx, nrhs):
+    """In level order, on A's rows and on a copy permuted to that order (streamed), on 1
+    and 2 threads: block_solve's answer in dependency order, bit for bit."""
+    n = 3000
+    M, ip, ix, d, order, position, ptr = _blocked_problem(idx, n=n, seed=18)
+    nb = len(ptr) - 1
+    order_l, position_l, ptr_l, level_ptr, n_levels = _level_sorted(kern, idx, ip, ix,
+                                                                     order, ptr)
+    B = np.random.default_rng(19).uniform(size=(n, nrhs))
+    serial, serial_mv = np.zeros((n, nrhs)), np.zeros((n, nrhs))
     assert kern.block_solve(ip, ix, d, B, serial, serial_mv, order, position, ptr, 0, nb,
                             400) == -1
+    copy = (np.empty(n + 1, idx), np.empty(len(ix), idx), np.empty(len(d)))
+    kern.permute_csr(ip, ix, d, order_l, position_l, *copy)
+    ident = np.arange(n, dtype=idx)
     for threads in (1, 2):
         with _ops.thread_limit(threads, backend):
-            V, MV = np.zeros((3000, nrhs)), np.zeros((3000, nrhs))
-            assert kern.block_solve_levels(ip, ix, d, B, V, MV, order, position, ptr,
-                                           by_level, level_ptr, 0, n_levels, 400) == -1
+            V, MV = np.zeros((n, nrhs)), np.zeros((n, nrhs))
+            assert kern.block_solve_levels(ip, ix, d, B, V, MV, order_l, position_l, ptr_l,
+                                           level_ptr, 0, n_levels, 400) == -1
+            Vc, MVc = np.zeros((n, nrhs)), np.zeros((n, nrhs))
+            assert kern.block_solve_levels(*copy, B[order_l], Vc, MVc, ident, ident, ptr_l,
+                                           level_ptr, 0, n_levels, 400) == -1
         assert_array_equal(V, serial)  # the same arithmetic, bit for bit
         assert_array_equal(MV, serial_mv)
+        assert_array_equal(Vc[position_l], serial)
+        assert_array_equal(MVc[position_l], serial_mv)
     assert_allclose(serial_mv, M @ serial, rtol=1e-12)
-    dense = np.linalg.solve(np.eye(3000) - M.toarray(), B)
+    dense = np.linalg.solve(np.eye(n) - M.toarray(), B)
     assert_allclose(serial, dense, rtol=1e-10, atol=1e-12)
 
 
 def test_block_solve_levels_skips_large_and_reports_bad_pivot(kern, idx):
     M, ip, ix, d, order, position, ptr = _blocked_problem(idx, n=500, seed=20)
-    nb = len(ptr) - 1
-    by_level, level_ptr = np.empty(nb, idx), np.empty(nb + 1, idx)
-    n_levels = kern.block_levels(ip, ix, order, ptr, by_level, level_ptr)
+    order, position, ptr, level_ptr, n_levels = _level_sorted(kern, idx, ip, ix, order, ptr)
     sizes = np.diff(ptr)
     B = np.ones((500, 1))
     V = np.full((500, 1), -7.0)
-    kern.block_solve_levels(ip, ix, d, B, V, np.zeros_like(V), order, position, ptr, by_level,
+    kern.block_solve_levels(ip, ix, d, B, V, np.zeros_like(V), order, position, ptr,
                             level_ptr, 0, n_levels, 1)  # dense_max 1: cyclic blocks skipped
     cyclic = np.concatenate([order[ptr[k]:ptr[k + 1]] for k in np.flatnonzero(sizes > 1)]
                             + [np.zeros(0, idx)])
-    assert np.all(V[cyclic] == -7.0)
+    assert cyclic.size and np.all(V[cyclic] == -7.0)
+    assert np.all(V[np.setdiff1d(np.arange(500), cyclic)] != -7.0)
     # a product using 1.5 units of itself has no positive pivot
     d2 = d.copy()
     j = int(order[ptr[np.flatnonzero(sizes == 1)[0]]])
@@ -1019,8 +1043,14 @@ def test_block_solve_levels_skips_large_and_reports_bad_pivot(kern, idx):
         d2[ip[j] + own[0]] = 1.5
         V = np.zeros((500, 1))
         bad = kern.block_solve_levels(ip, ix, d2, B, V, np.zeros_like(V), order, position,
-                                      ptr, by_level, level_ptr, 0, n_levels, 400)
+                                      ptr, level_ptr, 0, n_levels, 400)
         assert bad >= 0 and sizes[bad] == 1
+    # level pointers that are not component boundaries in order are refused
+    wrong = level_ptr.copy()
+    wrong[-1] = len(ptr)  # one past the last component
+    with pytest.raises(ValueError, match="level_ptr"):
+        kern.block_solve_levels(ip, ix, d, B, V, np.zeros_like(V), order, position, ptr,
+                                wrong, 0, n_levels, 400)
 
 
 def test_cheapest_techniques(kern, idx):

@@ -267,22 +267,32 @@ def test_updates_reach_the_block_ordered_copy(backend):
 
 
 @pytest.mark.parametrize("backend", BACKENDS)
-def test_level_pass_on_the_block_ordered_copy(backend, monkeypatch):
-    """The level-parallel substitution (on machines with enough threads) runs on the
-    block-ordered copy too: forced here on 2 threads, the same answer to the bit."""
-    from lab.values import _solver
-
-    monkeypatch.setattr(_solver, "LEVEL_PASS_THREADS", 2)
+def test_level_pass_on_the_level_ordered_copy(backend):
+    """From the second solve on, the substitution runs on the copy of Aᵀ in level order,
+    each level's blocks split between threads: on 1 and 2 threads, before and after an
+    update, the first solve's answer to the bit."""
     economy = _economy(core_share=0.05, cyclic_share=0.02)
     serial = lab.ValueSolver(economy, method="blocks", backend=backend, rtol=RTOL,
                              n_threads=1)
     parallel = lab.ValueSolver(economy, method="blocks", backend=backend, rtol=RTOL,
                                n_threads=2)
-    expected = serial.solve().values
+    expected = serial.solve().values  # the first solve: A's own rows, in block order
     for _ in range(3):
         assert np.array_equal(serial.solve().values, expected)
         assert np.array_equal(parallel.solve().values, expected)
-    assert parallel._levels is not None and parallel._ordered is not None
+    ordered = parallel._ordered
+    assert ordered is not None and ordered.n_levels > 2
+    # the copy's rows really are in a dependency order with contiguous levels
+    assert np.array_equal(np.sort(ordered.order), np.arange(economy.n_products))
+    codes = economy.codes
+    A = sp.coo_array(economy.A)
+    changes = {(codes[i], codes[j]): 0.5 * x
+               for i, j, x in zip(A.row[::50], A.col[::50], A.data[::50], strict=True)}
+    for solver in (serial, parallel):
+        solver.update(changes)
+    changed = parallel.solve()
+    assert changed.converged and not np.array_equal(changed.values, expected)
+    assert np.array_equal(changed.values, serial.solve().values)
 
 
 @pytest.mark.parametrize("backend", BACKENDS)
