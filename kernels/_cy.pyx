@@ -41,8 +41,23 @@ cdef extern from *:
     static void omp_set_num_threads(int n) { (void)n; }
     #endif
     #define lab_prefetch(p) __builtin_prefetch(p)
+    #include <time.h>
+    /* publishing progress between two threads (component search and substitution) */
+    static inline void lab_store_release(int64_t *p, int64_t v) {
+        __atomic_store_n(p, v, __ATOMIC_RELEASE);
+    }
+    static inline int64_t lab_load_acquire(const int64_t *p) {
+        return __atomic_load_n(p, __ATOMIC_ACQUIRE);
+    }
+    static inline void lab_pause(void) {
+        struct timespec ts = {0, 20000};
+        nanosleep(&ts, NULL);
+    }
     """
     void lab_prefetch(const void *p) noexcept nogil
+    void lab_store_release(int64_t *p, int64_t v) noexcept nogil
+    int64_t lab_load_acquire(const int64_t *p) noexcept nogil
+    void lab_pause() noexcept nogil
     int omp_get_max_threads() noexcept nogil
     int omp_get_thread_num() noexcept nogil
     void omp_set_num_threads(int n) noexcept nogil
@@ -73,6 +88,7 @@ __all__ = [
     "block_levels",
     "block_matrix",
     "block_solve",
+    "block_solve_follow",
     "block_solve_levels",
     "cheapest_sweep",
     "cheapest_techniques",
@@ -1102,7 +1118,7 @@ cdef inline void _set_state(unsigned char *st, Py_ssize_t v, unsigned int s) noe
 
 def strongly_connected_components(const idx_t[::1] indptr, const idx_t[::1] indices,
                                   idx2_t[::1] order, idx2_t[::1] position,
-                                  idx2_t[::1] block_ptr):
+                                  idx2_t[::1] block_ptr, int64_t[::1] progress=None):
     """Strongly connected components in "dependencies first" order.
 
     Graph: an edge row -> col for each stored entry (row j of Aᵀ lists the inputs of
@@ -1124,6 +1140,12 @@ def strongly_connected_components(const idx_t[::1] indptr, const idx_t[::1] indi
     position : (n,) output, the inverse of ``order`` (written as each node is placed,
         while its line is in the cache: NumPy's scatter afterwards took 0.25 s at 10⁷)
     block_ptr : (n + 1,) output; entries past the returned count are left untouched.
+    progress : (2,) int64, optional
+        For a substitution pass that follows the search from another thread
+        (:func:`block_solve_follow`): ``progress[0]`` is the number of components
+        complete (their members, positions and ``block_ptr`` written), published every
+        256 components with release semantics; ``progress[1]`` becomes 1 when the
+        search has finished. Zero both before the call.
 
     Returns
     -------
@@ -1145,8 +1167,14 @@ def strongly_connected_components(const idx_t[::1] indptr, const idx_t[::1] indi
     _check_len("order", order.shape[0], n)
     _check_len("position", position.shape[0], n)
     _check_len("block_ptr", block_ptr.shape[0], n + 1)
+    cdef int64_t *published = NULL
+    if progress is not None:
+        _check_len("progress", progress.shape[0], 2)
+        published = &progress[0]
     block_ptr[0] = 0
     if n == 0:
+        if published != NULL:
+            lab_store_release(published + 1, 1)
         return 0
     rindex = <idx_t *> malloc(4 * n * sizeof(idx_t))
     st = <unsigned char *> calloc((n + 3) // 4, 1)
@@ -1218,9 +1246,14 @@ def strongly_connected_components(const idx_t[::1] indptr, const idx_t[::1] indi
                         _set_state(st, v, _DONE)
                         nb += 1
                         block_ptr[nb] = <idx2_t> pos
+                        if published != NULL and (nb & 255) == 0:
+                            lab_store_release(published, nb)
                     else:
                         stack[sp] = <idx_t> v
                         sp += 1
+            if published != NULL:
+                lab_store_release(published, nb)
+                lab_store_release(published + 1, 1)
     finally:
         free(rindex)
         free(st)
@@ -1519,6 +1552,82 @@ def block_solve(const idx_t[::1] indptr, const idx_t[::1] indices, const real_t[
         free(T)
         free(rhs)
     return bad
+
+
+def block_solve_follow(const idx_t[::1] indptr, const idx_t[::1] indices,
+                       const real_t[::1] data, const double[:, ::1] B, double[:, ::1] V,
+                       double[:, ::1] AV, const idx2_t[::1] order,
+                       const idx2_t[::1] position, const idx2_t[::1] block_ptr,
+                       const int64_t[::1] progress, Py_ssize_t first, Py_ssize_t dense_max):
+    """:func:`block_solve` from component ``first`` on, following a component search
+    that runs in another thread and publishes its progress in ``progress`` (see
+    :func:`strongly_connected_components`): components are solved as they complete, and
+    the call waits (sleeping 20 µs at a time) while it has caught up. ``order``,
+    ``position`` and ``block_ptr`` are the search's outputs, being written.
+
+    Returns
+    -------
+    (k, why) : tuple of int
+        why 0: the search finished and every component before k (the number of
+        components) is solved; 1: component k has more than ``dense_max`` products and is
+        not solved (the caller solves it and calls again from k + 1); 2: component k
+        has a non-positive pivot (not productive); 3: the search stopped without
+        finishing (``progress[1]`` set to a value other than 0 and 1 by the caller).
+    """
+    cdef Py_ssize_t n = indptr.shape[0] - 1, r = B.shape[1], k = first, avail, stop
+    cdef Py_ssize_t bad = -1, why = -1
+    cdef int64_t state
+    cdef double *T
+    cdef double *rhs
+    _check_csr(indptr, data.shape[0], indices.shape[0])
+    _check_shape("B", B.shape[0], B.shape[1], n, r)
+    _check_shape("V", V.shape[0], V.shape[1], n, r)
+    _check_shape("AV", AV.shape[0], AV.shape[1], n, r)
+    _check_len("order", order.shape[0], n)
+    _check_len("position", position.shape[0], n)
+    _check_len("block_ptr", block_ptr.shape[0], n + 1)
+    _check_len("progress", progress.shape[0], 2)
+    if first < 0 or first > n:
+        raise ValueError(f"first = {first} is not a component number")
+    if dense_max < 1:
+        raise ValueError(f"dense_max must be at least 1, got {dense_max}")
+    T = <double *> malloc((dense_max * dense_max + 1) * sizeof(double))
+    rhs = <double *> malloc((dense_max * r + r + 1) * sizeof(double))
+    if T == NULL or rhs == NULL:
+        free(T)
+        free(rhs)
+        raise MemoryError("block_solve_follow: cannot allocate work arrays")
+    try:
+        with nogil:
+            while why < 0:
+                state = lab_load_acquire(&progress[1])
+                avail = lab_load_acquire(&progress[0])  # after the state: final if 1
+                if avail > n:
+                    why = 3
+                elif k >= avail:
+                    if state == 1:
+                        why = 0
+                    elif state != 0:
+                        why = 3
+                    else:
+                        lab_pause()
+                else:
+                    stop = k
+                    while stop < avail and block_ptr[stop + 1] - block_ptr[stop] <= dense_max:
+                        stop += 1
+                    bad = _solve_range(indptr, indices, data, B, V, AV, order, position,
+                                       block_ptr, k, stop, dense_max, False, T, rhs)
+                    if bad >= 0:
+                        k = bad
+                        why = 2
+                    else:
+                        k = stop
+                        if stop < avail:
+                            why = 1
+    finally:
+        free(T)
+        free(rhs)
+    return k, why
 
 
 # --------------------------------------------------------------------------- levels

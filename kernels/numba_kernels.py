@@ -29,6 +29,7 @@ __all__ = [
     "block_levels",
     "block_matrix",
     "block_solve",
+    "block_solve_follow",
     "block_solve_levels",
     "cheapest_sweep",
     "cheapest_techniques",
@@ -1006,8 +1007,29 @@ def _set_state(st, v, s):
     st[v >> 2] = (st[v >> 2] & ~np.uint8(3 << shift)) | np.uint8(s << shift)
 
 
+def strongly_connected_components(indptr, indices, order, position, block_ptr,
+                                  progress=None):
+    """Strongly connected components in "dependencies first" order (Pearce's Tarjan,
+    each node's state in two bits so that it stays in the cache).
+
+    Writes the members of component k to ``order[block_ptr[k]:block_ptr[k + 1]]`` and
+    the inverse of ``order`` to ``position``; every component comes after the components
+    it references. Returns the number of components. ``progress`` (two int64), when
+    given, receives the number of components and 1 (finished) at the end: this backend
+    publishes nothing while it searches, so a substitution pass follows it only once it
+    has finished; see ``_cy.strongly_connected_components``.
+    """
+    if progress is not None and progress.shape[0] != 2:
+        raise ValueError("progress has the wrong length (2 expected)")
+    nb = _components(indptr, indices, order, position, block_ptr)
+    if progress is not None:
+        progress[0] = nb
+        progress[1] = 1
+    return nb
+
+
 @njit(cache=True, error_model="numpy")
-def strongly_connected_components(indptr, indices, order, position, block_ptr):
+def _components(indptr, indices, order, position, block_ptr):
     """Strongly connected components in "dependencies first" order (Pearce's Tarjan,
     each node's state in two bits so that it stays in the cache).
 
@@ -1347,6 +1369,51 @@ def _solve_range(indptr, indices, data, B, V, AV, order, position, block_ptr, fi
                                   rhs):
                 return k
     return -1
+
+
+def block_solve_follow(indptr, indices, data, B, V, AV, order, position, block_ptr,
+                       progress, first, dense_max):
+    """``block_solve`` from component ``first`` on, over the components of a finished
+    search (``progress`` as written by ``strongly_connected_components``): returns
+    ``(k, why)`` as ``_cy.block_solve_follow`` does (why 0: all solved, k their number;
+    1: component k exceeds dense_max, unsolved; 2: component k has a non-positive pivot;
+    3: the search did not finish). This backend does not wait for a running search."""
+    n = indptr.shape[0] - 1
+    if progress.shape[0] != 2:
+        raise ValueError("progress has the wrong length (2 expected)")
+    if B.shape[0] != n or V.shape != B.shape or AV.shape != B.shape:
+        raise ValueError("B, V and AV must have shape (n, r)")
+    if order.shape[0] != n or position.shape[0] != n or block_ptr.shape[0] != n + 1:
+        raise ValueError("order, position and block_ptr must have lengths n, n and n + 1")
+    if not 0 <= first <= n:
+        raise ValueError("first is not a component number")
+    if dense_max < 1:
+        raise ValueError("dense_max must be at least 1")
+    if progress[1] == 0:
+        raise ValueError("the Numba backend follows only a finished component search")
+    if progress[1] != 1 or not 0 <= progress[0] <= n:
+        return first, 3
+    return _follow(indptr, indices, data, B, V, AV, order, position, block_ptr,
+                   np.intp(progress[0]), np.intp(first), np.intp(dense_max))
+
+
+@njit(cache=True, error_model="numpy")
+def _follow(indptr, indices, data, B, V, AV, order, position, block_ptr, nb, first,
+            dense_max):
+    if first >= nb:
+        return first, 0
+    stop = first
+    while stop < nb and block_ptr[stop + 1] - block_ptr[stop] <= dense_max:
+        stop += 1
+    r = B.shape[1]
+    T = np.empty((dense_max, dense_max))
+    rhs = np.empty((dense_max, max(r, 1)))
+    acc = np.empty(max(r, 1))
+    bad = _solve_range(indptr, indices, data, B, V, AV, order, position, block_ptr, first,
+                       stop, dense_max, False, T, rhs, acc)
+    if bad >= 0:
+        return bad, 2
+    return stop, 1 if stop < nb else 0
 
 
 # --------------------------------------------------------------------------- levels

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import os
+import threading
 import warnings
 
 import numpy as np
@@ -941,13 +942,108 @@ def test_csr_matvec_rows(kern, idx, nrhs):
     assert_allclose(out, (M @ X)[rows], rtol=1e-13, atol=1e-13)
 
 
+def test_scc_progress(kern, idx):
+    """The search publishes its component count and, at the end, that it finished."""
+    M = random_csr(5000, 5000, 1.2 / 5000, seed=23)
+    ip, ix, _ = arrays(M, idx)
+    order, ptr = scc(kern, ip, ix)
+    progress = np.zeros(2, np.int64)
+    got = [np.empty(5000, idx), np.empty(5000, idx), np.empty(5001, idx)]
+    n_blocks = kern.strongly_connected_components(ip, ix, *got, progress)
+    assert n_blocks == len(ptr) - 1 and progress.tolist() == [n_blocks, 1]
+    assert_array_equal(got[0], order)
+    with pytest.raises(ValueError):
+        kern.strongly_connected_components(ip, ix, *got, np.zeros(3, np.int64))
+
+
+def _follow_all(kern, ip, ix, d, B, order, position, ptr, progress, dense_max):
+    """block_solve_follow to the end, each large component set to its row of B; returns
+    the large components met and the last (k, why)."""
+    V, MV = np.zeros_like(B), np.zeros_like(B)
+    k, met = 0, []
+    while True:
+        k, why = kern.block_solve_follow(ip, ix, d, B, V, MV, order, position, ptr, progress,
+                                         k, dense_max)
+        if why != 1:
+            return V, MV, met, (k, why)
+        met.append(k)
+        rows = order[ptr[k]:ptr[k + 1]]
+        V[rows] = B[rows]
+        MV[rows] = 0.0
+        k += 1
+
+
+@pytest.mark.parametrize("nrhs", [1, 2])
+def test_block_solve_follow_equals_block_solve(kern, backend, idx, nrhs):
+    """Following the search (from another thread with Cython, after it with Numba) solves
+    every component as block_solve does, stopping at those above dense_max."""
+    n = 20000
+    M, ip, ix, d, order, position, ptr = _blocked_problem(idx, n=n, seed=24, inputs=1.3)
+    sizes = np.diff(ptr)
+    dense_max = 3  # three components above it, one of 1,301 products
+    big = np.flatnonzero(sizes > dense_max)
+    assert big.size >= 2
+    B = np.random.default_rng(25).uniform(size=(n, nrhs))
+    want, want_mv = np.zeros((n, nrhs)), np.zeros((n, nrhs))
+    first = 0
+    for k in [*big, len(sizes)]:
+        assert kern.block_solve(ip, ix, d, B, want, want_mv, order, position, ptr, first, k,
+                                dense_max) == -1
+        if k < len(sizes):
+            rows = order[ptr[k]:ptr[k + 1]]
+            want[rows], want_mv[rows] = B[rows], 0.0
+        first = k + 1
+    got = [np.empty(n, idx), np.empty(n, idx), np.empty(n + 1, idx)]
+    progress = np.zeros(2, np.int64)
+    if backend == "cython":
+        search = threading.Thread(target=kern.strongly_connected_components,
+                                  args=(ip, ix, *got, progress))
+        search.start()
+        V, MV, met, last = _follow_all(kern, ip, ix, d, B, *got, progress, dense_max)
+        search.join()
+    else:
+        with pytest.raises(ValueError, match="finished"):
+            kern.block_solve_follow(ip, ix, d, B, np.zeros_like(B), np.zeros_like(B), *got,
+                                    progress, 0, dense_max)
+        kern.strongly_connected_components(ip, ix, *got, progress)
+        V, MV, met, last = _follow_all(kern, ip, ix, d, B, *got, progress, dense_max)
+    assert last == (len(sizes), 0) and met == big.tolist()
+    assert_array_equal(V, want)
+    assert_array_equal(MV, want_mv)
+
+
+def test_block_solve_follow_stops(kern, idx):
+    """A non-positive pivot (why 2) and a search that failed (why 3) end the pass."""
+    M, ip, ix, d, order, position, ptr = _blocked_problem(idx, n=500, seed=20)
+    progress = np.array([len(ptr) - 1, 1], np.int64)
+    ptr = np.concatenate([ptr, np.zeros(501 - len(ptr), idx)])  # as the search leaves it
+    B = np.ones((500, 1))
+    sizes = np.diff(ptr[:progress[0] + 1])
+    own = [k for k in np.flatnonzero(sizes == 1)[::-1]
+           if int(order[ptr[k]]) in ix[ip[order[ptr[k]]]:ip[order[ptr[k]] + 1]]]
+    assert own  # a single product that uses itself: make it use 1.5 units of itself
+    j = int(order[ptr[own[0]]])
+    d2 = d.copy()
+    d2[ip[j] + np.flatnonzero(ix[ip[j]:ip[j + 1]] == j)] = 1.5
+    k, why = kern.block_solve_follow(ip, ix, d2, B, np.zeros_like(B), np.zeros_like(B),
+                                     order, position, ptr, progress, 0, 400)
+    assert (k, why) == (own[0], 2)
+    failed = np.array([3, 2], np.int64)
+    k, why = kern.block_solve_follow(ip, ix, d, B, np.zeros_like(B), np.zeros_like(B),
+                                     order, position, ptr, failed, 3, 400)
+    assert (k, why) == (3, 3)
+    with pytest.raises(ValueError):
+        kern.block_solve_follow(ip, ix, d, B, np.zeros_like(B), np.zeros_like(B), order,
+                                position, ptr, progress, 501, 400)
+
+
 # --------------------------------------------------------------------------- levels
 
 
-def _blocked_problem(idx, n=400, seed=17):
-    """A square matrix with small cycles and chains, its components (scipy) in
-    dependency order from lab's SCC kernel."""
-    M = square_problem(n, seed=seed, density=0.9 / n)  # below 1 input a row: chains, small cycles
+def _blocked_problem(idx, n=400, seed=17, inputs=0.9):
+    """A square matrix with small cycles and chains (below 1 input a row; above, a large
+    cycle too), its components in dependency order from lab's SCC kernel."""
+    M = square_problem(n, seed=seed, density=inputs / n)
     ip, ix, d = arrays(M, idx)
     order, position, ptr = np.empty(n, idx), np.empty(n, idx), np.empty(n + 1, idx)
     nb = _ops.kernels("numba").strongly_connected_components(ip, ix, order, position, ptr)
