@@ -22,6 +22,7 @@ Productivity (ρ(A) < 1) is established by the cheapest argument that works:
 
 from __future__ import annotations
 
+import functools
 import time
 from dataclasses import dataclass
 
@@ -70,9 +71,21 @@ class BlockStructure:
     def block_sizes(self) -> np.ndarray:
         return np.diff(self.block_ptr)
 
+    @functools.cached_property
+    def _largest(self) -> tuple[int, int]:
+        """(number, size) of the first largest block, found slice by slice: ``np.diff``
+        of the whole block_ptr is a fresh 40 MB array at 10⁷ products (75 ms)."""
+        best, size = 0, 0
+        for lo in range(0, self.n_blocks, _SLICE):
+            sizes = np.diff(self.block_ptr[lo:lo + _SLICE + 1])
+            k = int(np.argmax(sizes))
+            if sizes[k] > size:
+                best, size = lo + k, int(sizes[k])
+        return best, size
+
     @property
     def largest_block(self) -> int:
-        return int(self.block_sizes.max(initial=0))
+        return self._largest[1]
 
     @property
     def n_cyclic_blocks(self) -> int:
@@ -82,7 +95,7 @@ class BlockStructure:
         """Non-zeros in the rows of the largest block (``indptr`` of Aᵀ as CSR)."""
         if self.n_blocks == 0:
             return 0
-        k = int(np.argmax(self.block_sizes))
+        k = self._largest[0]
         rows = self.order[self.block_ptr[k]:self.block_ptr[k + 1]]
         return int(np.sum(indptr[rows + 1] - indptr[rows]))
 
