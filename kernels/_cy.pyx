@@ -49,6 +49,9 @@ cdef extern from *:
     static inline int64_t lab_load_acquire(const int64_t *p) {
         return __atomic_load_n(p, __ATOMIC_ACQUIRE);
     }
+    static inline void lab_mark(unsigned char *p) {  /* idempotent, several threads */
+        __atomic_store_n(p, 1, __ATOMIC_RELAXED);
+    }
     static inline void lab_pause(void) {
         struct timespec ts = {0, 20000};
         nanosleep(&ts, NULL);
@@ -58,6 +61,7 @@ cdef extern from *:
     void lab_store_release(int64_t *p, int64_t v) noexcept nogil
     int64_t lab_load_acquire(const int64_t *p) noexcept nogil
     void lab_pause() noexcept nogil
+    void lab_mark(unsigned char *p) noexcept nogil
     int omp_get_max_threads() noexcept nogil
     int omp_get_thread_num() noexcept nogil
     void omp_set_num_threads(int n) noexcept nogil
@@ -1267,31 +1271,50 @@ def scan_rows(const idx_t[::1] indptr, const idx_t[::1] indices, const real_t[::
     Returns ``(largest row sum, chain ends)``: the largest Σ_k data[k] over a row (the
     largest column sum of A, a bound on ρ(A)), and the number of products at the ends of
     supply chains (used by no other product, or using none; own use does not count).
-    ``used`` (length n) is work space.
+    ``used`` (length n) is work space. Rows are scanned in parallel chunks (the marks
+    in ``used`` are idempotent single-byte stores); the chunks depend on the sizes only,
+    so the answer is the same on any number of threads.
     """
-    cdef Py_ssize_t n = indptr.shape[0] - 1, j, k, i, ends = 0
+    cdef Py_ssize_t n = indptr.shape[0] - 1, j, k, i, ends = 0, ch, lo, hi, nchunks
     cdef bint other
     cdef double s, top = 0.0
+    cdef double[::1] tops
+    cdef Py_ssize_t[::1] counts
     _check_csr(indptr, data.shape[0], indices.shape[0])
     _check_len("used", used.shape[0], n)
+    nchunks = _n_chunks(n, indptr[n] + n)
+    tops = np.zeros(nchunks)
+    counts = np.zeros(nchunks, dtype=np.intp)
     with nogil:
-        for j in range(n):
-            used[j] = 0
-        for j in range(n):
-            other = False
-            s = 0.0
-            for k in range(indptr[j], indptr[j + 1]):
-                i = indices[k]
-                s = s + data[k]
-                if i != j:
-                    used[i] = 1
-                    other = True
-            if not other:
-                ends += 1
-            top = _nanmax(top, s)
-        for j in range(n):
-            if not used[j]:
-                ends += 1
+        for ch in prange(nchunks, schedule="static", num_threads=_team(nchunks)):
+            for j in range((n * ch) // nchunks, (n * (ch + 1)) // nchunks):
+                used[j] = 0
+        for ch in prange(nchunks, schedule="dynamic", chunksize=1,
+                         num_threads=_team(nchunks)):
+            lo = (n * ch) // nchunks
+            hi = (n * (ch + 1)) // nchunks
+            for j in range(lo, hi):
+                other = False
+                s = 0.0
+                for k in range(indptr[j], indptr[j + 1]):
+                    i = indices[k]
+                    s = s + data[k]
+                    if i != j:
+                        lab_mark(&used[i])
+                        other = True
+                if not other:
+                    counts[ch] += 1
+                tops[ch] = _nanmax(tops[ch], s)
+        for ch in range(nchunks):
+            top = _nanmax(top, tops[ch])
+            ends += counts[ch]
+            counts[ch] = 0
+        for ch in prange(nchunks, schedule="static", num_threads=_team(nchunks)):
+            for j in range((n * ch) // nchunks, (n * (ch + 1)) // nchunks):
+                if not used[j]:
+                    counts[ch] += 1
+        for ch in range(nchunks):
+            ends += counts[ch]
     return top, ends
 
 

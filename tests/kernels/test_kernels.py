@@ -915,20 +915,26 @@ def test_policy_coefficients(kern, idx, seed):
         kern.policy_coefficients(ip, ix, A.data, u_ip, u_ix, wrong, out)
 
 
-def test_scan_rows(kern, idx):
-    """Largest row sum; products used by no other product plus those using no other."""
-    M = random_csr(300, 300, 0.01, seed=13, diag=True)  # some rows empty, every diagonal set
+@pytest.mark.parametrize("n", [300, 200_000])
+def test_scan_rows(kern, backend, idx, n):
+    """Largest row sum; products used by no other product plus those using no other; on
+    1 and 2 threads (the large case runs in parallel chunks), NaN kept."""
+    M = random_csr(n, n, 3.0 / n, seed=13, diag=True)  # some rows empty, every diagonal set
     ip, ix, d = arrays(M, idx)
     C = sp.coo_array(M)
     off = C.row != C.col
-    used = np.zeros(300, bool)
+    used = np.zeros(n, bool)
     used[C.col[off]] = True
-    uses = np.zeros(300, bool)
+    uses = np.zeros(n, bool)
     uses[C.row[off]] = True
     expected = int((~used).sum() + (~uses).sum())
-    top, ends = kern.scan_rows(ip, ix, d, np.empty(300, np.uint8))
-    assert ends == expected
-    assert top == pytest.approx(float(np.asarray(M.sum(axis=1)).max()), rel=1e-14)
+    for threads in (1, 2):
+        with _ops.thread_limit(threads, backend):
+            top, ends = kern.scan_rows(ip, ix, d, np.empty(n, np.uint8))
+        assert ends == expected
+        assert top == pytest.approx(float(np.asarray(M.sum(axis=1)).max()), rel=1e-14)
+    d[len(d) // 2] = np.nan
+    assert np.isnan(kern.scan_rows(ip, ix, d, np.empty(n, np.uint8))[0])
 
 
 @pytest.mark.parametrize("nrhs", [1, 3])
