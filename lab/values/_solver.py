@@ -243,9 +243,10 @@ class ValuesResult:
     matvecs : float
         Work in units of one pass over the non-zeros of A (float32 passes included).
     timings : mapping
-        Read-only. Seconds: ``setup`` (structure analysis and reordering, paid by the
-        first solve of a :class:`ValueSolver`), ``solve``, ``check`` (the final
-        residual and the productivity proof) and ``total``.
+        Read-only. Seconds: ``setup`` (the scan of A and, unless the first solve makes
+        it alongside its substitution, the structure analysis; paid by the first solve
+        of a :class:`ValueSolver`), ``solve``, ``check`` (the final residual and the
+        productivity proof) and ``total``.
     resource_names : tuple of str
         The resource rows solved for, in the order of ``values``.
     productivity : str
@@ -410,6 +411,11 @@ def _techniques_module():
 
 class ValueSolver:
     """Set up once, solve many: holds the structure analysis of one economy.
+
+    A ``blocks`` solver of 65,536 or more products on the Cython kernels with two or more
+    threads leaves the analysis to its first solve, which runs it on a thread of its own
+    and substitutes each strongly connected component as the search completes it
+    (``structure`` or :meth:`update` before that analyse at once).
 
     Parameters
     ----------
