@@ -1284,7 +1284,7 @@ class _Run:
             found.append(time.perf_counter() - t0)
 
         partial = _structure.BlockStructure(order, position, block_ptr, 0.0)
-        # the search holds one core: Krylov steps meanwhile run on one thread
+        # the search holds one core: the large blocks meanwhile are solved on one thread
         alone = _ops.ThreadGovernor(solver.backend, 1, work=self.nnz)
         thread = threading.Thread(target=search, name="lab-components", daemon=True)
         thread.start()
@@ -1311,8 +1311,10 @@ class _Run:
                 if solver.options.precision == "float32":
                     blk.sub32 = (*blk.sub[:2], blk.sub[2].astype(np.float32))
                 large.append(blk)
-                self._solve_large(blk, s, partial, self.M, rhs, x, Mx, atol, start,
-                                  governor=alone if progress[1] == 0 else self.governor)
+                searching = progress[1] == 0
+                with _ops.thread_limit(1 if searching else None, solver.backend):
+                    self._solve_large(blk, s, partial, self.M, rhs, x, Mx, atol, start,
+                                      governor=alone if searching else self.governor)
                 k += 1
         finally:
             thread.join()
