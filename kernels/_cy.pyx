@@ -1386,6 +1386,36 @@ cdef Py_ssize_t _solve_block(const idx_t[::1] indptr, const idx_t[::1] indices,
     return 0
 
 
+cdef int _check_block_args(const idx_t[::1] indptr, const idx_t[::1] indices,
+                           const real_t[::1] data, const double[:, ::1] B,
+                           const double[:, ::1] V, const double[:, ::1] AV,
+                           const idx2_t[::1] order, const idx2_t[::1] position,
+                           Py_ssize_t dense_max) except -1:
+    """The checks shared by the substitution kernels."""
+    cdef Py_ssize_t n = indptr.shape[0] - 1, r = B.shape[1]
+    _check_csr(indptr, data.shape[0], indices.shape[0])
+    _check_shape("B", B.shape[0], B.shape[1], n, r)
+    _check_shape("V", V.shape[0], V.shape[1], n, r)
+    _check_shape("AV", AV.shape[0], AV.shape[1], n, r)
+    _check_len("order", order.shape[0], n)
+    _check_len("position", position.shape[0], n)
+    if dense_max < 1:
+        raise ValueError(f"dense_max must be at least 1, got {dense_max}")
+    return 0
+
+
+cdef int _work_arrays(Py_ssize_t dense_max, Py_ssize_t r, double **T,
+                      double **rhs) except -1:
+    """The dense block's matrix and right-hand sides of one substitution pass."""
+    T[0] = <double *> malloc((dense_max * dense_max + 1) * sizeof(double))
+    rhs[0] = <double *> malloc((dense_max * r + r + 1) * sizeof(double))
+    if T[0] == NULL or rhs[0] == NULL:
+        free(T[0])
+        free(rhs[0])
+        raise MemoryError("substitution: cannot allocate work arrays")
+    return 0
+
+
 cdef Py_ssize_t _solve_streamed(const idx_t[::1] indptr, const idx_t[::1] indices,
                                 const real_t[::1] data, const double[:, ::1] B,
                                 double[:, ::1] V, double[:, ::1] AV,
@@ -1545,26 +1575,14 @@ def block_solve(const idx_t[::1] indptr, const idx_t[::1] indices, const real_t[
     cdef Py_ssize_t bad = -1
     cdef double *T
     cdef double *rhs
-    _check_csr(indptr, data.shape[0], indices.shape[0])
-    _check_shape("B", B.shape[0], B.shape[1], n, r)
-    _check_shape("V", V.shape[0], V.shape[1], n, r)
-    _check_shape("AV", AV.shape[0], AV.shape[1], n, r)
-    _check_len("order", order.shape[0], n)
-    _check_len("position", position.shape[0], n)
+    _check_block_args(indptr, indices, data, B, V, AV, order, position, dense_max)
     _check_block_range(block_ptr, first, last)
-    if dense_max < 1:
-        raise ValueError(f"dense_max must be at least 1, got {dense_max}")
     for k in range(first, last):
         size = block_ptr[k + 1] - block_ptr[k]
         if size > dense_max:
             raise ValueError(f"component {k} has {size} products, more than "
                              f"dense_max={dense_max}: solve it separately")
-    T = <double *> malloc((dense_max * dense_max + 1) * sizeof(double))
-    rhs = <double *> malloc((dense_max * r + r + 1) * sizeof(double))
-    if T == NULL or rhs == NULL:
-        free(T)
-        free(rhs)
-        raise MemoryError("block_solve: cannot allocate work arrays")
+    _work_arrays(dense_max, r, &T, &rhs)
     try:
         with nogil:
             bad = _solve_range(indptr, indices, data, B, V, AV, order, position, block_ptr,
@@ -1602,24 +1620,12 @@ def block_solve_follow(const idx_t[::1] indptr, const idx_t[::1] indices,
     cdef int64_t state
     cdef double *T
     cdef double *rhs
-    _check_csr(indptr, data.shape[0], indices.shape[0])
-    _check_shape("B", B.shape[0], B.shape[1], n, r)
-    _check_shape("V", V.shape[0], V.shape[1], n, r)
-    _check_shape("AV", AV.shape[0], AV.shape[1], n, r)
-    _check_len("order", order.shape[0], n)
-    _check_len("position", position.shape[0], n)
+    _check_block_args(indptr, indices, data, B, V, AV, order, position, dense_max)
     _check_len("block_ptr", block_ptr.shape[0], n + 1)
     _check_len("progress", progress.shape[0], 2)
     if first < 0 or first > n:
         raise ValueError(f"first = {first} is not a component number")
-    if dense_max < 1:
-        raise ValueError(f"dense_max must be at least 1, got {dense_max}")
-    T = <double *> malloc((dense_max * dense_max + 1) * sizeof(double))
-    rhs = <double *> malloc((dense_max * r + r + 1) * sizeof(double))
-    if T == NULL or rhs == NULL:
-        free(T)
-        free(rhs)
-        raise MemoryError("block_solve_follow: cannot allocate work arrays")
+    _work_arrays(dense_max, r, &T, &rhs)
     try:
         with nogil:
             while why < 0:
@@ -1751,16 +1757,9 @@ def block_solve_levels(const idx_t[::1] indptr, const idx_t[::1] indices,
     cdef bint streamed
     cdef double[:, ::1] T, rh
     cdef Py_ssize_t[::1] badc
-    _check_csr(indptr, data.shape[0], indices.shape[0])
-    _check_shape("B", B.shape[0], B.shape[1], n, r)
-    _check_shape("V", V.shape[0], V.shape[1], n, r)
-    _check_shape("AV", AV.shape[0], AV.shape[1], n, r)
-    _check_len("order", order.shape[0], n)
-    _check_len("position", position.shape[0], n)
+    _check_block_args(indptr, indices, data, B, V, AV, order, position, dense_max)
     if first < 0 or last < first or last >= level_ptr.shape[0]:
         raise ValueError(f"levels [{first}, {last}) are not inside level_ptr")
-    if dense_max < 1:
-        raise ValueError(f"dense_max must be at least 1, got {dense_max}")
     for L in range(first, last + 1):
         if not (0 <= level_ptr[L] <= nb) or (L > first and level_ptr[L] < level_ptr[L - 1]):
             raise ValueError(f"level_ptr[{L}] = {level_ptr[L]} is not a component boundary "
