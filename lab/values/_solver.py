@@ -1320,11 +1320,7 @@ class _Run:
             thread.join()
         if failed:
             raise failed[0]
-        n_blocks, seconds = found
-        block_ptr = block_ptr[:n_blocks + 1]
-        if 2 * n_blocks < m:  # as components() does
-            block_ptr = block_ptr.copy()
-        S = _structure.BlockStructure(order, position, block_ptr, seconds)
+        S = _structure.found(order, position, block_ptr, *found)
         solver._economy._cache["blocks"] = S
         solver._settle(S, None if giant else large)
         if giant:

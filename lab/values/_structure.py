@@ -38,6 +38,7 @@ __all__ = [
     "certify",
     "components",
     "diagnose",
+    "found",
     "scan",
 ]
 
@@ -132,12 +133,18 @@ def components(indptr, indices, backend: str) -> BlockStructure:
     block_ptr = np.empty(n + 1, dtype=idx)
     n_blocks = int(_ops.kernels(backend).strongly_connected_components(
         indptr, indices, order, position, block_ptr))
+    return found(order, position, block_ptr, n_blocks, time.perf_counter() - t0)
+
+
+def found(order, position, block_ptr, n_blocks: int, seconds: float) -> BlockStructure:
+    """The structure from the component search's outputs (``block_ptr`` of length n + 1,
+    its first ``n_blocks + 1`` entries written)."""
     # a supply chain has nearly as many blocks as products: keep the array (a copy at
     # 10⁷ products was 40 MB of fresh pages, 77 ms); copy only what a few blocks use
     block_ptr = block_ptr[:n_blocks + 1]
-    if 2 * n_blocks < n:
+    if 2 * n_blocks < len(order):
         block_ptr = block_ptr.copy()
-    return BlockStructure(order, position, block_ptr, time.perf_counter() - t0)
+    return BlockStructure(order, position, block_ptr, seconds)
 
 
 def scan(economy, backend: str) -> tuple[float, int]:
