@@ -1030,14 +1030,7 @@ def strongly_connected_components(indptr, indices, order, position, block_ptr,
 
 @njit(cache=True, error_model="numpy")
 def _components(indptr, indices, order, position, block_ptr):
-    """Strongly connected components in "dependencies first" order (Pearce's Tarjan,
-    each node's state in two bits so that it stays in the cache).
-
-    Writes the members of component k to ``order[block_ptr[k]:block_ptr[k + 1]]`` and
-    the inverse of ``order`` to ``position``; every component comes after the components
-    it references. Returns the number of components; see
-    ``_cy.strongly_connected_components``.
-    """
+    """The search of ``strongly_connected_components``, compiled."""
     n = indptr.shape[0] - 1
     if indptr.shape[0] < 1:
         raise ValueError("indptr must have length n + 1 >= 1")
