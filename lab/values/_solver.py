@@ -628,8 +628,6 @@ class ValueSolver:
         from lab.values import _update
 
         with _ops.thread_limit(self.options.n_threads, self.backend):
-            if self._deferred:
-                self.structure  # the analysis, before the coefficients change  # noqa: B018
             _update.apply(self, changes, labour)
 
     # -- solving -----------------------------------------------------------------------

@@ -48,6 +48,13 @@ from lab.values import _structure
 __all__ = ["apply", "economy_of", "replace_rows"]
 
 
+def _analysed(solver) -> None:
+    """Make the structure analysis that a first solve would have made alongside its
+    substitution, before the coefficients it is made from change."""
+    if solver._deferred:
+        solver.structure  # noqa: B018 (the property analyses)
+
+
 def apply(solver, changes, labour) -> None:
     """Apply coefficient and labour changes to ``solver`` (see the module docstring)."""
     meta = solver._economy_meta
@@ -62,6 +69,7 @@ def apply_indices(solver, inputs, products, values, labour_idx, labour_val) -> N
     labour[labour_idx] = labour_val, all checked by the caller."""
     if inputs.size == 0 and labour_idx.size == 0:
         return
+    _analysed(solver)
     solver._tiles = None  # cut again from the changed coefficients by the next solve
     solver._proof = None  # proved again by the next solve
     indptr, indices, data = solver._M
@@ -111,6 +119,7 @@ def replace_rows(solver, products, lengths, values, labour) -> None:
     ``lengths`` stored entries each) take the coefficients ``values`` (concatenated in the
     rows' storage order), and labour[products] = ``labour``; all checked by the caller.
     The pattern is unchanged, so the structure analysis stays valid."""
+    _analysed(solver)
     solver._tiles = None
     solver._proof = None
     indptr, indices, data = solver._M

@@ -155,3 +155,21 @@ def test_an_error_in_the_search_thread_reaches_the_caller(monkeypatch):
     monkeypatch.setattr(_solver._ops, "kernels", lambda backend: Failing())
     with pytest.raises(MemoryError, match="no room"):
         solver.solve()
+
+
+def test_bulk_row_changes_before_the_first_solve():
+    """Policy iteration's bulk update on a solver that has not solved yet analyses first:
+    the same values as a solver that analysed at once."""
+    from lab.values import _update
+
+    economy = _generated(**ECONOMIES["core"])
+    followed, plain = _pair(economy)
+    assert followed._deferred
+    products = np.arange(0, economy.n_products, 97)
+    A = economy.A
+    lengths = np.diff(A.indptr)[products]
+    values = np.concatenate([0.5 * A.data[A.indptr[j]:A.indptr[j + 1]] for j in products])
+    for solver in (followed, plain):
+        _update.replace_rows(solver, products, lengths, values, np.full(products.size, 2.0))
+    assert not followed._deferred
+    assert np.array_equal(followed.solve().values, plain.solve().values)
