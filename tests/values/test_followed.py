@@ -39,6 +39,9 @@ ECONOMIES = {
     # cyclic groups of up to 300 products: large blocks with outside inputs, anywhere
     "large groups": dict(n=6000, seed=4, core_share=0.02, cyclic_share=0.5, group_size=300),
     "no cycles": dict(n=3000, seed=5, core_share=0.0005, cyclic_share=0.0, group_size=1),
+    # int64 indices: the search's outputs int64, the solver's narrowed copy of A int32
+    "int64": dict(n=3000, seed=6, core_share=0.05, cyclic_share=0.1, group_size=8,
+                  index_dtype=np.int64),
 }
 
 
