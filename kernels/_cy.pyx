@@ -1466,8 +1466,7 @@ cdef Py_ssize_t _solve_range(const idx_t[::1] indptr, const idx_t[::1] indices,
     """The loop of :func:`block_solve` over components first..last-1 (components of more
     than ``dense_max`` products are skipped); returns −1 or the first component whose
     pivot was not positive."""
-    cdef Py_ssize_t r = B.shape[1], nnz = indptr[indptr.shape[0] - 1], k, s, e, p, q, j
-    cdef Py_ssize_t col, kp
+    cdef Py_ssize_t r = B.shape[1], k, s, e, p, q, j, col
     cdef double d, acc, x
     if streamed and r == 1 and first < last:
         return _solve_streamed(indptr, indices, data, B, V, AV, order, position, block_ptr,
@@ -1477,8 +1476,7 @@ cdef Py_ssize_t _solve_range(const idx_t[::1] indptr, const idx_t[::1] indices,
         e = block_ptr[k + 1]
         if not streamed:
             # Rows in block order are random in this numbering: fetch the row pointers
-            # two blocks ahead, the rows one ahead, and the inputs' values of the row four
-            # ahead.
+            # sixteen blocks ahead, the rows eight ahead, the inputs' values four ahead.
             if k + 16 < last:
                 lab_prefetch(&indptr[order[block_ptr[k + 16]]])
             if k + 8 < last:
@@ -1492,15 +1490,11 @@ cdef Py_ssize_t _solve_range(const idx_t[::1] indptr, const idx_t[::1] indices,
                     lab_prefetch(&V[indices[p], 0])
         if e - s == 1 and r == 1:
             # Inlined: most components are single products, most solves one right-hand
-            # side.
+            # side (streamed rows took _solve_streamed above).
             j = order[s]
             d = 0.0
             acc = 0.0
             for p in range(indptr[j], indptr[j + 1]):
-                if streamed:
-                    kp = p + _PREFETCH
-                    if kp < nnz:
-                        lab_prefetch(&V[indices[kp], 0])
                 col = indices[p]
                 if col == j:
                     d = d + data[p]

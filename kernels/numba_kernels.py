@@ -1216,18 +1216,13 @@ def _solve_single(indptr, indices, data, B, V, AV, j, acc):
 
 
 @njit(cache=True, error_model="numpy", inline="always")
-def _solve_single1(indptr, indices, data, B, V, AV, j, streamed, nnz):
-    """:func:`_solve_single` for one right-hand side (most solves), prefetching V for the
-    entries ahead when the rows are streamed (the same arithmetic as ``_cy.block_solve``)."""
+def _solve_single1(indptr, indices, data, B, V, AV, j):
+    """:func:`_solve_single` for one right-hand side (most solves; streamed rows take
+    ``_solve_streamed``), the same arithmetic as ``_cy.block_solve``."""
     d = 0.0
     acc = 0.0
     row = np.uintp(j)
-    end = np.uintp(nnz)
     for p in range(np.uintp(indptr[row]), np.uintp(indptr[row + _ONE])):
-        if streamed:
-            kp = p + _PREFETCH
-            if kp < end:
-                _prefetch(V, indices[kp], 0)
         col = indices[p]
         if col == j:
             d += data[p]
@@ -1353,7 +1348,7 @@ def _solve_range(indptr, indices, data, B, V, AV, order, position, block_ptr, fi
         if e - s == 1:
             j = np.intp(order[np.uintp(s)])
             if r == 1:
-                if not _solve_single1(indptr, indices, data, B, V, AV, j, streamed, nnz):
+                if not _solve_single1(indptr, indices, data, B, V, AV, j):
                     return k
             elif not _solve_single(indptr, indices, data, B, V, AV, j, acc):
                 return k

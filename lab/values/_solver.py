@@ -517,11 +517,16 @@ class ValueSolver:
         else:  # built by the first solve, float32 copies included
             self._large = large
 
+    def _giant(self, rows_nnz: int) -> bool:
+        """Whether a block whose rows hold ``rows_nnz`` non-zeros is too large for
+        substitution to pay (``auto`` then solves by Krylov)."""
+        return rows_nnz >= GIANT_SHARE * max(self._economy.nnz, 1)
+
     def _blocks_or_krylov(self, S) -> tuple[str, str]:
         economy = self._economy
         m = economy.n_products
         giant = S.largest_block_nnz(self._M[0])
-        if S.largest_block > DENSE_BLOCK and giant >= GIANT_SHARE * max(economy.nnz, 1):
+        if S.largest_block > DENSE_BLOCK and self._giant(giant):
             return "krylov", (
                 f"one strongly connected block of {S.largest_block} of {m} products holds "
                 f"{giant / max(economy.nnz, 1):.0%} of the non-zeros: substitution would "
@@ -551,8 +556,7 @@ class ValueSolver:
                 f"only {ends} of {m} products end a supply chain (used by no other product "
                 "or using no other): there are no chains for substitution to walk, so the "
                 "structure analysis is skipped and BiCGSTAB runs on the whole economy")
-        if self._may_follow():
-            self._deferred = True
+        if self._may_follow():  # _prepare leaves the analysis to the first solve
             return "blocks", ("the block structure is analysed by the first solve, "
                               "alongside its substitution")
         return self._blocks_or_krylov(_structure.analyse(economy, self.backend))
@@ -569,8 +573,8 @@ class ValueSolver:
         if self._tiling:
             self.reason += ("; inputs lie far from their products in the product order, so "
                             "its products run on a copy of Aᵀ in cache-sized tiles")
-        if self.method == "blocks" and not self._deferred:
-            if self.options.method == "blocks" and self._may_follow():
+        if self.method == "blocks":
+            if self._may_follow():
                 self._deferred = True  # analysed by the first solve (_Run._followed_pass)
             else:
                 self.structure = _structure.analyse(self._economy, self.backend)
@@ -590,8 +594,7 @@ class ValueSolver:
     def _refresh_float32(self):
         if self.method == "blocks":
             for blk in self._large:
-                blk.sub32 = (*blk.sub[:2], blk.sub[2].astype(np.float32))
-                blk.tiles = None
+                blk.copy_float32()
         else:
             self._M32 = (*self._M[:2], self._M[2].astype(np.float32))
 
@@ -901,6 +904,11 @@ class _LargeBlock:
         self.tiles = None
         self._tiling = _tiles.worth_tiling(sub)
         self._lookup = None
+
+    def copy_float32(self) -> None:
+        """``sub32`` from ``sub`` (precision float32); the tiles are cut again."""
+        self.sub32 = (*self.sub[:2], self.sub[2].astype(np.float32))
+        self.tiles = None
 
     def matrices(self, K):
         """``sub`` and ``sub32`` for a one-right-hand-side BiCGSTAB, tiled where it pays."""
@@ -1301,13 +1309,14 @@ class _Run:
                     break
                 s, e = int(block_ptr[k]), int(block_ptr[k + 1])
                 members = order[s:e]
-                if solver.options.method == "auto" and GIANT_SHARE * solver._economy.nnz <= \
-                        np.sum(At.indptr[members + 1] - At.indptr[members], dtype=np.int64):
+                if solver.options.method == "auto" and solver._giant(
+                        int(np.sum(At.indptr[members + 1] - At.indptr[members],
+                                   dtype=np.int64))):
                     giant = True  # as _blocks_or_krylov decides from the whole analysis
                     break
                 blk = _large_block(K, self.M, partial, s, e)
                 if solver.options.precision == "float32":
-                    blk.sub32 = (*blk.sub[:2], blk.sub[2].astype(np.float32))
+                    blk.copy_float32()
                 large.append(blk)
                 searching = progress[1] == 0
                 with _ops.thread_limit(1 if searching else None, solver.backend):

@@ -46,7 +46,7 @@ __all__ = [
 BRACKET_MAXITER = 5000
 #: Unit roundoff of float64.
 _U = np.finfo(float).eps / 2
-#: Entries per slice of the proof's passes over whole vectors (buffers of 512 KB).
+#: Entries per slice of the passes over whole vectors here (buffers of 512 KB).
 _SLICE = 1 << 16
 
 
