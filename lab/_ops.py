@@ -289,12 +289,20 @@ class ThreadGovernor:
     With ``n_threads`` given, every step runs on exactly that many threads. Otherwise a
     step runs on the backend's current count T, and now and then one step runs on a
     single thread instead (a probe); the count whose recent steps were faster is used
-    until the next probe. Probes become rarer (8, 16, ... up to 256 steps apart) while
-    T keeps winning, and frequent again when T's steps get slower than their running
-    average (another process started) or when the single thread wins. Records are kept
+    until the next probe. Probes become rarer while the count in use keeps winning (8,
+    16, ... up to 256 steps apart for T, 32 for one thread), and frequent again when one
+    thread wins a probe or the steps in use get slower than their running average
+    (another process started). Beside a busy process, probes of two threads every 8 steps (at
+    2.3× a one-thread step) had cost the governed solve more than they could find.
+    Records are kept
     per kind of step, backend and step size for the life of the process, so one solve
-    learns from the last. Steps of less than ``MIN_STEP_S`` are too short to time and
-    are not governed. The first step timed on each count is a warm-up (for Numba's
+    learns from the last. Steps of unequal size (the substitution pass's ranges of
+    levels) give their ``work``, and are compared per unit of it: compared as whole
+    steps, a probe that happened to fall on a small step won for its count. A step of
+    less than ``MIN_STEP_S`` is too short to time and teaches nothing; a probe that
+    falls on one moves to the next step (in a pass of a tiny and a large step, probes
+    8, 16, … steps apart had all fallen on the tiny one, so one thread was never
+    timed on the large one). The first step timed on each count is a warm-up (for Numba's
     parallel kernels in a new process it includes compiling them: seconds): the second
     replaces it instead of being averaged with it, and a probe that wins against a
     warm-up time is answered by timing the other count again at once. Averaged in, a
@@ -314,6 +322,9 @@ class ThreadGovernor:
     MIN_STEP_S = 2e-4
     FIRST_PROBE = 8
     MAX_PROBE = 256
+    #: While one thread wins, probes stay closer together: the load that made it win
+    #: may end, and its steps getting faster gives no sign of that.
+    MAX_PROBE_ONE = 32
     _records: dict = {}
 
     def __init__(self, backend: str, n_threads: int | None, *, work: float,
@@ -326,14 +337,16 @@ class ThreadGovernor:
 
             top = min(top, numba.config.NUMBA_NUM_THREADS)
         self.top = top
+        self.work = work
         self.used = top  # the thread count of the last step
         key = (kind, backend, top, int(math.log2(max(work, 1.0))))
         self.record = self._records.setdefault(
             key, {"rate": {}, "timed": {}, "interval": self.FIRST_PROBE, "countdown": 2})
 
     @contextlib.contextmanager
-    def step(self):
-        """Run one step (a group of kernel calls) on the chosen thread count, timed."""
+    def step(self, work: float | None = None):
+        """Run one step (a group of kernel calls) on the chosen thread count, timed;
+        ``work`` (in the units of the constructor's) where steps differ in size."""
         n = self._choose()
         previous = self.module.get_num_threads()
         if n != previous:
@@ -346,8 +359,10 @@ class ThreadGovernor:
             if n != previous:
                 self.module.set_num_threads(previous)
             self.used = n
-            if self.forced is None and self.top > 1:
-                self._learn(n, elapsed)
+            if self.forced is None and self.top > 1 and elapsed >= self.MIN_STEP_S:
+                self._learn(n, elapsed if not work else elapsed * (self.work / work))
+            elif self.forced is None and self.top > 1 and self.record["countdown"] <= 0:
+                self.record["countdown"] = 1  # a probe too short to time: probe the next
 
     def _choose(self) -> int:
         if self.forced is not None or self.top == 1:
@@ -361,9 +376,6 @@ class ThreadGovernor:
         return best
 
     def _learn(self, n: int, seconds: float) -> None:
-        if seconds < self.MIN_STEP_S:  # too short to time: no probe for a while
-            self.record["countdown"] = max(self.record["countdown"], self.record["interval"])
-            return
         rec = self.record
         rate, timed = rec["rate"], rec["timed"]
         old = rate.get(n)
@@ -372,13 +384,16 @@ class ThreadGovernor:
         rate[n] = seconds if timed[n] <= 2 else 0.5 * (old + seconds)
         if rec["countdown"] <= 0:  # this step was a probe: schedule the next one
             top, one = rate.get(self.top, math.inf), rate.get(1, math.inf)
-            if top < one:
+            winner = self.top if top < one else 1
+            if winner == self.top:
                 rec["interval"] = min(2 * rec["interval"], self.MAX_PROBE)
+            elif n == self.top:  # one thread held against a probe: probe more rarely
+                rec["interval"] = min(2 * rec["interval"], self.MAX_PROBE_ONE)
             else:
                 rec["interval"] = self.FIRST_PROBE
             rec["countdown"] = rec["interval"]
-            beaten = 1 if top < one else self.top
+            beaten = 1 if winner == self.top else self.top
             if beaten != n and timed.get(beaten, 0) == 1:
                 rec["countdown"] = 1  # it lost with a warm-up time: time it again now
-        elif n == self.top and old is not None and seconds > 1.5 * old:
+        elif old is not None and seconds > 1.5 * old:
             rec["countdown"] = min(rec["countdown"], 1)  # slower than usual: probe soon

@@ -1409,7 +1409,8 @@ class _Run:
         for level, blocks in [*ordered.large, (ordered.n_levels, [])]:
             stop = min(level + 1, ordered.n_levels)
             if stop > done:
-                with self.substitution.step():
+                rows = S.block_ptr[ordered.level_ptr[[done, stop]]]
+                with self.substitution.step(work=int(np.diff(M[0][rows])[0]) + 1):
                     bad = self.K.block_solve_levels(*M, rhs, x, Mx, S.order, S.position,
                                                     S.block_ptr, ordered.level_ptr, done,
                                                     stop, DENSE_BLOCK)

@@ -50,3 +50,48 @@ def test_steady_times_are_averaged_after_the_first_two(governor):
     for seconds in (1.0, 0.02, 0.04):
         governor._learn(top, seconds)
     assert governor.record["rate"][top] == pytest.approx(0.03)
+
+
+def test_steps_of_unequal_work_are_compared_per_unit_of_work(governor, monkeypatch):
+    # two threads take half the time per unit of work; the steps alternate between a
+    # small and a large one, so a probe on one thread falls on a small step half the
+    # time, and compared as whole steps it would win
+    import lab._ops as ops
+
+    clock = [0.0]
+    monkeypatch.setattr(ops.time, "perf_counter", lambda: clock[0])
+    monkeypatch.setattr(governor.module, "set_num_threads", lambda n: None)
+    monkeypatch.setattr(governor.module, "get_num_threads", lambda: governor.top)
+    used = []
+    for k in range(64):
+        work = 1e5 if k % 2 else 9e5
+        with governor.step(work=work) as n:
+            clock[0] += (work / 1e6) * (0.010 if n == governor.top else 0.020)
+        used.append(n)
+    assert used[3:].count(1) <= 4, used
+
+
+def test_a_step_too_short_to_time_teaches_nothing(governor):
+    with governor.step():
+        pass
+    assert governor.record["rate"] == {}
+
+
+def test_a_probe_on_a_step_too_short_to_time_moves_to_the_next(governor, monkeypatch):
+    # a pass of a tiny step and a large one, two threads slower on the large one (a busy
+    # machine): the probes must reach the large step, and one thread must win there
+    import lab._ops as ops
+
+    clock = [0.0]
+    monkeypatch.setattr(ops.time, "perf_counter", lambda: clock[0])
+    monkeypatch.setattr(governor.module, "set_num_threads", lambda n: None)
+    monkeypatch.setattr(governor.module, "get_num_threads", lambda: governor.top)
+    large = []
+    for k in range(80):
+        with governor.step() as n:
+            if k % 2:
+                clock[0] += 0.010 if n == 1 else 0.013
+                large.append(n)
+            else:
+                clock[0] += 1e-5
+    assert large[-20:].count(1) >= 14, str(large)  # one probe of two threads per 8 steps
