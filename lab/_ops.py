@@ -290,24 +290,23 @@ class ThreadGovernor:
     step runs on the backend's current count T, and now and then one step runs on a
     single thread instead (a probe); the count whose recent steps were faster is used
     until the next probe. Probes become rarer while the count in use keeps winning (8,
-    16, ... up to 256 steps apart for T, 32 for one thread), and frequent again when one
-    thread wins a probe or the steps in use get slower than their running average
-    (another process started). Beside a busy process, probes of two threads every 8 steps (at
-    2.3× a one-thread step) had cost the governed solve more than they could find.
-    Records are kept
-    per kind of step, backend and step size for the life of the process, so one solve
-    learns from the last. Steps of unequal size (the substitution pass's ranges of
-    levels) give their ``work``, and are compared per unit of it: compared as whole
-    steps, a probe that happened to fall on a small step won for its count. A step of
-    less than ``MIN_STEP_S`` is too short to time and teaches nothing; a probe that
-    falls on one moves to the next step (in a pass of a tiny and a large step, probes
-    8, 16, … steps apart had all fallen on the tiny one, so one thread was never
-    timed on the large one). The first step timed on each count is a warm-up (for Numba's
-    parallel kernels in a new process it includes compiling them: seconds): the second
-    replaces it instead of being averaged with it, and a probe that wins against a
-    warm-up time is answered by timing the other count again at once. Averaged in, a
-    5-s compile had kept the 10⁶ unstructured solve on one thread for about 50
-    steps, at 50 ms a step against 15 ms on two.
+    16, ... up to 256 steps apart for T, 32 for one thread: beside a busy process a
+    two-thread step of the 10⁶ generated core's BiCGSTAB took 2.3× a one-thread step,
+    and a probe of T every 8 steps cost 16 %), and frequent again when one thread wins a
+    probe or T's steps get slower than their running average (another process started).
+    Records are kept per kind of step, backend and step size for the life of the
+    process, so one solve learns from the last. Steps of unequal size (the substitution
+    pass's ranges of levels) give their ``work``, and are compared per unit of it:
+    compared as whole steps, a probe that happened to fall on a small step won for its
+    count. A step of less than ``MIN_STEP_S`` is too short to time and teaches nothing;
+    a probe that falls on one moves to the next step (in a pass of a tiny and a large
+    step, probes 8, 16, … steps apart had all fallen on the tiny one, so one thread was
+    never timed on the large one). The first step timed on each count is a warm-up (for
+    Numba's parallel kernels in a new process it includes compiling them: seconds): the
+    second replaces it instead of being averaged with it, and a probe that wins against
+    a warm-up time is answered by timing the other count again at once. Averaged in, a
+    5-s compile had kept the 10⁶ unstructured solve on one thread for about 50 steps, at
+    50 ms a step against 15 ms on two.
 
     Examples
     --------
@@ -395,5 +394,5 @@ class ThreadGovernor:
             beaten = 1 if winner == self.top else self.top
             if beaten != n and timed.get(beaten, 0) == 1:
                 rec["countdown"] = 1  # it lost with a warm-up time: time it again now
-        elif old is not None and seconds > 1.5 * old:
+        elif n == self.top and old is not None and seconds > 1.5 * old:
             rec["countdown"] = min(rec["countdown"], 1)  # slower than usual: probe soon
