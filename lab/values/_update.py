@@ -174,9 +174,16 @@ def _parse_changes(meta, changes):
     both = meta.index_of([k[0] for k in keys] + [k[1] for k in keys]) if keys \
         else np.zeros(0, dtype=np.intp)
     inputs, products = both[:len(keys)], both[len(keys):]
-    values = np.empty(len(keys))
-    for t, (key, value) in enumerate(changes.items()):
-        values[t] = _coefficient(f"changes[{key!r}]", value)
+    raw = list(changes.values())
+    values = None
+    if all(type(x) is float for x in raw):  # the usual case, checked at once
+        values = np.array(raw, dtype=float)
+        if not (np.isfinite(values).all() and (values >= 0).all()):
+            values = None  # the loop below names the first bad one
+    if values is None:
+        values = np.empty(len(keys))
+        for t, (key, value) in enumerate(changes.items()):
+            values[t] = _coefficient(f"changes[{key!r}]", value)
     return inputs.astype(np.intp), products.astype(np.intp), values
 
 

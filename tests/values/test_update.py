@@ -227,8 +227,11 @@ def test_economy_is_not_mutated():
     ([("P1", "P2", 0.1)], None, InvalidTypeError, "mapping"),
     (None, np.ones(5), InvalidEconomyError, "length"),
     (None, {"P1": -1.0}, InvalidEconomyError, "≥ 0"),
+    ({("P1", "P2"): 0.2, ("P2", "P3"): float("inf")}, None, InvalidEconomyError,
+     r"\('P2', 'P3'\).*finite"),
+    ({("P1", "P2"): True}, None, InvalidEconomyError, "real number"),
 ], ids=["unknown-code", "negative", "nan", "not-a-pair", "string", "list", "labour-length",
-        "labour-negative"])
+        "labour-negative", "inf-among-floats", "bool"])
 def test_bad_updates(changes, labour, error, text):
     solver = lab.ValueSolver(_economy(n=200))
     with pytest.raises(error, match=text):
