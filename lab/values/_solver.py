@@ -1026,7 +1026,8 @@ class _Run:
         self.M = solver._M
         self.b = b
         self.v = v0
-        self.residual0 = residual0  # b + Aᵀv0 − v0 when known (warm start after update)
+        # (max|b + Aᵀv0 − v0|, max|v0|) when known (a warm start after update)
+        self.residual0 = residual0
         self.maxiter = maxiter
         self.callback = callback
         self.rtol = solver.options.rtol
@@ -1059,9 +1060,7 @@ class _Run:
         """The relative residual of the start, from the residual left by an update if
         known (no pass over A), else from the true residual."""
         if self.residual0 is not None and not self.multi:
-            r = float(np.max(np.abs(self.residual0), initial=0.0))
-            return float(_krylov.relative_norms(r, float(np.max(np.abs(self.v),
-                                                                initial=0.0))))
+            return float(_krylov.relative_norms(*self.residual0))
         return self.true_residual()[0]
 
     def true_residual(self) -> tuple[float, np.ndarray]:

@@ -104,13 +104,16 @@ def apply_indices(solver, inputs, products, values, labour_idx, labour_val) -> N
             solver._R = solver._R.copy()
         solver._R[0, labour_idx] = labour_val
 
-    # Warm starts: the residual of every remembered vector under the new coefficients.
+    # Warm starts: the residual of every remembered vector under the new coefficients,
+    # as the rule reads it (max|b + Aᵀv − v| and max|v|, one pass, no temporaries).
+    K = _ops.kernels(solver.backend)
     for key, (v, Atv) in solver._previous.items():
         np.add.at(Atv, products, delta * v[inputs])  # only the changed rows move
-        with np.errstate(invalid="ignore", over="ignore"):
-            residual = Atv - v
-            residual += solver._R[key[0]]
-        solver._warm[key] = (v, residual)
+        m = v.shape[0]
+        res, vmax = np.empty(1), np.empty(1)
+        K.residual_norms(solver._R[key[0]].reshape(m, 1), Atv.reshape(m, 1),
+                         v.reshape(m, 1), res, vmax)
+        solver._warm[key] = (v, (float(res[0]), float(vmax[0])))
     solver._economy = None  # rebuilt from the arrays when asked for
 
 

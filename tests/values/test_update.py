@@ -348,3 +348,21 @@ def test_replace_rows_in_bulk(backend, second_solve):
     assert result.converged and result.residual <= RTOL
     assert_values_close(result.values, reference_values(sp.csc_array(A2), labour), 1e-9,
                         "after replace_rows")
+
+
+def test_an_update_that_changes_nothing_returns_the_start_without_solving():
+    # the update's residual (its norms, computed in one pass) shows the start meets the
+    # rule: the next solve only checks it
+    economy = lab.generate_economy(3000, seed=3)
+    solver = lab.ValueSolver(economy, rtol=1e-10)
+    first = solver.solve()
+    A = economy.A.tocoo()
+    solver.update({(f"P{i}", f"P{j}"): float(x)
+                   for i, j, x in zip(A.row[:50], A.col[:50], A.data[:50], strict=True)})
+    again = solver.solve()
+    assert again.converged and again.matvecs == 1  # the check's product only
+    np.testing.assert_array_equal(again.values, first.values)
+    solver.update({(f"P{A.row[0]}", f"P{A.col[0]}"): 1.05 * float(A.data[0])})
+    changed = solver.solve()
+    assert changed.matvecs > 1 and changed.converged
+    assert not np.array_equal(changed.values, first.values)
