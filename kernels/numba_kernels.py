@@ -1066,27 +1066,40 @@ def _components(indptr, indices, order, position, block_ptr):
             top = np.uintp(csp - 1)
             v = np.uintp(cs_node[top])
             e = np.uintp(cs_edge[top])
-            if e < np.uintp(indptr[v + _ONE]):
-                w = np.uintp(indices[e])
-                s = _state(st, w)
+            # v's edges up to its next unvisited input, in registers (as _cy does)
+            end = np.uintp(indptr[v + _ONE])
+            low = rindex[v]
+            lowered = False
+            found = False
+            w = v
+            while e < end:
+                x = np.uintp(indices[e])
+                s = _state(st, x)
                 if s == _UNVISITED:
-                    rindex[w] = rank  # descend; this edge is finished on return
-                    rank += 1
-                    _set_state(st, w, _LIVE_ROOT)
-                    cs_node[csp] = w
-                    cs_edge[csp] = indptr[w]
-                    csp += 1
-                    # The search stalls on each new row: start fetching the rows of w's
-                    # unvisited inputs now, all at once, before descending (as _cy does).
-                    for p in range(np.uintp(indptr[w]), np.uintp(indptr[w + _ONE])):
-                        x = np.uintp(indices[p])
-                        if _state(st, x) == _UNVISITED and indptr[x] < nnz:
-                            _prefetch(indices, indptr[x], 0)
-                else:
-                    if s != _DONE and rindex[w] < rindex[v]:
-                        rindex[v] = rindex[w]
-                        _set_state(st, v, _LIVE)
-                    cs_edge[top] = e + _ONE
+                    w = x
+                    found = True
+                    break
+                if s != _DONE and rindex[x] < low:
+                    low = rindex[x]
+                    lowered = True
+                e += _ONE
+            if lowered:
+                rindex[v] = low
+                _set_state(st, v, _LIVE)
+            if found:
+                cs_edge[top] = e  # revisit this edge on return
+                rindex[w] = rank
+                rank += 1
+                _set_state(st, w, _LIVE_ROOT)
+                cs_node[csp] = w
+                cs_edge[csp] = indptr[w]
+                csp += 1
+                # The search stalls on each new row: start fetching the rows of w's
+                # unvisited inputs now, all at once, before descending (as _cy does).
+                for p in range(np.uintp(indptr[w]), np.uintp(indptr[w + _ONE])):
+                    x = np.uintp(indices[p])
+                    if _state(st, x) == _UNVISITED and indptr[x] < nnz:
+                        _prefetch(indices, indptr[x], 0)
                 continue
             csp -= 1
             if _state(st, v) == _LIVE_ROOT:
