@@ -293,8 +293,9 @@ class ThreadGovernor:
     16, ... up to 256 steps apart for T, 32 for one thread: beside a busy process a
     two-thread step of the 10⁶ generated core's BiCGSTAB took 2.3× a one-thread step,
     and a probe of T every 8 steps cost 16 %), and frequent again when one thread wins a
-    probe or T's steps get slower than their running average (another process started).
-    Records are kept per kind of step, backend and step size for the life of the
+    probe or T's steps get slower than their running average and than one thread's
+    (another process started; a slower step that one thread would not beat is the host's
+    noise). Records are kept per kind of step, backend and step size for the life of the
     process, so one solve learns from the last. Steps of unequal size (the substitution
     pass's ranges of levels) give their ``work``, and are compared per unit of it:
     compared as whole steps, a probe that happened to fall on a small step won for its
@@ -394,5 +395,7 @@ class ThreadGovernor:
             beaten = 1 if winner == self.top else self.top
             if beaten != n and timed.get(beaten, 0) == 1:
                 rec["countdown"] = 1  # it lost with a warm-up time: time it again now
-        elif n == self.top and old is not None and seconds > 1.5 * old:
-            rec["countdown"] = min(rec["countdown"], 1)  # slower than usual: probe soon
+        elif n == self.top and old is not None and seconds > max(1.5 * old, rate.get(1, 0.0)):
+            # slower than usual, and than one thread was: probe soon (a spike that one
+            # thread would not beat is the host's noise, not another process)
+            rec["countdown"] = min(rec["countdown"], 1)

@@ -95,3 +95,13 @@ def test_a_probe_on_a_step_too_short_to_time_moves_to_the_next(governor, monkeyp
             else:
                 clock[0] += 1e-5
     assert large[-20:].count(1) >= 14, str(large)  # one probe of two threads per 8 steps
+
+
+def test_a_spike_that_one_thread_would_not_beat_is_not_probed(governor):
+    # all threads take 10 ms a step with a 16-ms spike every fourth, one thread 30 ms:
+    # the spikes are noise, not a reason to probe one thread again and again
+    top = governor.top
+    steps = iter(range(10**6))
+    used = _run(governor, lambda n: (0.016 if next(steps) % 4 == 3 else 0.010)
+                if n == top else 0.030, 120)
+    assert used[3:].count(1) <= 4, used  # the scheduled probes only (8, 16, 32, 64 apart)
