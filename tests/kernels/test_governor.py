@@ -52,16 +52,23 @@ def test_steady_times_are_averaged_after_the_first_two(governor):
     assert governor.record["rate"][top] == pytest.approx(0.03)
 
 
-def test_steps_of_unequal_work_are_compared_per_unit_of_work(governor, monkeypatch):
+@pytest.fixture
+def clock(governor, monkeypatch):
+    """A clock the test advances by hand (``clock[0] += seconds`` inside a step), and
+    thread-count changes that change nothing: steps timed without timing anything."""
+    import lab._ops as ops
+
+    now = [0.0]
+    monkeypatch.setattr(ops.time, "perf_counter", lambda: now[0])
+    monkeypatch.setattr(governor.module, "set_num_threads", lambda n: None)
+    monkeypatch.setattr(governor.module, "get_num_threads", lambda: governor.top)
+    return now
+
+
+def test_steps_of_unequal_work_are_compared_per_unit_of_work(governor, clock):
     # two threads take half the time per unit of work; the steps alternate between a
     # small and a large one, so a probe on one thread falls on a small step half the
     # time, and compared as whole steps it would win
-    import lab._ops as ops
-
-    clock = [0.0]
-    monkeypatch.setattr(ops.time, "perf_counter", lambda: clock[0])
-    monkeypatch.setattr(governor.module, "set_num_threads", lambda n: None)
-    monkeypatch.setattr(governor.module, "get_num_threads", lambda: governor.top)
     used = []
     for k in range(64):
         work = 1e5 if k % 2 else 9e5
@@ -77,15 +84,9 @@ def test_a_step_too_short_to_time_teaches_nothing(governor):
     assert governor.record["rate"] == {}
 
 
-def test_a_probe_on_a_step_too_short_to_time_moves_to_the_next(governor, monkeypatch):
+def test_a_probe_on_a_step_too_short_to_time_moves_to_the_next(governor, clock):
     # a pass of a tiny step and a large one, two threads slower on the large one (a busy
     # machine): the probes must reach the large step, and one thread must win there
-    import lab._ops as ops
-
-    clock = [0.0]
-    monkeypatch.setattr(ops.time, "perf_counter", lambda: clock[0])
-    monkeypatch.setattr(governor.module, "set_num_threads", lambda n: None)
-    monkeypatch.setattr(governor.module, "get_num_threads", lambda: governor.top)
     large = []
     for k in range(80):
         with governor.step() as n:
