@@ -566,6 +566,7 @@ class ValueSolver:
         cyclic blocks (blocks), float32 coefficients (precision float32)."""
         self._M32 = None
         self._ordered = None
+        self._rhs_generation = 0  # counts changes of R in place (update's labour)
         self._solves = 0
         self._tiles = None  # (Tiles of M, of M32 or None), built by the next Krylov solve
         self._proof = None  # the proof that ρ(A) < 1, once a solve has made one
@@ -729,7 +730,8 @@ class ValueSolver:
 
         maxiter = options.maxiter or _default_maxiter(self.method, m)
         with _ops.thread_limit(options.n_threads, self.backend):
-            run = _Run(self, b, v0, maxiter, callback, residual0)
+            run = _Run(self, b, v0, maxiter, callback, residual0,
+                       rhs_key=None if key is None else (key, self._rhs_generation))
             t_solve = time.perf_counter()
             if m == 0:
                 run.v = np.zeros_like(b)
@@ -973,6 +975,8 @@ class _Ordered:
         ident = np.arange(n, dtype=idx)
         self.structure = _structure.BlockStructure(ident, ident, block_ptr, 0.0)
         self.source_indptr = indptr
+        # the right-hand side of the last solve in this order, and its rows of R
+        self.rhs_key, self.rhs = None, None
         # the large blocks: their first row here and their level
         at = {}
         for blk in large:
@@ -1020,7 +1024,8 @@ def _large_block(K, M, S, s, e) -> _LargeBlock:
 class _Run:
     """State of one solve: the vector, the counters and the history."""
 
-    def __init__(self, solver: ValueSolver, b, v0, maxiter, callback, residual0=None):
+    def __init__(self, solver: ValueSolver, b, v0, maxiter, callback, residual0=None,
+                 rhs_key=None):
         self.solver = solver
         self.K = _ops.kernels(solver.backend)
         self.M = solver._M
@@ -1028,6 +1033,7 @@ class _Run:
         self.v = v0
         # (max|b + Aᵀv0 − v0|, max|v0|) when known (a warm start after update)
         self.residual0 = residual0
+        self.rhs_key = rhs_key  # b's rows of R and R's generation, or None
         self.maxiter = maxiter
         self.callback = callback
         self.rtol = solver.options.rtol
@@ -1211,7 +1217,8 @@ class _Run:
             0.1 * self.rtol * float(np.max(np.abs(start), initial=0.0))
         v, Atv = np.zeros(b.shape), np.empty_like(b)  # zero pages from the system, not a fill
         if not self.solver._deferred:
-            self._block_pass(self.solver.structure, b, v, Atv, atol=atol, start=start)
+            self._block_pass(self.solver.structure, b, v, Atv, atol=atol, start=start,
+                             rhs_key=self.rhs_key)
         elif not self._followed_pass(b, v, Atv, atol, start):
             return getattr(self, "solve_" + self.solver.method)()  # auto found a giant block
         S = self.solver.structure
@@ -1336,10 +1343,11 @@ class _Run:
         self.matvecs += 1
         return True
 
-    def _block_pass(self, S, rhs, x, Mx, *, atol, start=None):
+    def _block_pass(self, S, rhs, x, Mx, *, atol, start=None, rhs_key=None):
         """Solve every component in dependency order and write M x to ``Mx`` as it goes
         (rhs, x, Mx and the optional Krylov start of the large blocks: (m, r), products'
-        numbering; x is zero on entry).
+        numbering; x is zero on entry). ``rhs_key`` names a right-hand side made of rows
+        of R, whose level-ordered copy the next solve of the same rows reuses.
 
         The first solve reads the rows in block order through ``S.order`` (the kernel
         prefetches them ahead) and makes no reordered copy of A, which saves a pass and a
@@ -1351,7 +1359,12 @@ class _Run:
         if ordered is None:
             self._serial_pass(S, self.M, rhs, x, Mx, atol, start)
             return
-        rhs_o = self._rows(rhs, ordered.order)
+        if rhs_key is not None and ordered.rhs_key == rhs_key:
+            rhs_o = ordered.rhs  # a gather of 10⁶ rows saved (4 ms)
+        else:
+            rhs_o = self._rows(rhs, ordered.order)
+            if rhs_key is not None:
+                ordered.rhs_key, ordered.rhs = rhs_key, rhs_o
         x_o, Mx_o = np.zeros_like(rhs_o), np.empty_like(rhs_o)
         self._level_pass(ordered, rhs_o, x_o, Mx_o, atol, start)
         # back to the products' numbering: row i of x is row position[i] of x_o

@@ -103,6 +103,7 @@ def apply_indices(solver, inputs, products, values, labour_idx, labour_val) -> N
         if not solver._R.flags.writeable:
             solver._R = solver._R.copy()
         solver._R[0, labour_idx] = labour_val
+        solver._rhs_generation += 1
 
     # Warm starts: the residual of every remembered vector under the new coefficients,
     # as the rule reads it (max|b + Aᵀv − v| and max|v|, one pass, no temporaries).
@@ -151,6 +152,7 @@ def replace_rows(solver, products, lengths, values, labour) -> None:
     if not solver._R.flags.writeable:
         solver._R = solver._R.copy()
     solver._R[0, products] = labour
+    solver._rhs_generation += 1
     # The last values stay the start; their residual is not worth a pass (the next solve
     # makes one), and their remembered Aᵀv no longer holds.
     for key in list(solver._previous):

@@ -183,6 +183,33 @@ def test_labour_as_array_and_other_rows_unchanged():
     assert_values_close(energy.values, reference_values(economy.A, economy.R[1]), 1e-9)
 
 
+def test_labour_changed_after_solves_on_the_level_ordered_copy():
+    # from the second solve a blocks solver keeps the right-hand side in level order
+    # beside its copy of Aᵀ: a change of labour, in place, must not reuse it
+    economy = _economy(n=2000)
+    solver = lab.ValueSolver(economy, method="blocks", rtol=RTOL)
+    for _ in range(3):
+        solver.solve()
+    energy = solver.solve(resources="energy")  # other rows in between
+    assert_values_close(energy.values, reference_values(economy.A, economy.R[1]), 1e-9)
+    rng = np.random.default_rng(5)
+    for _ in range(2):
+        picked = rng.choice(economy.n_products, 50, replace=False)
+        new_l = solver.economy.labour.copy()
+        new_l[picked] *= rng.uniform(0.5, 2.0, picked.size)
+        solver.update(labour={f"P{i}": float(new_l[i]) for i in picked})
+        result = solver.solve()
+        # one pass: a stale right-hand side would be caught by the check, at the cost
+        # of a refinement
+        assert result.iterations == 1
+        assert_values_close(result.values, reference_values(economy.A, new_l), 1e-9)
+    new_l = new_l * 1.5
+    solver.update(labour=new_l)
+    result = solver.solve()
+    assert result.iterations == 1
+    assert_values_close(result.values, reference_values(economy.A, new_l), 1e-9)
+
+
 def test_float32_storage_with_updates():
     economy = _economy(core_share=0.6)
     rng = np.random.default_rng(4)
