@@ -52,6 +52,7 @@ answer is refined against the float64 coefficients until it meets the same rule
 
 from __future__ import annotations
 
+import functools
 import math
 import numbers
 import threading
@@ -409,8 +410,22 @@ def _techniques_module():
     return _techniques
 
 
+def _one_at_a_time(method):
+    """Serialise a method on its solver: solves and updates share the warm starts, the
+    level-ordered copy and its right-hand side, so calls from several threads run one
+    after the other instead of reading each other's half-written state."""
+    @functools.wraps(method)
+    def serialised(self, *args, **kwargs):
+        with self._lock:
+            return method(self, *args, **kwargs)
+    return serialised
+
+
 class ValueSolver:
     """Set up once, solve many: holds the structure analysis of one economy.
+
+    Safe to share between threads: its solves and updates run one at a time (a lock per
+    solver; for solves in parallel, one solver per thread).
 
     A ``blocks`` solver of 65,536 or more products on the Cython kernels with two or more
     threads leaves the analysis to its first solve, which runs it on a thread of its own
@@ -442,6 +457,7 @@ class ValueSolver:
                 f"economy must be a lab.Economy, got {type(economy).__name__}"
                 + ("; build one with lab.Economy(A, R)" if isinstance(economy, np.ndarray)
                    else ""))
+        self._lock = threading.RLock()
         if options is None:
             options = ValuesOptions(**kwargs)
         elif kwargs:
@@ -481,6 +497,7 @@ class ValueSolver:
         return self._economy
 
     @property
+    @_one_at_a_time
     def structure(self) -> _structure.BlockStructure:
         """The strongly connected components (``blocks`` solvers): analysed now if the
         first solve has not done it yet."""
@@ -601,6 +618,7 @@ class ValueSolver:
 
     # -- updates ---------------------------------------------------------------------
 
+    @_one_at_a_time
     def update(self, changes=None, *, labour=None) -> None:
         """Change coefficients and direct labour; the next :meth:`solve` starts warm.
 
@@ -672,6 +690,7 @@ class ValueSolver:
         """An economy with the current codes and resource names (they never change)."""
         return self._economy if self._economy is not None else self._original
 
+    @_one_at_a_time
     def solve(self, rhs=None, *, resources=None, x0=None,
               callback: Callable[[int, float], None] | None = None) -> ValuesResult:
         """Solve v = b + Aᵀv for resource rows of the economy or a given right-hand side.

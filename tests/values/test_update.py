@@ -393,3 +393,40 @@ def test_an_update_that_changes_nothing_returns_the_start_without_solving():
     changed = solver.solve()
     assert changed.matvecs > 1 and changed.converged
     assert not np.array_equal(changed.values, first.values)
+
+
+def test_one_solver_shared_between_threads(monkeypatch):
+    # an update from a second thread waits for a solve in progress on the first (they
+    # share the warm starts and the level-ordered copy), then both answers are right
+    import threading
+
+    from lab.values import _solver
+
+    economy = _economy(n=3000)
+    solver = lab.ValueSolver(economy, method="blocks", rtol=RTOL)
+    solver.solve()
+    inside, release = threading.Event(), threading.Event()
+    original = _solver._Run.solve_blocks
+
+    def held(run):
+        inside.set()
+        release.wait(timeout=30)
+        return original(run)
+
+    monkeypatch.setattr(_solver._Run, "solve_blocks", held)
+    new_l = economy.labour * 1.5
+    results = {}
+    updated = threading.Event()
+    solving = threading.Thread(target=lambda: results.update(first=solver.solve()))
+    updating = threading.Thread(target=lambda: (solver.update(labour=new_l), updated.set()))
+    solving.start()
+    assert inside.wait(timeout=30)
+    updating.start()
+    assert not updated.wait(timeout=0.5)  # the update waits while the solve is in progress
+    release.set()
+    solving.join()
+    updating.join()
+    assert updated.is_set()
+    assert_values_close(results["first"].values, reference_values(economy.A, economy.labour),
+                        1e-9)
+    assert_values_close(solver.solve().values, reference_values(economy.A, new_l), 1e-9)
