@@ -359,10 +359,11 @@ class ThreadGovernor:
             if n != previous:
                 self.module.set_num_threads(previous)
             self.used = n
-            if self.forced is None and self.top > 1 and elapsed >= self.MIN_STEP_S:
-                self._learn(n, elapsed if not work else elapsed * (self.work / work))
-            elif self.forced is None and self.top > 1 and self.record["countdown"] <= 0:
-                self.record["countdown"] = 1  # a probe too short to time: probe the next
+            if self.forced is None and self.top > 1:
+                if elapsed >= self.MIN_STEP_S:
+                    self._learn(n, elapsed if not work else elapsed * (self.work / work))
+                elif self.record["countdown"] <= 0:
+                    self.record["countdown"] = 1  # a probe too short to time: probe the next
 
     def _choose(self) -> int:
         if self.forced is not None or self.top == 1:

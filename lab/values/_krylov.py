@@ -34,7 +34,8 @@ import numpy as np
 from lab import _ops
 from lab.values._tiles import Tiles
 
-__all__ = ["MAX_RESTARTS", "bicgstab", "bicgstab_block", "column_max_abs", "refine"]
+__all__ = ["MAX_RESTARTS", "bicgstab", "bicgstab_block", "column_max_abs", "refine",
+           "relative_norms", "residual_norms"]
 
 #: Restarts from the true residual allowed after a breakdown of the recurrence.
 MAX_RESTARTS = 10
@@ -349,6 +350,16 @@ def column_max_abs(a) -> np.ndarray:
     Column by column: NumPy's reduction along axis 0 of a C-ordered array with few
     columns walks it row by row (925 µs for 50,000 × 2 against 39 µs this way)."""
     return np.array([np.abs(a[:, q]).max(initial=0.0) for q in range(a.shape[1])])
+
+
+def residual_norms(K, b, Av, v) -> tuple[np.ndarray, np.ndarray]:
+    """Per column max|b + Av − v| and max|v| of (m,) or (m, r) arrays, in one kernel pass
+    without temporaries (two of 80 MB at 10⁷ products took 0.35 s); NaN propagates."""
+    m = v.shape[0]
+    r = 1 if v.ndim == 1 else v.shape[1]
+    res, vmax = np.empty(r), np.empty(r)
+    K.residual_norms(*(np.ascontiguousarray(a).reshape(m, r) for a in (b, Av, v)), res, vmax)
+    return res, vmax
 
 
 def relative_norms(res, vmax):

@@ -43,7 +43,7 @@ import numpy as np
 
 from lab import _ops
 from lab.exceptions import InvalidEconomyError
-from lab.values import _structure
+from lab.values import _krylov, _structure
 
 __all__ = ["apply", "economy_of", "replace_rows"]
 
@@ -106,14 +106,11 @@ def apply_indices(solver, inputs, products, values, labour_idx, labour_val) -> N
         solver._rhs_generation += 1
 
     # Warm starts: the residual of every remembered vector under the new coefficients,
-    # as the rule reads it (max|b + Aᵀv − v| and max|v|, one pass, no temporaries).
+    # as the rule reads it (max|b + Aᵀv − v| and max|v|).
     K = _ops.kernels(solver.backend)
     for key, (v, Atv) in solver._previous.items():
         np.add.at(Atv, products, delta * v[inputs])  # only the changed rows move
-        m = v.shape[0]
-        res, vmax = np.empty(1), np.empty(1)
-        K.residual_norms(solver._R[key[0]].reshape(m, 1), Atv.reshape(m, 1),
-                         v.reshape(m, 1), res, vmax)
+        res, vmax = _krylov.residual_norms(K, solver._R[key[0]], Atv, v)
         solver._warm[key] = (v, (float(res[0]), float(vmax[0])))
     solver._economy = None  # rebuilt from the arrays when asked for
 
