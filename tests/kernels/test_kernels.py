@@ -11,7 +11,7 @@ import pytest
 import scipy.sparse as sp
 from numpy.testing import assert_allclose, assert_array_equal
 from scipy.sparse.csgraph import connected_components
-from scipy.sparse.linalg import spsolve
+from scipy.sparse.linalg import spsolve, spsolve_triangular
 
 from lab import _ops
 from lab.exceptions import BackendWarning
@@ -1153,6 +1153,64 @@ def test_block_solve_levels_skips_large_and_reports_bad_pivot(kern, idx):
     with pytest.raises(ValueError, match="level_ptr"):
         kern.block_solve_levels(ip, ix, d, B, V, np.zeros_like(V), order, position, ptr,
                                 wrong, 0, n_levels, 400)
+
+
+def _layered_problem(idx, layers=4, width=20_000, inputs=6, seed=23):
+    """A supply chain of ``layers`` layers of ``width`` products, each using ``inputs``
+    products of the layer before and a little of itself: levels wide enough to be cut
+    into many chunks (one component per product, in dependency order)."""
+    rng = np.random.default_rng(seed)
+    n = layers * width
+    rows = np.repeat(np.arange(width, n), inputs)
+    cols = (rows // width - 1) * width + rng.integers(0, width, rows.size)
+    rows = np.concatenate([rows, np.arange(n)])
+    cols = np.concatenate([cols, np.arange(n)])
+    vals = np.concatenate([rng.uniform(0.0, 0.9 / inputs, rows.size - n),
+                           np.full(n, 0.05)])
+    M = sp.csr_array((vals, (rows, cols)), shape=(n, n))
+    M.sum_duplicates()
+    ip, ix, d = arrays(M, idx)
+    order = np.arange(n, dtype=idx)
+    return M, ip, ix, d, order, order.copy(), np.arange(n + 1, dtype=idx)
+
+
+def test_block_solve_levels_wide_levels_on_two_threads(kern, backend, idx):
+    """Levels of 20,000 products, cut into chunks that two threads share (one parallel
+    region, a barrier between levels): block_solve's answer bit for bit, and a
+    non-positive pivot found in a wide level is reported as the first such component
+    of that level, the later levels left unsolved."""
+    M, ip, ix, d, order, position, ptr = _layered_problem(idx)
+    n = M.shape[0]
+    order_l, position_l, ptr_l, level_ptr, n_levels = _level_sorted(kern, idx, ip, ix,
+                                                                     order, ptr)
+    assert n_levels == 4
+    B = np.random.default_rng(24).uniform(size=(n, 1))
+    serial, serial_mv = np.zeros((n, 1)), np.zeros((n, 1))
+    assert kern.block_solve(ip, ix, d, B, serial, serial_mv, order, position, ptr, 0, n,
+                            8) == -1
+    for threads in (1, 2):
+        with _ops.thread_limit(threads, backend):
+            for _ in range(3):
+                V, MV = np.zeros((n, 1)), np.zeros((n, 1))
+                assert kern.block_solve_levels(ip, ix, d, B, V, MV, order_l, position_l,
+                                               ptr_l, level_ptr, 0, n_levels, 8) == -1
+                assert_array_equal(V, serial)
+                assert_array_equal(MV, serial_mv)
+    assert_allclose(serial_mv, M @ serial, rtol=1e-12)
+    assert_allclose(serial[:, 0], spsolve_triangular(
+        (sp.identity(n) - M).tocsr(), B[:, 0], lower=True), rtol=1e-12)
+    # two products of the third layer use 1.5 units of themselves
+    d2 = d.copy()
+    for j in (2 * 20_000 + 17_000, 2 * 20_000 + 3_000):
+        d2[ip[j] + np.flatnonzero(ix[ip[j]:ip[j + 1]] == j)[0]] = 1.5
+    first_bad = int(position_l[2 * 20_000 + 3_000])  # the component in level order
+    for threads in (1, 2):
+        with _ops.thread_limit(threads, backend):
+            V = np.full((n, 1), -7.0)
+            bad = kern.block_solve_levels(ip, ix, d2, B, V, np.zeros_like(V), order_l,
+                                          position_l, ptr_l, level_ptr, 0, n_levels, 8)
+        assert bad == first_bad
+        assert np.all(V[3 * 20_000:] == -7.0)  # the fourth layer was not solved
 
 
 def test_cheapest_techniques(kern, idx):
