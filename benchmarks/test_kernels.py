@@ -170,3 +170,44 @@ def test_structure_kernel(benchmark, kernel_cases, step, backend, width):
     benchmark.extra_info.update(n_products=n, nnz=case.nnz, backend=backend, index=width,
                                 components=nb, dense_components=len(dense))
     benchmark.pedantic(calls[step], rounds=max(rounds(), 5), iterations=1, warmup_rounds=0)
+
+
+@pytest.mark.parametrize("threads", THREADS, ids=lambda t: f"threads={t}")
+@pytest.mark.parametrize("backend", BACKENDS)
+def test_level_pass(benchmark, kernel_cases, backend, threads):
+    """The later solves' substitution pass: ``block_solve_levels`` on Aᵀ copied in level
+    order (as :class:`lab.values._solver._Ordered` stores it), every level after the
+    first, on 1 and 2 threads (one parallel region, a barrier between levels)."""
+    import numpy as np
+
+    case = kernel_cases("int32")
+    K = _ops.kernels(backend)
+    n, idx = case.n, case.indices.dtype
+    order, position, block_ptr = np.empty(n, idx), np.empty(n, idx), np.empty(n + 1, idx)
+    nb = K.strongly_connected_components(case.indptr, case.indices, order, position,
+                                         block_ptr)
+    block_ptr = block_ptr[:nb + 1]
+    by_level, level_ptr = np.empty(nb, idx), np.empty(nb + 1, idx)
+    n_levels = K.block_levels(case.indptr, case.indices, order, block_ptr, by_level,
+                              level_ptr)
+    pieces = [order[block_ptr[k]:block_ptr[k + 1]] for k in by_level]
+    order_l = np.concatenate(pieces).astype(idx)
+    position_l = np.empty_like(order_l)
+    position_l[order_l] = np.arange(n, dtype=idx)
+    ptr_l = np.concatenate([[0], np.cumsum([len(p) for p in pieces])]).astype(idx)
+    P = (np.empty_like(case.indptr), np.empty_like(case.indices), np.empty_like(case.data))
+    K.permute_csr(case.indptr, case.indices, case.data, order_l, position_l, *P)
+    identity = np.arange(n, dtype=idx)
+    B = case.b[order_l].reshape(n, 1)
+    V, MV = np.zeros((n, 1)), np.empty((n, 1))
+
+    def call():
+        with _ops.thread_limit(threads, backend):
+            K.block_solve_levels(*P, B, V, MV, identity, identity, ptr_l, level_ptr, 1,
+                                 n_levels, 96)
+
+    call()  # warm-up
+    benchmark.group = "structure level pass"
+    benchmark.extra_info.update(n_products=n, nnz=case.nnz, backend=backend,
+                                threads=threads, levels=int(n_levels))
+    benchmark.pedantic(call, rounds=max(rounds(), 10), iterations=1, warmup_rounds=0)
