@@ -1784,6 +1784,17 @@ def block_levels(const idx_t[::1] indptr, const idx_t[::1] indices, const idx2_t
                 e = block_ptr[b + 1]
                 lev = 0
                 for a in range(s, e):
+                    # Rows in block order are random: fetch the row pointers 16 products
+                    # ahead, the rows 8 ahead and their inputs' levels 4 ahead (as
+                    # block_solve does: 180 → 74 ms at 10⁶ generated products)
+                    if a + 16 < n:
+                        lab_prefetch(&indptr[order[a + 16]])
+                    if a + 8 < n:
+                        lab_prefetch(&indices[indptr[order[a + 8]]])
+                    if a + 4 < n:
+                        j = order[a + 4]
+                        for p in range(indptr[j], indptr[j + 1]):
+                            lab_prefetch(&plev[indices[p]])
                     j = order[a]
                     for p in range(indptr[j], indptr[j + 1]):
                         c = plev[indices[p]] + 1
