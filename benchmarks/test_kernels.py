@@ -132,6 +132,19 @@ def test_scipy_matvec(benchmark, kernel_cases, stream, width):
 
 # --------------------------------------------------------------------------- structure
 
+
+def _components(K, case):
+    """The strongly connected components of the case's Aᵀ by K: order, position,
+    component pointers and their number."""
+    import numpy as np
+
+    n, idx = case.n, case.indices.dtype
+    order, position, block_ptr = np.empty(n, idx), np.empty(n, idx), np.empty(n + 1, idx)
+    nb = K.strongly_connected_components(case.indptr, case.indices, order, position,
+                                         block_ptr)
+    return order, position, block_ptr[:nb + 1], nb
+
+
 @pytest.mark.parametrize("width", WIDTHS)
 @pytest.mark.parametrize("backend", BACKENDS)
 @pytest.mark.parametrize("step", ["scc", "permute", "block_solve"])
@@ -146,10 +159,7 @@ def test_structure_kernel(benchmark, kernel_cases, step, backend, width):
     case = kernel_cases(width)
     K = _ops.kernels(backend)
     n, idx = case.n, case.indices.dtype
-    order, position, block_ptr = np.empty(n, idx), np.empty(n, idx), np.empty(n + 1, idx)
-    nb = K.strongly_connected_components(case.indptr, case.indices, order, position,
-                                         block_ptr)
-    block_ptr = block_ptr[:nb + 1]
+    order, position, block_ptr, nb = _components(K, case)
     P = (np.empty_like(case.indptr), np.empty_like(case.indices), np.empty_like(case.data))
     K.permute_csr(case.indptr, case.indices, case.data, order, position, *P)
     identity = np.arange(n, dtype=idx)
@@ -183,10 +193,7 @@ def test_level_pass(benchmark, kernel_cases, backend, threads):
     case = kernel_cases("int32")
     K = _ops.kernels(backend)
     n, idx = case.n, case.indices.dtype
-    order, position, block_ptr = np.empty(n, idx), np.empty(n, idx), np.empty(n + 1, idx)
-    nb = K.strongly_connected_components(case.indptr, case.indices, order, position,
-                                         block_ptr)
-    block_ptr = block_ptr[:nb + 1]
+    order, position, block_ptr, nb = _components(K, case)
     by_level, level_ptr = np.empty(nb, idx), np.empty(nb + 1, idx)
     n_levels = K.block_levels(case.indptr, case.indices, order, block_ptr, by_level,
                               level_ptr)
