@@ -1882,9 +1882,7 @@ def block_solve_levels(const idx_t[::1] indptr, const idx_t[::1] indices,
         with nogil:
             streamed = first == last or _is_identity(order, block_ptr[level_ptr[first]],
                                                      block_ptr[level_ptr[last]])
-            # One parallel region for all the levels, a barrier between levels:
-            # starting a region per level woke the sleeping thread each time (70 µs
-            # against ~150 µs of work per thread and level at 10⁶ products).
+            # one region for all the levels (see the docstring), a barrier between them
             with parallel(num_threads=nt):
                 tid = threadid()
                 team = omp_get_num_threads()  # the barrier waits for this many
