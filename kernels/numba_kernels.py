@@ -14,6 +14,8 @@ afterwards; there is no ``fastmath`` anywhere (the norms feed stopping tests).
 Shape checks are O(1) and raise ``ValueError``; index values are not checked here.
 """
 
+import math
+
 import numba
 import numpy as np
 from numba import njit, prange
@@ -41,6 +43,7 @@ __all__ = [
     "gauss_seidel",
     "gauss_seidel_multi",
     "get_num_threads",
+    "harmony_dual",
     "identity_minus_matvec",
     "jacobi_step",
     "jacobi_step_multi",
@@ -1886,3 +1889,102 @@ def cheapest_sweep(indptr, indices, data, labour, beta, by_product, product_ptr,
             if change <= tol * top:
                 break
     return unpriced
+
+
+# --------------------------------------------------------------------------- harmony
+
+#: Multiply-adds a target of the harmony dual counts as, for the chunk count (as Cython).
+HARMONY_WORK = 16
+
+
+@njit(cache=True, inline="always", error_model="numpy")
+def _neumaier(total, carry, term):
+    """One step of Neumaier's compensated sum: (new total, new carry)."""
+    new = total + term
+    if abs(total) >= abs(term):
+        carry += (total - new) + term
+    else:
+        carry += (term - new) + total
+    return new, carry
+
+
+@njit(cache=True, error_model="numpy")
+def _harmony_rows(V, lam, t, w, lo, hi, part):
+    """Targets lo..hi-1 of :func:`harmony_dual` into ``part``; see ``_cy._harmony_rows``."""
+    r = V.shape[0]
+    for i in range(lo, hi):
+        p = 0.0
+        for q in range(r):
+            p += lam[q] * V[q, i]
+        wi = w[i]
+        if wi <= 0.0:
+            continue  # no harmony at stake: n* = 0, nothing to add
+        if p <= 0.0:  # n* = ∞: the dual is infinite, falling without end along V
+            return i
+        ti = t[i]
+        qt = p / wi * ti
+        if qt >= 2.0:
+            y = 0.0
+            conj = -1.5 * wi  # H(−1) = −1 − 1/2
+        elif qt <= 1.0:
+            y = wi / p  # H'(s) = 1/(1 + s): log branch, n* = w/p
+            s = (y - ti) / ti
+            if math.isfinite(s):
+                conj = wi * math.log1p(s) - wi
+            else:
+                conj = wi * (math.log(y) - math.log(ti)) - wi
+        else:
+            y = ti * (2.0 - qt)  # quadratic branch
+            s = (y - ti) / ti
+            conj = wi * (s - 0.5 * s * s) - p * y
+        part[0], part[1] = _neumaier(part[0], part[1], conj)
+        if y != 0.0:
+            for q in range(r):
+                part[2 + q], part[2 + r + q] = _neumaier(part[2 + q], part[2 + r + q],
+                                                         -V[q, i] * y)
+    return -1
+
+
+@njit(parallel=True, error_model="numpy")
+def harmony_dual(V, lam, t, w, rho, grad):
+    """The dual of harmony and its gradient; see ``_cy.harmony_dual`` (the same chunks,
+    the same order of summation, the same bits)."""
+    r = V.shape[0]
+    T = V.shape[1]
+    _check_len(lam.shape[0], r)
+    _check_len(rho.shape[0], r)
+    _check_len(grad.shape[0], r)
+    _check_len(t.shape[0], T)
+    _check_len(w.shape[0], T)
+    nchunks = _n_chunks(T, T * HARMONY_WORK)
+    part = np.zeros((nchunks, 2 + 2 * r))
+    bad = np.empty(nchunks, dtype=np.int64)
+    if nchunks == 1:
+        bad[0] = _harmony_rows(V, lam, t, w, 0, T, part[0])
+    else:
+        old = numba.set_parallel_chunksize(1)
+        for c in prange(nchunks):
+            bad[c] = _harmony_rows(V, lam, t, w, (T * c) // nchunks, (T * (c + 1)) // nchunks,
+                                   part[c])
+        numba.set_parallel_chunksize(old)
+    total = 0.0
+    carry = 0.0
+    comp = np.zeros(r)
+    for q in range(r):
+        grad[q] = rho[q]
+        total, carry = _neumaier(total, carry, lam[q] * rho[q])
+    first = -1
+    for c in range(nchunks):
+        if bad[c] >= 0:
+            first = bad[c]
+            break
+        for k in range(2):
+            total, carry = _neumaier(total, carry, part[c, k])
+        for q in range(r):
+            for k in range(2):
+                grad[q], comp[q] = _neumaier(grad[q], comp[q], part[c, 2 + k * r + q])
+    for q in range(r):
+        grad[q] += comp[q]
+        if first >= 0 and V[q, first] > 0.0:
+            grad[q] = -math.inf
+    return math.inf if first >= 0 else total + carry

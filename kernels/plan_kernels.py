@@ -13,11 +13,6 @@ the elementwise work that reads its result:
 So every vector is read once per iteration, and the whole loop runs on Numba's
 threads alone: no second thread pool (OpenMP) alternates with Numba's inside it.
 
-:func:`harmony_dual` is the dual function of harmony on a square economy with several
-limited resources, evaluated hundreds of times by the exact route's min-max
-(:mod:`lab.planning._choice`): one pass fusing the prices, the best responses and
-their conjugates.
-
 Determinism: rows are cut into a fixed number of blocks (by non-zeros, from the
 matrix alone); each block sums its part of every reduction in row order and the
 parts are added in block order afterwards. Results are therefore identical bit for
@@ -39,7 +34,7 @@ from ._intrinsics import prefetch
 
 __all__ = ["LOWER", "UPPER", "HARMONY", "HALPERN", "RESTART", "NONE", "blocks_of",
            "dual_pass_serial", "dual_pass_parallel", "primal_pass_serial",
-           "primal_pass_parallel", "matvec_serial", "matvec_parallel", "harmony_dual"]
+           "primal_pass_parallel", "matvec_serial", "matvec_parallel"]
 
 #: Row kinds of the dual step.
 LOWER, UPPER, HARMONY = 0, 1, 2
@@ -182,74 +177,11 @@ def _matvec(indptr, indices, data, x, out, blocks):
             out[i] = s
 
 
-def _harmony_dual(V, lam, t, w, rho, grad):
-    """g(λ) = λᵀρ + Σᵢ max_{n ≥ 0} [wᵢ H((n − tᵢ)/tᵢ) − pᵢ n] with p = λᵀV, and its
-    gradient ρ − V y* (y* the maximisers) written into ``grad``; returns g, or inf when
-    some pᵢ ≤ 0 < wᵢ. V: (r, T) C-contiguous (lab.planning._harmony.conjugate and
-    best_response, fused: one pass over V). The sums are compensated (Neumaier): the
-    min-max that calls this stops at a relative change of 1e-12, which a plain running
-    sum over 10⁵ terms would blur."""
-    r, T = V.shape
-    total = 0.0
-    carry = 0.0
-    comp = np.zeros(r)
-    for q in range(r):
-        grad[q] = rho[q]
-        total += lam[q] * rho[q]
-    for i in range(T):
-        p = 0.0
-        for q in range(r):
-            p += lam[q] * V[q, i]
-        wi = w[i]
-        if wi <= 0.0:
-            continue  # no harmony at stake: n* = 0, nothing to add
-        if p <= 0.0:  # n* = ∞: the dual is infinite, falling without end along V
-            for q in range(r):
-                if V[q, i] > 0.0:
-                    grad[q] = -math.inf
-            return math.inf
-        ti = t[i]
-        qt = p / wi * ti
-        if qt >= 2.0:
-            y = 0.0
-            conj = -1.5 * wi  # H(−1) = −1 − 1/2
-        elif qt <= 1.0:
-            y = wi / p  # H'(s) = 1/(1 + s): log branch, n* = w/p
-            s = (y - ti) / ti
-            if math.isfinite(s):
-                conj = wi * math.log1p(s) - wi
-            else:
-                conj = wi * (math.log(y) - math.log(ti)) - wi
-        else:
-            y = ti * (2.0 - qt)  # quadratic branch
-            s = (y - ti) / ti
-            conj = wi * (s - 0.5 * s * s) - p * y
-        total, carry = _neumaier(total, carry, conj)
-        if y != 0.0:
-            for q in range(r):
-                grad[q], comp[q] = _neumaier(grad[q], comp[q], -V[q, i] * y)
-    for q in range(r):
-        grad[q] += comp[q]
-    return total + carry
-
-
-def _neumaier(total, carry, term):
-    """One step of Neumaier's compensated sum: (new total, new carry)."""
-    new = total + term
-    if abs(total) >= abs(term):
-        carry += (total - new) + term
-    else:
-        carry += (term - new) + total
-    return new, carry
-
-
 _inline = numba.njit(cache=True, error_model="numpy", inline="always")
 _harmony_prox = _inline(_harmony_prox)
-_neumaier = _inline(_neumaier)
 dual_pass_serial = numba.njit(cache=True, error_model="numpy")(_dual_pass)
 dual_pass_parallel = numba.njit(parallel=True, error_model="numpy")(_dual_pass)
 primal_pass_serial = numba.njit(cache=True, error_model="numpy")(_primal_pass)
 primal_pass_parallel = numba.njit(parallel=True, error_model="numpy")(_primal_pass)
 matvec_serial = numba.njit(cache=True, error_model="numpy")(_matvec)
 matvec_parallel = numba.njit(parallel=True, error_model="numpy")(_matvec)
-harmony_dual = numba.njit(cache=True, error_model="numpy")(_harmony_dual)
