@@ -96,6 +96,9 @@ __all__ = ["NotApplicable", "not_applicable", "solve_choice", "MAX_CUTS", "MAX_P
 MAX_CUTS = 200
 #: Most policies in the harmony route's min-max.
 MAX_POLICIES = 30
+#: The min-max starts its working set with the pieces within this share of the
+#: objective's scale below the older pieces' maximum at the previous point.
+NEAR_MAX = 1e-6
 #: Most capacities the plan ray prices as resources, each one more dimension of its
 #: cutting planes over the prices, before it hands the problem on.
 MAX_PRICED_CAPACITIES = 16
@@ -452,15 +455,41 @@ def _dual_pieces(V_t, t, w, rho, K, governor):
 
 
 def _min_max(pieces, lam0, rho):
-    """λ minimising max over the pieces of g_π(λ) (SLSQP on the epigraph, in units of
-    λ0); returns λ and the min-max value."""
-    import scipy.optimize as so
+    """λ minimising max over the pieces of g_π(λ); returns λ and the min-max value.
 
+    SLSQP on the epigraph (in units of λ0) over a working set of pieces: the newest one
+    and those within :data:`NEAR_MAX` of the others' maximum at λ0 (the previous
+    min-max point). Every piece is then evaluated at the answer, and pieces above the
+    working set's maximum there join it and the min-max is solved again; when none is
+    above, the answer is the min-max of all the pieces (their maximum equals the working
+    set's, whose minimum cannot exceed the whole set's). Each SLSQP step evaluates
+    every piece it holds, so a working set of the few pieces that meet at the optimum
+    (at most r + 1 in general position) saves most of the evaluations of the pieces
+    that the new one has left behind.
+    """
     # a resource priced near 0 so far may be priced at the optimum: its unit is the price
     # at which its whole availability is worth an equal share of the current λᵀρ
     scale = np.maximum(lam0, float(np.dot(lam0, rho)) / (lam0.size * rho))
-    vals = [g(lam0)[0] for g in pieces]
-    ref = max(1.0, abs(max(vals)))
+    vals = np.array([g(lam0)[0] for g in pieces])
+    ref = max(1.0, abs(float(vals.max())))
+    older = vals[:-1].max(initial=-math.inf)
+    working = np.flatnonzero(vals >= older - NEAR_MAX * ref)
+    working = np.union1d(working, [len(pieces) - 1])
+    while True:
+        lam = _min_max_of([pieces[k] for k in working], lam0, scale, ref,
+                          float(vals[working].max()))
+        at = np.array([g(lam)[0] for g in pieces])
+        top = float(at[working].max())
+        above = np.setdiff1d(np.flatnonzero(at > top), working)
+        if above.size == 0:
+            return lam, float(at.max())
+        working = np.union1d(working, above)
+
+
+def _min_max_of(pieces, lam0, scale, ref, start):
+    """:func:`_min_max` of ``pieces`` alone by SLSQP, from λ0 (unit ``scale``, values in
+    units of ``ref``, ``start`` their maximum at λ0)."""
+    import scipy.optimize as so
 
     def objective(z):
         grad = np.zeros_like(z)
@@ -482,13 +511,12 @@ def _min_max(pieces, lam0, rho):
     def jac(z):
         return np.array([np.append(-grad * scale / ref, 1.0) for _, grad in evaluate(z)])
 
-    z0 = np.append(np.ones(lam0.size), max(vals) / ref)
+    z0 = np.append(lam0 / scale, start / ref)
     res = so.minimize(objective, z0, jac=True, method="SLSQP",
                       bounds=[(0.0, None)] * lam0.size + [(None, None)],
                       constraints=[{"type": "ineq", "fun": constraints, "jac": jac}],
                       options={"ftol": 1e-12, "maxiter": 500})
-    lam = np.maximum(res.x[:-1], 0.0) * scale
-    return lam, max(g(lam)[0] for g in pieces)
+    return np.maximum(res.x[:-1], 0.0) * scale
 
 
 def _harmony_route(problem, tech: _Technology, tol: float):

@@ -8,6 +8,7 @@ resources the LP over the policies' resource vectors, by scipy); hand-solved mix
 from __future__ import annotations
 
 import itertools
+import math
 import sys
 import types
 from pathlib import Path
@@ -376,3 +377,59 @@ def test_more_binding_capacities_than_priced_go_to_highs(monkeypatch):
         result.method_reason
     phi, _, _ = plan_ray_highs(problem, "simplex")
     assert result.converged and result.objective == pytest.approx(phi, rel=1e-7)
+
+
+def _quadratic_pieces(seed, n_pieces, r):
+    """Convex quadratic pieces g(λ) = ½λᵀQλ + qᵀλ + c with their gradients."""
+    rng = np.random.default_rng(seed)
+    pieces = []
+    for _ in range(n_pieces):
+        L = rng.normal(size=(r, r))
+        Q, q, c = L @ L.T + 0.1 * np.eye(r), rng.normal(size=r) * 3.0, rng.normal() * 2.0
+        pieces.append(lambda lam, Q=Q, q=q, c=c: (float(0.5 * lam @ Q @ lam + q @ lam + c),
+                                                  Q @ lam + q))
+    return pieces
+
+
+@pytest.mark.parametrize("seed", range(8))
+def test_min_max_working_set_gives_the_min_max_of_all_pieces(seed):
+    from lab.planning import _choice
+
+    r, rho = 3, np.ones(3)
+    pieces = _quadratic_pieces(seed, 12, r)
+    lam0 = np.full(r, 0.5)
+    lam, value = _choice._min_max(pieces, lam0, rho)
+    assert value == pytest.approx(max(g(lam)[0] for g in pieces), rel=1e-15)
+    # reference: the epigraph over every piece at once, by SLSQP from several starts
+    best = math.inf
+    for start in (lam0, np.zeros(r), np.full(r, 3.0)):
+        res = so.minimize(lambda z: (z[-1], np.eye(r + 1)[-1]), np.append(start, 50.0),
+                          jac=True, method="SLSQP", bounds=[(0, None)] * r + [(None, None)],
+                          constraints=[{"type": "ineq",
+                                        "fun": lambda z: np.array([z[-1] - g(z[:-1])[0]
+                                                                   for g in pieces])}],
+                          options={"ftol": 1e-14, "maxiter": 1000})
+        best = min(best, max(g(np.maximum(res.x[:-1], 0))[0] for g in pieces))
+    assert value == pytest.approx(best, rel=1e-8, abs=1e-8)
+    assert np.all(lam >= 0)
+
+
+def test_min_max_working_set_grows_where_a_left_out_piece_rises(monkeypatch):
+    # at λ0 = (2, 2) the old pieces are 0 and −6, so the working set holds the first and
+    # the new one; their min-max is at λ = (7/8, 7/8), where the left-out 10 − 4Σλ = 3
+    # rises above their 2.53: it joins. By hand (the pieces are symmetric, so λ = (a, a)):
+    # 10 − 8a and 2a² + 1 meet at a = (√136 − 8)/4, where 2(a − 2)² lies below them
+    from lab.planning import _choice
+
+    pieces = [lambda lam: (float(np.sum((lam - 2.0) ** 2)), 2.0 * (lam - 2.0)),
+              lambda lam: (float(10.0 - 4.0 * lam.sum()), np.full(2, -4.0)),
+              lambda lam: (float(np.sum(lam ** 2) + 1.0), 2.0 * lam)]
+    solves = []
+    inner = _choice._min_max_of
+    monkeypatch.setattr(_choice, "_min_max_of",
+                        lambda held, *a: solves.append(len(held)) or inner(held, *a))
+    lam, value = _choice._min_max(pieces, np.full(2, 2.0), np.ones(2))
+    assert solves == [2, 3]
+    a = (math.sqrt(136.0) - 8.0) / 4.0
+    assert value == pytest.approx(2.0 * a * a + 1.0, rel=1e-9)
+    np.testing.assert_allclose(lam, [a, a], rtol=1e-6)
