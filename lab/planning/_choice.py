@@ -236,6 +236,18 @@ class _Technology:
 
     def integrated(self, techniques, idx) -> np.ndarray:
         """V_t = R_lim (I − A_π)⁻¹ of the policy on the products ``idx``."""
+        policies = self._policies
+        if policies is not None and np.array_equal(policies.policy, techniques):
+            # the policy iteration's solver holds this policy's economy, analysed, with
+            # its level-ordered copy: the resource rows are r more right-hand sides
+            # instead of a new economy, analysis and first solve (10⁵ products: 72
+            # against 50 ms a policy)
+            b = self.beta[techniques]
+            rhs = np.asarray(self.R_lim[:, techniques], dtype=np.float64) / b[None, :]
+            try:
+                return np.atleast_2d(policies.solver.solve(rhs=rhs).values)[:, idx]
+            except NotConvergedError:
+                pass  # a solver of the policy's own economy tries again
         economy = self.economy(techniques)
         V = integrated(economy, self.limited, self.options.backend,
                        self.options.n_threads)[:, idx]
