@@ -1852,7 +1852,7 @@ def block_solve_levels(const idx_t[::1] indptr, const idx_t[::1] indices,
         (the levels after its own are left unsolved).
     """
     cdef Py_ssize_t n = indptr.shape[0] - 1, r = B.shape[1], L, lo, cnt, nchunks, ch
-    cdef Py_ssize_t nb = block_ptr.shape[0] - 1
+    cdef Py_ssize_t nb = block_ptr.shape[0] - 1, widest = 1
     cdef int tid, nt, team, sense, spin
     cdef bint streamed
     cdef double[:, ::1] T, rh
@@ -1867,7 +1867,12 @@ def block_solve_levels(const idx_t[::1] indptr, const idx_t[::1] indices,
         if not (0 <= level_ptr[L] <= nb) or (L > first and level_ptr[L] < level_ptr[L - 1]):
             raise ValueError(f"level_ptr[{L}] = {level_ptr[L]} is not a component boundary "
                              f"in order")
-    nt = omp_get_max_threads()
+    # no more threads than the widest level has chunks: where every level is one chunk
+    # (small economies), a second thread would only wait at the barriers
+    for L in range(first, last):
+        cnt = level_ptr[L + 1] - level_ptr[L]
+        widest = max(widest, _n_chunks(cnt, 16 * cnt * (r if r > 0 else 1)))
+    nt = <int> min(<Py_ssize_t> omp_get_max_threads(), widest)
     T = np.empty((nt, dense_max * dense_max + 1), dtype=np.float64)
     rh = np.empty((nt, dense_max * r + r + 1), dtype=np.float64)
     # per level: the next unclaimed chunk, and the first component found not solvable
