@@ -520,9 +520,7 @@ def dual_bound(problem, objective: Objective, p: np.ndarray, lam: np.ndarray,
     AT = problem._cache.get("use_T")
     if AT is None:
         AT = problem._cache["use_T"] = sp.csr_array(problem.A.T)
-    NT = problem._cache.get("net_T")
-    if NT is None:
-        NT = problem._cache["net_T"] = sp.csr_array(problem.net_matrix().T)
+    NT = problem._net_matrix_T()
     resource_cost = RT @ lam
     cost = AT @ p + resource_cost
     profit = NT @ p - resource_cost

@@ -479,11 +479,26 @@ class PlanningProblem:
     def net_matrix(self) -> sp.csr_array:
         """B − A as CSR (m × k), computed once and cached."""
         if "net" not in self._cache:
-            B = sp.identity(self.n_products, format="csc") if self._B is None else self._B
-            net = sp.csr_array(B - self._A)
-            net.sum_duplicates()
-            self._cache["net"] = net
+            self._cache["net"] = sp.csr_array(self._net_csc())
         return self._cache["net"]
+
+    def _net_matrix_T(self) -> sp.csr_array:
+        """(B − A)ᵀ as CSR (k × m): the arrays of B − A in CSC, cached (no conversion:
+        at 10⁶ products with 2·10⁶ techniques a CSR copy of the transpose took 0.8 s)."""
+        if "net_T" not in self._cache:
+            D = self._net_csc()
+            self._cache["net_T"] = sp.csr_array((D.data, D.indices, D.indptr),
+                                                shape=(D.shape[1], D.shape[0]))
+        return self._cache["net_T"]
+
+    def _net_csc(self) -> sp.csc_array:
+        """B − A in canonical CSC, cached (both orientations are made from it)."""
+        if "net_csc" not in self._cache:
+            B = sp.identity(self.n_products, format="csc") if self._B is None else self._B
+            D = sp.csc_array(B - self._A)
+            D.sum_duplicates()
+            self._cache["net_csc"] = D
+        return self._cache["net_csc"]
 
     def net_output(self, x) -> np.ndarray:
         """n = s⁰ + (B − A) x for intensities ``x`` (k,)."""

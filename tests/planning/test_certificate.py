@@ -186,3 +186,16 @@ def test_repairing_an_early_iterate_keeps_the_targets():
     assert result.infeasibility <= _certificate.FEASIBILITY_TOL
     assert result.objective >= 1.0
     assert result.relative_gap <= 0.2
+
+
+@pytest.mark.parametrize("alternatives", [0.0, 1.0])
+def test_net_matrix_and_its_transpose_are_b_minus_a(alternatives):
+    # the transpose is the CSC arrays of B − A read as CSR: the same matrix, no copy
+    problem = generate_planning_problem(300, seed=3, alternatives=alternatives)
+    B = np.eye(problem.n_products) if problem.B is None else problem.B.toarray()
+    dense = B - problem.A.toarray()
+    net, net_T = problem.net_matrix(), problem._net_matrix_T()
+    np.testing.assert_array_equal(net.toarray(), dense)
+    np.testing.assert_array_equal(net_T.toarray(), dense.T)
+    assert net.has_canonical_format and net_T.has_canonical_format
+    assert problem._net_matrix_T() is net_T  # cached
