@@ -218,3 +218,41 @@ def test_level_pass(benchmark, kernel_cases, backend, threads):
     benchmark.extra_info.update(n_products=n, nnz=case.nnz, backend=backend,
                                 threads=threads, levels=int(n_levels))
     benchmark.pedantic(call, rounds=max(rounds(), 10), iterations=1, warmup_rounds=0)
+
+
+@pytest.mark.parametrize("threads", THREADS, ids=lambda t: f"threads={t}")
+@pytest.mark.parametrize("backend", [*BACKENDS, "numpy"])
+def test_harmony_dual(benchmark, backend, threads):
+    """The dual of harmony and its gradient (the exact harmony route's min-max evaluates
+    it ~1,000 times a plan) for 300,000 targets and 3 resources, the targets of 10⁶
+    generated products: the kernel on 1 and 2 threads against NumPy's closed forms
+    (``lab.planning._harmony``, one thread)."""
+    import numpy as np
+
+    from lab.planning import _harmony
+
+    if backend == "numpy" and threads != 1:
+        pytest.skip("NumPy's closed forms run on one thread")
+    rng = np.random.default_rng(0)
+    r, T = 3, 300_000
+    V = rng.uniform(0.0, 1.0, (r, T))
+    t, w = rng.lognormal(0.0, 2.0, T), rng.uniform(0.0, 2.0, T)
+    rho, lam = rng.uniform(1.0, 5.0, r), rng.uniform(0.1, 1.0, r)
+    grad = np.empty(r)
+
+    if backend == "numpy":
+        def call():
+            p = lam @ V
+            y = _harmony.best_response(p, t, w)
+            return float(np.sum(_harmony.conjugate(p, t, w)) + lam @ rho), rho - V @ y
+    else:
+        K = _ops.kernels(backend)
+
+        def call():
+            with _ops.thread_limit(threads, backend):
+                return K.harmony_dual(V, lam, t, w, rho, grad)
+
+    call()  # warm-up (Numba compiles)
+    benchmark.group = "harmony dual"
+    benchmark.extra_info.update(targets=T, resources=r, backend=backend, threads=threads)
+    benchmark.pedantic(call, rounds=max(rounds(), 20), iterations=1, warmup_rounds=0)

@@ -2521,7 +2521,10 @@ def harmony_dual(const double[:, ::1] V, const double[::1] lam, const double[::1
     _check_len("t", t.shape[0], T)
     _check_len("w", w.shape[0], T)
     nchunks = _n_chunks(T, T * _HARMONY_WORK)
-    part = np.zeros((nchunks, 2 + 2 * r), dtype=np.float64)
+    # the chunks' sums are updated through pointers at every target, so they live in
+    # memory: rows padded by a cache line keep two threads' chunks off each other's
+    # lines (unpadded, 2 threads took 8.2 ms against 8.6 on 1 for 300,000 targets)
+    part = np.zeros((nchunks, (2 + 2 * r + 7) // 8 * 8 + 8), dtype=np.float64)
     bad = np.empty(nchunks, dtype=np.intp)
     comp = np.zeros(r, dtype=np.float64)
     with nogil:
