@@ -247,12 +247,14 @@ def refine(K, M64, M32, b, x, *, tol: float, maxiter: int,
 
 
 def bicgstab_block(K, M, b, x, *, tol: float, maxiter: int,
+                   governor: _ops.ThreadGovernor | None = None,
                    on_iteration: Callable[[float], None] | None = None) -> Outcome:
     """BiCGSTAB on (I − M)X = B for several columns at once (NumPy vector updates).
 
     ``b`` and ``x`` have shape (n, k); each column is scaled to ‖b‖∞ = 1 and stops
     individually once ‖r‖∞ ≤ tol·‖x‖∞. A breakdown restarts the columns concerned
-    from their true residual, up to :data:`MAX_RESTARTS` times.
+    from their true residual, up to :data:`MAX_RESTARTS` times. ``governor`` chooses
+    the thread count of each iteration, as in :func:`bicgstab`.
     """
     out = Outcome()
     n, ncol = b.shape
@@ -283,6 +285,7 @@ def bicgstab_block(K, M, b, x, *, tol: float, maxiter: int,
     T = np.empty_like(B)
     rho_old, alpha, omega = np.ones(ncol), np.ones(ncol), np.ones(ncol)
     restarts = 0
+    step = governor.step if governor is not None else _no_governor
 
     def restart(cols):
         op(X, T)
@@ -297,47 +300,48 @@ def bicgstab_block(K, M, b, x, *, tol: float, maxiter: int,
     restart(np.ones(ncol, dtype=bool))
     active = (relative(R) > tol) & ~zero
     for _ in range(maxiter):
-        if not active.any():
-            out.failure = None
-            break
-        rho = dot(R_hat, R)
-        size = np.sqrt(dot(R_hat, R_hat) * dot(R, R))
-        lost = active & ((np.abs(rho) <= _EPS * _EPS * size) | (omega == 0))
-        if lost.any():
-            restarts += 1
-            if restarts > MAX_RESTARTS:
-                out.failure = "BREAKDOWN"
+        with step():
+            if not active.any():
+                out.failure = None
                 break
-            restart(lost)
             rho = dot(R_hat, R)
-        beta = np.where(active, rho * alpha / np.where(active, rho_old * omega, 1.0), 0.0)
-        P -= omega * V
-        P *= beta
-        P += R
-        op(P, V)
-        denom = dot(R_hat, V)
-        alpha = np.where(active, rho / np.where(denom != 0, denom, 1.0), 0.0)
-        bad = active & ((denom == 0) | ~np.isfinite(alpha))
-        if bad.any():
-            alpha[bad] = 0.0
-            omega[bad] = 0.0  # restart these columns at the next iteration
-        X += alpha * P
-        R -= alpha * V  # R now holds s = r − αv
-        out.passes += 1
-        still = active & ~bad & (relative(R) > tol)
-        op(R, T)
-        tt = dot(T, T)
-        omega = np.where(still & (tt > 0), dot(T, R) / np.where(tt > 0, tt, 1.0), 0.0)
-        omega[~np.isfinite(omega)] = 0.0
-        X += omega * R
-        R -= omega * T
-        out.passes += 1
-        rho_old = np.where(active, rho, 1.0)
-        rel = relative(R)
-        active &= rel > tol
-        out.iterations += 1
-        if on_iteration is not None:
-            on_iteration(float(rel.max()))
+            size = np.sqrt(dot(R_hat, R_hat) * dot(R, R))
+            lost = active & ((np.abs(rho) <= _EPS * _EPS * size) | (omega == 0))
+            if lost.any():
+                restarts += 1
+                if restarts > MAX_RESTARTS:
+                    out.failure = "BREAKDOWN"
+                    break
+                restart(lost)
+                rho = dot(R_hat, R)
+            beta = np.where(active, rho * alpha / np.where(active, rho_old * omega, 1.0), 0.0)
+            P -= omega * V
+            P *= beta
+            P += R
+            op(P, V)
+            denom = dot(R_hat, V)
+            alpha = np.where(active, rho / np.where(denom != 0, denom, 1.0), 0.0)
+            bad = active & ((denom == 0) | ~np.isfinite(alpha))
+            if bad.any():
+                alpha[bad] = 0.0
+                omega[bad] = 0.0  # restart these columns at the next iteration
+            X += alpha * P
+            R -= alpha * V  # R now holds s = r − αv
+            out.passes += 1
+            still = active & ~bad & (relative(R) > tol)
+            op(R, T)
+            tt = dot(T, T)
+            omega = np.where(still & (tt > 0), dot(T, R) / np.where(tt > 0, tt, 1.0), 0.0)
+            omega[~np.isfinite(omega)] = 0.0
+            X += omega * R
+            R -= omega * T
+            out.passes += 1
+            rho_old = np.where(active, rho, 1.0)
+            rel = relative(R)
+            active &= rel > tol
+            out.iterations += 1
+            if on_iteration is not None:
+                on_iteration(float(rel.max()))
     else:
         out.failure = "MAXITER" if active.any() else None
     X *= scale

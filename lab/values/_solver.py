@@ -1193,6 +1193,7 @@ class _Run:
             left = self.maxiter - self.iterations
             if self.multi:
                 out = _krylov.bicgstab_block(self.K, self.M, self.b, x, tol=tol, maxiter=left,
+                                             governor=self.governor,
                                              on_iteration=self.record)
             else:
                 M, M32 = solver._krylov_matrices()
@@ -1475,7 +1476,8 @@ class _Run:
                                        governor=governor or self.governor)
         else:
             out = _krylov.bicgstab_block(self.K, blk.sub, block_rhs, y, tol=0.1 * self.rtol,
-                                         maxiter=self.maxiter)
+                                         maxiter=self.maxiter,
+                                         governor=governor or self.governor)
         x[members] = y
         # M x of the block's rows: the outside part (external) plus the block's own
         # product, on its compact copy (streamed) instead of the rows of A (gathered)
