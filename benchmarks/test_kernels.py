@@ -220,8 +220,9 @@ def test_level_pass(benchmark, kernel_cases, backend, threads):
     benchmark.pedantic(call, rounds=max(rounds(), 10), iterations=1, warmup_rounds=0)
 
 
-@pytest.mark.parametrize("threads", THREADS, ids=lambda t: f"threads={t}")
-@pytest.mark.parametrize("backend", [*BACKENDS, "numpy"])
+@pytest.mark.parametrize("backend, threads",
+                         [(b, t) for b in BACKENDS for t in THREADS] + [("numpy", 1)],
+                         ids=lambda v: f"threads={v}" if isinstance(v, int) else v)
 def test_harmony_dual(benchmark, backend, threads):
     """The dual of harmony and its gradient (the exact harmony route's min-max evaluates
     it ~1,000 times a plan) for 300,000 targets and 3 resources, the targets of 10⁶
@@ -231,8 +232,6 @@ def test_harmony_dual(benchmark, backend, threads):
 
     from lab.planning import _harmony
 
-    if backend == "numpy" and threads != 1:
-        pytest.skip("NumPy's closed forms run on one thread")
     rng = np.random.default_rng(0)
     r, T = 3, 300_000
     V = rng.uniform(0.0, 1.0, (r, T))
