@@ -50,7 +50,11 @@ def test_plan_ray_against_highs(seed, resources):
 
 @pytest.mark.parametrize("resources", [1, 3])
 @pytest.mark.parametrize("seed", [1, 2])
-def test_harmony_against_clarabel(seed, resources):
+@pytest.mark.parametrize("stabilised", [False, True], ids=["kelley", "stabilised"])
+def test_harmony_against_clarabel(seed, resources, stabilised, monkeypatch):
+    # the cutting planes are stabilised from SMOOTH_FROM products on; here at any size
+    if stabilised:
+        monkeypatch.setattr("lab.planning._choice.SMOOTH_FROM", 0)
     problem = _choice_problem(80, seed, resources)
     result = lab.plan(problem, method="harmony")
     assert result.solver == "decoupled" and EXACT in result.method_reason
