@@ -590,7 +590,7 @@ def _harmony_route(problem, tech: _Technology, tol: float):
             seen.append((techniques, V_t))
             pieces.append(_dual_pieces(V_t, t, w, rho, _ops.kernels(backend), governor))
         value = pieces[-1 if known is None else known](lam)[0]  # the dual's value at λ
-        if value < best[0] or best[2] is None:
+        if best[2] is None or value < best[0] or math.isnan(best[0]):
             best = (value, lam, techniques, v)
         if known is not None and (lam_mm is None or np.array_equal(lam, lam_mm)):
             break  # the model is exact at its own minimiser: λ is optimal
