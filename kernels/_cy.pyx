@@ -2445,8 +2445,6 @@ def cheapest_sweep(const idx_t[::1] indptr, const idx_t[::1] indices,
 cdef enum:
     _HARMONY_WORK = 16
 
-HARMONY_WORK = _HARMONY_WORK
-
 
 cdef inline void _neumaier(double *total, double *carry, double term) noexcept nogil:
     """total += term with Neumaier's compensation kept in carry."""

@@ -474,18 +474,26 @@ def _plan_ray(problem, tech: _Technology, t: np.ndarray, tol: float,
 def _dual_pieces(V_t, t, w, rho, K, governor):
     """g_π(λ) and its gradient for a policy with integrated coefficients V_t (r, |T|):
     one fused pass over V_t (the kernels' ``harmony_dual``, its chunks split between the
-    threads the ``governor`` chooses; the same bits on any number of threads)."""
+    threads the ``governor`` chooses; the same bits on any number of threads), kept for
+    the last point asked."""
     V = np.ascontiguousarray(V_t, dtype=np.float64)
     t = np.ascontiguousarray(t, dtype=np.float64)
     w = np.ascontiguousarray(w, dtype=np.float64)
     rho = np.ascontiguousarray(rho, dtype=np.float64)
 
+    last = {}  # the last point and its (value, gradient): the min-max and the route ask
+    # again at the same point (each min-max starts where the last one ended)
+
     def g(lam):
-        grad = np.empty(rho.size)
-        with governor.step():
-            value = K.harmony_dual(V, np.ascontiguousarray(lam, dtype=np.float64), t, w,
-                                   rho, grad)
-        return float(value), grad
+        lam = np.ascontiguousarray(lam, dtype=np.float64)
+        key = lam.tobytes()
+        if key not in last:
+            grad = np.empty(rho.size)
+            with governor.step():
+                value = K.harmony_dual(V, lam, t, w, rho, grad)
+            last.clear()
+            last[key] = (float(value), grad)
+        return last[key]
 
     return g
 
@@ -532,14 +540,8 @@ def _min_max_of(pieces, lam0, scale, ref, start):
         grad[-1] = 1.0
         return z[-1], grad
 
-    last = {}
-
     def evaluate(z):  # SLSQP asks for the constraints and their Jacobian at each point
-        key = z.tobytes()
-        if key not in last:
-            last.clear()
-            last[key] = [g(z[:-1] * scale) for g in pieces]
-        return last[key]
+        return [g(z[:-1] * scale) for g in pieces]  # (each piece keeps its last point)
 
     def constraints(z):
         return np.array([(z[-1] * ref - value) / ref for value, _ in evaluate(z)])
