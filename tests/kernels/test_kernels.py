@@ -147,6 +147,18 @@ def test_matmat_rmatmat(kern, idx, nrhs, shape):
     assert_allclose(out_t, M.T @ Y, rtol=1e-12, atol=1e-12)
 
 
+def test_matmat_of_one_column_is_matvec_to_the_bit(kern, idx):
+    # one column takes the matrix-vector kernel: the same terms summed in the same order
+    M = random_csr(3000, 2500, 0.01, seed=8)
+    ip, ix, d = arrays(M, idx)
+    x = np.random.default_rng(9).standard_normal(2500)
+    out, ref = np.full((3000, 1), np.nan), np.empty(3000)
+    kern.csr_matmat(ip, ix, d, x.reshape(-1, 1), out)
+    kern.csr_matvec(ip, ix, d, x, ref)
+    assert np.array_equal(out[:, 0], ref)
+    assert_allclose(ref, M @ x, rtol=1e-12, atol=1e-12)
+
+
 def test_float32_data(kern, idx):
     M = square_problem(60)
     ip, ix, d = arrays(M, idx, np.float32)
@@ -760,14 +772,22 @@ def test_bicgstab_vector_updates(kern, n):
     assert_allclose(p1, r + beta * (p - omega * v), rtol=1e-14, atol=1e-14)
 
 
-def test_bicgstab_kernels_nan_propagates(kern):
-    n = 30_000
+@pytest.mark.parametrize("n", [30_000, 200_000])  # one chunk, several
+def test_bicgstab_kernels_nan_propagates(kern, n):
     r, v = np.ones(n), np.ones(n)
-    r[12_345] = np.nan
+    r[n // 3] = np.nan
     assert np.isnan(kern.bicgstab_update_s(r, v, 0.5))
     x, p, t, w = np.zeros(n), np.ones(n), np.ones(n), np.ones(n)
-    _, rmax, _ = kern.bicgstab_update_xr(x, p, r, t, w, 1.0, 1.0)
-    assert np.isnan(rmax)
+    _, rmax, xmax = kern.bicgstab_update_xr(x, p, r, t, w, 1.0, 1.0)
+    assert np.isnan(rmax) and np.isnan(xmax)
+    # NaN in x alone; an infinite entry is a maximum, not NaN
+    x, r = np.zeros(n), np.ones(n)
+    p[n - 2] = np.nan
+    _, rmax, xmax = kern.bicgstab_update_xr(x, p, r, t, w, 1.0, 1.0)
+    assert rmax == 0.0 and np.isnan(xmax)
+    r, v = np.ones(n), np.ones(n)
+    v[7] = -np.inf
+    assert kern.bicgstab_update_s(r, v, 1.0) == np.inf
 
 
 def test_bicgstab_kernels_same_bits_on_any_thread_count(kern, backend, idx):

@@ -377,12 +377,16 @@ def test_replace_rows_in_bulk(backend, second_solve):
                         "after replace_rows")
 
 
-def test_an_update_that_changes_nothing_returns_the_start_without_solving():
+@pytest.mark.parametrize("solves", [1, 2])
+def test_an_update_that_changes_nothing_returns_the_start_without_solving(solves):
     # the update's residual (its norms, computed in one pass) shows the start meets the
-    # rule: the next solve only checks it
+    # rule: the next solve only checks it. From the second solve on the pass checks its
+    # answer in its level order and the update reads Aᵀv there (solves=2).
     economy = lab.generate_economy(3000, seed=3)
     solver = lab.ValueSolver(economy, rtol=1e-10)
-    first = solver.solve()
+    for _ in range(solves):
+        first = solver.solve()
+    assert (solver._previous[(0,)][2] is None) == (solves == 1)
     A = economy.A.tocoo()
     solver.update({(f"P{i}", f"P{j}"): float(x)
                    for i, j, x in zip(A.row[:50], A.col[:50], A.data[:50], strict=True)})
@@ -390,9 +394,20 @@ def test_an_update_that_changes_nothing_returns_the_start_without_solving():
     assert again.converged and again.matvecs == 1  # the check's product only
     np.testing.assert_array_equal(again.values, first.values)
     solver.update({(f"P{A.row[0]}", f"P{A.col[0]}"): 1.05 * float(A.data[0])})
+    assert solver._warm[(0,)][1] is None  # the changed row breaks the rule: no full pass
     changed = solver.solve()
     assert changed.matvecs > 1 and changed.converged
     assert not np.array_equal(changed.values, first.values)
+    A2, l2 = _changed(economy, {(f"P{A.row[0]}", f"P{A.col[0]}"): 1.05 * float(A.data[0])})
+    assert_values_close(changed.values, reference_values(A2, l2), 1e-8, "changed")
+    # two updates before a solve: the remembered Aᵀv takes both (in its numbering)
+    solver.update({(f"P{A.row[1]}", f"P{A.col[1]}"): 0.5 * float(A.data[1])})
+    solver.update({(f"P{A.row[1]}", f"P{A.col[1]}"): float(A.data[1])}, labour={"P7": 2.0})
+    both = solver.solve()
+    A3, l3 = _changed(economy, {(f"P{A.row[0]}", f"P{A.col[0]}"): 1.05 * float(A.data[0])},
+                      {"P7": 2.0})
+    assert both.converged and both.residual <= 1e-10
+    assert_values_close(both.values, reference_values(A3, l3), 1e-8, "two updates")
 
 
 def test_one_solver_shared_between_threads(monkeypatch):
