@@ -688,7 +688,8 @@ def residual_norms(const double[:, ::1] B, const double[:, ::1] AV, const double
     NumPy expression allocated and filled two 80 MB temporaries (0.35 s).
     """
     cdef Py_ssize_t n = V.shape[0], r = V.shape[1], i, q, t, lo, hi, nchunks
-    cdef double a, c
+    cdef double a, c, d, e
+    cdef int bad, vbad
     cdef double[:, ::1] cres, cmax
     _check_shape("B", B.shape[0], B.shape[1], n, r)
     _check_shape("AV", AV.shape[0], AV.shape[1], n, r)
@@ -702,13 +703,20 @@ def residual_norms(const double[:, ::1] B, const double[:, ::1] AV, const double
             lo = (n * t) // nchunks
             hi = (n * (t + 1)) // nchunks
             for q in range(r):
+                # maxima by plain comparisons, NaN by flags (see bicgstab_update_xr)
                 a = 0.0
                 c = 0.0
+                bad = 0
+                vbad = 0
                 for i in range(lo, hi):
-                    a = _nanmax(a, fabs((B[i, q] + AV[i, q]) - V[i, q]))
-                    c = _nanmax(c, fabs(V[i, q]))
-                cres[t, q] = a
-                cmax[t, q] = c
+                    d = fabs((B[i, q] + AV[i, q]) - V[i, q])
+                    e = fabs(V[i, q])
+                    a = d if d > a else a
+                    c = e if e > c else c
+                    bad = bad | (d != d)
+                    vbad = vbad | (e != e)
+                cres[t, q] = NAN if bad else a
+                cmax[t, q] = NAN if vbad else c
         _chunk_maxima(cres, cmax, res_inf, v_inf)
     return None
 

@@ -490,11 +490,17 @@ def _residual_rows(B, AV, V, lo, hi, res, vmax):
     for q in range(V.shape[1]):
         a = 0.0
         c = 0.0
+        bad = False
+        vbad = False
         for i in range(np.uintp(lo), np.uintp(hi)):
-            a = _nanmax(a, abs((B[i, q] + AV[i, q]) - V[i, q]))
-            c = _nanmax(c, abs(V[i, q]))
-        res[q] = a
-        vmax[q] = c
+            d = abs((B[i, q] + AV[i, q]) - V[i, q])
+            e = abs(V[i, q])
+            a = d if d > a else a  # plain comparisons, NaN by flags (as the Cython kernel)
+            c = e if e > c else c
+            bad |= d != d
+            vbad |= e != e
+        res[q] = np.nan if bad else a
+        vmax[q] = np.nan if vbad else c
 
 
 @njit(parallel=True, error_model="numpy")
