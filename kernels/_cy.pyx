@@ -25,7 +25,7 @@ cimport cython
 from cython.parallel cimport parallel, prange, threadid
 from libc.stdint cimport int32_t, int64_t, uint16_t
 from libc.stdlib cimport calloc, free, malloc
-from libc.math cimport fabs, INFINITY, isfinite, log, log1p, NAN
+from libc.math cimport fabs, INFINITY, isfinite, log, log1p, NAN, sqrt
 
 import numpy as np
 
@@ -885,6 +885,252 @@ def bicgstab_update_p(double[::1] p, const double[::1] r, const double[::1] v, d
             for i in range(lo, hi):
                 p[i] = r[i] + beta * (p[i] - omega * v[i])
     return None
+
+
+cdef inline Py_ssize_t _claim(int64_t *claimed, int64_t base) noexcept nogil:
+    """The next chunk of the current phase of a region (see bicgstab_iterations)."""
+    return <Py_ssize_t> (lab_fetch_add(claimed, 1) - base)
+
+
+def bicgstab_iterations(const idx_t[::1] indptr, const idx_t[::1] indices,
+                        const real_t[::1] data, double[::1] x, double[::1] r,
+                        const double[::1] rhat, double[::1] p, double[::1] v, double[::1] t,
+                        double[::1] state, double[::1] history, Py_ssize_t steps):
+    """Up to ``steps`` iterations of BiCGSTAB for (I − M)x = b in one parallel region.
+
+    The same iterations as ``lab.values._krylov.bicgstab`` makes with the five kernels
+    ``bicgstab_matvec_dot``, ``bicgstab_update_s``, ``bicgstab_matvec_dot2``,
+    ``bicgstab_update_xr`` and ``bicgstab_update_p`` (the same chunks, the same sums in
+    the same order: the same bits), with a barrier between the steps instead of a
+    parallel region each: under OMP_WAIT_POLICY=PASSIVE every region wakes the sleeping
+    thread, about 50–75 µs here, three times an iteration (see ``lab_barrier_wait``).
+    Every thread sums the chunks' partial results itself, in chunk order, so all of
+    them take the same decisions without another barrier.
+
+    ``state`` holds [rho, xmax, tol, atol, rhat_norm] on entry (r̂·r, max|x|, the rule
+    ‖r‖∞ ≤ max(tol·max|x|, atol), and ‖r̂‖₂) and rho, xmax on return. ``history[k]``
+    receives ‖r‖∞ / ‖x‖∞ after iteration k (length ≥ steps).
+
+    Returns
+    -------
+    (status, iterations, passes)
+        status 0: ``steps`` iterations made; 1: the rule is met; 2: a value is not
+        finite; 3: a breakdown (ρ or ω vanishing, a non-finite step): restart.
+    """
+    cdef Py_ssize_t n = indptr.shape[0] - 1, nnz, ch_mv, ch_v1, ch_v2, i, c, k, lo, hi
+    cdef Py_ssize_t[::1] bounds
+    cdef double[::1] pd, pts, ptt, ps, pxr, px
+    cdef double rho, xmax, tol, atol, rhat_norm, d, alpha, omega, beta, rho_new
+    cdef double smax, rmax, ts, tt, acc, a, b2, sv, ri, xi, m, m2, size, eps2
+    cdef int tid, team, sense, spin, status, bad, bad2, nt
+    cdef int64_t base
+    cdef int64_t *shared
+    cdef lab_barrier_t barrier
+    _check_csr(indptr, data.shape[0], indices.shape[0])
+    nnz = indptr[n]
+    for name, vec in (("x", x), ("r", r), ("rhat", rhat), ("p", p), ("v", v), ("t", t)):
+        _check_len(name, vec.shape[0], n)
+    _check_len("state", state.shape[0], 5)
+    if history.shape[0] < steps:
+        raise ValueError(f"history has length {history.shape[0]} but {steps} is required")
+    # the chunks of bicgstab_matvec_dot(2), bicgstab_update_s / _p and bicgstab_update_xr
+    ch_mv = _n_chunks(n, nnz)
+    ch_v1 = _n_chunks(n, n)
+    ch_v2 = _n_chunks(n, 2 * n)
+    bounds = np.empty(ch_mv + 1, dtype=np.intp)
+    pd, pts, ptt = (np.empty(ch_mv, dtype=np.float64) for _ in range(3))
+    ps, px = np.empty(ch_v1, dtype=np.float64), np.empty(ch_v1, dtype=np.float64)
+    pxr = np.empty(3 * ch_v2, dtype=np.float64)
+    nt = _team(max(ch_mv, ch_v2))
+    # [the chunk counter, status, iterations, passes] shared by the team
+    shared = <int64_t *> calloc(4, sizeof(int64_t))
+    if shared == NULL:
+        raise MemoryError("bicgstab_iterations: cannot allocate")
+    barrier.count = 0
+    barrier.sense = 0
+    barrier.sleeping = 0
+    eps2 = 2.220446049250313e-16 * 2.220446049250313e-16
+    try:
+        with nogil:
+            _nnz_bounds(indptr, n, ch_mv, bounds)
+            with parallel(num_threads=nt):
+                tid = threadid()
+                team = omp_get_num_threads()
+                sense = 0
+                spin = 256
+                base = 0
+                rho = state[0]
+                xmax = state[1]
+                tol = state[2]
+                atol = state[3]
+                rhat_norm = state[4]
+                status = 0
+                k = 0
+                while k < steps:
+                    # v = p − M p, and r̂·v
+                    while True:
+                        c = _claim(shared, base)
+                        if c >= ch_mv:
+                            break
+                        acc = 0.0
+                        for i in range(bounds[c], bounds[c + 1]):
+                            sv = p[i] - _row_dot(indptr, indices, data, p, i, nnz)
+                            v[i] = sv
+                            acc = acc + rhat[i] * sv
+                        pd[c] = acc
+                    base = base + ch_mv + team  # each thread's last claim overshoots once
+                    lab_barrier_wait(&barrier, team, &sense, &spin)
+                    d = 0.0
+                    for c in range(ch_mv):
+                        d = d + pd[c]
+                    if tid == 0:
+                        shared[3] += 1
+                    if not (isfinite(d) and d != 0.0):
+                        status = 3
+                        break
+                    alpha = rho / d
+                    # s = r − alpha v (in r), max|s|
+                    while True:
+                        c = _claim(shared, base)
+                        if c >= ch_v1:
+                            break
+                        lo = (n * c) // ch_v1
+                        hi = (n * (c + 1)) // ch_v1
+                        m = 0.0
+                        bad = 0
+                        for i in range(lo, hi):
+                            sv = r[i] - alpha * v[i]
+                            r[i] = sv
+                            a = fabs(sv)
+                            m = a if a > m else m
+                            bad = bad | (sv != sv)
+                        ps[c] = NAN if bad else m
+                    base = base + ch_v1 + team
+                    lab_barrier_wait(&barrier, team, &sense, &spin)
+                    smax = 0.0
+                    for c in range(ch_v1):
+                        smax = _nanmax(smax, ps[c])
+                    if smax <= max(tol * xmax, atol):  # the half step is good enough
+                        while True:
+                            c = _claim(shared, base)
+                            if c >= ch_v1:
+                                break
+                            lo = (n * c) // ch_v1
+                            hi = (n * (c + 1)) // ch_v1
+                            m = 0.0
+                            bad = 0
+                            for i in range(lo, hi):
+                                xi = x[i] + alpha * p[i]
+                                x[i] = xi
+                                a = fabs(xi)
+                                m = a if a > m else m
+                                bad = bad | (xi != xi)
+                            px[c] = NAN if bad else m
+                        base = base + ch_v1 + team
+                        lab_barrier_wait(&barrier, team, &sense, &spin)
+                        xmax = 0.0
+                        for c in range(ch_v1):
+                            xmax = _nanmax(xmax, px[c])
+                        if tid == 0:
+                            history[k] = smax / xmax if xmax > 0 else INFINITY
+                        k = k + 1
+                        status = 1 if isfinite(xmax) else 2
+                        break
+                    # t = s − M s, t·s and t·t
+                    while True:
+                        c = _claim(shared, base)
+                        if c >= ch_mv:
+                            break
+                        a = 0.0
+                        b2 = 0.0
+                        for i in range(bounds[c], bounds[c + 1]):
+                            sv = r[i] - _row_dot(indptr, indices, data, r, i, nnz)
+                            t[i] = sv
+                            a = a + sv * r[i]
+                            b2 = b2 + sv * sv
+                        pts[c] = a
+                        ptt[c] = b2
+                    base = base + ch_mv + team
+                    lab_barrier_wait(&barrier, team, &sense, &spin)
+                    ts = 0.0
+                    tt = 0.0
+                    for c in range(ch_mv):
+                        ts = ts + pts[c]
+                        tt = tt + ptt[c]
+                    if tid == 0:
+                        shared[3] += 1
+                    omega = ts / tt if tt > 0 and isfinite(ts / tt) else 0.0
+                    # x += alpha p + omega s; r = s − omega t; r̂·r, max|r|, max|x|
+                    while True:
+                        c = _claim(shared, base)
+                        if c >= ch_v2:
+                            break
+                        lo = (n * c) // ch_v2
+                        hi = (n * (c + 1)) // ch_v2
+                        acc = 0.0
+                        m = 0.0
+                        m2 = 0.0
+                        bad = 0
+                        bad2 = 0
+                        for i in range(lo, hi):
+                            ri = r[i]
+                            xi = x[i] + alpha * p[i] + omega * ri
+                            x[i] = xi
+                            ri = ri - omega * t[i]
+                            r[i] = ri
+                            acc = acc + rhat[i] * ri
+                            a = fabs(ri)
+                            m = a if a > m else m
+                            bad = bad | (ri != ri)
+                            a = fabs(xi)
+                            m2 = a if a > m2 else m2
+                            bad2 = bad2 | (xi != xi)
+                        pxr[3 * c] = acc
+                        pxr[3 * c + 1] = NAN if bad else m
+                        pxr[3 * c + 2] = NAN if bad2 else m2
+                    base = base + ch_v2 + team
+                    lab_barrier_wait(&barrier, team, &sense, &spin)
+                    rho_new = 0.0
+                    rmax = 0.0
+                    xmax = 0.0
+                    for c in range(ch_v2):
+                        rho_new = rho_new + pxr[3 * c]
+                        rmax = _nanmax(rmax, pxr[3 * c + 1])
+                        xmax = _nanmax(xmax, pxr[3 * c + 2])
+                    if tid == 0:
+                        history[k] = rmax / xmax if xmax > 0 else INFINITY
+                    k = k + 1
+                    if not (isfinite(rmax) and isfinite(xmax)):
+                        status = 2
+                        break
+                    if rmax <= max(tol * xmax, atol):
+                        status = 1
+                        break
+                    size = rhat_norm * rmax * sqrt(<double> n)  # ≥ ‖r̂‖₂‖r‖₂
+                    if not (omega != 0.0 and fabs(rho_new) > eps2 * size):
+                        status = 3
+                        break
+                    beta = (rho_new / rho) * (alpha / omega)
+                    # p = r + beta (p − omega v)
+                    while True:
+                        c = _claim(shared, base)
+                        if c >= ch_v1:
+                            break
+                        lo = (n * c) // ch_v1
+                        hi = (n * (c + 1)) // ch_v1
+                        for i in range(lo, hi):
+                            p[i] = r[i] + beta * (p[i] - omega * v[i])
+                    base = base + ch_v1 + team
+                    lab_barrier_wait(&barrier, team, &sense, &spin)
+                    rho = rho_new
+                if tid == 0:
+                    state[0] = rho
+                    state[1] = xmax
+                    shared[1] = status
+                    shared[2] = k
+        return int(shared[1]), int(shared[2]), int(shared[3])
+    finally:
+        free(shared)
 
 
 # --------------------------------------------------------------------------- tiles

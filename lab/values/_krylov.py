@@ -124,6 +124,8 @@ def bicgstab(K, M, b, x, *, tol: float, maxiter: int, atol: float = 0.0,
     atol_s = atol / scale
     r, rhat, p, v, t = (np.empty(n) for _ in range(5))
     minus, minus_dot, minus_dot2 = _products(K, M)
+    # the iterations in one parallel region (Cython, CSR arrays), else kernel by kernel
+    fused = None if isinstance(M, Tiles) else getattr(K, "bicgstab_iterations", None)
     step = governor.step if governor is not None else _no_governor
     restarts = 0
 
@@ -147,6 +149,11 @@ def bicgstab(K, M, b, x, *, tol: float, maxiter: int, atol: float = 0.0,
         out.failure = "NOT_FINITE"
     elif rmax <= max(tol * xmax, atol_s):
         pass
+    elif fused is not None:
+        out.failure = _fused_iterations(fused, M, x, r, rhat, p, v, t, out, restart, step,
+                                        rho=rho, xmax=xmax, tol=tol, atol=atol_s,
+                                        rhat_norm=rhat_norm, maxiter=maxiter,
+                                        on_iteration=on_iteration)
     else:
         out.failure = "MAXITER"
         for _ in range(maxiter):
@@ -198,6 +205,48 @@ def bicgstab(K, M, b, x, *, tol: float, maxiter: int, atol: float = 0.0,
                     break
     x *= scale
     return out
+
+
+#: Iterations per call of a backend's fused ``bicgstab_iterations``: each call is one
+#: step of the thread governor and one wake-up of the sleeping thread.
+FUSED_STEPS = 8
+
+
+def _fused_iterations(fused, M, x, r, rhat, p, v, t, out, restart, step, *, rho, xmax,
+                      tol, atol, rhat_norm, maxiter, on_iteration):
+    """:func:`bicgstab`'s loop by the kernel ``fused`` (``bicgstab_iterations``), up to
+    :data:`FUSED_STEPS` iterations a call; a breakdown restarts from the true residual
+    here, as the loop does. Returns the failure (None if converged)."""
+    state = np.empty(5)
+    history = np.empty(FUSED_STEPS)
+    attempts = restarts = 0
+    while attempts < maxiter:
+        state[:] = (rho, xmax, tol, atol, rhat_norm)
+        with step():
+            status, done, passes = fused(*M, x, r, rhat, p, v, t, state, history,
+                                         min(FUSED_STEPS, maxiter - attempts))
+        out.passes += passes
+        out.iterations += done
+        attempts += done
+        rho, xmax = float(state[0]), float(state[1])
+        if on_iteration is not None:
+            for rel in history[:done]:
+                on_iteration(float(rel))
+        if status == 0:
+            continue
+        if status == 1:
+            return None
+        if status == 2:
+            return "NOT_FINITE"
+        attempts += 1  # the breakdown's own attempt, as the loop counts it
+        restarts += 1
+        if restarts > MAX_RESTARTS:
+            return "BREAKDOWN"
+        rho = restart()
+        rhat_norm = math.sqrt(rho)
+        if not math.isfinite(rho):
+            return "NOT_FINITE"
+    return "MAXITER"
 
 
 def refine(K, M64, M32, b, x, *, tol: float, maxiter: int,

@@ -1415,3 +1415,98 @@ def test_tiles_nan_propagates_and_bad_shapes_raise(kern):
         kern.tiled_matvec_dots(*T[:4], 64, 32, x, x, y, True)  # tile_ptr of other tiles
     with pytest.raises(ValueError):
         kern.tiled_matvec_dots(*T, x, x, np.empty(499), True)
+
+
+class _KernelByKernel:
+    """The Cython backend without its fused BiCGSTAB: ``_krylov.bicgstab`` then runs
+    its loop kernel by kernel."""
+
+    def __init__(self, module):
+        self._module = module
+
+    def __getattr__(self, name):
+        if name == "bicgstab_iterations":
+            raise AttributeError(name)
+        return getattr(self._module, name)
+
+
+def _bicgstab_runs(kernels, M, b, x0, threads, **kwargs):
+    from lab.values import _krylov
+
+    out = {}
+    for name, K in kernels.items():
+        for t in threads:
+            with _ops.thread_limit(t, "cython" if name != "numba" else "numba"):
+                x, history = x0.copy(), []
+                res = _krylov.bicgstab(K, M, b, x, on_iteration=history.append, **kwargs)
+            out[name, t] = (x, history, res.iterations, res.passes, res.failure)
+    return out
+
+
+@pytest.mark.skipif("cython" not in BACKENDS, reason="the fused kernel is Cython's")
+@pytest.mark.parametrize("dtype", [np.float64, np.float32], ids=["f64", "f32"])
+@pytest.mark.parametrize("n", [7, 500, 30_000, 200_000])  # one chunk to many
+def test_fused_bicgstab_is_the_kernel_by_kernel_loop_to_the_bit(idx, n, dtype):
+    """bicgstab_iterations (one parallel region, barriers between the steps) makes the
+    iterations the loop of five kernels makes: the same answer, residual history,
+    iterations and passes to the bit, on 1 and 2 threads, from zero and from a start,
+    and the same as the Numba backend's loop."""
+    cy = _ops.kernels("cython")
+    assert hasattr(cy, "bicgstab_iterations")
+    kernels = {"fused": cy, "loop": _KernelByKernel(cy)}
+    if "numba" in BACKENDS:
+        kernels["numba"] = _ops.kernels("numba")
+    ip, ix, d, _, rng = _krylov_case(n, idx, dtype)
+    b = rng.random(n)
+    for x0 in (np.zeros(n), rng.random(n)):
+        runs = _bicgstab_runs(kernels, (ip, ix, d), b, x0, (1, 2), tol=1e-12, maxiter=500)
+        first = runs["loop", 1]
+        assert first[4] is None and first[2] > 0 or n <= 7
+        for key, other in runs.items():
+            assert_array_equal(other[0], first[0], err_msg=str(key))
+            assert other[1:] == first[1:], key
+
+
+@pytest.mark.skipif("cython" not in BACKENDS, reason="the fused kernel is Cython's")
+def test_fused_bicgstab_stops_as_the_loop_does():
+    """Not finite, out of iterations (a call of FUSED_STEPS and a partial one), and a
+    breakdown restarted until MAX_RESTARTS: the same outcome as the loop's."""
+    from lab.values import _krylov
+
+    cy = _ops.kernels("cython")
+    kernels = {"fused": cy, "loop": _KernelByKernel(cy)}
+    ip, ix, d, _, rng = _krylov_case(30_000, np.int32)
+    M = (ip, ix, d)
+    b = rng.random(30_000)
+    runs = _bicgstab_runs(kernels, M, b, np.zeros(30_000), (2,), tol=1e-15,
+                          maxiter=_krylov.FUSED_STEPS + 3)
+    assert runs["fused", 2][4] == "MAXITER" and runs["fused", 2][2] == _krylov.FUSED_STEPS + 3
+    assert runs["fused", 2][1:] == runs["loop", 2][1:]
+    bad = b.copy()
+    bad[123] = np.nan
+    x0 = rng.random(30_000)
+    x0[5] = np.inf  # the residual of the start is not finite
+    for rhs, start in ((bad, np.zeros(30_000)), (b, x0)):
+        runs = _bicgstab_runs(kernels, M, rhs, start, (1,), tol=1e-12, maxiter=50)
+        assert runs["fused", 1][4] == runs["loop", 1][4] == "NOT_FINITE"
+    # I − M skew-symmetric (a rotation): r·(I − M)r = 0, so every step breaks down
+    rot = sp.csr_matrix(np.array([[1.0, 1.0], [-1.0, 1.0]]))
+    rot_arrays = (rot.indptr.astype(np.int32), rot.indices.astype(np.int32), rot.data)
+    runs = _bicgstab_runs(kernels, rot_arrays, np.array([1.0, 0.5]), np.zeros(2), (1,),
+                          tol=1e-12, maxiter=100)
+    assert runs["fused", 1][4] == runs["loop", 1][4] == "BREAKDOWN"
+    assert runs["fused", 1][1:] == runs["loop", 1][1:]
+
+
+@pytest.mark.skipif("cython" not in BACKENDS, reason="the fused kernel is Cython's")
+def test_fused_bicgstab_checks_its_arguments():
+    cy = _ops.kernels("cython")
+    ip, ix, d, _, _ = _krylov_case(50, np.int32)
+    vecs = [np.zeros(50) for _ in range(6)]
+    with pytest.raises(ValueError, match="has length"):
+        cy.bicgstab_iterations(ip, ix, d, *vecs[:5], np.zeros(49), np.zeros(5),
+                               np.zeros(8), 8)
+    with pytest.raises(ValueError, match="state"):
+        cy.bicgstab_iterations(ip, ix, d, *vecs, np.zeros(4), np.zeros(8), 8)
+    with pytest.raises(ValueError, match="history"):
+        cy.bicgstab_iterations(ip, ix, d, *vecs, np.zeros(5), np.zeros(3), 8)
