@@ -1,9 +1,16 @@
-"""Resident memory of this process (Linux ``/proc``; ``ru_maxrss`` elsewhere) and the
-memory the machine has available."""
+"""Resident memory of this process (Linux ``/proc``; ``ru_maxrss`` elsewhere), the
+memory the machine has available and the size of its last-level cache."""
 
 from __future__ import annotations
 
-__all__ = ["available_bytes", "status_kib", "reset_peak_rss", "peak_rss_bytes"]
+import functools
+import glob
+import os
+
+__all__ = ["available_bytes", "last_level_cache_bytes", "status_kib", "reset_peak_rss",
+           "peak_rss_bytes"]
+
+_CACHES = "/sys/devices/system/cpu/cpu0/cache"
 
 
 def status_kib(field: str) -> int | None:
@@ -52,3 +59,25 @@ def available_bytes() -> int | None:
     except (OSError, ValueError, IndexError):
         pass
     return None
+
+
+@functools.cache
+def last_level_cache_bytes() -> int | None:
+    """Size of the highest-level cache of the first CPU (Linux sysfs: ``level`` and
+    ``size`` such as ``32768K``), or None where that is not known."""
+    best = None
+    for folder in glob.glob(os.path.join(_CACHES, "index*")):
+        try:
+            with open(os.path.join(folder, "level")) as fh:
+                level = int(fh.read())
+            with open(os.path.join(folder, "size")) as fh:
+                text = fh.read().strip()
+        except (OSError, ValueError):
+            continue
+        scale = {"K": 1 << 10, "M": 1 << 20, "G": 1 << 30}.get(text[-1:].upper(), 1)
+        digits = text[:-1] if scale > 1 else text
+        if not digits.isdigit():
+            continue
+        if best is None or level > best[0]:
+            best = (level, int(digits) * scale)
+    return None if best is None else best[1]

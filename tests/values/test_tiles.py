@@ -23,6 +23,7 @@ def small_tiles(monkeypatch):
     monkeypatch.setattr(_tiles, "FAR", 64)
     monkeypatch.setattr(_tiles, "TILE_ROWS", 512)
     monkeypatch.setattr(_tiles, "TILE_COLS", 256)
+    monkeypatch.setattr(_memory, "last_level_cache_bytes", lambda: None)
 
 
 def _scipy_values(economy):
@@ -76,6 +77,7 @@ def test_worth_tiling(monkeypatch):
     """Inputs far from their products: tiles; inputs next to them, a small economy, or
     too little free memory for the copy: none."""
     monkeypatch.setattr(_tiles, "MIN_PRODUCTS", 1000)
+    monkeypatch.setattr(_memory, "last_level_cache_bytes", lambda: None)
     rng = np.random.default_rng(1)
     n = 5000
     rows = np.repeat(np.arange(n), 4)
@@ -95,12 +97,38 @@ def test_worth_tiling(monkeypatch):
     assert not _tiles.worth_tiling((empty.indptr, empty.indices, empty.data))
 
 
-def test_unstructured_economy_is_tiled_at_full_size():
+def test_unstructured_economy_is_tiled_at_full_size(monkeypatch):
     """With the shipped thresholds, the benchmark's economy without supply chains is
-    tiled from MIN_PRODUCTS products on (pattern check only: no solve)."""
+    tiled from MIN_PRODUCTS products on where x does not fit the last-level cache, and
+    not where it does (pattern check only: no solve)."""
     economy = unstructured_economy(_tiles.MIN_PRODUCTS, seed=1, inputs=2)
     A = economy.A
-    assert _tiles.worth_tiling((A.indptr, A.indices, A.data))
+    M = (A.indptr, A.indices, A.data)
+    x_bytes = 8 * _tiles.MIN_PRODUCTS
+    for cache, expected in ((None, True), (x_bytes - 1, True), (x_bytes, False)):
+        monkeypatch.setattr(_memory, "last_level_cache_bytes", lambda c=cache: c)
+        assert _tiles.worth_tiling(M) is expected
+
+
+def test_last_level_cache_is_read(monkeypatch, tmp_path):
+    """The highest level's size from sysfs (K, M suffixes); None where none is readable."""
+    for index, (level, size) in enumerate([(1, "32K"), (3, "32768K"), (2, "1M")]):
+        folder = tmp_path / f"index{index}"
+        folder.mkdir()
+        (folder / "level").write_text(f"{level}\n")
+        (folder / "size").write_text(f"{size}\n")
+    monkeypatch.setattr(_memory, "_CACHES", str(tmp_path))
+    _memory.last_level_cache_bytes.cache_clear()
+    try:
+        assert _memory.last_level_cache_bytes() == 32768 * 1024
+        (tmp_path / "index1" / "size").write_text("big\n")  # unreadable: the next level
+        _memory.last_level_cache_bytes.cache_clear()
+        assert _memory.last_level_cache_bytes() == 1 << 20
+        monkeypatch.setattr(_memory, "_CACHES", str(tmp_path / "none"))
+        _memory.last_level_cache_bytes.cache_clear()
+        assert _memory.last_level_cache_bytes() is None
+    finally:
+        _memory.last_level_cache_bytes.cache_clear()
 
 
 @pytest.mark.parametrize("precision", ["float64", "float32"])
