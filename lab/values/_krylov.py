@@ -208,8 +208,12 @@ def bicgstab(K, M, b, x, *, tol: float, maxiter: int, atol: float = 0.0,
 
 
 #: Iterations per call of a backend's fused ``bicgstab_iterations``: each call is one
-#: step of the thread governor and one wake-up of the sleeping thread.
-FUSED_STEPS = 8
+#: step of the thread governor and one wake-up of the sleeping thread (three an
+#: iteration kernel by kernel). More per call saves wake-ups but makes the governor's
+#: probes on one thread longer and rarer: with 8, BiCGSTAB at 10⁶ products without
+#: locality took 455–479 ms for a first solve and 375–432 ms later, with 1 383–414 and
+#: 359–391 ms (fresh processes, interleaved; ``python /tmp/s32/fs.py STEPS``).
+FUSED_STEPS = 1
 
 
 def _fused_iterations(fused, M, x, r, rhat, p, v, t, out, restart, step, *, rho, xmax,

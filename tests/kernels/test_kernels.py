@@ -1446,7 +1446,7 @@ def _bicgstab_runs(kernels, M, b, x0, threads, **kwargs):
 @pytest.mark.skipif("cython" not in BACKENDS, reason="the fused kernel is Cython's")
 @pytest.mark.parametrize("dtype", [np.float64, np.float32], ids=["f64", "f32"])
 @pytest.mark.parametrize("n", [7, 500, 30_000, 200_000])  # one chunk to many
-def test_fused_bicgstab_is_the_kernel_by_kernel_loop_to_the_bit(idx, n, dtype):
+def test_fused_bicgstab_is_the_kernel_by_kernel_loop_to_the_bit(monkeypatch, idx, n, dtype):
     """bicgstab_iterations (one parallel region, barriers between the steps) makes the
     iterations the loop of five kernels makes: the same answer, residual history,
     iterations and passes to the bit, on 1 and 2 threads, from zero and from a start,
@@ -1458,6 +1458,9 @@ def test_fused_bicgstab_is_the_kernel_by_kernel_loop_to_the_bit(idx, n, dtype):
         kernels["numba"] = _ops.kernels("numba")
     ip, ix, d, _, rng = _krylov_case(n, idx, dtype)
     b = rng.random(n)
+    from lab.values import _krylov
+
+    monkeypatch.setattr(_krylov, "FUSED_STEPS", 3)  # several iterations a call
     for x0 in (np.zeros(n), rng.random(n)):
         runs = _bicgstab_runs(kernels, (ip, ix, d), b, x0, (1, 2), tol=1e-12, maxiter=500)
         first = runs["loop", 1]
@@ -1468,11 +1471,13 @@ def test_fused_bicgstab_is_the_kernel_by_kernel_loop_to_the_bit(idx, n, dtype):
 
 
 @pytest.mark.skipif("cython" not in BACKENDS, reason="the fused kernel is Cython's")
-def test_fused_bicgstab_stops_as_the_loop_does():
-    """Not finite, out of iterations (a call of FUSED_STEPS and a partial one), and a
+@pytest.mark.parametrize("per_call", [1, 8])
+def test_fused_bicgstab_stops_as_the_loop_does(monkeypatch, per_call):
+    """Not finite, out of iterations (calls of FUSED_STEPS and a partial one), and a
     breakdown restarted until MAX_RESTARTS: the same outcome as the loop's."""
     from lab.values import _krylov
 
+    monkeypatch.setattr(_krylov, "FUSED_STEPS", per_call)
     cy = _ops.kernels("cython")
     kernels = {"fused": cy, "loop": _KernelByKernel(cy)}
     ip, ix, d, _, rng = _krylov_case(30_000, np.int32)
