@@ -721,12 +721,115 @@ def residual_norms(const double[:, ::1] B, const double[:, ::1] AV, const double
     return None
 
 
+# One chunk of each BiCGSTAB step, shared by the step kernels below and by
+# bicgstab_iterations, which makes the same steps in one parallel region: the same
+# arithmetic by construction.
+
+cdef inline double _minus_dot_rows(const idx_t[::1] indptr, const idx_t[::1] indices,
+                                   const real_t[::1] data, const double[::1] x,
+                                   const double[::1] w, double[::1] y, Py_ssize_t lo,
+                                   Py_ssize_t hi, Py_ssize_t nnz) noexcept nogil:
+    """y = x − M x on rows [lo, hi); returns Σ w·y over them."""
+    cdef Py_ssize_t i
+    cdef double s, acc = 0.0
+    for i in range(lo, hi):
+        s = x[i] - _row_dot(indptr, indices, data, x, i, nnz)
+        y[i] = s
+        acc = acc + w[i] * s
+    return acc
+
+
+cdef inline void _minus_dot2_rows(const idx_t[::1] indptr, const idx_t[::1] indices,
+                                  const real_t[::1] data, const double[::1] x,
+                                  double[::1] y, Py_ssize_t lo, Py_ssize_t hi,
+                                  Py_ssize_t nnz, double *out) noexcept nogil:
+    """y = x − M x on rows [lo, hi); out = (Σ y·x, Σ y·y) over them."""
+    cdef Py_ssize_t i
+    cdef double s, a = 0.0, b = 0.0
+    for i in range(lo, hi):
+        s = x[i] - _row_dot(indptr, indices, data, x, i, nnz)
+        y[i] = s
+        a = a + s * x[i]
+        b = b + s * s
+    out[0] = a
+    out[1] = b
+
+
+cdef inline double _update_s_rows(double[::1] r, const double[::1] v, double alpha,
+                                  Py_ssize_t lo, Py_ssize_t hi) noexcept nogil:
+    """r −= alpha v on [lo, hi); returns max |r| there, NaN if any entry is NaN. The
+    maximum by a plain comparison and NaN by a flag: _nanmax's branches on every entry
+    had made these sweeps compute-bound (58 → 40 µs for 50,000 entries in a C test)."""
+    cdef Py_ssize_t i
+    cdef double d, a, m = 0.0
+    cdef int bad = 0
+    for i in range(lo, hi):
+        d = r[i] - alpha * v[i]
+        r[i] = d
+        a = fabs(d)
+        m = a if a > m else m
+        bad = bad | (d != d)
+    return NAN if bad else m
+
+
+cdef inline double _axpy_max_rows(double[::1] x, const double[::1] p, double alpha,
+                                  Py_ssize_t lo, Py_ssize_t hi) noexcept nogil:
+    """x += alpha p on [lo, hi) (NumPy's x += alpha * p); returns max |x| there (NaN
+    kept)."""
+    cdef Py_ssize_t i
+    cdef double xi, a, m = 0.0
+    cdef int bad = 0
+    for i in range(lo, hi):
+        xi = x[i] + alpha * p[i]
+        x[i] = xi
+        a = fabs(xi)
+        m = a if a > m else m
+        bad = bad | (xi != xi)
+    return NAN if bad else m
+
+
+cdef inline void _update_xr_rows(double[::1] x, const double[::1] p, double[::1] r,
+                                 const double[::1] t_vec, const double[::1] w,
+                                 double alpha, double omega, Py_ssize_t lo, Py_ssize_t hi,
+                                 double *out) noexcept nogil:
+    """x += alpha p + omega r, then r −= omega t_vec, on [lo, hi); out = (Σ w·r,
+    max |r|, max |x|) there (maxima as in _update_s_rows)."""
+    cdef Py_ssize_t i
+    cdef double ri, xi, a, dot = 0.0, rm = 0.0, xm = 0.0
+    cdef int rbad = 0, xbad = 0
+    for i in range(lo, hi):
+        ri = r[i]
+        xi = x[i] + alpha * p[i] + omega * ri
+        x[i] = xi
+        ri = ri - omega * t_vec[i]
+        r[i] = ri
+        dot = dot + w[i] * ri
+        a = fabs(ri)
+        rm = a if a > rm else rm
+        rbad = rbad | (ri != ri)
+        a = fabs(xi)
+        xm = a if a > xm else xm
+        xbad = xbad | (xi != xi)
+    out[0] = dot
+    out[1] = NAN if rbad else rm
+    out[2] = NAN if xbad else xm
+
+
+cdef inline void _update_p_rows(double[::1] p, const double[::1] r, const double[::1] v,
+                                double beta, double omega, Py_ssize_t lo,
+                                Py_ssize_t hi) noexcept nogil:
+    """p = r + beta (p − omega v) on [lo, hi)."""
+    cdef Py_ssize_t i
+    for i in range(lo, hi):
+        p[i] = r[i] + beta * (p[i] - omega * v[i])
+
+
 def bicgstab_matvec_dot(const idx_t[::1] indptr, const idx_t[::1] indices,
                         const real_t[::1] data, const double[::1] x, const double[::1] w,
                         double[::1] y):
     """y = x - M @ x for square M; returns w . y."""
-    cdef Py_ssize_t n = indptr.shape[0] - 1, i, k, t, nchunks
-    cdef double s, acc
+    cdef Py_ssize_t n = indptr.shape[0] - 1, t, nchunks
+    cdef double acc
     cdef Py_ssize_t[::1] bounds
     cdef double[::1] part
     _check_csr(indptr, data.shape[0], indices.shape[0])
@@ -740,12 +843,8 @@ def bicgstab_matvec_dot(const idx_t[::1] indptr, const idx_t[::1] indices,
     with nogil:
         _nnz_bounds(indptr, n, nchunks, bounds)
         for t in prange(nchunks, schedule="dynamic", chunksize=1, num_threads=_team(nchunks)):
-            acc = 0.0
-            for i in range(bounds[t], bounds[t + 1]):
-                s = x[i] - _row_dot(indptr, indices, data, x, i, nnz)
-                y[i] = s
-                acc = acc + w[i] * s
-            part[t] = acc
+            part[t] = _minus_dot_rows(indptr, indices, data, x, w, y, bounds[t],
+                                      bounds[t + 1], nnz)
         acc = 0.0
         for t in range(nchunks):
             acc = acc + part[t]
@@ -755,8 +854,8 @@ def bicgstab_matvec_dot(const idx_t[::1] indptr, const idx_t[::1] indices,
 def bicgstab_matvec_dot2(const idx_t[::1] indptr, const idx_t[::1] indices,
                          const real_t[::1] data, const double[::1] x, double[::1] y):
     """y = x - M @ x for square M; returns (y . x, y . y)."""
-    cdef Py_ssize_t n = indptr.shape[0] - 1, i, k, t, nchunks
-    cdef double s, a, b, yx, yy
+    cdef Py_ssize_t n = indptr.shape[0] - 1, t, nchunks
+    cdef double yx, yy
     cdef Py_ssize_t[::1] bounds
     cdef double[:, ::1] part
     _check_csr(indptr, data.shape[0], indices.shape[0])
@@ -769,15 +868,8 @@ def bicgstab_matvec_dot2(const idx_t[::1] indptr, const idx_t[::1] indices,
     with nogil:
         _nnz_bounds(indptr, n, nchunks, bounds)
         for t in prange(nchunks, schedule="dynamic", chunksize=1, num_threads=_team(nchunks)):
-            a = 0.0
-            b = 0.0
-            for i in range(bounds[t], bounds[t + 1]):
-                s = x[i] - _row_dot(indptr, indices, data, x, i, nnz)
-                y[i] = s
-                a = a + s * x[i]
-                b = b + s * s
-            part[t, 0] = a
-            part[t, 1] = b
+            _minus_dot2_rows(indptr, indices, data, x, y, bounds[t], bounds[t + 1], nnz,
+                             &part[t, 0])
         yx = 0.0
         yy = 0.0
         for t in range(nchunks):
@@ -788,28 +880,16 @@ def bicgstab_matvec_dot2(const idx_t[::1] indptr, const idx_t[::1] indices,
 
 def bicgstab_update_s(double[::1] r, const double[::1] v, double alpha):
     """r -= alpha * v in place; returns max |r| (NaN if any entry is NaN)."""
-    cdef Py_ssize_t n = r.shape[0], i, t, lo, hi, nchunks
-    cdef double m, d, a
-    cdef int bad
+    cdef Py_ssize_t n = r.shape[0], t, nchunks
+    cdef double m
     cdef double[::1] part
     _check_len("v", v.shape[0], n)
     nchunks = _n_chunks(n, n)
     part = np.empty(nchunks, dtype=np.float64)
     with nogil:
         for t in prange(nchunks, schedule="dynamic", chunksize=1, num_threads=_team(nchunks)):
-            lo = (n * t) // nchunks
-            hi = (n * (t + 1)) // nchunks
-            # the maximum by a plain comparison and NaN by a flag (see bicgstab_update_xr):
-            # no branch on the maximum's value in the loop
-            m = 0.0
-            bad = 0
-            for i in range(lo, hi):
-                d = r[i] - alpha * v[i]
-                r[i] = d
-                a = fabs(d)
-                m = a if a > m else m
-                bad = bad | (d != d)
-            part[t] = NAN if bad else m
+            part[t] = _update_s_rows(r, v, alpha, (n * t) // nchunks,
+                                     (n * (t + 1)) // nchunks)
         m = 0.0
         for t in range(nchunks):
             m = _nanmax(m, part[t])
@@ -823,9 +903,8 @@ def bicgstab_update_xr(double[::1] x, const double[::1] p, double[::1] r,
 
     Returns (w . r, max |r|, max |x|) of the updated vectors (maxima propagate NaN).
     """
-    cdef Py_ssize_t n = x.shape[0], i, t, lo, hi, nchunks
-    cdef double dot, rm, xm, ri, xi, a
-    cdef int rbad, xbad
+    cdef Py_ssize_t n = x.shape[0], t, nchunks
+    cdef double dot, rm, xm
     cdef double[:, ::1] part
     _check_len("p", p.shape[0], n)
     _check_len("r", r.shape[0], n)
@@ -835,32 +914,8 @@ def bicgstab_update_xr(double[::1] x, const double[::1] p, double[::1] r,
     part = np.empty((nchunks, 3), dtype=np.float64)
     with nogil:
         for t in prange(nchunks, schedule="dynamic", chunksize=1, num_threads=_team(nchunks)):
-            lo = (n * t) // nchunks
-            hi = (n * (t + 1)) // nchunks
-            # Maxima by plain comparisons, NaN by flags: _nanmax's branches on every
-            # entry had made this sweep compute-bound (58 → 40 µs for update_s's
-            # 50,000 entries in a C test)
-            dot = 0.0
-            rm = 0.0
-            xm = 0.0
-            rbad = 0
-            xbad = 0
-            for i in range(lo, hi):
-                ri = r[i]
-                xi = x[i] + alpha * p[i] + omega * ri
-                x[i] = xi
-                ri = ri - omega * t_vec[i]
-                r[i] = ri
-                dot = dot + w[i] * ri
-                a = fabs(ri)
-                rm = a if a > rm else rm
-                rbad = rbad | (ri != ri)
-                a = fabs(xi)
-                xm = a if a > xm else xm
-                xbad = xbad | (xi != xi)
-            part[t, 0] = dot
-            part[t, 1] = NAN if rbad else rm
-            part[t, 2] = NAN if xbad else xm
+            _update_xr_rows(x, p, r, t_vec, w, alpha, omega, (n * t) // nchunks,
+                            (n * (t + 1)) // nchunks, &part[t, 0])
         dot = 0.0
         rm = 0.0
         xm = 0.0
@@ -874,16 +929,14 @@ def bicgstab_update_xr(double[::1] x, const double[::1] p, double[::1] r,
 def bicgstab_update_p(double[::1] p, const double[::1] r, const double[::1] v, double beta,
                       double omega):
     """p = r + beta * (p - omega * v), in place."""
-    cdef Py_ssize_t n = p.shape[0], i, t, lo, hi, nchunks
+    cdef Py_ssize_t n = p.shape[0], t, nchunks
     _check_len("r", r.shape[0], n)
     _check_len("v", v.shape[0], n)
     nchunks = _n_chunks(n, n)
     with nogil:
         for t in prange(nchunks, schedule="dynamic", chunksize=1, num_threads=_team(nchunks)):
-            lo = (n * t) // nchunks
-            hi = (n * (t + 1)) // nchunks
-            for i in range(lo, hi):
-                p[i] = r[i] + beta * (p[i] - omega * v[i])
+            _update_p_rows(p, r, v, beta, omega, (n * t) // nchunks,
+                           (n * (t + 1)) // nchunks)
     return None
 
 
@@ -917,12 +970,12 @@ def bicgstab_iterations(const idx_t[::1] indptr, const idx_t[::1] indices,
         status 0: ``steps`` iterations made; 1: the rule is met; 2: a value is not
         finite; 3: a breakdown (ρ or ω vanishing, a non-finite step): restart.
     """
-    cdef Py_ssize_t n = indptr.shape[0] - 1, nnz, ch_mv, ch_v1, ch_v2, i, c, k, lo, hi
+    cdef Py_ssize_t n = indptr.shape[0] - 1, nnz, ch_mv, ch_v1, ch_v2, c, k
     cdef Py_ssize_t[::1] bounds
-    cdef double[::1] pd, pts, ptt, ps, pxr, px
+    cdef double[::1] pd, pt2, ps, pxr, px
     cdef double rho, xmax, tol, atol, rhat_norm, d, alpha, omega, beta, rho_new
-    cdef double smax, rmax, ts, tt, acc, a, b2, sv, ri, xi, m, m2, size, eps2
-    cdef int tid, team, sense, spin, status, bad, bad2, nt
+    cdef double smax, rmax, ts, tt, size, eps2
+    cdef int tid, team, sense, spin, status, nt
     cdef int64_t base
     cdef int64_t *shared
     cdef lab_barrier_t barrier
@@ -938,7 +991,7 @@ def bicgstab_iterations(const idx_t[::1] indptr, const idx_t[::1] indices,
     ch_v1 = _n_chunks(n, n)
     ch_v2 = _n_chunks(n, 2 * n)
     bounds = np.empty(ch_mv + 1, dtype=np.intp)
-    pd, pts, ptt = (np.empty(ch_mv, dtype=np.float64) for _ in range(3))
+    pd, pt2 = np.empty(ch_mv, dtype=np.float64), np.empty(2 * ch_mv, dtype=np.float64)
     ps, px = np.empty(ch_v1, dtype=np.float64), np.empty(ch_v1, dtype=np.float64)
     pxr = np.empty(3 * ch_v2, dtype=np.float64)
     nt = _team(max(ch_mv, ch_v2))
@@ -972,12 +1025,8 @@ def bicgstab_iterations(const idx_t[::1] indptr, const idx_t[::1] indices,
                         c = _claim(shared, base)
                         if c >= ch_mv:
                             break
-                        acc = 0.0
-                        for i in range(bounds[c], bounds[c + 1]):
-                            sv = p[i] - _row_dot(indptr, indices, data, p, i, nnz)
-                            v[i] = sv
-                            acc = acc + rhat[i] * sv
-                        pd[c] = acc
+                        pd[c] = _minus_dot_rows(indptr, indices, data, p, rhat, v,
+                                                bounds[c], bounds[c + 1], nnz)
                     base = base + ch_mv + team  # each thread's last claim overshoots once
                     lab_barrier_wait(&barrier, team, &sense, &spin)
                     d = 0.0
@@ -994,17 +1043,8 @@ def bicgstab_iterations(const idx_t[::1] indptr, const idx_t[::1] indices,
                         c = _claim(shared, base)
                         if c >= ch_v1:
                             break
-                        lo = (n * c) // ch_v1
-                        hi = (n * (c + 1)) // ch_v1
-                        m = 0.0
-                        bad = 0
-                        for i in range(lo, hi):
-                            sv = r[i] - alpha * v[i]
-                            r[i] = sv
-                            a = fabs(sv)
-                            m = a if a > m else m
-                            bad = bad | (sv != sv)
-                        ps[c] = NAN if bad else m
+                        ps[c] = _update_s_rows(r, v, alpha, (n * c) // ch_v1,
+                                               (n * (c + 1)) // ch_v1)
                     base = base + ch_v1 + team
                     lab_barrier_wait(&barrier, team, &sense, &spin)
                     smax = 0.0
@@ -1015,17 +1055,8 @@ def bicgstab_iterations(const idx_t[::1] indptr, const idx_t[::1] indices,
                             c = _claim(shared, base)
                             if c >= ch_v1:
                                 break
-                            lo = (n * c) // ch_v1
-                            hi = (n * (c + 1)) // ch_v1
-                            m = 0.0
-                            bad = 0
-                            for i in range(lo, hi):
-                                xi = x[i] + alpha * p[i]
-                                x[i] = xi
-                                a = fabs(xi)
-                                m = a if a > m else m
-                                bad = bad | (xi != xi)
-                            px[c] = NAN if bad else m
+                            px[c] = _axpy_max_rows(x, p, alpha, (n * c) // ch_v1,
+                                                   (n * (c + 1)) // ch_v1)
                         base = base + ch_v1 + team
                         lab_barrier_wait(&barrier, team, &sense, &spin)
                         xmax = 0.0
@@ -1041,22 +1072,15 @@ def bicgstab_iterations(const idx_t[::1] indptr, const idx_t[::1] indices,
                         c = _claim(shared, base)
                         if c >= ch_mv:
                             break
-                        a = 0.0
-                        b2 = 0.0
-                        for i in range(bounds[c], bounds[c + 1]):
-                            sv = r[i] - _row_dot(indptr, indices, data, r, i, nnz)
-                            t[i] = sv
-                            a = a + sv * r[i]
-                            b2 = b2 + sv * sv
-                        pts[c] = a
-                        ptt[c] = b2
+                        _minus_dot2_rows(indptr, indices, data, r, t, bounds[c],
+                                         bounds[c + 1], nnz, &pt2[2 * c])
                     base = base + ch_mv + team
                     lab_barrier_wait(&barrier, team, &sense, &spin)
                     ts = 0.0
                     tt = 0.0
                     for c in range(ch_mv):
-                        ts = ts + pts[c]
-                        tt = tt + ptt[c]
+                        ts = ts + pt2[2 * c]
+                        tt = tt + pt2[2 * c + 1]
                     if tid == 0:
                         shared[3] += 1
                     omega = ts / tt if tt > 0 and isfinite(ts / tt) else 0.0
@@ -1065,29 +1089,8 @@ def bicgstab_iterations(const idx_t[::1] indptr, const idx_t[::1] indices,
                         c = _claim(shared, base)
                         if c >= ch_v2:
                             break
-                        lo = (n * c) // ch_v2
-                        hi = (n * (c + 1)) // ch_v2
-                        acc = 0.0
-                        m = 0.0
-                        m2 = 0.0
-                        bad = 0
-                        bad2 = 0
-                        for i in range(lo, hi):
-                            ri = r[i]
-                            xi = x[i] + alpha * p[i] + omega * ri
-                            x[i] = xi
-                            ri = ri - omega * t[i]
-                            r[i] = ri
-                            acc = acc + rhat[i] * ri
-                            a = fabs(ri)
-                            m = a if a > m else m
-                            bad = bad | (ri != ri)
-                            a = fabs(xi)
-                            m2 = a if a > m2 else m2
-                            bad2 = bad2 | (xi != xi)
-                        pxr[3 * c] = acc
-                        pxr[3 * c + 1] = NAN if bad else m
-                        pxr[3 * c + 2] = NAN if bad2 else m2
+                        _update_xr_rows(x, p, r, t, rhat, alpha, omega, (n * c) // ch_v2,
+                                        (n * (c + 1)) // ch_v2, &pxr[3 * c])
                     base = base + ch_v2 + team
                     lab_barrier_wait(&barrier, team, &sense, &spin)
                     rho_new = 0.0
@@ -1116,10 +1119,8 @@ def bicgstab_iterations(const idx_t[::1] indptr, const idx_t[::1] indices,
                         c = _claim(shared, base)
                         if c >= ch_v1:
                             break
-                        lo = (n * c) // ch_v1
-                        hi = (n * (c + 1)) // ch_v1
-                        for i in range(lo, hi):
-                            p[i] = r[i] + beta * (p[i] - omega * v[i])
+                        _update_p_rows(p, r, v, beta, omega, (n * c) // ch_v1,
+                                       (n * (c + 1)) // ch_v1)
                     base = base + ch_v1 + team
                     lab_barrier_wait(&barrier, team, &sense, &spin)
                     rho = rho_new
