@@ -5,7 +5,10 @@ one pass over memory: the two products with I − M carry the inner products tha
 them (``bicgstab_matvec_dot``, ``bicgstab_matvec_dot2``), and the vector updates of an
 iteration are three fused sweeps (``bicgstab_update_s``, ``_xr``, ``_p``) instead of a
 dozen NumPy expressions. Per iteration that is two matrix passes and 19 vector reads or
-writes (NumPy needed about 40). :func:`bicgstab_block` keeps the NumPy formulation for
+writes (NumPy needed about 40). Where the backend has ``bicgstab_iterations``
+(Cython) and M is CSR, the five steps run in one parallel region with a barrier between
+them, the same chunks and sums in the same order (the same bits), instead of waking the
+sleeping thread for three of them. :func:`bicgstab_block` keeps the NumPy formulation for
 several right-hand sides at once (``resources="all"``), where the matrix pass serves
 every column.
 

@@ -91,10 +91,11 @@ JACOBI_MAX_SWEEPS = 12
 #: holds at least this share of the non-zeros: substitution could then handle little,
 #: and the reordered copy of A would cost a pass and a copy for nothing.
 GIANT_SHARE = 0.8
-
 #: A warm start's large blocks stop their BiCGSTAB where the recursive residual is below
-#: this share of the rule's rtol·max|start|; the solve's true residual is checked after
-#: the pass (and refined if it fails).
+#: this share of the rule's rtol·max|start| (0.1 cost two more iterations of the 10⁶
+#: generated core after 10³ changes; the largest final residual of 30 such re-solves was
+#: 4.6e-11 for rtol 1e-10); the solve's true residual is checked after the pass, and
+#: refined if it fails.
 WARM_SHARE = 0.5
 #: "auto" skips the structure analysis (a serial depth-first search, about five matrix
 #: passes) when fewer than this share of the products are ends of supply chains (used
