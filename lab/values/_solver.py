@@ -485,6 +485,7 @@ class ValueSolver:
         # True while the block structure is left to the first solve (_Run._followed_pass)
         self._deferred = False
         self._structure = None
+        self._longest = None  # (Aᵀ's indptr, its longest row), for the productivity proof
         t0 = time.perf_counter()
         with _ops.thread_limit(options.n_threads, self.backend):
             self.column_bound = _structure.scan(economy, self.backend)[0]
@@ -738,7 +739,7 @@ class ValueSolver:
         single = B.shape[0] == 1
         # Kernels want products × right-hand sides, contiguous per product.
         b = np.ascontiguousarray(B[0]) if single else np.ascontiguousarray(B.T)
-        v0 = None
+        v0 = v0_max = None
         residual0 = None
         unsolved = False
         if x0 is not None:
@@ -749,14 +750,15 @@ class ValueSolver:
                     f"x0 has shape {x0.shape} but the result has shape {expected}")
             v0 = np.array(x0 if single else x0.T, dtype=np.float64, order="C")
         elif key is not None and key in self._warm:
-            # Warm start after update(), with its residual when the update could afford
-            # it (None: the start is known not to meet the rule).
-            v0, residual0 = self._warm.pop(key)
-            unsolved = residual0 is None
+            # Warm start after update(), with max|v0| and its residual when the update
+            # could afford it (None: the start is known not to meet the rule).
+            v0, v0_max, res0 = self._warm.pop(key)
+            residual0 = None if res0 is None else (res0, v0_max)
+            unsolved = res0 is None
 
         maxiter = options.maxiter or _default_maxiter(self.method, m)
         with _ops.thread_limit(options.n_threads, self.backend):
-            run = _Run(self, b, v0, maxiter, callback, residual0,
+            run = _Run(self, b, v0, maxiter, callback, residual0, v0_max,
                        rhs_key=None if key is None else (key, self._rhs_generation))
             t_solve = time.perf_counter()
             if m == 0:
@@ -780,7 +782,7 @@ class ValueSolver:
         else:
             converged = residual <= options.rtol
             status = Status.CONVERGED if converged else run.failure
-            if converged and _wrong_sign(b, run.v, options.rtol):
+            if converged and not run.nonnegative and _wrong_sign(b, run.v, options.rtol):
                 # ‖r‖∞ ≤ rtol·‖v‖∞ yet v is wrong: values spanning hundreds of orders of
                 # magnitude let a normwise residual hide errors in the small ones
                 converged, status = False, Status.BREAKDOWN
@@ -837,10 +839,14 @@ class ValueSolver:
             return self._proof
         report = None
         if not run.suspect:
-            bound = _structure.certify(b, v, Atv, self._M)
+            indptr = self._M[0]
+            if self._longest is None or self._longest[0] is not indptr:
+                self._longest = (indptr, _structure.longest_row(indptr))  # per pattern
+            bound = _structure.certify(b, v, Atv, self._longest[1])
             if bound is not None:
                 report = _structure.ProductivityReport(
                     bound, "Collatz–Wielandt bound from the computed values")
+                run.nonnegative = True  # the bound needs every value ≥ 0 (> 0 for one rhs)
         if report is None:
             report = _structure.diagnose(self.economy, self.backend)
         self._proof = report  # diagnose raises where A is not productive
@@ -874,10 +880,10 @@ def _wrong_sign(b, v, rtol) -> bool:
         return False
     b2, v2 = b.reshape(b.shape[0], -1), v.reshape(v.shape[0], -1)
     for q in range(b2.shape[1]):  # column by column: see _krylov.column_max_abs
-        if b2[:, q].min() >= 0:
-            low = v2[:, q].min()  # below 0, it makes ‖v‖∞ = max(max v, −low): no |v| copy
-            if low < 0 and low < -rtol * max(v2[:, q].max(), -low):
-                return True
+        # v's minimum first: it is ≥ 0 in every solve that is right, and then b is not read
+        low = v2[:, q].min()  # below 0, it makes ‖v‖∞ = max(max v, −low): no |v| copy
+        if low < 0 and low < -rtol * max(v2[:, q].max(), -low) and b2[:, q].min() >= 0:
+            return True
     return False
 
 
@@ -1054,7 +1060,7 @@ class _Run:
     """State of one solve: the vector, the counters and the history."""
 
     def __init__(self, solver: ValueSolver, b, v0, maxiter, callback, residual0=None,
-                 rhs_key=None):
+                 v0_max=None, rhs_key=None):
         self.solver = solver
         self.K = _ops.kernels(solver.backend)
         self.M = solver._M
@@ -1062,6 +1068,7 @@ class _Run:
         self.v = v0
         # (max|b + Aᵀv0 − v0|, max|v0|) when known (a warm start after update)
         self.residual0 = residual0
+        self.v0_max = v0_max  # max|v0| where known (a warm start after update)
         self.vmax = None  # max|v| per column at the last check (:meth:`_judge`)
         self.rhs_key = rhs_key  # b's rows of R and R's generation, or None
         self.maxiter = maxiter
@@ -1075,6 +1082,7 @@ class _Run:
         # Set when the iteration behaved as if ρ(A) ≥ 1: productivity is then
         # diagnosed block by block instead of certified from the values.
         self.suspect = False
+        self.nonnegative = False  # every value proven ≥ 0 (by the productivity proof)
         self.multi = b.ndim == 2
         self._checked = None  # (iterate, its true residual and Aᵀv)
         nnz = max(int(self.M[0][-1]) if len(self.M[0]) else 0, 1)
@@ -1245,8 +1253,12 @@ class _Run:
         # One substitution pass from b: every block but the large ones is solved exactly,
         # so a start (warm after update()) only serves the large blocks' Krylov solves.
         start = None if self.v is None else self.v.reshape(b.shape)
-        atol = None if start is None else \
-            WARM_SHARE * self.rtol * float(np.max(np.abs(start), initial=0.0))
+        if start is None:
+            atol = None
+        else:
+            start_max = self.v0_max if self.v0_max is not None else \
+                float(np.max(np.abs(start), initial=0.0))
+            atol = WARM_SHARE * self.rtol * start_max
         v = np.zeros(b.shape)  # zero pages from the system, not a fill
         if not self.solver._deferred:
             check = self._block_pass(self.solver.structure, b, v, None, atol=atol,

@@ -120,10 +120,10 @@ def apply_indices(solver, inputs, products, values, labour_idx, labour_val) -> N
         b = solver._R[key[0]]
         worst = float(np.max(np.abs(b[moved] + Atv[moved_c] - v[moved]), initial=0.0))
         if not worst <= rtol * vmax:  # NaN too
-            solver._warm[key] = (v, None)
+            solver._warm[key] = (v, vmax, None)
             continue
-        res, vmax = _krylov.residual_norms(K, b, Atv if where is None else Atv[where], v)
-        solver._warm[key] = (v, (float(res[0]), float(vmax[0])))
+        res, _ = _krylov.residual_norms(K, b, Atv if where is None else Atv[where], v)
+        solver._warm[key] = (v, vmax, float(res[0]))
     solver._economy = None  # rebuilt from the arrays when asked for
 
 
@@ -165,7 +165,8 @@ def replace_rows(solver, products, lengths, values, labour) -> None:
     # The last values stay the start; their residual is not worth a pass (the next solve
     # makes one), and their remembered Aᵀv no longer holds.
     for key in list(solver._previous):
-        solver._warm[key] = (solver._previous.pop(key)[0], None)
+        v, _, _, vmax = solver._previous.pop(key)
+        solver._warm[key] = (v, vmax, None)
     solver._economy = None
 
 

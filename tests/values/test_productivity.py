@@ -191,3 +191,34 @@ def test_a_proof_serves_later_solves_until_an_update(monkeypatch):
     solver.update({(codes[i], codes[j]): 0.5 * A[i, j]})
     with pytest.raises(AssertionError, match="proved again"):
         solver.solve(rhs=np.ones(60))
+
+
+def test_certify_bound_and_its_refusals():
+    """The Collatz–Wielandt bound from a solution: above the largest computed ratio by
+    the rounding margin of the longest row (larger where that is unknown), and no bound
+    where a value is not positive or anything is not finite, in any slice of the pass."""
+    from lab.values import _structure
+
+    n = 3 * _structure._SLICE + 17  # slices, the last one short
+    rng = np.random.default_rng(7)
+    v = rng.uniform(0.5, 2.0, n)
+    Atv = v * rng.uniform(0.0, 0.9, n)
+    longest = 12
+    bound = _structure.certify(np.ones(n), v, Atv, longest)
+    ratio = np.max(Atv / v)
+    k = longest + 1
+    assert bound == pytest.approx(ratio * (1 + 2 * k * 2.0**-53), rel=1e-15)
+    assert ratio < bound < 1.0
+    assert bound < _structure.certify(np.ones(n), v, Atv) < 1.0
+    for at in (0, _structure._SLICE + 5, n - 1):
+        for bad in (0.0, -1e-3, np.nan, np.inf):
+            w = v.copy()
+            w[at] = bad
+            assert _structure.certify(np.ones(n), w, Atv, longest) is None
+        for bad in (np.nan, np.inf, -np.inf):
+            w = Atv.copy()
+            w[at] = bad
+            assert _structure.certify(np.ones(n), v, w, longest) is None
+    Atv[5] = 0.95 * v[5]  # the largest ratio decides, wherever it is
+    assert _structure.certify(np.ones(n), v, Atv, longest) == pytest.approx(0.95, rel=1e-14)
+    assert _structure.longest_row(np.array([0, 3, 3, 10, 11])) == 7

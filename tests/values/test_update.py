@@ -394,7 +394,9 @@ def test_an_update_that_changes_nothing_returns_the_start_without_solving(solves
     assert again.converged and again.matvecs == 1  # the check's product only
     np.testing.assert_array_equal(again.values, first.values)
     solver.update({(f"P{A.row[0]}", f"P{A.col[0]}"): 1.05 * float(A.data[0])})
-    assert solver._warm[(0,)][1] is None  # the changed row breaks the rule: no full pass
+    assert solver._warm[(0,)][2] is None  # the changed row breaks the rule: no full pass
+    # the start's max|v| comes with it (the large blocks' tolerance; no pass to find it)
+    assert solver._warm[(0,)][1] == np.abs(again.values).max()
     changed = solver.solve()
     assert changed.matvecs > 1 and changed.converged
     assert not np.array_equal(changed.values, first.values)
