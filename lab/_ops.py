@@ -339,6 +339,7 @@ class ThreadGovernor:
         self.top = top
         self.work = work
         self.used = top  # the thread count of the last step
+        self._made = None  # the work a step reported doing (made)
         key = (kind, backend, top, int(math.log2(max(work, 1.0))))
         self.record = self._records.setdefault(
             key, {"rate": {}, "timed": {}, "interval": self.FIRST_PROBE, "countdown": 2})
@@ -346,7 +347,9 @@ class ThreadGovernor:
     @contextlib.contextmanager
     def step(self, work: float | None = None):
         """Run one step (a group of kernel calls) on the chosen thread count, timed;
-        ``work`` (in the units of the constructor's) where steps differ in size."""
+        ``work`` (in the units of the constructor's) where steps differ in size (a step
+        that stops early tells what it did by :meth:`made`)."""
+        self._made = None
         n = self._choose()
         previous = self.module.get_num_threads()
         if n != previous:
@@ -360,10 +363,20 @@ class ThreadGovernor:
                 self.module.set_num_threads(previous)
             self.used = n
             if self.forced is None and self.top > 1:
+                work = work if self._made is None else self._made
                 if elapsed >= self.MIN_STEP_S:
                     self._learn(n, elapsed if not work else elapsed * (self.work / work))
                 elif self.record["countdown"] <= 0:
                     self.record["countdown"] = 1  # a probe too short to time: probe the next
+
+    def made(self, work: float) -> None:
+        """Within a :meth:`step`: the work it did, where that is less than it was given."""
+        self._made = work
+
+    def probes_next(self) -> bool:
+        """Whether the next :meth:`step` is a probe (it times the other thread count):
+        a caller that can make its steps longer keeps that one short."""
+        return self.forced is None and self.top > 1 and self.record["countdown"] <= 1
 
     def _choose(self) -> int:
         if self.forced is not None or self.top == 1:

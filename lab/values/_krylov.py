@@ -153,7 +153,7 @@ def bicgstab(K, M, b, x, *, tol: float, maxiter: int, atol: float = 0.0,
     elif rmax <= max(tol * xmax, atol_s):
         pass
     elif fused is not None:
-        out.failure = _fused_iterations(fused, M, x, r, rhat, p, v, t, out, restart, step,
+        out.failure = _fused_iterations(fused, M, x, r, rhat, p, v, t, out, restart, governor,
                                         rho=rho, xmax=xmax, tol=tol, atol=atol_s,
                                         rhat_norm=rhat_norm, maxiter=maxiter,
                                         on_iteration=on_iteration)
@@ -212,26 +212,33 @@ def bicgstab(K, M, b, x, *, tol: float, maxiter: int, atol: float = 0.0,
 
 #: Iterations per call of a backend's fused ``bicgstab_iterations``: each call is one
 #: step of the thread governor and one wake-up of the sleeping thread (three an
-#: iteration kernel by kernel). More per call saves wake-ups but makes the governor's
-#: probes on one thread longer and rarer: with 8, BiCGSTAB at 10⁶ products without
-#: locality took 455–479 ms for a first solve and 375–432 ms later, with 1 383–414 and
-#: 359–391 ms (fresh processes, interleaved; ``python /tmp/s32/fs.py STEPS``).
-FUSED_STEPS = 1
+#: iteration kernel by kernel). A step that the governor makes a probe (one thread
+#: timed against several, or back) stays one iteration: with 8 iterations in every
+#: call, the probes on one thread were 8 iterations long, and BiCGSTAB at 10⁶ products
+#: without locality took 455–479 ms for a first solve against 383–414 ms with 1 (fresh
+#: processes, interleaved; ``python /tmp/s32/fs.py STEPS``).
+FUSED_STEPS = 4
 
 
-def _fused_iterations(fused, M, x, r, rhat, p, v, t, out, restart, step, *, rho, xmax,
+def _fused_iterations(fused, M, x, r, rhat, p, v, t, out, restart, governor, *, rho, xmax,
                       tol, atol, rhat_norm, maxiter, on_iteration):
     """:func:`bicgstab`'s loop by the kernel ``fused`` (``bicgstab_iterations``), up to
-    :data:`FUSED_STEPS` iterations a call; a breakdown restarts from the true residual
-    here, as the loop does. Returns the failure (None if converged)."""
+    :data:`FUSED_STEPS` iterations a call (one where the governor probes); a breakdown
+    restarts from the true residual here, as the loop does. Returns the failure (None
+    if converged)."""
     state = np.empty(5)
     history = np.empty(FUSED_STEPS)
     attempts = restarts = 0
     while attempts < maxiter:
         state[:] = (rho, xmax, tol, atol, rhat_norm)
-        with step():
+        if governor is None:
             status, done, passes = fused(*M, x, r, rhat, p, v, t, state, history,
                                          min(FUSED_STEPS, maxiter - attempts))
+        else:
+            steps = min(1 if governor.probes_next() else FUSED_STEPS, maxiter - attempts)
+            with governor.step(work=steps * governor.work):
+                status, done, passes = fused(*M, x, r, rhat, p, v, t, state, history, steps)
+                governor.made(max(done, 1) * governor.work)  # it may stop early
         out.passes += passes
         out.iterations += done
         attempts += done

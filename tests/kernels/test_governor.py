@@ -106,3 +106,24 @@ def test_a_spike_that_one_thread_would_not_beat_is_not_probed(governor):
     used = _run(governor, lambda n: (0.016 if next(steps) % 4 == 3 else 0.010)
                 if n == top else 0.030, 120)
     assert used[3:].count(1) <= 4, used  # the scheduled probes only (8, 16, 32, 64 apart)
+
+
+def test_a_step_that_stops_early_is_timed_by_the_work_it_made(governor, clock):
+    # steps given four units that made one: compared per unit made, two threads win
+    for _ in range(12):
+        with governor.step(work=4e6) as n:
+            clock[0] += 0.010 if n == governor.top else 0.015
+            governor.made(1e6)
+    assert governor.record["rate"][governor.top] == pytest.approx(0.010)
+    assert governor.record["rate"][1] == pytest.approx(0.015)
+
+
+def test_probes_next_tells_the_probes_in_advance(governor):
+    top = governor.top
+    for k in range(200):
+        told = governor.probes_next()
+        rate = governor.record["rate"]
+        best = top if rate.get(top, 0.0) <= rate.get(1, float("inf")) else 1
+        n = governor._choose()
+        assert told == (n != best), k
+        governor._learn(n, 0.010 if n == top else 0.030)

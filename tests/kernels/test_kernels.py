@@ -1504,6 +1504,45 @@ def test_fused_bicgstab_stops_as_the_loop_does(monkeypatch, per_call):
 
 
 @pytest.mark.skipif("cython" not in BACKENDS, reason="the fused kernel is Cython's")
+def test_fused_bicgstab_under_a_governor_probes_one_iteration_a_call(monkeypatch):
+    """Governed, the fused BiCGSTAB makes FUSED_STEPS iterations a call but a single one
+    where the governor probes the other thread count (a probe stays short), and the
+    answer is the ungoverned one to the bit."""
+    from lab.values import _krylov
+
+    monkeypatch.setattr(_krylov, "FUSED_STEPS", 4)
+    cy = _ops.kernels("cython")
+    n = 30_000
+    ip, ix, d, _, rng = _krylov_case(n, np.int32)
+    b = rng.random(n)
+    governor = _ops.ThreadGovernor("cython", None, work=float(ip[-1]),
+                                   kind="test-fused-probes")
+    governor.top = max(governor.top, 2)  # probes whatever the machine's cores
+    calls = []
+
+    class Recording:
+        def __getattr__(self, name):
+            return getattr(cy, name)
+
+        def bicgstab_iterations(self, *args):
+            calls.append((args[-1], governor.record["countdown"] <= 0))  # (steps, probe)
+            return cy.bicgstab_iterations(*args)
+
+    with _ops.thread_limit(2, "cython"):
+        x, history = np.zeros(n), []
+        out = _krylov.bicgstab(Recording(), (ip, ix, d), b, x, tol=1e-14, maxiter=500,
+                               governor=governor, on_iteration=history.append)
+    runs = _bicgstab_runs({"fused": cy}, (ip, ix, d), b, np.zeros(n), (2,), tol=1e-14,
+                          maxiter=500)
+    assert out.failure is None
+    assert_array_equal(x, runs["fused", 2][0])
+    assert (history, out.iterations, out.passes) == tuple(runs["fused", 2][1:4])
+    assert {steps for steps, probe in calls if probe} == {1}
+    assert 4 in {steps for steps, probe in calls if not probe}
+    assert sum(steps for steps, _ in calls) >= out.iterations
+
+
+@pytest.mark.skipif("cython" not in BACKENDS, reason="the fused kernel is Cython's")
 def test_fused_bicgstab_checks_its_arguments():
     cy = _ops.kernels("cython")
     ip, ix, d, _, _ = _krylov_case(50, np.int32)
