@@ -267,7 +267,7 @@ def _change_blocks(solver, entries, values, rows):
     Aᵀ, in its ``rows``)."""
     data = solver._M[2]
     # Only the entries in a block's rows are looked up in its matrix (10³ random changes
-    # at 10⁶ products: ~60 in the core's rows; all 10³ searched took 0.5 ms).
+    # at 10⁶ products: about 50 in the core's rows; all 10³ searched took 0.5 ms).
     position = solver.structure.position[rows] if solver._large else None
     for blk in solver._large:
         blk.tiles = None  # cut again by the next solve
