@@ -40,7 +40,9 @@ def _run(benchmark, cases, n, suite, name, stream=None):
                                 **info)
     benchmark.pedantic(fn, rounds=rounds(), iterations=1, warmup_rounds=0)
     stats = getattr(benchmark, "stats", None)
-    if stats is not None and stream and "matvecs" in info:
+    # the floor where the workload gives its passes and their size (the real-time
+    # update gives its matvecs only; this read its pass size and raised KeyError)
+    if stats is not None and stream and "matvecs" in info and "bytes_per_pass" in info:
         bw = stream.get(info.get("threads_used")) or max(stream.values())
         floor = info["matvecs"] * info["bytes_per_pass"] / (bw * 1e9)
         benchmark.extra_info.update(stream_GBps=bw, floor_s=floor,
