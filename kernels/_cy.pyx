@@ -1134,6 +1134,155 @@ def bicgstab_iterations(const idx_t[::1] indptr, const idx_t[::1] indices,
         free(shared)
 
 
+cdef inline double _matvec_sum_rows(const idx_t[::1] indptr, const idx_t[::1] indices,
+                                    const real_t[::1] data, const double[::1] r,
+                                    double[::1] t, Py_ssize_t lo, Py_ssize_t hi,
+                                    Py_ssize_t nnz) noexcept nogil:
+    """t = M r on rows [lo, hi); returns Σ t over them."""
+    cdef Py_ssize_t i
+    cdef double s, acc = 0.0
+    for i in range(lo, hi):
+        s = _row_dot(indptr, indices, data, r, i, nnz)
+        t[i] = s
+        acc = acc + s
+    return acc
+
+
+cdef inline void _richardson_update_rows(double[::1] x, double[::1] r, const double[::1] t,
+                                         const double[::1] u, const double[::1] z,
+                                         double c, Py_ssize_t lo, Py_ssize_t hi,
+                                         double *out) noexcept nogil:
+    """x += r + c u, r = t − c z on [lo, hi); out = (max |r|, max |x|, Σ r²) there
+    (maxima as in _update_s_rows, NaN kept)."""
+    cdef Py_ssize_t i
+    cdef double ri, xi, a, rr = 0.0, rm = 0.0, xm = 0.0
+    cdef int rbad = 0, xbad = 0
+    for i in range(lo, hi):
+        xi = x[i] + r[i] + c * u[i]
+        ri = t[i] - c * z[i]
+        x[i] = xi
+        r[i] = ri
+        rr = rr + ri * ri
+        a = fabs(ri)
+        rm = a if a > rm else rm
+        rbad = rbad | (ri != ri)
+        a = fabs(xi)
+        xm = a if a > xm else xm
+        xbad = xbad | (xi != xi)
+    out[0] = NAN if rbad else rm
+    out[1] = NAN if xbad else xm
+    out[2] = rr
+
+
+def richardson_iterations(const idx_t[::1] indptr, const idx_t[::1] indices,
+                          const real_t[::1] data, double[::1] x, double[::1] r,
+                          double[::1] t, const double[::1] u, const double[::1] z,
+                          double[::1] state, double[:, ::1] history, Py_ssize_t steps):
+    """Up to ``steps`` passes of Richardson's iteration for (I − M)x = b with the
+    direction u deflated, in one parallel region (``lab.values._krylov.
+    deflated_richardson``): t = M r; c = Σt / Σz; x += r + c u; r = t − c z. Two
+    barriers a pass; every thread sums the chunks' partial results in chunk order, so
+    the answer does not depend on the thread count.
+
+    ``state`` holds [Σz, tol, atol] (the rule ‖r‖∞ ≤ max(tol·max|x|, atol)).
+    ``history[0, k]`` receives ‖r‖∞ / ‖x‖∞ after pass k and ``history[1, k]`` Σ r².
+
+    Returns
+    -------
+    (status, passes)
+        status 0: ``steps`` passes made; 1: the rule is met; 2: a value is not finite.
+    """
+    cdef Py_ssize_t n = indptr.shape[0] - 1, nnz, ch_mv, ch_v, c, k
+    cdef Py_ssize_t[::1] bounds
+    cdef double[::1] pt, pu
+    cdef double zsum, tol, atol, tsum, coef, rmax, xmax, rr
+    cdef int tid, team, sense, spin, status, nt
+    cdef int64_t base
+    cdef int64_t *shared
+    cdef lab_barrier_t barrier
+    _check_csr(indptr, data.shape[0], indices.shape[0])
+    nnz = indptr[n]
+    for name, vec in (("x", x), ("r", r), ("t", t), ("u", u), ("z", z)):
+        _check_len(name, vec.shape[0], n)
+    _check_len("state", state.shape[0], 3)
+    if history.shape[0] != 2 or history.shape[1] < steps:
+        raise ValueError(f"history has shape ({history.shape[0]}, {history.shape[1]}) but "
+                         f"(2, ≥ {steps}) is required")
+    ch_mv = _n_chunks(n, nnz)
+    ch_v = _n_chunks(n, 3 * n)
+    bounds = np.empty(ch_mv + 1, dtype=np.intp)
+    pt = np.empty(ch_mv, dtype=np.float64)
+    pu = np.empty(3 * ch_v, dtype=np.float64)
+    nt = _team(max(ch_mv, ch_v))
+    # [the chunk counter, status, passes] shared by the team
+    shared = <int64_t *> calloc(3, sizeof(int64_t))
+    if shared == NULL:
+        raise MemoryError("richardson_iterations: cannot allocate")
+    barrier.count = 0
+    barrier.sense = 0
+    barrier.sleeping = 0
+    try:
+        with nogil:
+            _nnz_bounds(indptr, n, ch_mv, bounds)
+            with parallel(num_threads=nt):
+                tid = threadid()
+                team = omp_get_num_threads()
+                sense = 0
+                spin = 256
+                base = 0
+                zsum = state[0]
+                tol = state[1]
+                atol = state[2]
+                status = 0
+                k = 0
+                while k < steps:
+                    # t = M r, Σt
+                    while True:
+                        c = _claim(shared, base)
+                        if c >= ch_mv:
+                            break
+                        pt[c] = _matvec_sum_rows(indptr, indices, data, r, t, bounds[c],
+                                                 bounds[c + 1], nnz)
+                    base = base + ch_mv + team
+                    lab_barrier_wait(&barrier, team, &sense, &spin)
+                    tsum = 0.0
+                    for c in range(ch_mv):
+                        tsum = tsum + pt[c]
+                    coef = tsum / zsum
+                    # x += r + coef u; r = t − coef z; max|r|, max|x|, Σr²
+                    while True:
+                        c = _claim(shared, base)
+                        if c >= ch_v:
+                            break
+                        _richardson_update_rows(x, r, t, u, z, coef, (n * c) // ch_v,
+                                                (n * (c + 1)) // ch_v, &pu[3 * c])
+                    base = base + ch_v + team
+                    lab_barrier_wait(&barrier, team, &sense, &spin)
+                    rmax = 0.0
+                    xmax = 0.0
+                    rr = 0.0
+                    for c in range(ch_v):
+                        rmax = _nanmax(rmax, pu[3 * c])
+                        xmax = _nanmax(xmax, pu[3 * c + 1])
+                        rr = rr + pu[3 * c + 2]
+                    if tid == 0:
+                        history[0, k] = rmax / xmax if xmax > 0 else INFINITY
+                        history[1, k] = rr
+                    k = k + 1
+                    if not (isfinite(rmax) and isfinite(xmax) and isfinite(coef)):
+                        status = 2
+                        break
+                    if rmax <= max(tol * xmax, atol):
+                        status = 1
+                        break
+                if tid == 0:
+                    shared[1] = status
+                    shared[2] = k
+        return int(shared[1]), int(shared[2])
+    finally:
+        free(shared)
+
+
 # --------------------------------------------------------------------------- tiles
 # A square matrix cut into tiles of tile_rows x tile_cols, stored tile after tile
 # (row band by row band, column tiles in order within a band) as coordinates local to

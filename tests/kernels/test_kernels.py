@@ -1554,3 +1554,175 @@ def test_fused_bicgstab_checks_its_arguments():
         cy.bicgstab_iterations(ip, ix, d, *vecs, np.zeros(4), np.zeros(8), 8)
     with pytest.raises(ValueError, match="history"):
         cy.bicgstab_iterations(ip, ix, d, *vecs, np.zeros(5), np.zeros(3), 8)
+
+
+# --------------------------------------------------------------------------- Richardson
+
+def _perron_case(n, seed=5, inputs=12):
+    """M = Aᵀ for A ≥ 0 with ``inputs`` random inputs a product and column sums in
+    [0.7, 0.9]: ρ(M) ≈ 0.8, an outlier; the other eigenvalues within about 0.3 of 0."""
+    rng = np.random.default_rng(seed)
+    rows = rng.integers(0, n, n * inputs)
+    A = sp.csc_array((rng.random(n * inputs), (rows, np.repeat(np.arange(n), inputs))),
+                     shape=(n, n))
+    A.sum_duplicates()
+    A = sp.csc_array(A @ sp.diags_array(rng.uniform(0.7, 0.9, n) / A.sum(axis=0)))
+    M = sp.csr_array(A.T)
+    M.sort_indices()
+    return (M.indptr.astype(np.int32), M.indices.astype(np.int32), M.data), M, rng
+
+
+def _reference_solve(M, b):
+    """(I − M)x = b by scipy's BiCGSTAB to 1e-15 (a random sparse matrix's LU fills in)."""
+    from scipy.sparse.linalg import bicgstab
+
+    n = M.shape[0]
+    x, info = bicgstab(sp.csr_array(sp.identity(n) - M), b, rtol=1e-15, atol=0.0,
+                       maxiter=10_000)
+    assert info == 0
+    return x
+
+
+class _NoFusedRichardson:
+    """A backend without ``richardson_iterations``: the pass loop kernel by kernel."""
+
+    def __init__(self, module):
+        self._module = module
+
+    def __getattr__(self, name):
+        if name == "richardson_iterations":
+            raise AttributeError(name)
+        return getattr(self._module, name)
+
+
+def _richardson_kernels():
+    out = {}
+    for backend in BACKENDS:
+        K = _ops.kernels(backend)
+        out[backend] = K
+        if hasattr(K, "richardson_iterations"):
+            out[backend + "-loop"] = _NoFusedRichardson(K)
+    return out
+
+
+@pytest.mark.parametrize("n", [3, 2_000, 60_000])
+def test_deflated_richardson_against_a_direct_solve(n):
+    """Every backend, fused or pass by pass, from zero and from a start: the direct
+    answer, the rule met by the true residual, and far fewer passes than Richardson
+    without the deflation (ρ ≈ 0.8: about 110 passes for 1e-11)."""
+    from lab.values import _krylov
+
+    M_arrays, M, rng = _perron_case(n)
+    b = rng.random(n)
+    exact = _reference_solve(M, b)
+    answers = []
+    for name, K in _richardson_kernels().items():
+        u = _krylov.perron_vector(K, M_arrays, n)
+        for x0 in (np.zeros(n), exact * rng.uniform(0.99, 1.01, n)):
+            x, history = x0.copy(), []
+            out = _krylov.deflated_richardson(K, M_arrays, b, x, u=lambda u=u: u, tol=1e-12,
+                                              maxiter=500, on_iteration=history.append)
+            assert out.failure is None, name
+            assert out.passes <= 40 and len(history) == out.iterations
+            assert np.max(np.abs(b - (x - M @ x))) <= 2e-12 * np.max(np.abs(x)), name
+            assert_allclose(x, exact, rtol=1e-10, atol=0)
+            answers.append(x)
+    for x in answers[2::2]:  # from zero, every backend and the loop agree to rounding
+        assert_allclose(x, answers[0], rtol=1e-13, atol=0)
+
+
+@pytest.mark.skipif("cython" not in BACKENDS, reason="the fused kernel is Cython's")
+def test_fused_richardson_does_not_depend_on_the_thread_count(monkeypatch):
+    """The fused passes sum their chunks in chunk order: 1 and 2 threads, one pass a
+    call or eight, governed or not, give the same bits."""
+    from lab.values import _krylov
+
+    cy = _ops.kernels("cython")
+    n = 60_000
+    M_arrays, _, rng = _perron_case(n)
+    b = rng.random(n)
+    u = _krylov.perron_vector(cy, M_arrays, n)
+    runs = []
+    for threads, per_call, governed in ((1, 8, False), (2, 8, False), (2, 1, False),
+                                        (2, 8, True)):
+        monkeypatch.setattr(_krylov, "FUSED_PASSES", per_call)
+        governor = _ops.ThreadGovernor("cython", None, work=float(M_arrays[0][-1]),
+                                       kind="test-richardson") if governed else None
+        with _ops.thread_limit(threads, "cython"):
+            x, history = np.zeros(n), []
+            out = _krylov.deflated_richardson(cy, M_arrays, b, x, u=lambda u=u: u, tol=1e-13,
+                                              maxiter=500, governor=governor,
+                                              on_iteration=history.append)
+        runs.append((x, history, out.passes, out.failure))
+    for x, history, passes, failure in runs:
+        assert failure is None
+        assert_array_equal(x, runs[0][0])
+        assert (history, passes) == (runs[0][1], runs[0][2])
+
+
+def test_deflated_richardson_stops_as_documented():
+    """Slow where another eigenvalue is near ρ (a ring: every eigenvalue of modulus 0.9),
+    not finite, out of passes, and a start that already meets the rule: one pass, and
+    the Perron vector is not asked for."""
+    from lab.values import _krylov
+
+    n = 300
+    ring = sp.csr_array((np.full(n, 0.9), (np.arange(n), (np.arange(n) + 1) % n)),
+                        shape=(n, n))
+    ring_arrays = (ring.indptr.astype(np.int32), ring.indices.astype(np.int32), ring.data)
+    M_arrays, M, rng = _perron_case(2_000)
+    b = rng.random(2_000)
+    for K in _richardson_kernels().values():
+        u = _krylov.perron_vector(K, ring_arrays, n)
+        x = np.zeros(n)
+        out = _krylov.deflated_richardson(K, ring_arrays, np.arange(n, dtype=float), x,
+                                          u=lambda u=u: u, tol=1e-12, maxiter=1000)
+        assert out.failure == "SLOW" and out.passes <= 2 + 2 * _krylov.FUSED_PASSES + 8
+        assert np.all(np.isfinite(x))
+        u = _krylov.perron_vector(K, M_arrays, 2_000)
+        bad = b.copy()
+        bad[77] = np.nan
+        out = _krylov.deflated_richardson(K, M_arrays, bad, np.zeros(2_000), u=lambda u=u: u,
+                                          tol=1e-12, maxiter=100)
+        assert out.failure == "NOT_FINITE"
+        out = _krylov.deflated_richardson(K, M_arrays, b, np.zeros(2_000), u=lambda u=u: u,
+                                          tol=1e-15, maxiter=3)
+        assert out.failure == "MAXITER" and out.iterations == 3
+        x = _reference_solve(M, b)
+
+        def no_u():
+            raise AssertionError("the start meets the rule: no Perron vector needed")
+
+        out = _krylov.deflated_richardson(K, M_arrays, b, x, u=no_u, tol=1e-10,
+                                          maxiter=100)
+        assert out.failure is None and out.passes == 1 and out.iterations == 0
+
+
+def test_perron_vector_of_a_nonnegative_matrix():
+    from lab.values import _krylov
+
+    M_arrays, M, _ = _perron_case(2_000)
+    vals, vecs = np.linalg.eig(M.toarray())
+    k = int(np.argmax(vals.real))
+    exact = np.abs(vecs[:, k].real)
+    exact /= exact.max()
+    for K in _richardson_kernels().values():
+        u = _krylov.perron_vector(K, M_arrays, 2_000, steps=40)
+        assert_allclose(u, exact, rtol=1e-8, atol=1e-10)
+        assert u.max() == 1.0
+
+
+@pytest.mark.skipif("cython" not in BACKENDS, reason="the fused kernel is Cython's")
+def test_fused_richardson_checks_its_arguments():
+    cy = _ops.kernels("cython")
+    (ip, ix, d), _, _ = _perron_case(50)
+    vecs = [np.zeros(50) for _ in range(5)]
+    with pytest.raises(ValueError, match="has length"):
+        cy.richardson_iterations(ip, ix, d, *vecs[:4], np.zeros(49), np.zeros(3),
+                                 np.zeros((2, 8)), 8)
+    with pytest.raises(ValueError, match="state"):
+        cy.richardson_iterations(ip, ix, d, *vecs, np.zeros(4), np.zeros((2, 8)), 8)
+    with pytest.raises(ValueError, match="history"):
+        cy.richardson_iterations(ip, ix, d, *vecs, np.zeros(3), np.zeros((2, 3)), 8)
+    with pytest.raises(ValueError, match="history"):
+        cy.richardson_iterations(ip, ix, d, *vecs, np.zeros(3), np.zeros((1, 8)), 8)

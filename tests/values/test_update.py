@@ -447,3 +447,79 @@ def test_one_solver_shared_between_threads(monkeypatch):
     assert_values_close(results["first"].values, reference_values(economy.A, economy.labour),
                         1e-9)
     assert_values_close(solver.solve().values, reference_values(economy.A, new_l), 1e-9)
+
+
+@pytest.mark.parametrize("backend", BACKENDS)
+def test_warm_large_blocks_by_deflated_richardson(backend, monkeypatch):
+    """After an update the large cyclic block is re-solved by Richardson with its Perron
+    direction deflated (converging, no fallback); its Perron vector is computed once and
+    kept through later updates; each answer equals a direct solve."""
+    from lab.values import _krylov
+
+    outcomes, perrons = [], []
+    richardson, perron = _krylov.deflated_richardson, _krylov.perron_vector
+
+    def spy_richardson(*args, **kwargs):
+        out = richardson(*args, **kwargs)
+        outcomes.append(out.failure)
+        return out
+
+    def spy_perron(*args, **kwargs):
+        perrons.append(args[2])
+        return perron(*args, **kwargs)
+
+    monkeypatch.setattr(_krylov, "deflated_richardson", spy_richardson)
+    monkeypatch.setattr(_krylov, "perron_vector", spy_perron)
+    economy = _economy()
+    solver = lab.ValueSolver(economy, method="blocks", backend=backend, rtol=RTOL)
+    solver.solve()
+    assert not outcomes  # a cold solve: BiCGSTAB from zero
+    rng = np.random.default_rng(5)
+    changes = {}
+    for _ in range(3):
+        new = _cyclic_pairs(economy, rng, 10, same_block=True)
+        changes.update(new)
+        solver.update(new)
+        result = solver.solve()
+        assert result.converged and result.residual <= RTOL
+        A, l = _changed(economy, changes)
+        assert_values_close(result.values, reference_values(A, l), 1e-9, "update")
+    large = max(solver._large, key=lambda blk: blk.e - blk.s)
+    assert outcomes and set(outcomes) == {None}
+    assert perrons == [large.e - large.s] and isinstance(large.perron, np.ndarray)
+
+
+@pytest.mark.parametrize("backend", BACKENDS)
+def test_slow_richardson_falls_back_to_bicgstab(backend, monkeypatch):
+    """A ring of 300 products (each uses the next, 0.9 a unit): every eigenvalue of the
+    block has modulus 0.9, so Richardson makes no progress without its Perron one. The
+    warm re-solve gives up on it, BiCGSTAB goes on from its answer, and the block is
+    not offered to Richardson again."""
+    from lab.values import _krylov
+
+    n = 300
+    A = sp.csc_array((np.full(n, 0.9), ((np.arange(n) + 1) % n, np.arange(n))),
+                     shape=(n, n))
+    economy = lab.Economy(A, np.linspace(0.5, 1.5, n))
+    calls = []
+    richardson = _krylov.deflated_richardson
+
+    def spy(*args, **kwargs):
+        out = richardson(*args, **kwargs)
+        calls.append(out.failure)
+        return out
+
+    monkeypatch.setattr(_krylov, "deflated_richardson", spy)
+    solver = lab.ValueSolver(economy, method="blocks", backend=backend, rtol=RTOL)
+    solver.solve()
+    codes = economy.codes
+    changes = {}
+    for k, value in ((7, 0.85), (100, 0.8)):
+        changes[(codes[(k + 1) % n], codes[k])] = value
+        solver.update({(codes[(k + 1) % n], codes[k]): value})
+        result = solver.solve()
+        assert result.converged and result.residual <= RTOL, result.message
+        A_new, l = _changed(economy, changes)
+        assert_values_close(result.values, reference_values(A_new, l), 1e-9, "ring")
+    assert calls == ["SLOW"]
+    assert solver._large[0].perron is False
