@@ -25,6 +25,13 @@ against 21 and 42 for full GMRES (whose orthogonalisation reads every earlier ve
 again), 24–139 for Anderson-accelerated Jacobi with 1–5 vectors of memory and 196–197
 for Jacobi. No preconditioner: a Gauss–Seidel sweep saved about 30 % of the iterations
 but cost as much as a matrix pass itself.
+
+:func:`deflated_richardson` serves warm starts (re-solves after ``update``): on these
+economies a large cyclic block's spectrum is one outlier, ρ(M), and a disc of the other
+eigenvalues well inside it (radius 0.60 on the 10⁶ generated core, 0.30 without
+structure); with the Perron direction removed after every pass, Richardson converges at
+the disc's radius, which no polynomial method beats, in one pass and one vector sweep a
+step. Cold, the Perron vector's own passes would cost what it saves.
 """
 
 from __future__ import annotations
