@@ -232,10 +232,10 @@ def bicgstab(K, M, b, x, *, tol: float, maxiter: int, atol: float = 0.0,
 
 
 def perron_vector(K, M, n: int, *, steps: int = PERRON_STEPS,
-                  governor: _ops.ThreadGovernor | None = None) -> np.ndarray:
-    """An approximate Perron vector of the n × n matrix M ≥ 0 (the eigenvector of ρ(M)):
-    ``steps`` power steps from the ones vector, each scaled to maximum 1. Costs ``steps``
-    passes."""
+                  governor: _ops.ThreadGovernor | None = None) -> tuple[np.ndarray, np.ndarray]:
+    """(u, z): an approximate Perron vector u of the n × n matrix M ≥ 0 (the eigenvector
+    of ρ(M)) by ``steps`` power steps from the ones vector, each scaled to maximum 1, and
+    z = (I − M)u. Costs ``steps`` + 1 passes."""
     minus = _products(K, M)[0]
     u, t = np.ones(n), np.empty(n)
     for _ in range(steps):
@@ -246,11 +246,15 @@ def perron_vector(K, M, n: int, *, steps: int = PERRON_STEPS,
         if not (math.isfinite(top) and top > 0.0):
             break
         u /= top
-    return u
+    with _pass(governor):
+        minus(u, t)
+    return u, t
 
 
-def deflated_richardson(K, M, b, x, *, u: Callable[[], np.ndarray], tol: float, maxiter: int,
-                        atol: float = 0.0, governor: _ops.ThreadGovernor | None = None,
+def deflated_richardson(K, M, b, x, *, perron: Callable[[], tuple[np.ndarray, np.ndarray]],
+                        tol: float, maxiter: int, atol: float = 0.0,
+                        Mx: np.ndarray | None = None,
+                        governor: _ops.ThreadGovernor | None = None,
                         on_iteration: Callable[[float], None] | None = None) -> Outcome:
     """Richardson's iteration for (I − M)x = b with the Perron direction u deflated, x
     updated in place.
@@ -264,8 +268,10 @@ def deflated_richardson(K, M, b, x, *, u: Callable[[], np.ndarray], tol: float, 
     re-solve after 10³ changed coefficients took 30–33 passes against BiCGSTAB's 37–39
     (`python /tmp/s34/defl3.py`): for a disc of eigenvalues of radius R no polynomial
     method beats R a pass, and BiCGSTAB's two-pass steps came to about 0.67. u need
-    only be rough (:func:`perron_vector`); ``u()`` gives it, called only where the start
-    does not already meet the rule. z is computed here with the current M.
+    only be rough: ``perron()`` gives (u, z) (:func:`perron_vector`; z with the current
+    M), called only where the start does not already meet the rule. ``Mx``: M x of the
+    start where the caller knows it (the last solve's, corrected for changed
+    coefficients), which saves the start's pass.
 
     Stops when ‖r‖∞ ≤ max(tol·‖x‖∞, atol) (the recursively updated residual; the caller
     checks the true one), with failure "SLOW" when the residual fell by less than
@@ -276,19 +282,20 @@ def deflated_richardson(K, M, b, x, *, u: Callable[[], np.ndarray], tol: float, 
     out = Outcome()
     n = b.shape[0]
     minus = _products(K, M)[0]
-    r, z, t = np.empty(n), np.empty(n), np.empty(n)
-    with _pass(governor):
-        minus(x, r)
-    out.passes += 1
-    np.subtract(b, r, out=r)
+    r, t = np.empty(n), np.empty(n)
+    if Mx is None:
+        with _pass(governor):
+            minus(x, r)
+        out.passes += 1
+        np.subtract(b, r, out=r)
+    else:
+        np.subtract(b, x, out=r)
+        r += Mx
     rmax = float(np.max(np.abs(r)))
     xmax = float(np.max(np.abs(x)))
     if rmax <= max(tol * xmax, atol):
         return out
-    u = u()
-    with _pass(governor):
-        minus(u, z)
-    out.passes += 1
+    u, z = perron()
     zsum = float(z.sum())
     if not (math.isfinite(zsum) and zsum > 0.0):
         out.failure = "SLOW"

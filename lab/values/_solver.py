@@ -932,16 +932,20 @@ class _LargeBlock:
     """
 
     __slots__ = ("s", "e", "members", "sub", "sub_entry", "closed", "sub32", "tiles",
-                 "perron", "_tiling", "_lookup")
+                 "perron", "last", "_tiling", "_lookup")
 
     def __init__(self, s, e, members, sub, sub_entry, closed):
         self.s, self.e, self.members, self.sub, self.sub_entry = s, e, members, sub, sub_entry
         self.closed = closed
         self.sub32 = None
         self.tiles = None
-        # rough Perron vector of sub for warm re-solves, None until one iterates, False
-        # where Richardson was slow (_Run._warm_krylov)
+        # (u, z = (I − sub)u): a rough Perron vector for warm re-solves, None until one
+        # iterates, False where Richardson was slow (_Run._warm_krylov); z is None where
+        # the coefficients were copied again
         self.perron = None
+        # (y, sub y) of the last one-column solve, kept up to date by updates: the
+        # next warm start's residual without a pass
+        self.last = None
         self._tiling = _tiles.worth_tiling(sub)
         self._lookup = None
 
@@ -1534,6 +1538,7 @@ class _Run:
         # product, on its compact copy (streamed) instead of the rows of A (gathered)
         inside = np.empty_like(y)
         self.K.csr_matmat(*blk.sub, y, inside)
+        blk.last = (y[:, 0].copy(), inside[:, 0].copy()) if y.shape[1] == 1 else None
         if external is not None:
             inside += external
         Mx[members] = inside
@@ -1561,12 +1566,20 @@ class _Run:
         def perron():
             if blk.perron is None:
                 blk.perron = _krylov.perron_vector(self.K, sub, n, governor=governor)
-                out.passes += _krylov.PERRON_STEPS
+                out.passes += _krylov.PERRON_STEPS + 1
+            elif blk.perron[1] is None:
+                u = blk.perron[0]
+                z = np.empty(n)
+                self.K.identity_minus_matvec(*blk.sub, u, z)
+                blk.perron = (u, z)
+                out.passes += 1
             return blk.perron
 
-        first = _krylov.deflated_richardson(self.K, sub, target, guess, u=perron, tol=tol,
-                                            atol=atol or 0.0, maxiter=self.maxiter,
-                                            governor=governor)
+        last = blk.last
+        known = last[1] if last is not None and np.array_equal(last[0], guess) else None
+        first = _krylov.deflated_richardson(self.K, sub, target, guess, perron=perron,
+                                            tol=tol, atol=atol or 0.0, Mx=known,
+                                            maxiter=self.maxiter, governor=governor)
         out.passes += first.passes
         out.iterations, out.failure = first.iterations, first.failure
         if first.failure == "SLOW":

@@ -275,14 +275,30 @@ def _change_blocks(solver, entries, values, rows):
             blk.sub[2][:] = data[blk.sub_entry]
             if blk.sub32 is not None:
                 blk.sub32[2][:] = blk.sub[2]
+            blk.last = None
+            if blk.perron:
+                blk.perron = (blk.perron[0], None)  # z again at the next warm solve
             continue
         inside = (position >= blk.s) & (position < blk.e)
         hit, at = blk.locate(entries[inside])
         if at.size:
             changed = values[inside][hit]
+            _follow(blk, at, changed - blk.sub[2][at])
             blk.sub[2][at] = changed
             if blk.sub32 is not None:
                 blk.sub32[2][at] = changed
+
+
+def _follow(blk, at, delta):
+    """Correct what a large block keeps of products with its matrix for the entries
+    ``at`` of ``blk.sub`` changing by ``delta``: z = (I − sub)u of its Perron pair and
+    sub y of its last solve (a few rows each; a pass each at the next solve otherwise)."""
+    rows = np.searchsorted(blk.sub[0], at, side="right") - 1
+    cols = blk.sub[1][at]
+    if blk.perron and blk.perron[1] is not None:
+        np.subtract.at(blk.perron[1], rows, delta * blk.perron[0][cols])
+    if blk.last is not None:
+        np.add.at(blk.last[1], rows, delta * blk.last[0][cols])
 
 
 def _add_links(solver, inputs, products, values):

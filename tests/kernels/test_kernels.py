@@ -1418,14 +1418,15 @@ def test_tiles_nan_propagates_and_bad_shapes_raise(kern):
 
 
 class _KernelByKernel:
-    """The Cython backend without its fused BiCGSTAB: ``_krylov.bicgstab`` then runs
-    its loop kernel by kernel."""
+    """The Cython backend without one of its fused kernels (BiCGSTAB's by default):
+    ``_krylov`` then runs that loop kernel by kernel."""
 
-    def __init__(self, module):
+    def __init__(self, module, hidden="bicgstab_iterations"):
         self._module = module
+        self._hidden = hidden
 
     def __getattr__(self, name):
-        if name == "bicgstab_iterations":
+        if name == self._hidden:
             raise AttributeError(name)
         return getattr(self._module, name)
 
@@ -1583,25 +1584,13 @@ def _reference_solve(M, b):
     return x
 
 
-class _NoFusedRichardson:
-    """A backend without ``richardson_iterations``: the pass loop kernel by kernel."""
-
-    def __init__(self, module):
-        self._module = module
-
-    def __getattr__(self, name):
-        if name == "richardson_iterations":
-            raise AttributeError(name)
-        return getattr(self._module, name)
-
-
 def _richardson_kernels():
     out = {}
     for backend in BACKENDS:
         K = _ops.kernels(backend)
         out[backend] = K
         if hasattr(K, "richardson_iterations"):
-            out[backend + "-loop"] = _NoFusedRichardson(K)
+            out[backend + "-loop"] = _KernelByKernel(K, "richardson_iterations")
     return out
 
 
@@ -1617,13 +1606,20 @@ def test_deflated_richardson_against_a_direct_solve(n):
     exact = _reference_solve(M, b)
     answers = []
     for name, K in _richardson_kernels().items():
-        u = _krylov.perron_vector(K, M_arrays, n)
+        pair = _krylov.perron_vector(K, M_arrays, n)
         for x0 in (np.zeros(n), exact * rng.uniform(0.99, 1.01, n)):
             x, history = x0.copy(), []
-            out = _krylov.deflated_richardson(K, M_arrays, b, x, u=lambda u=u: u, tol=1e-12,
-                                              maxiter=500, on_iteration=history.append)
+            out = _krylov.deflated_richardson(K, M_arrays, b, x, perron=lambda p=pair: p,
+                                              tol=1e-12, maxiter=500,
+                                              on_iteration=history.append)
             assert out.failure is None, name
             assert out.passes <= 40 and len(history) == out.iterations
+            # the start's M x handed in: the same answer, one pass less
+            x2 = x0.copy()
+            out2 = _krylov.deflated_richardson(K, M_arrays, b, x2, perron=lambda p=pair: p,
+                                               tol=1e-12, maxiter=500, Mx=M @ x0)
+            assert out2.passes == out.passes - 1 and out2.failure is None
+            assert_allclose(x2, x, rtol=1e-12, atol=0)
             assert np.max(np.abs(b - (x - M @ x))) <= 2e-12 * np.max(np.abs(x)), name
             assert_allclose(x, exact, rtol=1e-10, atol=0)
             answers.append(x)
@@ -1641,7 +1637,7 @@ def test_fused_richardson_does_not_depend_on_the_thread_count(monkeypatch):
     n = 60_000
     M_arrays, _, rng = _perron_case(n)
     b = rng.random(n)
-    u = _krylov.perron_vector(cy, M_arrays, n)
+    pair = _krylov.perron_vector(cy, M_arrays, n)
     runs = []
     for threads, per_call, governed in ((1, 8, False), (2, 8, False), (2, 1, False),
                                         (2, 8, True)):
@@ -1650,8 +1646,8 @@ def test_fused_richardson_does_not_depend_on_the_thread_count(monkeypatch):
                                        kind="test-richardson") if governed else None
         with _ops.thread_limit(threads, "cython"):
             x, history = np.zeros(n), []
-            out = _krylov.deflated_richardson(cy, M_arrays, b, x, u=lambda u=u: u, tol=1e-13,
-                                              maxiter=500, governor=governor,
+            out = _krylov.deflated_richardson(cy, M_arrays, b, x, perron=lambda: pair,
+                                              tol=1e-13, maxiter=500, governor=governor,
                                               on_iteration=history.append)
         runs.append((x, history, out.passes, out.failure))
     for x, history, passes, failure in runs:
@@ -1673,27 +1669,27 @@ def test_deflated_richardson_stops_as_documented():
     M_arrays, M, rng = _perron_case(2_000)
     b = rng.random(2_000)
     for K in _richardson_kernels().values():
-        u = _krylov.perron_vector(K, ring_arrays, n)
+        pair = _krylov.perron_vector(K, ring_arrays, n)
         x = np.zeros(n)
         out = _krylov.deflated_richardson(K, ring_arrays, np.arange(n, dtype=float), x,
-                                          u=lambda u=u: u, tol=1e-12, maxiter=1000)
+                                          perron=lambda p=pair: p, tol=1e-12, maxiter=1000)
         assert out.failure == "SLOW" and out.passes <= 2 + 2 * _krylov.FUSED_PASSES + 8
         assert np.all(np.isfinite(x))
-        u = _krylov.perron_vector(K, M_arrays, 2_000)
+        pair = _krylov.perron_vector(K, M_arrays, 2_000)
         bad = b.copy()
         bad[77] = np.nan
-        out = _krylov.deflated_richardson(K, M_arrays, bad, np.zeros(2_000), u=lambda u=u: u,
-                                          tol=1e-12, maxiter=100)
+        out = _krylov.deflated_richardson(K, M_arrays, bad, np.zeros(2_000),
+                                          perron=lambda p=pair: p, tol=1e-12, maxiter=100)
         assert out.failure == "NOT_FINITE"
-        out = _krylov.deflated_richardson(K, M_arrays, b, np.zeros(2_000), u=lambda u=u: u,
-                                          tol=1e-15, maxiter=3)
+        out = _krylov.deflated_richardson(K, M_arrays, b, np.zeros(2_000),
+                                          perron=lambda p=pair: p, tol=1e-15, maxiter=3)
         assert out.failure == "MAXITER" and out.iterations == 3
         x = _reference_solve(M, b)
 
-        def no_u():
+        def no_perron():
             raise AssertionError("the start meets the rule: no Perron vector needed")
 
-        out = _krylov.deflated_richardson(K, M_arrays, b, x, u=no_u, tol=1e-10,
+        out = _krylov.deflated_richardson(K, M_arrays, b, x, perron=no_perron, tol=1e-10,
                                           maxiter=100)
         assert out.failure is None and out.passes == 1 and out.iterations == 0
 
@@ -1707,9 +1703,10 @@ def test_perron_vector_of_a_nonnegative_matrix():
     exact = np.abs(vecs[:, k].real)
     exact /= exact.max()
     for K in _richardson_kernels().values():
-        u = _krylov.perron_vector(K, M_arrays, 2_000, steps=40)
+        u, z = _krylov.perron_vector(K, M_arrays, 2_000, steps=40)
         assert_allclose(u, exact, rtol=1e-8, atol=1e-10)
         assert u.max() == 1.0
+        assert_allclose(z, u - M @ u, rtol=1e-13, atol=1e-15)
 
 
 @pytest.mark.skipif("cython" not in BACKENDS, reason="the fused kernel is Cython's")
