@@ -1515,6 +1515,7 @@ class _Run:
             self.K.csr_matvec_rows(*M, S.order[s:e], x, external)
             block_rhs = rhs[members] + external
         y = np.zeros(block_rhs.shape) if start is None else start[blk.members]
+        what = "BiCGSTAB"
         share = len(blk.sub[1]) / self.nnz
         if x.shape[1] == 1:
             target, guess = np.ascontiguousarray(block_rhs[:, 0]), y[:, 0]
@@ -1525,6 +1526,7 @@ class _Run:
                                      maxiter=self.maxiter, governor=governor)
             elif start is not None:
                 out = self._warm_krylov(blk, sub, target, guess, atol, governor)
+                what = "Richardson (BiCGSTAB where slow)"
             else:
                 out = _krylov.bicgstab(self.K, sub, target, guess, tol=0.1 * self.rtol,
                                        atol=atol or 0.0, maxiter=self.maxiter,
@@ -1545,18 +1547,18 @@ class _Run:
         # its rows: read from A for the outside inputs unless closed, once in the block
         self.matvecs += share * (1 + (not blk.closed) + out.passes
                                  + _FLOAT32_PASS * out.passes32)
-        self._krylov_outcome(out, f"inner BiCGSTAB on a cyclic block of {e - s} products")
-
+        self._krylov_outcome(out, f"inner {what} on a cyclic block of {e - s} products")
 
     def _warm_krylov(self, blk, sub, target, guess, atol, governor):
         """A warm start's solve of a large block: Richardson with the block's Perron
         direction deflated (:func:`~lab.values._krylov.deflated_richardson`: 31 against
         39 passes for a re-solve of the 10⁶ generated core after 10³ changes), BiCGSTAB
         going on from its answer where it is slow. The Perron vector is computed at the
-        first warm solve that iterates (10 passes) and kept through later updates of the
+        first warm solve that iterates (11 passes) and kept through later updates of the
         coefficients: the deflation needs its direction only roughly, and z = (I − M)u
-        is recomputed with the current coefficients. Where Richardson is slow (another
-        eigenvalue near ρ) it is not tried again on this block."""
+        follows the coefficients (``_update._follow``), as M y of the last answer y does,
+        which gives the start's residual where the start is y. Where Richardson is slow
+        (another eigenvalue near ρ) it is not tried again on this block."""
         tol, n = 0.1 * self.rtol, blk.e - blk.s
         out = _krylov.Outcome()
         if blk.perron is False:  # Richardson was slow on this block: not tried again
