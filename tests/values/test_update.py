@@ -533,3 +533,37 @@ def test_slow_richardson_falls_back_to_bicgstab(backend, monkeypatch):
         assert_values_close(result.values, reference_values(A_new, l), 1e-9, "ring")
     assert calls == ["SLOW"]
     assert solver._large[0].perron is False
+
+
+def test_many_changes_in_a_large_block_recompute_what_it_keeps():
+    """More than a quarter of a large block's coefficients changed: its matrix is copied
+    again, its last answer's product forgotten and z = (I − M)u computed again at the
+    next warm solve (u kept); the answers still equal direct solves."""
+    economy = _economy()
+    solver = lab.ValueSolver(economy, method="blocks", rtol=RTOL)
+    solver.solve()
+    rng = np.random.default_rng(11)
+    small = _cyclic_pairs(economy, rng, 10, same_block=True)
+    _check(solver, economy, small)  # the Perron pair is computed here
+    large = max(solver._large, key=lambda blk: blk.e - blk.s)
+    u_before = large.perron[0]
+    A = economy.A.tocoo()
+    labels = _blocks(economy)
+    inside = np.flatnonzero(labels[A.row] == labels[A.col])
+    codes = economy.codes
+    many = dict(small)
+    many.update({(codes[A.row[k]], codes[A.col[k]]): float(A.data[k] * rng.uniform(0.8, 1.2))
+                 for k in inside})
+    assert len(many) > large.sub_entry.size // 4
+    solver.update(many)
+    assert large.last is None and large.perron[1] is None
+    result = solver.solve()
+    assert result.converged and result.residual <= RTOL
+    A_new, l = _changed(economy, many)
+    assert_values_close(result.values, reference_values(A_new, l), 1e-9, "many")
+    k = large.e - large.s
+    sub = sp.csr_array((large.sub[2], large.sub[1], large.sub[0]), shape=(k, k))
+    u, z = large.perron
+    assert u is u_before and np.max(np.abs(z - (u - sub @ u))) <= 1e-14
+    y, sub_y = large.last
+    assert np.max(np.abs(sub_y - sub @ y)) <= 1e-14 * np.max(np.abs(sub_y))
