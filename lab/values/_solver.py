@@ -1524,7 +1524,7 @@ class _Run:
             if sub32 is not None:
                 out = _krylov.refine(self.K, sub, sub32, target, guess, tol=0.1 * self.rtol,
                                      maxiter=self.maxiter, governor=governor)
-            elif start is not None:
+            elif start is not None and blk.perron is not False:  # False: it was slow here
                 out = self._warm_krylov(blk, sub, target, guess, atol, governor)
                 what = "Richardson (BiCGSTAB where slow)"
             else:
@@ -1561,9 +1561,6 @@ class _Run:
         (another eigenvalue near ρ) it is not tried again on this block."""
         tol, n = 0.1 * self.rtol, blk.e - blk.s
         out = _krylov.Outcome()
-        if blk.perron is False:  # Richardson was slow on this block: not tried again
-            return _krylov.bicgstab(self.K, sub, target, guess, tol=tol, atol=atol or 0.0,
-                                    maxiter=self.maxiter, governor=governor)
 
         def perron():
             if blk.perron is None:
