@@ -36,6 +36,17 @@ kernels hand out small chunks of work dynamically, so a descheduled thread holds
 most one chunk, and :class:`ThreadGovernor` lets an iterative solver drop to one thread
 when that measurably runs faster.
 
+Beside other busy processes a second thread seldom pays: its barriers wait for a thread
+the scheduler has parked, and timing each count (the governor's probes) is at the
+mercy of the same scheduler, so the governor sometimes chose the slower count (a warm
+10⁶ ``blocks`` solve 0.83–0.87× as fast on 2 threads as on 1 beside a busy process,
+plans at 10⁵ 0.91–0.98×). Where lab chooses the count (``n_threads=None``) it therefore
+also measures how many cores other processes keep busy (:func:`cores_taken`, from the
+CPU time of the machine and of this process over the last tenth of a second) and uses
+no more threads than cores are left: the count a machine's load allows, as GNU OpenMP's
+``OMP_DYNAMIC`` does from the load average, but measured over a fraction of a second
+instead of a minute. ``n_threads=k`` still forces k.
+
 Environment
 -----------
 LAB_BACKEND : optional, ``"cython"`` or ``"numba"``; the backend ``"auto"`` resolves to.
@@ -49,6 +60,7 @@ import importlib.util
 import math
 import numbers
 import os
+import sys
 import time
 import warnings
 
@@ -60,6 +72,7 @@ __all__ = [
     "BACKENDS",
     "ThreadGovernor",
     "available_backends",
+    "cores_taken",
     "csr_arrays",
     "kernels",
     "resolve_backend",
@@ -221,28 +234,124 @@ def _blas():
     return _BLAS
 
 
+# --------------------------------------------------------------------------- load
+
+#: Seconds between two measurements of the machine's load (each reads /proc/stat and
+#: this process's CPU time, about 30 µs); in between the last answer stands.
+LOAD_SAMPLE_S = 0.1
+#: A measurement over a longer time than this says little about now; the tasks running
+#: at this instant (/proc/loadavg) stand in for it.
+LOAD_STALE_S = 2.0
+
+
+def _busy_ticks(stat: bytes, names) -> int:
+    """Clock ticks the CPUs ``names`` (b"cpu0", …) of a /proc/stat text have been busy:
+    user, nice, system, irq, softirq and steal (time a hypervisor gave to others)."""
+    ticks = 0
+    for line in stat.split(b"\n"):
+        fields = line.split()
+        if fields and fields[0] in names:
+            user, nice, system, _idle, _iowait, irq, softirq, steal = map(int, fields[1:9])
+            ticks += user + nice + system + irq + softirq + steal
+    return ticks
+
+
+class _Load:
+    """How many cores other processes keep busy: the CPU time of the cores this process
+    may run on, less this process's own, per second of wall time between two readings."""
+
+    def __init__(self):
+        try:
+            cpus = sorted(os.sched_getaffinity(0))
+        except AttributeError:  # not Linux
+            cpus = list(range(os.cpu_count() or 1))
+        self.cores = len(cpus)
+        self._names = {b"cpu%d" % c for c in cpus}
+        self._tick = os.sysconf("SC_CLK_TCK") if hasattr(os, "sysconf") else 100
+        self._last = None  # (monotonic s, busy CPU s of our cores, this process's CPU s)
+        self.taken = 0.0
+
+    def _busy_seconds(self) -> float | None:
+        """CPU seconds our cores have run anything since boot, or None without /proc."""
+        try:
+            with open("/proc/stat", "rb") as f:
+                return _busy_ticks(f.read(), self._names) / self._tick
+        except (OSError, ValueError):
+            return None
+
+    @staticmethod
+    def _running_now() -> float:
+        """Other tasks running at this instant (/proc/loadavg counts this thread too)."""
+        try:
+            with open("/proc/loadavg", "rb") as f:
+                running = int(f.read().split()[3].split(b"/")[0])
+        except (OSError, ValueError, IndexError):
+            return 0.0
+        return float(max(running - 1, 0))
+
+    def cores_taken(self) -> float:
+        now = time.monotonic()
+        last = self._last
+        if last is not None and now - last[0] < LOAD_SAMPLE_S:
+            return self.taken
+        busy = self._busy_seconds()
+        if busy is None:
+            return 0.0  # not measurable here: assume the machine is ours
+        own = time.process_time()
+        if last is not None and now - last[0] <= LOAD_STALE_S:
+            others = (busy - last[1]) - (own - last[2])
+            self.taken = max(others / (now - last[0]), 0.0)
+        else:
+            self.taken = self._running_now()
+        self._last = (now, busy, own)
+        return self.taken
+
+
+_LOAD = _Load() if sys.platform.startswith("linux") else None
+
+
+def cores_taken() -> float:
+    """Cores that other processes kept busy over about the last tenth of a second (0 where
+    the operating system does not tell: only Linux's /proc is read)."""
+    return 0.0 if _LOAD is None else _LOAD.cores_taken()
+
+
+def threads_free(top: int) -> int:
+    """The thread count, at most ``top`` and at least 1, that the cores left by other
+    processes allow (a core counts as taken from half its time busy)."""
+    if _LOAD is None or top <= 1:
+        return max(top, 1)
+    return max(1, min(top, _LOAD.cores - int(_LOAD.cores_taken() + 0.5)))
+
+
 @contextlib.contextmanager
-def thread_limit(n_threads: int | None, backend: str):
+def thread_limit(n_threads: int | None, backend: str, *, yield_to_load: bool = False):
     """Run the body with ``n_threads`` kernel threads for ``backend``, and BLAS on one
     thread (see "Threads" above); restore both afterwards.
 
-    ``n_threads=None`` leaves the kernels' thread count as it is. For Numba the count is
-    capped at ``numba.config.NUMBA_NUM_THREADS`` (Numba cannot start more threads than
-    that). The previous counts are restored in ``finally``, also when the body raises.
+    ``n_threads=None`` leaves the kernels' thread count as it is, or with
+    ``yield_to_load`` lowers it to what the cores other processes leave free allow
+    (:func:`threads_free`, measured once on entry: for solvers without a
+    :class:`ThreadGovernor`). For Numba the count is capped at
+    ``numba.config.NUMBA_NUM_THREADS`` (Numba cannot start more threads than that). The
+    previous counts are restored in ``finally``, also when the body raises.
     """
     with _blas().limit(limits=1):
-        with _kernel_threads(n_threads, backend):
+        with _kernel_threads(n_threads, backend, yield_to_load):
             yield
 
 
 @contextlib.contextmanager
-def _kernel_threads(n_threads, backend):
-    if n_threads is None:
+def _kernel_threads(n_threads, backend, yield_to_load=False):
+    if n_threads is None and not yield_to_load:
         yield
         return
-    n = _check_n_threads(n_threads)
     resolved = resolve_backend(backend)
     module = kernels(resolved)
+    if n_threads is None:
+        n = threads_free(int(module.get_num_threads()))
+    else:
+        n = _check_n_threads(n_threads)
     if resolved == "numba":
         import numba
 
@@ -309,6 +418,11 @@ class ThreadGovernor:
     5-s compile had kept the 10⁶ unstructured solve on one thread for about 50 steps, at
     50 ms a step against 15 ms on two.
 
+    Where other processes keep cores busy, a step runs on no more threads than
+    :func:`threads_free` allows, and such steps teach nothing (the times of a count the
+    load imposes are not those the record compares): beside a busy process the probes'
+    times followed the scheduler more than the thread count.
+
     Examples
     --------
     >>> gov = ThreadGovernor("numba", None, work=10**6)
@@ -350,7 +464,8 @@ class ThreadGovernor:
         ``work`` (in the units of the constructor's) where steps differ in size (a step
         that stops early tells what it did by :meth:`made`)."""
         self._made = None
-        n = self._choose()
+        free = self._free()
+        n = self._choose() if free >= self.top else free
         previous = self.module.get_num_threads()
         if n != previous:
             self.module.set_num_threads(n)
@@ -362,7 +477,7 @@ class ThreadGovernor:
             if n != previous:
                 self.module.set_num_threads(previous)
             self.used = n
-            if self.forced is None and self.top > 1:
+            if self.forced is None and self.top > 1 and free >= self.top:
                 work = work if self._made is None else self._made
                 if elapsed >= self.MIN_STEP_S:
                     self._learn(n, elapsed if not work else elapsed * (self.work / work))
@@ -376,7 +491,13 @@ class ThreadGovernor:
     def probes_next(self) -> bool:
         """Whether the next :meth:`step` is a probe (it times the other thread count):
         a caller that can make its steps longer keeps that one short."""
-        return self.forced is None and self.top > 1 and self.record["countdown"] <= 1
+        return (self.forced is None and self.top > 1 and self.record["countdown"] <= 1
+                and self._free() >= self.top)
+
+    def _free(self) -> int:
+        """The threads other processes leave this step (``top`` where the count is
+        forced)."""
+        return self.top if self.forced is not None else threads_free(self.top)
 
     def _choose(self) -> int:
         if self.forced is not None or self.top == 1:

@@ -999,8 +999,8 @@ def solve_multiyear(problem: MultiYearProblem, options, *, callback=None, x0=Non
     resolved = _ops.resolve_backend(options.backend)
     why = (f"{method}: year-indexed plan of {inner.n_products} products and "
            f"{inner.n_techniques} techniques by primal-dual (PDHG); the stocks link the years")
-    with _ops.thread_limit(options.n_threads, resolved), \
-            _ops.thread_limit(options.n_threads, "numba"):
+    with _ops.thread_limit(options.n_threads, resolved, yield_to_load=True), \
+            _ops.thread_limit(options.n_threads, "numba", yield_to_load=True):
         from lab.planning._solve import numba_threads
 
         n_threads = numba_threads()

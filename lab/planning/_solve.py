@@ -803,9 +803,11 @@ def plan(problem, *, method: str = "auto", gap: float = 1e-6,
         x0 = check_x0(problem, x0)
     resolved = _ops.resolve_backend(options.backend)
     t0 = time.perf_counter()
-    with _ops.thread_limit(options.n_threads, resolved):
+    # no governor times the planners' steps: with n_threads=None they run on the threads
+    # other processes leave free, measured here (lab._ops "Threads")
+    with _ops.thread_limit(options.n_threads, resolved, yield_to_load=True):
         n_threads = _ops.kernels(resolved).get_num_threads()
-        with _ops.thread_limit(options.n_threads, "numba"):
+        with _ops.thread_limit(options.n_threads, "numba", yield_to_load=True):
             result = _solve(problem, options, resolved, n_threads, callback, x0, t0)
     _warn(result, options)
     return result

@@ -227,7 +227,7 @@ class PolicyIteration:
         m = tech.m
         tol_rel = 10.0 * options.rtol
         sweeps = 0
-        with _ops.thread_limit(options.n_threads, self.backend):
+        with _ops.thread_limit(options.n_threads, self.backend, yield_to_load=True):
             if self.solver is None:
                 # first policy: the cheapest by direct cost, improved by one pass over the
                 # components when the union has a block structure; value iteration if it is

@@ -10,7 +10,11 @@ _kinds = itertools.count()
 
 
 @pytest.fixture
-def governor():
+def governor(monkeypatch):
+    import lab._ops as ops
+
+    # the machine's load is not part of these tests: no other process takes a core
+    monkeypatch.setattr(ops, "threads_free", lambda top: max(top, 1))
     backend = available_backends()[0]
     gov = ThreadGovernor(backend, None, work=1e6, kind=f"test-{next(_kinds)}")
     if gov.top < 2:
@@ -127,3 +131,124 @@ def test_probes_next_tells_the_probes_in_advance(governor):
         n = governor._choose()
         assert told == (n != best), k
         governor._learn(n, 0.010 if n == top else 0.030)
+
+
+# -- the machine's load (synthetic readings: no timing here)
+
+_STAT = b"""cpu  900 10 300 5000 20 5 5 30 0 0
+cpu0 400 5 100 2500 10 2 3 10 0 0
+cpu1 500 5 200 2500 10 3 2 20 0 0
+intr 12345
+"""
+
+
+def test_busy_ticks_count_every_busy_field_of_the_cores_asked():
+    from lab._ops import _busy_ticks
+
+    # user + nice + system + irq + softirq + steal; idle and iowait are not busy
+    assert _busy_ticks(_STAT, {b"cpu0"}) == 400 + 5 + 100 + 2 + 3 + 10
+    assert _busy_ticks(_STAT, {b"cpu0", b"cpu1"}) == 520 + 500 + 5 + 200 + 3 + 2 + 20
+    assert _busy_ticks(_STAT, {b"cpu7"}) == 0  # not this machine's: nothing counted
+
+
+@pytest.fixture
+def load(monkeypatch):
+    """A _Load of two cores whose readings the test sets: ``state`` holds the monotonic
+    time, the cores' busy CPU seconds, this process's CPU seconds and the tasks running
+    now (as /proc/loadavg counts them, this thread included)."""
+    import lab._ops as ops
+
+    state = {"now": 100.0, "busy": 50.0, "own": 10.0, "running": 1}
+    monkeypatch.setattr(ops.time, "monotonic", lambda: state["now"])
+    monkeypatch.setattr(ops.time, "process_time", lambda: state["own"])
+    lo = ops._Load()
+    lo.cores = 2
+    monkeypatch.setattr(lo, "_busy_seconds", lambda: state["busy"])
+    monkeypatch.setattr(lo, "_running_now", lambda: float(state["running"] - 1))
+    monkeypatch.setattr(ops, "_LOAD", lo)
+    return state
+
+
+def test_cores_taken_are_the_cores_busy_time_less_this_process_s(load):
+    from lab._ops import cores_taken, threads_free
+
+    load["running"] = 2  # first reading: the tasks running now stand in
+    assert cores_taken() == 1.0
+    assert threads_free(2) == 1
+    # 0.2 s later: the cores ran 0.4 CPU s, this process 0.2 of them: one core taken
+    load.update(now=100.2, busy=50.4, own=10.2)
+    assert cores_taken() == pytest.approx(1.0)
+    assert threads_free(2) == 1
+    assert threads_free(1) == 1
+    # this process alone busy on both cores: nothing taken, both threads free
+    load.update(now=100.4, busy=50.8, own=10.6)
+    assert cores_taken() == pytest.approx(0.0)
+    assert threads_free(2) == 2
+    assert threads_free(8) == 2  # never more threads than cores
+    # a core less than half busy with others counts as free
+    load.update(now=100.6, busy=51.1, own=10.8)  # others 0.1 s in 0.2 s
+    assert cores_taken() == pytest.approx(0.5)
+    load.update(now=100.8, busy=51.38, own=11.0)  # others 0.08 s in 0.2 s
+    assert threads_free(2) == 2
+
+
+def test_the_load_is_read_at_most_every_sample_interval(load):
+    from lab._ops import LOAD_SAMPLE_S, cores_taken
+
+    cores_taken()
+    load.update(now=100.0 + LOAD_SAMPLE_S / 2, busy=60.0)  # would be 20 cores taken
+    assert cores_taken() == 0.0  # the last answer stands
+    load.update(now=100.0 + LOAD_SAMPLE_S * 2, busy=50.0 + LOAD_SAMPLE_S * 2)
+    assert cores_taken() == pytest.approx(1.0)
+
+
+def test_a_stale_reading_gives_way_to_the_tasks_running_now(load):
+    from lab._ops import LOAD_STALE_S, cores_taken
+
+    cores_taken()
+    # a long quiet spell, then another process starts: the average over the whole
+    # spell would hide it
+    load.update(now=100.0 + 2 * LOAD_STALE_S, busy=50.5, running=2)
+    assert cores_taken() == 1.0
+
+
+def test_a_governed_step_beside_busy_processes_runs_on_the_free_threads(monkeypatch):
+    import lab._ops as ops
+
+    gov = ThreadGovernor(available_backends()[0], None, work=1e6, kind=f"test-{next(_kinds)}")
+    gov.top = 2
+    counts = []
+    monkeypatch.setattr(gov.module, "set_num_threads", counts.append)
+    monkeypatch.setattr(gov.module, "get_num_threads", lambda: 2)
+    monkeypatch.setattr(ops, "threads_free", lambda top: 1)
+    before = {k: dict(v) if isinstance(v, dict) else v for k, v in gov.record.items()}
+    for _ in range(20):
+        assert not gov.probes_next()  # no probes while the load sets the count
+        with gov.step() as n:
+            assert n == 1
+    assert gov.used == 1
+    assert counts == [1, 2] * 20  # one thread in each step, the count restored after
+    assert gov.record == before  # steps the load imposed teach nothing
+    monkeypatch.setattr(ops, "threads_free", lambda top: top)
+    with gov.step() as n:
+        assert n == 2  # the load gone, the record chooses again
+
+
+def test_thread_limit_yields_to_the_load_only_where_lab_chooses(monkeypatch):
+    import lab._ops as ops
+
+    backend = available_backends()[0]
+    module = ops.kernels(backend)
+    before = module.get_num_threads()
+    with ops.thread_limit(2, backend):
+        if module.get_num_threads() < 2:
+            pytest.skip("Numba started fewer than 2 threads on this machine")
+        monkeypatch.setattr(ops, "threads_free", lambda top: 1)
+        with ops.thread_limit(None, backend, yield_to_load=True):
+            assert module.get_num_threads() == 1
+        assert module.get_num_threads() == 2
+        with ops.thread_limit(None, backend):  # the caller's governor decides instead
+            assert module.get_num_threads() == 2
+        with ops.thread_limit(2, backend, yield_to_load=True):  # forced: as asked
+            assert module.get_num_threads() == 2
+    assert module.get_num_threads() == before
