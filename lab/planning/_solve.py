@@ -159,6 +159,9 @@ class PlanOptions:
         Kernels of the value solves (labour values, Leontief solves). The primal-dual
         loop always runs on lab's fused Numba kernels, one threading runtime.
     n_threads : int or None
+        Kernel threads. ``None``: the backends' current counts, lowered to the cores
+        other processes leave free when the plan starts (:func:`lab._ops.threads_free`);
+        an int forces that count.
     raise_on_failure : bool
         Raise :class:`~lab.exceptions.NotConvergedError` instead of warning.
     cockshott : CockshottOptions
@@ -722,6 +725,8 @@ def plan(problem, *, method: str = "auto", gap: float = 1e-6,
         Most iterations of the primal-dual method (default 200 000).
     backend : {"auto", "cython", "numba"}
     n_threads : int or None
+        Kernel threads (``None``: as many as other processes leave cores free; see
+        :class:`PlanOptions`).
     callback : callable, optional
         ``callback(iteration, value)`` every ``check_every`` iterations (PDHG: the
         fixed-point residual) or every round (cockshott: the harmony); return

@@ -182,9 +182,10 @@ class ValuesOptions:
     backend : {"auto", "cython", "numba"}
     n_threads : int or None
         Threads for the kernels. ``None``: the backend's current count, except that
-        an iteration drops to one thread while that measurably runs faster (another
-        process busy on the machine; see :class:`lab._ops.ThreadGovernor`). An int
-        forces that count for every kernel call of the solve.
+        an iteration runs on no more threads than other processes leave cores free
+        and drops to one thread while that measurably runs faster (see
+        :class:`lab._ops.ThreadGovernor`). An int forces that count for every kernel
+        call of the solve.
     raise_on_failure : bool
         Raise :class:`~lab.exceptions.NotConvergedError` instead of warning.
     precision : {"float64", "float32"}
