@@ -77,6 +77,7 @@ __all__ = [
     "kernels",
     "resolve_backend",
     "thread_limit",
+    "threads_free",
 ]
 
 BACKENDS = ("cython", "numba")
