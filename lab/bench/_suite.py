@@ -30,6 +30,7 @@ import dataclasses
 import datetime as _dt
 import functools
 import shlex
+import statistics
 import sys
 import tempfile
 import time
@@ -485,7 +486,8 @@ THREAD_WORKLOADS = ("auto-cold", "auto-warm", "jacobi", "gauss-seidel", "krylov"
 def _run_threads(config, threads, log) -> list:
     """Every method at each thread count on the largest peer-sized economy, quiet and
     (``threads_busy``) beside one busy process started here; the thread settings of a
-    method are timed in turn (:func:`lab.bench._measure.interleaved`)."""
+    method are timed in turn (:func:`lab.bench._measure.interleaved`), and each row's
+    ``speedup`` over the fewest threads is paired by round (:func:`_paired_speedup`)."""
     sizes = [s for s in config.values_sizes if config.peer_max is None or s <= config.peer_max]
     n = max(sizes) if sizes else min(config.values_sizes)
     economy = _w.make_economy(n, seed=config.seed)
@@ -501,9 +503,11 @@ def _run_threads(config, threads, log) -> list:
                 if None in calls:
                     calls[None] = functools.partial(_with_threads, most, calls[None])
                 timings = _m.interleaved(calls, config.repeat, min_seconds=THREAD_SECONDS)
+                base = timings[threads[0]].get("times_s")
                 for t in counts:
                     row = {"workload": name, "threads": t or most, "governed": t is None,
                            "load": load, "n_products": n, "nnz": int(economy.nnz),
+                           "speedup": _paired_speedup(base, timings[t].get("times_s")),
                            **{k: v for k, v in _clean(timings[t]).items()
                               if k != "peak_bytes"}}
                     rows.append(row)
@@ -511,12 +515,16 @@ def _run_threads(config, threads, log) -> list:
                         label = f"≤{most} (governor)" if t is None else str(t)
                         log(f"threads={label} {load:<5} {name}: "
                             f"{row['median_s'] * 1e3:.1f} ms (n={n})")
-    base = {(r["workload"], r["load"]): r.get("median_s") for r in rows
-            if r["threads"] == threads[0] and not r["governed"]}
-    for r in rows:
-        b0 = base.get((r["workload"], r["load"]))
-        r["speedup"] = (b0 / r["median_s"]) if b0 and r.get("median_s") else None
     return rows
+
+
+def _paired_speedup(base, times) -> float | None:
+    """The median over rounds of base / times, the two calls of a round timed next to each
+    other: a drift of the host's speed over the measurement (±20 % within minutes here)
+    cancels in each ratio, where a ratio of the two medians keeps what it does to each."""
+    if not base or not times or len(base) != len(times):
+        return None
+    return statistics.median(b / t for b, t in zip(base, times, strict=True) if t > 0)
 
 
 def _with_threads(n, fn):

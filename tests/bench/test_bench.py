@@ -240,3 +240,14 @@ def test_cli_bad_arguments_one_line(args, message, tmp_path):
 def test_cli_rejects_both_profiles_as_usage_error(tmp_path):
     result = CliRunner().invoke(cli, ["bench", "--repeat", "0", "--out", str(tmp_path)])
     assert result.exit_code == 2 and "Traceback" not in result.output
+
+
+def test_thread_speedups_are_paired_by_round():
+    from lab.bench._suite import _paired_speedup
+
+    # the host slowed down for the third round only: each round's pair still says 2×
+    assert _paired_speedup([1.0, 1.0, 10.0], [0.5, 0.5, 5.0]) == 2.0
+    # one call hit by a spike does not decide, where a ratio of medians would follow it
+    assert _paired_speedup([1.0, 1.0, 1.0], [0.5, 20.0, 0.5]) == 2.0
+    assert _paired_speedup([1.0, 2.0], [1.0]) is None  # a setting that failed mid-way
+    assert _paired_speedup(None, [1.0]) is None
