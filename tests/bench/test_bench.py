@@ -247,7 +247,8 @@ def test_thread_speedups_are_paired_by_round():
 
     # the host slowed down for the third round only: each round's pair still says 2×
     assert _paired_speedup([1.0, 1.0, 10.0], [0.5, 0.5, 5.0]) == 2.0
-    # one call hit by a spike does not decide, where a ratio of medians would follow it
-    assert _paired_speedup([1.0, 1.0, 1.0], [0.5, 20.0, 0.5]) == 2.0
+    # the host slow for the last two rounds and one call hit by a spike: the ratio of
+    # the medians (1 / 2) would read half the speed
+    assert _paired_speedup([1.0, 1.0, 1.0, 4.0, 4.0], [0.5, 0.5, 3.0, 2.0, 2.0]) == 2.0
     assert _paired_speedup([1.0, 2.0], [1.0]) is None  # a setting that failed mid-way
     assert _paired_speedup(None, [1.0]) is None
