@@ -257,8 +257,7 @@ def markdown(report: dict, plots: list) -> str:
                   "(a spinning Python child started by the benchmark); speed-up against "
                   "the fewest threads under the same load (below 1: slower), the median "
                   "over rounds of the ratio of the two calls timed in the same round. "
-                  "\"≤ k "
-                  "(governor)\" is lab's default, n_threads=None: up to k threads, no "
+                  "\"≤ k (governor)\" is lab's default, n_threads=None: up to k threads, no "
                   "more than other processes leave cores free, each step's count chosen "
                   "from measured times.", "",
                   _md_table(["workload", "products", "load", "threads", "median",
