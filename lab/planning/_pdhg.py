@@ -50,7 +50,12 @@ What limits it: iterations grow with the conditioning of K (after scaling) and
 with degeneracy. Measured: 64–1,856 iterations on the shipped national tables,
 thousands to tens of thousands on generated problems with binding capacities,
 where the primal converges long before the prices; each iteration costs two
-sparse products, so time is iterations × 2 nnz.
+sparse products, so time is iterations × 2 nnz. Plan rays with technique choice and
+capacities on 30 % of the techniques are the other way round: at 10⁴ products the
+bound was within 1e-8 of the optimum after about a fifth of the 184,050 iterations
+that certified the gap, while the iterates met their targets unevenly (ratios 1.04 to
+1.11 against φ* = 1.058); plans rebalanced on their makers at the certificates
+(:func:`lab.planning._certificate.rebalance`) certified it in 35,386.
 """
 
 from __future__ import annotations
