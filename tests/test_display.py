@@ -185,7 +185,9 @@ def test_capacity_binding_column_matches_an_independent_lp():
     clearly positive; none whose HiGHS price is 0."""
     from scipy.optimize import linprog
 
-    problem = generate_planning_problem(60, seed=4, capacities=0.5)
+    # (seed 2: its plan by the primal-dual route is certified with some capacity prices
+    # negligible; seed 4's, since plans are also rebalanced at certificates, with none)
+    problem = generate_planning_problem(60, seed=2, capacities=0.5)
     # the primal-dual route's prices, some of them negligible (HiGHS's are exact)
     result = lab.plan(problem, method="plan-ray", gap=1e-9, solver="pdhg")
     assert result.converged
