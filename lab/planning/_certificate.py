@@ -209,16 +209,23 @@ def _makers(problem, x: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
     had been chosen while below its capacity at all: at 10⁴ products with capacities,
     makers a hair below theirs capped the repair of a plan by PDHG at φ = 0.84 of
     1.058.)"""
-    m = problem.n_products
     if problem.B is None:
-        return np.arange(m), np.ones(m)
+        return np.arange(problem.n_products), np.ones(problem.n_products)
     Bc = _make(problem)
+    room = Bc.data * np.maximum(problem.capacities[Bc.indices] - x[Bc.indices], 0.0)
+    return _best_per_product(problem, Bc, x, room)
+
+
+def _best_per_product(problem, Bc: sp.csr_array, x: np.ndarray, first):
+    """(maker, coef): for each product the technique with the largest ``first`` (one
+    value per entry of ``Bc``), among equals the one making most at ``x`` (ties at
+    x = 0: the largest coefficient), and its B entry; -1 where no technique makes it."""
+    m = problem.n_products
     maker = np.full(m, -1, dtype=np.intp)
     coef = np.zeros(m)
     rows = np.repeat(np.arange(m), np.diff(Bc.indptr))
-    out = Bc.data * (x[Bc.indices] + 1e-300)  # ties (x = 0) go to the largest coefficient
-    room = Bc.data * np.maximum(problem.capacities[Bc.indices] - x[Bc.indices], 0.0)
-    order = np.lexsort((out, room, rows))
+    out = Bc.data * (x[Bc.indices] + 1e-300)
+    order = np.lexsort((out, first, rows))
     last = np.flatnonzero(np.diff(np.append(rows[order], m)) != 0)
     picked = order[last]
     maker[rows[picked]] = Bc.indices[picked]
@@ -401,23 +408,6 @@ def _produce(problem, x: np.ndarray, maker: np.ndarray, coef: np.ndarray,
     return np.minimum(scale * (x + grow), cap)
 
 
-def _main_makers(problem, B: sp.csr_array, x: np.ndarray):
-    """(maker, coef) per product: the technique making most of it at ``x`` among those
-    below their capacity (all at it: the one making most), and its B entry; -1 where no
-    technique makes the product."""
-    m = problem.n_products
-    rows = np.repeat(np.arange(m), np.diff(B.indptr))
-    tech = B.indices
-    below = x[tech] < problem.capacities[tech] * (1.0 - 1e-9)
-    order = np.lexsort((B.data * (x[tech] + 1e-300), below, rows))
-    last = np.flatnonzero(np.diff(np.append(rows[order], m)) != 0)
-    maker = np.full(m, -1, dtype=np.intp)
-    coef = np.zeros(m)
-    maker[rows[order[last]]] = tech[order[last]]
-    coef[rows[order[last]]] = B.data[order[last]]
-    return maker, coef
-
-
 def rebalance(problem, x: np.ndarray, phi_max: float) -> tuple[np.ndarray | None, int]:
     """A plan ray from ``x`` with every product's net output exactly φ·t: one maker per
     product (the technique making most of it below its capacity) gets new intensities,
@@ -450,10 +440,12 @@ def rebalance(problem, x: np.ndarray, phi_max: float) -> tuple[np.ndarray | None
     made_by = np.bincount(B.indices, minlength=k)
     if np.any(made_by > 1):
         return None, 0  # joint production
-    maker, coef = _main_makers(problem, B, x)
+    x = np.clip(np.where(np.isfinite(x), x, 0.0), 0.0, problem.capacities)
+    # the technique making most of each product among those below their capacity
+    below = x[B.indices] < problem.capacities[B.indices] * (1.0 - 1e-9)
+    maker, coef = _best_per_product(problem, B, x, below)
     if np.any(maker < 0):
         return None, 0
-    x = np.clip(np.where(np.isfinite(x), x, 0.0), 0.0, problem.capacities)
     t = problem.targets
     cap = problem.capacities[maker]
     limited = np.isfinite(problem.available)
@@ -782,12 +774,15 @@ def relative_gap(mode: str, objective_value: float, bound: float) -> float:
 def evidence(problem, objective: Objective, x: np.ndarray, p: np.ndarray,
              lam_limited: np.ndarray, limited: np.ndarray, ub: np.ndarray, *,
              anchor: np.ndarray | None = None, sweeps: int = 60,
-             repair_fn=None) -> Evidence:
+             repair_fn=None, rebalanced: bool = False) -> Evidence:
     """Repair ``x``, bound with (p, λ), and measure everything a result reports.
 
     ``repair_fn(x) -> (x, rounds)`` replaces :func:`repair` where the problem's
     structure allows a better one (the forward pass of multi-year plans); required
     outputs are then reached by blending with ``anchor`` as in :func:`repair`.
+    ``rebalanced``: a single plan ray's ``x`` is also rebalanced on its makers
+    (:func:`rebalance`; for iterates, whose targets are met unevenly), and the better
+    plan is kept.
     """
     if repair_fn is None:
         xf, rounds = repair(problem, x, anchor=anchor)
@@ -803,7 +798,8 @@ def evidence(problem, objective: Objective, x: np.ndarray, p: np.ndarray,
     lam_all[limited] = lam
     infeasibility = feasibility(problem, xf, n)
     passes = 0
-    if repair_fn is None and objective.mode == "plan-ray" and objective.groups is None \
+    if rebalanced and repair_fn is None and objective.mode == "plan-ray" \
+            and objective.groups is None \
             and math.isfinite(bound) and (infeasibility > FEASIBILITY_TOL or relative_gap(
                 objective.mode, obj, bound) > REBALANCE_FROM) and _rebalance_due(problem):
         # a second plan: x's makers rebalanced so that every target gets the same ratio

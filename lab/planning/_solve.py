@@ -650,7 +650,7 @@ def solve_general(problem, objective: Objective, *, gap: float, maxiter: int, n_
         """(the best relative gap proven so far, this certificate's work)"""
         tc = time.perf_counter()
         ev = _certificate.evidence(inner, objective, z[:k], -y[:m], y[m:], limited, ub,
-                                   anchor=anchor_s, repair_fn=repair_fn)
+                                   anchor=anchor_s, repair_fn=repair_fn, rebalanced=True)
         best.add(ev)
         if polish is not None and best.bound is not None:
             sharper = polish(inner, objective, ev, -y[:m], y[m:], limited, ub,

@@ -82,7 +82,7 @@ def test_evidence_keeps_the_better_of_the_two_plans(optimum, monkeypatch):
 
     def evidence():
         return _certificate.evidence(problem, Objective("plan-ray"), uneven, p, lam,
-                                     limited, ub)
+                                     limited, ub, rebalanced=True)
 
     with_it = evidence()
     monkeypatch.setattr(_certificate, "REBALANCE_FROM", np.inf)  # repair alone
@@ -92,11 +92,15 @@ def test_evidence_keeps_the_better_of_the_two_plans(optimum, monkeypatch):
     assert with_it.bound == without.bound
     assert with_it.infeasibility <= _certificate.FEASIBILITY_TOL
     assert with_it.work > without.work
-    # groups of rays and harmony keep the repaired plan alone
+    # harmony keeps the repaired plan alone
     monkeypatch.undo()
     harmony = _certificate.evidence(problem, Objective("harmony"), uneven, p, lam, limited,
-                                    ub)
+                                    ub, rebalanced=True)
     assert harmony.rebalance_passes == 0
+    # unless asked (the primal-dual route asks for its iterates), no rebalancing
+    unasked = _certificate.evidence(problem, Objective("plan-ray"), uneven, p, lam, limited,
+                                    ub)
+    assert unasked.rebalance_passes == 0
 
 
 def _two_sources():
