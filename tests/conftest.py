@@ -33,6 +33,14 @@ def _shared_io():
 SHARED_IO = _shared_io()
 
 
+@pytest.fixture
+def quiet_load(monkeypatch):
+    """The machine's load kept out of a test: every core counts as free
+    (:func:`lab._ops.threads_free`), as it does on a quiet machine; with other processes
+    busy (the host's steal time counts) governed steps would run capped, not probing."""
+    monkeypatch.setattr(_ops, "threads_free", lambda top: max(top, 1))
+
+
 # --------------------------------------------------------------------------- references
 
 

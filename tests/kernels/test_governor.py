@@ -10,11 +10,7 @@ _kinds = itertools.count()
 
 
 @pytest.fixture
-def governor(monkeypatch):
-    import lab._ops as ops
-
-    # the machine's load is not part of these tests: no other process takes a core
-    monkeypatch.setattr(ops, "threads_free", lambda top: max(top, 1))
+def governor(quiet_load):
     backend = available_backends()[0]
     gov = ThreadGovernor(backend, None, work=1e6, kind=f"test-{next(_kinds)}")
     if gov.top < 2:

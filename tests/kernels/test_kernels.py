@@ -1505,16 +1505,14 @@ def test_fused_bicgstab_stops_as_the_loop_does(monkeypatch, per_call):
 
 
 @pytest.mark.skipif("cython" not in BACKENDS, reason="the fused kernel is Cython's")
-def test_fused_bicgstab_under_a_governor_probes_one_iteration_a_call(monkeypatch):
+def test_fused_bicgstab_under_a_governor_probes_one_iteration_a_call(monkeypatch,
+                                                                     quiet_load):
     """Governed, the fused BiCGSTAB makes FUSED_STEPS iterations a call but a single one
     where the governor probes the other thread count (a probe stays short), and the
     answer is the ungoverned one to the bit."""
     from lab.values import _krylov
 
     monkeypatch.setattr(_krylov, "FUSED_STEPS", 4)
-    # the machine's load is not part of this test: beside other processes (the host's
-    # steal time counts) the governor would run capped steps, which are not probes
-    monkeypatch.setattr(_ops, "threads_free", lambda top: max(top, 1))
     cy = _ops.kernels("cython")
     n = 30_000
     ip, ix, d, _, rng = _krylov_case(n, np.int32)
