@@ -329,6 +329,21 @@ def repair(problem, x: np.ndarray, *, anchor: np.ndarray | None = None,
     return x, rounds
 
 
+def _makers_solver(problem, products: np.ndarray, maker: np.ndarray, coef: np.ndarray):
+    """A value solver of the makers' economy: z = A_P z + d gives the extra outputs z that
+    meet net outputs d when each product p of ``products`` is made by its technique
+    ``maker[p]`` (B entry ``coef[p]``)."""
+    from lab.economy import Economy
+    from lab.values._solver import ValueSolver
+
+    m = problem.n_products
+    # S maps product p to 1/β_p units of its maker: A @ S holds the inputs per unit of p
+    S = sp.csc_array((1.0 / coef[products], (maker[products], products)),
+                     shape=(problem.n_techniques, m))
+    inputs = sp.csc_array(sp.csc_array(problem.A) @ S)
+    return ValueSolver(Economy(sp.csc_array(inputs.T), np.zeros((1, m))), rtol=1e-13)
+
+
 def _produce(problem, x: np.ndarray, maker: np.ndarray, coef: np.ndarray,
              shortage: np.ndarray) -> np.ndarray | None:
     """``x`` with every product's shortage made at once by its maker, or None.
@@ -348,9 +363,7 @@ def _produce(problem, x: np.ndarray, maker: np.ndarray, coef: np.ndarray,
     with the same makers (building it took 0.6 of the 1.3 s of a repair at 10⁵
     products).
     """
-    from lab.economy import Economy
     from lab.exceptions import LabError
-    from lab.values._solver import ValueSolver
 
     m = problem.n_products
     B = None if problem.B is None else _make(problem)
@@ -371,13 +384,7 @@ def _produce(problem, x: np.ndarray, maker: np.ndarray, coef: np.ndarray,
             if proven:
                 solver = kept[1]
             else:
-                # S maps product p to 1/β_p units of its maker: A @ S holds the inputs per
-                # unit of p
-                S = sp.csc_array((1.0 / coef[products], (maker[products], products)),
-                                 shape=(problem.n_techniques, m))
-                inputs = sp.csc_array(sp.csc_array(problem.A) @ S)
-                solver = ValueSolver(Economy(sp.csc_array(inputs.T), np.zeros((1, m))),
-                                     rtol=1e-13)
+                solver = _makers_solver(problem, products, maker, coef)
             # d is 0 where nothing is short, so its solution proves nothing about ρ, and
             # the block-wise proof factorises the cyclic blocks (9.7 s per certificate
             # of the 10⁵-product square plan ray by PDHG, against 0.2 s for the solve);
@@ -429,9 +436,7 @@ def rebalance(problem, x: np.ndarray, phi_max: float) -> tuple[np.ndarray | None
     (at most :data:`REBALANCE_ROUNDS` solves; their intensities only fall, so the
     shrinking ends).
     """
-    from lab.economy import Economy
     from lab.exceptions import LabError
-    from lab.values._solver import ValueSolver
 
     m, k = problem.n_products, problem.n_techniques
     if problem._required is not None or not math.isfinite(phi_max) or phi_max <= 0:
@@ -454,15 +459,12 @@ def rebalance(problem, x: np.ndarray, phi_max: float) -> tuple[np.ndarray | None
     rho = problem.available[limited]
     maker_of = np.empty(k, dtype=np.intp)  # the product each technique makes
     maker_of[B.indices] = np.repeat(np.arange(m), np.diff(B.indptr))
-    S = sp.csc_array((1.0 / coef, (maker, np.arange(m))), shape=(k, m))
-    inputs = sp.csc_array(sp.csc_array(problem.A) @ S)  # inputs per unit of each product
     passes = 0
     a = None
     try:
         with warnings.catch_warnings():
             warnings.simplefilter("ignore")
-            solver = ValueSolver(Economy(sp.csc_array(inputs.T), np.zeros((1, m))),
-                                 rtol=1e-13)
+            solver = _makers_solver(problem, np.arange(m), maker, coef)
             for _ in range(REBALANCE_ROUNDS):
                 fixed = x.copy()
                 fixed[maker] = 0.0
