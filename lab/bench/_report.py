@@ -153,6 +153,20 @@ def _headline_lines(report) -> list:
                    f"bandwidth floor ({f['matvecs']:.1f} passes × "
                    f"{f['bytes_per_pass'] / 1e6:.0f} MB at the stream rate of "
                    f"{f['threads_used']} thread(s): {_ms(f['floor_s'])})")
+    for g in s.get("gather_floor", []):
+        line = (f"values-unstructured at {g['n_products']:,} products, {g['threads']} "
+                f"thread(s): a pass of x − Aᵀx {_ms(g['random_pass_s'])} with its random "
+                f"inputs, {_ms(g['in_order_pass_s'])} with the same bytes read in order")
+        if g["stream_pass_s"]:
+            line += f", {_ms(g['stream_pass_s'])} at the stream rate"
+        if g["gmres_passes"]:
+            line += (f"; full GMRES needs {g['gmres_passes']} passes"
+                     + ("" if g["gmres_rule_met"] else " (its answer misses lab's rule)"))
+        if "over_gather_floor" in g:
+            line += (f" (lab's auto-warm {g['lab_matvecs']:.0f}): at the random-gather rate "
+                     f"those take {_ms(g['gather_floor_s'])}, lab's auto-warm "
+                     f"{_ms(g['lab_median_s'])} = {g['over_gather_floor']:.2f}× that")
+        out.append(line)
     if "update" in s:
         u = s["update"]
         out.append(f"real-time: {u['changes']:,} changed coefficients of {u['n_products']:,} "
@@ -251,6 +265,25 @@ def markdown(report: dict, plots: list) -> str:
                               f"{f['bytes_per_pass'] / 1e6:.0f}", str(f["threads_used"]),
                               _ms(f["median_s"]), _ms(f["floor_s"]),
                               f"{f['over_floor']:.2f}"] for f in floors]), ""]
+    gathers = report.get("summary", {}).get("gather_floor", [])
+    if gathers:
+        lines += ["## Gather floor (economies without structure)", "",
+                  "One pass of x − Aᵀx with the economy's own (random) inputs, and with the "
+                  "same bytes read in order (row i reads x at i, i + 1, …); the passes full "
+                  "GMRES needs for lab's rule, which no Krylov method undercuts; and those "
+                  "passes at the random-gather pass time, the least a Krylov solve of this "
+                  "economy can take.", "",
+                  _md_table(["products", "threads", "random inputs", "in order",
+                             "stream rate", "GMRES passes", "lab passes", "gather floor",
+                             "lab auto-warm", "× gather floor"],
+                            [[f"{g['n_products']:,}", str(g["threads"]),
+                              _ms(g["random_pass_s"]), _ms(g["in_order_pass_s"]),
+                              "–" if g["stream_pass_s"] is None else _ms(g["stream_pass_s"]),
+                              str(g["gmres_passes"]), f"{g.get('lab_matvecs') or 0:.0f}",
+                              _ms(g["gather_floor_s"]) if "gather_floor_s" in g else "–",
+                              _ms(g["lab_median_s"]) if "lab_median_s" in g else "–",
+                              f"{g['over_gather_floor']:.2f}" if "over_gather_floor" in g
+                              else "–"] for g in gathers]), ""]
     if report.get("threads"):
         lines += ["## Threads", "",
                   "Every method at each thread count, quiet and beside one busy process "

@@ -328,7 +328,79 @@ def _run_suite_size(suite, n, config, report, log):
         else:
             log(f"  {w.side:<4} {w.name:<24} median {record['median_s'] * 1e3:10.2f} ms, "
                 f"residual {record['residual']:.2e}, peak {_mib(record['peak_bytes'])}")
+    if suite == "values-unstructured":
+        try:
+            report.setdefault("gather_floor", []).append(
+                _gather_floor(case, config.thread_counts(), max(config.repeat, 5)))
+        except Exception as exc:  # a measurement that fails must not hide the others
+            report["errors"].append({"suite": suite, "n_products": n, "error":
+                                     f"gather floor: {type(exc).__name__}: {exc}"})
     del case
+
+
+#: Full GMRES (one cycle of this many passes) counts the fewest passes a Krylov method
+#: needs; above this many products its basis (8 bytes × products a pass) is not stored.
+GMRES_FLOOR_PASSES = 60
+GMRES_FLOOR_MAX_PRODUCTS = 2_000_000
+
+
+def _gather_floor(case, threads, repeat: int) -> dict:
+    """What bounds a Krylov solve of an economy without structure, measured on it.
+
+    * One pass of the Krylov kernel (x − Aᵀx, lab's int32 CSR) with the economy's own
+      inputs, and with the same arrays except that row i reads x at i, i + 1, …
+      (the same bytes, its inputs read in order): the difference is the cost of
+      gathering x at random, which no ordering removes from a random graph.
+    * The passes full GMRES needs for lab's rule (the loosest scipy rtol from
+      BiCGSTAB's on whose answer meets it): GMRES minimises the residual over the
+      Krylov space of each pass count, so no Krylov method (lab's BiCGSTAB included)
+      reaches that residual in fewer passes.
+    """
+    import scipy.sparse.linalg as spla
+
+    from lab import _ops
+
+    AT = case.AT
+    indptr, data = AT.indptr.astype(np.int32), AT.data
+    random_inputs = AT.indices.astype(np.int32)
+    rows = np.repeat(np.arange(case.n, dtype=np.int64), np.diff(indptr))
+    in_order = ((rows + np.arange(rows.size) - indptr[rows]) % case.n).astype(np.int32)
+    del rows
+    backend = _ops.resolve_backend("auto")
+    kernels = _ops.kernels(backend)
+    x = np.random.default_rng(_w.SEED).random(case.n)
+    out = np.empty_like(x)
+    passes = []
+    for t in threads:
+        times = {"random_inputs": [], "inputs_in_order": []}
+        with _ops.thread_limit(t, backend):
+            for r in range(repeat + 1):  # the first round warms up, untimed
+                order = list(times) if r % 2 else list(times)[::-1]
+                for key in order:
+                    indices = random_inputs if key == "random_inputs" else in_order
+                    t0 = time.perf_counter()
+                    kernels.identity_minus_matvec(indptr, indices, data, x, out)
+                    if r:
+                        times[key].append(time.perf_counter() - t0)
+        passes.append({"threads": t, **{f"{k}_s": statistics.median(v)
+                                         for k, v in times.items()}})
+    found = {"n_products": case.n, "nnz": case.nnz,
+             "bytes_per_pass": case.nnz * 12 + case.n * 16 + (case.n + 1) * 4,
+             "pass_s": passes, "gmres_passes": None, "gmres_rule_met": None}
+    if case.n <= GMRES_FLOOR_MAX_PRODUCTS:
+        ladder = _w.SCIPY_RTOL_LADDER
+        start = ladder.index(_w.calibrate(case, "bicgstab")["peer_rtol"])
+        for rtol in ladder[start:]:  # the loosest rtol whose answer meets lab's rule
+            count = [0]
+            v, _ = spla.gmres(case.M, case.l, rtol=rtol, atol=0.0,
+                              restart=GMRES_FLOOR_PASSES, maxiter=1,
+                              callback=lambda _, c=count: c.__setitem__(0, c[0] + 1),
+                              callback_type="pr_norm")
+            met = bool(case.residual(v) <= _w._rtol_of(case))
+            found.update(gmres_passes=count[0], gmres_rule_met=met, gmres_rtol=rtol)
+            if met or count[0] >= GMRES_FLOOR_PASSES:
+                break
+    return found
 
 
 def _bandwidth_floor(report) -> None:
@@ -636,6 +708,9 @@ def _summary(report) -> dict:
         s["bandwidth_floor"] = [{k: r.get(k) for k in (
             "suite", "workload", "n_products", "method", "matvecs", "bytes_per_pass",
             "threads_used", "median_s", "floor_s", "over_floor")} for r in floors]
+    gathers = [_gather_summary(g, report) for g in report.get("gather_floor", [])]
+    if gathers:
+        s["gather_floor"] = gathers
     slow = [r for r in report.get("threads", []) if r.get("speedup") is not None
             and r["threads"] > min(x["threads"] for x in report["threads"])]
     if slow:
@@ -650,6 +725,30 @@ def _summary(report) -> dict:
     if report.get("import"):
         s["import_s"] = report["import"]["import_only_s"]
     return s
+
+
+def _gather_summary(g: dict, report) -> dict:
+    """:func:`_gather_floor`'s figures at the most threads measured, beside the stream rate
+    of this run and lab's ``auto-warm`` solve of the same economy: ``gather_floor_s`` is
+    GMRES's passes at the measured random-gather pass time, the least a Krylov solve
+    could take."""
+    most = max(g["pass_s"], key=lambda p: p["threads"])
+    t = most["threads"]
+    bw = {b["threads"]: b["best_GBps"] for b in report.get("bandwidth", [])}.get(t)
+    out = {"n_products": g["n_products"], "threads": t,
+           "random_pass_s": most["random_inputs_s"],
+           "in_order_pass_s": most["inputs_in_order_s"],
+           "stream_pass_s": g["bytes_per_pass"] / (bw * 1e9) if bw else None,
+           "gmres_passes": g["gmres_passes"], "gmres_rule_met": g["gmres_rule_met"]}
+    lab = next((r for r in report["records"] if r["suite"] == "values-unstructured"
+                and r["workload"] == "auto-warm" and r["n_products"] == g["n_products"]
+                and "median_s" in r), None)
+    if lab is not None:
+        out.update(lab_matvecs=lab.get("matvecs"), lab_median_s=lab["median_s"])
+        if g["gmres_passes"] and g["gmres_rule_met"]:
+            out["gather_floor_s"] = g["gmres_passes"] * out["random_pass_s"]
+            out["over_gather_floor"] = lab["median_s"] / out["gather_floor_s"]
+    return out
 
 
 def write_report(report: dict, out_dir, *, plots: bool = True) -> dict:

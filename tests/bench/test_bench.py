@@ -128,6 +128,32 @@ def _no_constants(name):
     raise AssertionError(f"non-standard JSON constant {name}")
 
 
+def test_gather_floor_bounds_every_krylov_method(tiny_report, tmp_path):
+    """The unstructured economy's gather floor: pass times with the economy's own inputs
+    and with the same bytes read in order at every thread count, and GMRES's passes,
+    which no Krylov method beats: BiCGSTAB (scipy's, at GMRES's rtol) needs at least as
+    many."""
+    import scipy.sparse.linalg as spla
+
+    [g] = tiny_report["gather_floor"]
+    assert g["n_products"] == 3000 and [p["threads"] for p in g["pass_s"]] == [1, 2]
+    assert all(p["random_inputs_s"] > 0 and p["inputs_in_order_s"] > 0 for p in g["pass_s"])
+    assert g["gmres_rule_met"] and 1 <= g["gmres_passes"] < 60
+    case = _bench_workloads.ValuesCase(_bench_workloads.unstructured_economy(3000))
+    iterations = [0]
+    spla.bicgstab(case.M, case.l, atol=0.0, maxiter=1000,
+                  rtol=g["gmres_rtol"],
+                  callback=lambda _: iterations.__setitem__(0, iterations[0] + 1))
+    assert g["gmres_passes"] <= 2 * iterations[0]
+    [s] = tiny_report["summary"]["gather_floor"]
+    assert s["threads"] == 2 and s["random_pass_s"] == g["pass_s"][1]["random_inputs_s"]
+    assert s["gather_floor_s"] == pytest.approx(g["gmres_passes"] * s["random_pass_s"])
+    assert s["over_gather_floor"] == pytest.approx(s["lab_median_s"] / s["gather_floor_s"])
+    assert "full GMRES needs" in format_table(tiny_report)
+    paths = write_report(tiny_report, tmp_path, plots=False)
+    assert "## Gather floor" in paths["markdown"].read_text()
+
+
 def test_kernel_bytes_count():
     ip = np.zeros(11, np.int32)
     ix = np.zeros(30, np.int32)
