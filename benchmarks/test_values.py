@@ -93,3 +93,29 @@ def test_threads(benchmark, value_cases, n, method, threads, load):
     benchmark.extra_info.update(n_products=case.n, method=method, threads=threads, load=load)
     with busy_process(load == "busy"):
         benchmark.pedantic(fn, rounds=rounds(), iterations=1, warmup_rounds=0)
+
+
+@pytest.mark.parametrize("order", ["random_inputs", "inputs_in_order"])
+@pytest.mark.parametrize("n", SIZES)
+def test_gather_floor(benchmark, value_cases, stream, n, order):
+    """One pass of x − Aᵀx on the economy without structure, with its own (random) inputs
+    and with the same bytes read in order (``lab bench``'s gather floor); ``extra_info``
+    has the passes full GMRES needs for lab's rule, which no Krylov method undercuts, and
+    the pass at the stream rate of this session."""
+    from lab import _ops
+    from lab.bench._suite import _gather_floor, gather_pass, gather_pass_bytes
+
+    case, config = value_cases(n, "values-unstructured")
+    backend = _ops.resolve_backend("auto")
+    fn = gather_pass(case, order, backend)
+    fn()  # untimed warm-up
+    threads = config.n_threads or _ops.kernels(backend).get_num_threads()
+    found = _gather_floor(case, [threads], 1) if order == "random_inputs" else {}
+    benchmark.group = f"gather values-unstructured n={n}"
+    benchmark.extra_info.update(n_products=case.n, nnz=case.nnz, order=order,
+                                gmres_passes=found.get("gmres_passes"),
+                                gmres_rule_met=found.get("gmres_rule_met"))
+    with _ops.thread_limit(threads, backend):
+        benchmark.pedantic(fn, rounds=rounds(), iterations=1, warmup_rounds=0)
+    bw = stream.get(threads) or max(stream.values())
+    benchmark.extra_info.update(stream_pass_s=gather_pass_bytes(case) / (bw * 1e9))

@@ -344,13 +344,43 @@ GMRES_FLOOR_PASSES = 60
 GMRES_FLOOR_MAX_PRODUCTS = 2_000_000
 
 
+#: The inputs one pass of :func:`gather_pass` reads: the economy's own, or row i's k-th
+#: input replaced by x[(i + k) mod n] (the same bytes, read in order).
+GATHER_ORDERS = ("random_inputs", "inputs_in_order")
+
+
+def gather_pass(case, order: str, backend: str):
+    """A call making one pass of the Krylov kernel x − Aᵀx (lab's int32 CSR) over
+    ``case``'s economy, reading x at its inputs as ``order`` (:data:`GATHER_ORDERS`)
+    says; the arrays are built before it is returned."""
+    from lab import _ops
+
+    AT = case.AT
+    indptr = AT.indptr.astype(np.int32)
+    if order == "random_inputs":
+        indices = AT.indices.astype(np.int32)
+    else:
+        rows = np.repeat(np.arange(case.n, dtype=np.int64), np.diff(indptr))
+        indices = ((rows + np.arange(rows.size) - indptr[rows]) % case.n).astype(np.int32)
+    kernels = _ops.kernels(backend)
+    x = np.random.default_rng(_w.SEED).random(case.n)
+    out = np.empty_like(x)
+    return functools.partial(kernels.identity_minus_matvec, indptr, indices, AT.data, x, out)
+
+
+def gather_pass_bytes(case) -> int:
+    """Bytes one :func:`gather_pass` moves at least: int32 indptr and indices, float64
+    coefficients, x read and the result written once."""
+    return case.nnz * 12 + case.n * 16 + (case.n + 1) * 4
+
+
 def _gather_floor(case, threads, repeat: int) -> dict:
     """What bounds a Krylov solve of an economy without structure, measured on it.
 
-    * One pass of the Krylov kernel (x − Aᵀx, lab's int32 CSR) with the economy's own
-      inputs, and with the same arrays except that row i reads x at i, i + 1, …
-      (the same bytes, its inputs read in order): the difference is the cost of
-      gathering x at random, which no ordering removes from a random graph.
+    * One pass of the Krylov kernel with the economy's own inputs, and with the same
+      arrays except that row i reads x at i, i + 1, … (:func:`gather_pass`): the
+      difference is the cost of gathering x at random, which no ordering removes from
+      a random graph.
     * The passes full GMRES needs for lab's rule (the loosest scipy rtol from
       BiCGSTAB's on whose answer meets it): GMRES minimises the residual over the
       Krylov space of each pass count, so no Krylov method (lab's BiCGSTAB included)
@@ -360,32 +390,22 @@ def _gather_floor(case, threads, repeat: int) -> dict:
 
     from lab import _ops
 
-    AT = case.AT
-    indptr, data = AT.indptr.astype(np.int32), AT.data
-    random_inputs = AT.indices.astype(np.int32)
-    rows = np.repeat(np.arange(case.n, dtype=np.int64), np.diff(indptr))
-    in_order = ((rows + np.arange(rows.size) - indptr[rows]) % case.n).astype(np.int32)
-    del rows
     backend = _ops.resolve_backend("auto")
-    kernels = _ops.kernels(backend)
-    x = np.random.default_rng(_w.SEED).random(case.n)
-    out = np.empty_like(x)
+    calls = {key: gather_pass(case, key, backend) for key in GATHER_ORDERS}
     passes = []
     for t in threads:
-        times = {"random_inputs": [], "inputs_in_order": []}
+        times: dict = {key: [] for key in calls}
         with _ops.thread_limit(t, backend):
             for r in range(repeat + 1):  # the first round warms up, untimed
-                order = list(times) if r % 2 else list(times)[::-1]
-                for key in order:
-                    indices = random_inputs if key == "random_inputs" else in_order
+                for key in list(calls) if r % 2 else list(calls)[::-1]:
                     t0 = time.perf_counter()
-                    kernels.identity_minus_matvec(indptr, indices, data, x, out)
+                    calls[key]()
                     if r:
                         times[key].append(time.perf_counter() - t0)
         passes.append({"threads": t, **{f"{k}_s": statistics.median(v)
                                          for k, v in times.items()}})
     found = {"n_products": case.n, "nnz": case.nnz,
-             "bytes_per_pass": case.nnz * 12 + case.n * 16 + (case.n + 1) * 4,
+             "bytes_per_pass": gather_pass_bytes(case),
              "pass_s": passes, "gmres_passes": None, "gmres_rule_met": None}
     if case.n <= GMRES_FLOOR_MAX_PRODUCTS:
         ladder = _w.SCIPY_RTOL_LADDER
