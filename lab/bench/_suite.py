@@ -331,7 +331,7 @@ def _run_suite_size(suite, n, config, report, log):
     if suite == "values-unstructured":
         try:
             report.setdefault("gather_floor", []).append(
-                _gather_floor(case, config.thread_counts(), max(config.repeat, 5)))
+                gather_floor(case, config.thread_counts(), max(config.repeat, 5)))
         except Exception as exc:  # a measurement that fails must not hide the others
             report["errors"].append({"suite": suite, "n_products": n, "error":
                                      f"gather floor: {type(exc).__name__}: {exc}"})
@@ -374,7 +374,7 @@ def gather_pass_bytes(case) -> int:
     return case.nnz * 12 + case.n * 16 + (case.n + 1) * 4
 
 
-def _gather_floor(case, threads, repeat: int) -> dict:
+def gather_floor(case, threads, repeat: int) -> dict:
     """What bounds a Krylov solve of an economy without structure, measured on it.
 
     * One pass of the Krylov kernel with the economy's own inputs, and with the same
@@ -748,7 +748,7 @@ def _summary(report) -> dict:
 
 
 def _gather_summary(g: dict, report) -> dict:
-    """:func:`_gather_floor`'s figures at the most threads measured, beside the stream rate
+    """:func:`gather_floor`'s figures at the most threads measured, beside the stream rate
     of this run and lab's ``auto-warm`` solve of the same economy: ``gather_floor_s`` is
     GMRES's passes at the measured random-gather pass time, the least a Krylov solve
     could take."""
