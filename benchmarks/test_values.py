@@ -103,14 +103,14 @@ def test_gather_floor(benchmark, value_cases, stream, n, order):
     has the passes full GMRES needs for lab's rule, which no Krylov method undercuts, and
     the pass at the stream rate of this session."""
     from lab import _ops
-    from lab.bench._suite import gather_floor, gather_pass, gather_pass_bytes
+    from lab.bench._suite import gather_pass, gather_pass_bytes, gmres_passes
 
     case, config = value_cases(n, "values-unstructured")
     backend = _ops.resolve_backend("auto")
     fn = gather_pass(case, order, backend)
     fn()  # untimed warm-up
     threads = config.n_threads or _ops.kernels(backend).get_num_threads()
-    found = gather_floor(case, [threads], 1) if order == "random_inputs" else {}
+    found = gmres_passes(case) if order == "random_inputs" else {}
     benchmark.group = f"gather values-unstructured n={n}"
     benchmark.extra_info.update(n_products=case.n, nnz=case.nnz, order=order,
                                 gmres_passes=found.get("gmres_passes"),

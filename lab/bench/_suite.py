@@ -381,13 +381,10 @@ def gather_floor(case, threads, repeat: int) -> dict:
       arrays except that row i reads x at i, i + 1, … (:func:`gather_pass`): the
       difference is the cost of gathering x at random, which no ordering removes from
       a random graph.
-    * The passes full GMRES needs for lab's rule (the loosest scipy rtol from
-      BiCGSTAB's on whose answer meets it): GMRES minimises the residual over the
-      Krylov space of each pass count, so no Krylov method (lab's BiCGSTAB included)
-      reaches that residual in fewer passes.
+    * The passes full GMRES needs for lab's rule (:func:`gmres_passes`): GMRES
+      minimises the residual over the Krylov space of each pass count, so no Krylov
+      method (lab's BiCGSTAB included) reaches that residual in fewer passes.
     """
-    import scipy.sparse.linalg as spla
-
     from lab import _ops
 
     backend = _ops.resolve_backend("auto")
@@ -404,22 +401,30 @@ def gather_floor(case, threads, repeat: int) -> dict:
                         times[key].append(time.perf_counter() - t0)
         passes.append({"threads": t, **{f"{k}_s": statistics.median(v)
                                          for k, v in times.items()}})
-    found = {"n_products": case.n, "nnz": case.nnz,
-             "bytes_per_pass": gather_pass_bytes(case),
-             "pass_s": passes, "gmres_passes": None, "gmres_rule_met": None}
-    if case.n <= GMRES_FLOOR_MAX_PRODUCTS:
-        ladder = _w.SCIPY_RTOL_LADDER
-        start = ladder.index(_w.calibrate(case, "bicgstab")["peer_rtol"])
-        for rtol in ladder[start:]:  # the loosest rtol whose answer meets lab's rule
-            count = [0]
-            v, _ = spla.gmres(case.M, case.l, rtol=rtol, atol=0.0,
-                              restart=GMRES_FLOOR_PASSES, maxiter=1,
-                              callback=lambda _, c=count: c.__setitem__(0, c[0] + 1),
-                              callback_type="pr_norm")
-            met = bool(case.residual(v) <= _w._rtol_of(case))
-            found.update(gmres_passes=count[0], gmres_rule_met=met, gmres_rtol=rtol)
-            if met or count[0] >= GMRES_FLOOR_PASSES:
-                break
+    return {"n_products": case.n, "nnz": case.nnz, "bytes_per_pass": gather_pass_bytes(case),
+            "pass_s": passes, **gmres_passes(case)}
+
+
+def gmres_passes(case) -> dict:
+    """The passes full GMRES needs for lab's rule on ``case`` (the loosest scipy rtol
+    from BiCGSTAB's on whose answer meets it): ``gmres_passes``, ``gmres_rule_met``,
+    ``gmres_rtol``; None for all three above :data:`GMRES_FLOOR_MAX_PRODUCTS`."""
+    import scipy.sparse.linalg as spla
+
+    found = {"gmres_passes": None, "gmres_rule_met": None, "gmres_rtol": None}
+    if case.n > GMRES_FLOOR_MAX_PRODUCTS:
+        return found
+    ladder = _w.SCIPY_RTOL_LADDER
+    start = ladder.index(_w.calibrate(case, "bicgstab")["peer_rtol"])
+    for rtol in ladder[start:]:
+        count = [0]
+        v, _ = spla.gmres(case.M, case.l, rtol=rtol, atol=0.0, restart=GMRES_FLOOR_PASSES,
+                          maxiter=1, callback=lambda _, c=count: c.__setitem__(0, c[0] + 1),
+                          callback_type="pr_norm")
+        met = bool(case.residual(v) <= _w._rtol_of(case))
+        found.update(gmres_passes=count[0], gmres_rule_met=met, gmres_rtol=rtol)
+        if met or count[0] >= GMRES_FLOOR_PASSES:
+            break
     return found
 
 
