@@ -1015,6 +1015,111 @@ def gauss_seidel_multi(indptr, indices, data, B, V, row_start, row_stop, n_chunk
                          change_out, vmax_out)
 
 
+#: Rows per chunk of a colour in gauss_seidel_sweeps (as the Cython backend's).
+GS_CHUNK_ROWS = 64
+
+
+@njit(cache=True, error_model="numpy")
+def _gs_color_rows(indptr, indices, data, b, x, complement, lo, hi, out):
+    """Gauss–Seidel updates of rows [lo, hi) in order; out = (largest change,
+    Σ complement_i x_i of the new values); see ``_cy._gs_color_rows``."""
+    change = 0.0
+    dot = 0.0
+    bad = False
+    for i in range(lo, hi):
+        d = 0.0
+        acc = b[i]
+        for p in range(indptr[i], indptr[i + 1]):
+            col = indices[p]
+            if col == i:
+                d += data[p]
+            else:
+                acc += data[p] * x[col]
+        new = acc / (1.0 - d)
+        a = abs(new - x[i])
+        if a > change:
+            change = a
+        if a != a or not 1.0 - d > 0.0:
+            bad = True
+        x[i] = new
+        dot += complement[i] * new
+    out[0] = np.nan if bad else change
+    out[1] = dot
+
+
+@njit(parallel=True, error_model="numpy")
+def gauss_seidel_sweeps(indptr, indices, data, b, x, color_ptr, u, complement, state,
+                        history, steps):
+    """Up to ``steps`` Gauss–Seidel sweeps colour by colour, each followed by the
+    deflation of u; returns (status, sweeps). See ``_cy.gauss_seidel_sweeps``: the same
+    chunks, the same sums in the same order."""
+    n = indptr.shape[0] - 1
+    n_colors = color_ptr.shape[0] - 1
+    _check_csr(indptr, indices.shape[0], data.shape[0])
+    _check_len(b.shape[0], n)
+    _check_len(x.shape[0], n)
+    _check_len(u.shape[0], n)
+    _check_len(complement.shape[0], n)
+    _check_len(state.shape[0], 4)
+    if history.shape[0] < steps:
+        raise ValueError("history is shorter than steps")
+    if n_colors < 0 or color_ptr[0] != 0 or color_ptr[n_colors] != n:
+        raise ValueError("color_ptr must run from 0 to the number of rows")
+    first_chunk = np.zeros(n_colors + 1, dtype=np.int64)
+    for c in range(n_colors):
+        if color_ptr[c + 1] < color_ptr[c]:
+            raise ValueError("color_ptr decreases")
+        first_chunk[c + 1] = first_chunk[c] + max(
+            1, (color_ptr[c + 1] - color_ptr[c]) // GS_CHUNK_ROWS)
+    total = first_chunk[n_colors]
+    ch_v = _n_chunks(n, 2 * n)
+    part = np.empty((total, 2))
+    vmax = np.empty(ch_v)
+    bsum, zsum, tol, atol = state[0], state[1], state[2], state[3]
+    old = numba.set_parallel_chunksize(1)
+    status = 0
+    k = 0
+    while k < steps:
+        for c in range(n_colors):
+            lo = color_ptr[c]
+            rows = color_ptr[c + 1] - lo
+            chunks = first_chunk[c + 1] - first_chunk[c]
+            for ch in prange(chunks):
+                _gs_color_rows(indptr, indices, data, b, x, complement,
+                               lo + (rows * ch) // chunks, lo + (rows * (ch + 1)) // chunks,
+                               part[first_chunk[c] + ch])
+        change = 0.0
+        dot = 0.0
+        for ch in range(total):
+            change = _nanmax(change, part[ch, 0])
+            dot += part[ch, 1]
+        coef = (bsum - dot) / zsum
+        for ch in prange(ch_v):
+            m = 0.0
+            bad = False
+            for i in range((n * ch) // ch_v, (n * (ch + 1)) // ch_v):
+                xi = x[i] + coef * u[i]
+                x[i] = xi
+                if abs(xi) > m:
+                    m = abs(xi)
+                if xi != xi:
+                    bad = True
+            vmax[ch] = np.nan if bad else m
+        xmax = 0.0
+        for ch in range(ch_v):
+            xmax = _nanmax(xmax, vmax[ch])
+        history[k] = change
+        k += 1
+        if not (math.isfinite(change) and math.isfinite(xmax) and math.isfinite(coef)):
+            status = 2
+            break
+        if change <= max(tol * xmax, atol):
+            status = 1
+            break
+    numba.set_parallel_chunksize(old)
+    return status, k
+
+
 # --------------------------------------------------------------------------- blocks
 
 
@@ -1444,6 +1549,45 @@ def _follow(indptr, indices, data, B, V, AV, order, position, block_ptr, nb, fir
 
 
 # --------------------------------------------------------------------------- levels
+
+
+@njit(cache=True, error_model="numpy")
+def greedy_colors(indptr, indices, t_indptr, t_indices, colors):
+    """Colours of the rows such that no two rows of one colour are linked (by an entry of
+    M or Mᵀ), greedy in row order; returns the number of colours. See
+    ``_cy.greedy_colors``."""
+    n = indptr.shape[0] - 1
+    if indptr.shape[0] < 1 or indptr[n] > indices.shape[0]:
+        raise ValueError("inconsistent CSR arrays")
+    _check_len(t_indptr.shape[0], n + 1)
+    if t_indptr[n] > t_indices.shape[0]:
+        raise ValueError("inconsistent CSR arrays of the transpose")
+    _check_len(colors.shape[0], n)
+    for p in range(indptr[n]):
+        if not 0 <= indices[p] < n:
+            raise ValueError("indices holds an entry that is not a row of the matrix")
+    for p in range(t_indptr[n]):
+        if not 0 <= t_indices[p] < n:
+            raise ValueError("t_indices holds an entry that is not a row of the matrix")
+    mark = np.full(n + 1, -1, dtype=np.int64)
+    colors[:] = -1
+    n_colors = 0
+    for i in range(n):
+        for p in range(indptr[i], indptr[i + 1]):
+            c = colors[indices[p]]
+            if c >= 0:
+                mark[c] = i
+        for p in range(t_indptr[i], t_indptr[i + 1]):
+            c = colors[t_indices[p]]
+            if c >= 0:
+                mark[c] = i
+        c = 0
+        while mark[c] == i:
+            c += 1
+        colors[i] = c
+        if c + 1 > n_colors:
+            n_colors = c + 1
+    return n_colors
 
 
 @njit(cache=True, error_model="numpy")

@@ -42,11 +42,12 @@ from collections.abc import Callable
 import numpy as np
 
 from lab import _ops
+from lab.values._colors import Colored
 from lab.values._tiles import Tiles
 
 __all__ = ["MAX_RESTARTS", "bicgstab", "bicgstab_block", "column_max_abs",
-           "deflated_richardson", "perron_vector", "refine", "relative_norms",
-           "residual_norms"]
+           "deflated_gauss_seidel", "deflated_richardson", "perron_vector", "refine",
+           "relative_norms", "residual_norms"]
 
 #: Restarts from the true residual allowed after a breakdown of the recurrence.
 MAX_RESTARTS = 10
@@ -343,6 +344,84 @@ def deflated_richardson(K, M, b, x, *, perron: Callable[[], tuple[np.ndarray, np
             out.failure = "SLOW"
             break
         del window[:-RICHARDSON_WINDOW - 1]
+    return out
+
+
+def deflated_gauss_seidel(K, M, b, x, *, colored: Callable[[], Colored],
+                          perron: Callable[[], tuple[np.ndarray, np.ndarray]], tol: float,
+                          maxiter: int, atol: float = 0.0, Mx: np.ndarray | None = None,
+                          governor: _ops.ThreadGovernor | None = None) -> Outcome:
+    """Gauss–Seidel sweeps for (I − M)x = b in colour order, the Perron direction u
+    deflated after each, x updated in place (M CSR arrays; ``colored()`` gives M in
+    colour order, :func:`lab.values._colors.build`, called only where the start does
+    not meet the rule).
+
+    A sweep recomputes every x_i = (b_i + Σ_{j≠i} m_ij x_j) / (1 − m_ii) from the newest
+    values, colour by colour, the rows of a colour in parallel (no two are linked); then
+    the error along u is removed as :func:`deflated_richardson` removes it, x += c u with
+    c = Σr / Σz, the residual's sum read as Σb − Σ_j (1 − Σ_i m_ij) x_j without a pass
+    (the backend's ``gauss_seidel_sweeps``, up to :data:`FUSED_PASSES` sweeps in one
+    parallel region). A sweep's largest change is about the residual it started from:
+    once it meets the rule, one product checks the true residual, and the sweeps go on
+    if that does not. The rule, the start's check through ``Mx`` and the failures are
+    :func:`deflated_richardson`'s ("SLOW" when the change fell by less than
+    :data:`RICHARDSON_SLOW` over :data:`RICHARDSON_WINDOW` sweeps).
+    """
+    out = Outcome()
+    n = b.shape[0]
+    t = np.empty(n)
+
+    def residual_max(minus, b, x):  # max|b − (I − M)x|, one pass
+        with _pass(governor):
+            minus(x, t)
+        out.passes += 1
+        np.subtract(b, t, out=t)
+        return float(np.max(np.abs(t)))
+
+    if Mx is None:
+        rmax = residual_max(_products(K, M)[0], b, x)
+    else:
+        rmax = float(np.max(np.abs(b - x + Mx)))
+    if rmax <= max(tol * float(np.max(np.abs(x))), atol):
+        return out
+    u, z = perron()
+    zsum = float(z.sum())
+    if not (math.isfinite(zsum) and zsum > 0.0):
+        out.failure = "SLOW"
+        return out
+    C = colored()
+    minus = _products(K, C.M)[0]
+    order = C.order
+    bc, xc, uc = b[order], x[order], u[order]
+    state = np.array([float(bc.sum()), zsum, tol, atol])
+    history = np.empty(FUSED_PASSES)
+    changes = []
+    out.failure = "MAXITER"
+    while out.iterations < maxiter:
+        steps = min(FUSED_PASSES, maxiter - out.iterations)
+        if governor is not None and governor.probes_next():
+            steps = 1
+        with _pass(governor, steps):
+            status, done = K.gauss_seidel_sweeps(*C.M, bc, xc, C.color_ptr, uc,
+                                                 C.complement, state, history, steps)
+            if governor is not None:
+                governor.made(max(done, 1) * 0.5 * governor.work)
+        out.passes += done
+        out.iterations += done
+        if status == 2:
+            out.failure = "NOT_FINITE"
+            break
+        if status == 1 and residual_max(minus, bc, xc) <= max(
+                tol * float(np.max(np.abs(xc))), atol):
+            out.failure = None
+            break
+        changes.extend(history[:done].tolist())
+        if len(changes) > RICHARDSON_WINDOW and \
+                changes[-1] > RICHARDSON_SLOW * changes[-1 - RICHARDSON_WINDOW]:
+            out.failure = "SLOW"
+            break
+        del changes[:-RICHARDSON_WINDOW - 1]
+    x[order] = xc
     return out
 
 

@@ -75,7 +75,7 @@ from lab.exceptions import (
     InvalidTypeError,
     NotConvergedError,
 )
-from lab.values import _krylov, _structure, _tiles
+from lab.values import _colors, _krylov, _structure, _tiles
 
 __all__ = ["Status", "ValuesOptions", "ValuesResult", "ValueSolver", "labour_values", "METHODS"]
 
@@ -933,7 +933,7 @@ class _LargeBlock:
     """
 
     __slots__ = ("s", "e", "members", "sub", "sub_entry", "closed", "sub32", "tiles",
-                 "perron", "last", "_tiling", "_lookup")
+                 "perron", "last", "colored", "_tiling", "_lookup")
 
     def __init__(self, s, e, members, sub, sub_entry, closed):
         self.s, self.e, self.members, self.sub, self.sub_entry = s, e, members, sub, sub_entry
@@ -947,6 +947,9 @@ class _LargeBlock:
         # (y, sub y) of the last one-column solve, kept up to date by updates: the
         # next warm start's residual without a pass
         self.last = None
+        # sub in colour order for warm re-solves by Gauss–Seidel (:mod:`._colors`),
+        # built by the first that iterates and kept through coefficient changes
+        self.colored = None
         self._tiling = _tiles.worth_tiling(sub)
         self._lookup = None
 
@@ -1575,11 +1578,20 @@ class _Run:
                 out.passes += 1
             return blk.perron
 
+        def colored():
+            if blk.colored is None:
+                blk.colored = _colors.build(self.K, blk.sub)
+            return blk.colored
+
         last = blk.last
         known = last[1] if last is not None and np.array_equal(last[0], guess) else None
-        first = _krylov.deflated_richardson(self.K, sub, target, guess, perron=perron,
-                                            tol=tol, atol=atol or 0.0, Mx=known,
-                                            maxiter=self.maxiter, governor=governor)
+        options = dict(perron=perron, tol=tol, atol=atol or 0.0, Mx=known,
+                       maxiter=self.maxiter, governor=governor)
+        if isinstance(sub, _tiles.Tiles):  # no locality: the tiles' product pays more
+            first = _krylov.deflated_richardson(self.K, sub, target, guess, **options)
+        else:
+            first = _krylov.deflated_gauss_seidel(self.K, sub, target, guess,
+                                                  colored=colored, **options)
         out.passes += first.passes
         out.iterations, out.failure = first.iterations, first.failure
         if first.failure == "SLOW":

@@ -278,13 +278,18 @@ def _change_blocks(solver, entries, values, rows):
             blk.last = None
             if blk.perron:
                 blk.perron = (blk.perron[0], None)  # z again at the next warm solve
+            if blk.colored is not None:
+                blk.colored.refresh(blk.sub)
             continue
         inside = (position >= blk.s) & (position < blk.e)
         hit, at = blk.locate(entries[inside])
         if at.size:
             changed = values[inside][hit]
-            _follow(blk, at, changed - blk.sub[2][at])
+            delta = changed - blk.sub[2][at]
+            _follow(blk, at, delta)
             blk.sub[2][at] = changed
+            if blk.colored is not None:
+                blk.colored.change(at, changed, delta)
             if blk.sub32 is not None:
                 blk.sub32[2][at] = changed
 

@@ -1695,6 +1695,194 @@ def test_deflated_richardson_stops_as_documented():
         assert out.failure is None and out.passes == 1 and out.iterations == 0
 
 
+def _greedy_reference(M):
+    """Greedy colours in row order over the links of M + Mᵀ (self-links ignored)."""
+    G = sp.csr_array(M + M.T)
+    colors = np.full(M.shape[0], -1)
+    for i in range(M.shape[0]):
+        taken = set(colors[G.indices[G.indptr[i]:G.indptr[i + 1]]].tolist())
+        c = 0
+        while c in taken:
+            c += 1
+        colors[i] = c
+    return colors
+
+
+def test_greedy_colors(kern, idx):
+    """No two linked rows share a colour; each row has the smallest colour its earlier
+    linked rows leave (the NumPy reference); indices outside the matrix are refused."""
+    Ma, M, _ = _perron_case(3_000)
+    M = M.copy()
+    M.setdiag(0.5)  # self-links do not count
+    ip, ix = M.indptr.astype(idx), M.indices.astype(idx)
+    T = sp.csr_array(M.T)
+    t_ip, t_ix = T.indptr.astype(idx), T.indices.astype(idx)
+    colors = np.empty(3_000, dtype=idx)
+    n_colors = kern.greedy_colors(ip, ix, t_ip, t_ix, colors)
+    assert_array_equal(colors, _greedy_reference(M))
+    assert n_colors == colors.max() + 1
+    C = sp.coo_array(M)
+    linked = C.row != C.col
+    assert not np.any(colors[C.row[linked]] == colors[C.col[linked]])
+    bad = ix.copy()
+    bad[7] = 3_000
+    with pytest.raises(ValueError):
+        kern.greedy_colors(ip, bad, t_ip, t_ix, colors)
+    with pytest.raises(ValueError):
+        kern.greedy_colors(ip, ix, t_ip, t_ix, colors[:-1])
+
+
+def _colored_case(n, seed=5):
+    """A _perron_case matrix in colour order (lab.values._colors), b, a Perron pair."""
+    from lab.values import _colors, _krylov
+
+    Ma, M, rng = _perron_case(n, seed)
+    K = _ops.kernels(BACKENDS[0])
+    C = _colors.build(K, Ma)
+    Mc = sp.csr_array((C.M[2], C.M[1], C.M[0]), shape=(n, n))
+    u, z = _krylov.perron_vector(K, C.M, n)
+    return C, Mc, rng.random(n), u, z
+
+
+def test_gauss_seidel_sweeps_against_numpy(kern):
+    """Sweeps in row order (the colours make them parallel) and the deflation after
+    each, as a NumPy loop computes them; the change of each sweep in ``history``."""
+    n = 5_000
+    C, Mc, b, u, z = _colored_case(n)
+    d = Mc.diagonal()
+    off = sp.csr_array(Mc - sp.diags_array(d))
+    x = np.zeros(n)
+    state = np.array([b.sum(), z.sum(), 0.0, 0.0])
+    history = np.empty(3)
+    status, done = kern.gauss_seidel_sweeps(*C.M, b, x, C.color_ptr, u, C.complement, state,
+                                            history, 3)
+    assert (status, done) == (0, 3)
+    ref = np.zeros(n)
+    for sweep in range(3):
+        before = ref.copy()
+        for i in range(n):
+            row = slice(off.indptr[i], off.indptr[i + 1])
+            ref[i] = (b[i] + off.data[row] @ ref[off.indices[row]]) / (1 - d[i])
+        assert history[sweep] == pytest.approx(np.max(np.abs(ref - before)), rel=1e-12)
+        ref += (b.sum() - (1 - Mc.sum(axis=0)) @ ref) / z.sum() * u
+    assert_allclose(x, ref, rtol=1e-13, atol=0)
+    # a sweep whose change meets the rule stops the call
+    state[2] = 1.0
+    status, done = kern.gauss_seidel_sweeps(*C.M, b, x, C.color_ptr, u, C.complement, state,
+                                            history, 3)
+    assert (status, done) == (1, 1)
+    nan_b = b.copy()
+    nan_b[17] = np.nan
+    status, done = kern.gauss_seidel_sweeps(*C.M, nan_b, np.zeros(n), C.color_ptr, u,
+                                            C.complement, state, history, 3)
+    assert (status, done) == (2, 1)
+    with pytest.raises(ValueError):
+        kern.gauss_seidel_sweeps(*C.M, b, x, C.color_ptr[:-1], u, C.complement, state,
+                                 history, 3)
+
+
+@pytest.mark.skipif("cython" not in BACKENDS, reason="thread counts are the Cython pool's")
+def test_gauss_seidel_sweeps_do_not_depend_on_the_thread_count():
+    cy = _ops.kernels("cython")
+    n = 60_000
+    C, _, b, u, z = _colored_case(n)
+    runs = []
+    for threads in (1, 2):
+        with _ops.thread_limit(threads, "cython"):
+            x, history = np.zeros(n), np.empty(8)
+            state = np.array([b.sum(), z.sum(), 0.0, 0.0])
+            cy.gauss_seidel_sweeps(*C.M, b, x, C.color_ptr, u, C.complement, state, history,
+                                   8)
+        runs.append((x, history))
+    assert_array_equal(runs[0][0], runs[1][0])
+    assert_array_equal(runs[0][1], runs[1][1])
+
+
+@pytest.mark.parametrize("n", [3, 2_000, 60_000])
+def test_deflated_gauss_seidel_against_a_direct_solve(n):
+    """Every backend, from zero and from a start: the direct answer, the rule met by the
+    true residual, in fewer sweeps than deflated Richardson needs passes; the start's
+    M x handed in saves its pass."""
+    from lab.values import _colors, _krylov
+
+    M_arrays, M, rng = _perron_case(n)
+    b = rng.random(n)
+    exact = _reference_solve(M, b)
+    answers = []
+    for backend in BACKENDS:
+        K = _ops.kernels(backend)
+        pair = _krylov.perron_vector(K, M_arrays, n)
+        colored = _colors.build(K, M_arrays)
+        for x0 in (np.zeros(n), exact * rng.uniform(0.99, 1.01, n)):
+            x = x0.copy()
+            out = _krylov.deflated_gauss_seidel(K, M_arrays, b, x, colored=lambda c=colored: c,
+                                                perron=lambda p=pair: p, tol=1e-12,
+                                                maxiter=500)
+            assert out.failure is None, backend
+            assert np.max(np.abs(b - (x - M @ x))) <= 1e-12 * np.max(np.abs(x)), backend
+            assert_allclose(x, exact, rtol=1e-10, atol=0)
+            x_r = x0.copy()
+            richardson = _krylov.deflated_richardson(K, M_arrays, b, x_r,
+                                                     perron=lambda p=pair: p, tol=1e-12,
+                                                     maxiter=500)
+            if n > 3:
+                assert out.passes < richardson.passes, (out.passes, richardson.passes)
+            x2 = x0.copy()
+            out2 = _krylov.deflated_gauss_seidel(K, M_arrays, b, x2, colored=lambda c=colored: c,
+                                                 perron=lambda p=pair: p, tol=1e-12,
+                                                 maxiter=500, Mx=M @ x0)
+            assert out2.passes == out.passes - 1 and out2.failure is None
+            assert_allclose(x2, x, rtol=1e-14, atol=0)
+            answers.append(x)
+    for x in answers[2::2]:  # from zero, both backends agree to rounding
+        assert_allclose(x, answers[0], rtol=1e-13, atol=0)
+
+
+def test_deflated_gauss_seidel_stops_as_documented():
+    """Slow where every eigenvalue has modulus near ρ (a ring of 0.99 a unit), not
+    finite, out of sweeps, and a start that already meets the rule: one pass, and
+    neither the Perron vector nor the coloured copy is asked for."""
+    from lab.values import _colors, _krylov
+
+    n = 301
+    ring = sp.csr_array((np.full(n, 0.99), (np.arange(n), (np.arange(n) + 1) % n)),
+                        shape=(n, n))
+    ring_arrays = (ring.indptr.astype(np.int32), ring.indices.astype(np.int32), ring.data)
+    M_arrays, M, rng = _perron_case(2_000)
+    b = rng.random(2_000)
+
+    def never():
+        raise AssertionError("the start meets the rule: nothing more is needed")
+
+    for backend in BACKENDS:
+        K = _ops.kernels(backend)
+        pair = _krylov.perron_vector(K, ring_arrays, n)
+        colored = _colors.build(K, ring_arrays)
+        x = np.zeros(n)
+        out = _krylov.deflated_gauss_seidel(K, ring_arrays, np.arange(n, dtype=float), x,
+                                            colored=lambda c=colored: c,
+                                            perron=lambda p=pair: p, tol=1e-12,
+                                            maxiter=1000)
+        assert out.failure == "SLOW" and out.passes <= 1 + 2 * _krylov.FUSED_PASSES + 8
+        assert np.all(np.isfinite(x))
+        pair = _krylov.perron_vector(K, M_arrays, 2_000)
+        colored = _colors.build(K, M_arrays)
+        bad = b.copy()
+        bad[77] = np.nan
+        out = _krylov.deflated_gauss_seidel(K, M_arrays, bad, np.zeros(2_000),
+                                            colored=lambda c=colored: c,
+                                            perron=lambda p=pair: p, tol=1e-12, maxiter=100)
+        assert out.failure == "NOT_FINITE"
+        out = _krylov.deflated_gauss_seidel(K, M_arrays, b, np.zeros(2_000),
+                                            colored=lambda c=colored: c,
+                                            perron=lambda p=pair: p, tol=1e-15, maxiter=3)
+        assert out.failure == "MAXITER" and out.iterations == 3
+        out = _krylov.deflated_gauss_seidel(K, M_arrays, b, _reference_solve(M, b),
+                                            colored=never, perron=never, tol=1e-10,
+                                            maxiter=100)
+        assert out.failure is None and out.passes == 1 and out.iterations == 0
+
+
 def test_perron_vector_of_a_nonnegative_matrix():
     from lab.values import _krylov
 
