@@ -1145,6 +1145,43 @@ def test_block_solve_levels_equals_block_solve(kern, backend, idx, nrhs):
     assert_allclose(serial, dense, rtol=1e-10, atol=1e-12)
 
 
+def test_block_solve_levels_mixes_shared_levels_and_runs_of_small_ones(kern, backend, idx):
+    """Levels large enough to be shared between threads, then runs of levels of one chunk
+    each (one thread solves a run, with one barrier after it): block_solve's answer bit
+    for bit on 1 and 2 threads, and a bad pivot inside a run is reported."""
+    n = 40_000
+    M, ip, ix, d, order, position, ptr = _blocked_problem(idx, n=n, seed=21, inputs=0.95)
+    order_l, position_l, ptr_l, level_ptr, n_levels = _level_sorted(kern, idx, ip, ix,
+                                                                     order, ptr)
+    widths = np.diff(level_ptr)
+    assert widths.max() >= 8192 and np.sum(widths < 1024) >= 3  # both kinds of level
+    nb = len(ptr) - 1
+    B = np.random.default_rng(22).uniform(size=(n, 1))
+    serial, serial_mv = np.zeros((n, 1)), np.zeros((n, 1))
+    assert kern.block_solve(ip, ix, d, B, serial, serial_mv, order, position, ptr, 0, nb,
+                            400) == -1
+    for threads in (1, 2):
+        with _ops.thread_limit(threads, backend):
+            V, MV = np.zeros((n, 1)), np.zeros((n, 1))
+            assert kern.block_solve_levels(ip, ix, d, B, V, MV, order_l, position_l, ptr_l,
+                                           level_ptr, 0, n_levels, 400) == -1
+        assert_array_equal(V, serial)
+        assert_array_equal(MV, serial_mv)
+    # a single product of the last level uses 1.5 units of itself
+    last = np.arange(ptr_l[level_ptr[n_levels - 1]], ptr_l[level_ptr[n_levels]])
+    d2 = d.copy()
+    j = int(order_l[last[0]])
+    d2[ip[j]:ip[j + 1]] = 0.0
+    ix2 = ix.copy()
+    ix2[ip[j]:ip[j + 1]] = j  # every entry of its row on itself: a pivot of 1 − 0 ... = 1
+    d2[ip[j]] = 1.5
+    with _ops.thread_limit(2, backend):
+        bad = kern.block_solve_levels(ip, ix2, d2, B, np.zeros((n, 1)), np.zeros((n, 1)),
+                                      order_l, position_l, ptr_l, level_ptr, 0, n_levels,
+                                      400)
+    assert bad >= 0 and order_l[ptr_l[bad]] == j
+
+
 def test_block_solve_levels_skips_large_and_reports_bad_pivot(kern, idx):
     M, ip, ix, d, order, position, ptr = _blocked_problem(idx, n=500, seed=20)
     order, position, ptr, level_ptr, n_levels = _level_sorted(kern, idx, ip, ix, order, ptr)
