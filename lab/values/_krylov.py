@@ -76,15 +76,17 @@ FUSED_PASSES = 8
 class Outcome:
     """How a Krylov solve ended: ``failure`` is None (converged), "MAXITER",
     "BREAKDOWN" or "NOT_FINITE"; ``passes`` counts matrix passes (float64 ones, and
-    float32 ones separately for :func:`refine`)."""
+    float32 ones separately for :func:`refine`); ``product``: M x of the answer where
+    the solve's last pass computed it (:func:`deflated_gauss_seidel`), else None."""
 
-    __slots__ = ("failure", "passes", "passes32", "iterations")
+    __slots__ = ("failure", "passes", "passes32", "iterations", "product")
 
     def __init__(self):
         self.failure = None
         self.passes = 0.0
         self.passes32 = 0.0
         self.iterations = 0
+        self.product = None
 
 
 def _products(K, M):
@@ -362,35 +364,34 @@ def deflated_gauss_seidel(K, M, b, x, *, colored: Callable[[], Colored],
     c = Σr / Σz, the residual's sum read as Σb − Σ_j (1 − Σ_i m_ij) x_j without a pass
     (the backend's ``gauss_seidel_sweeps``, up to :data:`FUSED_PASSES` sweeps in one
     parallel region). A sweep's largest change is about the residual it started from:
-    once it meets the rule, one product checks the true residual, and the sweeps go on
-    if that does not. The rule, the start's check through ``Mx`` and the failures are
-    :func:`deflated_richardson`'s ("SLOW" when the change fell by less than
-    :data:`RICHARDSON_SLOW` over :data:`RICHARDSON_WINDOW` sweeps).
+    once it meets the rule, one product checks the true residual (and is kept as
+    ``product``), and the sweeps go on if that does not. The rule, the start's check
+    through ``Mx`` and the failures are :func:`deflated_richardson`'s ("SLOW" when the
+    change fell by less than :data:`RICHARDSON_SLOW` over :data:`RICHARDSON_WINDOW`
+    sweeps).
     """
     out = Outcome()
     n = b.shape[0]
-    t = np.empty(n)
 
-    def residual_max(minus, b, x):  # max|b − (I − M)x|, one pass
+    def residual_max(M, b, x):  # max|b − (I − M)x|, one pass; M x kept as the product
+        product = np.empty(n)
         with _pass(governor):
-            minus(x, t)
+            K.csr_matvec(*M, x, product)
         out.passes += 1
-        np.subtract(b, t, out=t)
-        return float(np.max(np.abs(t)))
+        out.product = product
+        return float(np.max(np.abs(b - x + product)))
 
-    if Mx is None:
-        rmax = residual_max(_products(K, M)[0], b, x)
-    else:
-        rmax = float(np.max(np.abs(b - x + Mx)))
+    rmax = residual_max(M, b, x) if Mx is None else float(np.max(np.abs(b - x + Mx)))
     if rmax <= max(tol * float(np.max(np.abs(x))), atol):
+        out.product = Mx if Mx is not None else out.product
         return out
+    out.product = None
     u, z = perron()
     zsum = float(z.sum())
     if not (math.isfinite(zsum) and zsum > 0.0):
         out.failure = "SLOW"
         return out
     C = colored()
-    minus = _products(K, C.M)[0]
     order = C.order
     bc, xc, uc = b[order], x[order], u[order]
     state = np.array([float(bc.sum()), zsum, tol, atol])
@@ -411,10 +412,12 @@ def deflated_gauss_seidel(K, M, b, x, *, colored: Callable[[], Colored],
         if status == 2:
             out.failure = "NOT_FINITE"
             break
-        if status == 1 and residual_max(minus, bc, xc) <= max(
+        if status == 1 and residual_max(C.M, bc, xc) <= max(
                 tol * float(np.max(np.abs(xc))), atol):
             out.failure = None
+            out.product = out.product[C.position]  # the block's own numbering
             break
+        out.product = None
         changes.extend(history[:done].tolist())
         if len(changes) > RICHARDSON_WINDOW and \
                 changes[-1] > RICHARDSON_SLOW * changes[-1 - RICHARDSON_WINDOW]:
