@@ -721,6 +721,67 @@ def residual_norms(const double[:, ::1] B, const double[:, ::1] AV, const double
     return None
 
 
+def residual_quotients(const double[::1] b, const double[::1] av, const double[::1] v,
+                       double[::1] out):
+    """The check of one solve v = b + M v and the Collatz–Wielandt quotients of its
+    values, in one pass: ``out`` = [max|b + av − v|, max|v|, max av/v, min av/v, min v]
+    (av = M v as the solve computed it). Each is NaN where an entry it reads is (a
+    quotient is NaN or ±inf where v is 0 or not finite: the caller proves nothing from
+    it). :func:`residual_norms` and ``lab.values._structure.certify`` took a pass each
+    over v and M v (10⁶ products: 1.1 and 1.2 ms).
+    """
+    cdef Py_ssize_t n = v.shape[0], i, t, lo, hi, nchunks
+    cdef double d, e, q, res, vabs, qmax, qmin, vmin
+    cdef int bad, vbad, qbad
+    cdef double[:, ::1] part
+    _check_len("b", b.shape[0], n)
+    _check_len("av", av.shape[0], n)
+    _check_len("out", out.shape[0], 5)
+    nchunks = _n_chunks(n, 3 * n)
+    part = np.empty((nchunks, 5), dtype=np.float64)
+    with nogil:
+        for t in prange(nchunks, schedule="dynamic", chunksize=1, num_threads=_team(nchunks)):
+            lo = (n * t) // nchunks
+            hi = (n * (t + 1)) // nchunks
+            res = 0.0
+            vabs = 0.0
+            qmax = -INFINITY
+            qmin = INFINITY
+            vmin = INFINITY
+            bad = 0
+            vbad = 0
+            qbad = 0
+            for i in range(lo, hi):
+                d = fabs((b[i] + av[i]) - v[i])
+                e = v[i]
+                q = av[i] / e
+                res = d if d > res else res
+                vabs = fabs(e) if fabs(e) > vabs else vabs
+                qmax = q if q > qmax else qmax
+                qmin = q if q < qmin else qmin
+                vmin = e if e < vmin else vmin
+                bad = bad | (d != d)
+                vbad = vbad | (e != e)
+                qbad = qbad | (q != q)
+            part[t, 0] = NAN if bad else res
+            part[t, 1] = NAN if vbad else vabs
+            part[t, 2] = NAN if qbad else qmax
+            part[t, 3] = NAN if qbad else qmin
+            part[t, 4] = NAN if vbad else vmin
+        out[0] = 0.0
+        out[1] = 0.0
+        out[2] = -INFINITY if n > 0 else 0.0
+        out[3] = INFINITY if n > 0 else 0.0
+        out[4] = INFINITY if n > 0 else 0.0
+        for t in range(nchunks):
+            out[0] = _nanmax(out[0], part[t, 0])
+            out[1] = _nanmax(out[1], part[t, 1])
+            out[2] = _nanmax(out[2], part[t, 2])
+            out[3] = -_nanmax(-out[3], -part[t, 3])
+            out[4] = -_nanmax(-out[4], -part[t, 4])
+    return None
+
+
 # One chunk of each BiCGSTAB step, shared by the step kernels below and by
 # bicgstab_iterations, which makes the same steps in one parallel region: the same
 # arithmetic by construction.

@@ -503,6 +503,65 @@ def _residual_rows(B, AV, V, lo, hi, res, vmax):
         vmax[q] = np.nan if vbad else c
 
 
+@njit(cache=True, error_model="numpy")
+def _quotient_rows(b, av, v, lo, hi, out):
+    res = 0.0
+    vabs = 0.0
+    qmax = -np.inf
+    qmin = np.inf
+    vmin = np.inf
+    bad = False
+    vbad = False
+    qbad = False
+    for i in range(lo, hi):
+        d = abs((b[i] + av[i]) - v[i])
+        e = v[i]
+        q = av[i] / e
+        res = d if d > res else res
+        vabs = abs(e) if abs(e) > vabs else vabs
+        qmax = q if q > qmax else qmax
+        qmin = q if q < qmin else qmin
+        vmin = e if e < vmin else vmin
+        bad |= d != d
+        vbad |= e != e
+        qbad |= q != q
+    out[0] = np.nan if bad else res
+    out[1] = np.nan if vbad else vabs
+    out[2] = np.nan if qbad else qmax
+    out[3] = np.nan if qbad else qmin
+    out[4] = np.nan if vbad else vmin
+
+
+@njit(parallel=True, error_model="numpy")
+def residual_quotients(b, av, v, out):
+    """[max|b + av − v|, max|v|, max av/v, min av/v, min v] in one pass (NaN kept); see
+    ``_cy.residual_quotients``."""
+    n = v.shape[0]
+    _check_len(b.shape[0], n)
+    _check_len(av.shape[0], n)
+    _check_len(out.shape[0], 5)
+    nchunks = _n_chunks(n, 3 * n)
+    part = np.empty((nchunks, 5))
+    if nchunks == 1:
+        _quotient_rows(b, av, v, 0, n, part[0])
+    else:
+        old = numba.set_parallel_chunksize(1)
+        for t in prange(nchunks):
+            _quotient_rows(b, av, v, (n * t) // nchunks, (n * (t + 1)) // nchunks, part[t])
+        numba.set_parallel_chunksize(old)
+    out[0] = 0.0
+    out[1] = 0.0
+    out[2] = -np.inf if n > 0 else 0.0
+    out[3] = np.inf if n > 0 else 0.0
+    out[4] = np.inf if n > 0 else 0.0
+    for t in range(nchunks):
+        out[0] = _nanmax(out[0], part[t, 0])
+        out[1] = _nanmax(out[1], part[t, 1])
+        out[2] = _nanmax(out[2], part[t, 2])
+        out[3] = -_nanmax(-out[3], -part[t, 3])
+        out[4] = -_nanmax(-out[4], -part[t, 4])
+
+
 @njit(parallel=True, error_model="numpy")
 def residual_norms(B, AV, V, res_inf, v_inf):
     """Per column: max|B + AV − V| into res_inf, max|V| into v_inf, one pass; see

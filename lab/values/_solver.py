@@ -773,7 +773,7 @@ class ValueSolver:
             finite = math.isfinite(residual)
             if not finite:
                 run.suspect = True  # diverged, or overflowed: which one, diagnose decides
-            productivity = self._productivity(b, check.v, check.Av, run)
+            productivity = self._productivity(b, check.v, check.Av, run, check.extremes)
             t_end = time.perf_counter()
             n_threads = run.threads_used()
 
@@ -827,7 +827,7 @@ class ValueSolver:
             self._ordered = _Ordered(self.structure, self._M, self._large, self.backend)
         return self._ordered
 
-    def _productivity(self, b, v, Atv, run) -> _structure.ProductivityReport:
+    def _productivity(self, b, v, Atv, run, extremes=None) -> _structure.ProductivityReport:
         """Cheapest proof that ρ(A) < 1 (see :mod:`lab.values._structure`) or the error.
 
         A proof holds until the coefficients change (``update`` forgets it): later solves
@@ -843,7 +843,7 @@ class ValueSolver:
             indptr = self._M[0]
             if self._longest is None or self._longest[0] is not indptr:
                 self._longest = (indptr, _structure.longest_row(indptr))  # per pattern
-            bound = _structure.certify(b, v, Atv, self._longest[1])
+            bound = _structure.certify(b, v, Atv, self._longest[1], extremes=extremes)
             if bound is not None:
                 report = _structure.ProductivityReport(
                     bound, "Collatz–Wielandt bound from the computed values")
@@ -1149,10 +1149,18 @@ class _Run:
         b = self.b if b is None else b
         v = self.v if v is None else v.reshape(self.v.shape)
         Atv = Atv.reshape(self.v.shape)
-        res, self.vmax = _krylov.residual_norms(self.K, b, Atv, v)
+        extremes = None
+        if v.ndim == 1 or v.shape[1] == 1:  # with the productivity proof's quotients
+            out = np.empty(5)
+            self.K.residual_quotients(*(np.ascontiguousarray(a).reshape(-1)
+                                        for a in (b, Atv, v)), out)
+            res, self.vmax = out[:1], out[1:2]
+            extremes = (out[2], out[3], out[4], out[1])
+        else:
+            res, self.vmax = _krylov.residual_norms(self.K, b, Atv, v)
         rel = _krylov.relative_norms(res, self.vmax)
         worst = float(np.nan if np.isnan(rel).any() else np.max(rel))
-        self._checked = (self.v, (worst, _Check(Atv, v, where)))
+        self._checked = (self.v, (worst, _Check(Atv, v, where, extremes)))
         return self._checked[1]
 
     # -- methods ----------------------------------------------------------------
@@ -1623,6 +1631,8 @@ class _Check(NamedTuple):
     Av: np.ndarray
     v: np.ndarray
     where: np.ndarray | None
+    #: (max, min of (Aᵀv)_j / v_j, min v, max |v|) of a one-column check, else None
+    extremes: tuple | None = None
 
 
 def _narrow(M):

@@ -234,6 +234,31 @@ def test_residual_norms_nan_and_shapes(kern):
         kern.residual_norms(B, AV, V, np.empty(3), vmax)
 
 
+@pytest.mark.parametrize("n", [0, 1, 500, 70_001])
+def test_residual_quotients(kern, n):
+    """The check's norms and the Collatz–Wielandt quotients in one pass: NumPy's values;
+    NaN where an entry read is NaN, and a zero value gives a quotient that is not
+    finite."""
+    rng = np.random.default_rng(n)
+    b, av, v = rng.uniform(size=n), rng.uniform(size=n), rng.uniform(0.5, 1.0, n)
+    out = np.empty(5)
+    kern.residual_quotients(b, av, v, out)
+    if n == 0:
+        assert_array_equal(out, [0.0, 0.0, 0.0, 0.0, 0.0])
+        return
+    q = av / v
+    assert_array_equal(out, [np.abs(b + av - v).max(), np.abs(v).max(), q.max(), q.min(),
+                             v.min()])
+    v[n // 2] = 0.0
+    kern.residual_quotients(b, av, v, out)
+    assert not np.isfinite(out[2]) and out[4] == 0.0
+    v[n // 2] = np.nan
+    kern.residual_quotients(b, av, v, out)
+    assert np.isnan(out).all()
+    with pytest.raises(ValueError):
+        kern.residual_quotients(b[:-1], av, v, out)
+
+
 @pytest.mark.parametrize("nrhs", [1, 4])
 @pytest.mark.parametrize("n", [0, 1, 60, 500])
 def test_jacobi_step_multi(kern, idx, n, nrhs):

@@ -193,12 +193,27 @@ def test_a_proof_serves_later_solves_until_an_update(monkeypatch):
         solver.solve(rhs=np.ones(60))
 
 
-def test_certify_bound_and_its_refusals():
+def test_certify_bound_and_its_refusals(monkeypatch):
     """The Collatz–Wielandt bound from a solution: above the largest computed ratio by
     the rounding margin of the longest row (larger where that is unknown), and no bound
-    where a value is not positive or anything is not finite, in any slice of the pass."""
+    where a value is not positive or anything is not finite, in any slice of the pass;
+    the same from the extremes every backend's residual_quotients reads in the check."""
+    from lab import _ops
     from lab.values import _structure
 
+    certify = _structure.certify
+
+    def both_ways(b, v, Atv, longest=None):
+        plain = certify(b, v, Atv, longest)
+        for backend in _ops.available_backends():
+            out = np.empty(5)
+            _ops.kernels(backend).residual_quotients(b, Atv, v, out)
+            assert out[1] == np.abs(v).max() or np.isnan(out[1])
+            fused = certify(b, v, Atv, longest, extremes=(out[2], out[3], out[4], out[1]))
+            assert fused == plain, backend
+        return plain
+
+    monkeypatch.setattr(_structure, "certify", both_ways)
     n = 3 * _structure._SLICE + 17  # slices, the last one short
     rng = np.random.default_rng(7)
     v = rng.uniform(0.5, 2.0, n)
