@@ -100,4 +100,5 @@ def build(K, sub) -> Colored:
                 np.empty(nnz))
     K.permute_csr(indptr, indices[:nnz], np.arange(nnz, dtype=np.float64), order, position,
                   *numbered)
-    return Colored(order, position, M, numbered[2].astype(np.int64), color_ptr)
+    # entry numbers fit the index type of indptr, which holds them
+    return Colored(order, position, M, numbered[2].astype(indptr.dtype), color_ptr)
