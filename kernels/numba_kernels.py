@@ -1074,8 +1074,14 @@ def gauss_seidel_multi(indptr, indices, data, B, V, row_start, row_stop, n_chunk
                          change_out, vmax_out)
 
 
-#: Rows per chunk of a colour in gauss_seidel_sweeps (as the Cython backend's).
+#: Rows per chunk of a colour in gauss_seidel_sweeps (as the Cython backend's), and the
+#: fewest chunks for which a colour is shared between threads: each parallel loop of
+#: Numba starts its threads anew (the 10⁶ generated core's 16 colours: 3.4 ms a sweep
+#: with every colour in parallel, 2.1 ms with 64, 2.3 ms all serial; re-solves after 10³
+#: changes with the sweeps 106.4 ms against 103.8 with deflated Richardson,
+#: ``python /tmp/s38/sweep_nb.py``, ``/tmp/s38/ab_numba.py``).
 GS_CHUNK_ROWS = 64
+GS_PARALLEL_CHUNKS = 64
 
 
 @njit(cache=True, error_model="numpy")
@@ -1143,10 +1149,18 @@ def gauss_seidel_sweeps(indptr, indices, data, b, x, color_ptr, u, complement, s
             lo = color_ptr[c]
             rows = color_ptr[c + 1] - lo
             chunks = first_chunk[c + 1] - first_chunk[c]
-            for ch in prange(chunks):
-                _gs_color_rows(indptr, indices, data, b, x, complement,
-                               lo + (rows * ch) // chunks, lo + (rows * (ch + 1)) // chunks,
-                               part[first_chunk[c] + ch])
+            if chunks >= GS_PARALLEL_CHUNKS:
+                for ch in prange(chunks):
+                    _gs_color_rows(indptr, indices, data, b, x, complement,
+                                   lo + (rows * ch) // chunks,
+                                   lo + (rows * (ch + 1)) // chunks,
+                                   part[first_chunk[c] + ch])
+            else:  # a parallel loop's start costs more than a small colour's rows
+                for ch in range(chunks):
+                    _gs_color_rows(indptr, indices, data, b, x, complement,
+                                   lo + (rows * ch) // chunks,
+                                   lo + (rows * (ch + 1)) // chunks,
+                                   part[first_chunk[c] + ch])
         change = 0.0
         dot = 0.0
         for ch in range(total):
