@@ -2553,6 +2553,14 @@ def block_levels(const idx_t[::1] indptr, const idx_t[::1] indices, const idx2_t
     return n_levels
 
 
+cdef inline Py_ssize_t _level_chunks(const idx2_t[::1] level_ptr, Py_ssize_t L,
+                                     Py_ssize_t r) noexcept nogil:
+    """Chunks of level L of a substitution pass (its components, about 16 multiply-adds
+    each per right-hand side)."""
+    cdef Py_ssize_t cnt = level_ptr[L + 1] - level_ptr[L]
+    return _n_chunks(cnt, 16 * cnt * (r if r > 0 else 1))
+
+
 def block_solve_levels(const idx_t[::1] indptr, const idx_t[::1] indices,
                        const real_t[::1] data, const double[:, ::1] B, double[:, ::1] V,
                        double[:, ::1] AV, const idx2_t[::1] order, const idx2_t[::1] position,
@@ -2597,8 +2605,7 @@ def block_solve_levels(const idx_t[::1] indptr, const idx_t[::1] indices,
     # no more threads than the widest level has chunks: where every level is one chunk
     # (small economies), a second thread would only wait at the barriers
     for L in range(first, last):
-        cnt = level_ptr[L + 1] - level_ptr[L]
-        widest = max(widest, _n_chunks(cnt, 16 * cnt * (r if r > 0 else 1)))
+        widest = max(widest, _level_chunks(level_ptr, L, r))
     nt = <int> min(<Py_ssize_t> omp_get_max_threads(), widest)
     T = np.empty((nt, dense_max * dense_max + 1), dtype=np.float64)
     rh = np.empty((nt, dense_max * r + r + 1), dtype=np.float64)
@@ -2627,7 +2634,7 @@ def block_solve_levels(const idx_t[::1] indptr, const idx_t[::1] indices,
                 while L < last:
                     lo = level_ptr[L]
                     cnt = level_ptr[L + 1] - lo
-                    nchunks = _n_chunks(cnt, 16 * cnt * (r if r > 0 else 1))
+                    nchunks = _level_chunks(level_ptr, L, r)
                     # A run of levels of one chunk each is solved by one thread in
                     # order, with one barrier after it instead of one a level: the
                     # others would sleep at each barrier and need waking (about 70 µs;
@@ -2635,10 +2642,7 @@ def block_solve_levels(const idx_t[::1] indptr, const idx_t[::1] indices,
                     # ten small ones).
                     run = L + 1
                     if nchunks == 1:
-                        while run < last and _n_chunks(
-                                level_ptr[run + 1] - level_ptr[run],
-                                16 * (level_ptr[run + 1] - level_ptr[run])
-                                * (r if r > 0 else 1)) == 1:
+                        while run < last and _level_chunks(level_ptr, run, r) == 1:
                             run = run + 1
                     if nchunks == 1 and run > L + 1:
                         if tid == 0:

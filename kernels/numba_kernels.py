@@ -1112,6 +1112,13 @@ def _gs_color_rows(indptr, indices, data, b, x, complement, lo, hi, out):
     out[1] = dot
 
 
+@njit(cache=True, error_model="numpy")
+def _gs_color_chunk(indptr, indices, data, b, x, complement, lo, rows, chunks, ch, out):
+    """Chunk ``ch`` of ``chunks`` of the colour of ``rows`` rows from ``lo``."""
+    _gs_color_rows(indptr, indices, data, b, x, complement, lo + (rows * ch) // chunks,
+                   lo + (rows * (ch + 1)) // chunks, out)
+
+
 @njit(parallel=True, error_model="numpy")
 def gauss_seidel_sweeps(indptr, indices, data, b, x, color_ptr, u, complement, state,
                         history, steps):
@@ -1149,18 +1156,15 @@ def gauss_seidel_sweeps(indptr, indices, data, b, x, color_ptr, u, complement, s
             lo = color_ptr[c]
             rows = color_ptr[c + 1] - lo
             chunks = first_chunk[c + 1] - first_chunk[c]
+            out = part[first_chunk[c]:first_chunk[c + 1]]
             if chunks >= GS_PARALLEL_CHUNKS:
                 for ch in prange(chunks):
-                    _gs_color_rows(indptr, indices, data, b, x, complement,
-                                   lo + (rows * ch) // chunks,
-                                   lo + (rows * (ch + 1)) // chunks,
-                                   part[first_chunk[c] + ch])
+                    _gs_color_chunk(indptr, indices, data, b, x, complement, lo, rows,
+                                    chunks, ch, out[ch])
             else:  # a parallel loop's start costs more than a small colour's rows
                 for ch in range(chunks):
-                    _gs_color_rows(indptr, indices, data, b, x, complement,
-                                   lo + (rows * ch) // chunks,
-                                   lo + (rows * (ch + 1)) // chunks,
-                                   part[first_chunk[c] + ch])
+                    _gs_color_chunk(indptr, indices, data, b, x, complement, lo, rows,
+                                    chunks, ch, out[ch])
         change = 0.0
         dot = 0.0
         for ch in range(total):

@@ -373,19 +373,18 @@ def deflated_gauss_seidel(K, M, b, x, *, colored: Callable[[], Colored],
     out = Outcome()
     n = b.shape[0]
 
-    def residual_max(M, b, x):  # max|b − (I − M)x|, one pass; M x kept as the product
+    def checked(M, b, x):  # (max|b − (I − M)x|, M x), one pass
         product = np.empty(n)
         with _pass(governor):
             K.csr_matvec(*M, x, product)
         out.passes += 1
-        out.product = product
-        return float(np.max(np.abs(b - x + product)))
+        return float(np.max(np.abs(b - x + product))), product
 
-    rmax = residual_max(M, b, x) if Mx is None else float(np.max(np.abs(b - x + Mx)))
+    rmax, product = checked(M, b, x) if Mx is None else \
+        (float(np.max(np.abs(b - x + Mx))), Mx)
     if rmax <= max(tol * float(np.max(np.abs(x))), atol):
-        out.product = Mx if Mx is not None else out.product
+        out.product = product
         return out
-    out.product = None
     u, z = perron()
     zsum = float(z.sum())
     if not (math.isfinite(zsum) and zsum > 0.0):
@@ -412,12 +411,12 @@ def deflated_gauss_seidel(K, M, b, x, *, colored: Callable[[], Colored],
         if status == 2:
             out.failure = "NOT_FINITE"
             break
-        if status == 1 and residual_max(C.M, bc, xc) <= max(
-                tol * float(np.max(np.abs(xc))), atol):
-            out.failure = None
-            out.product = out.product[C.position]  # the block's own numbering
-            break
-        out.product = None
+        if status == 1:
+            rmax, product = checked(C.M, bc, xc)
+            if rmax <= max(tol * float(np.max(np.abs(xc))), atol):
+                out.failure = None
+                out.product = product[C.position]  # the block's own numbering
+                break
         changes.extend(history[:done].tolist())
         if len(changes) > RICHARDSON_WINDOW and \
                 changes[-1] > RICHARDSON_SLOW * changes[-1 - RICHARDSON_WINDOW]:
