@@ -2206,10 +2206,63 @@ cdef Py_ssize_t _solve_streamed(const idx_t[::1] indptr, const idx_t[::1] indice
             v[s] = x
             av[s] = acc + d * x
         elif block_ptr[k + 1] - s <= dense_max:
-            if _solve_block(indptr, indices, data, B, V, AV, order, position, s,
-                            block_ptr[k + 1], T, rhs):
+            if _solve_block_streamed(indptr, indices, data, b, v, av, s, block_ptr[k + 1],
+                                     T, rhs):
                 return k
     return -1
+
+
+cdef Py_ssize_t _solve_block_streamed(const idx_t[::1] indptr, const idx_t[::1] indices,
+                                      const real_t[::1] data, const double *b, double *v,
+                                      double *av, Py_ssize_t s, Py_ssize_t e, double *T,
+                                      double *rhs) noexcept nogil:
+    """:func:`_solve_block` for one right-hand side on rows stored in block order
+    (product j is row and position j), with the same arithmetic: the block's members
+    are the columns in [s, e), read without looking up ``position`` (a random read per
+    entry), and the inputs' values are prefetched as in :func:`_solve_streamed`. The
+    3,276 small cycles of the 10⁶ generated products (8,662 products) took a fifth of
+    the substitution pass through :func:`_solve_block`."""
+    cdef Py_ssize_t size = e - s, nnz = indptr[indptr.shape[0] - 1], a, c, p, kp, col, loc
+    cdef double piv, f
+    for a in range(size * size):
+        T[a] = 0.0
+    for a in range(size):
+        T[a * size + a] = 1.0
+        f = b[s + a]
+        for p in range(indptr[s + a], indptr[s + a + 1]):
+            kp = p + _PREFETCH
+            if kp < nnz:
+                lab_prefetch(&v[indices[kp]])
+            col = indices[p]
+            loc = col - s
+            if 0 <= loc < size:
+                T[a * size + loc] -= data[p]
+            else:
+                f = f + data[p] * v[col]
+        rhs[a] = f
+    for c in range(size):
+        piv = T[c * size + c]
+        if not (piv > 0.0):
+            return 1 + c
+        for a in range(c + 1, size):
+            f = T[a * size + c] / piv
+            if f != 0.0:
+                for col in range(c + 1, size):
+                    T[a * size + col] -= f * T[c * size + col]
+                rhs[a] -= f * rhs[c]
+    for c in range(size - 1, -1, -1):
+        f = rhs[c]
+        for col in range(c + 1, size):
+            f -= T[c * size + col] * rhs[col]
+        rhs[c] = f / T[c * size + c]
+    for a in range(size):
+        v[s + a] = rhs[a]
+    for a in range(size):  # M v of the block's rows (read just now: in the cache)
+        f = 0.0
+        for p in range(indptr[s + a], indptr[s + a + 1]):
+            f = f + data[p] * v[indices[p]]
+        av[s + a] = f
+    return 0
 
 
 cdef Py_ssize_t _solve_range(const idx_t[::1] indptr, const idx_t[::1] indices,

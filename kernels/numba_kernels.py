@@ -1530,10 +1530,59 @@ def _solve_streamed(indptr, indices, data, B, V, AV, order, position, block_ptr,
             v[s] = x
             av[s] = acc + d * x
         elif np.intp(e - s) <= dense_max:
-            if _solve_dense_block(indptr, indices, data, B, V, AV, order, position,
-                                  np.intp(s), np.intp(e), T, rhs):
+            if _solve_dense_block_streamed(indptr, indices, data, b, v, av, np.intp(s),
+                                           np.intp(e), T, rhs):
                 return k
     return -1
+
+
+@njit(cache=True, error_model="numpy")
+def _solve_dense_block_streamed(indptr, indices, data, b, v, av, s, e, T, rhs):
+    """``_solve_dense_block`` for one right-hand side on rows stored in block order
+    (product j is row and position j; b, v, av flat), with the same arithmetic: the
+    members are the columns in [s, e), read without looking up ``position``, and the
+    inputs' values are prefetched (see ``_cy._solve_block_streamed``)."""
+    size = e - s
+    end = np.uintp(indptr[indptr.shape[0] - 1])
+    for a in range(size):
+        for c in range(size):
+            T[a, c] = 0.0
+        T[a, a] = 1.0
+        f = b[s + a]
+        for p in range(np.uintp(indptr[s + a]), np.uintp(indptr[s + a + 1])):
+            kp = p + _PREFETCH
+            if kp < end:
+                _prefetch(v, indices[kp], 0)
+            col = np.intp(indices[p])
+            loc = col - s
+            if 0 <= loc < size:
+                T[a, loc] -= data[p]
+            else:
+                f += data[p] * v[col]
+        rhs[a, 0] = f
+    for c in range(size):
+        piv = T[c, c]
+        if not piv > 0.0:
+            return 1 + c
+        for a in range(c + 1, size):
+            f = T[a, c] / piv
+            if f != 0.0:
+                for col in range(c + 1, size):
+                    T[a, col] -= f * T[c, col]
+                rhs[a, 0] -= f * rhs[c, 0]
+    for c in range(size - 1, -1, -1):
+        f = rhs[c, 0]
+        for col in range(c + 1, size):
+            f -= T[c, col] * rhs[col, 0]
+        rhs[c, 0] = f / T[c, c]
+    for a in range(size):
+        v[s + a] = rhs[a, 0]
+    for a in range(size):  # M v of the block's rows (read just now: in the cache)
+        f = 0.0
+        for p in range(np.intp(indptr[s + a]), np.intp(indptr[s + a + 1])):
+            f += data[p] * v[indices[p]]
+        av[s + a] = f
+    return 0
 
 
 @njit(cache=True, error_model="numpy")

@@ -587,6 +587,12 @@ def test_block_solve_reports_non_productive_component(kern, idx, weight):
                            block_ptr, 0, len(block_ptr) - 1, 4)
     assert bad >= 0
     assert sorted(order[block_ptr[bad]:block_ptr[bad + 1]].tolist()) == [1, 2, 3]
+    # the same on a copy in block order (the streamed pass, one right-hand side)
+    copy = (np.empty(5, idx), np.empty(M.nnz, idx), np.empty(M.nnz))
+    kern.permute_csr(ip, ix, d, order, position, *copy)
+    ident = np.arange(4, dtype=idx)
+    assert kern.block_solve(*copy, np.ones((4, 1)), np.zeros((4, 1)), np.zeros((4, 1)),
+                            ident, ident, block_ptr, 0, len(block_ptr) - 1, 4) == bad
 
 
 def test_block_solve_rejects_oversized_component(kern, idx):
