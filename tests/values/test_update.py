@@ -14,6 +14,7 @@ from conftest import BACKENDS, METHODS, assert_values_close, reference_values
 from numpy.testing import assert_allclose, assert_array_equal
 
 import lab
+from lab import _ops
 from lab.exceptions import InvalidEconomyError, InvalidTypeError
 
 RTOL = 1e-12
@@ -324,6 +325,42 @@ def test_level_pass_on_the_level_ordered_copy(backend):
     changed = parallel.solve()
     assert changed.converged and not np.array_equal(changed.values, expected)
     assert np.array_equal(changed.values, serial.solve().values)
+
+
+@pytest.mark.parametrize("backend", BACKENDS)
+def test_level_pass_split_for_probes(backend, monkeypatch):
+    """A probe of the thread count takes only the first levels holding an eighth of the
+    range's entries, the rest follows as another step: the same answer to the bit."""
+    economy = _economy(core_share=0.05, cyclic_share=0.02)
+    plain = lab.ValueSolver(economy, method="blocks", backend=backend, rtol=RTOL,
+                            n_threads=1)
+    expected = [plain.solve().values for _ in range(2)][1]
+    ordered = plain._ordered
+    assert ordered is not None and ordered.n_levels > 3
+    entries = ordered.indptr[ordered.structure.block_ptr[ordered.level_ptr]]
+    steps = []
+    for first in range(ordered.n_levels):
+        for last in range(first + 1, ordered.n_levels + 1):
+            end = ordered.probe_end(first, last)
+            assert first < end <= last
+            eighth = (entries[last] - entries[first]) / 8
+            assert end == first + 1 or entries[end - 1] - entries[first] < eighth
+            assert end == last or entries[end] - entries[first] >= eighth
+    monkeypatch.setattr(_ops.ThreadGovernor, "probes_next", lambda self: True)
+    original = _ops.ThreadGovernor.step
+
+    def step(self, work=None):
+        kind = next(k for k, v in self._records.items() if v is self.record)[0]
+        steps.append(kind)
+        return original(self, work)
+
+    monkeypatch.setattr(_ops.ThreadGovernor, "step", step)
+    probed = lab.ValueSolver(economy, method="blocks", backend=backend, rtol=RTOL)
+    for _ in range(2):
+        result = probed.solve()
+    assert np.array_equal(result.values, expected)
+    # the level-ordered pass (the second solve's) went in short steps
+    assert steps.count("substitution") >= 4
 
 
 @pytest.mark.parametrize("backend", BACKENDS)
