@@ -573,9 +573,11 @@ def _run_kernels(config, threads, report, log) -> list:
 
 # --------------------------------------------------------------------------- threads
 
-#: Seconds each thread setting of a method is timed for at least (more calls of short
-#: solves: a median of five 10-ms solves beside a busy process is mostly noise).
-THREAD_SECONDS = 0.5
+#: Seconds each thread setting of a method is timed for at least, per ``repeat`` asked
+#: (more calls of short solves: a median of five 10-ms solves beside a busy process is
+#: mostly noise, and five 100-ms calls of the governed 10⁶ warm solve beside a busy
+#: process read 0.73× one thread's, where the same comparison alone read 0.98–1.01×).
+THREAD_SECONDS = 0.4
 #: Methods of the thread measurement ("auto-cold" pays the structure analysis).
 THREAD_WORKLOADS = ("auto-cold", "auto-warm", "jacobi", "gauss-seidel", "krylov", "blocks")
 
@@ -599,7 +601,8 @@ def _run_threads(config, threads, log) -> list:
                 calls = {t: _thread_call(economy, name, config.rtol, t) for t in counts}
                 if None in calls:
                     calls[None] = functools.partial(_with_threads, most, calls[None])
-                timings = _m.interleaved(calls, config.repeat, min_seconds=THREAD_SECONDS)
+                timings = _m.interleaved(calls, config.repeat,
+                                          min_seconds=THREAD_SECONDS * config.repeat)
                 base = timings[threads[0]].get("times_s")
                 for t in counts:
                     row = {"workload": name, "threads": t or most, "governed": t is None,
