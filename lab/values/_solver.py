@@ -1401,7 +1401,7 @@ class _Run:
                 searching = progress[1] == 0
                 with _ops.thread_limit(1 if searching else None, solver.backend):
                     self._solve_large(blk, s, partial, self.M, rhs, x, Mx, atol, start,
-                                      governor=alone if searching else self.governor)
+                                      governor=alone if searching else None)
                 k += 1
         finally:
             thread.join()
@@ -1547,7 +1547,7 @@ class _Run:
         if x.shape[1] == 1:
             target, guess = np.ascontiguousarray(block_rhs[:, 0]), y[:, 0]
             sub, sub32 = blk.matrices(self.K)
-            governor = governor or self.governor
+            governor = governor or self._block_governor(blk, 1)
             if sub32 is not None:
                 out = _krylov.refine(self.K, sub, sub32, target, guess, tol=0.1 * self.rtol,
                                      maxiter=self.maxiter, governor=governor)
@@ -1561,7 +1561,8 @@ class _Run:
         else:
             out = _krylov.bicgstab_block(self.K, blk.sub, block_rhs, y, tol=0.1 * self.rtol,
                                          maxiter=self.maxiter,
-                                         governor=governor or self.governor)
+                                         governor=governor or self._block_governor(
+                                             blk, x.shape[1]))
         x[members] = y
         # M x of the block's rows: the outside part (external) plus the block's own
         # product, on its compact copy (streamed) instead of the rows of A (gathered),
@@ -1579,6 +1580,15 @@ class _Run:
         self.matvecs += share * ((out.product is None) + (not blk.closed) + out.passes
                                  + _FLOAT32_PASS * out.passes32)
         self._krylov_outcome(out, f"inner {what} on a cyclic block of {e - s} products")
+
+    def _block_governor(self, blk, columns: int) -> _ops.ThreadGovernor:
+        """The thread governor of a large block's solve, its work the block's: with A's
+        (the run's governor), the 10⁶ generated core's steps were compared per unit of
+        A's work with whole passes over A of other solves in the process, and its sweeps
+        stayed on one thread (8 sweeps 11.6 against 5.6 ms on two; after `lab bench`'s
+        Jacobi and Krylov solves, every real-time re-solve)."""
+        return _ops.ThreadGovernor(self.solver.backend, self.solver.options.n_threads,
+                                   work=max(int(blk.sub[0][-1]), 1) * columns)
 
     def _warm_krylov(self, blk, sub, target, guess, atol, governor):
         """A warm start's solve of a large block: Gauss–Seidel sweeps in colour order

@@ -363,6 +363,34 @@ def test_level_pass_split_for_probes(backend, monkeypatch):
     assert steps.count("substitution") >= 4
 
 
+def test_large_block_steps_are_governed_per_unit_of_the_block_s_work(monkeypatch):
+    """A large block's solve steps (cold BiCGSTAB, warm sweeps) are timed against the
+    block's own work, never A's: a record per unit of A's work is shared with whole
+    passes over A of other solves, and had kept the sweeps on one thread."""
+    economy = _economy(core_share=0.3, cyclic_share=0.02)
+    solver = lab.ValueSolver(economy, method="blocks", rtol=RTOL)
+    works = []
+    original = _ops.ThreadGovernor.step
+
+    def step(self, work=None):
+        kind = next(k for k, v in self._records.items() if v is self.record)[0]
+        if kind == "iteration":
+            works.append(self.work)
+        return original(self, work)
+
+    monkeypatch.setattr(_ops.ThreadGovernor, "step", step)
+    solver.solve()
+    codes = economy.codes
+    A = sp.coo_array(economy.A)
+    solver.update({(codes[i], codes[j]): 0.9 * x
+                   for i, j, x in zip(A.row[::40], A.col[::40], A.data[::40], strict=True)})
+    warm = len(works)
+    assert solver.solve().converged
+    assert solver._large and warm > 0 and len(works) > warm  # cold and warm steps ran
+    blocks = {int(blk.sub[0][-1]) for blk in solver._large}
+    assert set(works) <= blocks and economy.nnz not in blocks
+
+
 @pytest.mark.parametrize("backend", BACKENDS)
 @pytest.mark.parametrize("second_solve", [False, True])
 def test_replace_rows_in_bulk(backend, second_solve):
