@@ -2081,6 +2081,32 @@ cdef int _check_block_range(const idx2_t[::1] block_ptr, Py_ssize_t first,
     return 0
 
 
+cdef Py_ssize_t _lu_solve(double *T, double *rhs, Py_ssize_t size,
+                          Py_ssize_t r) noexcept nogil:
+    """Solve T X = rhs in place (T: size × size, row-major; rhs: size × r) by LU without
+    pivoting; 0, or 1 + the first pivot that is not positive (see :func:`_solve_block`)."""
+    cdef Py_ssize_t a, c, q, col
+    cdef double piv, f
+    for c in range(size):
+        piv = T[c * size + c]
+        if not (piv > 0.0):
+            return 1 + c
+        for a in range(c + 1, size):
+            f = T[a * size + c] / piv
+            if f != 0.0:
+                for col in range(c + 1, size):
+                    T[a * size + col] -= f * T[c * size + col]
+                for q in range(r):
+                    rhs[a * r + q] -= f * rhs[c * r + q]
+    for c in range(size - 1, -1, -1):
+        for q in range(r):
+            f = rhs[c * r + q]
+            for col in range(c + 1, size):
+                f -= T[c * size + col] * rhs[col * r + q]
+            rhs[c * r + q] = f / T[c * size + c]
+    return 0
+
+
 cdef Py_ssize_t _solve_block(const idx_t[::1] indptr, const idx_t[::1] indices,
                              const real_t[::1] data, const double[:, ::1] B, double[:, ::1] V,
                              double[:, ::1] AV, const idx2_t[::1] order,
@@ -2110,23 +2136,9 @@ cdef Py_ssize_t _solve_block(const idx_t[::1] indptr, const idx_t[::1] indices,
             else:
                 for q in range(r):
                     rhs[a * r + q] += data[p] * V[col, q]
-    for c in range(size):
-        piv = T[c * size + c]
-        if not (piv > 0.0):
-            return 1 + c
-        for a in range(c + 1, size):
-            f = T[a * size + c] / piv
-            if f != 0.0:
-                for col in range(c + 1, size):
-                    T[a * size + col] -= f * T[c * size + col]
-                for q in range(r):
-                    rhs[a * r + q] -= f * rhs[c * r + q]
-    for c in range(size - 1, -1, -1):
-        for q in range(r):
-            f = rhs[c * r + q]
-            for col in range(c + 1, size):
-                f -= T[c * size + col] * rhs[col * r + q]
-            rhs[c * r + q] = f / T[c * size + c]
+    c = _lu_solve(T, rhs, size, r)
+    if c:
+        return c
     for a in range(size):
         j = order[s + a]
         for q in range(r):
@@ -2240,21 +2252,9 @@ cdef Py_ssize_t _solve_block_streamed(const idx_t[::1] indptr, const idx_t[::1] 
             else:
                 f = f + data[p] * v[col]
         rhs[a] = f
-    for c in range(size):
-        piv = T[c * size + c]
-        if not (piv > 0.0):
-            return 1 + c
-        for a in range(c + 1, size):
-            f = T[a * size + c] / piv
-            if f != 0.0:
-                for col in range(c + 1, size):
-                    T[a * size + col] -= f * T[c * size + col]
-                rhs[a] -= f * rhs[c]
-    for c in range(size - 1, -1, -1):
-        f = rhs[c]
-        for col in range(c + 1, size):
-            f -= T[c * size + col] * rhs[col]
-        rhs[c] = f / T[c * size + c]
+    c = _lu_solve(T, rhs, size, 1)
+    if c:
+        return c
     for a in range(size):
         v[s + a] = rhs[a]
     for a in range(size):  # M v of the block's rows (read just now: in the cache)

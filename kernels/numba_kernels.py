@@ -1360,6 +1360,30 @@ def scan_rows(indptr, indices, data, used):
     return top, ends
 
 
+@njit(cache=True, error_model="numpy", inline="always")
+def _lu_solve(T, rhs, size, r):
+    """Solve T[:size, :size] X = rhs[:size, :r] in place by LU without pivoting; 0, or
+    1 + the first pivot that is not positive (see ``_solve_dense_block``)."""
+    for c in range(size):
+        piv = T[c, c]
+        if not piv > 0.0:
+            return 1 + c
+        for a in range(c + 1, size):
+            f = T[a, c] / piv
+            if f != 0.0:
+                for col in range(c + 1, size):
+                    T[a, col] -= f * T[c, col]
+                for q in range(r):
+                    rhs[a, q] -= f * rhs[c, q]
+    for c in range(size - 1, -1, -1):
+        for q in range(r):
+            f = rhs[c, q]
+            for col in range(c + 1, size):
+                f -= T[c, col] * rhs[col, q]
+            rhs[c, q] = f / T[c, c]
+    return 0
+
+
 @njit(cache=True, error_model="numpy")
 def _solve_dense_block(indptr, indices, data, B, V, AV, order, position, s, e, T, rhs):
     """Exact solve of the cyclic component [s, e) by LU without pivoting, and its rows of
@@ -1381,23 +1405,9 @@ def _solve_dense_block(indptr, indices, data, B, V, AV, order, position, s, e, T
             else:
                 for q in range(r):
                     rhs[a, q] += data[p] * V[col, q]
-    for c in range(size):
-        piv = T[c, c]
-        if not piv > 0.0:
-            return 1 + c
-        for a in range(c + 1, size):
-            f = T[a, c] / piv
-            if f != 0.0:
-                for col in range(c + 1, size):
-                    T[a, col] -= f * T[c, col]
-                for q in range(r):
-                    rhs[a, q] -= f * rhs[c, q]
-    for c in range(size - 1, -1, -1):
-        for q in range(r):
-            f = rhs[c, q]
-            for col in range(c + 1, size):
-                f -= T[c, col] * rhs[col, q]
-            rhs[c, q] = f / T[c, c]
+    bad = _lu_solve(T, rhs, size, r)
+    if bad:
+        return bad
     for a in range(size):
         j = order[s + a]
         for q in range(r):
@@ -1560,21 +1570,9 @@ def _solve_dense_block_streamed(indptr, indices, data, b, v, av, s, e, T, rhs):
             else:
                 f += data[p] * v[col]
         rhs[a, 0] = f
-    for c in range(size):
-        piv = T[c, c]
-        if not piv > 0.0:
-            return 1 + c
-        for a in range(c + 1, size):
-            f = T[a, c] / piv
-            if f != 0.0:
-                for col in range(c + 1, size):
-                    T[a, col] -= f * T[c, col]
-                rhs[a, 0] -= f * rhs[c, 0]
-    for c in range(size - 1, -1, -1):
-        f = rhs[c, 0]
-        for col in range(c + 1, size):
-            f -= T[c, col] * rhs[col, 0]
-        rhs[c, 0] = f / T[c, c]
+    bad = _lu_solve(T, rhs, size, 1)
+    if bad:
+        return bad
     for a in range(size):
         v[s + a] = rhs[a, 0]
     for a in range(size):  # M v of the block's rows (read just now: in the cache)

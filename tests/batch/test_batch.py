@@ -303,7 +303,15 @@ def _start_batch(path: Path, out: Path, *extra, gate: Path | None = None) -> sub
     return subprocess.Popen([sys.executable, "-m", "lab", "batch", str(path), "--out", str(out),
                              "--quiet", *extra], env=env, cwd=path.parent,
                             stdout=subprocess.PIPE, stderr=subprocess.PIPE,
-                            start_new_session=True)
+                            start_new_session=True,
+                            preexec_fn=_interruptible)
+
+
+def _interruptible() -> None:
+    """SIGINT handled as in a foreground command (a terminal's Ctrl-C): a test run
+    started in the background of a shell without job control has it ignored, the batch
+    would inherit that and Python would install no KeyboardInterrupt handler."""
+    signal.signal(signal.SIGINT, signal.SIG_DFL)
 
 
 def _open_gate(gate: Path, names) -> None:
