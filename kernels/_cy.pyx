@@ -2120,7 +2120,7 @@ cdef Py_ssize_t _solve_block(const idx_t[::1] indptr, const idx_t[::1] indices,
     therefore evidence that the block is not productive; the solve stops there.
     """
     cdef Py_ssize_t size = e - s, r = B.shape[1], a, c, p, q, col, loc, j
-    cdef double piv, f, d
+    cdef double f
     for a in range(size * size):
         T[a] = 0.0
     for a in range(size):
@@ -2235,7 +2235,7 @@ cdef Py_ssize_t _solve_block_streamed(const idx_t[::1] indptr, const idx_t[::1] 
     3,276 small cycles of the 10⁶ generated products (8,662 products) took a fifth of
     the substitution pass through :func:`_solve_block`."""
     cdef Py_ssize_t size = e - s, nnz = indptr[indptr.shape[0] - 1], a, c, p, kp, col, loc
-    cdef double piv, f
+    cdef double f
     for a in range(size * size):
         T[a] = 0.0
     for a in range(size):
