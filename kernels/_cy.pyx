@@ -23,7 +23,7 @@ Bounds checking is switched off by the build (``LAB_BOUNDSCHECK=1`` turns it on)
 
 cimport cython
 from cython.parallel cimport parallel, prange, threadid
-from libc.stdint cimport int32_t, int64_t, uint16_t
+from libc.stdint cimport int32_t, int64_t, uint16_t, uint64_t
 from libc.stdlib cimport calloc, free, malloc
 from libc.math cimport fabs, INFINITY, isfinite, log, log1p, NAN, sqrt
 
@@ -50,8 +50,8 @@ cdef extern from *:
     static inline int64_t lab_load_acquire(const int64_t *p) {
         return __atomic_load_n(p, __ATOMIC_ACQUIRE);
     }
-    static inline void lab_mark(unsigned char *p) {  /* idempotent, several threads */
-        __atomic_store_n(p, 1, __ATOMIC_RELAXED);
+    static inline int lab_popcount(unsigned long long x) {
+        return __builtin_popcountll(x);
     }
     static inline void lab_pause(void) {
         struct timespec ts = {0, 20000};
@@ -137,7 +137,7 @@ cdef extern from *:
     void lab_store_release(int64_t *p, int64_t v) noexcept nogil
     int64_t lab_load_acquire(const int64_t *p) noexcept nogil
     void lab_pause() noexcept nogil
-    void lab_mark(unsigned char *p) noexcept nogil
+    int lab_popcount(unsigned long long x) noexcept nogil
     int omp_get_max_threads() noexcept nogil
     int omp_get_thread_num() noexcept nogil
     int omp_get_num_threads() noexcept nogil
@@ -2019,57 +2019,62 @@ def strongly_connected_components(const idx_t[::1] indptr, const idx_t[::1] indi
     return nb
 
 
-def scan_rows(const idx_t[::1] indptr, const idx_t[::1] indices, const real_t[::1] data,
-              unsigned char[::1] used):
+def scan_rows(const idx_t[::1] indptr, const idx_t[::1] indices, const real_t[::1] data):
     """One pass over the rows of Aᵀ (row j: the inputs of product j) for the solver's set-up.
 
     Returns ``(largest row sum, chain ends)``: the largest Σ_k data[k] over a row (the
     largest column sum of A, a bound on ρ(A)), and the number of products at the ends of
     supply chains (used by no other product, or using none; own use does not count).
-    ``used`` (length n) is work space. Rows are scanned in parallel chunks (the marks
-    in ``used`` are idempotent single-byte stores); the chunks depend on the sizes only,
-    so the answer is the same on any number of threads.
+    Rows are scanned in parallel chunks; each thread marks the products it sees used in
+    a bit set of its own (n/8 bytes, mostly in its L2: one shared byte per product was
+    10 MB of random stores at 10⁷ products, 0.35 s against 0.16 s), and the sets are
+    merged at the end. The chunks depend on the sizes only, so the answer is the same
+    on any number of threads.
     """
-    cdef Py_ssize_t n = indptr.shape[0] - 1, j, k, i, ends = 0, ch, lo, hi, nchunks
+    cdef Py_ssize_t n = indptr.shape[0] - 1, j, k, i, ends = 0, ch, nchunks, w
+    cdef Py_ssize_t n_words = (n + 63) // 64, t
     cdef bint other
     cdef double s, top = 0.0
     cdef double[::1] tops
     cdef Py_ssize_t[::1] counts
+    cdef uint64_t *bits
+    cdef uint64_t *mine
+    cdef uint64_t word
+    cdef int nt
     _check_csr(indptr, data.shape[0], indices.shape[0])
-    _check_len("used", used.shape[0], n)
     nchunks = _n_chunks(n, indptr[n] + n)
+    nt = _team(nchunks)
     tops = np.zeros(nchunks)
     counts = np.zeros(nchunks, dtype=np.intp)
+    bits = <uint64_t *> calloc(nt * n_words + 1, sizeof(uint64_t))
+    if bits == NULL:
+        raise MemoryError("scan_rows: cannot allocate its bit sets")
     with nogil:
-        for ch in prange(nchunks, schedule="static", num_threads=_team(nchunks)):
+        for ch in prange(nchunks, schedule="dynamic", chunksize=1, num_threads=nt):
+            mine = bits + n_words * omp_get_thread_num()
             for j in range((n * ch) // nchunks, (n * (ch + 1)) // nchunks):
-                used[j] = 0
-        for ch in prange(nchunks, schedule="dynamic", chunksize=1,
-                         num_threads=_team(nchunks)):
-            lo = (n * ch) // nchunks
-            hi = (n * (ch + 1)) // nchunks
-            for j in range(lo, hi):
                 other = False
                 s = 0.0
                 for k in range(indptr[j], indptr[j + 1]):
                     i = indices[k]
                     s = s + data[k]
                     if i != j:
-                        lab_mark(&used[i])
+                        mine[i >> 6] |= (<uint64_t> 1) << (i & 63)
                         other = True
                 if not other:
                     counts[ch] += 1
                 tops[ch] = _nanmax(tops[ch], s)
+        if n % 64:  # the last word's bits past n count as used
+            bits[n_words - 1] |= ~(((<uint64_t> 1) << (n % 64)) - 1)
+        for w in prange(n_words, schedule="static", num_threads=nt):
+            word = bits[w]
+            for t in range(1, nt):
+                word = word | bits[t * n_words + w]
+            ends += 64 - lab_popcount(word)
         for ch in range(nchunks):
             top = _nanmax(top, tops[ch])
             ends += counts[ch]
-            counts[ch] = 0
-        for ch in prange(nchunks, schedule="static", num_threads=_team(nchunks)):
-            for j in range((n * ch) // nchunks, (n * (ch + 1)) // nchunks):
-                if not used[j]:
-                    counts[ch] += 1
-        for ch in range(nchunks):
-            ends += counts[ch]
+    free(bits)
     return top, ends
 
 

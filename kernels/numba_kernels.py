@@ -1333,13 +1333,12 @@ def _components(indptr, indices, order, position, block_ptr):
 
 
 @njit(cache=True, error_model="numpy")
-def scan_rows(indptr, indices, data, used):
+def scan_rows(indptr, indices, data):
     """``(largest row sum, chain ends)`` in one pass over the rows of Aᵀ; see
-    ``_cy.scan_rows``. ``used`` is work space of length n."""
+    ``_cy.scan_rows``. The products used are marked in a bit set (n/8 bytes)."""
     n = indptr.shape[0] - 1
     _check_csr(indptr, indices.shape[0], data.shape[0])
-    _check_len(used.shape[0], n)
-    used[:] = 0
+    used = np.zeros((n + 7) // 8, dtype=np.uint8)
     ends = 0
     top = 0.0
     for j in range(n):
@@ -1349,13 +1348,13 @@ def scan_rows(indptr, indices, data, used):
             i = indices[k]
             s += data[k]
             if i != j:
-                used[i] = 1
+                used[i >> 3] |= np.uint8(1 << (i & 7))
                 other = True
         if not other:
             ends += 1
         top = _nanmax(top, s)
     for j in range(n):
-        if used[j] == 0:
+        if not (used[j >> 3] >> (j & 7)) & 1:
             ends += 1
     return top, ends
 

@@ -157,8 +157,7 @@ def scan(economy, backend: str) -> tuple[float, int]:
     cached = economy._cache.get("scan")
     if cached is None:
         A = economy.A
-        bound, ends = _ops.kernels(backend).scan_rows(
-            A.indptr, A.indices, A.data, np.empty(economy.n_products, dtype=np.uint8))
+        bound, ends = _ops.kernels(backend).scan_rows(A.indptr, A.indices, A.data)
         cached = economy._cache["scan"] = (float(bound), int(ends))
     return cached
 
