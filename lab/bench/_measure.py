@@ -326,15 +326,18 @@ def cold_start(economy_path, out_path, runs: int = 3) -> dict:
             "first_s": times[0], "median_after_first_s": statistics.median(times[1:])}
 
 
-def peak_rss_child(n_products: int, *, seed: int, timeout: float = 1800.0) -> dict:
-    """Peak memory of a fresh ``labour_values`` call at ``n_products``, in a child process.
+def peak_rss_child(n_products: int, *, seed: int, solves: int = 1,
+                   timeout: float = 1800.0) -> dict:
+    """Peak memory of a fresh ``labour_values`` call at ``n_products``, in a child process,
+    and the times of ``solves`` cold solves there.
 
     Runs :mod:`lab.bench._child`, which generates the economy, resets the
     resident-set high-water mark and solves; see its docstring for the fields.
     """
     import json
 
-    args = [sys.executable, "-m", "lab.bench._child", str(n_products), str(seed)]
+    args = [sys.executable, "-m", "lab.bench._child", str(n_products), str(seed),
+            str(solves)]
     proc = subprocess.run(args, env=_child_env(), capture_output=True, text=True,
                           timeout=timeout, check=False)
     if proc.returncode != 0:

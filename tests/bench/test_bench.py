@@ -175,9 +175,12 @@ def test_cold_start_and_child_memory(tmp_path):
     cold = _bench_measure.cold_start(path, tmp_path / "v.csv", runs=2)
     assert len(cold["times_s"]) == 2 and cold["median_after_first_s"] > 0
     assert (tmp_path / "v.csv").exists()
-    huge = _bench_measure.peak_rss_child(2000, seed=1)
+    huge = _bench_measure.peak_rss_child(2000, seed=1, solves=3)
     assert "error" not in huge, huge
     assert huge["peak_rss_solve"] > 0 and huge["csr_bytes"] > 0 and huge["converged"]
+    times = huge["solve_times_s"]
+    assert len(times) == 3 and times[0] == huge["solve_s"] and min(times) > 0
+    assert huge["solve_median_s"] == sorted(times)[1]
     assert huge["peak_over_csr"] == pytest.approx(huge["peak_rss_solve"] / huge["csr_bytes"])
 
 
