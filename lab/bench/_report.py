@@ -16,6 +16,9 @@ import numpy as np
 
 from lab._atomic import atomic_path
 
+#: Said of a thread row whose method iterates on one thread at any count.
+_SEQUENTIAL_NOTE = " (sequential sweeps: one thread at any count)"
+
 __all__ = ["markdown", "text_table", "to_json", "write_all"]
 
 PLOTS = {
@@ -180,7 +183,8 @@ def _headline_lines(report) -> list:
             if t.get("speedup") and (t["threads"] != low or t.get("governed")):
                 out.append(f"{t['workload']} at {t['n_products']:,} products, "
                            f"{t.get('load', 'quiet')}: speed-up {t['speedup']:.2f}× from "
-                           f"{low} to {_thread_label(t)} threads")
+                           f"{low} to {_thread_label(t)} threads"
+                           + (_SEQUENTIAL_NOTE if t.get("sequential") else ""))
     huge = report.get("huge")
     if huge and "error" not in huge:
         timings = huge.get("timings") or {}
@@ -298,7 +302,8 @@ def markdown(report: dict, plots: list) -> str:
                   "from measured times.", "",
                   _md_table(["workload", "products", "load", "threads", "median",
                              "speed-up"],
-                            [[t["workload"], f"{t['n_products']:,}", t.get("load", "quiet"),
+                            [[t["workload"] + (_SEQUENTIAL_NOTE if t.get("sequential") else ""),
+                              f"{t['n_products']:,}", t.get("load", "quiet"),
                               _thread_label(t), _ms(t.get("median_s")),
                               _ratio(t.get("speedup"))]
                              for t in report["threads"]]), ""]

@@ -580,6 +580,10 @@ def _run_kernels(config, threads, report, log) -> list:
 THREAD_SECONDS = 0.4
 #: Methods of the thread measurement ("auto-cold" pays the structure analysis).
 THREAD_WORKLOADS = ("auto-cold", "auto-warm", "jacobi", "gauss-seidel", "krylov", "blocks")
+#: Methods whose iterations run on one thread at any count: ``gauss-seidel`` sweeps are
+#: exact sequential Gauss–Seidel (one chunk: ``_Run.solve_gauss_seidel``), so their
+#: thread rows measure the host, not a thread effect (the report says so).
+SEQUENTIAL_WORKLOADS = frozenset({"gauss-seidel"})
 
 
 def _run_threads(config, threads, log) -> list:
@@ -606,6 +610,7 @@ def _run_threads(config, threads, log) -> list:
                 base = timings[threads[0]].get("times_s")
                 for t in counts:
                     row = {"workload": name, "threads": t or most, "governed": t is None,
+                           "sequential": name in SEQUENTIAL_WORKLOADS,
                            "load": load, "n_products": n, "nnz": int(economy.nnz),
                            "speedup": _paired_speedup(base, timings[t].get("times_s")),
                            **{k: v for k, v in _clean(timings[t]).items()

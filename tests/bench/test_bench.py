@@ -116,6 +116,9 @@ def test_report_schema(tiny_report, tmp_path):
             assert {(name, threads, "quiet", governed),
                     (name, threads, "busy", governed)} <= loads
     assert "≤ 2 (governor)" in format_table(r)
+    # only gauss-seidel's rows are marked sequential, and the report says what that means
+    assert {t["workload"] for t in r["threads"] if t["sequential"]} == {"gauss-seidel"}
+    assert "gauss-seidel at" in format_table(r) and "one thread at any count" in format_table(r)
     # the JSON is strict (no NaN/Infinity) and round-trips
     paths = write_report(r, tmp_path, plots=False)
     assert paths["plots"] == []

@@ -114,6 +114,18 @@ def test_threads(method, backend, n_threads, name, request):
 
 
 @pytest.mark.parametrize("backend", BACKENDS)
+def test_gauss_seidel_is_the_same_sweep_on_any_thread_count(backend):
+    """Its sweeps are exact sequential Gauss–Seidel, so 1 and 2 threads make the same
+    iterations to the bit (what ``lab bench`` says of its thread rows); 20,000 products
+    put the residual checks above the size where they run in parallel chunks."""
+    economy = lab.generate_economy(20_000, seed=4)
+    one, two = (solve(economy, method="gauss-seidel", backend=backend, n_threads=t,
+                      rtol=RTOL) for t in (1, 2))
+    assert one.converged and one.iterations == two.iterations
+    assert_array_equal(one.values, two.values)
+
+
+@pytest.mark.parametrize("backend", BACKENDS)
 @pytest.mark.parametrize("method", METHODS)
 def test_all_resources(method, backend):
     name = "n3000-rho0.9"
