@@ -156,6 +156,12 @@ ctypedef fused real_t:
     float
     double
 
+# BiCGSTAB's search directions (the vectors its products gather): float32 halves the
+# bytes each random gather pulls into the cache (see lab.values._krylov)
+ctypedef fused vec_t:
+    float
+    double
+
 #: True when the extension was compiled with OpenMP.
 HAVE_OPENMP = bool(LAB_HAVE_OPENMP)
 
@@ -311,7 +317,7 @@ cdef enum:
 
 
 cdef inline double _row_dot(const idx_t[::1] indptr, const idx_t[::1] indices,
-                            const real_t[::1] data, const double[::1] x, Py_ssize_t i,
+                            const real_t[::1] data, const vec_t[::1] x, Py_ssize_t i,
                             Py_ssize_t nnz) noexcept nogil:
     """Σ_k data[k] x[indices[k]] over row i, prefetching x for the entries ahead."""
     cdef Py_ssize_t k, kp
@@ -320,7 +326,7 @@ cdef inline double _row_dot(const idx_t[::1] indptr, const idx_t[::1] indices,
         kp = k + _PREFETCH
         if kp < nnz:
             lab_prefetch(&x[indices[kp]])
-        s = s + data[k] * x[indices[k]]
+        s = s + data[k] * <double> x[indices[k]]  # float32 × float32 in double
     return s
 
 
@@ -787,7 +793,7 @@ def residual_quotients(const double[::1] b, const double[::1] av, const double[:
 # arithmetic by construction.
 
 cdef inline double _minus_dot_rows(const idx_t[::1] indptr, const idx_t[::1] indices,
-                                   const real_t[::1] data, const double[::1] x,
+                                   const real_t[::1] data, const vec_t[::1] x,
                                    const double[::1] w, double[::1] y, Py_ssize_t lo,
                                    Py_ssize_t hi, Py_ssize_t nnz) noexcept nogil:
     """y = x − M x on rows [lo, hi); returns Σ w·y over them."""
@@ -801,7 +807,7 @@ cdef inline double _minus_dot_rows(const idx_t[::1] indptr, const idx_t[::1] ind
 
 
 cdef inline void _minus_dot2_rows(const idx_t[::1] indptr, const idx_t[::1] indices,
-                                  const real_t[::1] data, const double[::1] x,
+                                  const real_t[::1] data, const vec_t[::1] x,
                                   double[::1] y, Py_ssize_t lo, Py_ssize_t hi,
                                   Py_ssize_t nnz, double *out) noexcept nogil:
     """y = x − M x on rows [lo, hi); out = (Σ y·x, Σ y·y) over them."""
@@ -817,8 +823,9 @@ cdef inline void _minus_dot2_rows(const idx_t[::1] indptr, const idx_t[::1] indi
 
 
 cdef inline double _update_s_rows(double[::1] r, const double[::1] v, double alpha,
-                                  Py_ssize_t lo, Py_ssize_t hi) noexcept nogil:
-    """r −= alpha v on [lo, hi); returns max |r| there, NaN if any entry is NaN. The
+                                  vec_t[::1] s, Py_ssize_t lo, Py_ssize_t hi) noexcept nogil:
+    """r −= alpha v on [lo, hi), copied to the direction s (r itself, or its float32
+    copy); returns max |r| there, NaN if any entry is NaN. The
     maximum by a plain comparison and NaN by a flag: _nanmax's branches on every entry
     had made these sweeps compute-bound (58 → 40 µs for 50,000 entries in a C test)."""
     cdef Py_ssize_t i
@@ -827,13 +834,14 @@ cdef inline double _update_s_rows(double[::1] r, const double[::1] v, double alp
     for i in range(lo, hi):
         d = r[i] - alpha * v[i]
         r[i] = d
+        s[i] = <vec_t> d
         a = fabs(d)
         m = a if a > m else m
         bad = bad | (d != d)
     return NAN if bad else m
 
 
-cdef inline double _axpy_max_rows(double[::1] x, const double[::1] p, double alpha,
+cdef inline double _axpy_max_rows(double[::1] x, const vec_t[::1] p, double alpha,
                                   Py_ssize_t lo, Py_ssize_t hi) noexcept nogil:
     """x += alpha p on [lo, hi) (NumPy's x += alpha * p); returns max |x| there (NaN
     kept)."""
@@ -849,20 +857,19 @@ cdef inline double _axpy_max_rows(double[::1] x, const double[::1] p, double alp
     return NAN if bad else m
 
 
-cdef inline void _update_xr_rows(double[::1] x, const double[::1] p, double[::1] r,
-                                 const double[::1] t_vec, const double[::1] w,
-                                 double alpha, double omega, Py_ssize_t lo, Py_ssize_t hi,
-                                 double *out) noexcept nogil:
-    """x += alpha p + omega r, then r −= omega t_vec, on [lo, hi); out = (Σ w·r,
+cdef inline void _update_xr_rows(double[::1] x, const vec_t[::1] p, double[::1] r,
+                                 const vec_t[::1] s, const double[::1] t_vec,
+                                 const double[::1] w, double alpha, double omega,
+                                 Py_ssize_t lo, Py_ssize_t hi, double *out) noexcept nogil:
+    """x += alpha p + omega s, then r −= omega t_vec, on [lo, hi); out = (Σ w·r,
     max |r|, max |x|) there (maxima as in _update_s_rows)."""
     cdef Py_ssize_t i
     cdef double ri, xi, a, dot = 0.0, rm = 0.0, xm = 0.0
     cdef int rbad = 0, xbad = 0
     for i in range(lo, hi):
-        ri = r[i]
-        xi = x[i] + alpha * p[i] + omega * ri
+        xi = x[i] + alpha * p[i] + omega * s[i]
         x[i] = xi
-        ri = ri - omega * t_vec[i]
+        ri = r[i] - omega * t_vec[i]
         r[i] = ri
         dot = dot + w[i] * ri
         a = fabs(ri)
@@ -876,17 +883,17 @@ cdef inline void _update_xr_rows(double[::1] x, const double[::1] p, double[::1]
     out[2] = NAN if xbad else xm
 
 
-cdef inline void _update_p_rows(double[::1] p, const double[::1] r, const double[::1] v,
+cdef inline void _update_p_rows(vec_t[::1] p, const double[::1] r, const double[::1] v,
                                 double beta, double omega, Py_ssize_t lo,
                                 Py_ssize_t hi) noexcept nogil:
     """p = r + beta (p − omega v) on [lo, hi)."""
     cdef Py_ssize_t i
     for i in range(lo, hi):
-        p[i] = r[i] + beta * (p[i] - omega * v[i])
+        p[i] = <vec_t> (r[i] + beta * (p[i] - omega * v[i]))
 
 
 def bicgstab_matvec_dot(const idx_t[::1] indptr, const idx_t[::1] indices,
-                        const real_t[::1] data, const double[::1] x, const double[::1] w,
+                        const real_t[::1] data, const vec_t[::1] x, const double[::1] w,
                         double[::1] y):
     """y = x - M @ x for square M; returns w . y."""
     cdef Py_ssize_t n = indptr.shape[0] - 1, t, nchunks
@@ -913,7 +920,7 @@ def bicgstab_matvec_dot(const idx_t[::1] indptr, const idx_t[::1] indices,
 
 
 def bicgstab_matvec_dot2(const idx_t[::1] indptr, const idx_t[::1] indices,
-                         const real_t[::1] data, const double[::1] x, double[::1] y):
+                         const real_t[::1] data, const vec_t[::1] x, double[::1] y):
     """y = x - M @ x for square M; returns (y . x, y . y)."""
     cdef Py_ssize_t n = indptr.shape[0] - 1, t, nchunks
     cdef double yx, yy
@@ -939,17 +946,19 @@ def bicgstab_matvec_dot2(const idx_t[::1] indptr, const idx_t[::1] indices,
     return yx, yy
 
 
-def bicgstab_update_s(double[::1] r, const double[::1] v, double alpha):
-    """r -= alpha * v in place; returns max |r| (NaN if any entry is NaN)."""
+def bicgstab_update_s(double[::1] r, const double[::1] v, double alpha, vec_t[::1] s):
+    """r -= alpha * v in place, copied to s (r itself, or a float32 vector); returns
+    max |r| (NaN if any entry is NaN)."""
     cdef Py_ssize_t n = r.shape[0], t, nchunks
     cdef double m
     cdef double[::1] part
     _check_len("v", v.shape[0], n)
+    _check_len("s", s.shape[0], n)
     nchunks = _n_chunks(n, n)
     part = np.empty(nchunks, dtype=np.float64)
     with nogil:
         for t in prange(nchunks, schedule="dynamic", chunksize=1, num_threads=_team(nchunks)):
-            part[t] = _update_s_rows(r, v, alpha, (n * t) // nchunks,
+            part[t] = _update_s_rows(r, v, alpha, s, (n * t) // nchunks,
                                      (n * (t + 1)) // nchunks)
         m = 0.0
         for t in range(nchunks):
@@ -957,10 +966,11 @@ def bicgstab_update_s(double[::1] r, const double[::1] v, double alpha):
     return m
 
 
-def bicgstab_update_xr(double[::1] x, const double[::1] p, double[::1] r,
+def bicgstab_update_xr(double[::1] x, const vec_t[::1] p, double[::1] r, const vec_t[::1] s,
                        const double[::1] t_vec, const double[::1] w, double alpha,
                        double omega):
-    """x += alpha * p + omega * r; then r -= omega * t_vec, in place.
+    """x += alpha * p + omega * s; then r -= omega * t_vec, in place (s: the direction
+    the last product gathered, r itself or its float32 copy).
 
     Returns (w . r, max |r|, max |x|) of the updated vectors (maxima propagate NaN).
     """
@@ -969,13 +979,14 @@ def bicgstab_update_xr(double[::1] x, const double[::1] p, double[::1] r,
     cdef double[:, ::1] part
     _check_len("p", p.shape[0], n)
     _check_len("r", r.shape[0], n)
+    _check_len("s", s.shape[0], n)
     _check_len("t_vec", t_vec.shape[0], n)
     _check_len("w", w.shape[0], n)
     nchunks = _n_chunks(n, 2 * n)
     part = np.empty((nchunks, 3), dtype=np.float64)
     with nogil:
         for t in prange(nchunks, schedule="dynamic", chunksize=1, num_threads=_team(nchunks)):
-            _update_xr_rows(x, p, r, t_vec, w, alpha, omega, (n * t) // nchunks,
+            _update_xr_rows(x, p, r, s, t_vec, w, alpha, omega, (n * t) // nchunks,
                             (n * (t + 1)) // nchunks, &part[t, 0])
         dot = 0.0
         rm = 0.0
@@ -987,7 +998,7 @@ def bicgstab_update_xr(double[::1] x, const double[::1] p, double[::1] r,
     return dot, rm, xm
 
 
-def bicgstab_update_p(double[::1] p, const double[::1] r, const double[::1] v, double beta,
+def bicgstab_update_p(vec_t[::1] p, const double[::1] r, const double[::1] v, double beta,
                       double omega):
     """p = r + beta * (p - omega * v), in place."""
     cdef Py_ssize_t n = p.shape[0], t, nchunks
@@ -1008,9 +1019,13 @@ cdef inline Py_ssize_t _claim(int64_t *claimed, int64_t base) noexcept nogil:
 
 def bicgstab_iterations(const idx_t[::1] indptr, const idx_t[::1] indices,
                         const real_t[::1] data, double[::1] x, double[::1] r,
-                        const double[::1] rhat, double[::1] p, double[::1] v, double[::1] t,
-                        double[::1] state, double[::1] history, Py_ssize_t steps):
+                        const double[::1] rhat, vec_t[::1] p, vec_t[::1] s, double[::1] v,
+                        double[::1] t, double[::1] state, double[::1] history,
+                        Py_ssize_t steps):
     """Up to ``steps`` iterations of BiCGSTAB for (I − M)x = b in one parallel region.
+
+    ``p`` and ``s`` are the search directions the products gather: float64, with ``s``
+    the same array as ``r``, or float32 copies (see ``lab.values._krylov.bicgstab``).
 
     The same iterations as ``lab.values._krylov.bicgstab`` makes with the five kernels
     ``bicgstab_matvec_dot``, ``bicgstab_update_s``, ``bicgstab_matvec_dot2``,
@@ -1042,8 +1057,10 @@ def bicgstab_iterations(const idx_t[::1] indptr, const idx_t[::1] indices,
     cdef lab_barrier_t barrier
     _check_csr(indptr, data.shape[0], indices.shape[0])
     nnz = indptr[n]
-    for name, vec in (("x", x), ("r", r), ("rhat", rhat), ("p", p), ("v", v), ("t", t)):
-        _check_len(name, vec.shape[0], n)
+    for name, length in (("x", x.shape[0]), ("r", r.shape[0]), ("rhat", rhat.shape[0]),
+                         ("p", p.shape[0]), ("s", s.shape[0]), ("v", v.shape[0]),
+                         ("t", t.shape[0])):
+        _check_len(name, length, n)
     _check_len("state", state.shape[0], 5)
     if history.shape[0] < steps:
         raise ValueError(f"history has length {history.shape[0]} but {steps} is required")
@@ -1104,7 +1121,7 @@ def bicgstab_iterations(const idx_t[::1] indptr, const idx_t[::1] indices,
                         c = _claim(shared, base)
                         if c >= ch_v1:
                             break
-                        ps[c] = _update_s_rows(r, v, alpha, (n * c) // ch_v1,
+                        ps[c] = _update_s_rows(r, v, alpha, s, (n * c) // ch_v1,
                                                (n * (c + 1)) // ch_v1)
                     base = base + ch_v1 + team
                     lab_barrier_wait(&barrier, team, &sense, &spin)
@@ -1133,7 +1150,7 @@ def bicgstab_iterations(const idx_t[::1] indptr, const idx_t[::1] indices,
                         c = _claim(shared, base)
                         if c >= ch_mv:
                             break
-                        _minus_dot2_rows(indptr, indices, data, r, t, bounds[c],
+                        _minus_dot2_rows(indptr, indices, data, s, t, bounds[c],
                                          bounds[c + 1], nnz, &pt2[2 * c])
                     base = base + ch_mv + team
                     lab_barrier_wait(&barrier, team, &sense, &spin)
@@ -1150,8 +1167,9 @@ def bicgstab_iterations(const idx_t[::1] indptr, const idx_t[::1] indices,
                         c = _claim(shared, base)
                         if c >= ch_v2:
                             break
-                        _update_xr_rows(x, p, r, t, rhat, alpha, omega, (n * c) // ch_v2,
-                                        (n * (c + 1)) // ch_v2, &pxr[3 * c])
+                        _update_xr_rows(x, p, r, s, t, rhat, alpha, omega,
+                                        (n * c) // ch_v2, (n * (c + 1)) // ch_v2,
+                                        &pxr[3 * c])
                     base = base + ch_v2 + team
                     lab_barrier_wait(&barrier, team, &sense, &spin)
                     rho_new = 0.0

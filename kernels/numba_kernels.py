@@ -100,7 +100,7 @@ def _row_dot(indptr, indices, data, x, i, nnz):
         kp = k + _PREFETCH
         if kp < end:
             _prefetch(x, indices[kp], 0)
-        s += data[k] * x[np.uintp(indices[k])]
+        s += data[k] * np.float64(x[np.uintp(indices[k])])  # float32 × float32 in double
     return s
 
 
@@ -666,12 +666,13 @@ def bicgstab_matvec_dot2(indptr, indices, data, x, y):
 
 
 @njit(cache=True, error_model="numpy")
-def _update_s_rows(r, v, alpha, lo, hi):
+def _update_s_rows(r, v, alpha, s, lo, hi):
     m = 0.0
     bad = False
     for i in range(np.uintp(lo), np.uintp(hi)):
         d = r[i] - alpha * v[i]
         r[i] = d
+        s[i] = d
         a = abs(d)
         m = a if a > m else m  # a plain comparison, NaN by a flag (as the Cython kernel)
         bad |= d != d
@@ -679,17 +680,20 @@ def _update_s_rows(r, v, alpha, lo, hi):
 
 
 @njit(parallel=True, error_model="numpy")
-def bicgstab_update_s(r, v, alpha):
-    """r -= alpha * v in place; returns max |r| (NaN if any entry is NaN)."""
+def bicgstab_update_s(r, v, alpha, s):
+    """r -= alpha * v in place, copied to s (r itself, or a float32 vector); returns
+    max |r| (NaN if any entry is NaN)."""
     n = r.shape[0]
     _check_len(v.shape[0], n)
+    _check_len(s.shape[0], n)
     nchunks = _n_chunks(n, n)
     if nchunks == 1:
-        return _update_s_rows(r, v, alpha, 0, n)
+        return _update_s_rows(r, v, alpha, s, 0, n)
     part = np.empty(nchunks)
     old = numba.set_parallel_chunksize(1)
     for t in prange(nchunks):
-        part[t] = _update_s_rows(r, v, alpha, (n * t) // nchunks, (n * (t + 1)) // nchunks)
+        part[t] = _update_s_rows(r, v, alpha, s, (n * t) // nchunks,
+                                 (n * (t + 1)) // nchunks)
     numba.set_parallel_chunksize(old)
     m = 0.0
     for t in range(nchunks):
@@ -698,17 +702,16 @@ def bicgstab_update_s(r, v, alpha):
 
 
 @njit(cache=True, error_model="numpy")
-def _update_xr_rows(x, p, r, t_vec, w, alpha, omega, lo, hi):
+def _update_xr_rows(x, p, r, s, t_vec, w, alpha, omega, lo, hi):
     dot = 0.0
     rm = 0.0
     xm = 0.0
     rbad = False
     xbad = False
     for i in range(np.uintp(lo), np.uintp(hi)):
-        ri = r[i]
-        xi = x[i] + alpha * p[i] + omega * ri
+        xi = x[i] + alpha * np.float64(p[i]) + omega * np.float64(s[i])
         x[i] = xi
-        ri = ri - omega * t_vec[i]
+        ri = r[i] - omega * t_vec[i]
         r[i] = ri
         dot += w[i] * ri
         # maxima by plain comparisons, NaN by flags (as the Cython kernel)
@@ -722,23 +725,25 @@ def _update_xr_rows(x, p, r, t_vec, w, alpha, omega, lo, hi):
 
 
 @njit(parallel=True, error_model="numpy")
-def bicgstab_update_xr(x, p, r, t_vec, w, alpha, omega):
-    """x += alpha * p + omega * r; then r -= omega * t_vec, in place.
+def bicgstab_update_xr(x, p, r, s, t_vec, w, alpha, omega):
+    """x += alpha * p + omega * s; then r -= omega * t_vec, in place (s: the direction
+    the last product gathered, r itself or its float32 copy).
 
     Returns (w . r, max |r|, max |x|) of the updated vectors (maxima propagate NaN).
     """
     n = x.shape[0]
     _check_len(p.shape[0], n)
     _check_len(r.shape[0], n)
+    _check_len(s.shape[0], n)
     _check_len(t_vec.shape[0], n)
     _check_len(w.shape[0], n)
     nchunks = _n_chunks(n, 2 * n)
     if nchunks == 1:
-        return _update_xr_rows(x, p, r, t_vec, w, alpha, omega, 0, n)
+        return _update_xr_rows(x, p, r, s, t_vec, w, alpha, omega, 0, n)
     part = np.empty((nchunks, 3))
     old = numba.set_parallel_chunksize(1)
     for t in prange(nchunks):
-        a, b, c = _update_xr_rows(x, p, r, t_vec, w, alpha, omega, (n * t) // nchunks,
+        a, b, c = _update_xr_rows(x, p, r, s, t_vec, w, alpha, omega, (n * t) // nchunks,
                                   (n * (t + 1)) // nchunks)
         part[t, 0] = a
         part[t, 1] = b

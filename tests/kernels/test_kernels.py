@@ -763,35 +763,51 @@ def _krylov_case(n, idx, dtype=np.float64, seed=11):
     return ip, ix, d, M_ref, rng
 
 
+DIRECTIONS = pytest.mark.parametrize("directions", [np.float64, np.float32],
+                                     ids=["dir64", "dir32"])
+
+
+@DIRECTIONS
 @pytest.mark.parametrize("dtype", [np.float64, np.float32], ids=["f64", "f32"])
 @pytest.mark.parametrize("n", KRYLOV_SIZES)
-def test_bicgstab_matvec_dots(kern, idx, n, dtype):
+def test_bicgstab_matvec_dots(kern, idx, n, dtype, directions):
+    """The products against scipy's, the gathered vector float64 or float32 (the
+    reference product is of its float32 values exactly, in float64)."""
     ip, ix, d, M, rng = _krylov_case(n, idx, dtype)
-    x, w = rng.standard_normal(n), rng.standard_normal(n)
+    gathered, w = rng.standard_normal(n).astype(directions), rng.standard_normal(n)
+    x = gathered.astype(np.float64)
     y = np.full(n, np.nan)
-    dot = kern.bicgstab_matvec_dot(ip, ix, d, x, w, y)
+    dot = kern.bicgstab_matvec_dot(ip, ix, d, gathered, w, y)
     ref = x - M @ x
     assert_allclose(y, ref, rtol=1e-13, atol=1e-13)
     assert dot == pytest.approx(float(w @ ref), rel=1e-11, abs=1e-11)
     y2 = np.full(n, np.nan)
-    yx, yy = kern.bicgstab_matvec_dot2(ip, ix, d, x, y2)
+    yx, yy = kern.bicgstab_matvec_dot2(ip, ix, d, gathered, y2)
     assert_allclose(y2, ref, rtol=1e-13, atol=1e-13)
     assert yx == pytest.approx(float(ref @ x), rel=1e-11, abs=1e-11)
     assert yy == pytest.approx(float(ref @ ref), rel=1e-11, abs=1e-11)
 
 
+@DIRECTIONS
 @pytest.mark.parametrize("n", KRYLOV_SIZES)
-def test_bicgstab_vector_updates(kern, n):
+def test_bicgstab_vector_updates(kern, n, directions):
+    """Each update against NumPy, with float64 directions (s the residual itself, as
+    _krylov passes it) and float32 ones (s a rounded copy of the residual)."""
     rng = np.random.default_rng(12)
-    x, p, r, t, w, v = (rng.standard_normal(n) for _ in range(6))
+    x, r, t, w, v = (rng.standard_normal(n) for _ in range(5))
+    p = rng.standard_normal(n).astype(directions)
+    p64 = p.astype(np.float64)
     alpha, omega, beta = 0.37, -1.2, 0.8
     r1 = r.copy()
-    smax = kern.bicgstab_update_s(r1, v, alpha)
+    s = r1 if directions is np.float64 else np.full(n, np.nan, dtype=directions)
+    smax = kern.bicgstab_update_s(r1, v, alpha, s)
     assert_allclose(r1, r - alpha * v, rtol=1e-15, atol=1e-15)
+    assert_array_equal(s, (r - alpha * v).astype(directions))
     assert smax == pytest.approx(np.abs(r - alpha * v).max(initial=0.0), rel=1e-15)
     x1, r2 = x.copy(), r.copy()
-    dot, rmax, xmax = kern.bicgstab_update_xr(x1, p, r2, t, w, alpha, omega)
-    x_ref = x + alpha * p + omega * r
+    s = r2 if directions is np.float64 else r.astype(directions)
+    x_ref = x + alpha * p64 + omega * s.astype(np.float64)  # before r2 (maybe s) changes
+    dot, rmax, xmax = kern.bicgstab_update_xr(x1, p, r2, s, t, w, alpha, omega)
     r_ref = r - omega * t
     assert_allclose(x1, x_ref, rtol=1e-14, atol=1e-14)
     assert_allclose(r2, r_ref, rtol=1e-14, atol=1e-14)
@@ -800,25 +816,29 @@ def test_bicgstab_vector_updates(kern, n):
     assert xmax == pytest.approx(np.abs(x_ref).max(initial=0.0), rel=1e-15)
     p1 = p.copy()
     kern.bicgstab_update_p(p1, r, v, beta, omega)
-    assert_allclose(p1, r + beta * (p - omega * v), rtol=1e-14, atol=1e-14)
+    p_ref = r + beta * (p64 - omega * v)
+    if directions is np.float32:  # rounded once, from the float64 value
+        assert_array_equal(p1, p_ref.astype(np.float32))
+    else:
+        assert_allclose(p1, p_ref, rtol=1e-14, atol=1e-14)
 
 
 @pytest.mark.parametrize("n", [30_000, 200_000])  # one chunk, several
 def test_bicgstab_kernels_nan_propagates(kern, n):
     r, v = np.ones(n), np.ones(n)
     r[n // 3] = np.nan
-    assert np.isnan(kern.bicgstab_update_s(r, v, 0.5))
+    assert np.isnan(kern.bicgstab_update_s(r, v, 0.5, r))
     x, p, t, w = np.zeros(n), np.ones(n), np.ones(n), np.ones(n)
-    _, rmax, xmax = kern.bicgstab_update_xr(x, p, r, t, w, 1.0, 1.0)
+    _, rmax, xmax = kern.bicgstab_update_xr(x, p, r, r, t, w, 1.0, 1.0)
     assert np.isnan(rmax) and np.isnan(xmax)
     # NaN in x alone; an infinite entry is a maximum, not NaN
     x, r = np.zeros(n), np.ones(n)
     p[n - 2] = np.nan
-    _, rmax, xmax = kern.bicgstab_update_xr(x, p, r, t, w, 1.0, 1.0)
+    _, rmax, xmax = kern.bicgstab_update_xr(x, p, r, r, t, w, 1.0, 1.0)
     assert rmax == 0.0 and np.isnan(xmax)
     r, v = np.ones(n), np.ones(n)
     v[7] = -np.inf
-    assert kern.bicgstab_update_s(r, v, 1.0) == np.inf
+    assert kern.bicgstab_update_s(r, v, 1.0, np.empty(n, np.float32)) == np.inf
 
 
 def test_bicgstab_kernels_same_bits_on_any_thread_count(kern, backend, idx):
@@ -1513,9 +1533,11 @@ def _bicgstab_runs(kernels, M, b, x0, threads, **kwargs):
 
 
 @pytest.mark.skipif("cython" not in BACKENDS, reason="the fused kernel is Cython's")
+@DIRECTIONS
 @pytest.mark.parametrize("dtype", [np.float64, np.float32], ids=["f64", "f32"])
 @pytest.mark.parametrize("n", [7, 500, 30_000, 200_000])  # one chunk to many
-def test_fused_bicgstab_is_the_kernel_by_kernel_loop_to_the_bit(monkeypatch, idx, n, dtype):
+def test_fused_bicgstab_is_the_kernel_by_kernel_loop_to_the_bit(monkeypatch, idx, n, dtype,
+                                                                directions):
     """bicgstab_iterations (one parallel region, barriers between the steps) makes the
     iterations the loop of five kernels makes: the same answer, residual history,
     iterations and passes to the bit, on 1 and 2 threads, from zero and from a start,
@@ -1531,7 +1553,8 @@ def test_fused_bicgstab_is_the_kernel_by_kernel_loop_to_the_bit(monkeypatch, idx
 
     monkeypatch.setattr(_krylov, "FUSED_STEPS", 3)  # several iterations a call
     for x0 in (np.zeros(n), rng.random(n)):
-        runs = _bicgstab_runs(kernels, (ip, ix, d), b, x0, (1, 2), tol=1e-12, maxiter=500)
+        runs = _bicgstab_runs(kernels, (ip, ix, d), b, x0, (1, 2), tol=1e-12, maxiter=500,
+                              directions=directions)
         first = runs["loop", 1]
         assert first[4] is None and first[2] > 0 or n <= 7
         for key, other in runs.items():
@@ -1616,9 +1639,9 @@ def test_fused_bicgstab_under_a_governor_probes_one_iteration_a_call(monkeypatch
 def test_fused_bicgstab_checks_its_arguments():
     cy = _ops.kernels("cython")
     ip, ix, d, _, _ = _krylov_case(50, np.int32)
-    vecs = [np.zeros(50) for _ in range(6)]
+    vecs = [np.zeros(50) for _ in range(7)]
     with pytest.raises(ValueError, match="has length"):
-        cy.bicgstab_iterations(ip, ix, d, *vecs[:5], np.zeros(49), np.zeros(5),
+        cy.bicgstab_iterations(ip, ix, d, *vecs[:6], np.zeros(49), np.zeros(5),
                                np.zeros(8), 8)
     with pytest.raises(ValueError, match="state"):
         cy.bicgstab_iterations(ip, ix, d, *vecs, np.zeros(4), np.zeros(8), 8)

@@ -33,6 +33,7 @@ from numpy.testing import assert_allclose, assert_array_equal
 from scipy.sparse.linalg import bicgstab
 
 import lab
+from lab import _ops
 from lab.exceptions import EfficiencyWarning
 
 # rtol for the comparisons with spsolve: the error is at most cond · residual, so the
@@ -584,6 +585,49 @@ def test_float32_storage_same_rule(name, method, backend):
     assert result.residual <= RTOL
     assert relative_residual(economy.A, economy.labour, result.values) <= RTOL * 1.01
     assert_values_close(result.values, generated_reference(name), 1e-9)
+
+
+@pytest.mark.parametrize("backend", BACKENDS)
+@pytest.mark.parametrize("method", ["krylov", "blocks", "auto"])
+@pytest.mark.parametrize("name", ["n3000-giant-core", "n500-int64", "n3000-int64-group8"])
+def test_float32_directions_same_rule(name, method, backend, monkeypatch):
+    """BiCGSTAB with its search directions stored in float32 (forced here at every size)
+    meets the same rule, judged by scipy's residual, and gives the direct solve's answer;
+    the answer's bits differ from the float64 directions' (the float32 path ran)."""
+    from lab.values import _krylov
+
+    economy = generated(name)
+    monkeypatch.setattr(_krylov, "FLOAT32_DIRECTIONS_FROM", 1 << 62)
+    wide = solve(economy, method=method, backend=backend, rtol=RTOL)
+    monkeypatch.setattr(_krylov, "FLOAT32_DIRECTIONS_FROM", 0)
+    result = solve(economy, method=method, backend=backend, rtol=RTOL)
+    assert result.converged and result.residual <= RTOL
+    assert relative_residual(economy.A, economy.labour, result.values) <= RTOL * 1.01
+    assert_values_close(result.values, generated_reference(name), 1e-9)
+    if result.method != "blocks" or name == "n3000-giant-core":  # a Krylov solve ran
+        assert not np.array_equal(result.values, wide.values)
+
+
+@pytest.mark.parametrize("backend", BACKENDS)
+def test_float32_directions_by_default_on_large_economies(backend):
+    """Above FLOAT32_DIRECTIONS_FROM products an economy without structure is solved with
+    float32 directions by default: the rule met by scipy's residual, the answer that of
+    float64 directions to 1e-9."""
+    from lab.bench._workloads import unstructured_economy
+    from lab.values import _krylov
+
+    economy = unstructured_economy(_krylov.FLOAT32_DIRECTIONS_FROM)
+    result = solve(economy, method="krylov", backend=backend, rtol=RTOL)
+    assert result.converged
+    assert relative_residual(economy.A, economy.labour, result.values) <= RTOL * 1.01
+    x = np.zeros(economy.n_products)
+    M = sp.csr_array(economy.A.T)
+    AT = (M.indptr.astype(np.int32), M.indices.astype(np.int32), M.data)
+    out = _krylov.bicgstab(_ops.kernels(backend), AT, np.asarray(economy.labour, float), x,
+                           tol=RTOL / 4, maxiter=200, directions=np.float64)
+    assert out.failure is None
+    assert_values_close(result.values, x, 1e-9)
+    assert not np.array_equal(result.values, x)
 
 
 def test_subnormal_right_hand_side_is_not_claimed_converged():
