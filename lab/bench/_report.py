@@ -158,7 +158,8 @@ def _headline_lines(report) -> list:
                    f"{f['threads_used']} thread(s): {_ms(f['floor_s'])})")
     for g in s.get("gather_floor", []):
         line = (f"values-unstructured at {g['n_products']:,} products, {g['threads']} "
-                f"thread(s): a pass of x − Aᵀx {_ms(g['random_pass_s'])} with its random "
+                f"thread(s): a pass of x − Aᵀx ({g['gathered']} x) "
+                f"{_ms(g['random_pass_s'])} with its random "
                 f"inputs, {_ms(g['in_order_pass_s'])} with the same bytes read in order")
         if g["stream_pass_s"]:
             line += f", {_ms(g['stream_pass_s'])} at the stream rate"
@@ -275,15 +276,16 @@ def markdown(report: dict, plots: list) -> str:
     gathers = report.get("summary", {}).get("gather_floor", [])
     if gathers:
         lines += ["## Gather floor (economies without structure)", "",
-                  "One pass of x − Aᵀx with the economy's own (random) inputs, and with the "
+                  "One pass of x − Aᵀx (x stored as lab's BiCGSTAB stores its directions "
+                  "at that size) with the economy's own (random) inputs, and with the "
                   "same bytes read in order (row i reads x at i, i + 1, …); the passes full "
                   "GMRES needs for lab's rule, which no Krylov method undercuts; and those "
                   "passes at the random-gather pass time, the least a Krylov solve of this "
                   "economy can take.", "",
-                  _md_table(["products", "threads", "random inputs", "in order",
+                  _md_table(["products", "x", "threads", "random inputs", "in order",
                              "stream rate", "GMRES passes", "lab passes", "gather floor",
                              "lab auto-warm", "× gather floor"],
-                            [[f"{g['n_products']:,}", str(g["threads"]),
+                            [[f"{g['n_products']:,}", g["gathered"], str(g["threads"]),
                               _ms(g["random_pass_s"]), _ms(g["in_order_pass_s"]),
                               "–" if g["stream_pass_s"] is None else _ms(g["stream_pass_s"]),
                               str(g["gmres_passes"]), f"{g.get('lab_matvecs') or 0:.0f}",

@@ -350,9 +350,10 @@ GATHER_ORDERS = ("random_inputs", "inputs_in_order")
 
 
 def gather_pass(case, order: str, backend: str):
-    """A call making one pass of the Krylov kernel x − Aᵀx (lab's int32 CSR) over
-    ``case``'s economy, reading x at its inputs as ``order`` (:data:`GATHER_ORDERS`)
-    says; the arrays are built before it is returned."""
+    """A call making one pass of BiCGSTAB's product y = x − Aᵀx with w·y (lab's int32
+    CSR) over ``case``'s economy, reading x at its inputs as ``order``
+    (:data:`GATHER_ORDERS`) says, x stored as lab's BiCGSTAB stores its directions at
+    this size (:func:`gathered_dtype`); the arrays are built before it is returned."""
     from lab import _ops
 
     AT = case.AT
@@ -363,15 +364,24 @@ def gather_pass(case, order: str, backend: str):
         rows = np.repeat(np.arange(case.n, dtype=np.int64), np.diff(indptr))
         indices = ((rows + np.arange(rows.size) - indptr[rows]) % case.n).astype(np.int32)
     kernels = _ops.kernels(backend)
-    x = np.random.default_rng(_w.SEED).random(case.n)
-    out = np.empty_like(x)
-    return functools.partial(kernels.identity_minus_matvec, indptr, indices, AT.data, x, out)
+    rng = np.random.default_rng(_w.SEED)
+    x = rng.random(case.n).astype(gathered_dtype(case))
+    w, out = rng.random(case.n), np.empty(case.n)
+    return functools.partial(kernels.bicgstab_matvec_dot, indptr, indices, AT.data, x, w, out)
+
+
+def gathered_dtype(case) -> type:
+    """The dtype of the vectors lab's BiCGSTAB gathers on ``case``'s economy."""
+    from lab.values import _krylov
+
+    return np.float32 if case.n >= _krylov.FLOAT32_DIRECTIONS_FROM else np.float64
 
 
 def gather_pass_bytes(case) -> int:
     """Bytes one :func:`gather_pass` moves at least: int32 indptr and indices, float64
-    coefficients, x read and the result written once."""
-    return case.nnz * 12 + case.n * 16 + (case.n + 1) * 4
+    coefficients, x and w read and the result written once."""
+    x_bytes = np.dtype(gathered_dtype(case)).itemsize
+    return case.nnz * 12 + case.n * (x_bytes + 16) + (case.n + 1) * 4
 
 
 def gather_floor(case, threads, repeat: int) -> dict:
@@ -402,6 +412,7 @@ def gather_floor(case, threads, repeat: int) -> dict:
         passes.append({"threads": t, **{f"{k}_s": statistics.median(v)
                                          for k, v in times.items()}})
     return {"n_products": case.n, "nnz": case.nnz, "bytes_per_pass": gather_pass_bytes(case),
+            "gathered": np.dtype(gathered_dtype(case)).name,
             "pass_s": passes, **gmres_passes(case)}
 
 
@@ -774,7 +785,7 @@ def _gather_summary(g: dict, report) -> dict:
     most = max(g["pass_s"], key=lambda p: p["threads"])
     t = most["threads"]
     bw = {b["threads"]: b["best_GBps"] for b in report.get("bandwidth", [])}.get(t)
-    out = {"n_products": g["n_products"], "threads": t,
+    out = {"n_products": g["n_products"], "threads": t, "gathered": g["gathered"],
            "random_pass_s": most["random_inputs_s"],
            "in_order_pass_s": most["inputs_in_order_s"],
            "stream_pass_s": g["bytes_per_pass"] / (bw * 1e9) if bw else None,

@@ -142,6 +142,7 @@ def test_gather_floor_bounds_every_krylov_method(tiny_report, tmp_path):
     assert g["n_products"] == 3000 and [p["threads"] for p in g["pass_s"]] == [1, 2]
     assert all(p["random_inputs_s"] > 0 and p["inputs_in_order_s"] > 0 for p in g["pass_s"])
     assert g["gmres_rule_met"] and 1 <= g["gmres_passes"] < 60
+    assert g["gathered"] == "float64"  # below FLOAT32_DIRECTIONS_FROM, as lab's BiCGSTAB
     case = _bench_workloads.ValuesCase(_bench_workloads.unstructured_economy(3000))
     iterations = [0]
     spla.bicgstab(case.M, case.l, atol=0.0, maxiter=1000,
@@ -153,8 +154,28 @@ def test_gather_floor_bounds_every_krylov_method(tiny_report, tmp_path):
     assert s["gather_floor_s"] == pytest.approx(g["gmres_passes"] * s["random_pass_s"])
     assert s["over_gather_floor"] == pytest.approx(s["lab_median_s"] / s["gather_floor_s"])
     assert "full GMRES needs" in format_table(tiny_report)
+    assert "(float64 x)" in format_table(tiny_report)
     paths = write_report(tiny_report, tmp_path, plots=False)
     assert "## Gather floor" in paths["markdown"].read_text()
+
+
+def test_gather_pass_reads_x_as_lab_bicgstab_stores_its_directions(monkeypatch):
+    """At and above FLOAT32_DIRECTIONS_FROM products the gather floor's pass gathers a
+    float32 x, as lab's BiCGSTAB does, and counts its 4 bytes a product; its product is
+    x − Aᵀx of those float32 values (scipy)."""
+    from lab import _ops
+    from lab.bench._suite import gather_pass, gather_pass_bytes
+    from lab.values import _krylov
+
+    case = _bench_workloads.ValuesCase(_bench_workloads.unstructured_economy(3000))
+    wide = gather_pass_bytes(case)
+    monkeypatch.setattr(_krylov, "FLOAT32_DIRECTIONS_FROM", 3000)
+    call = gather_pass(case, "random_inputs", _ops.resolve_backend("auto"))
+    x, y = call.args[3], call.args[5]
+    assert x.dtype == np.float32 and gather_pass_bytes(case) == wide - 4 * 3000
+    call()
+    x64 = x.astype(np.float64)
+    np.testing.assert_allclose(y, x64 - case.AT @ x64, rtol=1e-13, atol=1e-13)
 
 
 def test_kernel_bytes_count():
