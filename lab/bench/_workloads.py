@@ -186,10 +186,14 @@ class ValuesCase:
         return float(self.residuals(v).max())
 
     def bytes_per_pass(self) -> int:
-        """Bytes of one pass of (I − Aᵀ)x: indptr, indices and float64 coefficients once,
-        x read and y written once (each array counted once: the compulsory traffic)."""
+        """Bytes of one pass of (I − Aᵀ)x as lab's kernels read it: indptr, indices and
+        float64 coefficients once (int32 indices where they fit: the solver narrows an
+        int64 economy's), x read and y written once (each array counted once: the
+        compulsory traffic)."""
         A = self.economy.A
-        return int(A.indptr.nbytes + A.indices.nbytes + A.data.nbytes + 16 * self.n)
+        fits = max(A.nnz, self.n) < np.iinfo(np.int32).max
+        index = 4 if fits else A.indices.itemsize
+        return int((self.n + 1 + A.nnz) * index + A.data.nbytes + 16 * self.n)
 
 
 @dataclass

@@ -159,6 +159,15 @@ def test_gather_floor_bounds_every_krylov_method(tiny_report, tmp_path):
     assert "## Gather floor" in paths["markdown"].read_text()
 
 
+def test_bytes_per_pass_counts_the_indices_lab_reads():
+    """The economy without structure comes with int64 indices, which the solver narrows
+    to int32: its floor counts 12 bytes a non-zero, as for an int32 economy."""
+    case = _bench_workloads.ValuesCase(_bench_workloads.unstructured_economy(3000))
+    A = case.economy.A
+    assert A.indices.dtype == np.int64
+    assert case.bytes_per_pass() == (3000 + 1) * 4 + A.nnz * 12 + 16 * 3000
+
+
 def test_gather_pass_reads_x_as_lab_bicgstab_stores_its_directions(monkeypatch):
     """At and above FLOAT32_DIRECTIONS_FROM products the gather floor's pass gathers a
     float32 x, as lab's BiCGSTAB does, and counts its 4 bytes a product; its product is
