@@ -3101,31 +3101,39 @@ def policy_coefficients(const idx_t[::1] indptr, const idx_t[::1] indices,
                         double[::1] out):
     """Coefficients of a choice of techniques in the union pattern (technique choice).
 
-    The techniques are the columns of a CSC matrix (``indptr``, ``indices``: sorted rows)
-    with coefficients ``values``; the union is from :func:`technique_union`. For every
-    product p, each entry of technique ``policy[p]`` is written to its row's place in
-    p's union column; the union's other entries are left as they are (zero them first).
+    The techniques are the columns of a canonical CSC matrix (``indptr``, ``indices``:
+    sorted rows) with coefficients ``values``; the union is from :func:`technique_union`.
+    Every entry of every product p's union column is written: technique ``policy[p]``'s
+    coefficient in its rows, zero in the others (``out`` need not be zeroed first, and
+    its pages are first touched here, by several threads). Products run in parallel,
+    each writing its own column.
     """
-    cdef Py_ssize_t m = policy.shape[0], k = indptr.shape[0] - 1, p, t, e, u, end
-    cdef bint missing = False
+    cdef Py_ssize_t m = policy.shape[0], k = indptr.shape[0] - 1, p, t, e, u, end, row
+    cdef Py_ssize_t missing = 0
     _check_len("values", values.shape[0], indptr[k])
     _check_len("u_indptr", u_indptr.shape[0], m + 1)
+    _check_len("out", out.shape[0], u_indptr[m])
     for p in range(m):
         if not (0 <= policy[p] < k):
             raise ValueError(f"policy[{p}] = {policy[p]} is not a technique (0..{k - 1})")
     with nogil:
-        for p in range(m):
+        for p in prange(m, schedule="static", num_threads=_team(_n_chunks(m, u_indptr[m]))):
             t = policy[p]
             u = u_indptr[p]
             end = u_indptr[p + 1]
             for e in range(indptr[t], indptr[t + 1]):
-                u = _union_position(u_indices, u, end, indices[e])
-                if u < 0:
-                    missing = True
+                row = indices[e]
+                while u < end and u_indices[u] < row:
+                    out[u] = 0.0
+                    u = u + 1
+                if u == end or u_indices[u] != row:
+                    missing += 1
                     break
                 out[u] = values[e]
-            if missing:
-                break
+                u = u + 1
+            while u < end:
+                out[u] = 0.0
+                u = u + 1
     if missing:
         raise ValueError("a technique's input is not in its product's union column")
     return None

@@ -2046,26 +2046,39 @@ def technique_slots(indptr, indices, u_indptr, u_indices, products, techniques, 
     return n
 
 
-@njit(cache=True, error_model="numpy")
+@njit(parallel=True, error_model="numpy")
 def policy_coefficients(indptr, indices, values, u_indptr, u_indices, policy, out):
-    """out at the union position of every entry e of technique policy[p] = values[e], for
-    every product p (the union's other entries left as they are); see
+    """Every entry of every product p's union column: technique policy[p]'s coefficient
+    in its rows, zero in the others, products in parallel; see
     ``_cy.policy_coefficients``."""
     k = indptr.shape[0] - 1
+    m = policy.shape[0]
     _check_len(values.shape[0], indptr[k])
-    _check_len(u_indptr.shape[0], policy.shape[0] + 1)
-    for p in range(policy.shape[0]):
+    _check_len(u_indptr.shape[0], m + 1)
+    _check_len(out.shape[0], u_indptr[m])
+    for p in range(m):
         if not (0 <= policy[p] < k):
             raise ValueError("policy holds a technique out of range")
-    for p in range(policy.shape[0]):
+    missing = 0
+    for p in prange(m):
         t = policy[p]
         u = u_indptr[p]
         end = u_indptr[p + 1]
         for e in range(indptr[t], indptr[t + 1]):
-            u = _union_position(u_indices, u, end, indices[e])
-            if u < 0:
-                raise ValueError("a technique's input is not in its product's union column")
+            row = indices[e]
+            while u < end and u_indices[u] < row:
+                out[u] = 0.0
+                u += 1
+            if u == end or u_indices[u] != row:
+                missing += 1
+                break
             out[u] = values[e]
+            u += 1
+        while u < end:
+            out[u] = 0.0
+            u += 1
+    if missing:
+        raise ValueError("a technique's input is not in its product's union column")
 
 
 @njit(parallel=True, error_model="numpy")

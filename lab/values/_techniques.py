@@ -501,7 +501,7 @@ class _UnionEconomy:
 
     def data(self, policy) -> np.ndarray:
         """The union's coefficients under ``policy``."""
-        out = np.zeros(self.nnz)
+        out = np.empty(self.nnz)  # every entry written by the kernel
         A = self.tech.A
         self.K.policy_coefficients(A.indptr, A.indices, self.values, self.indptr,
                                    self.indices, policy.astype(self.indptr.dtype), out)

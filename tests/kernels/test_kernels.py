@@ -970,7 +970,7 @@ def test_policy_coefficients(kern, idx, seed):
     m, k = 40, 90
     makes, A, (ip, ix), (u_ip, u_ix), nnz = _union(kern, idx, rng)
     policy = np.array([rng.choice(np.flatnonzero(makes == p)) for p in range(m)], dtype=idx)
-    out = np.zeros(nnz)
+    out = np.full(nnz, np.nan)  # every entry is written: zero where the choice has none
     kern.policy_coefficients(ip, ix, A.data, u_ip, u_ix, policy, out)
     chosen = sp.csc_array((out, u_ix[:nnz], u_ip), shape=(m, m)).toarray()
     assert_array_equal(chosen, A.toarray()[:, policy])
@@ -984,6 +984,31 @@ def test_policy_coefficients(kern, idx, seed):
     wrong[q] = t
     with pytest.raises(ValueError, match="union column"):
         kern.policy_coefficients(ip, ix, A.data, u_ip, u_ix, wrong, out)
+
+
+@pytest.mark.parametrize("threads", [1, 2])
+def test_policy_coefficients_large(kern, backend, idx, threads):
+    """Large enough for parallel chunks of products: every union entry written (the
+    chosen technique's coefficients, zeros elsewhere), as scipy's product of A with the
+    choice's indicator says, on 1 and 2 threads."""
+    rng = np.random.default_rng(6)
+    m, k = 30_000, 70_000
+    makes, by_product, ptr = _techniques_of(m, k, rng, idx)
+    A = sp.random(m, k, density=12 / m, format="csc", random_state=rng)
+    A.sort_indices()
+    ip, ix = A.indptr.astype(idx), A.indices.astype(idx)
+    u_ip, u_ix = np.empty(m + 1, idx), np.empty(A.nnz, idx)
+    nnz = kern.technique_union(ip, ix, by_product, ptr, u_ip, u_ix, np.empty(m, idx))
+    first = ptr[:-1]  # the first technique of each product, then some others
+    policy = by_product[first + (rng.random(m) < 0.5) * (np.diff(ptr) - 1)]
+    out = np.full(nnz, np.nan)
+    with _ops.thread_limit(threads, backend):
+        kern.policy_coefficients(ip, ix, A.data, u_ip, u_ix, policy, out)
+    got = sp.csc_array((out, u_ix[:nnz], u_ip), shape=(m, m))
+    expected = sp.csc_array(A[:, policy.astype(np.int64)])
+    assert not np.isnan(out).any()
+    assert abs(got - expected).max() == 0.0
+    assert np.count_nonzero(out) == expected.nnz
 
 
 @pytest.mark.parametrize("n", [300, 200_000, 200_001])
