@@ -374,7 +374,7 @@ def gathered_dtype(case) -> type:
     """The dtype of the vectors lab's BiCGSTAB gathers on ``case``'s economy."""
     from lab.values import _krylov
 
-    return np.float32 if case.n >= _krylov.FLOAT32_DIRECTIONS_FROM else np.float64
+    return _krylov.csr_directions(case.n)
 
 
 def gather_pass_bytes(case) -> int:

@@ -64,6 +64,12 @@ __all__ = ["MAX_RESTARTS", "bicgstab", "bicgstab_block", "column_max_abs",
 #: 4e-3 to 3e2 met rtol 1e-12 with its smallest value 1.8e-9 off in float32).
 FLOAT32_DIRECTIONS_FROM = 1 << 18
 
+
+def csr_directions(n: int) -> type:
+    """How :func:`bicgstab` stores its search directions on n × n CSR arrays."""
+    return np.float32 if n >= FLOAT32_DIRECTIONS_FROM else np.float64
+
+
 #: Restarts from the true residual allowed after a breakdown of the recurrence.
 MAX_RESTARTS = 10
 #: A float32 correction solve is asked for at most this reduction of its residual: the
@@ -183,8 +189,7 @@ def bicgstab(K, M, b, x, *, tol: float, maxiter: int, atol: float = 0.0,
     x /= scale
     atol_s = atol / scale
     if directions is None:
-        directions = (np.float32 if not isinstance(M, Tiles) and n >= FLOAT32_DIRECTIONS_FROM
-                      else np.float64)
+        directions = np.float64 if isinstance(M, Tiles) else csr_directions(n)
     elif isinstance(M, Tiles) and directions is not np.float64:
         raise ValueError("tiled products gather float64 directions only")
     r, rhat, v, t = (np.empty(n) for _ in range(4))
