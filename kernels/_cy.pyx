@@ -178,7 +178,9 @@ __all__ = [
     "block_solve_follow",
     "block_solve_levels",
     "cheapest_sweep",
+    "cheapest_sweep_follow",
     "cheapest_techniques",
+    "component_techniques",
     "csr_matmat",
     "csr_matvec",
     "csr_matvec_rows",
@@ -3057,6 +3059,63 @@ cdef inline Py_ssize_t _union_position(const idx2_t[::1] u_indices, Py_ssize_t u
     return u
 
 
+def component_techniques(const idx_t[::1] indptr, const idx_t[::1] indices,
+                         const double[::1] data, const double[::1] labour,
+                         const double[::1] beta, const int64_t[::1] techniques,
+                         const idx2_t[::1] position, Py_ssize_t start, Py_ssize_t n,
+                         const double[::1] values, int64_t[::1] in_ptr,
+                         int64_t[::1] local_in, double[::1] coef_in, double[::1] fixed):
+    """The techniques of a cyclic component's members, split for solves on the
+    component alone.
+
+    Techniques are the columns of a CSC matrix A (``indptr``, ``indices``, ``data``) with
+    direct cost ``labour[t]`` and output ``beta[t]``; the component holds the products at
+    positions start..start + n − 1 of a dependency order (``position`` maps a product to
+    its position). For the j-th technique t of ``techniques``, writes its inputs inside
+    the component as local positions ``local_in[in_ptr[j]:in_ptr[j + 1]]`` with
+    coefficients ``coef_in`` = A[i, t] / beta[t], in its column's order, and
+    ``fixed[j]`` = labour[t] / beta[t] + Σ A[i, t] / beta[t] · values[i] over its inputs
+    outside (earlier components, final in ``values``). ``local_in`` and ``coef_in`` need
+    room for every entry of the techniques. Returns the entries inside.
+    """
+    cdef Py_ssize_t k = indptr.shape[0] - 1, n_tech = techniques.shape[0], j, t, x, q
+    cdef Py_ssize_t at = 0, local, room = 0
+    cdef double c, f
+    _check_csr(indptr, data.shape[0], indices.shape[0])
+    _check_len("labour", labour.shape[0], k)
+    _check_len("beta", beta.shape[0], k)
+    _check_len("values", values.shape[0], position.shape[0])
+    _check_len("in_ptr", in_ptr.shape[0], n_tech + 1)
+    _check_len("fixed", fixed.shape[0], n_tech)
+    if start < 0 or n < 0 or start + n > position.shape[0]:
+        raise ValueError("the component's positions are outside position's range")
+    for j in range(n_tech):
+        t = techniques[j]
+        if t < 0 or t >= k:
+            raise ValueError(f"technique {t} is not a column of the matrix")
+        room += indptr[t + 1] - indptr[t]
+    if local_in.shape[0] < room or coef_in.shape[0] < room:
+        raise ValueError("local_in and coef_in need room for every entry of the techniques")
+    with nogil:
+        in_ptr[0] = 0
+        for j in range(n_tech):
+            t = techniques[j]
+            f = labour[t] / beta[t]
+            for x in range(indptr[t], indptr[t + 1]):
+                q = indices[x]
+                c = data[x] / beta[t]
+                local = position[q] - start
+                if 0 <= local < n:
+                    local_in[at] = local
+                    coef_in[at] = c
+                    at += 1
+                else:
+                    f = f + c * values[q]
+            fixed[j] = f
+            in_ptr[j + 1] = at
+    return at
+
+
 def technique_slots(const idx_t[::1] indptr, const idx_t[::1] indices,
                     const idx2_t[::1] u_indptr, const idx2_t[::1] u_indices,
                     const idx2_t[::1] products, const idx2_t[::1] techniques,
@@ -3190,7 +3249,7 @@ def cheapest_techniques(const double[::1] costs, const idx2_t[::1] by_product,
 def cheapest_sweep(const idx_t[::1] indptr, const idx_t[::1] indices,
                    const double[::1] data, const double[::1] labour, const double[::1] beta,
                    const idx_t[::1] by_product, const idx_t[::1] product_ptr,
-                   const idx_t[::1] order, const idx_t[::1] block_ptr, Py_ssize_t first,
+                   const idx2_t[::1] order, const idx2_t[::1] block_ptr, Py_ssize_t first,
                    Py_ssize_t last, Py_ssize_t max_sweeps, double tol, double[::1] V,
                    idx_t[::1] best):
     """Gauss–Seidel sweeps of the technique-choice values over components in order.
@@ -3209,80 +3268,160 @@ def cheapest_sweep(const idx_t[::1] indptr, const idx_t[::1] indices,
     ``max_sweeps`` times. A product none of whose techniques makes more than it uses
     keeps its V and best. Returns the number of such products (in the last sweep).
     """
+    cdef Py_ssize_t unpriced
+    _check_sweep_args(indptr, data, indices, labour, beta, product_ptr, order, V, best)
+    if first < 0 or last < first or last > block_ptr.shape[0] - 1:
+        raise ValueError("blocks [first, last) are not inside block_ptr")
+    with nogil:
+        unpriced = _cheapest_range(indptr, indices, data, labour, beta, by_product,
+                                   product_ptr, order, block_ptr, first, last, max_sweeps,
+                                   tol, V, best)
+    return unpriced
+
+
+def cheapest_sweep_follow(const idx_t[::1] indptr, const idx_t[::1] indices,
+                          const double[::1] data, const double[::1] labour,
+                          const double[::1] beta, const idx_t[::1] by_product,
+                          const idx_t[::1] product_ptr, const idx2_t[::1] order,
+                          const idx2_t[::1] block_ptr, const int64_t[::1] progress,
+                          Py_ssize_t first, Py_ssize_t dense_max, Py_ssize_t max_sweeps,
+                          double tol, double[::1] V, idx_t[::1] best):
+    """:func:`cheapest_sweep` from component ``first`` on, following a component search
+    of the products' union graph that runs in another thread and publishes its progress
+    in ``progress`` (see :func:`strongly_connected_components`): components are swept as
+    they complete, and the call waits while it has caught up, as
+    :func:`block_solve_follow` does.
+
+    Returns
+    -------
+    (k, why) : tuple of int
+        why 0: the search finished and every component before k (the number of
+        components) is swept; 1: component k has more than ``dense_max`` products and is
+        not swept (the caller chooses its techniques and calls again from k + 1); 3: the
+        search stopped without finishing (``progress[1]`` set to a value other than 0
+        and 1 by the caller).
+    """
+    cdef Py_ssize_t m = product_ptr.shape[0] - 1, k = first, avail, stop, why = -1
+    cdef int64_t state
+    _check_sweep_args(indptr, data, indices, labour, beta, product_ptr, order, V, best)
+    _check_len("block_ptr", block_ptr.shape[0], m + 1)
+    _check_len("progress", progress.shape[0], 2)
+    if first < 0 or first > m:
+        raise ValueError(f"first = {first} is not a component number")
+    with nogil:
+        while why < 0:
+            state = lab_load_acquire(&progress[1])
+            avail = lab_load_acquire(&progress[0])  # after the state: final if 1
+            if avail > m:
+                why = 3
+            elif k >= avail:
+                if state == 1:
+                    why = 0
+                elif state != 0:
+                    why = 3
+                else:
+                    lab_pause()
+            else:
+                stop = k
+                while stop < avail and block_ptr[stop + 1] - block_ptr[stop] <= dense_max:
+                    stop += 1
+                _cheapest_range(indptr, indices, data, labour, beta, by_product,
+                                product_ptr, order, block_ptr, k, stop, max_sweeps, tol, V,
+                                best)
+                k = stop
+                if stop < avail:
+                    why = 1
+    return k, why
+
+
+cdef int _check_sweep_args(const idx_t[::1] indptr, const double[::1] data,
+                           const idx_t[::1] indices, const double[::1] labour,
+                           const double[::1] beta, const idx_t[::1] product_ptr,
+                           const idx2_t[::1] order, double[::1] V,
+                           idx_t[::1] best) except -1:
     cdef Py_ssize_t k = indptr.shape[0] - 1, m = product_ptr.shape[0] - 1
-    cdef Py_ssize_t n_blocks = block_ptr.shape[0] - 1, b, s, e, a, p, q, t, x, i
-    cdef Py_ssize_t sweep, sweeps, arg, ahead, unpriced = 0
-    cdef double lo, num, own, net, c, change, top
     _check_csr(indptr, data.shape[0], indices.shape[0])
     _check_len("labour", labour.shape[0], k)
     _check_len("beta", beta.shape[0], k)
     _check_len("order", order.shape[0], m)
     _check_len("V", V.shape[0], m)
     _check_len("best", best.shape[0], m)
-    if first < 0 or last < first or last > n_blocks:
-        raise ValueError("blocks [first, last) are not inside block_ptr")
-    with nogil:
-        for b in range(first, last):
-            s = block_ptr[b]
-            e = block_ptr[b + 1]
-            sweeps = 1 if e - s == 1 else max(max_sweeps, 1)
-            for sweep in range(sweeps):
-                change = 0.0
-                top = 0.0
-                for a in range(s, e):
-                    # The walk jumps to each product's techniques and their inputs: start
-                    # the chain of loads for the products ahead in stages, each stage one
-                    # load deeper (a pass without it waits on every one of them).
-                    ahead = a + 16
-                    if ahead < m:
-                        lab_prefetch(&product_ptr[order[ahead]])
-                    ahead = a + 8
-                    if ahead < m:
-                        lab_prefetch(&by_product[product_ptr[order[ahead]]])
-                    ahead = a + 4
-                    if ahead < m:
-                        q = product_ptr[order[ahead]]
-                        lab_prefetch(&indptr[by_product[q]])
-                        if q + 1 < product_ptr[order[ahead] + 1]:
-                            lab_prefetch(&indptr[by_product[q + 1]])
-                    ahead = a + 2
-                    if ahead < m:
-                        p = order[ahead]
-                        for q in range(product_ptr[p], product_ptr[p + 1]):
-                            t = by_product[q]
-                            lab_prefetch(&indices[indptr[t]])
-                            lab_prefetch(&data[indptr[t]])
-                    p = order[a]
-                    lo = INFINITY
-                    arg = -1
+    return 0
+
+
+cdef Py_ssize_t _cheapest_range(const idx_t[::1] indptr, const idx_t[::1] indices,
+                                const double[::1] data, const double[::1] labour,
+                                const double[::1] beta, const idx_t[::1] by_product,
+                                const idx_t[::1] product_ptr, const idx2_t[::1] order,
+                                const idx2_t[::1] block_ptr, Py_ssize_t first,
+                                Py_ssize_t last, Py_ssize_t max_sweeps, double tol,
+                                double[::1] V, idx_t[::1] best) noexcept nogil:
+    """The sweeps of :func:`cheapest_sweep` over components first..last-1; it loads
+    ahead only inside them (a search being followed has written ``order`` no further)."""
+    cdef Py_ssize_t b, s, e, a, p, q, t, x, i, sweep, sweeps, arg, ahead, unpriced = 0
+    cdef Py_ssize_t limit = block_ptr[last]
+    cdef double lo, num, own, net, c, change, top
+    for b in range(first, last):
+        s = block_ptr[b]
+        e = block_ptr[b + 1]
+        sweeps = 1 if e - s == 1 else max(max_sweeps, 1)
+        for sweep in range(sweeps):
+            change = 0.0
+            top = 0.0
+            for a in range(s, e):
+                # The walk jumps to each product's techniques and their inputs: start the
+                # chain of loads for the products ahead in stages, each stage one load
+                # deeper (a pass without it waits on every one of them).
+                ahead = a + 16
+                if ahead < limit:
+                    lab_prefetch(&product_ptr[order[ahead]])
+                ahead = a + 8
+                if ahead < limit:
+                    lab_prefetch(&by_product[product_ptr[order[ahead]]])
+                ahead = a + 4
+                if ahead < limit:
+                    q = product_ptr[order[ahead]]
+                    lab_prefetch(&indptr[by_product[q]])
+                    if q + 1 < product_ptr[order[ahead] + 1]:
+                        lab_prefetch(&indptr[by_product[q + 1]])
+                ahead = a + 2
+                if ahead < limit:
+                    p = order[ahead]
                     for q in range(product_ptr[p], product_ptr[p + 1]):
                         t = by_product[q]
-                        num = labour[t]
-                        own = 0.0
-                        for x in range(indptr[t], indptr[t + 1]):
-                            i = indices[x]
-                            if i == p:
-                                own = own + data[x]
-                            else:
-                                num = num + data[x] * V[i]
-                        net = beta[t] - own
-                        if net > 0.0:
-                            c = num / net
-                            if c < lo:
-                                lo = c
-                                arg = t
-                    if arg < 0:
-                        if sweep == sweeps - 1:
-                            unpriced = unpriced + 1
-                        continue
-                    if fabs(lo - V[p]) > change:
-                        change = fabs(lo - V[p])
-                    if fabs(lo) > top:
-                        top = fabs(lo)
-                    V[p] = lo
-                    best[p] = <idx_t> arg
-                if change <= tol * top:
-                    break
+                        lab_prefetch(&indices[indptr[t]])
+                        lab_prefetch(&data[indptr[t]])
+                p = order[a]
+                lo = INFINITY
+                arg = -1
+                for q in range(product_ptr[p], product_ptr[p + 1]):
+                    t = by_product[q]
+                    num = labour[t]
+                    own = 0.0
+                    for x in range(indptr[t], indptr[t + 1]):
+                        i = indices[x]
+                        if i == p:
+                            own = own + data[x]
+                        else:
+                            num = num + data[x] * V[i]
+                    net = beta[t] - own
+                    if net > 0.0:
+                        c = num / net
+                        if c < lo:
+                            lo = c
+                            arg = t
+                if arg < 0:
+                    if sweep == sweeps - 1:
+                        unpriced = unpriced + 1
+                    continue
+                if fabs(lo - V[p]) > change:
+                    change = fabs(lo - V[p])
+                if fabs(lo) > top:
+                    top = fabs(lo)
+                V[p] = lo
+                best[p] = <idx_t> arg
+            if change <= tol * top:
+                break
     return unpriced
 
 

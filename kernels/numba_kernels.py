@@ -34,7 +34,9 @@ __all__ = [
     "block_solve_follow",
     "block_solve_levels",
     "cheapest_sweep",
+    "cheapest_sweep_follow",
     "cheapest_techniques",
+    "component_techniques",
     "csr_matmat",
     "csr_matvec",
     "csr_matvec_rows",
@@ -2018,6 +2020,52 @@ def _union_position(u_indices, u, end, row):
     return u
 
 
+def component_techniques(indptr, indices, data, labour, beta, techniques, position, start,
+                         n, values, in_ptr, local_in, coef_in, fixed):
+    """A cyclic component's techniques split for solves on the component alone; see
+    ``_cy.component_techniques``. Returns the entries inside."""
+    k = indptr.shape[0] - 1
+    n_tech = techniques.shape[0]
+    if indptr.shape[0] < 1 or indptr[k] > min(indices.shape[0], data.shape[0]):
+        raise ValueError("inconsistent CSR arrays")
+    if labour.shape[0] != k or beta.shape[0] != k or values.shape[0] != position.shape[0]:
+        raise ValueError("labour, beta or values has the wrong length")
+    if in_ptr.shape[0] != n_tech + 1 or fixed.shape[0] != n_tech:
+        raise ValueError("in_ptr or fixed has the wrong length")
+    if start < 0 or n < 0 or start + n > position.shape[0]:
+        raise ValueError("the component's positions are outside position's range")
+    if n_tech and (techniques.min() < 0 or techniques.max() >= k):
+        raise ValueError("a technique is not a column of the matrix")
+    room = int(np.sum(indptr[techniques + 1] - indptr[techniques]))
+    if local_in.shape[0] < room or coef_in.shape[0] < room:
+        raise ValueError("local_in and coef_in need room for every entry of the techniques")
+    return _component_techniques(indptr, indices, data, labour, beta, techniques, position,
+                                 start, n, values, in_ptr, local_in, coef_in, fixed)
+
+
+@njit(cache=True, error_model="numpy")
+def _component_techniques(indptr, indices, data, labour, beta, techniques, position, start,
+                          n, values, in_ptr, local_in, coef_in, fixed):
+    at = 0
+    in_ptr[0] = 0
+    for j in range(techniques.shape[0]):
+        t = techniques[j]
+        f = labour[t] / beta[t]
+        for x in range(indptr[t], indptr[t + 1]):
+            q = indices[x]
+            c = data[x] / beta[t]
+            local = position[q] - start
+            if 0 <= local < n:
+                local_in[at] = local
+                coef_in[at] = c
+                at += 1
+            else:
+                f += c * values[q]
+        fixed[j] = f
+        in_ptr[j + 1] = at
+    return at
+
+
 @njit(cache=True, error_model="numpy")
 def technique_slots(indptr, indices, u_indptr, u_indices, products, techniques, out):
     """Union positions of the entries of techniques[k] in product products[k]'s column,
@@ -2197,6 +2245,36 @@ def cheapest_sweep(indptr, indices, data, labour, beta, by_product, product_ptr,
             if change <= tol * top:
                 break
     return unpriced
+
+
+def cheapest_sweep_follow(indptr, indices, data, labour, beta, by_product, product_ptr,
+                          order, block_ptr, progress, first, dense_max, max_sweeps, tol, V,
+                          best):
+    """``cheapest_sweep`` from component ``first`` on, over the components of a
+    finished search (``progress`` as ``strongly_connected_components`` writes it):
+    returns ``(k, why)`` as ``_cy.cheapest_sweep_follow`` does (why 0: all swept, k
+    their number; 1: component k exceeds dense_max, not swept; 3: the search did not
+    finish). This backend does not wait for a running search."""
+    m = product_ptr.shape[0] - 1
+    if progress.shape[0] != 2:
+        raise ValueError("progress has the wrong length (2 expected)")
+    if block_ptr.shape[0] != m + 1:
+        raise ValueError("block_ptr must have length m + 1")
+    if not 0 <= first <= m:
+        raise ValueError("first is not a component number")
+    if progress[1] == 0:
+        raise ValueError("the Numba backend follows only a finished component search")
+    n_blocks = int(progress[0])
+    if progress[1] != 1 or not 0 <= n_blocks <= m:
+        return first, 3
+    if first >= n_blocks:
+        return first, 0
+    sizes = np.diff(block_ptr[first:n_blocks + 1])
+    large = np.flatnonzero(sizes > dense_max)
+    stop = first + int(large[0]) if large.size else n_blocks
+    cheapest_sweep(indptr, indices, data, labour, beta, by_product, product_ptr, order,
+                   block_ptr, first, stop, max_sweeps, tol, V, best)
+    return stop, 1 if stop < n_blocks else 0
 
 
 # --------------------------------------------------------------------------- harmony

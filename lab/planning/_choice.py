@@ -273,7 +273,7 @@ class _Technology:
             return None
         b = self.beta[techniques]
         try:
-            return np.atleast_2d(policies.solver.solve(
+            return np.atleast_2d(policies.policy_solver().solve(
                 rhs=self.R_lim[:, techniques] / b[None, :]).values)
         except NotConvergedError:
             return None  # (the solver raises) the policy's own economy is solved instead

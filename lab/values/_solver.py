@@ -1352,28 +1352,10 @@ class _Run:
         solver = self.solver
         K = self.K
         At = solver._economy.A  # CSR of Aᵀ, the arrays components() would be given
-        m = rhs.shape[0]
-        idx = At.indices.dtype
-        order, position = np.empty(m, dtype=idx), np.empty(m, dtype=idx)
-        block_ptr = np.empty(m + 1, dtype=idx)
-        progress = np.zeros(2, dtype=np.int64)
-        found, failed = [], []
-
-        def search():
-            t0 = time.perf_counter()
-            try:
-                found.append(K.strongly_connected_components(At.indptr, At.indices, order,
-                                                             position, block_ptr, progress))
-            except BaseException as exc:  # re-raised by the solving thread
-                failed.append(exc)
-                progress[1] = 2
-            found.append(time.perf_counter() - t0)
-
-        partial = _structure.BlockStructure(order, position, block_ptr, 0.0)
+        search = _structure.FollowedSearch(At.indptr, At.indices, K, At.indices.dtype)
+        order, block_ptr, partial = search.order, search.block_ptr, search.partial
         # the search holds one core: the large blocks meanwhile are solved on one thread
         alone = _ops.ThreadGovernor(solver.backend, 1, work=self.nnz)
-        thread = threading.Thread(target=search, name="lab-components", daemon=True)
-        thread.start()
         large, k, why, giant = [], 0, -1, False
         try:
             # While the search finds its first components (the 500,000-product core of
@@ -1383,8 +1365,8 @@ class _Run:
             x.fill(0.0)
             Mx.fill(0.0)
             while True:
-                k, why = K.block_solve_follow(*self.M, rhs, x, Mx, order, position,
-                                              block_ptr, progress, k, DENSE_BLOCK)
+                k, why = K.block_solve_follow(*self.M, rhs, x, Mx, order, search.position,
+                                              block_ptr, search.progress, k, DENSE_BLOCK)
                 if why != 1:
                     break
                 s, e = int(block_ptr[k]), int(block_ptr[k + 1])
@@ -1398,16 +1380,14 @@ class _Run:
                 if solver.options.precision == "float32":
                     blk.copy_float32()
                 large.append(blk)
-                searching = progress[1] == 0
+                searching = search.searching
                 with _ops.thread_limit(1 if searching else None, solver.backend):
                     self._solve_large(blk, s, partial, self.M, rhs, x, Mx, atol, start,
                                       governor=alone if searching else None)
                 k += 1
         finally:
-            thread.join()
-        if failed:
-            raise failed[0]
-        S = _structure.found(order, position, block_ptr, *found)
+            search.join()
+        S = search.result()
         solver._economy._cache["blocks"] = S
         solver._settle(S, None if giant else large)
         if giant:

@@ -23,6 +23,7 @@ Productivity (ρ(A) < 1) is established by the cheapest argument that works:
 from __future__ import annotations
 
 import functools
+import threading
 import time
 from dataclasses import dataclass
 
@@ -39,6 +40,7 @@ __all__ = [
     "components",
     "diagnose",
     "found",
+    "FollowedSearch",
     "scan",
 ]
 
@@ -145,6 +147,53 @@ def found(order, position, block_ptr, n_blocks: int, seconds: float) -> BlockStr
     if 2 * n_blocks < len(order):
         block_ptr = block_ptr.copy()
     return BlockStructure(order, position, block_ptr, seconds)
+
+
+class FollowedSearch:
+    """The component search on a thread of its own, for a pass that follows it.
+
+    The Cython kernel releases the GIL and publishes each completed component in
+    ``progress`` (see its ``strongly_connected_components``), so a pass in this thread
+    can work on the components as they come (``partial``: the outputs being written).
+    Both are bound by memory latency, so on two cores they overlap. Call :meth:`join`
+    (also when the pass fails), then :meth:`result`.
+    """
+
+    def __init__(self, indptr, indices, K, dtype):
+        n = len(indptr) - 1
+        self.order, self.position = np.empty(n, dtype=dtype), np.empty(n, dtype=dtype)
+        self.block_ptr = np.empty(n + 1, dtype=dtype)
+        self.progress = np.zeros(2, dtype=np.int64)
+        self.partial = BlockStructure(self.order, self.position, self.block_ptr, 0.0)
+        self._found, self._failed = [], []
+
+        def search():
+            t0 = time.perf_counter()
+            try:
+                self._found.append(K.strongly_connected_components(
+                    indptr, indices, self.order, self.position, self.block_ptr,
+                    self.progress))
+            except BaseException as exc:  # re-raised by result()
+                self._failed.append(exc)
+                self.progress[1] = 2  # the pass following it stops
+            self._found.append(time.perf_counter() - t0)
+
+        self._thread = threading.Thread(target=search, name="lab-components", daemon=True)
+        self._thread.start()
+
+    @property
+    def searching(self) -> bool:
+        """Whether the search is still running."""
+        return self.progress[1] == 0
+
+    def join(self) -> None:
+        self._thread.join()
+
+    def result(self) -> BlockStructure:
+        """The finished structure (after :meth:`join`); the search's error, if any."""
+        if self._failed:
+            raise self._failed[0]
+        return found(self.order, self.position, self.block_ptr, *self._found)
 
 
 def scan(economy, backend: str) -> tuple[float, int]:

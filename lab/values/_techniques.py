@@ -25,10 +25,14 @@ values.
 inputs' values, which are final by then (exact, as in a shortest-path search on a
 DAG); a small cyclic component is swept Gauss–Seidel until its values settle; a large
 one gets its own policy iteration, each choice evaluated by BiCGSTAB on the component
-alone. The pass's values start the first evaluation, which then often needs a single
-check. Policy iteration over the whole economy still proves the answer: on generated
-economies of 10⁶ products it confirms the pass's choice in one round, where from the
-cheapest techniques by direct cost it took four.
+alone. On large economies the pass follows the component search, which runs on a
+thread of its own. Policy iteration over the whole economy still proves the answer: on
+generated economies of 10⁶ products it confirms the pass's choice in one round, where
+from the cheapest techniques by direct cost it took four. That round needs no value
+solver where the pass's values prove themselves: the Bellman residual at them is the
+value solver's residual for the policy that is cheapest at them, so when that policy is
+the pass's own, the residual meets the rule and a Collatz–Wielandt bound from the values
+proves the policy's economy productive, they are the answer.
 
 By the non-substitution theorem (Samuelson; Arrow; Koopmans), when every technique makes
 one product and labour is the only resource, the chosen techniques are optimal for every
@@ -74,11 +78,14 @@ MAX_ROUNDS = 200
 #: Value-iteration sweeps tried to find a productive first policy.
 MAX_VALUE_SWEEPS = 200
 #: Gauss–Seidel sweeps at most over a small cyclic component in the first pass, and
-#: over a large one before its own policy iteration.
+#: over a large one before its own policy iteration (the 50,000-product core of 10⁶
+#: generated products: 1 sweep and the component's choice 257 ms, 6 sweeps 379 ms).
 SMALL_BLOCK_SWEEPS = 50
-LARGE_BLOCK_SWEEPS = 6
-#: Relative residual of the inner solves that choose a large component's techniques.
-COMPONENT_TOL = 1e-8
+LARGE_BLOCK_SWEEPS = 1
+#: Relative residuals of the inner solves that choose a large component's techniques,
+#: the next once the choice settles at the last (that core: BiCGSTAB 108 ms in all
+#: against 197 ms at 1e-8 throughout, the same choice).
+COMPONENT_TOLS = (1e-4, 1e-8)
 
 
 def is_technology(obj) -> bool:
@@ -150,12 +157,15 @@ class _Technology:
         # Aᵀ as CSR arrays for the unit costs c = (l + Aᵀv) / β of every technique
         self.At = (A.indptr, A.indices, A.data)
 
-    def costs(self, K, v) -> np.ndarray:
-        """Unit cost of every technique at values v."""
-        if not v.any():  # the first policy's prices: direct costs, no pass over A
+    def costs(self, K, v, *, inputs=None) -> np.ndarray:
+        """Unit cost of every technique at values v; ``inputs`` (length k), if given,
+        receives Aᵀv, each technique's inputs at v before its labour."""
+        if not v.any() and inputs is None:  # direct costs, no pass over A
             return self.labour / self.beta
-        c = np.empty(self.k)
+        c = np.empty(self.k) if inputs is None else inputs
         K.csr_matvec(*self.At, v, c)
+        if inputs is not None:
+            c = c.copy()
         c += self.labour
         c /= self.beta
         return c
@@ -211,6 +221,8 @@ class PolicyIteration:
         self.K = _ops.kernels(self.backend)
         self.union = _UnionEconomy(self.tech, self.backend)
         self.policy = None
+        self.values = None  # the last policy's values
+        self.structure = None  # the union graph's components (None: not analysed)
         self.solver = None
 
     def solve(self, costs=None, *, callback=None, ties: str = "first"):
@@ -228,29 +240,35 @@ class PolicyIteration:
         tol_rel = 10.0 * options.rtol
         sweeps = 0
         with _ops.thread_limit(options.n_threads, self.backend, yield_to_load=True):
-            if self.solver is None:
+            checked = None  # (best, low, tied) at the first values, where computed
+            if self.policy is None:
                 # first policy: the cheapest by direct cost, improved by one pass over the
                 # components when the union has a block structure; value iteration if it is
                 # not productive
                 policy, _, _ = tech.best(K, tech.costs(K, np.zeros(m)), None, tol_rel)
-                structure = union.structure(options.method)
-                start = None
-                if structure is not None:
-                    policy, start = _swept_policy(tech, K, structure, policy, options.rtol,
-                                                  tol_rel)
-                    if not np.all(np.isfinite(start)):
+                structure, policy, start = _swept_policy(tech, K, union, policy, options,
+                                                         tol_rel)
+                self.structure = structure
+                result = None
+                if start is not None:
+                    if np.all(np.isfinite(start)):
+                        result, checked = self._swept_result(policy, start, tol_rel)
+                    else:
                         start = None
-                economy = union.economy(policy, structure=structure)
-                try:
-                    solver = union.solver(economy, options)
-                    # the pass's values, when they meet the rule, need one check only
-                    result = solver.solve(x0=start)
-                except NotProductiveError:
-                    policy, sweeps = _productive_policy(tech, K, self.backend, tol_rel)
-                    economy = union.economy(policy)
-                    solver = union.solver(economy, options)
-                    result = solver.solve()
-                self.solver = solver
+                if result is None:
+                    try:
+                        solver = union.solver(union.economy(policy, structure=structure),
+                                              options)
+                        # the pass's values, when they meet the rule, need one check only
+                        result = solver.solve(x0=start)
+                    except NotProductiveError:
+                        policy, sweeps = _productive_policy(tech, K, self.backend, tol_rel)
+                        solver = union.solver(union.economy(policy), options)
+                        result = solver.solve()
+                    self.solver = solver
+            elif self.solver is None:  # the first call's pass proved its answer alone
+                policy, solver = self.policy, self.policy_solver()
+                result = solver.solve(x0=self.values)
             else:  # the last policy (productive whatever the costs), its values warm
                 policy, solver = self.policy, self.solver
                 _update.apply_indices(solver, *(np.zeros(0, dtype=np.intp),) * 2, np.zeros(0),
@@ -263,9 +281,12 @@ class PolicyIteration:
             matvecs = result.matvecs
             while True:
                 v = result.values
-                costs_now = tech.costs(K, v)
-                matvecs += tech.k / max(m, 1) * tech.A.nnz / max(union.nnz, 1)
-                best, low, tied = tech.best(K, costs_now, policy, tol_rel)
+                if checked is None:
+                    costs_now = tech.costs(K, v)
+                    matvecs += union.cost_passes
+                    best, low, tied = tech.best(K, costs_now, policy, tol_rel)
+                else:
+                    (best, low, tied), checked = checked, None
                 bellman = _bellman_residual(v, low)
                 history.append(bellman)
                 if callback is not None:
@@ -278,6 +299,7 @@ class PolicyIteration:
                 result = solver.solve()
                 matvecs += result.matvecs
                 rounds += 1
+        self.values = result.values
         self.policy = policy
         if ties == "error" and tied.size:
             shown = ", ".join(repr(str(tech.product_codes[p])) for p in tied[:5])
@@ -286,6 +308,50 @@ class PolicyIteration:
                 f"rounding (relative {tol_rel:.1e}): {shown}{', ...' if tied.size > 5 else ''}")
         return self._result(result, policy, rounds, bellman, switch, history, matvecs,
                             sweeps, setup, time.perf_counter() - t0)
+
+    def policy_solver(self):
+        """The value solver of the last policy's economy, built now where the first
+        call's pass proved its answer without one (None before the first call)."""
+        if self.solver is None and self.policy is not None:
+            self.solver = self.union.solver(
+                self.union.economy(self.policy, structure=self.structure), self.options)
+        return self.solver
+
+    def _swept_result(self, policy, values, tol_rel):
+        """The first pass's values as the evaluation of its policy, where they prove
+        themselves: the policy is the cheapest at them (to within rounding), they meet
+        the Bellman rule, which for that policy is the value solver's rule, and a
+        Collatz–Wielandt bound from them proves its economy productive. Then neither the
+        policy's economy nor its value solver is built (at 10⁶ generated products the
+        economy's coefficients alone cost 0.1–0.2 s). Returns (result, the policy
+        check's (best, low, tied)), or (None, None) for the value solver to take over."""
+        from lab.values import _structure
+        from lab.values._solver import Status, ValuesResult
+
+        tech, K, options = self.tech, self.K, self.options
+        inputs = np.empty(tech.k)
+        checked = tech.best(K, tech.costs(K, values, inputs=inputs), policy, tol_rel)
+        bellman = _bellman_residual(values, checked[1])
+        if not (bellman <= options.rtol and np.array_equal(checked[0], policy)):
+            return None, None
+        beta = tech.beta[policy]
+        bound = _structure.certify(tech.labour[policy] / beta, values, inputs[policy] / beta,
+                                   _structure.longest_row(tech.A.indptr))
+        if bound is None:  # a product without direct labour: the solver's proofs go further
+            return None, None
+        proof = _structure.ProductivityReport(bound, "Collatz–Wielandt bound from the "
+                                                     "computed values")
+        result = ValuesResult(
+            values=values, converged=True, status=Status.CONVERGED, message="",
+            iterations=1, residual=bellman, residual_history=np.array([bellman]),
+            rtol=options.rtol, method="blocks",
+            method_reason="one pass over the components of the techniques' union graph in "
+                          "dependency order, its values proven by the Bellman residual",
+            backend=self.backend, n_threads=int(K.get_num_threads()),
+            matvecs=2 * self.union.cost_passes, timings=MappingProxyType({}),
+            resource_names=("labour",), productivity=str(proof),
+            precision=options.precision)
+        return result, checked
 
     def _result(self, result, policy, rounds, bellman, switch, history, matvecs, sweeps,
                 setup, total):
@@ -367,9 +433,10 @@ def _ranges(starts, lengths) -> np.ndarray:
         int(lengths.sum()))
 
 
-def _swept_policy(tech, K, S, policy, rtol, tol_rel):
-    """A first policy, and its values, from one pass over the components of the union
-    graph in dependency order (``S``), starting from ``policy`` where nothing is learnt.
+def _swept_policy(tech, K, union, policy, options, tol_rel):
+    """The components of the union graph, and a first policy with its values from one
+    pass over them in dependency order, starting from ``policy`` where nothing is
+    learnt; (None, policy, None) when ``options.method`` takes no structure.
 
     A product outside cycles takes the cheapest technique at its inputs' values, which
     are final by then: exact. A small cyclic component is swept Gauss–Seidel until its
@@ -378,29 +445,62 @@ def _swept_policy(tech, K, S, policy, rtol, tol_rel):
     (:func:`_component_choice`). With exact inner solves this would be the cheapest
     policy itself; policy iteration on the whole economy then proves it (or corrects
     what the sweeps of small cycles left), usually in one round instead of four.
-    """
-    from lab.values._solver import DENSE_BLOCK
 
+    Where the value solver would follow its own search (:data:`FOLLOW_MIN_PRODUCTS`),
+    the pass follows the component search running on another thread (both are bound by
+    memory latency: at 10⁶ generated products the search took 0.15–0.3 s and the pass
+    0.45 s one after the other).
+    """
+    from lab.values import _structure
+    from lab.values._solver import DENSE_BLOCK, FOLLOW_MIN_PRODUCTS
+
+    if options.method not in ("auto", "blocks") or tech.m == 0:
+        return None, policy, None
     A = tech.A
     idx = A.indptr.dtype  # the other index arrays fit it: all are counts of A's size
     arrays = (A.indptr, A.indices, np.asarray(A.data, dtype=np.float64), tech.labour,
               tech.beta, tech.by_product.astype(idx, copy=False),
-              tech.ptr.astype(idx, copy=False), S.order.astype(idx, copy=False),
-              S.block_ptr.astype(idx, copy=False))
+              tech.ptr.astype(idx, copy=False))
     values = np.zeros(tech.m)
     best = policy.astype(idx)
-    first = 0
-    for k in [*np.flatnonzero(S.block_sizes > DENSE_BLOCK), S.n_blocks]:
-        if k > first:
-            K.cheapest_sweep(*arrays, first, k, SMALL_BLOCK_SWEEPS, 0.1 * rtol, values, best)
-        if k == S.n_blocks:
-            break
-        K.cheapest_sweep(*arrays, k, k + 1, LARGE_BLOCK_SWEEPS, 0.0, values, best)
+    small = (SMALL_BLOCK_SWEEPS, 0.1 * options.rtol, values, best)
+
+    def choose(S, k):
+        """The large component k: a few sweeps, then its own policy iteration."""
+        K.cheapest_sweep(*arrays, S.order, S.block_ptr, k, k + 1, LARGE_BLOCK_SWEEPS, 0.0,
+                         values, best)
         s, e = int(S.block_ptr[k]), int(S.block_ptr[k + 1])
-        _component_choice(tech, K, S.order[s:e], S.position, s, values, best, rtol,
-                          tol_rel)
-        first = k + 1
-    return best.astype(np.int64), values
+        _component_choice(tech, K, S.order[s:e], S.position, s, values, best,
+                          options.rtol, tol_rel)
+
+    if (union.backend == "cython" and tech.m >= FOLLOW_MIN_PRODUCTS
+            and K.get_num_threads() >= 2):
+        search = _structure.FollowedSearch(union.indptr, union.indices, K, idx)
+        k = 0
+        try:
+            while True:
+                k, why = K.cheapest_sweep_follow(*arrays, search.order, search.block_ptr,
+                                                 search.progress, k, DENSE_BLOCK, *small)
+                if why != 1:
+                    break
+                # the search holds one core: the component's solves take the other
+                with _ops.thread_limit(1 if search.searching else None, union.backend):
+                    choose(search.partial, k)
+                k += 1
+        finally:
+            search.join()
+        S = search.result()
+    else:
+        S = union.structure()
+        first = 0
+        for k in [*np.flatnonzero(S.block_sizes > DENSE_BLOCK), S.n_blocks]:
+            if k > first:
+                K.cheapest_sweep(*arrays, S.order, S.block_ptr, first, k, *small)
+            if k == S.n_blocks:
+                break
+            choose(S, k)
+            first = k + 1
+    return S, best.astype(np.int64), values
 
 
 def _component_choice(tech, K, members, position, s, values, best, rtol, tol_rel):
@@ -420,53 +520,55 @@ def _component_choice(tech, K, members, position, s, values, best, rtol, tol_rel
     n_tech = techniques.size
     local_ptr = np.zeros(n + 1, dtype=idx)
     np.cumsum(counts, out=local_ptr[1:])
-    lengths = A.indptr[techniques + 1] - A.indptr[techniques]
-    entries = _ranges(A.indptr[techniques], lengths)
-    rows = A.indices[entries]
-    local = position[rows].astype(np.int64) - s
-    inside = (local >= 0) & (local < n)
-    owner = np.repeat(np.arange(n_tech), lengths)
-    coef = A.data[entries] / np.repeat(tech.beta[techniques], lengths)
-    outside = ~inside
-    # direct cost and inputs from earlier components: fixed while the component is solved
-    fixed = tech.labour[techniques] / tech.beta[techniques] + np.bincount(
-        owner[outside], coef[outside] * values[rows[outside]], minlength=n_tech)
-    owner_in, local_in, coef_in = owner[inside], local[inside], coef[inside]
-    in_ptr = np.zeros(n_tech + 1, dtype=np.int64)
-    np.cumsum(np.bincount(owner_in, minlength=n_tech), out=in_ptr[1:])
+    # inputs inside (local positions, A[i, t] / β) and the direct cost with the inputs
+    # from earlier components: fixed while the component is solved
+    room = int(np.sum(A.indptr[techniques + 1] - A.indptr[techniques]))
+    in_ptr, fixed = np.empty(n_tech + 1, dtype=np.int64), np.empty(n_tech)
+    local_in, coef_in = np.empty(room, dtype=np.int64), np.empty(room)
+    inside = K.component_techniques(A.indptr, A.indices, np.asarray(A.data, dtype=np.float64),
+                                    tech.labour, tech.beta, techniques, position, s, n,
+                                    values, in_ptr, local_in, coef_in, fixed)
+    local_in, coef_in = local_in[:inside], coef_in[:inside]
+    costs = np.empty(n_tech)
     current = np.flatnonzero(techniques == np.repeat(best[members], counts)).astype(idx)
     y = values[members]
     new, low, tied = np.empty(n, dtype=idx), np.empty(n), np.empty(n, dtype=np.uint8)
     everything = np.arange(n_tech, dtype=idx)
     maxiter = _default_maxiter("krylov", n)
 
-    def evaluate(choice, y, tol):
-        """The component's values under ``choice`` from the start ``y`` (None if the
-        solve fails): its own matrix holds its members' inside entries."""
+    def system(choice):
+        """The component's own matrix under ``choice``: its members' inside entries."""
         own = in_ptr[choice + 1] - in_ptr[choice]
         picked = _ranges(in_ptr[choice], own)
         sub_ptr = np.zeros(n + 1, dtype=idx)
         np.cumsum(own, out=sub_ptr[1:])
-        sub = (sub_ptr, local_in[picked].astype(idx), coef_in[picked])
-        trial = y.copy()
-        out = _krylov.bicgstab(K, sub, fixed[choice], trial, tol=tol, maxiter=maxiter)
-        return trial if out.failure is None else None
+        return (sub_ptr, local_in[picked].astype(idx), coef_in[picked]), fixed[choice]
 
-    # Choosing needs the values only to the precision of the choice (COMPONENT_TOL); the
-    # last choice is then solved to the rule, so that the whole pass can meet it.
+    # Choosing needs the values only to the precision of the choice: COMPONENT_TOLS, the
+    # next one once the choice settles at the last, and last the rule's (so that the
+    # whole pass can meet it), where the choice is checked once more. A failed solve
+    # stops the rounds and keeps the last values.
+    tols = iter((*COMPONENT_TOLS, 0.1 * rtol))
+    tol = next(tols)
+    sub, rhs = system(current)
+    evaluated = current
     for _ in range(MAX_ROUNDS):
-        trial = evaluate(current, y, COMPONENT_TOL)
-        if trial is None:
+        trial = y.copy()
+        if _krylov.bicgstab(K, sub, rhs, trial, tol=tol, maxiter=maxiter).failure is not None:
             break
-        y = trial
-        costs = fixed + np.bincount(owner_in, coef_in * y[local_in], minlength=n_tech)
+        y, evaluated = trial, current
+        K.csr_matvec(in_ptr, local_in, coef_in, y, costs)
+        costs += fixed
         K.cheapest_techniques(costs, everything, local_ptr, current, tol_rel, new, low, tied)
         if np.array_equal(new, current):
-            break
-        current = new.copy()
-    trial = evaluate(current, y, 0.1 * rtol)
-    values[members] = y if trial is None else trial
-    best[members] = techniques[current]
+            tol = next(tols, None)
+            if tol is None:
+                break
+        else:
+            current = new.copy()
+            sub, rhs = system(current)
+    values[members] = y
+    best[members] = techniques[evaluated]
 
 
 class _UnionEconomy:
@@ -489,6 +591,8 @@ class _UnionEconomy:
         # cost no memory, and a copy would fault in fresh ones
         self.indptr, self.indices = u_indptr, u_indices[:nnz]
         self.nnz = nnz
+        #: a pass over every technique's coefficients, in passes over the union's
+        self.cost_passes = A.nnz / max(nnz, 1)
         # A[i, j] / B[p, j] of every stored entry (A's own array when every B[p, j] = 1)
         self.values = np.asarray(A.data if np.all(tech.beta == 1.0)
                                  else A.data / np.repeat(tech.beta, np.diff(A.indptr)),
@@ -507,17 +611,11 @@ class _UnionEconomy:
                                    self.indices, policy.astype(self.indptr.dtype), out)
         return out
 
-    def structure(self, method):
+    def structure(self):
         """The strongly connected components of the union graph (valid for every
-        policy), or None when a method other than ``auto`` or ``blocks`` is asked for.
-
-        ``auto`` takes them even where the value solver would skip its own analysis
-        (no chains, or one giant block): the first pass then runs policy iteration on
-        the giant component, the work that the rounds over the whole economy would do."""
+        policy)."""
         from lab.values import _structure
 
-        if method not in ("auto", "blocks") or self.tech.m == 0:
-            return None
         return _structure.components(self.indptr, self.indices, self.backend)
 
     def economy(self, policy, *, structure=None):

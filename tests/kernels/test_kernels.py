@@ -1454,6 +1454,113 @@ def test_cheapest_sweep_is_exact_without_cycles(kern, idx):
     assert_allclose(costs[best], V, rtol=1e-14)
 
 
+def test_component_techniques(kern, idx):
+    """A component's techniques split into inputs inside (local positions, A / β) and a
+    fixed part (direct cost and the inputs outside at their values), against NumPy."""
+    rng = np.random.default_rng(27)
+    m, k = 300, 700
+    A = sp.random(m, k, density=0.05, format="csc", random_state=rng)
+    A.sort_indices()
+    labour, beta = rng.uniform(0.5, 2.0, k), rng.uniform(0.8, 1.2, k)
+    position = rng.permutation(m).astype(idx)
+    start, n = 100, 60  # the component: positions 100..159
+    techniques = rng.choice(k, 90, replace=False).astype(np.int64)
+    values = rng.uniform(0.0, 3.0, m)
+    room = int(np.diff(A.indptr)[techniques].sum())
+    in_ptr, fixed = np.empty(91, np.int64), np.empty(90)
+    local_in, coef_in = np.full(room, -1, np.int64), np.full(room, np.nan)
+    inside = kern.component_techniques(A.indptr.astype(idx), A.indices.astype(idx), A.data,
+                                       labour, beta, techniques, position, start, n, values,
+                                       in_ptr, local_in, coef_in, fixed)
+    assert in_ptr[0] == 0 and in_ptr[-1] == inside and 0 < inside < room
+    for j, t in enumerate(techniques):
+        col = slice(A.indptr[t], A.indptr[t + 1])
+        rows, coef = A.indices[col], A.data[col] / beta[t]
+        local = position[rows].astype(np.int64) - start
+        mine = (local >= 0) & (local < n)
+        assert_array_equal(local_in[in_ptr[j]:in_ptr[j + 1]], local[mine])
+        assert_allclose(coef_in[in_ptr[j]:in_ptr[j + 1]], coef[mine], rtol=1e-15)
+        assert_allclose(fixed[j], labour[t] / beta[t] + coef[~mine] @ values[rows[~mine]],
+                        rtol=1e-14)
+    with pytest.raises(ValueError, match="room"):
+        kern.component_techniques(A.indptr.astype(idx), A.indices.astype(idx), A.data,
+                                  labour, beta, techniques, position, start, n, values,
+                                  in_ptr, local_in[:room - 1], coef_in, fixed)
+    with pytest.raises(ValueError, match="technique"):
+        kern.component_techniques(A.indptr.astype(idx), A.indices.astype(idx), A.data,
+                                  labour, beta, np.array([k], np.int64), position, start, n,
+                                  values, in_ptr[:2], local_in, coef_in, fixed[:1])
+
+
+def test_cheapest_sweep_follow_equals_cheapest_sweep(kern, backend, idx):
+    """Following the search of the union graph (from another thread with Cython, after
+    it with Numba) sweeps every component as cheapest_sweep does, stopping at each
+    component above dense_max; a search that failed (why 3) ends the pass."""
+    rng = np.random.default_rng(26)
+    m, k = 6000, 13000
+    _, by_product, ptr = _techniques_of(m, k, rng, idx)
+    makes = np.repeat(np.arange(m), np.diff(ptr))[np.argsort(by_product)]
+    A = sp.random(m, k, density=2.0 / m, format="lil", random_state=rng).toarray()
+    A[np.arange(m)[:, None] >= makes[None, :]] = 0.0  # inputs from lower numbers only
+    for lo, hi in [(100, 110), (2000, 2050), (4000, 4003), (5000, 5002)]:
+        ring = np.arange(lo, hi)  # but for rings: p's first technique uses p + 1
+        A[np.roll(ring, -1), ring] = rng.uniform(0.1, 0.4, ring.size)
+    A = sp.csc_array(A)
+    ip, ix = A.indptr.astype(idx), A.indices.astype(idx)
+    u_ip, u_ix = np.empty(m + 1, idx), np.empty(A.nnz, idx)
+    nnz = kern.technique_union(ip, ix, by_product, ptr, u_ip, u_ix, np.empty(m, idx))
+    labour, beta = rng.uniform(0.5, 2.0, k), rng.uniform(0.9, 1.1, k)
+    args = (ip, ix, A.data, labour, beta, by_product, ptr)
+    order, position, block_ptr = np.empty(m, idx), np.empty(m, idx), np.empty(m + 1, idx)
+    n_blocks = kern.strongly_connected_components(u_ip, u_ix[:nnz], order, position,
+                                                  block_ptr)
+    sizes = np.diff(block_ptr[:n_blocks + 1])
+    dense_max = 2
+    big = np.flatnonzero(sizes > dense_max)
+    assert big.size >= 2
+    want, want_best = np.zeros(m), np.zeros(m, idx)
+    first = 0
+    for b in [*big, n_blocks]:
+        kern.cheapest_sweep(*args, order, block_ptr, first, b, 30, 1e-12, want, want_best)
+        if b < n_blocks:
+            kern.cheapest_sweep(*args, order, block_ptr, b, b + 1, 2, 0.0, want, want_best)
+        first = b + 1
+
+    got = [np.empty(m, idx), np.empty(m, idx), np.empty(m + 1, idx)]
+    progress = np.zeros(2, np.int64)
+    V, best = np.zeros(m), np.zeros(m, idx)
+
+    def follow():
+        b, met = 0, []
+        while True:
+            b, why = kern.cheapest_sweep_follow(*args, got[0], got[2], progress, b, dense_max,
+                                                30, 1e-12, V, best)
+            if why != 1:
+                return met, (b, why)
+            met.append(b)
+            kern.cheapest_sweep(*args, got[0], got[2], b, b + 1, 2, 0.0, V, best)
+            b += 1
+
+    if backend == "cython":
+        search = threading.Thread(target=kern.strongly_connected_components,
+                                  args=(u_ip, u_ix[:nnz], *got, progress))
+        search.start()
+        met, last = follow()
+        search.join()
+    else:
+        with pytest.raises(ValueError, match="finished"):
+            kern.cheapest_sweep_follow(*args, *got[::2], progress, 0, dense_max, 30, 1e-12,
+                                       V, best)
+        kern.strongly_connected_components(u_ip, u_ix[:nnz], *got, progress)
+        met, last = follow()
+    assert last == (n_blocks, 0) and met == big.tolist()
+    assert_array_equal(V, want)
+    assert_array_equal(best, want_best)
+    failed = np.array([3, 2], np.int64)
+    assert kern.cheapest_sweep_follow(*args, *got[::2], failed, 3, dense_max, 30, 1e-12,
+                                      V, best) == (3, 3)
+
+
 # --------------------------------------------------------------------------- tiles
 
 def _tiled(kern, ip, ix, d, tile_rows, tile_cols):

@@ -113,12 +113,50 @@ def test_first_pass_finds_the_cheapest_choice(backend, monkeypatch):
     swept = lab.labour_values(problem, backend=backend, rtol=1e-12)
     assert swept.converged and swept.iterations == 1, swept.message
     monkeypatch.setattr(_techniques, "_swept_policy",
-                        lambda tech, K, S, policy, rtol, tol_rel:
-                        (policy, np.full(policy.size, np.nan)))
+                        lambda tech, K, union, policy, options, tol_rel:
+                        (union.structure(), policy, np.full(policy.size, np.nan)))
     plain = lab.labour_values(problem, backend=backend, rtol=1e-12)
     assert plain.converged and plain.iterations > 1
     assert np.array_equal(swept.techniques, plain.techniques)
     np.testing.assert_allclose(swept.values, plain.values, rtol=1e-10)
+
+
+@pytest.mark.parametrize("backend", BACKENDS)
+def test_first_pass_proves_itself_without_a_value_solver(backend, monkeypatch):
+    """Where the pass's values meet the Bellman rule, its policy is the cheapest at them
+    and they prove the policy's economy productive, that is the answer: no value solver
+    is built (one that is fails the test), and the values equal scipy's direct solve of
+    the chosen techniques' economy. A product without direct labour has Collatz–Wielandt
+    quotient (Mv)_p / v_p = 1, which proves nothing: the value solver then takes over."""
+    from scipy.sparse.linalg import spsolve
+
+    from lab.values import _techniques
+
+    problem = generate_planning_problem(3000, seed=2, alternatives=1.0)
+
+    def refuse(*args, **kwargs):
+        raise AssertionError("a value solver was built")
+
+    with monkeypatch.context() as patch:
+        patch.setattr(_techniques._UnionEconomy, "solver", refuse)
+        result = lab.labour_values(problem, backend=backend, rtol=1e-12)
+    assert result.converged and result.iterations == 1, result.message
+    assert result.method == "blocks" and "one pass" in result.method_reason
+    assert "Collatz" in result.productivity
+    t = result.techniques
+    beta = problem.B[:, t].sum(axis=0)
+    Ah = sp.csc_array(problem.A[:, t] / beta)
+    expected = spsolve(sp.eye(problem.n_products, format="csc") - Ah.T, problem.R[0][t] / beta)
+    np.testing.assert_allclose(result.values, expected, rtol=1e-10)
+
+    free = problem.R[0].copy()
+    free[problem.B.tocsr()[[0], :].indices] = 0.0  # product 0's techniques use no labour
+    view = types.SimpleNamespace(A=problem.A, B=problem.B, R=free[None, :],
+                                 product_codes=problem.product_codes,
+                                 technique_codes=problem.technique_codes)
+    upstream = lab.labour_values(view, backend=backend, rtol=1e-12)
+    assert upstream.converged, upstream.message
+    assert "one pass" not in upstream.method_reason
 
 
 def test_unsorted_technique_columns():
