@@ -164,9 +164,7 @@ class _Technology:
             return self.labour / self.beta
         c = np.empty(self.k) if inputs is None else inputs
         K.csr_matvec(*self.At, v, c)
-        if inputs is not None:
-            c = c.copy()
-        c += self.labour
+        c = np.add(c, self.labour, out=None if inputs is not None else c)
         c /= self.beta
         return c
 
