@@ -2422,6 +2422,34 @@ def block_solve(const idx_t[::1] indptr, const idx_t[::1] indices, const real_t[
     return bad
 
 
+cdef Py_ssize_t _published(const int64_t[::1] progress, const idx2_t[::1] block_ptr,
+                           Py_ssize_t k, Py_ssize_t n, Py_ssize_t dense_max,
+                           Py_ssize_t *stop, Py_ssize_t *avail) noexcept nogil:
+    """Wait (spinning politely) until a search publishing in ``progress`` has completed
+    component k, or has ended. Returns -1 with ``stop`` the end of the run of components
+    from k of at most ``dense_max`` products that are complete, and ``avail`` the number
+    complete; else 0 (the search finished, every component before k done) or 3 (it
+    stopped without finishing, or published more than n components)."""
+    cdef int64_t state
+    cdef Py_ssize_t s
+    while True:
+        state = lab_load_acquire(&progress[1])
+        avail[0] = lab_load_acquire(&progress[0])  # after the state: final if 1
+        if avail[0] > n:
+            return 3
+        if k < avail[0]:
+            s = k
+            while s < avail[0] and block_ptr[s + 1] - block_ptr[s] <= dense_max:
+                s += 1
+            stop[0] = s
+            return -1
+        if state == 1:
+            return 0
+        if state != 0:
+            return 3
+        lab_pause()
+
+
 def block_solve_follow(const idx_t[::1] indptr, const idx_t[::1] indices,
                        const real_t[::1] data, const double[:, ::1] B, double[:, ::1] V,
                        double[:, ::1] AV, const idx2_t[::1] order,
@@ -2444,7 +2472,6 @@ def block_solve_follow(const idx_t[::1] indptr, const idx_t[::1] indices,
     """
     cdef Py_ssize_t n = indptr.shape[0] - 1, r = B.shape[1], k = first, avail, stop
     cdef Py_ssize_t bad = -1, why = -1
-    cdef int64_t state
     cdef double *T
     cdef double *rhs
     _check_block_args(indptr, indices, data, B, V, AV, order, position, dense_max)
@@ -2456,21 +2483,8 @@ def block_solve_follow(const idx_t[::1] indptr, const idx_t[::1] indices,
     try:
         with nogil:
             while why < 0:
-                state = lab_load_acquire(&progress[1])
-                avail = lab_load_acquire(&progress[0])  # after the state: final if 1
-                if avail > n:
-                    why = 3
-                elif k >= avail:
-                    if state == 1:
-                        why = 0
-                    elif state != 0:
-                        why = 3
-                    else:
-                        lab_pause()
-                else:
-                    stop = k
-                    while stop < avail and block_ptr[stop + 1] - block_ptr[stop] <= dense_max:
-                        stop += 1
+                why = _published(progress, block_ptr, k, n, dense_max, &stop, &avail)
+                if why < 0:
                     bad = _solve_range(indptr, indices, data, B, V, AV, order, position,
                                        block_ptr, k, stop, dense_max, False, T, rhs)
                     if bad >= 0:
@@ -3302,7 +3316,6 @@ def cheapest_sweep_follow(const idx_t[::1] indptr, const idx_t[::1] indices,
         and 1 by the caller).
     """
     cdef Py_ssize_t m = product_ptr.shape[0] - 1, k = first, avail, stop, why = -1
-    cdef int64_t state
     _check_sweep_args(indptr, data, indices, labour, beta, product_ptr, order, V, best)
     _check_len("block_ptr", block_ptr.shape[0], m + 1)
     _check_len("progress", progress.shape[0], 2)
@@ -3310,21 +3323,8 @@ def cheapest_sweep_follow(const idx_t[::1] indptr, const idx_t[::1] indices,
         raise ValueError(f"first = {first} is not a component number")
     with nogil:
         while why < 0:
-            state = lab_load_acquire(&progress[1])
-            avail = lab_load_acquire(&progress[0])  # after the state: final if 1
-            if avail > m:
-                why = 3
-            elif k >= avail:
-                if state == 1:
-                    why = 0
-                elif state != 0:
-                    why = 3
-                else:
-                    lab_pause()
-            else:
-                stop = k
-                while stop < avail and block_ptr[stop + 1] - block_ptr[stop] <= dense_max:
-                    stop += 1
+            why = _published(progress, block_ptr, k, m, dense_max, &stop, &avail)
+            if why < 0:
                 _cheapest_range(indptr, indices, data, labour, beta, by_product,
                                 product_ptr, order, block_ptr, k, stop, max_sweeps, tol, V,
                                 best)
