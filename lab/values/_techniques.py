@@ -162,9 +162,10 @@ class _Technology:
         receives Aᵀv, each technique's inputs at v before its labour."""
         if not v.any() and inputs is None:  # direct costs, no pass over A
             return self.labour / self.beta
-        c = np.empty(self.k) if inputs is None else inputs
-        K.csr_matvec(*self.At, v, c)
-        c = np.add(c, self.labour, out=None if inputs is not None else c)
+        product = np.empty(self.k) if inputs is None else inputs
+        K.csr_matvec(*self.At, v, product)
+        c = product if inputs is None else np.empty(self.k)  # the caller keeps ``inputs``
+        np.add(product, self.labour, out=c)
         c /= self.beta
         return c
 
@@ -434,7 +435,10 @@ def _ranges(starts, lengths) -> np.ndarray:
 def _swept_policy(tech, K, union, policy, options, tol_rel):
     """The components of the union graph, and a first policy with its values from one
     pass over them in dependency order, starting from ``policy`` where nothing is
-    learnt; (None, policy, None) when ``options.method`` takes no structure.
+    learnt; (None, policy, None) when ``options.method`` is neither ``auto`` nor
+    ``blocks``. ``auto`` takes the components even where the value solver would skip its
+    own analysis (no chains, or one giant block): the pass then runs policy iteration on
+    the giant component, the work that the rounds over the whole economy would do.
 
     A product outside cycles takes the cheapest technique at its inputs' values, which
     are final by then: exact. A small cyclic component is swept Gauss–Seidel until its
