@@ -1369,6 +1369,13 @@ def richardson_iterations(const idx_t[::1] indptr, const idx_t[::1] indices,
 #: generated core's 16 colours, two threads: 0.59–0.60 ms a sweep with 64 rows, 0.57–0.68
 #: with 256, 0.62–0.72 with 32; one thread 0.97–1.09; ``python /tmp/s38/sweep3.py``).
 GS_CHUNK_ROWS = 64
+#: Fewest entries (plus rows) per colour, on average, for which gauss_seidel_sweeps runs
+#: on more than one thread: a barrier between colours costs more than a small colour's
+#: rows (random cores with 12 inputs a row and 12–14 colours, two threads against one,
+#: alternated: 500 rows 0.03×, 2,000 0.10×, 10⁴ 0.99×, 2·10⁴ 1.16×, 5·10⁴ 1.67×;
+#: ``python /tmp/s43/gsk.py 21 …``). The chunks do not depend on the team, so neither do
+#: the sums.
+GS_SERIAL_WORK = 1 << 14
 
 
 cdef inline void _gs_color_rows(const idx_t[::1] indptr, const idx_t[::1] indices,
@@ -1464,6 +1471,8 @@ def gauss_seidel_sweeps(const idx_t[::1] indptr, const idx_t[::1] indices,
         free(shared)
         raise MemoryError("gauss_seidel_sweeps: cannot allocate")
     nt = _team(total if total > ch_v else ch_v)
+    if indptr[n] + n < GS_SERIAL_WORK * n_colors:
+        nt = 1
     barrier.count = 0
     barrier.sense = 0
     barrier.sleeping = 0

@@ -6,6 +6,8 @@ matrix by hand, and the core of a generated economy (from the generator's own la
 
 from __future__ import annotations
 
+import warnings
+
 import numpy as np
 import pytest
 import scipy.sparse as sp
@@ -191,6 +193,56 @@ def test_a_proof_serves_later_solves_until_an_update(monkeypatch):
     solver.update({(codes[i], codes[j]): 0.5 * A[i, j]})
     with pytest.raises(AssertionError, match="proved again"):
         solver.solve(rhs=np.ones(60))
+
+
+@pytest.mark.parametrize("backend", BACKENDS)
+@pytest.mark.parametrize("method", METHODS)
+def test_values_with_zeros_proven_by_a_solve_with_positive_rhs(monkeypatch, backend,
+                                                               method):
+    """Values with zeros prove nothing (a product with neither inputs nor labour is
+    worth 0); one more solve, with right-hand side 1, proves ρ(A) < 1 instead of the
+    block-wise diagnosis (which fails the test here). The bound is at least ρ(A) from
+    dense eigenvalues and below 1; the economy keeps the proof for the next solver; an
+    economy that is not productive still gets the diagnosis and its named culprit."""
+    from lab.values import _structure
+
+    A, labour = _productive_base(60, seed=5)
+    d = np.geomspace(1.0, 1e3, 60)
+    A = A * d[None, :] / d[:, None]  # the same spectrum, column sums far above 1
+    A[:, 7] = 0.0  # product 7 uses no inputs ...
+    labour[7] = 0.0  # ... and no labour: worth 0
+    economy = lab.Economy(A, labour, codes=[f"c{i}" for i in range(60)])
+
+    def forbidden(*args, **kwargs):
+        raise AssertionError("the block-wise diagnosis ran")
+
+    monkeypatch.setattr(_structure, "diagnose", forbidden)
+    result = lab.labour_values(economy, method=method, backend=backend, rtol=1e-12)
+    assert result.converged and result.values[7] == 0.0, result.message
+    assert "right-hand side 1" in result.productivity, result.productivity
+    bound = float(result.productivity.split("≤ ")[1].split(" ")[0])
+    rho = max(abs(np.linalg.eigvals(A)))
+    assert rho <= bound < 1.0
+    np.testing.assert_allclose(result.values, np.linalg.solve(np.eye(60) - A.T, labour),
+                               rtol=1e-9, atol=1e-12)
+
+    def no_second_solve(*args, **kwargs):
+        raise AssertionError("proved again")
+
+    monkeypatch.setattr(lab.ValueSolver, "_positive_proof", no_second_solve)
+    again = lab.labour_values(economy, method=method, backend=backend, rtol=1e-12)
+    assert again.productivity == result.productivity
+    monkeypatch.undo()
+
+    B = A.copy()
+    B[[20, 21], :] = 0.0
+    B[20, 21] = B[21, 20] = 1.1  # a planted cycle with ρ = 1.1
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore", lab.ConvergenceWarning)
+        with pytest.raises(lab.NotProductiveError) as info:
+            lab.labour_values(lab.Economy(B, labour, codes=[f"c{i}" for i in range(60)]),
+                              method=method, backend=backend)
+    assert sorted(info.value.codes) == ["c20", "c21"]
 
 
 def test_certify_bound_and_its_refusals(monkeypatch):
