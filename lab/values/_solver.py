@@ -1282,9 +1282,9 @@ class _Run:
             tol = self.rtol * 0.1**attempt
             left = self.maxiter - self.iterations
             if self.multi:
-                out = _krylov.bicgstab_block(self.K, self.M, self.b, x, tol=tol, maxiter=left,
-                                             governor=self.governor,
-                                             on_iteration=self.record)
+                out = _krylov.bicgstab_columns(self.K, self.M, self.b, x, tol=tol,
+                                               maxiter=left, governor=self.governor,
+                                               on_iteration=self.record)
             else:
                 M, M32 = solver._krylov_matrices()
                 if M32 is not None:
@@ -1576,10 +1576,9 @@ class _Run:
                                        atol=atol or 0.0, maxiter=self.maxiter,
                                        governor=governor)
         else:
-            out = _krylov.bicgstab_block(self.K, blk.sub, block_rhs, y, tol=0.1 * self.rtol,
-                                         maxiter=self.maxiter,
-                                         governor=governor or self._block_governor(
-                                             blk, x.shape[1]))
+            out = _krylov.bicgstab_columns(self.K, blk.sub, block_rhs, y,
+                                           tol=0.1 * self.rtol, maxiter=self.maxiter,
+                                           governor=governor or self._block_governor(blk, 1))
         x[members] = y
         # M x of the block's rows: the outside part (external) plus the block's own
         # product, on its compact copy (streamed) instead of the rows of A (gathered),
