@@ -251,15 +251,25 @@ cdef enum:
     _SERIAL_WORK = 1 << 16
     _CHUNK_WORK = 1 << 15
     _MAX_CHUNKS = 1024
+    _TEAM_MIN_CHUNKS = 8
 
 SERIAL_WORK = _SERIAL_WORK
+
+#: Work (2¹⁸: _TEAM_MIN_CHUNKS chunks of CHUNK_WORK) below which a call stays on one
+#: thread, and a thread governor's step too: lab's threads sleep between calls
+#: (OMP_WAIT_POLICY=PASSIVE), and the wake-up costs more than half of a smaller call. ``csr_matvec`` with 12 random inputs a row,
+#: Python work between calls, two threads against one (alternated, 15 rounds of 20): 72k
+#: entries 0.72×, 144k 0.75×, 300k 0.86× and 1.30×, 360k 1.20×, 480k 1.64×, 600k 1.46×
+#: and 1.62×, 1.2M 1.61× (``python /tmp/s43/mv.py``). The chunks themselves, and so the
+#: sums, do not depend on it.
+TEAM_MIN_WORK = _TEAM_MIN_CHUNKS * _CHUNK_WORK
 
 
 cdef Py_ssize_t _n_work_chunks(Py_ssize_t n_rows, Py_ssize_t work):
     """Number of chunks (and threads) of a kernel call: the thread count, at most n_rows,
-    and 1 for calls of less than SERIAL_WORK multiply-adds."""
+    and 1 for calls of less than TEAM_MIN_WORK multiply-adds (see _TEAM_MIN_CHUNKS)."""
     cdef Py_ssize_t nt = omp_get_max_threads()
-    if work < _SERIAL_WORK:
+    if work < _TEAM_MIN_CHUNKS * _CHUNK_WORK:
         return 1
     if nt > n_rows:
         nt = n_rows
@@ -292,10 +302,19 @@ cdef Py_ssize_t _n_chunks(Py_ssize_t n_rows, Py_ssize_t work) noexcept nogil:
 
 
 cdef inline int _team(Py_ssize_t n_chunks) noexcept nogil:
-    """Threads for a call of n_chunks chunks: the current OpenMP setting, at most n_chunks."""
+    """Threads for a call of n_chunks chunks of about CHUNK_WORK each: the current OpenMP
+    setting, at most n_chunks, and 1 below _TEAM_MIN_CHUNKS."""
+    if n_chunks < _TEAM_MIN_CHUNKS:
+        return 1
+    return _team_of(n_chunks)
+
+
+cdef inline int _team_of(Py_ssize_t n_parts) noexcept nogil:
+    """Threads for n_parts parts of work that are not CHUNK_WORK-sized: the current OpenMP
+    setting, at most n_parts."""
     cdef int nt = omp_get_max_threads()
-    if n_chunks < nt:
-        return <int> n_chunks
+    if n_parts < nt:
+        return <int> n_parts
     return nt if nt > 1 else 1
 
 
@@ -1373,6 +1392,7 @@ GS_CHUNK_ROWS = 64
 #: on more than one thread: a barrier between colours costs more than a small colour's
 #: rows (random cores with 12 inputs a row and 12–14 colours, two threads against one,
 #: alternated: 500 rows 0.03×, 2,000 0.10×, 10⁴ 0.99×, 2·10⁴ 1.16×, 5·10⁴ 1.67×;
+#: with this rule 500 and 2,000 rows 1.0×, 2·10⁴ 1.12×, 3·10⁴ 1.18–1.22×;
 #: ``python /tmp/s43/gsk.py 21 …``). The chunks do not depend on the team, so neither do
 #: the sums.
 GS_SERIAL_WORK = 1 << 14
@@ -1470,7 +1490,7 @@ def gauss_seidel_sweeps(const idx_t[::1] indptr, const idx_t[::1] indices,
         free(part)
         free(shared)
         raise MemoryError("gauss_seidel_sweeps: cannot allocate")
-    nt = _team(total if total > ch_v else ch_v)
+    nt = _team_of(total if total > ch_v else ch_v)
     if indptr[n] + n < GS_SERIAL_WORK * n_colors:
         nt = 1
     barrier.count = 0
@@ -1595,7 +1615,7 @@ def tile_csr(const idx_t[::1] indptr, const idx_t[::1] indices, const real_t[::1
     _check_len("tile_data", tile_data.shape[0], nnz)
     cdef Py_ssize_t n_bands = (n + tile_rows - 1) // tile_rows
     cdef Py_ssize_t n_col = (n + tile_cols - 1) // tile_cols
-    cdef int team = 1 if nnz < _SERIAL_WORK else _team(n_bands)
+    cdef int team = 1 if nnz < _SERIAL_WORK else _team_of(n_bands)
     cdef int64_t[:, ::1] next_at = np.empty((team, max(n_col, 1)), dtype=np.int64)
     tile_ptr[:] = 0
     with nogil:
@@ -1644,7 +1664,7 @@ def tiled_matvec_dots(const int64_t[::1] tile_ptr, const uint16_t[::1] rows,
         raise ValueError("inconsistent tile arrays")
     cdef Py_ssize_t n_bands = (n + tile_rows - 1) // tile_rows
     cdef Py_ssize_t n_col = (n + tile_cols - 1) // tile_cols
-    cdef int team = 1 if nnz < _SERIAL_WORK else _team(n_bands)
+    cdef int team = 1 if nnz < _SERIAL_WORK else _team_of(n_bands)
     cdef double[:, ::1] part = np.zeros((max(n_bands, 1), 3), dtype=np.float64)
     with nogil:
         for b in prange(n_bands, schedule="dynamic", chunksize=1, num_threads=team):
@@ -3440,6 +3460,8 @@ cdef Py_ssize_t _cheapest_range(const idx_t[::1] indptr, const idx_t[::1] indice
 #: sums), for the chunk count: 0.8 ms for 30,000 targets against ~1 ns a multiply-add.
 cdef enum:
     _HARMONY_WORK = 16
+
+HARMONY_WORK = _HARMONY_WORK
 
 
 cdef inline void _neumaier(double *total, double *carry, double term) noexcept nogil:

@@ -144,6 +144,10 @@ SERIAL_WORK = 1 << 16
 #: Work per chunk of a row-parallel call and the most chunks (see the Cython backend's
 #: CHUNK_WORK: same values, so both backends sum reductions over the same chunks).
 CHUNK_WORK = 1 << 15
+#: Work below which a thread governor's step stays on one thread (the Cython backend's
+#: TEAM_MIN_WORK, where each call also applies it: a sleeping thread's wake-up costs
+#: more than half of a smaller call).
+TEAM_MIN_WORK = 1 << 18
 MAX_CHUNKS = 1024
 
 

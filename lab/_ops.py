@@ -451,6 +451,8 @@ class ThreadGovernor:
             import numba
 
             top = min(top, numba.config.NUMBA_NUM_THREADS)
+        if self.forced is None and work < self.module.TEAM_MIN_WORK:
+            top = 1  # the kernels run steps this small on one thread: nothing to probe
         self.top = top
         self.work = work
         self.used = top  # the thread count of the last step

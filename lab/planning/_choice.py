@@ -568,8 +568,9 @@ def _harmony_route(problem, tech: _Technology, tol: float):
     # the min-max passes over the pieces' V at every point it tries (1,138 passes of
     # 30,000 targets at 10⁵ products): on the threads that speed it up
     backend = _ops.resolve_backend(tech.options.backend)
-    governor = _ops.ThreadGovernor(backend, tech.options.n_threads, work=float(t.size),
-                                   kind="harmony-dual")
+    K = _ops.kernels(backend)
+    governor = _ops.ThreadGovernor(backend, tech.options.n_threads,
+                                   work=float(t.size * K.HARMONY_WORK), kind="harmony-dual")
     # Kelley's cutting planes, stabilised from SMOOTH_FROM products on as the plan ray's
     # are: the next point is pulled from the model's minimiser towards the best point
     # so far (the dual's true value is known at every point: the cheapest policy's
@@ -590,7 +591,7 @@ def _harmony_route(problem, tech: _Technology, tol: float):
                 return None, None, None, ("some target uses none of the limited resources, "
                                           "so it can grow without limit")
             seen.append((techniques, V_t))
-            pieces.append(_dual_pieces(V_t, t, w, rho, _ops.kernels(backend), governor))
+            pieces.append(_dual_pieces(V_t, t, w, rho, K, governor))
         value = pieces[-1 if known is None else known](lam)[0]  # the dual's value at λ
         if best[2] is None or value < best[0] or math.isnan(best[0]):
             best = (value, lam, techniques, v)

@@ -248,3 +248,30 @@ def test_thread_limit_yields_to_the_load_only_where_lab_chooses(monkeypatch):
         with ops.thread_limit(2, backend, yield_to_load=True):  # forced: as asked
             assert module.get_num_threads() == 2
     assert module.get_num_threads() == before
+
+
+@pytest.mark.parametrize("backend", available_backends())
+def test_steps_below_the_team_minimum_stay_on_one_thread(backend, quiet_load):
+    """Steps of less work than the kernels' TEAM_MIN_WORK run on one thread and are
+    never probed on more (the kernels would not use them); a forced count is kept, and
+    a step of that much work is governed as before."""
+    from lab._ops import kernels
+
+    K = kernels(backend)
+    before = K.get_num_threads()
+    small = ThreadGovernor(backend, None, work=K.TEAM_MIN_WORK - 1,
+                           kind=f"test-{next(_kinds)}")
+    assert small.top == 1
+    for _ in range(40):
+        assert not small.probes_next()
+        with small.step() as n:
+            assert n == 1 and K.get_num_threads() == 1
+    assert K.get_num_threads() == before
+    forced = ThreadGovernor(backend, 2, work=K.TEAM_MIN_WORK - 1, kind=f"test-{next(_kinds)}")
+    assert forced.top == 2
+    large = ThreadGovernor(backend, None, work=K.TEAM_MIN_WORK, kind=f"test-{next(_kinds)}")
+    if backend == "numba":
+        import numba
+
+        before = min(before, numba.config.NUMBA_NUM_THREADS)
+    assert large.top == before
