@@ -419,6 +419,9 @@ class ThreadGovernor:
     5-s compile had kept the 10⁶ unstructured solve on one thread for about 50 steps, at
     50 ms a step against 15 ms on two.
 
+    Steps of less ``work`` than the kernels' ``TEAM_MIN_WORK`` run on one thread and are
+    not probed: the kernels would run them on one thread anyway.
+
     Where other processes keep cores busy, a step runs on no more threads than
     :func:`threads_free` allows, and such steps teach nothing (the times of a count the
     load imposes are not those the record compares): beside a busy process the probes'
