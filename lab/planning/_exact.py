@@ -201,35 +201,30 @@ def gross_outputs(economy: Economy, y: np.ndarray, *, backend: str = "auto",
 
 
 def _harmony_prices(V_t, t, w, rho):
-    """λ ≥ 0 minimising g(λ) = Σ conj(λᵀV_t) + λᵀρ; V_t is (r, |T|)."""
-    import scipy.optimize as so
+    """λ ≥ 0 minimising g(λ) = Σ conj(λᵀV_t) + λᵀρ; V_t is (r, |T|).
 
+    One resource: the root of the labour balance. Several: projected Newton steps
+    (:func:`_harmony_dual_newton`) from a start at which every target's price is > 0.
+    They replaced BFGS in log-prices, which reached the same g (within 2.4e-15 relative)
+    after 54–63 iterations and about 100 evaluations, and never an exact 0 for a resource
+    that does not bind: generated plans with technique choice and 3 resources, 10³
+    products 16.5–20.7 ms against 1.4–2.6 ms, 10⁴ 39.9–47.4 against 3.3–4.0, 10⁵ 137.4
+    against 19.5 (``python /tmp/s43/hn.py``)."""
     r = V_t.shape[0]
     if not np.any(w > 0):  # nothing is worth producing: every plan scores 0, prices 0
         return np.zeros(r)
-
     if r == 1:
         return np.array([_labour_price(V_t[0], t, w, float(rho[0]))])
-
-    def g(mu):
-        lam = np.exp(mu)
-        p = lam @ V_t
-        value = float(np.sum(_harmony.conjugate(p, t, w)) + np.dot(lam, rho))
-        grad = lam * (rho - V_t @ _harmony.best_response(p, t, w))
-        return value, grad
-
     lam0 = np.full(r, float(np.median(2.0 * w / np.maximum(V_t.sum(axis=0) * t, 1e-300))) / r)
-    res = so.minimize(g, np.log(np.maximum(lam0, 1e-300)), jac=True, method="BFGS",
-                      options={"gtol": 1e-13, "maxiter": 2000})
-    return np.exp(res.x)
+    return _harmony_dual_newton(V_t, t, w, rho, lam0)
 
 
-def _priced_capacities_newton(V_t, t, w, rho, lam):
+def _harmony_dual_newton(V_t, t, w, rho, lam):
     """λ ≥ 0 minimising the harmony dual g(λ) = Σ conj(λᵀV_t) + λᵀρ by projected Newton
-    steps (Bertsekas) from ``lam`` (at which every target's price is > 0). Used once
-    capacities are priced as resources: the rows then differ in scale by orders of
-    magnitude and BFGS in log-prices overflows; g is convex and piecewise twice
-    differentiable, with Hessian V diag(−dn/dp) Vᵀ. A row all of whose targets make
+    steps (Bertsekas) from ``lam`` (at which every target's price is > 0), for several
+    resources and where capacities are priced as resources (the rows then differ in
+    scale by orders of magnitude, where BFGS in log-prices overflowed); g is convex and
+    piecewise twice differentiable, with Hessian V diag(−dn/dp) Vᵀ. A row all of whose targets make
     nothing at the current prices has no curvature: g is linear along it, with slope
     ρ_q > 0, so its step aims at λ_q = 0 and the line search stops it where the first
     target starts again (a Newton step there is unbounded). Steps are damped
@@ -357,7 +352,7 @@ def solve_decoupled(problem, mode: str, options):
     lam = _harmony_prices(V_t, t, w, rho)
     while True:
         if priced.size:
-            lam = _priced_capacities_newton(V_t, t, w, rho, np.pad(lam, (0, rho.size - lam.size)))
+            lam = _harmony_dual_newton(V_t, t, w, rho, np.pad(lam, (0, rho.size - lam.size)))
         y = np.zeros(problem.n_products)
         y[idx] = _harmony.best_response(lam @ V_t, t, w)
         x = gross_outputs(problem.economy, y, backend=options.backend,

@@ -437,3 +437,39 @@ def test_min_max_working_set_grows_where_a_left_out_piece_rises(monkeypatch):
     a = (math.sqrt(136.0) - 8.0) / 4.0
     assert value == pytest.approx(2.0 * a * a + 1.0, rel=1e-9)
     np.testing.assert_allclose(lam, [a, a], rtol=1e-6)
+
+
+@pytest.mark.parametrize("seed", range(4))
+def test_harmony_prices_meet_the_optimality_conditions(seed):
+    """The resource prices of the harmony dual g(λ) = Σ conj(λᵀV) + λᵀρ (projected
+    Newton steps): the KKT conditions of min g over λ ≥ 0, the gradient ρ − V n(λ) zero
+    where a price is positive and ≥ 0 where it is 0, and g no larger than at points
+    nearby or at scipy's bounded L-BFGS-B minimum."""
+    from lab.planning import _harmony
+    from lab.planning._exact import _harmony_prices
+
+    rng = np.random.default_rng(seed)
+    r, T = 3, 200
+    V = rng.uniform(0.1, 1.0, (r, T)) * (rng.random((r, T)) < 0.7)
+    V[0] += 0.05  # every target uses resource 0
+    t = rng.lognormal(0.0, 1.0, T)
+    w = np.ones(T)
+    rho = (V @ t) * np.array([0.8, 0.6, 3.0])  # the third does not bind
+    lam = _harmony_prices(V, t, w, rho)
+
+    def g(x):
+        x = np.maximum(x, 0.0)
+        return float(np.sum(_harmony.conjugate(x @ V, t, w)) + x @ rho)
+
+    grad = rho - V @ _harmony.best_response(lam @ V, t, w)
+    scale = np.abs(rho).max()
+    assert np.all(lam >= 0) and lam[2] == 0.0
+    assert np.all(np.abs(grad[lam > 0]) <= 1e-8 * scale)
+    assert np.all(grad[lam == 0] >= -1e-8 * scale)
+    reference = so.minimize(g, np.full(r, 0.5), method="L-BFGS-B", bounds=[(0, None)] * r)
+    assert g(lam) <= reference.fun + 1e-9 * abs(reference.fun)
+    for step in (1e-3, -1e-3):
+        for q in range(r):
+            nearby = lam.copy()
+            nearby[q] += step
+            assert g(lam) <= g(nearby) + 1e-12 * abs(g(lam))
